@@ -1,0 +1,35 @@
+# README contract: `make demo` and `make test` set everything up on a fresh Debian 12 / Python 3.11 machine.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+AKKD_DATA_DIR ?= $(abspath ../shared/data)
+export AKKD_DATA_DIR
+
+.PHONY: demo test setup system-packages clean
+
+system-packages:
+	@if ! command -v gfortran >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "installing gfortran (needed to build LOWTRAN7)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gfortran; \
+	  else echo "gfortran missing: install it (apt-get install gfortran) to build LOWTRAN7"; fi; \
+	fi
+
+$(STAMP): pyproject.toml | system-packages
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[train,test]"
+	@touch $(STAMP)
+
+setup: system-packages $(STAMP)
+
+demo: setup
+	$(VENV)/bin/akkd-scale demo --out demo_output
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) demo_output
