@@ -1,0 +1,1 @@
+"""Training-data simulation: profiles, emissivity spectra and the training-set builder."""

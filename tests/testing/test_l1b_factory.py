@@ -1,0 +1,89 @@
+"""The synthetic L1B writer produces what real AST_L1B files contain (checked with pyhdf directly)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pyhdf.SD import SD, SDC
+
+from akkd_scale.errors import ParameterError
+from akkd_scale.io.odl import parse_odl
+from akkd_scale.testing import geodetic_to_geocentric, radiance_to_dn, write_aster_l1b
+
+SHAPE = (20, 30)
+
+
+def contents(path):
+    sd = SD(str(path), SDC.READ)
+    try:
+        table = {}
+        for index in range(sd.info()[0]):
+            sds = sd.select(index)
+            name, rank, dims, type_code, _ = sds.info()
+            dim_names = tuple(sds.dim(k).info()[0] for k in range(rank))
+            table[(name, dim_names[0].split(":")[-1])] = (np.asarray(sds[:]), dim_names, type_code)
+        return table, sd.attributes()
+    finally:
+        sd.end()
+
+
+def test_dn_encoding():
+    ucc = 5.693e-3
+    radiance = np.array([0.0, ucc * 10.4, ucc * 10.6, 1e3, np.nan])
+    np.testing.assert_array_equal(radiance_to_dn(radiance, ucc), [1, 11, 12, 4094, 0])
+
+
+def test_structure_and_values(tmp_path):
+    fill = np.zeros(SHAPE, bool)
+    fill[0, 0] = True
+    path = write_aster_l1b(tmp_path / "AST_L1B_x.hdf", radiance=np.full((5,) + SHAPE, 9.0), shape=SHAPE,
+                           fill_mask=fill, pointing_angle=-8.55, center_lat=60.0)
+    table, attrs = contents(path)
+    for band, ucc in zip(range(10, 15), [6.822e-3, 6.780e-3, 6.590e-3, 5.693e-3, 5.225e-3]):
+        data, dims, type_code = table[(f"ImageData{band}", "TIR_Swath")]
+        assert data.shape == SHAPE and type_code == SDC.UINT16
+        assert dims == ("ImageLine:TIR_Swath", "ImagePixel:TIR_Swath")
+        assert data[0, 0] == 0 and data[1, 1] == round(9.0 / ucc) + 1
+    lat, dims, _ = table[("Latitude", "TIR_Swath")]
+    assert lat.shape == (11, 11) and dims == ("GeoTrack:TIR_Swath", "GeoXtrack:TIR_Swath")
+    geodetic = np.degrees(np.arctan(1.0067395 * np.tan(np.radians(lat))))
+    assert abs(geodetic.mean() - 60.0) < 0.05 and abs(lat.mean() - 60.0) > 0.1  # stored geocentric
+    assert ("Latitude", "VNIR_Swath") in table
+    struct = parse_odl(attrs["StructMetadata.0"])
+    tir = [n for n in struct.walk() if n.attrs.get("SWATHNAME") == "TIR_Swath"][0]
+    sizes = {n.attrs["DIMENSIONNAME"]: n.attrs["SIZE"] for n in tir.walk() if "DIMENSIONNAME" in n.attrs}
+    assert sizes == {"ImageLine": 20, "ImagePixel": 30, "GeoTrack": 11, "GeoXtrack": 11}
+    fields = {n.attrs["DATAFIELDNAME"] for n in tir.walk() if "DATAFIELDNAME" in n.attrs}
+    assert fields == {f"ImageData{b}" for b in range(10, 15)}
+    product = parse_odl(attrs["productmetadata.0"])
+    sensors = [n.value for n in product.walk() if n.name == "SENSORNAME"]
+    angles = [n.value for n in product.walk() if n.name == "POINTINGANGLE"]
+    assert angles[sensors.index("TIR")] == -8.55
+    core = parse_odl(attrs["coremetadata.0"])
+    assert core.find("SHORTNAME").value == "AST_L1B" and core.find("CALENDARDATE").value == "20040715"
+
+
+def test_geocentric_round_trip():
+    lat = np.array([-89.0, -45.0, 0.0, 36.5, 80.0])
+    back = np.degrees(np.arctan(1.0067395 * np.tan(np.radians(geodetic_to_geocentric(lat)))))
+    np.testing.assert_allclose(back, lat, atol=1e-12)
+
+
+def test_rejects_conflicting_inputs(tmp_path):
+    with pytest.raises(ParameterError, match="more than one"):
+        write_aster_l1b(tmp_path / "a.hdf", shape=SHAPE, radiance=np.ones((5,) + SHAPE),
+                        brightness_temperature=300.0)
+    with pytest.raises(ParameterError, match="bands"):
+        write_aster_l1b(tmp_path / "a.hdf", shape=SHAPE, bands=("B9",))
+
+
+def test_reader_demo_summary(tmp_path):
+    from akkd_scale.testing import reader_demo
+
+    text = reader_demo(tmp_path)
+    lines = text.splitlines()
+    assert (tmp_path / "AST_L1B_demo.hdf").is_file()
+    rows = [line.split() for line in lines[3:]]
+    assert [r[0] for r in rows] == ["B10", "B11", "B12", "B13", "B14"]
+    for row in rows:
+        low, mean, high, valid = float(row[2]), float(row[3]), float(row[4]), int(row[5])
+        assert 270 < low < mean < high < 330 and 0 < valid < 700 * 830
