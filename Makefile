@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 AKKD_DATA_DIR ?= $(abspath ../shared/data)
 export AKKD_DATA_DIR
 
-.PHONY: demo test setup system-packages clean
+.PHONY: demo test bundle setup system-packages clean
 
 system-packages:
 	@if ! command -v gfortran >/dev/null 2>&1; then \
@@ -30,6 +30,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# Retrain the shipped default bundle (simulate → AutoKeras teacher → distil → fuse → evaluate), ~1 h on 2 cores.
+bundle: setup
+	$(PY) pipelines/train_default_bundle.py --out akkd_scale/data/default_bundle
 
 clean:
 	rm -rf $(VENV) demo_output

@@ -76,14 +76,17 @@ def test_rejects_conflicting_inputs(tmp_path):
         write_aster_l1b(tmp_path / "a.hdf", shape=SHAPE, bands=("B9",))
 
 
-def test_reader_demo_summary(tmp_path):
-    from akkd_scale.testing import reader_demo
+def test_brightness_temperature_summary(tmp_path):
+    from akkd_scale.io import open_aster_l1b
+    from akkd_scale.io.summary import brightness_temperature_summary
 
-    text = reader_demo(tmp_path)
-    lines = text.splitlines()
-    assert (tmp_path / "AST_L1B_demo.hdf").is_file()
+    ny, nx = 70, 83
+    margin = np.zeros((ny, nx), bool)
+    margin[:, :5] = True
+    path = write_aster_l1b(tmp_path / "AST_L1B_demo.hdf", shape=(ny, nx), fill_mask=margin)
+    lines = brightness_temperature_summary(open_aster_l1b(path)).splitlines()
     rows = [line.split() for line in lines[3:]]
     assert [r[0] for r in rows] == ["B10", "B11", "B12", "B13", "B14"]
     for row in rows:
         low, mean, high, valid = float(row[2]), float(row[3]), float(row[4]), int(row[5])
-        assert 270 < low < mean < high < 330 and 0 < valid < 700 * 830
+        assert 270 < low < mean < high < 330 and valid == ny * (nx - 5)

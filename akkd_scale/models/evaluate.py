@@ -1,0 +1,353 @@
+"""The paper-style evaluation table: PCC, MAE, RMSE and bias of LST and each band emissivity for
+the teacher, the student before and after distillation, the fusion and the TES physics baseline,
+overall and per stratum, written as Markdown, JSON and PNG plots.
+
+The pieces take plain arrays (``metrics``, ``evaluation_table``) or an :class:`Evaluation`
+(``write_report``) so they are testable without a trained bundle; ``evaluate`` glues them to a
+test Dataset (training-set contract) and a loaded bundle. Definitions: docs/evaluation.md.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import InputError, ParameterError
+from ..physics.tes import TESParameters, tes_dataset
+from .strata import stratum_names
+
+logger = logging.getLogger(__name__)
+
+#: Table rows in paper order: head name → label.
+METHODS = {
+    "teacher": "Teacher (AutoKeras)",
+    "student_baseline": "Student, no KD",
+    "student": "Student, KD",
+    "fusion": "Fusion",
+    "tes": "TES (physics)",
+}
+METRICS = ("pcc", "mae", "rmse", "bias")
+ALL_STRATA = "all"
+BANDS = ("B10", "B11", "B12", "B13", "B14")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Evaluation of several methods on one test set.
+
+    ``table``: one row per (method, stratum, variable) with ``n`` and :data:`METRICS`;
+    ``truth``: ``lst`` (N,), ``emissivity`` (N, band) and, when known, ``column_water_vapour`` and
+    ``view_zenith`` (N,); ``predictions``: method → {``lst``, ``emissivity``}; ``strata``: label per
+    sample or None; ``metadata``: provenance written with the report.
+    """
+
+    table: pd.DataFrame
+    truth: Mapping[str, np.ndarray]
+    predictions: Mapping[str, Mapping[str, np.ndarray]]
+    strata: np.ndarray | None = None
+    bands: tuple[str, ...] = BANDS
+    metadata: Mapping = field(default_factory=dict)
+
+
+def metrics(truth, pred) -> dict[str, float]:
+    """PCC, MAE, RMSE and bias (mean of pred − truth) over pairs where both are finite, plus ``n``.
+
+    PCC is NaN with fewer than two pairs or a constant side; everything is NaN with no pairs.
+    """
+    truth = np.asarray(truth, dtype=np.float64).ravel()
+    pred = np.asarray(pred, dtype=np.float64).ravel()
+    if truth.shape != pred.shape:
+        raise ParameterError("metrics", f"truth has {truth.size} values, prediction {pred.size}",
+                             variable="pred", expected="as many values as truth")
+    keep = np.isfinite(truth) & np.isfinite(pred)
+    t, p = truth[keep], pred[keep]
+    n = int(keep.sum())
+    if n == 0:
+        return {"n": 0, "pcc": math.nan, "mae": math.nan, "rmse": math.nan, "bias": math.nan}
+    error = p - t
+    st, sp = t.std(), p.std()
+    pcc = float(np.mean((t - t.mean()) * (p - p.mean())) / (st * sp)) if n > 1 and st > 0 and sp > 0 else math.nan
+    return {"n": n, "pcc": pcc, "mae": float(np.mean(np.abs(error))),
+            "rmse": float(np.sqrt(np.mean(error ** 2))), "bias": float(np.mean(error))}
+
+
+def evaluation_table(truth_lst, truth_emissivity, predictions: Mapping[str, Mapping[str, np.ndarray]], *,
+                     strata=None, bands=BANDS) -> pd.DataFrame:
+    """Metrics table: rows (method, stratum, variable) → n, pcc, mae, rmse, bias.
+
+    ``truth_lst`` (N,), ``truth_emissivity`` (N, band); ``predictions`` maps a method name to
+    ``{"lst": (N,), "emissivity": (N, band)}``. ``strata`` (N,) labels add per-stratum rows next to
+    the ``"all"`` rows. Variables are ``lst`` and ``emissivity_<band>``.
+    """
+    truth_lst = np.asarray(truth_lst, dtype=np.float64)
+    truth_emissivity = np.asarray(truth_emissivity, dtype=np.float64)
+    n = truth_lst.shape[0]
+    if truth_lst.ndim != 1 or truth_emissivity.shape != (n, len(bands)):
+        raise ParameterError("evaluation_table", f"truth shapes {truth_lst.shape} and {truth_emissivity.shape}",
+                             variable="truth_emissivity", expected=f"(N,) and (N, {len(bands)})")
+    groups = [(ALL_STRATA, np.ones(n, dtype=bool))]
+    if strata is not None:
+        labels = np.asarray(strata)
+        if labels.shape != (n,):
+            raise ParameterError("evaluation_table", f"strata shape {labels.shape}", variable="strata",
+                                 expected=f"one label per sample ({n},)")
+        groups += [(str(label), labels == label) for label in _ordered_unique(labels)]
+    rows = []
+    for method, pred in predictions.items():
+        lst = np.asarray(pred["lst"], dtype=np.float64)
+        emissivity = np.asarray(pred["emissivity"], dtype=np.float64)
+        if lst.shape != (n,) or emissivity.shape != (n, len(bands)):
+            raise ParameterError("evaluation_table", f"{method} predictions have shapes {lst.shape} and "
+                                 f"{emissivity.shape}", variable=method, expected=f"({n},) and ({n}, {len(bands)})")
+        for stratum, rows_in in groups:
+            rows.append({"method": method, "stratum": stratum, "variable": "lst",
+                         **metrics(truth_lst[rows_in], lst[rows_in])})
+            for b, band in enumerate(bands):
+                rows.append({"method": method, "stratum": stratum, "variable": f"emissivity_{band}",
+                             **metrics(truth_emissivity[rows_in, b], emissivity[rows_in, b])})
+    return pd.DataFrame(rows, columns=["method", "stratum", "variable", "n", *METRICS])
+
+
+def open_test_set(path) -> xr.Dataset:
+    """Open a training-set store (Zarr directory, or a netCDF file) lazily, recording its path."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "test data not found", variable="data", expected="a Zarr store or netCDF file")
+    try:
+        ds = xr.open_zarr(path, consolidated=False) if path.is_dir() else xr.open_dataset(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(path, f"cannot open as a dataset ({exc})", variable="data",
+                         expected="a Zarr store or netCDF file in the training-set format") from exc
+    return ds.assign_attrs(source_file=str(path))
+
+
+def select_test_split(ds: xr.Dataset) -> xr.Dataset:
+    """The ``split == "test"`` samples of a training-set Dataset, or all samples without ``split``."""
+    if "split" not in ds:
+        return ds
+    keep = np.asarray(ds["split"].values).astype(str) == "test"
+    if not keep.any():
+        raise InputError(ds.attrs.get("source_file", "test dataset"), "no samples with split == 'test'",
+                         variable="split", expected="at least one 'test' sample")
+    return ds.isel(sample=np.flatnonzero(keep))
+
+
+def evaluate(test_ds: xr.Dataset, bundle, *, strata="bundle", heads=tuple(METHODS),
+             tes_parameters: TESParameters = TESParameters()) -> Evaluation:
+    """Evaluate ``bundle`` heads and TES on every sample of ``test_ds`` (training-set contract).
+
+    ``strata``: ``"bundle"`` (the bundle's retrieval-time strata), ``None``, the name of a
+    per-sample variable of ``test_ds`` (e.g. ``"material_class"``) or an array of labels. Heads the
+    bundle lacks are skipped with a warning; ``"tes"`` needs ``transmittance``, ``path_radiance``
+    and ``sky_radiance`` in ``test_ds``.
+    """
+    source = test_ds.attrs.get("source_file", "test dataset")
+    for name in ("brightness_temperature", "view_zenith", "lst", "emissivity"):
+        if name not in test_ds:
+            raise InputError(source, "variable missing", variable=name,
+                             expected="a training-set Dataset (docs/architecture.md, simulate.trainingset)")
+    ds = test_ds.load()
+    bands = tuple(str(b) for b in getattr(bundle, "bands", BANDS))
+    bt = ds["brightness_temperature"].sel(band=list(bands)).transpose("sample", "band").values
+    vza = np.broadcast_to(ds["view_zenith"].values, bt.shape[:1])
+    truth = {"lst": ds["lst"].values.astype(np.float64),
+             "emissivity": ds["emissivity"].sel(band=list(bands)).transpose("sample", "band").values,
+             "view_zenith": np.asarray(vza, dtype=np.float64)}
+    if "column_water_vapour" in ds:
+        truth["column_water_vapour"] = ds["column_water_vapour"].values.astype(np.float64)
+
+    networks = [h for h in heads if h != "tes" and h in bundle.heads]
+    for head in heads:
+        if head != "tes" and head not in bundle.heads:
+            logger.warning("bundle %s has no head %r: left out of the evaluation", bundle, head)
+    predictions = {}
+    if networks:
+        predicted = bundle.predict(bt.astype(np.float32), vza.astype(np.float32), heads=networks)
+        predictions = {h: {"lst": predicted[h]["lst"], "emissivity": predicted[h]["emissivity"]} for h in networks}
+    if "tes" in heads:
+        if all(name in ds for name in ("transmittance", "path_radiance", "sky_radiance")):
+            result = tes_dataset(ds.sel(band=list(bands)), parameters=tes_parameters)
+            predictions["tes"] = {"lst": result["lst"].values,
+                                  "emissivity": result["emissivity"].transpose("sample", "band").values}
+        else:
+            logger.warning("%s has no atmospheric terms: TES left out of the evaluation", source)
+    predictions = {h: predictions[h] for h in heads if h in predictions}  # paper order
+
+    labels = _strata_labels(strata, ds, bundle, bt, vza, source)
+    table = evaluation_table(truth["lst"], truth["emissivity"], predictions, strata=labels, bands=bands)
+    metadata = {"samples": int(bt.shape[0]), "source": str(source), "bands": list(bands),
+                "bundle": str(getattr(bundle, "path", bundle)), "bundle_sha256": getattr(bundle, "sha256", None),
+                "strata": strata if isinstance(strata, str) or strata is None else "labels",
+                "tes_parameters": asdict(tes_parameters)}
+    return Evaluation(table=table, truth=truth, predictions=predictions, strata=labels, bands=bands,
+                      metadata=metadata)
+
+
+def _strata_labels(strata, ds, bundle, bt, vza, source):
+    """Per-sample stratum labels from the ``strata`` choice of :func:`evaluate`."""
+    if strata is None:
+        return None
+    if isinstance(strata, str) and strata == "bundle":
+        index = bundle.strata(bt, vza)
+        names = np.array(stratum_names(bundle.manifest["strata"]) + ["invalid_input"])
+        return names[np.where(index < 0, len(names) - 1, index)]
+    if isinstance(strata, str):
+        if strata not in ds or ds[strata].dims != ("sample",):
+            raise InputError(source, "strata variable missing or not per sample", variable=strata,
+                             expected="a (sample,) variable, 'bundle' or None")
+        return np.asarray(ds[strata].values).astype(str)
+    labels = np.asarray(strata)
+    if labels.shape != bt.shape[:1]:
+        raise ParameterError("evaluate", f"strata shape {labels.shape}", variable="strata",
+                             expected=f"one label per sample ({bt.shape[0]},)")
+    return labels.astype(str)
+
+
+def _ordered_unique(labels: np.ndarray) -> list:
+    """Unique labels in sorted order (numbers numerically, text alphabetically)."""
+    return sorted(set(labels.tolist()))
+
+
+# --------------------------------------------------------------------------------------- report
+
+def format_markdown(evaluation: Evaluation) -> str:
+    """Markdown report: overall LST and emissivity tables, then per-stratum LST and mean-ε tables."""
+    table = evaluation.table
+    label = {m: METHODS.get(m, m) for m in table["method"].unique()}
+    meta = evaluation.metadata
+    lines = ["# AK-KD evaluation", ""]
+    lines += [f"- test samples: {meta.get('samples', len(evaluation.truth['lst']))}",
+              f"- data: `{meta.get('source', '?')}`",
+              f"- bundle: `{meta.get('bundle', '?')}` (sha256 {meta.get('bundle_sha256') or 'n/a'})",
+              f"- strata: {meta.get('strata', 'none')}",
+              "- PCC: Pearson correlation; MAE, RMSE, bias (retrieved − truth) in K for LST, unitless for ε", ""]
+    overall = table[table["stratum"] == ALL_STRATA]
+    lines += ["## LST (K), all test samples", "", "| method | n | PCC | MAE | RMSE | bias |", "|---|---|---|---|---|---|"]
+    for _, row in overall[overall["variable"] == "lst"].iterrows():
+        lines.append(f"| {label[row.method]} | {row.n} | {_fmt(row.pcc, 4)} | {_fmt(row.mae, 3)} | "
+                     f"{_fmt(row.rmse, 3)} | {_fmt(row.bias, 3)} |")
+    lines += ["", "## Emissivity, all test samples", "", "| method | band | PCC | MAE | RMSE | bias |",
+              "|---|---|---|---|---|---|"]
+    for _, row in overall[overall["variable"] != "lst"].iterrows():
+        lines.append(f"| {label[row.method]} | {row.variable.removeprefix('emissivity_')} | {_fmt(row.pcc, 4)} | "
+                     f"{_fmt(row.mae, 4)} | {_fmt(row.rmse, 4)} | {_fmt(row.bias, 4)} |")
+    strata = table[table["stratum"] != ALL_STRATA]
+    if not strata.empty:
+        lines += ["", "## Per stratum", "",
+                  "LST metrics and the emissivity MAE/RMSE averaged over the bands.", "",
+                  "| stratum | method | n | LST PCC | LST MAE | LST RMSE | LST bias | ε MAE | ε RMSE |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        pairs = [(stratum, method) for stratum in strata["stratum"].unique() for method in strata["method"].unique()]
+        for stratum, method in pairs:
+            group = strata[(strata["stratum"] == stratum) & (strata["method"] == method)]
+            lst = group[group["variable"] == "lst"].iloc[0]
+            eps = group[group["variable"] != "lst"]
+            lines.append(f"| {stratum} | {label[method]} | {lst.n} | {_fmt(lst.pcc, 4)} | {_fmt(lst.mae, 3)} | "
+                         f"{_fmt(lst.rmse, 3)} | {_fmt(lst.bias, 3)} | {_fmt(eps['mae'].mean(), 4)} | "
+                         f"{_fmt(eps['rmse'].mean(), 4)} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(evaluation: Evaluation, out_dir, *, emissivity_band: str = "B10") -> dict[str, Path]:
+    """Write ``evaluation.md``, ``evaluation.json`` and the PNG plots into ``out_dir``; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if emissivity_band not in evaluation.bands:
+        raise ParameterError("write_report", f"unknown band {emissivity_band!r}", variable="emissivity_band",
+                             expected=" or ".join(evaluation.bands))
+    paths = {"markdown": out / "evaluation.md", "json": out / "evaluation.json"}
+    paths["markdown"].write_text(format_markdown(evaluation), encoding="utf-8")
+    records = [{k: _json_value(v) for k, v in row.items()} for row in evaluation.table.to_dict("records")]
+    document = {"metadata": _json_value(dict(evaluation.metadata)), "methods": {m: METHODS.get(m, m) for m in
+                evaluation.predictions}, "metrics": list(METRICS), "rows": records}
+    paths["json"].write_text(json.dumps(document, indent=1, allow_nan=False), encoding="utf-8")
+    b = evaluation.bands.index(emissivity_band)
+    paths["lst_scatter"] = _density_scatter(
+        evaluation.truth["lst"], {m: p["lst"] for m, p in evaluation.predictions.items()},
+        "LST (K)", out / "scatter_lst.png")
+    paths["emissivity_scatter"] = _density_scatter(
+        evaluation.truth["emissivity"][:, b], {m: p["emissivity"][:, b] for m, p in evaluation.predictions.items()},
+        f"emissivity {emissivity_band}", out / f"scatter_emissivity_{emissivity_band}.png")
+    for key, name, unit in (("column_water_vapour", "column water vapour", "g cm⁻²"),
+                            ("view_zenith", "view zenith", "deg")):
+        if key in evaluation.truth:
+            paths[f"error_vs_{key}"] = _error_versus(evaluation, key, f"{name} ({unit})",
+                                                     out / f"lst_error_vs_{key}.png")
+    logger.info("evaluation report written to %s", out)
+    return paths
+
+
+def _density_scatter(truth, predictions: Mapping[str, np.ndarray], quantity: str, path: Path) -> Path:
+    """One 2-D histogram (log colour) of retrieved vs truth per method, with the 1:1 line."""
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    methods = list(predictions)
+    fig = Figure(figsize=(3.4 * max(len(methods), 1), 3.4), layout="constrained")
+    axes = fig.subplots(1, max(len(methods), 1), squeeze=False)[0]
+    finite_truth = truth[np.isfinite(truth)]
+    lo, hi = (float(finite_truth.min()), float(finite_truth.max())) if finite_truth.size else (0.0, 1.0)
+    pad = 0.05 * (hi - lo or 1.0)
+    lims = (lo - pad, hi + pad)
+    for ax, method in zip(axes, methods):
+        pred = np.asarray(predictions[method], dtype=np.float64)
+        keep = np.isfinite(truth) & np.isfinite(pred)
+        if keep.any():
+            ax.hist2d(truth[keep], pred[keep], bins=60, range=[lims, lims], norm=LogNorm(), cmap="viridis")
+        ax.plot(lims, lims, color="0.3", linewidth=0.8)
+        ax.set(xlim=lims, ylim=lims, title=METHODS.get(method, method), xlabel=f"true {quantity}")
+    axes[0].set_ylabel(f"retrieved {quantity}")
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _error_versus(evaluation: Evaluation, key: str, xlabel: str, path: Path, bins: int = 8) -> Path:
+    """LST bias and RMSE per method in quantile bins of ``key`` (water vapour or view angle)."""
+    from matplotlib.figure import Figure
+
+    x = evaluation.truth[key]
+    finite = x[np.isfinite(x)]
+    edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1))) if finite.size else np.array([0.0, 1.0])
+    if edges.size < 2:
+        edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
+    which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, edges.size - 2)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    ax_bias, ax_rmse = fig.subplots(1, 2)
+    for method, pred in evaluation.predictions.items():
+        error = np.asarray(pred["lst"], dtype=np.float64) - evaluation.truth["lst"]
+        stats = [metrics(np.zeros(np.sum(m)), error[m]) for m in (np.isfinite(x) & (which == i)
+                                                                  for i in range(centres.size))]
+        label = METHODS.get(method, method)
+        ax_bias.plot(centres, [s["bias"] for s in stats], marker="o", label=label)
+        ax_rmse.plot(centres, [s["rmse"] for s in stats], marker="o", label=label)
+    ax_bias.axhline(0.0, color="0.5", linewidth=0.8)
+    ax_bias.set(xlabel=xlabel, ylabel="LST bias (K)")
+    ax_rmse.set(xlabel=xlabel, ylabel="LST RMSE (K)")
+    ax_rmse.legend(fontsize="small")
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _fmt(value, digits: int) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _json_value(value):
+    """JSON-safe copy: NaN → null, NumPy scalars/arrays → Python."""
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_json_value(v) for v in list(value)]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value

@@ -1,0 +1,102 @@
+"""Per-pixel fusion of teacher and student ("interactive integration") and per-pixel uncertainty.
+
+Weights are learned per stratum and per output (LST, ε10…ε14) on validation data. For errors e_t
+(teacher) and e_s (student) the fused estimate w·ŷ_t + (1 − w)·ŷ_s has squared error minimised by
+
+    w* = (E[e_s²] − E[e_t e_s]) / E[(e_t − e_s)²],  clipped to [0, 1],
+
+the inverse-error-variance weight corrected for correlated errors (it equals
+E[e_s²] / (E[e_t²] + E[e_s²]) when errors are uncorrelated). The validation MSE is a convex
+quadratic in w, so the clipped minimiser is never worse than either endpoint (teacher alone, w=1;
+student alone, w=0) on that stratum's validation data; a final check falls back to the better
+endpoint should rounding ever make the fused MSE larger. Strata without validation rows use the
+weights fitted on all validation rows.
+
+LST uncertainty (K) of a head in stratum s:
+
+    σ² = RMSE_head,s² + max(0, d² − D_s)
+
+where RMSE_head,s is the head's validation LST RMSE in the stratum, d = LST_teacher − LST_student
+for the pixel and D_s the mean of d² over the stratum's validation rows. On typical pixels σ is the
+stratum's validation RMSE; where teacher and student disagree more than usual (a sign of inputs
+unlike the training data) σ grows with the excess disagreement. The disagreement term needs both
+networks, so it is applied to the teacher and fusion heads; student heads report RMSE_head,s only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ParameterError
+
+FUSION_METHOD = "per-stratum minimum-MSE weight (error covariance), clipped to [0, 1], best-endpoint fallback"
+
+
+def _teacher_weight(e_t: np.ndarray, e_s: np.ndarray) -> np.ndarray:
+    """Minimum-MSE teacher weight per column for error arrays (n, k); never worse than w=0 or w=1."""
+    mse_t = np.mean(e_t ** 2, axis=0)
+    mse_s = np.mean(e_s ** 2, axis=0)
+    diff = np.mean((e_t - e_s) ** 2, axis=0)
+    cross = np.mean(e_t * e_s, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(diff > 0, (mse_s - cross) / diff, 0.5)
+    w = np.clip(w, 0.0, 1.0)
+    fused = np.mean((w * e_t + (1 - w) * e_s) ** 2, axis=0)
+    best_endpoint = np.where(mse_t <= mse_s, 1.0, 0.0)
+    return np.where(fused <= np.minimum(mse_t, mse_s), w, best_endpoint)
+
+
+def fit_fusion(y_val: np.ndarray, predictions: dict[str, np.ndarray], strata: np.ndarray, n_strata: int) -> dict:
+    """Fusion weights, per-head LST RMSE and disagreement per stratum from validation data.
+
+    ``y_val`` (N, 6) truths (LST, ε10..ε14); ``predictions`` maps head name → (N, 6) and must contain
+    ``teacher`` and ``student``; ``strata`` (N,) stratum indices. Returns a JSON-serialisable dict.
+    """
+    for head in ("teacher", "student"):
+        if head not in predictions:
+            raise ParameterError("fit_fusion", f"no {head!r} predictions", variable="predictions",
+                                 expected="'teacher' and 'student' heads")
+    y_val = np.asarray(y_val, dtype=np.float64)
+    preds = {h: np.asarray(p, dtype=np.float64) for h, p in predictions.items()}
+    e_t, e_s = preds["teacher"] - y_val, preds["student"] - y_val
+    global_w = _teacher_weight(e_t, e_s)
+    weights, counts, disagreement = [], [], []
+    rmse = {h: [] for h in list(preds) + ["fusion"]}
+    for s in range(n_strata):
+        rows = strata == s
+        counts.append(int(rows.sum()))
+        w = _teacher_weight(e_t[rows], e_s[rows]) if rows.any() else global_w
+        weights.append(w)
+        sel = rows if rows.any() else slice(None)
+        fused = w * preds["teacher"] + (1 - w) * preds["student"]
+        for head, pred in list(preds.items()) + [("fusion", fused)]:
+            rmse[head].append(float(np.sqrt(np.mean((pred[sel, 0] - y_val[sel, 0]) ** 2))))
+        disagreement.append(float(np.mean((preds["teacher"][sel, 0] - preds["student"][sel, 0]) ** 2)))
+    return {"method": FUSION_METHOD,
+            "teacher_weight": [[float(v) for v in w] for w in weights],
+            "validation_rows": counts,
+            "lst_rmse": rmse,
+            "lst_disagreement_ms": disagreement}
+
+
+def fuse(pred_teacher: np.ndarray, pred_student: np.ndarray, strata: np.ndarray, fusion: dict) -> np.ndarray:
+    """Fused (N, 6) predictions; rows with stratum −1 (non-finite input) come back NaN."""
+    weights = np.asarray(fusion["teacher_weight"], dtype=np.float32)
+    valid = strata >= 0
+    w = np.where(valid[:, None], weights[np.where(valid, strata, 0)], np.nan).astype(np.float32)
+    return w * pred_teacher + (1 - w) * pred_student
+
+
+def lst_uncertainty(head: str, strata: np.ndarray, fusion: dict, lst_teacher=None, lst_student=None) -> np.ndarray:
+    """Per-pixel LST uncertainty (K) of ``head`` (see module docstring); NaN where stratum is −1."""
+    base_name = head if head in fusion["lst_rmse"] else "student"
+    rmse = np.asarray(fusion["lst_rmse"][base_name], dtype=np.float64)
+    valid = strata >= 0
+    index = np.where(valid, strata, 0)
+    variance = rmse[index] ** 2
+    if head in ("teacher", "fusion"):
+        if lst_teacher is None or lst_student is None:
+            raise ParameterError("lst_uncertainty", f"head {head!r} needs teacher and student LST",
+                                 variable="lst_teacher", expected="both arrays")
+        d2 = (np.asarray(lst_teacher, np.float64) - np.asarray(lst_student, np.float64)) ** 2
+        variance = variance + np.maximum(0.0, d2 - np.asarray(fusion["lst_disagreement_ms"])[index])
+    return np.where(valid, np.sqrt(variance), np.nan).astype(np.float32)

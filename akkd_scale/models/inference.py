@@ -1,0 +1,194 @@
+"""Inference with a loaded model bundle through onnxruntime only (this module never imports TensorFlow/Keras).
+
+``Bundle`` is created by ``akkd_scale.models.bundle.load_bundle`` after every file has been checked
+against its sha256. It pickles by reference (path, manifest sha256, threads) so Dask graphs carry
+no model bytes; each worker reloads (and re-verifies) the bundle once through a cache.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from ..errors import ParameterError
+from . import fusion as fusion_mod
+from .strata import assign_strata
+
+log = logging.getLogger(__name__)
+
+STUDENT_HEADS = {  # head -> (which student, kind)
+    "student": ("stratum", "kd"),
+    "student_baseline": ("stratum", "baseline"),
+    "student_global": ("global", "kd"),
+    "student_global_baseline": ("global", "baseline"),
+}
+HEADS = ("teacher", "fusion") + tuple(STUDENT_HEADS)
+
+QC_INVALID_INPUT = 1       # a brightness temperature or the view zenith is NaN/inf (fill)
+QC_OUT_OF_RANGE = 2        # an input lies outside the per-feature training range
+QC_EXTRAPOLATION = 4       # joint input far from the training distribution (Mahalanobis distance)
+QC_GLOBAL_STUDENT = 8      # the pixel's stratum had too little training data: global student used
+QC_BITS = {"invalid_input": QC_INVALID_INPUT, "out_of_training_range": QC_OUT_OF_RANGE,
+           "extrapolation": QC_EXTRAPOLATION, "global_student_fallback": QC_GLOBAL_STUDENT}
+
+
+class Bundle:
+    """A verified model bundle: teacher, students, strata and fusion, run through onnxruntime."""
+
+    def __init__(self, path, manifest: dict, manifest_sha256: str, *, threads: int = 1, slab_rows: int = 65536):
+        self.path = Path(path)
+        self.manifest = manifest
+        self.sha256 = manifest_sha256
+        self.threads = int(threads)
+        self.slab_rows = int(slab_rows)
+        if self.slab_rows < 1:
+            raise ParameterError(self.path, f"slab_rows={slab_rows}", variable="slab_rows", expected=">= 1")
+        self._sessions: dict[str, ort.InferenceSession] = {}
+        self._lock = threading.Lock()
+        inputs = manifest["inputs"]
+        self.bands = tuple(inputs["bands"])
+        self._range = (np.asarray(inputs["range_min"], np.float32), np.asarray(inputs["range_max"], np.float32))
+        maha = inputs["mahalanobis"]
+        self._maha = (np.asarray(maha["mean"], np.float64), np.asarray(maha["inverse_covariance"], np.float64),
+                      float(maha["threshold"]))
+        self._fill = np.asarray(manifest["normalisation"]["input_mean"], np.float32)
+        students = manifest["models"]["students"]
+        self._student_files = {
+            ("global", kind): students["global"][kind]["onnx"] for kind in ("kd", "baseline")}
+        self._has_own_student = np.array([entry.get("kd") is not None for entry in students["strata"]])
+        for s, entry in enumerate(students["strata"]):
+            for kind in ("kd", "baseline"):
+                own = entry.get(kind)
+                self._student_files[(s, kind)] = own["onnx"] if own else students["global"][kind]["onnx"]
+
+    def __reduce__(self):
+        from .bundle import load_bundle_cached
+        return load_bundle_cached, (str(self.path), self.sha256, self.threads, self.slab_rows)
+
+    def __dask_tokenize__(self):
+        return ("akkd_scale.Bundle", str(self.path), self.sha256, self.threads, self.slab_rows)
+
+    def __repr__(self) -> str:
+        return f"Bundle({str(self.path)!r}, sha256={self.sha256[:12]}…, strata={len(self._has_own_student)})"
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """Heads this bundle can predict."""
+        return HEADS
+
+    def _session(self, relative: str) -> ort.InferenceSession:
+        """onnxruntime session for a bundle file, created once per Bundle."""
+        with self._lock:
+            session = self._sessions.get(relative)
+            if session is None:
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = self.threads
+                options.inter_op_num_threads = 1
+                session = ort.InferenceSession(str(self.path / relative), sess_options=options,
+                                               providers=["CPUExecutionProvider"])
+                self._sessions[relative] = session
+        return session
+
+    def _run(self, relative: str, x: np.ndarray) -> np.ndarray:
+        session = self._session(relative)
+        return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+    def _students(self, x: np.ndarray, strata: np.ndarray, which: str, kind: str) -> np.ndarray:
+        """Student predictions (n, 6): the stratum's own student per row, or the global one."""
+        if which == "global":
+            return self._run(self._student_files[("global", kind)], x)
+        order = np.argsort(strata, kind="stable")
+        values, starts = np.unique(strata[order], return_index=True)
+        bounds = list(starts) + [len(order)]
+        sorted_x = x[order]
+        out = np.empty((x.shape[0], 6), dtype=np.float32)
+        out[order] = np.concatenate(
+            [self._run(self._student_files[(int(s), kind)], sorted_x[bounds[i]:bounds[i + 1]])
+             for i, s in enumerate(values)]) if len(values) else out
+        return out
+
+    def features(self, bt, vza) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 6) float32 network inputs from bt (N, 5) and view zenith (N,) or scalar, and the finite mask."""
+        bt = np.asarray(bt, dtype=np.float32)
+        if bt.ndim != 2 or bt.shape[1] != len(self.bands):
+            raise ParameterError("Bundle.predict", f"brightness temperature shape {bt.shape}", variable="bt",
+                                 expected=f"(N, {len(self.bands)}) with bands {', '.join(self.bands)}")
+        vza = np.broadcast_to(np.asarray(vza, dtype=np.float32), bt.shape[:1])
+        x = np.concatenate([bt, vza[:, None]], axis=1)
+        return x, np.all(np.isfinite(x), axis=1)
+
+    def strata(self, bt, vza) -> np.ndarray:
+        """Stratum index (N,) of each row, −1 for non-finite inputs."""
+        return assign_strata(bt, vza, self.manifest["strata"])
+
+    def quality(self, bt, vza) -> np.ndarray:
+        """QC bit flags (uint8, N): see QC_BITS."""
+        x, _ = self.features(bt, vza)
+        return self._quality(x, self.strata(x[:, :5], x[:, 5]))
+
+    def _quality(self, x: np.ndarray, strata: np.ndarray) -> np.ndarray:
+        finite = np.all(np.isfinite(x), axis=1)
+        qc = np.where(finite, 0, QC_INVALID_INPUT).astype(np.uint8)
+        lo, hi = self._range
+        with np.errstate(invalid="ignore"):
+            outside = np.any((x < lo) | (x > hi), axis=1) & finite
+        qc |= np.where(outside, QC_OUT_OF_RANGE, 0).astype(np.uint8)
+        mean, inv_cov, threshold = self._maha
+        centred = np.where(finite[:, None], x - mean, 0.0)
+        distance2 = np.einsum("ij,jk,ik->i", centred, inv_cov, centred)
+        qc |= np.where(finite & (distance2 > threshold), QC_EXTRAPOLATION, 0).astype(np.uint8)
+        fallback = finite & ~self._has_own_student[np.where(strata >= 0, strata, 0)]
+        qc |= np.where(fallback, QC_GLOBAL_STUDENT, 0).astype(np.uint8)
+        return qc
+
+    def _predict_slab(self, x: np.ndarray, heads: tuple[str, ...]) -> tuple[dict, np.ndarray]:
+        strata = self.strata(x[:, :5], x[:, 5])
+        valid = strata >= 0
+        xv, sv = x[valid], strata[valid]
+        need_teacher = any(h in ("teacher", "fusion") for h in heads)
+        preds = {}
+        if need_teacher:
+            preds["teacher"] = self._run(self.manifest["models"]["teacher"]["onnx"], xv)
+        if need_teacher or "student" in heads:
+            preds["student"] = self._students(xv, sv, "stratum", "kd")
+        for head in heads:
+            if head in STUDENT_HEADS and head not in preds:
+                preds[head] = self._students(xv, sv, *STUDENT_HEADS[head])
+        fusion = self.manifest["fusion"]
+        if "fusion" in heads:
+            preds["fusion"] = fusion_mod.fuse(preds["teacher"], preds["student"], sv, fusion)
+        lst_t = preds["teacher"][:, 0] if need_teacher else None
+        lst_s = preds["student"][:, 0] if need_teacher else None
+        result = {}
+        for head in heads:
+            full = np.full((x.shape[0], 6), np.nan, dtype=np.float32)
+            full[valid] = preds[head]
+            unc = np.full(x.shape[0], np.nan, dtype=np.float32)
+            unc[valid] = fusion_mod.lst_uncertainty(head, sv, fusion, lst_t, lst_s)
+            result[head] = {"lst": full[:, 0], "emissivity": full[:, 1:], "lst_uncertainty": unc}
+        return result, self._quality(x, strata)
+
+    def predict_with_quality(self, bt, vza, heads=("fusion",)) -> tuple[dict, np.ndarray]:
+        """``predict`` and ``quality`` together (strata assigned once per slab)."""
+        heads = tuple(heads)
+        unknown = [h for h in heads if h not in HEADS]
+        if unknown or not heads:
+            raise ParameterError("Bundle.predict", f"unknown heads {unknown}", variable="heads",
+                                 expected=f"a non-empty subset of {', '.join(HEADS)}")
+        x, _ = self.features(bt, vza)
+        parts = [self._predict_slab(x[i:i + self.slab_rows], heads)
+                 for i in range(0, max(x.shape[0], 1), self.slab_rows)]
+        result = {head: {key: np.concatenate([p[0][head][key] for p in parts]) for key in parts[0][0][head]}
+                  for head in heads}
+        return result, np.concatenate([p[1] for p in parts])
+
+    def predict(self, bt, vza, heads=("fusion",)) -> dict[str, dict[str, np.ndarray]]:
+        """Predict ``{head: {"lst" (N,), "emissivity" (N, 5), "lst_uncertainty" (N,)}}`` in slabs.
+
+        ``bt`` (N, 5) brightness temperatures (K) in band order B10..B14, ``vza`` (N,) or scalar view
+        zenith (deg). Rows with any non-finite input give NaN outputs (see ``quality`` for flags).
+        """
+        return self.predict_with_quality(bt, vza, heads)[0]

@@ -1,0 +1,165 @@
+"""Bundle: round trip through a real trained bundle, integrity checks, inference without TensorFlow."""
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from akkd_scale.errors import BundleError, BundleIntegrityError, ParameterError
+from akkd_scale.models.bundle import default_bundle_path, load_bundle, load_bundle_cached, load_keras_model
+from akkd_scale.models.inference import HEADS, QC_EXTRAPOLATION, QC_INVALID_INPUT, QC_OUT_OF_RANGE
+from akkd_scale.models.strata import n_strata
+
+
+@pytest.fixture
+def bundle_copy(tiny_bundle_path, tmp_path):
+    target = tmp_path / "copy"
+    shutil.copytree(tiny_bundle_path, target)
+    return target
+
+
+def _inputs(ds):
+    return ds["brightness_temperature"].values, ds["view_zenith"].values
+
+
+def test_manifest_and_round_trip(tiny_bundle, tiny_bundle_path, synthetic_set):
+    manifest = json.loads((tiny_bundle_path / "manifest.json").read_text())
+    assert tiny_bundle.sha256 == hashlib.sha256((tiny_bundle_path / "manifest.json").read_bytes()).hexdigest()
+    assert manifest["inputs"]["bands"] == ["B10", "B11", "B12", "B13", "B14"]
+    assert manifest["outputs"]["units"][0] == "K"
+    files = {p.relative_to(tiny_bundle_path).as_posix() for p in tiny_bundle_path.rglob("*") if p.is_file()}
+    assert set(manifest["files"]) == files - {"manifest.json"}
+    assert {"teacher.onnx", "teacher.keras", "students/global.onnx", "students/global_baseline.keras"} <= files
+    assert len(manifest["models"]["students"]["strata"]) == n_strata(manifest["strata"]) == 2
+    assert manifest["distillation"]["alpha"] == 0.5
+    assert manifest["provenance"]["n_train"] > 0 and "train_arrays_sha256" in manifest["provenance"]
+
+    bt, vza = _inputs(synthetic_set)
+    out = tiny_bundle.predict(bt, vza, heads=HEADS)
+    for head in HEADS:
+        assert out[head]["lst"].shape == (len(bt),) and out[head]["emissivity"].shape == (len(bt), 5)
+        assert np.all(np.isfinite(out[head]["lst"])) and np.all(out[head]["lst_uncertainty"] > 0)
+        assert np.mean(np.abs(out[head]["lst"] - synthetic_set["lst"].values)) < 8.0
+    # ONNX through onnxruntime equals the bundle's Keras files loaded with safe_mode=True
+    x = np.column_stack([bt, vza]).astype(np.float32)
+    teacher = load_keras_model(tiny_bundle, "teacher.keras")
+    keras_lst = teacher.predict(x, verbose=0)[:, 0]
+    np.testing.assert_allclose(out["teacher"]["lst"], keras_lst, atol=1e-3)
+    global_kd = load_keras_model(tiny_bundle, "students/global.keras")
+    np.testing.assert_allclose(out["student_global"]["emissivity"], global_kd.predict(x, verbose=0)[:, 1:],
+                               atol=1e-4)
+    # slabs give the same numbers as one pass
+    small = load_bundle(tiny_bundle_path, slab_rows=7)
+    np.testing.assert_array_equal(small.predict(bt, vza, ("fusion",))["fusion"]["lst"], out["fusion"]["lst"])
+
+
+def test_nan_rows_and_quality_flags(tiny_bundle, synthetic_set):
+    bt, vza = _inputs(synthetic_set)
+    bt, vza = bt[:20].copy(), vza[:20].copy()
+    bt[0, 2] = np.nan
+    vza[1] = np.inf
+    bt[2] += 80.0          # far outside the training range
+    out = tiny_bundle.predict(bt, vza, heads=("fusion", "student"))
+    for head in ("fusion", "student"):
+        assert np.all(np.isnan(out[head]["lst"][:2])) and np.all(np.isnan(out[head]["emissivity"][:2]))
+        assert np.all(np.isfinite(out[head]["lst"][2:]))
+    qc = tiny_bundle.quality(bt, vza)
+    assert qc[0] & QC_INVALID_INPUT and qc[1] & QC_INVALID_INPUT
+    assert qc[2] & QC_OUT_OF_RANGE and qc[2] & QC_EXTRAPOLATION
+    assert not np.any(qc[3:] & QC_INVALID_INPUT)
+    all_nan = tiny_bundle.predict(np.full((3, 5), np.nan), np.zeros(3), heads=("fusion",))
+    assert np.all(np.isnan(all_nan["fusion"]["lst"]))
+    assert tiny_bundle.predict(np.empty((0, 5)), np.empty(0))["fusion"]["lst"].shape == (0,)
+
+
+def test_bad_arguments(tiny_bundle):
+    with pytest.raises(ParameterError, match="heads"):
+        tiny_bundle.predict(np.full((2, 5), 300.0), np.zeros(2), heads=("oracle",))
+    with pytest.raises(ParameterError, match="bt"):
+        tiny_bundle.predict(np.full((2, 4), 300.0), np.zeros(2))
+
+
+def test_tampered_file_refused(bundle_copy):
+    target = bundle_copy / "students" / "global.onnx"
+    data = bytearray(target.read_bytes())
+    data[-10] ^= 0xFF
+    target.write_bytes(bytes(data))
+    with pytest.raises(BundleIntegrityError, match=r"students/global\.onnx.*sha256"):
+        load_bundle(bundle_copy)
+
+
+def test_missing_and_extra_files_refused(bundle_copy):
+    extra = bundle_copy / "students" / "intruder.onnx"
+    extra.write_bytes(b"not a model")
+    with pytest.raises(BundleIntegrityError, match="intruder.onnx.*not listed"):
+        load_bundle(bundle_copy)
+    extra.unlink()
+    (bundle_copy / "evaluation").mkdir()
+    (bundle_copy / "evaluation" / "table.md").write_text("report, never read by the loader")
+    assert load_bundle(bundle_copy).sha256
+    (bundle_copy / "teacher.keras").unlink()
+    with pytest.raises(BundleIntegrityError, match=r"teacher\.keras.*missing"):
+        load_bundle(bundle_copy)
+
+
+def test_swapped_model_and_manifest_edits_refused(bundle_copy):
+    manifest_path = bundle_copy / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    shutil.copy(bundle_copy / "students" / "global_baseline.onnx", bundle_copy / "students" / "global.onnx")
+    with pytest.raises(BundleIntegrityError, match=r"global\.onnx"):
+        load_bundle(bundle_copy)
+    shutil.copy(bundle_copy / "students" / "global_baseline.onnx", bundle_copy / "teacher.onnx")
+    bad = dict(manifest, inputs=dict(manifest["inputs"], bands=["B14", "B13", "B12", "B11", "B10"]))
+    manifest_path.write_text(json.dumps(bad))
+    with pytest.raises(BundleError, match="manifest.json.*expected"):
+        load_bundle(bundle_copy)
+    manifest_path.write_text("{ not json")
+    with pytest.raises(BundleError, match="not valid JSON"):
+        load_bundle(bundle_copy)
+    manifest_path.unlink()
+    with pytest.raises(BundleError, match="manifest.json: missing"):
+        load_bundle(bundle_copy)
+    with pytest.raises(BundleError, match="does not exist"):
+        load_bundle(bundle_copy / "nowhere")
+
+
+def test_default_bundle_path(monkeypatch, tmp_path):
+    monkeypatch.setenv("AKKD_BUNDLE", str(tmp_path / "mine"))
+    assert default_bundle_path() == tmp_path / "mine"
+    monkeypatch.delenv("AKKD_BUNDLE")
+    assert default_bundle_path().parts[-3:] == ("akkd_scale", "data", "default_bundle")
+
+
+def test_pickle_by_reference_and_cache(tiny_bundle, bundle_copy):
+    restored = pickle.loads(pickle.dumps(tiny_bundle))
+    assert restored.sha256 == tiny_bundle.sha256 and len(pickle.dumps(tiny_bundle)) < 1000
+    assert restored is pickle.loads(pickle.dumps(tiny_bundle))  # cached per process
+    with pytest.raises(BundleIntegrityError, match="differs from the expected"):
+        load_bundle_cached(str(bundle_copy), "0" * 64)
+
+
+def test_inference_never_imports_tensorflow(tiny_bundle_path):
+    script = textwrap.dedent(f"""
+        import sys, numpy as np, xarray as xr
+        import akkd_scale.models as models
+        bundle = models.load_bundle({str(tiny_bundle_path)!r})
+        bt = np.full((4, 5), 295.0); bt[:, 3] += 1.0
+        out = bundle.predict(bt, np.zeros(4), heads=models.HEADS)
+        ds = xr.Dataset({{"brightness_temperature": (("band", "sample"), bt.T),
+                         "view_zenith": ("sample", np.zeros(4))}},
+                        coords={{"band": ["B10", "B11", "B12", "B13", "B14"]}}).chunk({{"sample": 2}})
+        models.retrieve(ds, bundle, heads=("fusion", "teacher")).compute()
+        heavy = sorted(m for m in ("tensorflow", "keras", "autokeras", "keras_tuner") if m in sys.modules)
+        assert not heavy, heavy
+        print("ok", np.isfinite(out["fusion"]["lst"]).all())
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok True"
