@@ -9,7 +9,19 @@ import click
 from . import __version__
 
 
-@click.group()
+class _Group(click.Group):
+    """Turns akkd_scale's own errors into a one-line message and exit status 1, never a traceback."""
+
+    def invoke(self, ctx):
+        from .errors import AkkdError
+
+        try:
+            return super().invoke(ctx)
+        except AkkdError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group)
 @click.version_option(__version__, prog_name="akkd-scale")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def main(verbose: int) -> None:
@@ -34,6 +46,181 @@ def show_versions() -> None:
         except PackageNotFoundError:
             click.echo(f"{name}: not installed")
 
+
+@main.command("run")
+@click.argument("scenes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Zarr store to write (one group per scene).")
+@click.option("--bundle", type=click.Path(exists=True, path_type=str), default=None,
+              help="Model bundle (default: the shipped bundle).")
+@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:8786).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="LocalCluster worker processes.")
+@click.option("--threads-per-worker", type=click.IntRange(min=1), default=None, help="Threads per worker.")
+@click.option("--chunks", type=click.IntRange(min=1), default=512, show_default=True,
+              help="Spatial chunk size (pixels); also the Zarr chunk size.")
+@click.option("--heads", default="fusion", show_default=True,
+              help="Comma-separated heads; the first fills lst/emissivity (e.g. fusion,teacher,student).")
+@click.option("--overwrite", is_flag=True, help="Redo scenes that are already complete.")
+@click.option("--dashboard-address", default=":8787", show_default=True,
+              help="LocalCluster dashboard address ('' to start none).")
+def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, heads, overwrite,
+        dashboard_address) -> None:
+    """Retrieve LST and emissivity for SCENES (ASTER L1B HDF files) into a Zarr store."""
+    import shlex
+
+    import pandas as pd
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from .errors import AkkdError
+    from .pipeline import bundle_ref, close_client, dashboard_link, get_client, run_scenes
+
+    try:
+        ref = bundle_ref(bundle)
+    except AkkdError as exc:
+        raise click.ClickException(str(exc)) from exc
+    import distributed  # noqa: F401  (configures its loggers on import; quieten them afterwards)
+
+    if logging.getLogger().level > logging.DEBUG:  # Dask's own INFO chatter only with -vv
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    client = get_client(scheduler, workers, threads_per_worker, dashboard_address=dashboard_address or None)
+    try:
+        click.echo(f"Dask dashboard: {dashboard_link(client) or 'not available'}")
+        with logging_redirect_tqdm():
+            table = run_scenes(scenes, out, bundle=ref, heads=tuple(heads.split(",")), chunks=chunks,
+                               client=client, overwrite=overwrite, command_line=shlex.join(sys.argv),
+                               progress=True)
+    except AkkdError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:
+        click.echo("interrupted: complete scenes are kept; rerun the same command to finish the rest", err=True)
+        sys.exit(130)
+    finally:
+        close_client(client)
+    with pd.option_context("display.max_colwidth", 100, "display.width", 250):
+        click.echo(table.round({"seconds": 2}).to_string(index=False))
+    counts = table["status"].value_counts()
+    click.echo(", ".join(f"{n} {status}" for status, n in counts.items()))
+    if (table["status"] == "failed").any():
+        sys.exit(1)
+
+
+@main.command("evaluate")
+@click.option("--data", required=True, type=click.Path(exists=True, path_type=str),
+              help="Test set (Zarr store or netCDF, training-set format); split == 'test' samples are used.")
+@click.option("--bundle", "bundle_path", required=True, type=click.Path(exists=True, path_type=str),
+              help="Model bundle directory.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Directory for evaluation.md, evaluation.json and the PNG plots.")
+@click.option("--strata", default="bundle", show_default=True,
+              help="'bundle' (retrieval-time strata), 'none', or a per-sample variable (e.g. material_class).")
+@click.option("--heads", default="teacher,student_baseline,student,fusion,tes", show_default=True,
+              help="Comma-separated methods to compare (bundle heads and 'tes').")
+@click.option("--emissivity-band", default="B10", show_default=True, help="Band of the emissivity scatter plot.")
+def evaluate_command(data, bundle_path, out, strata, heads, emissivity_band) -> None:
+    """Paper-style table (PCC, MAE, RMSE, bias) of LST and emissivity for every method, plus plots."""
+    from .errors import AkkdError
+    from .models.bundle import load_bundle
+    from .models.evaluate import evaluate, format_markdown, open_test_set, select_test_split, write_report
+
+    try:
+        test_ds = select_test_split(open_test_set(data))
+        evaluation = evaluate(test_ds, load_bundle(bundle_path), strata=None if strata == "none" else strata,
+                              heads=tuple(h for h in heads.split(",") if h))
+        paths = write_report(evaluation, out, emissivity_band=emissivity_band)
+    except AkkdError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(format_markdown(evaluation))
+    click.echo("written: " + ", ".join(str(p) for p in paths.values()))
+
+
+@main.command("simulate")
+@click.option("--profiles", "profile_sets", default="ecmwf83,ecmwf52,umbc48", show_default=True,
+              help="Comma-separated profile sets: ecmwf83, ecmwf52, umbc48, afgl.")
+@click.option("--tigr", type=click.Path(exists=True, dir_okay=False, path_type=str), default=None,
+              help="Also read profiles from a TIGR-2000 text file.")
+@click.option("--emissivity", type=click.Path(exists=True, dir_okay=False, path_type=str), default=None,
+              help="Emissivity library NetCDF (default: $AKKD_DATA_DIR/emissivity/tir_emissivity_library.nc).")
+@click.option("--samples", type=click.IntRange(min=1), required=True, help="Number of samples.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (the set is deterministic).")
+@click.option("--out", required=True, type=click.Path(path_type=str), help="Output Zarr store.")
+@click.option("--view-zenith", "view_zenith", default="0,15,30,45,60", show_default=True,
+              help="View-zenith grid (deg) of the atmospheric terms; samples span its range.")
+@click.option("--altitudes", default="0,1,2,3,4", show_default=True,
+              help="Surface-altitude grid (km) of the atmospheric terms; samples span its range.")
+@click.option("--mixtures", type=click.IntRange(min=0), default=400, show_default=True,
+              help="Vegetation–rock/mineral mixtures added to the library spectra.")
+@click.option("--temperature-offsets", default="0", show_default=True,
+              help="Profile augmentation: comma-separated temperature offsets (K).")
+@click.option("--water-scales", default="1", show_default=True,
+              help="Profile augmentation: comma-separated water-vapour scale factors (capped at saturation).")
+@click.option("--processes", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Processes for the LOWTRAN terms table (cached on disk).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output store.")
+def simulate_command(profile_sets, tigr, emissivity, samples, seed, out, view_zenith, altitudes, mixtures,
+                     temperature_offsets, water_scales, processes, overwrite) -> None:
+    """Simulate an ASTER TIR training set (LOWTRAN7 terms, real profiles and spectra) into a Zarr store."""
+    from .errors import AkkdError
+    from .simulate.trainingset import simulate_training_set, write_training_set
+
+    def numbers(text):
+        return [float(v) for v in text.split(",") if v.strip()]
+
+    try:
+        ds = simulate_training_set(samples, seed=seed, profile_sets=[s for s in profile_sets.split(",") if s],
+                                   tigr=tigr, emissivity_library=emissivity, view_zenith=numbers(view_zenith),
+                                   altitudes=numbers(altitudes), n_mixtures=mixtures,
+                                   temperature_offsets=numbers(temperature_offsets),
+                                   water_scales=numbers(water_scales), processes=processes)
+        write_training_set(ds, out, overwrite=overwrite)
+    except AkkdError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except FileExistsError as exc:
+        raise click.ClickException(f"{out} exists (use --overwrite)") from exc
+    counts = {s: int((ds["split"].values == s).sum()) for s in ("train", "validation", "test")}
+    click.echo(f"wrote {samples} samples to {out}: {counts}")
+
+
+
+@main.command("demo")
+@click.option("--out", "out_dir", default="demo_output", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for demo scenes, results.zarr, quicklooks and the accuracy report.")
+@click.option("--bundle", default=None, help="Model bundle directory (default: the shipped bundle).")
+@click.option("--size", default="700x830", show_default=True, help="Scene size LINESxPIXELS (ASTER TIR: 700x830).")
+@click.option("--workers", default=2, show_default=True, help="LocalCluster worker processes.")
+def demo(out_dir: str, bundle: str | None, size: str, workers: int) -> None:
+    """Simulate demo ASTER L1B scenes with known truth, retrieve LST/emissivity, report the accuracy."""
+    from .pipeline.cluster import close_client, dashboard_link, get_client
+    from .pipeline.demo import format_report, run_demo
+
+    try:
+        shape = tuple(int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"{size!r}: expected LINESxPIXELS, e.g. 700x830", param_hint="--size")
+    client = get_client(workers=workers, threads_per_worker=1)
+    click.echo(f"Dask dashboard: {dashboard_link(client)}")
+    try:
+        report = run_demo(out_dir, bundle=bundle, shape=shape, client=client)
+    finally:
+        close_client(client)
+    click.echo(format_report(report))
+    click.echo(f"Results: {out_dir}/results.zarr, quicklooks: {out_dir}/quicklooks, report: {out_dir}/report.md")
+
+
+@main.command("quicklook")
+@click.argument("store", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "out_dir", default=None, help="PNG directory (default: STORE without .zarr + _quicklooks).")
+@click.option("--band", default="B13", show_default=True, type=click.Choice(["B10", "B11", "B12", "B13", "B14"]))
+@click.option("--truth", "truth_dir", default=None, type=click.Path(exists=True, file_okay=False),
+              help="Directory of truth NetCDFs named <scene group>.nc: adds error maps.")
+def quicklook(store: str, out_dir: str | None, band: str, truth_dir: str | None) -> None:
+    """Render quicklook PNGs (LST, emissivity, uncertainty, QC) for every scene of a result store."""
+    from pathlib import Path
+
+    from .pipeline.quicklook import quicklook_store
+
+    target = Path(out_dir) if out_dir else Path(store).with_suffix("").with_name(Path(store).stem + "_quicklooks")
+    for path in quicklook_store(store, target, band=band, truth_dir=truth_dir):
+        click.echo(str(path))
 
 if __name__ == "__main__":
     main()

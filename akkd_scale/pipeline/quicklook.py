@@ -1,0 +1,107 @@
+"""Quicklook PNGs of retrieval results: LST, one band's emissivity, uncertainty, QC and, with truth, errors.
+
+Rendering reads each scene group of a result store (decimated for big scenes) and writes one PNG per
+layer, so results are looked at rather than read.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..errors import InputError
+from .store import COMPLETE, group_status, open_scene
+
+log = logging.getLogger(__name__)
+
+#: Longest image side rendered; bigger scenes are decimated by striding.
+MAX_PIXELS = 1200
+
+
+def scene_groups(store) -> list[str]:
+    """Names of the scene groups of a result store (complete or not)."""
+    import zarr
+
+    try:
+        root = zarr.open_group(str(store), mode="r")
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
+        raise InputError(store, "not a result store", expected="a Zarr store written by `akkd-scale run`") from exc
+    return sorted(name for name, _ in root.groups())
+
+
+def _decimated(da: xr.DataArray) -> np.ndarray:
+    step = max(1, int(np.ceil(max(da.sizes["y"], da.sizes["x"]) / MAX_PIXELS)))
+    return np.asarray(da.isel(y=slice(None, None, step), x=slice(None, None, step)).values, dtype=float)
+
+
+def _render(values: np.ndarray, path: Path, title: str, label: str, *, cmap: str, vmin=None, vmax=None,
+            categorical: dict | None = None) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    finite = values[np.isfinite(values)]
+    if vmin is None and finite.size:
+        vmin, vmax = np.percentile(finite, [1, 99])
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
+    image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    bar = fig.colorbar(image, ax=ax, shrink=0.85)
+    bar.set_label(label)
+    if categorical:
+        bar.set_ticks(list(categorical))
+        bar.set_ticklabels(list(categorical.values()))
+    ax.set_title(title)
+    ax.set_xlabel("x (pixel)")
+    ax.set_ylabel("y (line)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def quicklook_scene(result: xr.Dataset, out_dir, name: str, *, band: str = "B13",
+                    truth: xr.Dataset | None = None) -> list[Path]:
+    """PNGs of one scene's result (and its errors against ``truth`` with ``lst``/``emissivity`` on y, x)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [
+        _render(_decimated(result["lst"]), out_dir / f"{name}_lst.png", f"{name}: LST", "K", cmap="inferno"),
+        _render(_decimated(result["emissivity"].sel(band=band)), out_dir / f"{name}_emissivity_{band}.png",
+                f"{name}: emissivity {band}", "1", cmap="viridis"),
+        _render(_decimated(result["lst_uncertainty"]), out_dir / f"{name}_lst_uncertainty.png",
+                f"{name}: LST uncertainty (1σ)", "K", cmap="magma"),
+    ]
+    qc = _decimated(result["qc"])
+    meanings = result["qc"].attrs.get("flag_meanings", "").split()
+    masks = list(np.atleast_1d(result["qc"].attrs.get("flag_masks", [])))
+    title = "QC bits: " + ", ".join(f"{m}={n}" for m, n in zip(masks, meanings)) if meanings else "QC"
+    written.append(_render(qc, out_dir / f"{name}_qc.png", f"{name}: {title}", "QC value", cmap="tab10",
+                           vmin=-0.5, vmax=9.5))
+    if truth is not None:
+        error = _decimated(result["lst"] - truth["lst"])
+        limit = float(np.nanpercentile(np.abs(error), 99)) if np.isfinite(error).any() else 1.0
+        written.append(_render(error, out_dir / f"{name}_lst_error.png", f"{name}: retrieved − true LST", "K",
+                               cmap="RdBu_r", vmin=-limit, vmax=limit))
+        eps_error = _decimated(result["emissivity"].sel(band=band) - truth["emissivity"].sel(band=band))
+        limit = float(np.nanpercentile(np.abs(eps_error), 99)) if np.isfinite(eps_error).any() else 0.01
+        written.append(_render(eps_error, out_dir / f"{name}_emissivity_{band}_error.png",
+                               f"{name}: retrieved − true emissivity {band}", "1", cmap="RdBu_r",
+                               vmin=-limit, vmax=limit))
+    log.info("quicklooks of %s: %d PNGs in %s", name, len(written), out_dir)
+    return written
+
+
+def quicklook_store(store, out_dir, *, band: str = "B13", truth_dir=None) -> list[Path]:
+    """PNGs for every complete scene group of a result store; truth NetCDFs named ``<group>.nc`` if given."""
+    written = []
+    for group in scene_groups(store):
+        if group_status(store, group) != COMPLETE:
+            log.warning("skipping %s: scene group is not complete", group)
+            continue
+        truth_path = Path(truth_dir) / f"{group}.nc" if truth_dir else None
+        truth = xr.open_dataset(truth_path) if truth_path is not None and truth_path.is_file() else None
+        written += quicklook_scene(open_scene(store, group), out_dir, group, band=band, truth=truth)
+    return written

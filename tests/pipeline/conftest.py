@@ -1,0 +1,85 @@
+"""Pipeline fixtures: a real tiny bundle, real fixture L1B files (good and bad), a real LocalCluster."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from akkd_scale.config import cache_dir
+
+REPO = Path(__file__).resolve().parents[2]
+SHAPE = (48, 56)
+
+
+def _bundle_source_key() -> str:
+    """Hash of the code that trains the test bundle: the cached bundle is rebuilt when it changes."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "akkd_scale" / "models").glob("*.py")) + \
+            sorted((REPO / "akkd_scale" / "testing").glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def bundle_path() -> Path:
+    """``make_test_bundle`` output, built once per code version (in a subprocess, so TensorFlow never
+    enters the test process or the workers)."""
+    path = cache_dir() / "test-bundles" / f"pipeline-{_bundle_source_key()}"
+    if not (path / "manifest.json").is_file():
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
+               "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        subprocess.run([sys.executable, "-c", "import sys; from akkd_scale.testing.bundles import "
+                        "make_test_bundle; make_test_bundle(sys.argv[1])", str(path)],
+                       check=True, env=env, cwd=REPO, capture_output=True, timeout=300)
+    return path
+
+
+def scene_bt(seed: int, shape=SHAPE) -> np.ndarray:
+    """A (5, ny, nx) brightness-temperature field with structure in every band (K)."""
+    rng = np.random.default_rng(seed)
+    ny, nx = shape
+    yy, xx = np.meshgrid(np.linspace(0, 1, ny), np.linspace(0, 1, nx), indexing="ij")
+    base = 290.0 + 20.0 * np.sin(2 * np.pi * (xx + seed / 7)) * np.cos(np.pi * yy) + rng.normal(0, 1.5, shape)
+    offsets = np.array([-4.0, -3.2, -2.5, 0.0, -0.6])[:, None, None] * (1 + yy)
+    return base[None] + offsets
+
+
+@pytest.fixture(scope="session")
+def scenes(tmp_path_factory) -> dict[str, Path]:
+    """Three good scenes (one with fill pixels) and three bad files: truncated, not HDF, VNIR-only."""
+    from akkd_scale.testing.l1b import write_aster_l1b
+
+    root = tmp_path_factory.mktemp("scenes")
+    fill = np.zeros(SHAPE, dtype=bool)
+    fill[:5, :9] = True
+    files = {
+        "good_a": write_aster_l1b(root / "AST_L1B_good_a.hdf", brightness_temperature=scene_bt(1), shape=SHAPE),
+        "good_b": write_aster_l1b(root / "AST_L1B_good_b.hdf", brightness_temperature=scene_bt(2), shape=SHAPE,
+                                  fill_mask=fill, pointing_angle=-8.5,
+                                  acquisition_time="2005-03-02T10:11:12Z"),
+        "good_c": write_aster_l1b(root / "AST_L1B_good_c.hdf", brightness_temperature=scene_bt(3), shape=SHAPE,
+                                  pointing_angle=5.0),
+        "vnir_only": write_aster_l1b(root / "AST_L1B_vnir_only.hdf", shape=SHAPE, include_tir=False),
+    }
+    truncated = write_aster_l1b(root / "AST_L1B_truncated.hdf", brightness_temperature=scene_bt(4), shape=SHAPE)
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+    files["truncated"] = truncated
+    not_hdf = root / "AST_L1B_not_hdf.hdf"
+    not_hdf.write_text("this is a text file, not HDF4\n" * 20)
+    files["not_hdf"] = not_hdf
+    return files
+
+
+@pytest.fixture(scope="session")
+def client():
+    """A real LocalCluster: two single-threaded worker processes (with nannies), no dashboard."""
+    from akkd_scale.pipeline import close_client, get_client
+
+    client = get_client(workers=2, threads_per_worker=1, dashboard_address=None)
+    yield client
+    close_client(client)

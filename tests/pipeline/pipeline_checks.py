@@ -1,0 +1,41 @@
+"""Shared checks for pipeline tests: reference predictions straight from the Bundle API, store reads."""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from akkd_scale.models.bundle import load_bundle
+
+OUTPUTS = ("lst", "emissivity", "lst_uncertainty", "qc")
+
+
+def reference(path, bundle_path, heads=("fusion",)) -> dict[str, np.ndarray]:
+    """Per-pixel ``Bundle.predict``/``Bundle.quality`` on the eagerly read scene: what the pipeline must give."""
+    bundle = load_bundle(bundle_path)
+    ds = xr.open_dataset(path, engine="aster_l1b").load()
+    bt = ds["brightness_temperature"].transpose("band", "y", "x").values
+    ny, nx = bt.shape[1:]
+    vza = np.broadcast_to(np.asarray(ds["view_zenith"].values, dtype=np.float32), (ny, nx))
+    rows, angles = bt.reshape(5, -1).T, vza.ravel()
+    pred = bundle.predict(rows, angles, heads=heads)
+    first = pred[heads[0]]
+    out = {"lst": first["lst"].reshape(ny, nx), "emissivity": first["emissivity"].T.reshape(5, ny, nx),
+           "lst_uncertainty": first["lst_uncertainty"].reshape(ny, nx),
+           "qc": bundle.quality(rows, angles).reshape(ny, nx)}
+    for head in heads[1:]:
+        out[f"lst_{head}"] = pred[head]["lst"].reshape(ny, nx)
+        out[f"emissivity_{head}"] = pred[head]["emissivity"].T.reshape(5, ny, nx)
+    return out
+
+
+def stored(out, group, names=OUTPUTS) -> dict[str, np.ndarray]:
+    """Arrays of one scene group, read back from the Zarr store."""
+    ds = xr.open_zarr(str(out), group=group, consolidated=False)
+    return {name: ds[name].transpose(*(("band",) if "band" in ds[name].dims else ()), "y", "x").values
+            for name in names}
+
+
+def assert_same(actual: dict, expected: dict) -> None:
+    """Bit-identical arrays (NaN where NaN) for every key of ``expected``."""
+    for name, values in expected.items():
+        np.testing.assert_array_equal(actual[name], values, err_msg=name)
