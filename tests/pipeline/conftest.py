@@ -75,9 +75,12 @@ def scenes(tmp_path_factory) -> dict[str, Path]:
     return files
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def client():
-    """A real LocalCluster: two single-threaded worker processes (with nannies), no dashboard."""
+    """A real LocalCluster: two single-threaded worker processes (with nannies), no dashboard.
+
+    Module-scoped: a live Client is Dask's default scheduler, which must not leak into other test modules.
+    """
     from akkd_scale.pipeline import close_client, get_client
 
     client = get_client(workers=2, threads_per_worker=1, dashboard_address=None)
