@@ -43,7 +43,7 @@ def build_bench_bundle(path: Path) -> Path:
     """Train (once) a bundle whose teacher is 6→256→256→256→6, in a subprocess (TensorFlow stays out)."""
     if (path / "manifest.json").is_file():
         return path
-    code = f"""
+    code = """
 import dataclasses, sys
 from akkd_scale.testing.bundles import tiny_suite_config
 from akkd_scale.testing.trainingsets import synthetic_training_set

@@ -19,17 +19,6 @@ SHAPE = (40, 50)
 UCC = [6.822e-3, 6.780e-3, 6.590e-3, 5.693e-3, 5.225e-3]
 
 
-class CountComputes(dask.callbacks.Callback):
-    """Counts Dask graph executions (local schedulers)."""
-
-    def __init__(self):
-        super().__init__()
-        self.count = 0
-
-    def _start(self, dsk):
-        self.count += 1
-
-
 def input_bt(shape=SHAPE):
     yy, xx = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
     base = 260.0 + 60.0 * xx / shape[1] + 10.0 * yy / shape[0]
@@ -61,9 +50,9 @@ def read_tir_sds(path, name):
     raise AssertionError(f"{name} not found")
 
 
-def test_opening_does_not_compute(scene):
+def test_opening_does_not_compute(scene, compute_counter):
     path, _ = scene
-    with CountComputes() as counter:
+    with compute_counter as counter:
         ds = xr.open_dataset(path, engine="aster_l1b", chunks={})
         _ = ds.attrs["acquisition_time"], ds.brightness_temperature.shape, ds.latitude.chunks
         assert counter.count == 0

@@ -13,15 +13,6 @@ from akkd_scale.sensors.planck import band_average, planck_radiance
 from akkd_scale.simulate.profiles import concat_profiles, read_afgl
 
 
-@pytest.fixture(scope="module", autouse=True)
-def session_cache(tmp_path_factory):
-    """Fresh per-session cache shared with the worker processes (they inherit the environment)."""
-    path = tmp_path_factory.getbasetemp() / "akkd_cache"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AKKD_CACHE_DIR", str(path))
-        yield path
-
-
 @pytest.fixture(scope="module")
 def mls():
     return read_afgl("midlatitude_summer")

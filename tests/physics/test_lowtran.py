@@ -22,15 +22,6 @@ GRID = (700.0, 1350.0, 5.0)
 WINDOW = (800.0, 1250.0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def session_cache(tmp_path_factory):
-    """One fresh cache per test session: the extension is really built (once) from source + patch."""
-    path = tmp_path_factory.getbasetemp() / "akkd_cache"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AKKD_CACHE_DIR", str(path))
-        yield path
-
-
 def mls_levels(**scale) -> Levels:
     ds = read_afgl("midlatitude_summer").isel(profile=0)
     gases = {g: ds[g].values * scale.get(g, 1.0) for g in ("h2o", "o3", "co2", "n2o", "co", "ch4")}

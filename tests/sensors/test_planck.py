@@ -1,7 +1,6 @@
 """Band-effective Planck physics of the ASTER TIR sensor against independent integrations."""
 from __future__ import annotations
 
-import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -80,20 +79,11 @@ def test_non_positive_and_out_of_range_give_nan():
     assert np.isnan(bt[0, :4]).all() and np.isfinite(bt[0, 4])
 
 
-class CountComputes(dask.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.count = 0
-
-    def _start(self, dsk):
-        self.count += 1
-
-
-def test_dask_stays_lazy_and_equals_numpy():
+def test_dask_stays_lazy_and_equals_numpy(compute_counter):
     rng = np.random.default_rng(0)
     temperature = rng.uniform(200, 340, (6, 5, 8)).astype(np.float32)
     lazy_in = da.from_array(temperature, chunks=(3, 2, 4))
-    with CountComputes() as counter:
+    with compute_counter as counter:
         lazy = brightness_temperature(band_radiance(lazy_in, ASTER_TIR, band_axis=1), ASTER_TIR, band_axis=1)
         assert isinstance(lazy, da.Array) and counter.count == 0
         assert lazy.chunks[1] == (5,)
