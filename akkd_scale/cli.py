@@ -59,11 +59,14 @@ def show_versions() -> None:
 @click.option("--chunks", type=click.IntRange(min=1), default=512, show_default=True,
               help="Spatial chunk size (pixels); also the Zarr chunk size.")
 @click.option("--heads", default="fusion", show_default=True,
-              help="Comma-separated heads; the first fills lst/emissivity (e.g. fusion,teacher,student).")
+              help="Comma-separated heads; the first fills lst/emissivity (e.g. fusion,teacher,student,tes).")
+@click.option("--atmosphere", default=None,
+              help="AFGL atmosphere assumed by the 'tes' head, e.g. midlatitude_summer (LOWTRAN7 terms at the "
+                   "scene's view zenith, sea level).")
 @click.option("--overwrite", is_flag=True, help="Redo scenes that are already complete.")
 @click.option("--dashboard-address", default=":8787", show_default=True,
               help="LocalCluster dashboard address ('' to start none).")
-def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, heads, overwrite,
+def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, heads, atmosphere, overwrite,
         dashboard_address) -> None:
     """Retrieve LST and emissivity for SCENES (ASTER L1B HDF files) into a Zarr store."""
     import shlex
@@ -87,7 +90,7 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
         click.echo(f"Dask dashboard: {dashboard_link(client) or 'not available'}")
         with logging_redirect_tqdm():
             table = run_scenes(scenes, out, bundle=ref, heads=tuple(heads.split(",")), chunks=chunks,
-                               client=client, overwrite=overwrite, command_line=shlex.join(sys.argv),
+                               client=client, overwrite=overwrite, atmosphere=atmosphere, command_line=shlex.join(sys.argv),
                                progress=True)
     except AkkdError as exc:
         raise click.ClickException(str(exc)) from exc

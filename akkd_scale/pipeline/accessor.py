@@ -15,12 +15,13 @@ class AkkdAccessor:
     def __init__(self, ds: xr.Dataset):
         self._ds = ds
 
-    def retrieve(self, bundle=None, heads=("fusion",)) -> xr.Dataset:
+    def retrieve(self, bundle=None, heads=("fusion",), atmosphere: str | None = None) -> xr.Dataset:
         """Lazy LST/emissivity for this dataset (one ``map_blocks``; compute or ``to_zarr`` it).
 
-        ``bundle``: a Bundle, a bundle path or a BundleRef (default: the shipped bundle).
+        ``bundle``: a Bundle, a bundle path or a BundleRef (default: the shipped bundle);
+        ``atmosphere``: AFGL atmosphere assumed by a ``tes`` head.
         """
         from .graph import retrieve_scene
         from .kernel import bundle_ref
 
-        return retrieve_scene(self._ds, bundle_ref(bundle), heads)
+        return retrieve_scene(self._ds, bundle_ref(bundle), heads, atmosphere)

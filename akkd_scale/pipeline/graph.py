@@ -11,7 +11,8 @@ import xarray as xr
 
 from ..errors import InputError, ParameterError
 from ..models.inference import HEADS
-from ..models.retrieve import TES_HEAD
+from ..models.retrieve import TES_HEAD, TES_TERMS
+from ..simulate.profiles import AFGL_TABLES, read_afgl
 from .kernel import BT, VZA, BundleRef, retrieve_block
 
 GEO = ("latitude", "longitude")
@@ -34,20 +35,36 @@ def output_spec(bt_dims: tuple[str, ...], heads: tuple[str, ...]) -> dict[str, t
     return spec
 
 
-def check_heads(heads) -> tuple[str, ...]:
-    """Heads as a non-empty tuple of distinct bundle heads (checked before any task is built).
+def check_heads(heads, atmosphere: str | None = None) -> tuple[str, ...]:
+    """Heads as a non-empty tuple of distinct heads (checked before any task is built).
 
-    ``tes`` is refused: TES needs per-pixel atmospheric terms that L1B scenes do not carry (use
-    ``akkd_scale.models.retrieve.retrieve`` on a dataset that has them).
+    ``tes`` is an extra head only (the first head must be a network, which also gives ``qc``) and needs
+    ``atmosphere``: L1B scenes carry no atmospheric terms, so TES corrects with an assumed atmosphere.
     """
     heads = tuple(h.strip() for h in ([heads] if isinstance(heads, str) else heads) if h.strip())
-    if TES_HEAD in heads:
-        raise ParameterError("heads", "the 'tes' head needs transmittance, path_radiance and sky_radiance, "
-                             "which scenes do not carry", variable="heads", expected=f"heads from {HEADS}")
-    if not heads or len(set(heads)) != len(heads) or not set(heads) <= set(HEADS):
+    if not heads or len(set(heads)) != len(heads) or not set(heads) <= set(HEADS) | {TES_HEAD}:
         raise ParameterError("heads", f"heads {heads}", variable="heads",
-                             expected=f"one or more distinct heads from {HEADS}, e.g. ('fusion', 'teacher')")
+                             expected=f"one or more distinct heads from {HEADS + (TES_HEAD,)}, e.g. ('fusion', 'tes')")
+    if heads[0] == TES_HEAD:
+        raise ParameterError("heads", "'tes' cannot be the first head", variable="heads",
+                             expected="a network head first, e.g. ('fusion', 'tes')")
+    if TES_HEAD in heads and atmosphere not in AFGL_TABLES:
+        raise ParameterError("heads", f"the 'tes' head needs an assumed atmosphere (got {atmosphere!r})",
+                             variable="atmosphere",
+                             expected=f"an AFGL atmosphere name ({', '.join(AFGL_TABLES)})")
     return heads
+
+
+def tes_terms(ds: xr.Dataset, atmosphere: str) -> dict[str, np.ndarray]:
+    """Band τ, L↑, L↓ of an AFGL ``atmosphere`` at the scene's view zenith, from sea level (LOWTRAN7).
+
+    One set of terms for the whole scene: TES's atmospheric correction with an assumed atmosphere.
+    """
+    from ..physics.atmosphere import band_terms
+
+    view_zenith = float(np.nanmean(np.asarray(ds[VZA].values)))
+    terms = band_terms(read_afgl(atmosphere), view_zenith=view_zenith, surface_altitude=0.0)
+    return {name: terms[name].transpose("band").values.astype(np.float32) for name in TES_TERMS}
 
 
 def model_inputs(ds: xr.Dataset) -> xr.Dataset:
@@ -86,17 +103,21 @@ def template_for(inputs: xr.Dataset, spec: dict) -> xr.Dataset:
     return xr.Dataset(data_vars, coords=inputs.coords)
 
 
-def retrieve_scene(ds: xr.Dataset, bundle_ref: BundleRef, heads=("fusion",)) -> xr.Dataset:
+def retrieve_scene(ds: xr.Dataset, bundle_ref: BundleRef, heads=("fusion",), atmosphere: str | None = None) -> xr.Dataset:
     """Lazy retrieval of a scene (or any dataset with ``brightness_temperature(band, …)``).
 
     Returns ``lst``, ``emissivity(band, …)``, ``lst_uncertainty``, ``qc`` and per-head extras, with
-    the input's chunks, plus ``latitude``/``longitude`` coordinates when the input has them.
+    the input's chunks, plus ``latitude``/``longitude`` coordinates when the input has them. With a
+    ``tes`` head, TES uses the terms of the assumed AFGL ``atmosphere`` (:func:`tes_terms`).
     """
-    heads = check_heads(heads)
+    heads = check_heads(heads, atmosphere)
     inputs = model_inputs(ds)
+    terms = tes_terms(ds, atmosphere) if TES_HEAD in heads else None
     spec = output_spec(inputs[BT].dims, heads)
     result = xr.map_blocks(retrieve_block, inputs, args=(bundle_ref, heads, spec),
-                           template=template_for(inputs, spec))
+                           kwargs={"tes_terms": terms}, template=template_for(inputs, spec))
+    if terms is not None:
+        result.attrs["tes_atmosphere"] = f"{atmosphere} (AFGL-1986, LOWTRAN7, sea level)"
     chunks = dict(zip(inputs[BT].dims, inputs[BT].chunks))
     geo = {name: ds[name].chunk({d: chunks[d] for d in ds[name].dims if d in chunks})
            for name in GEO if name in ds.variables}

@@ -81,20 +81,24 @@ def cached_bundle(ref: BundleRef):
 
 
 def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
-                   spec: dict[str, tuple[tuple[str, ...], str]]) -> xr.Dataset:
+                   spec: dict[str, tuple[tuple[str, ...], str]], tes_terms: dict | None = None) -> xr.Dataset:
     """Retrieve one chunk: ``block`` holds ``brightness_temperature(band, …)`` and ``view_zenith``.
 
     ``spec`` maps each output variable to (dims, dtype), exactly as in the map_blocks template, so
-    what the kernel returns always matches what the graph promised.
+    what the kernel returns always matches what the graph promised. ``tes_terms`` (τ, L↑, L↓ per
+    band) run TES for a ``tes`` head.
     """
-    from ..models.retrieve import predict_block
+    from ..models.retrieve import TES_HEAD, predict_block
 
     bundle = cached_bundle(ref)
     bt_da = block[BT].transpose("band", ...)
     plane = bt_da.isel(band=0, drop=True)
     bt = np.asarray(bt_da.values, dtype=np.float32)
     vza = np.asarray(block[VZA].broadcast_like(plane).transpose(*plane.dims).values, dtype=np.float32)
-    out = predict_block(bt, vza, bundle, tuple(heads))
+    networks = tuple(h for h in heads if h != TES_HEAD)
+    out = predict_block(bt, vza, bundle, networks)
+    if TES_HEAD in heads:
+        out.update(_tes_block(bt, tes_terms))
     data_vars = {}
     for name, (dims, dtype) in spec.items():
         if name not in out:
@@ -103,3 +107,15 @@ def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
         shape = tuple(block.sizes[d] for d in dims)
         data_vars[name] = (dims, np.asarray(out[name]).astype(dtype, copy=False).reshape(shape))
     return xr.Dataset(data_vars, coords=block.coords)
+
+
+def _tes_block(bt: np.ndarray, terms: dict) -> dict[str, np.ndarray]:
+    """TES outputs of one block (band axis first); TES has no per-pixel uncertainty model (NaN)."""
+    from ..models.retrieve import TES_TERMS
+    from ..physics.tes import tes
+
+    extra = (1,) * (bt.ndim - 1)
+    result = tes(bt, *(np.asarray(terms[name]).reshape((-1,) + extra) for name in TES_TERMS),
+                 quantity="brightness_temperature", band_axis=0)
+    return {"lst_tes": result.lst, "emissivity_tes": result.emissivity,
+            "lst_uncertainty_tes": np.full(bt.shape[1:], np.nan, np.float32)}

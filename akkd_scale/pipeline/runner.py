@@ -29,17 +29,18 @@ COLUMNS = ["scene", "group", "status", "pixels", "seconds", "error"]
 
 
 def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks=512, client=None, overwrite=False, *,
-               command_line: str | None = None, progress: bool = False,
+               atmosphere: str | None = None, command_line: str | None = None, progress: bool = False,
                max_in_flight: int | None = None) -> pd.DataFrame:
     """Retrieve LST/emissivity for every scene file into the Zarr store ``out``.
 
     ``bundle``: Bundle, path or BundleRef (default: the shipped bundle). ``chunks``: spatial chunk
     size (int) or a dict for ``open_dataset``. ``client``: a ``distributed.Client``; without one the
     current default client is used, or a LocalCluster is started (and closed afterwards).
-    Complete scenes are skipped unless ``overwrite``. Returns one row per path, in input order:
-    scene, group, status (complete/skipped/failed), pixels, seconds, error.
+    ``atmosphere``: AFGL atmosphere assumed by a ``tes`` head. Complete scenes are skipped unless
+    ``overwrite``. Returns one row per path, in input order: scene, group, status
+    (complete/skipped/failed), pixels, seconds, error.
     """
-    heads = check_heads(heads)
+    heads = check_heads(heads, atmosphere)
     ref = bundle_ref(bundle)
     from .cluster import close_client, get_client
 
@@ -48,7 +49,7 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks=512, client=No
         client = _current_client() if not own_client else get_client()
     try:
         window = max_in_flight or max(2, 2 * len(client.nthreads()))
-        context = {"out": _absolute(out), "ref": ref, "heads": heads, "overwrite": overwrite,
+        context = {"out": _absolute(out), "ref": ref, "heads": heads, "overwrite": overwrite, "atmosphere": atmosphere,
                    "chunks": {"y": chunks, "x": chunks} if isinstance(chunks, int) else dict(chunks),
                    "command_line": command_line or shlex.join(sys.argv)}
         rows = _run(list(paths), client, context, window, progress)
@@ -117,7 +118,7 @@ def _start_scene(path, client, context: dict, groups: dict):
             warnings.filterwarnings("ignore", message="The specified chunks separate", category=UserWarning)
             ds = xr.open_dataset(path.resolve(), engine="aster_l1b", chunks=context["chunks"])
         row["pixels"] = int(ds[BT].size // ds.sizes["band"])
-        result = retrieve_scene(ds, context["ref"], context["heads"])
+        result = retrieve_scene(ds, context["ref"], context["heads"], context["atmosphere"])
         out_ds = output_dataset(result, ds.attrs, _provenance(path, context))
         delayed = write_scene(out_ds, context["out"], group)
         future = client.compute(delayed)
@@ -146,6 +147,7 @@ def _provenance(path: Path, context: dict) -> dict:
     return {"akkd_scale_version": __version__, "bundle_path": ref.path, "bundle_sha256": ref.sha256,
             "heads": ",".join(context["heads"]), "source_file": str(path.resolve()),
             "source_sha256": file_sha256(path), "command_line": context["command_line"],
+            "tes_atmosphere": context["atmosphere"] or "",
             "date_created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
 
 

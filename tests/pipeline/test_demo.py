@@ -29,13 +29,16 @@ def test_demo_writes_scenes_truth_results_and_report(demo_run):
     assert set(report["scenes"]) == set(names)
     saved = json.loads((out / "report.json").read_text())
     for name in names:
-        lst = saved["scenes"][name]["lst"]
-        # fill margins are excluded; the retrieval is a real network, so errors are finite but not zero
-        assert 0 < lst["n"] < SHAPE[0] * SHAPE[1]
-        assert 0.05 < lst["mae"] < 5.0
-        assert lst["rmse"] >= lst["mae"]
+        methods = saved["scenes"][name]["methods"]
+        assert set(methods) == {"fusion", "tes"}
+        for lst in (m["lst"] for m in methods.values()):
+            # fill margins are excluded; real networks and real TES: errors finite, not zero, not absurd
+            assert 0 < lst["n"] < SHAPE[0] * SHAPE[1]
+            assert 0.05 < lst["mae"] < 6.0
+            assert lst["rmse"] >= lst["mae"]
+        assert methods["fusion"]["lst"]["n"] == methods["tes"]["lst"]["n"]
     text = (out / "report.md").read_text()
-    assert "LST: MAE" in text and "B13" in text
+    assert "| fusion |" in text and "| tes |" in text and "ε B13 MAE" in text
 
 
 def test_demo_quicklooks_are_real_images(demo_run):
