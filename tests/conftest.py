@@ -1,7 +1,11 @@
-"""Shared fixtures: the data directory (../shared/data unless AKKD_DATA_DIR says otherwise)."""
+"""Shared fixtures: the data directory (../shared/data unless AKKD_DATA_DIR says otherwise), one real test
+bundle, a Dask compute counter."""
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dask
@@ -34,3 +38,28 @@ class ComputeCounter(dask.callbacks.Callback):
 def compute_counter() -> ComputeCounter:
     """A fresh compute counter; use as ``with compute_counter as counter:``."""
     return ComputeCounter()
+
+
+def _bundle_source_key() -> str:
+    """Hash of the code that trains the test bundle: the cached bundle is rebuilt when it changes."""
+    digest = hashlib.sha256()
+    for package in ("models", "testing", "sensors"):
+        for path in sorted((REPO / "akkd_scale" / package).glob("*.py")):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def bundle_path() -> Path:
+    """A tiny real bundle from ``make_test_bundle`` (train_suite on a synthetic set), built once per code
+    version in a subprocess, so TensorFlow never enters the test process or the Dask workers."""
+    from akkd_scale.config import cache_dir
+
+    path = cache_dir() / "test-bundles" / f"tiny-{_bundle_source_key()}"
+    if not (path / "manifest.json").is_file():
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
+               "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+        subprocess.run([sys.executable, "-c", "import sys; from akkd_scale.testing.bundles import "
+                        "make_test_bundle; make_test_bundle(sys.argv[1])", str(path)],
+                       check=True, env=env, cwd=REPO, capture_output=True, timeout=300)
+    return path

@@ -9,11 +9,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle_path(tmp_path_factory):
-    """A bundle trained through train_suite on a synthetic set (about 30 s on two cores)."""
-    from akkd_scale.testing.bundles import make_test_bundle
-
-    return make_test_bundle(tmp_path_factory.mktemp("bundle") / "tiny", seed=0)
+def tiny_bundle_path(bundle_path):
+    """The session's tiny real bundle (``tests/conftest.py``: train_suite on a synthetic set)."""
+    return bundle_path
 
 
 @pytest.fixture(scope="session")

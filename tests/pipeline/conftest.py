@@ -1,42 +1,12 @@
 """Pipeline fixtures: a real tiny bundle, real fixture L1B files (good and bad), a real LocalCluster."""
 from __future__ import annotations
 
-import hashlib
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from akkd_scale.config import cache_dir
-
-REPO = Path(__file__).resolve().parents[2]
 SHAPE = (48, 56)
-
-
-def _bundle_source_key() -> str:
-    """Hash of the code that trains the test bundle: the cached bundle is rebuilt when it changes."""
-    digest = hashlib.sha256()
-    for path in sorted((REPO / "akkd_scale" / "models").glob("*.py")) + \
-            sorted((REPO / "akkd_scale" / "testing").glob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-@pytest.fixture(scope="session")
-def bundle_path() -> Path:
-    """``make_test_bundle`` output, built once per code version (in a subprocess, so TensorFlow never
-    enters the test process or the workers)."""
-    path = cache_dir() / "test-bundles" / f"pipeline-{_bundle_source_key()}"
-    if not (path / "manifest.json").is_file():
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
-               "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-        subprocess.run([sys.executable, "-c", "import sys; from akkd_scale.testing.bundles import "
-                        "make_test_bundle; make_test_bundle(sys.argv[1])", str(path)],
-                       check=True, env=env, cwd=REPO, capture_output=True, timeout=300)
-    return path
 
 
 def scene_bt(seed: int, shape=SHAPE) -> np.ndarray:
