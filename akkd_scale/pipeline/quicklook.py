@@ -37,7 +37,7 @@ def _decimated(da: xr.DataArray) -> np.ndarray:
 
 
 def _render(values: np.ndarray, path: Path, title: str, label: str, *, cmap: str, vmin=None, vmax=None,
-            categorical: dict | None = None) -> Path:
+            note: str | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,13 +50,12 @@ def _render(values: np.ndarray, path: Path, title: str, label: str, *, cmap: str
     image = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     bar = fig.colorbar(image, ax=ax, shrink=0.85)
     bar.set_label(label)
-    if categorical:
-        bar.set_ticks(list(categorical))
-        bar.set_ticklabels(list(categorical.values()))
     ax.set_title(title)
+    if note:
+        fig.text(0.5, 0.01, note, ha="center", va="bottom", fontsize=8, wrap=True)
     ax.set_xlabel("x (pixel)")
     ax.set_ylabel("y (line)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04 if note else 0, 1, 1))
     fig.savefig(path)
     plt.close(fig)
     return path
@@ -77,9 +76,9 @@ def quicklook_scene(result: xr.Dataset, out_dir, name: str, *, band: str = "B13"
     qc = _decimated(result["qc"])
     meanings = result["qc"].attrs.get("flag_meanings", "").split()
     masks = list(np.atleast_1d(result["qc"].attrs.get("flag_masks", [])))
-    title = "QC bits: " + ", ".join(f"{m}={n}" for m, n in zip(masks, meanings)) if meanings else "QC"
-    written.append(_render(qc, out_dir / f"{name}_qc.png", f"{name}: {title}", "QC value", cmap="tab10",
-                           vmin=-0.5, vmax=9.5))
+    legend = "QC bits: " + ", ".join(f"{m} {n}" for m, n in zip(masks, meanings)) if meanings else None
+    written.append(_render(qc, out_dir / f"{name}_qc.png", f"{name}: QC", "QC value (sum of bits)",
+                           cmap="tab20", vmin=-0.5, vmax=15.5, note=legend))
     if truth is not None:
         error = _decimated(result["lst"] - truth["lst"])
         limit = float(np.nanpercentile(np.abs(error), 99)) if np.isfinite(error).any() else 1.0
