@@ -74,13 +74,9 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
     import pandas as pd
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from .errors import AkkdError
     from .pipeline import bundle_ref, close_client, dashboard_link, get_client, run_scenes
 
-    try:
-        ref = bundle_ref(bundle)
-    except AkkdError as exc:
-        raise click.ClickException(str(exc)) from exc
+    ref = bundle_ref(bundle)  # a missing or altered bundle stops the run before any cluster starts
     import distributed  # noqa: F401  (configures its loggers on import; quieten them afterwards)
 
     if logging.getLogger().level > logging.DEBUG:  # Dask's own INFO chatter only with -vv
@@ -92,8 +88,6 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
             table = run_scenes(scenes, out, bundle=ref, heads=tuple(heads.split(",")), chunks=chunks,
                                client=client, overwrite=overwrite, atmosphere=atmosphere, command_line=shlex.join(sys.argv),
                                progress=True)
-    except AkkdError as exc:
-        raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
         click.echo("interrupted: complete scenes are kept; rerun the same command to finish the rest", err=True)
         sys.exit(130)
@@ -121,17 +115,13 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
 @click.option("--emissivity-band", default="B10", show_default=True, help="Band of the emissivity scatter plot.")
 def evaluate_command(data, bundle_path, out, strata, heads, emissivity_band) -> None:
     """Paper-style table (PCC, MAE, RMSE, bias) of LST and emissivity for every method, plus plots."""
-    from .errors import AkkdError
     from .models.bundle import load_bundle
     from .models.evaluate import evaluate, format_markdown, open_test_set, select_test_split, write_report
 
-    try:
-        test_ds = select_test_split(open_test_set(data))
-        evaluation = evaluate(test_ds, load_bundle(bundle_path), strata=None if strata == "none" else strata,
-                              heads=tuple(h for h in heads.split(",") if h))
-        paths = write_report(evaluation, out, emissivity_band=emissivity_band)
-    except AkkdError as exc:
-        raise click.ClickException(str(exc)) from exc
+    test_ds = select_test_split(open_test_set(data))
+    evaluation = evaluate(test_ds, load_bundle(bundle_path), strata=None if strata == "none" else strata,
+                          heads=tuple(h for h in heads.split(",") if h))
+    paths = write_report(evaluation, out, emissivity_band=emissivity_band)
     click.echo(format_markdown(evaluation))
     click.echo("written: " + ", ".join(str(p) for p in paths.values()))
 
@@ -162,7 +152,6 @@ def evaluate_command(data, bundle_path, out, strata, heads, emissivity_band) -> 
 def simulate_command(profile_sets, tigr, emissivity, samples, seed, out, view_zenith, altitudes, mixtures,
                      temperature_offsets, water_scales, processes, overwrite) -> None:
     """Simulate an ASTER TIR training set (LOWTRAN7 terms, real profiles and spectra) into a Zarr store."""
-    from .errors import AkkdError
     from .simulate.trainingset import simulate_training_set, write_training_set
 
     def numbers(text):
@@ -175,8 +164,6 @@ def simulate_command(profile_sets, tigr, emissivity, samples, seed, out, view_ze
                                    temperature_offsets=numbers(temperature_offsets),
                                    water_scales=numbers(water_scales), processes=processes)
         write_training_set(ds, out, overwrite=overwrite)
-    except AkkdError as exc:
-        raise click.ClickException(str(exc)) from exc
     except FileExistsError as exc:
         raise click.ClickException(f"{out} exists (use --overwrite)") from exc
     counts = {s: int((ds["split"].values == s).sum()) for s in ("train", "validation", "test")}

@@ -57,20 +57,23 @@ def _scalar(token: str):
     return token
 
 
-def _split_list(inner: str) -> tuple:
-    """Split the inside of ``( … )`` at top-level commas, honouring quotes and nested lists."""
-    items, depth, quoted, start = [], 0, False, 0
-    for i, char in enumerate(inner):
+def _unquoted(text: str, start: int = 0):
+    """(index, char, depth) of each character outside double quotes; depth = parentheses open around it."""
+    depth, quoted = 0, False
+    for i in range(start, len(text)):
+        char = text[i]
         if char == '"':
             quoted = not quoted
-        elif not quoted and char == "(":
-            depth += 1
-        elif not quoted and char == ")":
-            depth -= 1
-        elif not quoted and depth == 0 and char == ",":
-            items.append(inner[start:i])
-            start = i + 1
-    items.append(inner[start:])
+        elif not quoted:
+            depth -= char == ")"
+            yield i, char, depth
+            depth += char == "("
+
+
+def _split_list(inner: str) -> tuple:
+    """Split the inside of ``( … )`` at top-level commas, honouring quotes and nested lists."""
+    cuts = [i for i, char, depth in _unquoted(inner) if char == "," and depth == 0]
+    items = [inner[a + 1:b] for a, b in zip([-1] + cuts, cuts + [len(inner)])]
     values = []
     for item in (it.strip() for it in items):
         if item.startswith("("):
@@ -90,17 +93,9 @@ def _value(text: str, pos: int, source) -> tuple[object, int]:
             raise SceneFileError(source, f"unterminated string at character {pos}", expected="closing quote")
         return text[pos + 1:end], end + 1
     if text[pos] == "(":
-        depth, quoted = 0, False
-        for i in range(pos, len(text)):
-            char = text[i]
-            if char == '"':
-                quoted = not quoted
-            elif not quoted and char == "(":
-                depth += 1
-            elif not quoted and char == ")":
-                depth -= 1
-                if depth == 0:
-                    return _split_list(text[pos + 1:i]), i + 1
+        for i, char, depth in _unquoted(text, pos):
+            if char == ")" and depth == 0:
+                return _split_list(text[pos + 1:i]), i + 1
         raise SceneFileError(source, f"unbalanced parenthesis at character {pos}", expected="closing ')'")
     end = text.find("\n", pos)
     end = len(text) if end < 0 else end

@@ -54,7 +54,6 @@ class Bundle:
         maha = inputs["mahalanobis"]
         self._maha = (np.asarray(maha["mean"], np.float64), np.asarray(maha["inverse_covariance"], np.float64),
                       float(maha["threshold"]))
-        self._fill = np.asarray(manifest["normalisation"]["input_mean"], np.float32)
         students = manifest["models"]["students"]
         self._student_files = {
             ("global", kind): students["global"][kind]["onnx"] for kind in ("kd", "baseline")}

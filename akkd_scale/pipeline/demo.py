@@ -15,6 +15,7 @@ import xarray as xr
 
 from ..io.aster_l1b import open_aster_l1b, view_zenith_from_pointing
 from ..io.summary import brightness_temperature_summary
+from ..simulate.emissivity import load_library
 from ..simulate.scenes import LAND_COVER, make_demo_scene
 from ..testing.l1b import write_aster_l1b
 from .quicklook import quicklook_scene
@@ -43,10 +44,11 @@ def write_demo_scenes(out_dir, *, shape=(700, 830), scenes=DEMO_SCENES, processe
     out_dir = Path(out_dir)
     (out_dir / "truth").mkdir(parents=True, exist_ok=True)
     paths = []
+    library = load_library()
     for name, atmosphere, pointing, seed in scenes:
         view_zenith = view_zenith_from_pointing(pointing)
         scene = make_demo_scene(shape, seed=seed, view_zenith=view_zenith, atmosphere=atmosphere,
-                                processes=processes)
+                                library=library, processes=processes)
         path = write_aster_l1b(out_dir / f"{name}.hdf", radiance=scene["radiance"].values, shape=shape,
                                pointing_angle=pointing, fill_mask=no_data_margins(shape))
         scene.drop_vars(["radiance"]).to_netcdf(out_dir / "truth" / f"{name}.nc", engine="h5netcdf")

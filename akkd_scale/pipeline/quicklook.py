@@ -101,6 +101,7 @@ def quicklook_store(store, out_dir, *, band: str = "B13", truth_dir=None) -> lis
             log.warning("skipping %s: scene group is not complete", group)
             continue
         truth_path = Path(truth_dir) / f"{group}.nc" if truth_dir else None
-        truth = xr.open_dataset(truth_path) if truth_path is not None and truth_path.is_file() else None
+        truth = (xr.open_dataset(truth_path, engine="h5netcdf") if truth_path is not None and truth_path.is_file()
+                 else None)
         written += quicklook_scene(open_scene(store, group), out_dir, group, band=band, truth=truth)
     return written

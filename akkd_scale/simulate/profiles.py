@@ -204,22 +204,28 @@ def read_afgl(name: str) -> xr.Dataset:
     return _stack([prof], "afgl", {"reference": "Anderson et al. 1986, AFGL-TR-86-0110 (via joseki)"})
 
 
+def _records(path: Path, header_prefix: str) -> list[tuple[str, list[str]]]:
+    """(header line, following lines) per profile of a multi-profile text file; ``!`` comments and blank
+    lines dropped, a record starting at each line that begins with ``header_prefix``."""
+    lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("!")]
+    starts = [i for i, ln in enumerate(lines) if ln.startswith(header_prefix)]
+    return [(lines[a], lines[a + 1:b]) for a, b in zip(starts, starts[1:] + [len(lines)])]
+
+
 def read_crtm_ecmwf83(path=None, *, drop_envelopes=True) -> xr.Dataset:
     """ECMWF 83 diverse profiles (Matricardi 2008), all ppmv; drops envelopes 81–83."""
     path = _check_file(path or config.data_dir() / "profiles" / "crtm_ecmwf83" / "ECMWF_83P_91L.dat")
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("!")]
-    starts = [i for i, ln in enumerate(lines) if ln.strip().startswith("Profile")]
-    if not starts:
+    records = _records(path, "Profile")
+    if not records:
         raise ProfileFormatError(path, "no 'Profile N' lines", variable="Profile", expected="ECMWF-83 layout")
     profiles = []
-    for k, start in enumerate(starts):
-        end = starts[k + 1] if k + 1 < len(starts) else len(lines)
-        number = int(lines[start].split()[1])
+    for header, body in records:
+        number = int(header.split()[1])
         pid = f"ecmwf83:{number:03d}"
         if drop_envelopes and number >= 81:
             continue
-        head = _numbers(lines[start + 1])
-        rows = [_numbers(ln) for ln in lines[start + 2:end]]
+        head = _numbers(body[0]) if body else []
+        rows = [_numbers(ln) for ln in body[1:]]
         if any(len(r) != 8 for r in rows) or len(head) < 6:
             raise ProfileFormatError(path, f"profile {pid}: rows must have 8 columns", variable="row",
                                      expected="P T H2O CO2 O3 N2O CO CH4")
@@ -234,19 +240,17 @@ def read_crtm_ecmwf83(path=None, *, drop_envelopes=True) -> xr.Dataset:
 def read_crtm_ecmwf52(path=None, *, drop_envelopes=True) -> xr.Dataset:
     """ECMWF 52 diverse profiles (kg/kg → ppmv); drops the dry/moist/mean test profiles 50–52."""
     path = _check_file(path or config.data_dir() / "profiles" / "crtm_ecmwf52" / "diverse_52profiles_101L.dat")
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("!")]
-    starts = [i for i, ln in enumerate(lines) if ln.lstrip().startswith("#")]
-    if not starts:
+    records = _records(path, "#")
+    if not records:
         raise ProfileFormatError(path, "no '#NN' header lines", variable="header", expected="ECMWF-52 layout")
     profiles = []
-    for k, start in enumerate(starts):
-        end = starts[k + 1] if k + 1 < len(starts) else len(lines)
-        head = lines[start].lstrip()[1:].split()
+    for header, body in records:
+        head = header[1:].split()
         number = int(head[0])
         pid = f"ecmwf52:{number:03d}"
         if drop_envelopes and number >= 50:
             continue
-        rows = [_numbers(ln) for ln in lines[start + 1:end]]
+        rows = [_numbers(ln) for ln in body]
         if any(len(r) != 4 for r in rows):
             raise ProfileFormatError(path, f"profile {pid}: rows must have 4 columns", variable="row",
                                      expected="P T Wv(kg/kg) O3(kg/kg)")

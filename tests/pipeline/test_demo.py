@@ -56,6 +56,14 @@ def test_quicklook_command_renders_any_result_store(demo_run, tmp_path):
     assert len(list(tmp_path.glob("*_emissivity_B10.png"))) == len(DEMO_SCENES)
 
 
+def test_quicklook_command_with_truth_renders_error_maps(demo_run, tmp_path):
+    out, _ = demo_run
+    result = CliRunner().invoke(main, ["quicklook", str(out / "results.zarr"), "--out", str(tmp_path),
+                                       "--truth", str(out / "scenes" / "truth")])
+    assert result.exit_code == 0, result.output
+    assert len(list(tmp_path.glob("*_lst_error.png"))) == len(DEMO_SCENES)
+
+
 def test_quicklook_refuses_a_directory_that_is_not_a_store(tmp_path):
     result = CliRunner().invoke(main, ["quicklook", str(tmp_path)])
     assert result.exit_code != 0
