@@ -1,0 +1,56 @@
+"""Names shared by every layer: bands, variables, model inputs and outputs, heads, QC bits, units.
+
+Anything that two modules must agree on is defined here once; the docs (docs/architecture.md) refer
+to these names.
+"""
+from __future__ import annotations
+
+#: ASTER TIR bands in the order every array with a band axis uses.
+BANDS = ("B10", "B11", "B12", "B13", "B14")
+
+#: Input variables of a scene or sample dataset.
+BT = "brightness_temperature"
+VZA = "view_zenith"
+
+#: Network inputs and outputs (the bundle's input/output specification).
+INPUT_NAMES = tuple(f"BT{b[1:]}" for b in BANDS) + ("view_zenith",)
+INPUT_UNITS = ("K",) * len(BANDS) + ("deg",)
+OUTPUT_NAMES = ("lst",) + tuple(f"emissivity_{b}" for b in BANDS)
+OUTPUT_UNITS = ("K",) + ("1",) * len(BANDS)
+N_FEATURES = len(INPUT_NAMES)
+N_TARGETS = len(OUTPUT_NAMES)
+
+#: Noise-equivalent temperature difference of ASTER TIR at 300 K (K), used for simulated noise.
+NEDT_K = 0.3
+
+#: Heads a bundle predicts; ``tes`` is the physics baseline run beside them.
+NETWORK_HEADS = ("teacher", "fusion", "student", "student_baseline", "student_global",
+                 "student_global_baseline")
+TES_HEAD = "tes"
+HEADS = NETWORK_HEADS + (TES_HEAD,)
+#: Atmospheric terms (band-effective, with a ``band`` dimension) that TES needs.
+TES_TERMS = ("transmittance", "path_radiance", "sky_radiance")
+
+#: Retrieval quality flags (bits of the uint8 ``qc`` variable) and what each means.
+QC_INVALID_INPUT = 1
+QC_OUT_OF_RANGE = 2
+QC_EXTRAPOLATION = 4
+QC_GLOBAL_STUDENT = 8
+QC_BITS = {"invalid_input": QC_INVALID_INPUT, "out_of_training_range": QC_OUT_OF_RANGE,
+           "extrapolation": QC_EXTRAPOLATION, "global_student_fallback": QC_GLOBAL_STUDENT}
+QC_MEANINGS = {
+    "invalid_input": "a brightness temperature or the view zenith is NaN/inf (fill)",
+    "out_of_training_range": "an input lies outside the bundle's training domain",
+    "extrapolation": "the joint input is far from the training distribution (Mahalanobis distance)",
+    "global_student_fallback": "the pixel's stratum had too little training data: global student used",
+}
+
+#: CF attributes of the retrieval outputs; per-head variables (``lst_<head>`` …) add the head name.
+OUTPUT_ATTRS = {
+    "lst": {"units": "K", "long_name": "land surface temperature", "standard_name": "surface_temperature"},
+    "emissivity": {"units": "1", "long_name": "surface emissivity per ASTER TIR band"},
+    "lst_uncertainty": {"units": "K", "long_name": "land surface temperature uncertainty (1 sigma)"},
+    "band": {"long_name": "ASTER TIR band"},
+    "latitude": {"units": "degrees_north", "long_name": "geodetic latitude", "standard_name": "latitude"},
+    "longitude": {"units": "degrees_east", "long_name": "longitude", "standard_name": "longitude"},
+}
