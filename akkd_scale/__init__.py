@@ -16,7 +16,7 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 from .pipeline import accessor as _accessor  # noqa: E402,F401  (registers Dataset.akkd)
 
-_EXPORTS = {"open_aster_l1b": "io", "load_bundle": "models.bundle", "retrieve": "models.retrieve",
+_EXPORTS = {"open_aster_l1b": "io", "load_bundle": "models.bundle", "retrieve": "pipeline.graph",
             "run_scenes": "pipeline.runner"}
 __all__ = ["__version__", *sorted(_EXPORTS)]
 

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 import sys
 
 import click
 
 from . import __version__
+
+#: Dask scheduler addresses: ``tcp://host:port`` (or tls/ucx/ws/wss/inproc) or ``host:port``.
+SCHEDULER_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss|inproc)://)?[^\s/:]+(:\d{1,5})?$")
 
 
 class _Group(click.Group):
@@ -26,9 +31,37 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """AK-KD land surface temperature and emissivity retrieval at archive scale."""
-    level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
+    configure_logging(verbose)
+
+
+def configure_logging(verbose: int) -> None:
+    """Default: this package's INFO messages and warnings from everything; ``-v`` adds INFO from
+    dependencies (Dask, distributed), ``-vv`` DEBUG from everything. Applies to the Dask worker
+    processes this command starts too (through the environment they inherit)."""
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+                        stream=sys.stderr, force=True)
+    logging.getLogger("akkd_scale").setLevel(min(level, logging.INFO))
+    os.environ["DASK_LOGGING__DISTRIBUTED"] = logging.getLevelName(level).lower()
+    for name in ("distributed", "bokeh", "tornado"):
+        logging.getLogger(name).setLevel(level)
+
+
+def _options_checked(heads: str, atmosphere: str | None, scheduler: str | None,
+                     workers: int | None) -> tuple[str, ...]:
+    """Heads as a tuple; every argument error is a usage error (exit 2) before any cluster starts."""
+    from .errors import ParameterError
+    from .pipeline.graph import check_heads
+
+    if scheduler is not None and not SCHEDULER_ADDRESS.match(scheduler):
+        raise click.BadParameter(f"{scheduler!r} (expected tcp://host:port or host:port)", param_hint="--scheduler")
+    if scheduler and workers:
+        raise click.BadParameter("applies only to the local cluster, not with --scheduler", param_hint="--workers")
+    try:
+        return check_heads(heads, atmosphere=atmosphere)
+    except ParameterError as exc:
+        hint = "--atmosphere" if exc.variable == "atmosphere" else "--heads"
+        raise click.BadParameter(f"{exc.problem} (expected {exc.expected})", param_hint=hint) from exc
 
 
 @main.command("show-versions")
@@ -71,21 +104,18 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
     """Retrieve LST and emissivity for SCENES (ASTER L1B HDF files) into a Zarr store."""
     import shlex
 
+    heads = _options_checked(heads, atmosphere, scheduler, workers)
     import pandas as pd
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from .pipeline import bundle_ref, close_client, dashboard_link, get_client, run_scenes
 
     ref = bundle_ref(bundle)  # a missing or altered bundle stops the run before any cluster starts
-    import distributed  # noqa: F401  (configures its loggers on import; quieten them afterwards)
-
-    if logging.getLogger().level > logging.DEBUG:  # Dask's own INFO chatter only with -vv
-        logging.getLogger("distributed").setLevel(logging.WARNING)
     client = get_client(scheduler, workers, threads_per_worker, dashboard_address=dashboard_address or None)
     try:
         click.echo(f"Dask dashboard: {dashboard_link(client) or 'not available'}")
         with logging_redirect_tqdm():
-            table = run_scenes(scenes, out, bundle=ref, heads=tuple(heads.split(",")), chunks=chunks,
+            table = run_scenes(scenes, out, bundle=ref, heads=heads, chunks=chunks,
                                client=client, overwrite=overwrite, atmosphere=atmosphere, command_line=shlex.join(sys.argv),
                                progress=True)
     except KeyboardInterrupt:
@@ -116,7 +146,7 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
 def evaluate_command(data, bundle_path, out, strata, heads, emissivity_band) -> None:
     """Paper-style table (PCC, MAE, RMSE, bias) of LST and emissivity for every method, plus plots."""
     from .models.bundle import load_bundle
-    from .models.evaluate import evaluate, format_markdown, open_test_set, select_test_split, write_report
+    from .training.evaluate import evaluate, format_markdown, open_test_set, select_test_split, write_report
 
     test_ds = select_test_split(open_test_set(data))
     evaluation = evaluate(test_ds, load_bundle(bundle_path), strata=None if strata == "none" else strata,

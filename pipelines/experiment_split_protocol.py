@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from akkd_scale.models.bundle import load_bundle
-from akkd_scale.models.distill import SuiteConfig, train_suite
-from akkd_scale.models.evaluate import evaluate, format_markdown, select_test_split, write_report
-from akkd_scale.models.students import FitConfig
-from akkd_scale.models.teacher import TeacherConfig
+from akkd_scale.training.distill import SuiteConfig, train_suite
+from akkd_scale.training.evaluate import evaluate, format_markdown, select_test_split, write_report
+from akkd_scale.training.students import FitConfig
+from akkd_scale.training.teacher import TeacherConfig
 from akkd_scale.simulate.trainingset import open_training_set
 
 

@@ -42,8 +42,8 @@ def compute_counter() -> ComputeCounter:
 
 def _bundle_source_key() -> str:
     """Hash of the code that trains the test bundle: the cached bundle is rebuilt when it changes."""
-    digest = hashlib.sha256()
-    for package in ("models", "testing", "sensors"):
+    digest = hashlib.sha256((REPO / "akkd_scale" / "conventions.py").read_bytes())
+    for package in ("models", "training", "testing", "sensors"):
         for path in sorted((REPO / "akkd_scale" / package).glob("*.py")):
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -63,3 +63,23 @@ def bundle_path() -> Path:
                         "make_test_bundle; make_test_bundle(sys.argv[1])", str(path)],
                        check=True, env=env, cwd=REPO, capture_output=True, timeout=300)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_path(bundle_path):
+    """The session's tiny real bundle (alias used by the model tests)."""
+    return bundle_path
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_bundle_path):
+    from akkd_scale.models.bundle import load_bundle
+
+    return load_bundle(tiny_bundle_path)
+
+
+@pytest.fixture(scope="session")
+def synthetic_set():
+    from akkd_scale.testing.trainingsets import synthetic_training_set
+
+    return synthetic_training_set(600, seed=11)

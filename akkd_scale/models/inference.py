@@ -1,8 +1,8 @@
 """Inference with a loaded model bundle through onnxruntime only (this module never imports TensorFlow/Keras).
 
 ``Bundle`` is created by ``akkd_scale.models.bundle.load_bundle`` after every file has been checked
-against its sha256. It pickles by reference (path, manifest sha256, threads) so Dask graphs carry
-no model bytes; each worker reloads (and re-verifies) the bundle once through a cache.
+against its sha256. Dask graphs never carry a Bundle: they carry a reference (path + sha256, see
+``akkd_scale.pipeline.kernel.BundleRef``) and each worker loads the bundle once.
 """
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from ..conventions import (BANDS, N_TARGETS, NETWORK_HEADS, QC_EXTRAPOLATION, QC_GLOBAL_STUDENT,
+                           QC_INVALID_INPUT, QC_OUT_OF_RANGE)
 from ..errors import ParameterError
 from . import fusion as fusion_mod
 from .strata import assign_strata
@@ -25,14 +27,7 @@ STUDENT_HEADS = {  # head -> (which student, kind)
     "student_global": ("global", "kd"),
     "student_global_baseline": ("global", "baseline"),
 }
-HEADS = ("teacher", "fusion") + tuple(STUDENT_HEADS)
-
-QC_INVALID_INPUT = 1       # a brightness temperature or the view zenith is NaN/inf (fill)
-QC_OUT_OF_RANGE = 2        # an input lies outside the per-feature training range
-QC_EXTRAPOLATION = 4       # joint input far from the training distribution (Mahalanobis distance)
-QC_GLOBAL_STUDENT = 8      # the pixel's stratum had too little training data: global student used
-QC_BITS = {"invalid_input": QC_INVALID_INPUT, "out_of_training_range": QC_OUT_OF_RANGE,
-           "extrapolation": QC_EXTRAPOLATION, "global_student_fallback": QC_GLOBAL_STUDENT}
+N_BANDS = len(BANDS)
 
 
 class Bundle:
@@ -63,20 +58,13 @@ class Bundle:
                 own = entry.get(kind)
                 self._student_files[(s, kind)] = own["onnx"] if own else students["global"][kind]["onnx"]
 
-    def __reduce__(self):
-        from .bundle import load_bundle_cached
-        return load_bundle_cached, (str(self.path), self.sha256, self.threads, self.slab_rows)
-
-    def __dask_tokenize__(self):
-        return ("akkd_scale.Bundle", str(self.path), self.sha256, self.threads, self.slab_rows)
-
     def __repr__(self) -> str:
         return f"Bundle({str(self.path)!r}, sha256={self.sha256[:12]}…, strata={len(self._has_own_student)})"
 
     @property
     def heads(self) -> tuple[str, ...]:
         """Heads this bundle can predict."""
-        return HEADS
+        return NETWORK_HEADS
 
     def _session(self, relative: str) -> ort.InferenceSession:
         """onnxruntime session for a bundle file, created once per Bundle."""
@@ -103,14 +91,14 @@ class Bundle:
         values, starts = np.unique(strata[order], return_index=True)
         bounds = list(starts) + [len(order)]
         sorted_x = x[order]
-        out = np.empty((x.shape[0], 6), dtype=np.float32)
+        out = np.empty((x.shape[0], N_TARGETS), dtype=np.float32)
         out[order] = np.concatenate(
             [self._run(self._student_files[(int(s), kind)], sorted_x[bounds[i]:bounds[i + 1]])
              for i, s in enumerate(values)]) if len(values) else out
         return out
 
     def features(self, bt, vza) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 6) float32 network inputs from bt (N, 5) and view zenith (N,) or scalar, and the finite mask."""
+        """(N, 6) float32 network inputs from bt (N, bands) and view zenith (N,) or scalar, and the finite mask."""
         bt = np.asarray(bt, dtype=np.float32)
         if bt.ndim != 2 or bt.shape[1] != len(self.bands):
             raise ParameterError("Bundle.predict", f"brightness temperature shape {bt.shape}", variable="bt",
@@ -126,7 +114,7 @@ class Bundle:
     def quality(self, bt, vza) -> np.ndarray:
         """QC bit flags (uint8, N): see QC_BITS."""
         x, _ = self.features(bt, vza)
-        return self._quality(x, self.strata(x[:, :5], x[:, 5]))
+        return self._quality(x, self.strata(x[:, :N_BANDS], x[:, N_BANDS]))
 
     def _quality(self, x: np.ndarray, strata: np.ndarray) -> np.ndarray:
         finite = np.all(np.isfinite(x), axis=1)
@@ -144,7 +132,7 @@ class Bundle:
         return qc
 
     def _predict_slab(self, x: np.ndarray, heads: tuple[str, ...]) -> tuple[dict, np.ndarray]:
-        strata = self.strata(x[:, :5], x[:, 5])
+        strata = self.strata(x[:, :N_BANDS], x[:, N_BANDS])
         valid = strata >= 0
         xv, sv = x[valid], strata[valid]
         need_teacher = any(h in ("teacher", "fusion") for h in heads)
@@ -163,7 +151,7 @@ class Bundle:
         lst_s = preds["student"][:, 0] if need_teacher else None
         result = {}
         for head in heads:
-            full = np.full((x.shape[0], 6), np.nan, dtype=np.float32)
+            full = np.full((x.shape[0], N_TARGETS), np.nan, dtype=np.float32)
             full[valid] = preds[head]
             unc = np.full(x.shape[0], np.nan, dtype=np.float32)
             unc[valid] = fusion_mod.lst_uncertainty(head, sv, fusion, lst_t, lst_s)
@@ -173,10 +161,10 @@ class Bundle:
     def predict_with_quality(self, bt, vza, heads=("fusion",)) -> tuple[dict, np.ndarray]:
         """``predict`` and ``quality`` together (strata assigned once per slab)."""
         heads = tuple(heads)
-        unknown = [h for h in heads if h not in HEADS]
+        unknown = [h for h in heads if h not in NETWORK_HEADS]
         if unknown or not heads:
             raise ParameterError("Bundle.predict", f"unknown heads {unknown}", variable="heads",
-                                 expected=f"a non-empty subset of {', '.join(HEADS)}")
+                                 expected=f"a non-empty subset of {', '.join(NETWORK_HEADS)}")
         x, _ = self.features(bt, vza)
         parts = [self._predict_slab(x[i:i + self.slab_rows], heads)
                  for i in range(0, max(x.shape[0], 1), self.slab_rows)]

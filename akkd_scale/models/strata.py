@@ -17,6 +17,7 @@ import itertools
 
 import numpy as np
 
+from ..conventions import BANDS
 from ..errors import InputError, ParameterError
 
 STRATA_VERSION = 1
@@ -28,13 +29,13 @@ FEATURES = {
 
 
 def stratum_features(bt: np.ndarray, vza: np.ndarray) -> dict[str, np.ndarray]:
-    """The three classification features for rows of ``bt`` (N, 5 bands B10..B14, K) and ``vza`` (N,)."""
+    """The three classification features for rows of ``bt`` (N, bands in BANDS order, K) and ``vza`` (N,)."""
     bt = np.asarray(bt)
-    if bt.ndim != 2 or bt.shape[1] != 5:
+    if bt.ndim != 2 or bt.shape[1] != len(BANDS):
         raise InputError("brightness temperature array", f"shape {bt.shape}", variable="bt",
-                         expected="(N, 5) with bands B10..B14")
+                         expected=f"(N, {len(BANDS)}) with bands {', '.join(BANDS)}")
     vza = np.broadcast_to(np.asarray(vza), bt.shape[:1])
-    return {"moisture": bt[:, 3] - bt[:, 4],
+    return {"moisture": bt[:, BANDS.index("B13")] - bt[:, BANDS.index("B14")],
             "contrast": bt.max(axis=1) - bt.min(axis=1),
             "view": vza}
 

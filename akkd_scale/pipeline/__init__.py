@@ -1,6 +1,6 @@
 """Scale pipeline: map_blocks retrieval on a Dask cluster into a resumable Zarr store.
 
-``run_scenes`` for batches, ``retrieve_scene`` for one lazy dataset, ``get_client`` for clusters.
+``run_scenes`` for batches, ``retrieve`` for one dataset, ``get_client`` for clusters.
 Importing this package registers ``Dataset.akkd`` (xarray only); everything else, which pulls in
 onnxruntime, pandas and distributed, loads on first attribute access.
 """
@@ -11,7 +11,7 @@ import importlib
 from . import accessor as _accessor  # noqa: F401  (registers Dataset.akkd)
 
 _EXPORTS = {
-    "run_scenes": "runner", "retrieve_scene": "graph", "BundleRef": "kernel", "bundle_ref": "kernel",
+    "run_scenes": "runner", "retrieve": "graph", "BundleRef": "kernel", "bundle_ref": "kernel",
     "get_client": "cluster", "close_client": "cluster", "dashboard_link": "cluster",
     "group_status": "store", "open_scene": "store", "scene_group": "store",
 }

@@ -16,12 +16,7 @@ class AkkdAccessor:
         self._ds = ds
 
     def retrieve(self, bundle=None, heads=("fusion",), atmosphere: str | None = None) -> xr.Dataset:
-        """Lazy LST/emissivity for this dataset (one ``map_blocks``; compute or ``to_zarr`` it).
+        """``akkd_scale.retrieve`` on this dataset (lazy for Dask-backed data; compute or ``to_zarr`` it)."""
+        from .graph import retrieve
 
-        ``bundle``: a Bundle, a bundle path or a BundleRef (default: the shipped bundle);
-        ``atmosphere``: AFGL atmosphere assumed by a ``tes`` head.
-        """
-        from .graph import retrieve_scene
-        from .kernel import bundle_ref
-
-        return retrieve_scene(self._ds, bundle_ref(bundle), heads, atmosphere)
+        return retrieve(self._ds, bundle, heads, atmosphere)

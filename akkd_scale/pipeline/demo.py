@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -15,9 +14,11 @@ import xarray as xr
 
 from ..io.aster_l1b import open_aster_l1b, view_zenith_from_pointing
 from ..io.summary import brightness_temperature_summary
+from ..metrics import metrics
 from ..simulate.emissivity import load_library
 from ..simulate.scenes import LAND_COVER, make_demo_scene
 from ..testing.l1b import write_aster_l1b
+from ..utils import json_safe, markdown_table
 from .quicklook import quicklook_scene
 from .runner import run_scenes
 from .store import open_scene, scene_group
@@ -56,24 +57,18 @@ def write_demo_scenes(out_dir, *, shape=(700, 830), scenes=DEMO_SCENES, processe
     return paths
 
 
-def _stats(error: np.ndarray) -> dict:
-    error = error[np.isfinite(error)]
-    if not error.size:
-        return {"n": 0, "mae": math.nan, "bias": math.nan, "rmse": math.nan}
-    return {"n": int(error.size), "mae": float(np.abs(error).mean()), "bias": float(error.mean()),
-            "rmse": float(np.sqrt((error ** 2).mean()))}
-
-
 def accuracy(result: xr.Dataset, truth: xr.Dataset, head: str) -> dict:
-    """LST and emissivity errors of one head against the truth, overall and per land-cover class."""
+    """LST and emissivity metrics of one head against the truth, overall and per land-cover class."""
     suffix = f"_{head}" if f"lst_{head}" in result else ""
-    lst_error = (result[f"lst{suffix}"] - truth["lst"]).values
-    eps_error = (result[f"emissivity{suffix}"] - truth["emissivity"]).transpose("band", "y", "x").values
+    lst, lst_true = result[f"lst{suffix}"].values, truth["lst"].values
+    eps = result[f"emissivity{suffix}"].transpose("band", "y", "x").values
+    eps_true = truth["emissivity"].sel(band=result["band"].values).transpose("band", "y", "x").values
     cover = truth["land_cover"].values
     return {
-        "lst": _stats(lst_error),
-        "emissivity": {str(b): _stats(eps_error[i]) for i, b in enumerate(result["band"].values)},
-        "lst_by_land_cover": {name: _stats(lst_error[cover == value]) for value, name in LAND_COVER.items()},
+        "lst": metrics(lst_true, lst),
+        "emissivity": {str(b): metrics(eps_true[i], eps[i]) for i, b in enumerate(result["band"].values)},
+        "lst_by_land_cover": {name: metrics(lst_true[cover == value], lst[cover == value])
+                              for value, name in LAND_COVER.items()},
     }
 
 
@@ -89,21 +84,16 @@ def format_report(report: dict) -> str:
     for name, scene in report["scenes"].items():
         methods = scene["methods"]
         bands = list(next(iter(methods.values()))["emissivity"])
-        lines += [f"## {name}", "", f"TES atmosphere: {scene['tes_atmosphere'] or 'not run'}", "",
-                  "| method | pixels | LST MAE (K) | LST bias (K) | LST RMSE (K) | " +
-                  " | ".join(f"ε {b} MAE" for b in bands) + " |",
-                  "|---|---|---|---|---|" + "---|" * len(bands)]
-        for method, m in methods.items():
-            lst = m["lst"]
-            lines.append(f"| {method} | {lst['n']} | {lst['mae']:.3f} | {lst['bias']:+.3f} | {lst['rmse']:.3f} | " +
-                         " | ".join(f"{m['emissivity'][b]['mae']:.4f}" for b in bands) + " |")
-        lines += ["", "| land cover | pixels | " + " | ".join(f"{m} LST MAE (K)" for m in methods) + " |",
-                  "|---|---|" + "---|" * len(methods)]
+        lines += [f"## {name}", "", f"TES atmosphere: {scene['tes_atmosphere'] or 'not run'}", ""]
+        lines += markdown_table(
+            ["method", "pixels", "LST MAE (K)", "LST bias (K)", "LST RMSE (K)"] + [f"ε {b} MAE" for b in bands],
+            [[method, m["lst"]["n"], f"{m['lst']['mae']:.3f}", f"{m['lst']['bias']:+.3f}", f"{m['lst']['rmse']:.3f}"]
+             + [f"{m['emissivity'][b]['mae']:.4f}" for b in bands] for method, m in methods.items()])
         first = next(iter(methods.values()))["lst_by_land_cover"]
-        for cls, s0 in first.items():
-            if s0["n"]:
-                lines.append(f"| {cls} | {s0['n']} | " +
-                             " | ".join(f"{m['lst_by_land_cover'][cls]['mae']:.3f}" for m in methods.values()) + " |")
+        lines += [""] + markdown_table(
+            ["land cover", "pixels"] + [f"{m} LST MAE (K)" for m in methods],
+            [[cls, s0["n"]] + [f"{m['lst_by_land_cover'][cls]['mae']:.3f}" for m in methods.values()]
+             for cls, s0 in first.items() if s0["n"]])
         lines.append("")
     return "\n".join(lines)
 
@@ -137,6 +127,6 @@ def run_demo(out_dir, *, bundle=None, shape=(700, 830), scenes=DEMO_SCENES, clie
         report["scenes"][group] = {"tes_atmosphere": atmosphere,
                                    "methods": {head: accuracy(result, truth, head) for head in heads}}
         quicklook_scene(result, out_dir / "quicklooks", group, truth=truth)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    (out_dir / "report.json").write_text(json.dumps(json_safe(report), indent=2))
     (out_dir / "report.md").write_text(format_report(report))
     return report

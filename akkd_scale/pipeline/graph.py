@@ -1,31 +1,63 @@
-"""One ``xr.map_blocks`` per scene: the retrieval graph stays a few tasks per chunk.
+"""The one retrieval graph: ``xr.map_blocks(retrieve_block, inputs, template=…)`` with the bundle by reference.
 
-Only ``brightness_temperature`` and ``view_zenith`` enter the blocks; geolocation and other inputs
-are attached to the result lazily, outside the kernel, so they add no work to the model tasks.
+``retrieve`` (also ``akkd_scale.retrieve``, ``ds.akkd.retrieve`` and every scene of ``run_scenes``)
+validates the heads (:func:`check_heads`, before any task exists), selects the kernel's inputs and
+builds one map_blocks over them. Dask in → Dask out (a few tasks per chunk); NumPy in → the same
+kernel runs once, eagerly. Geolocation and other coordinates are attached outside the kernel.
 """
 from __future__ import annotations
+
+import functools
+import json
+from importlib.resources import files
 
 import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ..conventions import BANDS, BT, HEADS, NETWORK_HEADS, OUTPUT_ATTRS, QC_BITS, TES_HEAD, TES_TERMS, VZA
 from ..errors import InputError, ParameterError
-from ..models.inference import HEADS
-from ..models.retrieve import TES_HEAD, TES_TERMS
-from ..simulate.profiles import AFGL_TABLES, read_afgl
-from .kernel import BT, VZA, BundleRef, retrieve_block
+from .kernel import bundle_ref, retrieve_block
 
 GEO = ("latitude", "longitude")
+AFGL_TERMS_FILE = "afgl_tes_terms.json"
 
 
-def output_spec(bt_dims: tuple[str, ...], heads: tuple[str, ...]) -> dict[str, tuple[tuple[str, ...], str]]:
-    """Output variables → (dims, dtype) for the requested heads.
+def check_heads(heads, *, atmosphere: str | None = None, dataset_terms: bool = False) -> tuple[str, ...]:
+    """Heads as a non-empty tuple of distinct known heads, checked before any cluster or task exists.
 
-    The first head fills ``lst``/``emissivity``/``lst_uncertainty``/``qc``; with several heads every
-    head also gets ``lst_<head>``, ``emissivity_<head>`` and ``lst_uncertainty_<head>`` (the models'
-    ``retrieve`` contract).
+    ``heads`` may be a comma-separated string. ``tes`` is an extra head only (the first head must be a
+    network, which also gives ``qc``) and needs atmospheric terms: from the dataset
+    (``dataset_terms``) or an assumed AFGL ``atmosphere``. An ``atmosphere`` without ``tes`` is refused.
     """
-    spatial = tuple(d for d in bt_dims if d != "band")
+    names = heads.split(",") if isinstance(heads, str) else list(heads)
+    heads = tuple(str(h).strip() for h in names if str(h).strip())
+    unknown = [h for h in heads if h not in HEADS]
+    if not heads or unknown:
+        raise ParameterError(None, f"unknown heads {unknown}" if unknown else "no heads given",
+                             variable="heads", expected=f"one or more of {', '.join(HEADS)}, e.g. fusion,tes")
+    if len(set(heads)) != len(heads):
+        raise ParameterError(None, f"repeated heads in {','.join(heads)}", variable="heads",
+                             expected="each head at most once")
+    if TES_HEAD in heads and not dataset_terms and atmosphere is None:
+        raise ParameterError(None, "the 'tes' head needs atmospheric terms", variable="atmosphere",
+                             expected=f"{', '.join(TES_TERMS)} (band, …) in the dataset, or an assumed AFGL "
+                                      f"atmosphere ({', '.join(afgl_atmospheres())})")
+    if atmosphere is not None and atmosphere not in afgl_atmospheres():
+        raise ParameterError(None, f"unknown atmosphere {atmosphere!r} for the 'tes' head", variable="atmosphere",
+                             expected=f"an AFGL atmosphere: {', '.join(afgl_atmospheres())}")
+    if atmosphere is not None and TES_HEAD not in heads:
+        raise ParameterError(None, f"atmosphere {atmosphere!r} given but no 'tes' head", variable="atmosphere",
+                             expected="the 'tes' head among the heads (only TES uses an assumed atmosphere)")
+    if heads[0] == TES_HEAD:
+        raise ParameterError(None, "'tes' cannot be the first head", variable="heads",
+                             expected=f"a network head first ({', '.join(NETWORK_HEADS)}), e.g. fusion,tes")
+    return heads
+
+
+def output_spec(spatial: tuple[str, ...], heads: tuple[str, ...]) -> dict[str, tuple[tuple[str, ...], str]]:
+    """Output variables → (dims, dtype): the first head fills ``lst``/``emissivity``/``lst_uncertainty``/``qc``;
+    with several heads every head also gets ``lst_<head>``, ``emissivity_<head>``, ``lst_uncertainty_<head>``."""
     spec = {"lst": (spatial, "float32"), "emissivity": (("band",) + spatial, "float32"),
             "lst_uncertainty": (spatial, "float32"), "qc": (spatial, "uint8")}
     for head in heads if len(heads) > 1 else ():
@@ -35,90 +67,157 @@ def output_spec(bt_dims: tuple[str, ...], heads: tuple[str, ...]) -> dict[str, t
     return spec
 
 
-def check_heads(heads, atmosphere: str | None = None) -> tuple[str, ...]:
-    """Heads as a non-empty tuple of distinct heads (checked before any task is built).
+@functools.lru_cache(maxsize=1)
+def _afgl_table() -> dict:
+    """The shipped AFGL band terms (``pipelines/make_afgl_tes_terms.py`` writes them)."""
+    return json.loads((files("akkd_scale") / "data" / AFGL_TERMS_FILE).read_text())
 
-    ``tes`` is an extra head only (the first head must be a network, which also gives ``qc``) and needs
-    ``atmosphere``: L1B scenes carry no atmospheric terms, so TES corrects with an assumed atmosphere.
-    """
-    heads = tuple(h.strip() for h in ([heads] if isinstance(heads, str) else heads) if h.strip())
-    if not heads or len(set(heads)) != len(heads) or not set(heads) <= set(HEADS) | {TES_HEAD}:
-        raise ParameterError("heads", f"heads {heads}", variable="heads",
-                             expected=f"one or more distinct heads from {HEADS + (TES_HEAD,)}, e.g. ('fusion', 'tes')")
-    if heads[0] == TES_HEAD:
-        raise ParameterError("heads", "'tes' cannot be the first head", variable="heads",
-                             expected="a network head first, e.g. ('fusion', 'tes')")
-    if TES_HEAD in heads and atmosphere not in AFGL_TABLES:
-        raise ParameterError("heads", f"the 'tes' head needs an assumed atmosphere (got {atmosphere!r})",
-                             variable="atmosphere",
-                             expected=f"an AFGL atmosphere name ({', '.join(AFGL_TABLES)})")
-    return heads
+
+def afgl_atmospheres() -> tuple[str, ...]:
+    """Names of the AFGL atmospheres a ``tes`` head can assume."""
+    return tuple(_afgl_table()["atmospheres"])
 
 
 def tes_terms(ds: xr.Dataset, atmosphere: str) -> dict[str, np.ndarray]:
-    """Band τ, L↑, L↓ of an AFGL ``atmosphere`` at the scene's view zenith, from sea level (LOWTRAN7).
+    """Band τ, L↑, L↓ (band,) of an AFGL ``atmosphere`` at sea level and the scene's mean view zenith.
 
-    One set of terms for the whole scene: TES's atmospheric correction with an assumed atmosphere.
+    One set of terms for the whole scene: TES's atmospheric correction with an assumed atmosphere,
+    interpolated in view zenith from the shipped LOWTRAN7 table (ln τ, radiances linearly).
     """
-    from ..physics.atmosphere import band_terms
-
+    table = _afgl_table()
+    if atmosphere not in table["atmospheres"]:
+        raise ParameterError("tes_terms", f"unknown atmosphere {atmosphere!r}", variable="atmosphere",
+                             expected=f"one of {', '.join(table['atmospheres'])}")
+    grid = np.asarray(table["view_zenith"])
     view_zenith = float(np.nanmean(np.asarray(ds[VZA].values)))
-    terms = band_terms(read_afgl(atmosphere), view_zenith=view_zenith, surface_altitude=0.0)
-    return {name: terms[name].transpose("band").values.astype(np.float32) for name in TES_TERMS}
+    if not grid[0] <= view_zenith <= grid[-1]:
+        raise InputError(ds.attrs.get("source_file", "dataset"), f"mean view zenith {view_zenith}°", variable=VZA,
+                         expected=f"{grid[0]}–{grid[-1]}° for the assumed-atmosphere TES terms")
+    terms = xr.Dataset({name: (table["dims"], np.asarray(values)) for name, values in
+                        table["atmospheres"][atmosphere].items()},
+                       coords={"view_zenith": grid, "band": table["bands"]})
+    terms["transmittance"] = np.log(terms["transmittance"])
+    at = terms.interp(view_zenith=view_zenith).sel(band=list(BANDS))
+    at["transmittance"] = np.exp(at["transmittance"])
+    return {name: at[name].values.astype(np.float32) for name in TES_TERMS}
 
 
-def model_inputs(ds: xr.Dataset) -> xr.Dataset:
-    """The two variables the kernel reads, with index coordinates and ``wavelength`` only.
+def _band_variable(ds: xr.Dataset, name: str, spatial: tuple[str, ...]) -> xr.DataArray:
+    """A (band, …) input with bands in BANDS order and no dimension outside ``spatial``."""
+    source = ds.attrs.get("source_file", "dataset")
+    var = ds[name]
+    if "band" not in var.dims:
+        raise InputError(source, f"dimensions {var.dims} have no 'band'", variable=name,
+                         expected=f"{name}(band, …) with bands {', '.join(BANDS)}")
+    if "band" in var.coords:
+        labels = [str(b) for b in var["band"].values]
+        if sorted(labels) != sorted(BANDS):
+            raise InputError(source, f"bands {labels}", variable=name, expected=f"bands {list(BANDS)}")
+        if labels != list(BANDS):
+            var = var.sel(band=list(BANDS))
+    elif var.sizes["band"] != len(BANDS):
+        raise InputError(source, f"{var.sizes['band']} bands", variable=name, expected=f"bands {list(BANDS)}")
+    extra = [d for d in var.dims if d != "band" and d not in spatial]
+    if extra:
+        raise InputError(source, f"dimensions {extra} not in {BT}", variable=name,
+                         expected=f"band plus dimensions of {BT} {spatial}")
+    return var
 
-    The band dimension becomes one chunk (the network needs all five bands of a pixel).
+
+def model_inputs(ds: xr.Dataset, heads: tuple[str, ...], atmosphere: str | None = None) -> xr.Dataset:
+    """What the kernel reads: brightness temperature, view zenith and, for ``tes``, the band terms.
+
+    Only index coordinates (and ``wavelength``) are kept; with Dask-backed input the band dimension
+    becomes one chunk (the networks need all five bands of a pixel).
     """
     source = ds.attrs.get("source_file", "dataset")
     for name in (BT, VZA):
         if name not in ds.variables:
             raise InputError(source, "variable missing", variable=name,
-                             expected="a scene opened with engine='aster_l1b' (or the same layout)")
-    if "band" not in ds[BT].dims:
-        raise InputError(source, f"dimensions {ds[BT].dims} have no 'band'", variable=BT,
-                         expected="brightness_temperature(band, y, x)")
-    extra = set(ds[VZA].dims) - set(ds[BT].dims)
-    if extra:
-        raise InputError(source, f"dimensions {sorted(extra)} not in brightness_temperature", variable=VZA,
-                         expected="a scalar or dimensions shared with brightness_temperature")
-    inputs = ds[[BT, VZA]]
-    keep = set(inputs.indexes) | ({"wavelength"} if "wavelength" in ds.coords else set())
+                             expected="brightness_temperature(band, …) and view_zenith broadcastable to it "
+                                      "(a scene opened with engine='aster_l1b' has both)")
+    bt = _band_variable(ds, BT, tuple(ds[BT].dims))
+    spatial = tuple(d for d in bt.dims if d != "band")
+    if not set(ds[VZA].dims) <= set(spatial):
+        raise InputError(source, f"dimensions {ds[VZA].dims}", variable=VZA,
+                         expected=f"a scalar or a subset of {spatial}")
+    inputs = {BT: bt, VZA: ds[VZA]}
+    if TES_HEAD in heads and atmosphere is not None:
+        inputs.update({name: xr.DataArray(values, dims="band", coords={"band": bt["band"]} if "band" in bt.coords
+                                          else {}) for name, values in tes_terms(ds, atmosphere).items()})
+    elif TES_HEAD in heads:
+        inputs.update({name: _band_variable(ds, name, spatial) for name in TES_TERMS})
+    inputs = xr.Dataset(inputs)
+    keep = set(inputs.indexes) | ({"wavelength"} if "wavelength" in inputs.coords else set())
     inputs = inputs.drop_vars([c for c in inputs.coords if c not in keep])
-    inputs = inputs.assign({BT: inputs[BT].variable.chunk({"band": -1})})
-    inputs.attrs = {}
-    return inputs.unify_chunks()
+    if any(isinstance(v.data, da.Array) for v in inputs.variables.values()):
+        inputs = inputs.chunk({"band": -1}).unify_chunks()
+    return inputs
 
 
 def template_for(inputs: xr.Dataset, spec: dict) -> xr.Dataset:
     """Lazy, never-computed stand-in for the result, with the input's chunks."""
-    bt = inputs[BT]
-    chunks = dict(zip(bt.dims, bt.chunks))
-    data_vars = {}
-    for name, (dims, dtype) in spec.items():
-        shape = tuple(bt.sizes[d] for d in dims)
-        data_vars[name] = (dims, da.empty(shape, chunks=tuple(chunks[d] for d in dims), dtype=np.dtype(dtype)))
+    chunks = dict(zip(inputs[BT].dims, inputs[BT].chunks))
+    data_vars = {name: (dims, da.empty(tuple(inputs.sizes[d] for d in dims), dtype=np.dtype(dtype),
+                                       chunks=tuple(chunks[d] for d in dims)))
+                 for name, (dims, dtype) in spec.items()}
     return xr.Dataset(data_vars, coords=inputs.coords)
 
 
-def retrieve_scene(ds: xr.Dataset, bundle_ref: BundleRef, heads=("fusion",), atmosphere: str | None = None) -> xr.Dataset:
-    """Lazy retrieval of a scene (or any dataset with ``brightness_temperature(band, …)``).
+def cf_attrs(name: str) -> dict:
+    """CF attributes of an output variable; per-head variables (``lst_<head>`` …) name their head."""
+    if name in OUTPUT_ATTRS:
+        return dict(OUTPUT_ATTRS[name])
+    for base in ("lst_uncertainty", "emissivity", "lst"):  # longest prefix first
+        if name.startswith(base + "_"):
+            attrs = dict(OUTPUT_ATTRS[base])
+            attrs["long_name"] += f" ({name[len(base) + 1:]} head)"
+            return attrs
+    return {}
 
-    Returns ``lst``, ``emissivity(band, …)``, ``lst_uncertainty``, ``qc`` and per-head extras, with
-    the input's chunks, plus ``latitude``/``longitude`` coordinates when the input has them. With a
-    ``tes`` head, TES uses the terms of the assumed AFGL ``atmosphere`` (:func:`tes_terms`).
+
+def _carried_coords(ds: xr.Dataset, spatial: tuple[str, ...], result: xr.Dataset) -> dict:
+    """Coordinates of ``ds`` on the output grid (latitude/longitude, spatial_ref, …), chunked like ``result``."""
+    names = [n for n in ds.coords if n not in result.coords and set(ds[n].dims) <= set(spatial)]
+    names += [n for n in GEO if n in ds.data_vars]
+    chunks = dict(zip(result["lst"].dims, result["lst"].chunks or ()))
+    carried = {}
+    for name in names:
+        var = ds[name].variable
+        if chunks and var.ndim:
+            var = var.chunk({d: chunks[d] for d in var.dims})
+        carried[name] = var
+    return carried
+
+
+def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | None = None) -> xr.Dataset:
+    """LST, emissivity(band, …), lst_uncertainty and qc from ``brightness_temperature`` and ``view_zenith``.
+
+    ``bundle``: a Bundle, a bundle path or a BundleRef (default: the shipped bundle). ``heads``: the
+    first fills ``lst``/``emissivity``/``lst_uncertainty``; with several, each head also gets
+    ``lst_<head>``, ``emissivity_<head>``, ``lst_uncertainty_<head>``. A ``tes`` head uses the
+    dataset's ``transmittance``/``path_radiance``/``sky_radiance`` (band, …) or, when ``atmosphere``
+    is given, that AFGL atmosphere (:func:`tes_terms`). Dask-backed input gives a lazy result with
+    the input's chunks; NumPy input an eager one.
     """
-    heads = check_heads(heads, atmosphere)
-    inputs = model_inputs(ds)
-    terms = tes_terms(ds, atmosphere) if TES_HEAD in heads else None
-    spec = output_spec(inputs[BT].dims, heads)
-    result = xr.map_blocks(retrieve_block, inputs, args=(bundle_ref, heads, spec),
-                           kwargs={"tes_terms": terms}, template=template_for(inputs, spec))
-    if terms is not None:
-        result.attrs["tes_atmosphere"] = f"{atmosphere} (AFGL-1986, LOWTRAN7, sea level)"
-    chunks = dict(zip(inputs[BT].dims, inputs[BT].chunks))
-    geo = {name: ds[name].chunk({d: chunks[d] for d in ds[name].dims if d in chunks})
-           for name in GEO if name in ds.variables}
-    return result.assign_coords(geo) if geo else result
+    has_terms = all(name in ds.variables for name in TES_TERMS)
+    heads = check_heads(heads, atmosphere=atmosphere, dataset_terms=has_terms)
+    ref = bundle_ref(bundle)
+    inputs = model_inputs(ds, heads, atmosphere)
+    spatial = tuple(d for d in inputs[BT].dims if d != "band")
+    spec = output_spec(spatial, heads)
+    lazy = any(isinstance(v.data, da.Array) for v in inputs.variables.values())
+    result = xr.map_blocks(retrieve_block, inputs, args=(ref, heads, spec),
+                           template=template_for(inputs, spec) if lazy else None)
+    result = result.assign_coords(_carried_coords(ds, spatial, result))
+    for name in result.variables:
+        result[name].attrs = {**result[name].attrs, **cf_attrs(name)}
+    result["lst"].attrs["long_name"] += f" ({heads[0]})"
+    result["qc"].attrs = {"long_name": "retrieval quality flags",
+                          "flag_masks": np.array(list(QC_BITS.values()), dtype=np.uint8),
+                          "flag_meanings": " ".join(QC_BITS)}
+    result.attrs = {"bundle": ref.path, "bundle_sha256": ref.sha256, "heads": ",".join(heads)}
+    if TES_HEAD in heads:
+        result.attrs["tes_atmosphere"] = (f"{atmosphere} (AFGL-1986, LOWTRAN7, sea level)" if atmosphere
+                                          else "terms from the dataset")
+    return result

@@ -3,7 +3,8 @@
 Tasks carry a :class:`BundleRef` (path + sha256, a few hundred bytes). Each worker process loads the
 bundle once, on first use, through ``models.bundle.load_bundle_cached`` (keyed by path, sha256 and
 thread count; it refuses a bundle whose sha256 changed), so a graph with thousands of chunks never
-ships network weights and never reloads them per chunk.
+ships network weights and never reloads them per chunk. NumPy-backed datasets run the same kernel
+once, in the calling process.
 """
 from __future__ import annotations
 
@@ -14,12 +15,10 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..errors import BundleError
+from ..conventions import BANDS, BT, TES_HEAD, TES_TERMS, VZA
+from ..errors import BundleError, InputError
 
 log = logging.getLogger(__name__)
-
-BT = "brightness_temperature"
-VZA = "view_zenith"
 
 
 @dataclass(frozen=True)
@@ -33,22 +32,20 @@ class BundleRef:
 def bundle_ref(bundle=None) -> BundleRef:
     """Reference for a Bundle, a bundle path, a BundleRef, or (None) the default bundle.
 
-    Loading here (in the client) checks the bundle once before any task is built, so a missing or
-    tampered bundle fails the run up front instead of in every task.
+    Loading a path here (in the client) checks the bundle once before any task is built, so a missing
+    or tampered bundle fails the run up front instead of in every task.
     """
+    from ..models.bundle import default_bundle_path, load_bundle
+    from ..models.inference import Bundle
+
     if isinstance(bundle, BundleRef):
         return bundle
-    from ..models.bundle import load_bundle
-
     if bundle is None:
-        from ..models.bundle import default_bundle_path
-
-        path = default_bundle_path()
-        if path is None or not Path(path).exists():
-            raise BundleError(f"{path}: no default model bundle there; pass --bundle PATH (bundle=...) or "
-                              "set AKKD_BUNDLE to a bundle directory built by the models pipeline")
-        bundle = path
-    if isinstance(bundle, (str, Path)):
+        bundle = default_bundle_path()
+        if not Path(bundle).exists():
+            raise BundleError(f"{bundle}: no default model bundle there; pass --bundle PATH (bundle=...) or "
+                              "set AKKD_BUNDLE to a bundle directory built by the training pipeline")
+    if not isinstance(bundle, Bundle):
         bundle = load_bundle(bundle)
     return BundleRef(str(Path(bundle.path).expanduser().resolve()), str(bundle.sha256))
 
@@ -80,42 +77,61 @@ def cached_bundle(ref: BundleRef):
     return load_bundle_cached(ref.path, ref.sha256, worker_threads(), SLAB_ROWS)
 
 
+def predict_block(bt_block, vza_block, bundle, heads=("fusion",)) -> dict[str, np.ndarray]:
+    """Network heads on one NumPy block: ``bt_block`` (band, ...) in K, ``vza_block`` broadcastable to (...).
+
+    Returns ``lst`` (...), ``emissivity`` (band, ...), ``lst_uncertainty`` (...) of the first head,
+    ``qc`` (uint8, ...) and ``lst_<head>``, ``emissivity_<head>``, ``lst_uncertainty_<head>`` for
+    every head. Non-finite inputs give NaN outputs and QC bit 1.
+    """
+    bt_block = np.asarray(bt_block, dtype=np.float32)
+    if bt_block.ndim < 1 or bt_block.shape[0] != len(BANDS):
+        raise InputError("brightness temperature block", f"shape {bt_block.shape}", variable=BT,
+                         expected=f"band axis first with {len(BANDS)} bands ({', '.join(BANDS)})")
+    shape = bt_block.shape[1:]
+    bt = bt_block.reshape(len(BANDS), -1).T
+    vza = np.broadcast_to(np.asarray(vza_block, dtype=np.float32), shape).reshape(-1)
+    heads = tuple(heads)
+    result, qc = bundle.predict_with_quality(bt, vza, heads)
+    out = {"qc": qc.reshape(shape)}
+    for head, values in result.items():
+        out[f"lst_{head}"] = values["lst"].reshape(shape)
+        out[f"emissivity_{head}"] = values["emissivity"].T.reshape((len(BANDS),) + shape)
+        out[f"lst_uncertainty_{head}"] = values["lst_uncertainty"].reshape(shape)
+    for name in ("lst", "emissivity", "lst_uncertainty"):
+        out[name] = out[f"{name}_{heads[0]}"]
+    return out
+
+
+def _values(block: xr.Dataset, name: str, dims: tuple[str, ...]) -> np.ndarray:
+    """``block[name]`` as float32 with axes in ``dims`` order; axes it lacks have length 1 (broadcastable)."""
+    var = block[name].variable
+    return np.asarray(var.set_dims({d: var.sizes.get(d, 1) for d in dims}).values, dtype=np.float32)
+
+
 def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
-                   spec: dict[str, tuple[tuple[str, ...], str]], tes_terms: dict | None = None) -> xr.Dataset:
-    """Retrieve one chunk: ``block`` holds ``brightness_temperature(band, …)`` and ``view_zenith``.
+                   spec: dict[str, tuple[tuple[str, ...], str]]) -> xr.Dataset:
+    """Retrieve one chunk: ``block`` holds ``brightness_temperature(band, …)``, ``view_zenith`` and, for a
+    ``tes`` head, ``transmittance``/``path_radiance``/``sky_radiance`` (band, …) broadcastable to it.
 
     ``spec`` maps each output variable to (dims, dtype), exactly as in the map_blocks template, so
-    what the kernel returns always matches what the graph promised. ``tes_terms`` (τ, L↑, L↓ per
-    band) run TES for a ``tes`` head.
+    what the kernel returns always matches what the graph promised.
     """
-    from ..models.retrieve import TES_HEAD, predict_block
+    from ..physics.tes import tes
 
     bundle = cached_bundle(ref)
-    bt_da = block[BT].transpose("band", ...)
-    plane = bt_da.isel(band=0, drop=True)
-    bt = np.asarray(bt_da.values, dtype=np.float32)
-    vza = np.asarray(block[VZA].broadcast_like(plane).transpose(*plane.dims).values, dtype=np.float32)
-    networks = tuple(h for h in heads if h != TES_HEAD)
-    out = predict_block(bt, vza, bundle, networks)
+    dims = ("band",) + tuple(d for d in block[BT].dims if d != "band")
+    bt = _values(block, BT, dims)
+    out = predict_block(bt, _values(block, VZA, dims[1:]), bundle, tuple(h for h in heads if h != TES_HEAD))
     if TES_HEAD in heads:
-        out.update(_tes_block(bt, tes_terms))
+        result = tes(bt, *(_values(block, name, dims) for name in TES_TERMS), quantity="brightness_temperature",
+                     band_axis=0)
+        out.update({"lst_tes": result.lst, "emissivity_tes": result.emissivity,  # no uncertainty model: NaN
+                    "lst_uncertainty_tes": np.full(bt.shape[1:], np.nan, np.float32)})
     data_vars = {}
-    for name, (dims, dtype) in spec.items():
+    for name, (var_dims, dtype) in spec.items():
         if name not in out:
             raise BundleError(f"{ref.path}: the bundle's block prediction gave no {name!r} "
                               f"(got {sorted(out)}) for heads {heads}")
-        shape = tuple(block.sizes[d] for d in dims)
-        data_vars[name] = (dims, np.asarray(out[name]).astype(dtype, copy=False).reshape(shape))
+        data_vars[name] = (var_dims, np.asarray(out[name]).astype(dtype, copy=False))
     return xr.Dataset(data_vars, coords=block.coords)
-
-
-def _tes_block(bt: np.ndarray, terms: dict) -> dict[str, np.ndarray]:
-    """TES outputs of one block (band axis first); TES has no per-pixel uncertainty model (NaN)."""
-    from ..models.retrieve import TES_TERMS
-    from ..physics.tes import tes
-
-    extra = (1,) * (bt.ndim - 1)
-    result = tes(bt, *(np.asarray(terms[name]).reshape((-1,) + extra) for name in TES_TERMS),
-                 quantity="brightness_temperature", band_axis=0)
-    return {"lst_tes": result.lst, "emissivity_tes": result.emissivity,
-            "lst_uncertainty_tes": np.full(bt.shape[1:], np.nan, np.float32)}

@@ -18,10 +18,11 @@ import pandas as pd
 import xarray as xr
 
 from .. import __version__
-from .graph import check_heads, retrieve_scene
-from .kernel import BT, BundleRef, bundle_ref
-from .store import (COMPLETE, file_sha256, group_status, mark_complete, output_dataset, scene_group,
-                    write_scene)
+from ..conventions import BT
+from ..utils import sha256_file
+from .graph import check_heads, retrieve
+from .kernel import BundleRef, bundle_ref
+from .store import COMPLETE, group_status, mark_complete, output_dataset, scene_group, write_scene
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks=512, client=No
     ``overwrite``. Returns one row per path, in input order: scene, group, status
     (complete/skipped/failed), pixels, seconds, error.
     """
-    heads = check_heads(heads, atmosphere)
+    heads = check_heads(heads, atmosphere=atmosphere)
     ref = bundle_ref(bundle)
     from .cluster import close_client, get_client
 
@@ -118,7 +119,7 @@ def _start_scene(path, client, context: dict, groups: dict):
             warnings.filterwarnings("ignore", message="The specified chunks separate", category=UserWarning)
             ds = xr.open_dataset(path.resolve(), engine="aster_l1b", chunks=context["chunks"])
         row["pixels"] = int(ds[BT].size // ds.sizes["band"])
-        result = retrieve_scene(ds, context["ref"], context["heads"], context["atmosphere"])
+        result = retrieve(ds, context["ref"], context["heads"], context["atmosphere"])
         out_ds = output_dataset(result, ds.attrs, _provenance(path, context))
         delayed = write_scene(out_ds, context["out"], group)
         future = client.compute(delayed)
@@ -146,7 +147,7 @@ def _provenance(path: Path, context: dict) -> dict:
     ref: BundleRef = context["ref"]
     return {"akkd_scale_version": __version__, "bundle_path": ref.path, "bundle_sha256": ref.sha256,
             "heads": ",".join(context["heads"]), "source_file": str(path.resolve()),
-            "source_sha256": file_sha256(path), "command_line": context["command_line"],
+            "source_sha256": sha256_file(path), "command_line": context["command_line"],
             "tes_atmosphere": context["atmosphere"] or "",
             "date_created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
 

@@ -15,7 +15,6 @@ only after every chunk has been written; readers and reruns trust nothing else.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import logging
 import re
 from pathlib import Path
@@ -25,7 +24,6 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import InputError
-from ..models.inference import QC_BITS
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +31,6 @@ STATUS = "akkd_status"
 COMPLETE = "complete"
 INCOMPLETE = "incomplete"
 MISSING = "missing"
-
-VARIABLE_ATTRS = {
-    "lst": {"units": "K", "long_name": "land surface temperature", "standard_name": "surface_temperature"},
-    "emissivity": {"units": "1", "long_name": "surface emissivity per ASTER TIR band"},
-    "lst_uncertainty": {"units": "K", "long_name": "land surface temperature uncertainty (1 sigma)"},
-    "band": {"long_name": "ASTER TIR band"},
-    "latitude": {"units": "degrees_north", "long_name": "geodetic latitude", "standard_name": "latitude"},
-    "longitude": {"units": "degrees_east", "long_name": "longitude", "standard_name": "longitude"},
-}
 
 
 def scene_group(path) -> str:
@@ -64,41 +53,16 @@ def group_status(out, group: str) -> str:
     return COMPLETE if attrs.get(STATUS) == COMPLETE else INCOMPLETE
 
 
-def file_sha256(path, blocksize: int = 1 << 20) -> str:
-    """sha256 of a file, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(blocksize), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def cf_attrs(name: str) -> dict:
-    """CF attributes of an output variable; per-head variables (``lst_<head>`` …) name their head."""
-    if name in VARIABLE_ATTRS:
-        return dict(VARIABLE_ATTRS[name])
-    for base in ("lst_uncertainty", "emissivity", "lst"):  # longest prefix first
-        if name.startswith(base + "_"):
-            attrs = dict(VARIABLE_ATTRS[base])
-            attrs["long_name"] += f" ({name[len(base) + 1:]} head)"
-            return attrs
-    return {}
-
-
 def output_dataset(result: xr.Dataset, scene_attrs: dict, provenance: dict) -> xr.Dataset:
-    """Result with CF attributes, a ``time`` coordinate, provenance and Zarr chunks = Dask chunks.
+    """Result (with its CF attributes) plus a ``time`` coordinate and provenance, ready for Zarr.
 
     Returns a new Dataset; ``result`` is not modified.
     """
     out = result.copy()
     if "band" in out.coords:  # variable-length strings have a Zarr v3 spec; fixed-width unicode has none
-        out = out.assign_coords(band=out["band"].values.astype(object))
+        out = out.assign_coords(band=xr.Variable("band", out["band"].values.astype(object), out["band"].attrs))
     for name in out.variables:
-        out[name].attrs = {**out[name].attrs, **cf_attrs(name)}
         out[name].encoding = {}
-    out["qc"].attrs = {"long_name": "retrieval quality flags",
-                       "flag_masks": np.array(list(QC_BITS.values()), dtype=np.uint8),
-                       "flag_meanings": " ".join(QC_BITS)}
     time = scene_attrs.get("acquisition_time")
     if time:
         out = out.assign_coords(time=np.datetime64(pd.Timestamp(time).tz_localize(None), "ns"))

@@ -14,9 +14,9 @@ from .trainingsets import synthetic_training_set
 
 def tiny_suite_config(path, seed: int = 0):
     """The SuiteConfig used by ``make_test_bundle`` (small budgets, 2 strata)."""
-    from ..models.distill import SuiteConfig
-    from ..models.students import FitConfig
-    from ..models.teacher import TeacherConfig
+    from ..training.distill import SuiteConfig
+    from ..training.students import FitConfig
+    from ..training.teacher import TeacherConfig
 
     return SuiteConfig(out=str(path), teacher=TeacherConfig(max_trials=1, epochs=15, time_limit_s=40.0,
                                                             num_layers=(2,), num_units=(32,), batch_size=128,
@@ -32,7 +32,7 @@ def make_test_bundle(path, seed: int = 0, n_samples: int = 1500) -> Path:
     Imports TensorFlow (training); call it from a fixture, not from code that must stay TF-free.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from ..models.distill import train_suite
+    from ..training.distill import train_suite
 
     path = Path(path)
     config = tiny_suite_config(path, seed)

@@ -29,9 +29,9 @@ def _best_of(fn, repeats=3) -> float:
 
 def main(rows: int = 200_000, threads: int = 2) -> None:
     from akkd_scale.models.bundle import load_bundle
-    from akkd_scale.models.onnx_export import INPUT_NAME, keras_to_onnx
-    from akkd_scale.models.retrieve import predict_block
-    from akkd_scale.models.students import build_network
+    from akkd_scale.training.onnx_export import INPUT_NAME, keras_to_onnx
+    from akkd_scale.pipeline.kernel import predict_block
+    from akkd_scale.training.students import build_network
     from akkd_scale.testing.bundles import make_test_bundle
 
     rng = np.random.default_rng(0)

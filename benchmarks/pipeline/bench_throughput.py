@@ -47,7 +47,7 @@ def build_bench_bundle(path: Path) -> Path:
 import dataclasses, sys
 from akkd_scale.testing.bundles import tiny_suite_config
 from akkd_scale.testing.trainingsets import synthetic_training_set
-from akkd_scale.models.distill import train_suite
+from akkd_scale.training.distill import train_suite
 config = tiny_suite_config(sys.argv[1])
 config = dataclasses.replace(config, teacher=dataclasses.replace(config.teacher, num_layers=(3,), num_units=(256,),
                                                                  epochs=3, time_limit_s=120.0))
@@ -112,7 +112,7 @@ def teacher_pixels_per_s(bundle_path: Path, rows: int, pixels: int = 262144) -> 
 def kernel_alone_pixels_per_s(scene: Path, bundle_path: Path, chunks: int, heads) -> float:
     """``predict_block`` over in-memory chunks of the scene, one thread, bundle loaded as workers load it."""
     from akkd_scale.models.bundle import load_bundle
-    from akkd_scale.models.retrieve import predict_block
+    from akkd_scale.pipeline.kernel import predict_block
     from akkd_scale.pipeline.kernel import SLAB_ROWS
 
     bundle = load_bundle(bundle_path, threads=1, slab_rows=SLAB_ROWS)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import shutil
 import subprocess
 import sys
@@ -12,9 +11,9 @@ import textwrap
 import numpy as np
 import pytest
 
+from akkd_scale.conventions import NETWORK_HEADS as HEADS, QC_EXTRAPOLATION, QC_INVALID_INPUT, QC_OUT_OF_RANGE
 from akkd_scale.errors import BundleError, BundleIntegrityError, ParameterError
 from akkd_scale.models.bundle import default_bundle_path, load_bundle, load_bundle_cached, load_keras_model
-from akkd_scale.models.inference import HEADS, QC_EXTRAPOLATION, QC_INVALID_INPUT, QC_OUT_OF_RANGE
 from akkd_scale.models.strata import n_strata
 
 
@@ -137,10 +136,7 @@ def test_default_bundle_path(monkeypatch, tmp_path):
     assert default_bundle_path().parts[-3:] == ("akkd_scale", "data", "default_bundle")
 
 
-def test_pickle_by_reference_and_cache(tiny_bundle, bundle_copy):
-    restored = pickle.loads(pickle.dumps(tiny_bundle))
-    assert restored.sha256 == tiny_bundle.sha256 and len(pickle.dumps(tiny_bundle)) < 1000
-    assert restored is pickle.loads(pickle.dumps(tiny_bundle))  # cached per process
+def test_cached_load_refuses_a_changed_bundle(tiny_bundle, bundle_copy):
     with pytest.raises(BundleIntegrityError, match="differs from the expected"):
         load_bundle_cached(str(bundle_copy), "0" * 64)
 
@@ -148,14 +144,15 @@ def test_pickle_by_reference_and_cache(tiny_bundle, bundle_copy):
 def test_inference_never_imports_tensorflow(tiny_bundle_path):
     script = textwrap.dedent(f"""
         import sys, numpy as np, xarray as xr
-        import akkd_scale.models as models
-        bundle = models.load_bundle({str(tiny_bundle_path)!r})
+        import akkd_scale
+        from akkd_scale.conventions import NETWORK_HEADS
+        bundle = akkd_scale.load_bundle({str(tiny_bundle_path)!r})
         bt = np.full((4, 5), 295.0); bt[:, 3] += 1.0
-        out = bundle.predict(bt, np.zeros(4), heads=models.HEADS)
+        out = bundle.predict(bt, np.zeros(4), heads=NETWORK_HEADS)
         ds = xr.Dataset({{"brightness_temperature": (("band", "sample"), bt.T),
                          "view_zenith": ("sample", np.zeros(4))}},
                         coords={{"band": ["B10", "B11", "B12", "B13", "B14"]}}).chunk({{"sample": 2}})
-        models.retrieve(ds, bundle, heads=("fusion", "teacher")).compute()
+        akkd_scale.retrieve(ds, bundle, heads=("fusion", "teacher")).compute()
         heavy = sorted(m for m in ("tensorflow", "keras", "autokeras", "keras_tuner") if m in sys.modules)
         assert not heavy, heavy
         print("ok", np.isfinite(out["fusion"]["lst"]).all())

@@ -16,8 +16,8 @@ from onnx import numpy_helper
 import akkd_scale.pipeline  # noqa: F401  (registers Dataset.akkd)
 from akkd_scale import __version__
 from akkd_scale.errors import InputError
-from akkd_scale.models.inference import QC_BITS
-from akkd_scale.pipeline import bundle_ref, open_scene, retrieve_scene, run_scenes, scene_group
+from akkd_scale.conventions import QC_BITS
+from akkd_scale.pipeline import bundle_ref, open_scene, retrieve, run_scenes, scene_group
 from pipeline_checks import assert_same, reference, stored
 
 
@@ -31,7 +31,7 @@ def test_graph_is_a_few_tasks_per_chunk_and_carries_no_weights(scenes, bundle_pa
     ds = open_scene_file(scenes["good_a"], 8)
     n_chunks = int(np.prod([len(c) for c in ds["brightness_temperature"].chunks[1:]]))
     reader_tasks = len(ds[["brightness_temperature", "view_zenith", "latitude", "longitude"]].__dask_graph__())
-    result = retrieve_scene(ds, bundle_ref(bundle_path), heads=("fusion", "teacher"))
+    result = retrieve(ds, bundle_ref(bundle_path), heads=("fusion", "teacher"))
     graph = dict(result.__dask_graph__())
     added = len(graph) - reader_tasks
     n_outputs = len(result.data_vars)
@@ -62,10 +62,14 @@ def test_accessor_equals_bundle_predict(scenes, bundle_path):
 def test_bad_dataset_is_named(bundle_path):
     ds = xr.Dataset({"radiance": (("band", "y", "x"), np.zeros((5, 2, 2)))}, attrs={"source_file": "x.hdf"})
     with pytest.raises(InputError, match="x.hdf: brightness_temperature"):
-        retrieve_scene(ds, bundle_ref(bundle_path))
-    for heads in (("fusion", "fusion"), ("fusion", "tes"), ("nonsense",), ()):
-        with pytest.raises(InputError, match="heads"):
-            retrieve_scene(ds, bundle_ref(bundle_path), heads=heads)
+        retrieve(ds, bundle_ref(bundle_path))
+    for heads, message in ((("fusion", "fusion"), r"heads: repeated heads in fusion,fusion"),
+                           (("fusion", "tes"), r"atmosphere: the 'tes' head needs atmospheric terms \(expected "
+                                               r"transmittance, path_radiance, sky_radiance"),
+                           (("nonsense",), r"heads: unknown heads \['nonsense'\] \(expected one or more of teacher"),
+                           ((), r"heads: no heads given")):
+        with pytest.raises(InputError, match=message):
+            retrieve(ds, bundle_ref(bundle_path), heads=heads)
 
 
 def test_zarr_layout_cf_attrs_and_provenance(scenes, bundle_path, client, tmp_path):

@@ -48,10 +48,13 @@ def test_tes_head_recovers_a_greybody_and_matches_direct_tes(greybody_scene, bun
                                atol=1e-6)
 
 
-@pytest.mark.parametrize("heads, atmosphere", [(("fusion", "tes"), None), (("fusion", "tes"), "mars"),
-                                               (("tes", "fusion"), "tropical")])
-def test_tes_head_needs_a_known_atmosphere_and_a_network_first(heads, atmosphere, bundle_path, tmp_path):
-    with pytest.raises(InputError, match="heads"):
+@pytest.mark.parametrize("heads, atmosphere, message", [
+    (("fusion", "tes"), None, r"atmosphere: the 'tes' head needs atmospheric terms"),
+    (("fusion", "tes"), "mars", r"atmosphere: unknown atmosphere 'mars' for the 'tes' head \(expected an AFGL"),
+    (("fusion",), "tropical", r"atmosphere: atmosphere 'tropical' given but no 'tes' head"),
+    (("tes", "fusion"), "tropical", r"heads: 'tes' cannot be the first head")])
+def test_tes_head_needs_a_known_atmosphere_and_a_network_first(heads, atmosphere, message, bundle_path, tmp_path):
+    with pytest.raises(InputError, match=message):
         run_scenes([tmp_path / "x.hdf"], tmp_path / "x.zarr", bundle=bundle_path, heads=heads, atmosphere=atmosphere)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -19,9 +18,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..conventions import BANDS, TES_HEAD, TES_TERMS
 from ..errors import InputError, ParameterError
+from ..metrics import metrics
 from ..physics.tes import TESParameters, tes_dataset
-from .strata import stratum_names
+from ..models.strata import stratum_names
+from ..utils import json_safe, markdown_table
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,6 @@ METHODS = {
 }
 METRICS = ("pcc", "mae", "rmse", "bias")
 ALL_STRATA = "all"
-BANDS = ("B10", "B11", "B12", "B13", "B14")
 
 
 @dataclass(frozen=True)
@@ -54,28 +55,6 @@ class Evaluation:
     strata: np.ndarray | None = None
     bands: tuple[str, ...] = BANDS
     metadata: Mapping = field(default_factory=dict)
-
-
-def metrics(truth, pred) -> dict[str, float]:
-    """PCC, MAE, RMSE and bias (mean of pred − truth) over pairs where both are finite, plus ``n``.
-
-    PCC is NaN with fewer than two pairs or a constant side; everything is NaN with no pairs.
-    """
-    truth = np.asarray(truth, dtype=np.float64).ravel()
-    pred = np.asarray(pred, dtype=np.float64).ravel()
-    if truth.shape != pred.shape:
-        raise ParameterError("metrics", f"truth has {truth.size} values, prediction {pred.size}",
-                             variable="pred", expected="as many values as truth")
-    keep = np.isfinite(truth) & np.isfinite(pred)
-    t, p = truth[keep], pred[keep]
-    n = int(keep.sum())
-    if n == 0:
-        return {"n": 0, "pcc": math.nan, "mae": math.nan, "rmse": math.nan, "bias": math.nan}
-    error = p - t
-    st, sp = t.std(), p.std()
-    pcc = float(np.mean((t - t.mean()) * (p - p.mean())) / (st * sp)) if n > 1 and st > 0 and sp > 0 else math.nan
-    return {"n": n, "pcc": pcc, "mae": float(np.mean(np.abs(error))),
-            "rmse": float(np.sqrt(np.mean(error ** 2))), "bias": float(np.mean(error))}
 
 
 def evaluation_table(truth_lst, truth_emissivity, predictions: Mapping[str, Mapping[str, np.ndarray]], *,
@@ -163,18 +142,18 @@ def evaluate(test_ds: xr.Dataset, bundle, *, strata="bundle", heads=tuple(METHOD
     if "column_water_vapour" in ds:
         truth["column_water_vapour"] = ds["column_water_vapour"].values.astype(np.float64)
 
-    networks = [h for h in heads if h != "tes" and h in bundle.heads]
+    networks = [h for h in heads if h != TES_HEAD and h in bundle.heads]
     for head in heads:
-        if head != "tes" and head not in bundle.heads:
+        if head != TES_HEAD and head not in bundle.heads:
             logger.warning("bundle %s has no head %r: left out of the evaluation", bundle, head)
     predictions = {}
     if networks:
         predicted = bundle.predict(bt.astype(np.float32), vza.astype(np.float32), heads=networks)
         predictions = {h: {"lst": predicted[h]["lst"], "emissivity": predicted[h]["emissivity"]} for h in networks}
-    if "tes" in heads:
-        if all(name in ds for name in ("transmittance", "path_radiance", "sky_radiance")):
+    if TES_HEAD in heads:
+        if all(name in ds for name in TES_TERMS):
             result = tes_dataset(ds.sel(band=list(bands)), parameters=tes_parameters)
-            predictions["tes"] = {"lst": result["lst"].values,
+            predictions[TES_HEAD] = {"lst": result["lst"].values,
                                   "emissivity": result["emissivity"].transpose("sample", "band").values}
         else:
             logger.warning("%s has no atmospheric terms: TES left out of the evaluation", source)
@@ -229,29 +208,27 @@ def format_markdown(evaluation: Evaluation) -> str:
               f"- strata: {meta.get('strata', 'none')}",
               "- PCC: Pearson correlation; MAE, RMSE, bias (retrieved − truth) in K for LST, unitless for ε", ""]
     overall = table[table["stratum"] == ALL_STRATA]
-    lines += ["## LST (K), all test samples", "", "| method | n | PCC | MAE | RMSE | bias |", "|---|---|---|---|---|---|"]
-    for _, row in overall[overall["variable"] == "lst"].iterrows():
-        lines.append(f"| {label[row.method]} | {row.n} | {_fmt(row.pcc, 4)} | {_fmt(row.mae, 3)} | "
-                     f"{_fmt(row.rmse, 3)} | {_fmt(row.bias, 3)} |")
-    lines += ["", "## Emissivity, all test samples", "", "| method | band | PCC | MAE | RMSE | bias |",
-              "|---|---|---|---|---|---|"]
-    for _, row in overall[overall["variable"] != "lst"].iterrows():
-        lines.append(f"| {label[row.method]} | {row.variable.removeprefix('emissivity_')} | {_fmt(row.pcc, 4)} | "
-                     f"{_fmt(row.mae, 4)} | {_fmt(row.rmse, 4)} | {_fmt(row.bias, 4)} |")
+    lines += ["## LST (K), all test samples", ""]
+    lines += markdown_table(["method", "n", "PCC", "MAE", "RMSE", "bias"], [
+        [label[row.method], row.n, _fmt(row.pcc, 4), _fmt(row.mae, 3), _fmt(row.rmse, 3), _fmt(row.bias, 3)]
+        for _, row in overall[overall["variable"] == "lst"].iterrows()])
+    lines += ["", "## Emissivity, all test samples", ""]
+    lines += markdown_table(["method", "band", "PCC", "MAE", "RMSE", "bias"], [
+        [label[row.method], row.variable.removeprefix("emissivity_"), _fmt(row.pcc, 4), _fmt(row.mae, 4),
+         _fmt(row.rmse, 4), _fmt(row.bias, 4)] for _, row in overall[overall["variable"] != "lst"].iterrows()])
     strata = table[table["stratum"] != ALL_STRATA]
     if not strata.empty:
-        lines += ["", "## Per stratum", "",
-                  "LST metrics and the emissivity MAE/RMSE averaged over the bands.", "",
-                  "| stratum | method | n | LST PCC | LST MAE | LST RMSE | LST bias | ε MAE | ε RMSE |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        pairs = [(stratum, method) for stratum in strata["stratum"].unique() for method in strata["method"].unique()]
-        for stratum, method in pairs:
-            group = strata[(strata["stratum"] == stratum) & (strata["method"] == method)]
-            lst = group[group["variable"] == "lst"].iloc[0]
-            eps = group[group["variable"] != "lst"]
-            lines.append(f"| {stratum} | {label[method]} | {lst.n} | {_fmt(lst.pcc, 4)} | {_fmt(lst.mae, 3)} | "
-                         f"{_fmt(lst.rmse, 3)} | {_fmt(lst.bias, 3)} | {_fmt(eps['mae'].mean(), 4)} | "
-                         f"{_fmt(eps['rmse'].mean(), 4)} |")
+        lines += ["", "## Per stratum", "", "LST metrics and the emissivity MAE/RMSE averaged over the bands.", ""]
+        rows = []
+        for stratum in strata["stratum"].unique():
+            for method in strata["method"].unique():
+                group = strata[(strata["stratum"] == stratum) & (strata["method"] == method)]
+                lst = group[group["variable"] == "lst"].iloc[0]
+                eps = group[group["variable"] != "lst"]
+                rows.append([stratum, label[method], lst.n, _fmt(lst.pcc, 4), _fmt(lst.mae, 3), _fmt(lst.rmse, 3),
+                             _fmt(lst.bias, 3), _fmt(eps["mae"].mean(), 4), _fmt(eps["rmse"].mean(), 4)])
+        lines += markdown_table(["stratum", "method", "n", "LST PCC", "LST MAE", "LST RMSE", "LST bias", "ε MAE",
+                                 "ε RMSE"], rows)
     return "\n".join(lines) + "\n"
 
 
@@ -264,8 +241,8 @@ def write_report(evaluation: Evaluation, out_dir, *, emissivity_band: str = "B10
                              expected=" or ".join(evaluation.bands))
     paths = {"markdown": out / "evaluation.md", "json": out / "evaluation.json"}
     paths["markdown"].write_text(format_markdown(evaluation), encoding="utf-8")
-    records = [{k: _json_value(v) for k, v in row.items()} for row in evaluation.table.to_dict("records")]
-    document = {"metadata": _json_value(dict(evaluation.metadata)), "methods": {m: METHODS.get(m, m) for m in
+    records = [{k: json_safe(v) for k, v in row.items()} for row in evaluation.table.to_dict("records")]
+    document = {"metadata": json_safe(dict(evaluation.metadata)), "methods": {m: METHODS.get(m, m) for m in
                 evaluation.predictions}, "metrics": list(METRICS), "rows": records}
     paths["json"].write_text(json.dumps(document, indent=1, allow_nan=False), encoding="utf-8")
     b = evaluation.bands.index(emissivity_band)
@@ -338,16 +315,3 @@ def _error_versus(evaluation: Evaluation, key: str, xlabel: str, path: Path, bin
 
 def _fmt(value, digits: int) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
-
-
-def _json_value(value):
-    """JSON-safe copy: NaN → null, NumPy scalars/arrays → Python."""
-    if isinstance(value, dict):
-        return {str(k): _json_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_json_value(v) for v in list(value)]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    return value

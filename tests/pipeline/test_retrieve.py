@@ -1,5 +1,8 @@
-"""retrieve(): 1-D samples and 2-D scenes give identical numbers; lazy in → lazy out; NaN → NaN + QC."""
+"""retrieve(): 1-D samples and 2-D scenes give identical numbers; lazy in → lazy out; NaN → NaN + QC;
+the bundle travels by reference."""
 from __future__ import annotations
+
+import pickle
 
 import dask
 import dask.array as da
@@ -7,9 +10,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from akkd_scale.conventions import QC_INVALID_INPUT
 from akkd_scale.errors import InputError, ParameterError
-from akkd_scale.models.inference import QC_INVALID_INPUT
-from akkd_scale.models.retrieve import predict_block, retrieve
+from akkd_scale.pipeline.graph import retrieve
+from akkd_scale.pipeline.kernel import bundle_ref, cached_bundle, predict_block
 
 BANDS = ["B10", "B11", "B12", "B13", "B14"]
 
@@ -104,3 +108,9 @@ def test_bad_inputs_refused(tiny_bundle, samples):
         retrieve(samples.assign_coords(band=["B1", "B2", "B3", "B4", "B5"]), tiny_bundle)
     with pytest.raises(ParameterError, match="heads"):
         retrieve(samples, tiny_bundle, heads=("fusion", "fusion"))
+
+
+def test_bundle_travels_by_reference_and_loads_once(tiny_bundle):
+    ref = bundle_ref(tiny_bundle)
+    assert ref.sha256 == tiny_bundle.sha256 and len(pickle.dumps(ref)) < 1000
+    assert cached_bundle(pickle.loads(pickle.dumps(ref))) is cached_bundle(ref)  # once per process

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -28,11 +27,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from ..conventions import BANDS, NEDT_K
 from ..errors import InputError, ParameterError
-from . import fusion as fusion_mod
-from .bundle import BANDS, input_domain, save_bundle
+from ..metrics import metrics
+from ..models import fusion as fusion_mod
+from ..models.strata import assign_strata, fit_strata, n_strata, stratum_names
+from ..utils import json_safe
+from .bundle_writer import input_domain, save_bundle
 from .students import STUDENT_HIDDEN, FitConfig, build_network, fit_network, predict
-from .strata import assign_strata, fit_strata, n_strata, stratum_names
 from .teacher import TeacherConfig, search_teacher
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,6 @@ log = logging.getLogger(__name__)
 ALPHA = 0.5
 LST_SCALE_K = 10.0
 EMISSIVITY_SCALE = 0.15
-NEDT_K = 0.3
 COMMON_OFFSET_K = 0.5
 
 
@@ -145,11 +146,9 @@ class SuiteConfig:
 
 def _metrics(y, pred) -> dict:
     """LST MAE/RMSE/bias (K) and emissivity MAE/RMSE (all bands) of (N, 6) predictions."""
-    err = np.asarray(pred, np.float64) - y
-    return {"n": int(y.shape[0]), "lst_mae": float(np.mean(np.abs(err[:, 0]))),
-            "lst_rmse": float(np.sqrt(np.mean(err[:, 0] ** 2))), "lst_bias": float(np.mean(err[:, 0])),
-            "emissivity_mae": float(np.mean(np.abs(err[:, 1:]))),
-            "emissivity_rmse": float(np.sqrt(np.mean(err[:, 1:] ** 2)))}
+    lst, eps = metrics(y[:, 0], pred[:, 0]), metrics(y[:, 1:], pred[:, 1:])
+    return {"n": int(y.shape[0]), "lst_mae": lst["mae"], "lst_rmse": lst["rmse"], "lst_bias": lst["bias"],
+            "emissivity_mae": eps["mae"], "emissivity_rmse": eps["rmse"]}
 
 
 def _train_pair(name, x, z, z_teacher, x_aug, z_teacher_aug, validation, normalisation, config) -> dict:
@@ -226,7 +225,7 @@ def train_suite(train_ds, config: SuiteConfig) -> Path:
     digest = hashlib.sha256(np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes()).hexdigest()
     provenance = {"training_set_attrs": {k: str(v) for k, v in train_ds.attrs.items()},
                   "n_train": int(len(x)), "n_validation": int(len(x_val)), "n_augmented": int(len(x_aug)),
-                  "train_arrays_sha256": digest, "config": _jsonable(asdict(config)),
+                  "train_arrays_sha256": digest, "config": json_safe(asdict(config)),
                   "versions": {p: version(p) for p in ("tensorflow", "keras", "autokeras", "onnx", "numpy")}}
     distillation = {"alpha": config.alpha, "loss": "alpha*MSE(z, z_s) + (1-alpha)*MSE(z_teacher, z_s) on "
                     "scaled targets; augmented rows: teacher term only",
@@ -238,14 +237,3 @@ def train_suite(train_ds, config: SuiteConfig) -> Path:
     return save_bundle(out, teacher=teacher, students=students, strata=spec, normalisation=normalisation,
                        domain=input_domain(x), fusion=fusion, distillation=distillation, provenance=provenance,
                        metrics=metrics, teacher_info=teacher_info, overwrite=config.overwrite)
-
-
-def _jsonable(value):
-    """Tuples → lists, paths → str, recursively (for the manifest)."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (os.PathLike,)):
-        return str(value)
-    return value

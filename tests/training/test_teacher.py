@@ -7,8 +7,8 @@ import textwrap
 
 import numpy as np
 
-from akkd_scale.models.distill import dataset_arrays, scale_targets, target_normalisation
-from akkd_scale.models.teacher import TeacherConfig, search_teacher
+from akkd_scale.training.distill import dataset_arrays, scale_targets, target_normalisation
+from akkd_scale.training.teacher import TeacherConfig, search_teacher
 from akkd_scale.testing.trainingsets import synthetic_training_set
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from akkd_scale.errors import InputError
-from akkd_scale.models.distill import dataset_arrays
+from akkd_scale.training.distill import dataset_arrays
 from akkd_scale.testing.trainingsets import synthetic_training_set
 
 

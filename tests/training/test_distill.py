@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from akkd_scale.errors import ParameterError
-from akkd_scale.models.distill import (EMISSIVITY_SCALE, LST_SCALE_K, augment_inputs, distillation_loss,
+from akkd_scale.training.distill import (EMISSIVITY_SCALE, LST_SCALE_K, augment_inputs, distillation_loss,
                                        distillation_loss_numpy, scale_targets, target_normalisation)
 
 

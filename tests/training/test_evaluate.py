@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from akkd_scale.errors import InputError, ParameterError
-from akkd_scale.models.evaluate import (ALL_STRATA, METRICS, Evaluation, evaluate, evaluation_table,
+from akkd_scale.training.evaluate import (ALL_STRATA, METRICS, Evaluation, evaluate, evaluation_table,
                                         format_markdown, metrics, open_test_set, select_test_split,
                                         write_report)
 

@@ -7,8 +7,8 @@ import onnxruntime as ort
 import pytest
 
 from akkd_scale.errors import ParameterError
-from akkd_scale.models.onnx_export import INPUT_NAME, keras_to_onnx
-from akkd_scale.models.students import build_network, predict
+from akkd_scale.training.onnx_export import INPUT_NAME, keras_to_onnx
+from akkd_scale.training.students import build_network, predict
 
 
 def _randomised(model, seed):
