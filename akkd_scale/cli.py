@@ -9,6 +9,7 @@ import sys
 import click
 
 from . import __version__
+from .conventions import BANDS
 
 #: Dask scheduler addresses: ``tcp://host:port`` (or tls/ucx/ws/wss/inproc) or ``host:port``.
 SCHEDULER_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss|inproc)://)?[^\s/:]+(:\d{1,5})?$")
@@ -54,13 +55,13 @@ def _options_checked(heads: str, atmosphere: str | None, scheduler: str | None,
     from .pipeline.graph import check_heads
 
     if scheduler is not None and not SCHEDULER_ADDRESS.match(scheduler):
-        raise click.BadParameter(f"{scheduler!r} (expected tcp://host:port or host:port)", param_hint="--scheduler")
+        raise click.BadParameter(f"{scheduler!r} (expected tcp://host:port or host:port)", param_hint="'--scheduler'")
     if scheduler and workers:
-        raise click.BadParameter("applies only to the local cluster, not with --scheduler", param_hint="--workers")
+        raise click.BadParameter("applies only to the local cluster, not with --scheduler", param_hint="'--workers'")
     try:
         return check_heads(heads, atmosphere=atmosphere)
     except ParameterError as exc:
-        hint = "--atmosphere" if exc.variable == "atmosphere" else "--heads"
+        hint = "'--atmosphere'" if exc.variable == "atmosphere" else "'--heads'"
         raise click.BadParameter(f"{exc.problem} (expected {exc.expected})", param_hint=hint) from exc
 
 
@@ -229,7 +230,7 @@ def demo(out_dir: str, bundle: str | None, size: str, workers: int) -> None:
 @main.command("quicklook")
 @click.argument("store", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", "out_dir", default=None, help="PNG directory (default: STORE without .zarr + _quicklooks).")
-@click.option("--band", default="B13", show_default=True, type=click.Choice(["B10", "B11", "B12", "B13", "B14"]))
+@click.option("--band", default="B13", show_default=True, type=click.Choice(BANDS))
 @click.option("--truth", "truth_dir", default=None, type=click.Path(exists=True, file_okay=False),
               help="Directory of truth NetCDFs named <scene group>.nc: adds error maps.")
 def quicklook(store: str, out_dir: str | None, band: str, truth_dir: str | None) -> None:

@@ -83,3 +83,14 @@ def synthetic_set():
     from akkd_scale.testing.trainingsets import synthetic_training_set
 
     return synthetic_training_set(600, seed=11)
+
+
+#: Fixtures that make a test long: a LocalCluster or the whole demo.
+SLOW_FIXTURES = {"client", "demo_run"}
+
+
+def pytest_collection_modifyitems(items):
+    """Tests on a real cluster or the demo are ``slow``; ``pytest -m "not slow"`` is the quick loop."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -11,13 +11,12 @@ from importlib.resources import files
 
 import numpy as np
 
+from ..conventions import NEDT_K
 from ..errors import SpectrumError
 from .base import Band, Sensor
 
 #: TIR unit-conversion coefficients, W m⁻² sr⁻¹ µm⁻¹ per DN (B10 is 6.822e-3; 6.882e-3 seen online is a typo).
 UCC = {"B10": 6.822e-3, "B11": 6.780e-3, "B12": 6.590e-3, "B13": 5.693e-3, "B14": 5.225e-3}
-#: Noise-equivalent temperature difference at 300 K (K).
-NEDT_K = 0.3
 
 
 def read_pyrsr_srf(relative_path: str) -> tuple[np.ndarray, np.ndarray]:

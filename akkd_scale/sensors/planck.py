@@ -16,13 +16,11 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ..constants import C1, C2
 from ..errors import ParameterError, SpectrumError
 
 log = logging.getLogger(__name__)
 
-#: First and second radiation constants for λ in µm: c1 = 2hc² (W µm⁴ m⁻² sr⁻¹), c2 = hc/k (µm K).
-C1 = 1.191042972e8
-C2 = 1.438776877e4
 #: Temperature range and step (K) of the band tables.
 LUT_T_MIN, LUT_T_MAX, LUT_T_STEP = 120.0, 480.0, 0.05
 

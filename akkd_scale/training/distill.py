@@ -95,8 +95,9 @@ def augment_inputs(x, n: int, rng: np.random.Generator) -> np.ndarray:
     if n <= 0 or x.shape[0] == 0:
         return np.empty((0, x.shape[1]), np.float32)
     rows = x[rng.integers(0, x.shape[0], n)]
-    bt = rows[:, :5] + rng.normal(0, NEDT_K, (n, 5)) + rng.normal(0, COMMON_OFFSET_K, (n, 1))
-    vza = rng.uniform(x[:, 5].min(), x[:, 5].max(), n)
+    n_bands = len(BANDS)
+    bt = rows[:, :n_bands] + rng.normal(0, NEDT_K, (n, n_bands)) + rng.normal(0, COMMON_OFFSET_K, (n, 1))
+    vza = rng.uniform(x[:, n_bands].min(), x[:, n_bands].max(), n)
     return np.concatenate([bt, vza[:, None]], axis=1).astype(np.float32)
 
 

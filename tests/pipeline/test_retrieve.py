@@ -81,6 +81,7 @@ def test_scalar_view_zenith_broadcasts(tiny_bundle, samples):
     np.testing.assert_array_equal(out["lst"].values.ravel(), direct["fusion"]["lst"])
 
 
+@pytest.mark.slow
 def test_distributed_cluster_carries_bundle_by_reference(tiny_bundle, samples):
     from distributed import Client, LocalCluster
 

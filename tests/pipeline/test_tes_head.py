@@ -63,3 +63,18 @@ def test_accessor_passes_the_atmosphere(greybody_scene, bundle_path):
     result = ds.akkd.retrieve(bundle=bundle_path, heads=("student", "tes"), atmosphere="midlatitude_summer")
     assert {"lst_tes", "emissivity_tes", "lst_student"} <= set(result.data_vars)
     assert abs(float(result["lst_tes"].mean()) - LST) < 0.5
+
+
+def test_shipped_afgl_terms_equal_lowtran_at_the_scene_view_zenith(greybody_scene):
+    """The package-data table (pipelines/make_afgl_tes_terms.py) against a fresh LOWTRAN7 run."""
+    from akkd_scale.physics.atmosphere import band_terms
+    from akkd_scale.simulate.profiles import read_afgl
+
+    ds = open_aster_l1b(greybody_scene)
+    view_zenith = float(ds["view_zenith"])
+    assert 3.0 < view_zenith < 5.0 and view_zenith % 2.0 > 0.1  # between two grid angles
+    for atmosphere in ("tropical", "subarctic_winter"):
+        shipped = tes_terms(ds, atmosphere)
+        live = band_terms(read_afgl(atmosphere), view_zenith=view_zenith, surface_altitude=0.0)
+        for name in ("transmittance", "path_radiance", "sky_radiance"):
+            np.testing.assert_allclose(shipped[name], live[name].values, rtol=3e-4, err_msg=f"{atmosphere} {name}")

@@ -1,16 +1,16 @@
 """Distillation loss math, target scaling and input augmentation."""
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 
 from akkd_scale.errors import ParameterError
-from akkd_scale.training.distill import (EMISSIVITY_SCALE, LST_SCALE_K, augment_inputs, distillation_loss,
-                                       distillation_loss_numpy, scale_targets, target_normalisation)
 
 
 def _keras_loss(alpha, z, zt, zs):
+    import keras
+    from akkd_scale.training.distill import distillation_loss
+
     y_true = np.concatenate([z, zt], axis=1).astype(np.float32)
     per_row = keras.ops.convert_to_numpy(distillation_loss(alpha)(y_true, zs.astype(np.float32)))
     return per_row
@@ -18,6 +18,8 @@ def _keras_loss(alpha, z, zt, zs):
 
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5, 1.0])
 def test_keras_loss_matches_formula(alpha):
+    from akkd_scale.training.distill import distillation_loss_numpy
+
     rng = np.random.default_rng(1)
     z, zt, zs = (rng.normal(size=(50, 6)) for _ in range(3))
     per_row = _keras_loss(alpha, z, zt, zs)
@@ -27,6 +29,8 @@ def test_keras_loss_matches_formula(alpha):
 
 
 def test_loss_extremes_and_mixture_identity():
+    from akkd_scale.training.distill import distillation_loss_numpy
+
     rng = np.random.default_rng(2)
     z, zt, zs = (rng.normal(size=(40, 6)) for _ in range(3))
     assert distillation_loss_numpy(z, zt, zs, 1.0) == pytest.approx(np.mean((z - zs) ** 2))
@@ -39,6 +43,8 @@ def test_loss_extremes_and_mixture_identity():
 
 
 def test_unlabelled_rows_keep_only_teacher_term():
+    from akkd_scale.training.distill import distillation_loss_numpy
+
     rng = np.random.default_rng(3)
     z, zt, zs = (rng.normal(size=(10, 6)) for _ in range(3))
     z[5:] = np.nan
@@ -51,11 +57,15 @@ def test_unlabelled_rows_keep_only_teacher_term():
 
 
 def test_alpha_out_of_range_refused():
+    from akkd_scale.training.distill import distillation_loss
+
     with pytest.raises(ParameterError, match="alpha"):
         distillation_loss(1.5)
 
 
 def test_target_scaling_weighs_emissivity_like_lst():
+    from akkd_scale.training.distill import EMISSIVITY_SCALE, LST_SCALE_K, scale_targets, target_normalisation
+
     rng = np.random.default_rng(4)
     x = rng.normal(300, 5, (100, 6))
     y = np.column_stack([rng.normal(300, 10, 100), rng.uniform(0.9, 1.0, (100, 5))])
@@ -72,6 +82,8 @@ def test_target_scaling_weighs_emissivity_like_lst():
 
 
 def test_augmentation_perturbs_bt_and_keeps_view_range():
+    from akkd_scale.training.distill import augment_inputs
+
     rng = np.random.default_rng(5)
     x = np.column_stack([rng.uniform(280, 320, (200, 5)), rng.uniform(0, 8, 200)]).astype(np.float32)
     aug = augment_inputs(x, 500, np.random.default_rng(0))

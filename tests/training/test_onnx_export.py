@@ -1,14 +1,12 @@
 """ONNX graphs written from Keras weights reproduce the Keras networks (onnxruntime vs Keras)."""
 from __future__ import annotations
 
-import keras
 import numpy as np
 import onnxruntime as ort
 import pytest
 
 from akkd_scale.errors import ParameterError
 from akkd_scale.training.onnx_export import INPUT_NAME, keras_to_onnx
-from akkd_scale.training.students import build_network, predict
 
 
 def _randomised(model, seed):
@@ -28,6 +26,8 @@ def _norm():
 
 @pytest.mark.parametrize("hidden", [(32, 32), (64, 48, 40)])
 def test_onnx_matches_keras(hidden):
+    from akkd_scale.training.students import build_network, predict
+
     _, model = build_network(hidden, _norm(), name="net")
     model = _randomised(model, len(hidden))
     rng = np.random.default_rng(0)
@@ -43,6 +43,9 @@ def test_onnx_matches_keras(hidden):
 
 
 def test_relu_layers_and_unsupported_layers():
+    import keras
+    from akkd_scale.training.students import predict
+
     inputs = keras.Input((6,))
     h = keras.layers.Dense(8)(inputs)
     h = keras.layers.ReLU()(h)

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from akkd_scale.errors import InputError
-from akkd_scale.training.distill import dataset_arrays
 from akkd_scale.testing.trainingsets import synthetic_training_set
 
 
@@ -29,6 +28,8 @@ def test_manifest_metrics_and_fusion(tiny_bundle_path):
 
 
 def test_dataset_arrays_checks_contract():
+    from akkd_scale.training.distill import dataset_arrays
+
     ds = synthetic_training_set(60, seed=1)
     x, y = dataset_arrays(ds, "train")
     assert x.shape[1] == 6 and y.shape[1] == 6 and len(x) == int((ds["split"] == "train").sum())

@@ -6,13 +6,16 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
-from akkd_scale.training.distill import dataset_arrays, scale_targets, target_normalisation
-from akkd_scale.training.teacher import TeacherConfig, search_teacher
 from akkd_scale.testing.trainingsets import synthetic_training_set
 
 
+@pytest.mark.slow
 def test_search_rebuild_and_safe_load(tmp_path):
+    from akkd_scale.training.distill import dataset_arrays, scale_targets, target_normalisation
+    from akkd_scale.training.teacher import TeacherConfig, search_teacher
+
     ds = synthetic_training_set(800, seed=3)
     x, y = dataset_arrays(ds, "train")
     x_val, y_val = dataset_arrays(ds, "validation")
