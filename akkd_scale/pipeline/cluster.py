@@ -33,7 +33,7 @@ def get_client(scheduler: str | None = None, workers: int | None = None, threads
             cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
                                    dashboard_address=dashboard_address, **cluster_kwargs)
         client = Client(cluster)
-    log.info("Dask client %s; dashboard: %s", client.scheduler.address, dashboard_link(client))
+    log.debug("Dask client %s; dashboard: %s", client.scheduler.address, dashboard_link(client))
     return client
 
 
