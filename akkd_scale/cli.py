@@ -82,9 +82,9 @@ def show_versions() -> None:
 
 
 @main.command("run")
-@click.argument("scenes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=str),
-              help="Zarr store to write (one group per scene).")
+@click.argument("scenes", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--out", required=True, type=click.Path(path_type=str),
+              help="Result store: a new path or a store written by akkd-scale (one group per scene).")
 @click.option("--bundle", type=click.Path(exists=True, path_type=str), default=None,
               help="Model bundle (default: the shipped bundle).")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:8786).")
@@ -98,10 +98,16 @@ def show_versions() -> None:
               help="AFGL atmosphere assumed by the 'tes' head, e.g. midlatitude_summer (LOWTRAN7 terms at the "
                    "scene's view zenith, sea level).")
 @click.option("--overwrite", is_flag=True, help="Redo scenes that are already complete.")
+@click.option("--verify", is_flag=True,
+              help="Compute nothing: report which scenes a run would skip (ok) or redo, and why; exit 1 if any.")
 @click.option("--dashboard-address", default=":8787", show_default=True,
               help="LocalCluster dashboard address ('' to start none).")
-def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, heads, atmosphere, overwrite,
-        dashboard_address) -> None:
+@click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="Seconds to wait for --scheduler before giving up.")
+@click.option("--worker-timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              help="Seconds without any Dask worker before the remaining scenes fail.")
+def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, heads, atmosphere, overwrite, verify,
+        dashboard_address, connect_timeout, worker_timeout) -> None:
     """Retrieve LST and emissivity for SCENES (ASTER L1B HDF files) into a Zarr store."""
     import shlex
 
@@ -110,15 +116,26 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from .pipeline import bundle_ref, close_client, dashboard_link, get_client, run_scenes
+    from .pipeline.runner import verify_store
+    from .pipeline.store import prepare_store
 
     ref = bundle_ref(bundle)  # a missing or altered bundle stops the run before any cluster starts
-    client = get_client(scheduler, workers, threads_per_worker, dashboard_address=dashboard_address or None)
+    if verify:
+        table = verify_store(scenes, out, bundle=ref, heads=heads, chunks=chunks, atmosphere=atmosphere)
+        click.echo(table.to_string(index=False))
+        sys.exit(0 if (table["status"] == "ok").all() else 1)
+    prepare_store(out)  # a foreign --out stops the run before any cluster starts
+    client = get_client(scheduler, workers, threads_per_worker, dashboard_address=dashboard_address or None,
+                        connect_timeout=connect_timeout)
     try:
-        click.echo(f"Dask dashboard: {dashboard_link(client) or 'not available'}")
+        if not scheduler and not dashboard_address:
+            click.echo("Dask dashboard: off")
+        else:
+            click.echo(f"Dask dashboard: {dashboard_link(client) or 'not available'}")
         with logging_redirect_tqdm():
-            table = run_scenes(scenes, out, bundle=ref, heads=heads, chunks=chunks,
-                               client=client, overwrite=overwrite, atmosphere=atmosphere, command_line=shlex.join(sys.argv),
-                               progress=True)
+            table = run_scenes(scenes, out, bundle=ref, heads=heads, chunks=chunks, client=client,
+                               overwrite=overwrite, atmosphere=atmosphere, command_line=shlex.join(sys.argv),
+                               progress=True, worker_timeout=worker_timeout)
     except KeyboardInterrupt:
         click.echo("interrupted: complete scenes are kept; rerun the same command to finish the rest", err=True)
         sys.exit(130)

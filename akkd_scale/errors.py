@@ -51,6 +51,14 @@ class BundleIntegrityError(BundleError):
     """A bundle file does not match the sha256 recorded in its manifest (tampered or corrupted)."""
 
 
+class StoreError(AkkdError):
+    """A result store cannot be written safely: foreign directory, locked by another run, incomplete writes."""
+
+
+class ClusterError(AkkdError):
+    """The Dask cluster cannot be reached or has lost every worker."""
+
+
 class BuildError(AkkdError, RuntimeError):
     """A native component (LOWTRAN7) could not be built; the message says what to install."""
 

@@ -7,15 +7,23 @@ from __future__ import annotations
 
 import logging
 
+from ..errors import ClusterError
+
 log = logging.getLogger(__name__)
 
 
+#: Seconds to wait for an existing scheduler before giving up.
+CONNECT_TIMEOUT_S = 10.0
+
+
 def get_client(scheduler: str | None = None, workers: int | None = None, threads_per_worker: int | None = None,
-               *, dashboard_address: str | None = ":8787", **cluster_kwargs):
+               *, dashboard_address: str | None = ":8787", connect_timeout: float = CONNECT_TIMEOUT_S,
+               **cluster_kwargs):
     """Connect to ``scheduler`` (e.g. ``tcp://host:8786``) or start a LocalCluster with processes.
 
     ``workers``/``threads_per_worker`` apply only to the LocalCluster; ``dashboard_address=None``
-    starts it without the Bokeh dashboard. Closing the returned client also closes a cluster it started.
+    starts it without the Bokeh dashboard. An unreachable scheduler raises ClusterError after
+    ``connect_timeout`` seconds. Closing the returned client also closes a cluster it started.
     """
     import dask
     from distributed import Client, LocalCluster
@@ -23,7 +31,11 @@ def get_client(scheduler: str | None = None, workers: int | None = None, threads
     if scheduler:
         if workers or threads_per_worker:
             log.warning("--workers/--threads-per-worker are ignored when connecting to %s", scheduler)
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=connect_timeout)
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} within {connect_timeout:g} s "
+                               f"({type(exc).__name__}); check the address and that the scheduler is running") from None
     else:
         if dashboard_address is None:
             cluster_kwargs["scheduler_kwargs"] = {**cluster_kwargs.get("scheduler_kwargs", {}), "dashboard": False}

@@ -46,6 +46,8 @@ def bundle_ref(bundle=None) -> BundleRef:
             raise BundleError(f"{bundle}: no default model bundle there; pass --bundle PATH (bundle=...) or "
                               "set AKKD_BUNDLE to a bundle directory built by the training pipeline")
     if not isinstance(bundle, Bundle):
+        if Path(bundle).is_file():
+            raise BundleError(f"{Path(bundle).resolve()}: is a file; expected a bundle directory (with manifest.json)")
         bundle = load_bundle(bundle)
     return BundleRef(str(Path(bundle.path).expanduser().resolve()), str(bundle.sha256))
 

@@ -96,8 +96,13 @@ def quicklook_scene(result: xr.Dataset, out_dir, name: str, *, band: str = "B13"
 def quicklook_store(store, out_dir, *, band: str = "B13", truth_dir=None) -> list[Path]:
     """PNGs for every complete scene group of a result store; truth NetCDFs named ``<group>.nc`` if given."""
     written = []
-    for group in scene_groups(store):
-        if group_status(store, group) != COMPLETE:
+    groups = scene_groups(store)
+    complete = [g for g in groups if group_status(store, g) == COMPLETE]
+    if not complete:
+        raise InputError(store, f"no complete scene group (of {len(groups)} groups)", variable="akkd_status",
+                         expected="a result store written by `akkd-scale run` with at least one complete scene")
+    for group in groups:
+        if group not in complete:
             log.warning("skipping %s: scene group is not complete", group)
             continue
         truth_path = Path(truth_dir) / f"{group}.nc" if truth_dir else None

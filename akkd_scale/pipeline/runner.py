@@ -2,11 +2,15 @@
 
 Each scene becomes one graph (reader → map_blocks kernel → Zarr chunk writes) submitted to the Dask
 cluster; a bounded number of scenes is in flight at once so client memory and the scheduler's task
-count stay flat however long the list is. A scene is marked complete only after its future finished.
+count stay flat however long the list is. The run holds the store's lock; a scene is marked complete
+only after its writes finished, every chunk is verified present and its input is unchanged. A complete
+scene is skipped only when its record (input sha256 and size, bundle, heads, chunks, atmosphere,
+package version) matches this run; otherwise it is redone and the log says why.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import logging
 import shlex
 import sys
@@ -14,56 +18,77 @@ import time
 import warnings
 from pathlib import Path
 
+import dask
+import numpy as np
 import pandas as pd
 import xarray as xr
 
 from .. import __version__
-from ..conventions import BT
+from ..conventions import BANDS, BT
+from ..errors import ClusterError
 from ..utils import sha256_file
 from .graph import check_heads, retrieve
 from .kernel import BundleRef, bundle_ref
-from .store import COMPLETE, group_status, mark_complete, output_dataset, scene_group, write_scene
+from .store import (COMPLETE, INCOMPLETE, StoreLock, group_record, group_status, is_local, mark_complete, missing_chunks,
+                    output_dataset, prepare_store, record_mismatch, scene_group, write_scene)
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["scene", "group", "status", "pixels", "seconds", "error"]
+#: Seconds a run waits for a cluster with no worker before failing the scenes still to do.
+WORKER_TIMEOUT_S = 60.0
 
 
 def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks=512, client=None, overwrite=False, *,
                atmosphere: str | None = None, command_line: str | None = None, progress: bool = False,
-               max_in_flight: int | None = None) -> pd.DataFrame:
+               max_in_flight: int | None = None, worker_timeout: float = WORKER_TIMEOUT_S) -> pd.DataFrame:
     """Retrieve LST/emissivity for every scene file into the Zarr store ``out``.
 
     ``bundle``: Bundle, path or BundleRef (default: the shipped bundle). ``chunks``: spatial chunk
     size (int) or a dict for ``open_dataset``. ``client``: a ``distributed.Client``; without one the
     current default client is used, or a LocalCluster is started (and closed afterwards).
-    ``atmosphere``: AFGL atmosphere assumed by a ``tes`` head. Complete scenes are skipped unless
-    ``overwrite``. Returns one row per path, in input order: scene, group, status
+    ``atmosphere``: AFGL atmosphere assumed by a ``tes`` head. Complete scenes whose record matches
+    are skipped unless ``overwrite``. ``worker_timeout``: seconds without any worker before the
+    remaining scenes fail. Returns one row per path, in input order: scene, group, status
     (complete/skipped/failed), pixels, seconds, error.
     """
     heads = check_heads(heads, atmosphere=atmosphere)
     ref = bundle_ref(bundle)
+    out = _absolute(out)
+    prepare_store(out)
+    command_line = command_line or shlex.join(sys.argv)
     from .cluster import close_client, get_client
 
-    own_client = client is None and _current_client() is None
-    if client is None:
-        client = _current_client() if not own_client else get_client()
-    try:
-        window = max_in_flight or max(2, 2 * len(client.nthreads()))
-        context = {"out": _absolute(out), "ref": ref, "heads": heads, "overwrite": overwrite, "atmosphere": atmosphere,
-                   "chunks": {"y": chunks, "x": chunks} if isinstance(chunks, int) else dict(chunks),
-                   "command_line": command_line or shlex.join(sys.argv)}
-        rows = _run(list(paths), client, context, window, progress)
-    finally:
-        if own_client:
-            close_client(client)
+    with StoreLock(out, command_line) if is_local(out) else _no_lock():
+        own_client = client is None and _current_client() is None
+        if client is None:
+            client = _current_client() if not own_client else get_client()
+        try:
+            window = max_in_flight or max(2, 2 * len(client.nthreads()))
+            context = {"out": out, "ref": ref, "heads": heads, "overwrite": overwrite, "atmosphere": atmosphere,
+                       "chunks": {"y": chunks, "x": chunks} if isinstance(chunks, int) else dict(chunks),
+                       "command_line": command_line, "worker_timeout": worker_timeout}
+            rows = _run(list(paths), client, context, window, progress)
+        finally:
+            if own_client:
+                close_client(client)
     return pd.DataFrame([rows[i] for i in range(len(rows))], columns=COLUMNS)
+
+
+class _no_lock:
+    """Remote stores (``s3://…``) have no lock file: one writer per store is the user's responsibility."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 def _absolute(location) -> str:
     """Local paths made absolute (workers may run elsewhere); URLs (``scheme://``) unchanged."""
     text = str(location)
-    return text if "://" in text else str(Path(text).expanduser().resolve())
+    return text if not is_local(text) else str(Path(text).expanduser().resolve())
 
 
 def _current_client():
@@ -78,83 +103,148 @@ def _current_client():
 
 def _run(paths: list, client, context: dict, window: int, progress: bool) -> dict:
     """Submit scenes with at most ``window`` in flight; collect one row per scene."""
-    from distributed import as_completed
+    from distributed import wait
 
     bar = _progress_bar(len(paths)) if progress else None
-    rows, in_flight, groups = {}, {}, {}
+    rows, in_flight, seen = {}, {}, {"groups": {}, "paths": {}}
     queue = list(enumerate(paths))
-    completed = as_completed()
+    no_workers_since = None
     while queue or in_flight:
         while queue and len(in_flight) < window:
             index, path = queue.pop(0)
-            started = _start_scene(path, client, context, groups)
+            started = _start_scene(index, path, client, context, seen)
             if isinstance(started, dict):
                 rows[index] = _report(started, bar)
             else:
                 in_flight[started[0]] = (index, started[1])
-                completed.add(started[0])
-        if in_flight:
-            future = next(completed)
+        if not in_flight:
+            continue
+        try:
+            done = wait(list(in_flight), timeout=1.0, return_when="FIRST_COMPLETED").done
+        except TimeoutError:
+            done = set()
+        for future in done:
             index, row = in_flight.pop(future)
-            rows[index] = _report(_finish_scene(future, row, context["out"]), bar)
+            rows[index] = _report(_finish_scene(future, row, context), bar)
+        if done or client.nthreads():
+            no_workers_since = None
+            continue
+        no_workers_since = no_workers_since or time.monotonic()
+        if time.monotonic() - no_workers_since > context["worker_timeout"]:
+            error = (f"ClusterError: the Dask cluster has had no worker for {context['worker_timeout']:.0f} s "
+                     "(all workers lost); complete scenes are kept, rerun to finish the rest")
+            for future, (index, row) in in_flight.items():
+                future.cancel()
+                rows[index] = _report(_failed(row, error), bar)
+            for index, path in queue:
+                rows[index] = _report({"scene": str(path), "group": None, "status": "failed", "pixels": 0,
+                                       "seconds": 0.0, "error": error}, bar)
+            in_flight, queue = {}, []
     if bar is not None:
         bar.close()
     return rows
 
 
-def _start_scene(path, client, context: dict, groups: dict):
+def _failed(row: dict, error: str) -> dict:
+    started = row.pop("_started")
+    for key in ("_record", "_stat"):
+        row.pop(key, None)
+    return {**row, "status": "failed", "error": error, "seconds": time.perf_counter() - started}
+
+
+def _stat(path: Path) -> tuple:
+    """What changes when a file is rewritten or replaced: size, mtime (ns), inode."""
+    info = path.stat()
+    return info.st_size, info.st_mtime_ns, info.st_ino
+
+
+def _start_scene(index: int, path, client, context: dict, seen: dict):
     """Open and submit one scene: a final row (skipped/failed) or (future, row in progress)."""
     path = Path(path)
     row = {"scene": str(path), "group": None, "status": "failed", "pixels": 0, "seconds": 0.0, "error": ""}
     started = time.perf_counter()
     try:
+        resolved = path.resolve()
+        if resolved in seen["paths"]:
+            return {**row, "group": scene_group(path), "status": "skipped",
+                    "error": f"same file as input {seen['paths'][resolved] + 1} of this run"}
+        seen["paths"][resolved] = index
+        if path.is_dir():
+            raise IsADirectoryError(f"{path}: is a directory (expected an ASTER L1B HDF file)")
         group = row["group"] = scene_group(path)
-        if group in groups:
-            raise ValueError(f"group name {group!r} already used by {groups[group]} in this run "
+        if group in seen["groups"]:
+            raise ValueError(f"group name {group!r} already used by {seen['groups'][group]} in this run "
                              "(scene files need distinct names)")
-        groups[group] = path
+        seen["groups"][group] = path
+        stat, digest = _stat(path), sha256_file(path)
+        record = _record(digest, stat[0], context)
         if not context["overwrite"] and group_status(context["out"], group) == COMPLETE:
-            return {**row, "status": "skipped"}
+            why = record_mismatch(group_record(context["out"], group), record)
+            missing = missing_chunks(context["out"], group)
+            if not why and not missing:
+                return {**row, "status": "skipped"}
+            log.info("redoing %s: %s", group, why or f"chunks missing ({', '.join(sorted(missing))})")
         with warnings.catch_warnings():  # square chunks cut the reader's whole-row storage chunks on purpose
             warnings.filterwarnings("ignore", message="The specified chunks separate", category=UserWarning)
-            ds = xr.open_dataset(path.resolve(), engine="aster_l1b", chunks=context["chunks"])
+            ds = xr.open_dataset(resolved, engine="aster_l1b", chunks=context["chunks"])
         row["pixels"] = int(ds[BT].size // ds.sizes["band"])
         result = retrieve(ds, context["ref"], context["heads"], context["atmosphere"])
-        out_ds = output_dataset(result, ds.attrs, _provenance(path, context))
-        delayed = write_scene(out_ds, context["out"], group)
-        future = client.compute(delayed)
+        out_ds = output_dataset(result, ds.attrs, _provenance(path, digest, context))
+        valid = ds[BT].notnull().sum([d for d in ds[BT].dims if d != "band"]).data  # shares the reads
+        future = client.compute(dask.delayed(_after_writes)(write_scene(out_ds, context["out"], group), valid))
     except Exception as exc:  # a bad scene is reported, never stops the batch
         return {**row, "error": _describe(exc), "seconds": time.perf_counter() - started}
-    return future, {**row, "_started": started}
+    return future, {**row, "_started": started, "_record": record, "_stat": stat}
 
 
-def _finish_scene(future, row: dict, out: str) -> dict:
-    """Wait for a scene's writes, then mark its group complete (or report why it failed)."""
-    started = row.pop("_started")
+def _after_writes(_written, valid_pixels):
+    """Valid pixels per band, available once the scene's writes are done."""
+    return valid_pixels
+
+
+def _record(digest: str, size: int, context: dict) -> dict:
+    """What a complete group must match to be skipped."""
+    return {"source_sha256": digest, "source_size": size, "bundle_sha256": context["ref"].sha256,
+            "heads": ",".join(context["heads"]), "chunks": {k: int(v) for k, v in context["chunks"].items()},
+            "atmosphere": context["atmosphere"] or "", "akkd_scale_version": __version__}
+
+
+def _finish_scene(future, row: dict, context: dict) -> dict:
+    """Check a finished scene (input unchanged, every band has valid pixels, every chunk written), then
+    mark its group complete with its record; otherwise report why it failed (the group stays incomplete)."""
+    started, record, stat = row.pop("_started"), row.pop("_record"), row.pop("_stat")
     try:
-        future.result()
-        mark_complete(out, row["group"])
+        valid = future.result()
+        if _stat(Path(row["scene"])) != stat:
+            raise RuntimeError(f"{row['scene']}: the input file changed while it was processed; rerun the scene")
+        empty = [band for band, n in zip(BANDS, np.atleast_1d(valid)) if n == 0]
+        if empty:
+            raise ValueError(f"{row['scene']}: band(s) {', '.join(empty)} have no valid pixel (all fill, "
+                             "saturated or uncalibrated); the scene cannot be retrieved")
+        mark_complete(context["out"], row["group"], record)
         row = {**row, "status": "complete"}
     except Exception as exc:  # the scene failed on the cluster; others go on
-        row = {**row, "status": "failed", "error": _describe(exc)}
+        row = {**row, "status": "failed", "error": _describe(exc, context["out"])}
     finally:
         future.release()
     return {**row, "seconds": time.perf_counter() - started}
 
 
-def _provenance(path: Path, context: dict) -> dict:
+def _provenance(path: Path, digest: str, context: dict) -> dict:
     """Provenance attributes of one scene group."""
     ref: BundleRef = context["ref"]
     return {"akkd_scale_version": __version__, "bundle_path": ref.path, "bundle_sha256": ref.sha256,
             "heads": ",".join(context["heads"]), "source_file": str(path.resolve()),
-            "source_sha256": sha256_file(path), "command_line": context["command_line"],
+            "source_sha256": digest, "command_line": context["command_line"],
             "tes_atmosphere": context["atmosphere"] or "",
             "date_created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
 
 
-def _describe(exc: BaseException) -> str:
-    """One-line error text for the result table."""
+def _describe(exc: BaseException, out: str | None = None) -> str:
+    """One-line error text for the result table (a full disk names the store)."""
     text = " ".join(str(exc).split())
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and out:
+        text = f"no space left on the device of {out} ({text})"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -174,3 +264,29 @@ def _progress_bar(total: int):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit="scene", desc="scenes", file=sys.stderr)
+
+
+def verify_store(paths, out, bundle=None, heads=("fusion",), chunks=512, *, atmosphere: str | None = None
+                 ) -> pd.DataFrame:
+    """Re-check a store without computing: for each scene, would a run skip it (``ok``) or redo it (and why)?
+
+    Rows: scene, group, status (``ok``/``redo``/``missing``), problem.
+    """
+    heads = check_heads(heads, atmosphere=atmosphere)
+    out = _absolute(out)
+    context = {"ref": bundle_ref(bundle), "heads": heads, "atmosphere": atmosphere,
+               "chunks": {"y": chunks, "x": chunks} if isinstance(chunks, int) else dict(chunks)}
+    rows = []
+    for path in map(Path, paths):
+        group = scene_group(path)
+        status = group_status(out, group)
+        if status != COMPLETE:
+            rows.append({"scene": str(path), "group": group, "status": "redo" if status == INCOMPLETE else status,
+                         "problem": f"group {status}"})
+            continue
+        problems = [record_mismatch(group_record(out, group), _record(sha256_file(path), path.stat().st_size, context))
+                    if path.is_file() else f"{path}: input not found"]
+        problems += [f"{name} {what}" for name, what in missing_chunks(out, group).items()]
+        problem = "; ".join(p for p in problems if p)
+        rows.append({"scene": str(path), "group": group, "status": "redo" if problem else "ok", "problem": problem})
+    return pd.DataFrame(rows, columns=["scene", "group", "status", "problem"])

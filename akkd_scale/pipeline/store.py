@@ -1,29 +1,35 @@
-"""Zarr output: one store, one group per scene, a completion marker written last.
+"""Zarr output: one store, one group per scene, written by one run at a time, marked complete last.
 
 Layout::
 
-    results.zarr/                      zarr v3 store (consolidated=False)
+    results.zarr/                      zarr v3 store (consolidated=False), root attribute akkd_scale_store
+      .akkd-lock.json                  present while a run writes (owner pid, host, start time, command)
       <scene stem>/                    one group per input file, named from the file stem
         lst(y, x), emissivity(band, y, x), lst_uncertainty(y, x), qc(y, x),
         lst_<head>, emissivity_<head>, lst_uncertainty_<head>  (every head, when several are asked for)
         latitude/longitude(y, x), time, band, wavelength
-        attrs: CF + provenance + akkd_status
+        attrs: CF + provenance + akkd_status (+ akkd_record once complete)
 
-A group is ``akkd_status="incomplete"`` from the moment it is created and becomes ``"complete"``
-only after every chunk has been written; readers and reruns trust nothing else.
+Contract (docs/pipeline.md): the tool writes only into a new path, an empty directory or a store it
+created, and deletes only scene groups it wrote; one run holds the store's lock; a group becomes
+``complete`` only after every chunk of every variable is verified present, together with the record of
+what produced it (input sha256 and size, bundle sha256, heads, chunks, atmosphere, package version).
 """
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
+import os
 import re
+import socket
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import InputError
+from ..errors import InputError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,9 @@ STATUS = "akkd_status"
 COMPLETE = "complete"
 INCOMPLETE = "incomplete"
 MISSING = "missing"
+RECORD = "akkd_record"
+STORE_MARKER = "akkd_scale_store"
+LOCK_FILE = ".akkd-lock.json"
 
 
 def scene_group(path) -> str:
@@ -51,6 +60,145 @@ def group_status(out, group: str) -> str:
             zarr.errors.NodeTypeValidationError):
         return MISSING
     return COMPLETE if attrs.get(STATUS) == COMPLETE else INCOMPLETE
+
+
+def is_local(out) -> bool:
+    """Whether ``out`` is a local path (URLs such as ``s3://…`` are not)."""
+    return "://" not in str(out)
+
+
+def prepare_store(out) -> None:
+    """Create the result store at ``out`` or check that it is one; refuse anything else.
+
+    A new path or an empty directory becomes a store (root group with the ``akkd_scale_store``
+    attribute). Anything else that exists — a file, a user's folder, another Zarr store — is refused,
+    so the tool never writes into (or deletes from) what it did not create.
+    """
+    import zarr
+
+    root = _root_group(out)
+    if root is not None and _written_by_us(root):
+        return
+    path = Path(out)
+    if is_local(out) and path.exists() and not path.is_dir():
+        raise StoreError(f"{path}: exists and is a file (expected a new path or a result store from akkd-scale)")
+    if root is not None or (is_local(out) and path.is_dir() and any(path.iterdir())):
+        raise StoreError(f"{out}: exists and is not a result store written by akkd-scale; refusing to write "
+                         "into it (choose a new --out path)")
+    zarr.open_group(str(out), mode="a", zarr_format=3).attrs[STORE_MARKER] = 1
+
+
+def _root_group(out):
+    """The Zarr group at ``out``, or None when there is none."""
+    import zarr
+
+    try:
+        return zarr.open_group(str(out), mode="r")
+    except Exception:  # noqa: BLE001  (nothing readable as a Zarr group there)
+        return None
+
+
+def _written_by_us(root) -> bool:
+    """A store with our marker, or (stores from before the marker) only scene groups with our status attribute."""
+    if root.attrs.get(STORE_MARKER) == 1:
+        return True
+    groups = [g for _, g in root.groups()]
+    return bool(groups) and not list(root.arrays()) and all(STATUS in g.attrs for g in groups)
+
+
+class StoreLock:
+    """Exclusive writer lock of a local result store: a lock file created atomically (O_EXCL).
+
+    The file records pid, process start time, host, start time and command line. A lock left by a dead
+    process on this host (pid gone, or reused by another process) is stale and taken over with a
+    warning; a lock from another host is always respected (liveness cannot be checked from here).
+    """
+
+    def __init__(self, out, command_line: str = ""):
+        self.path = Path(out) / LOCK_FILE
+        self.command_line = command_line
+        self.owned = False
+
+    def __enter__(self):
+        import psutil
+
+        me = psutil.Process()
+        owner = {"pid": me.pid, "process_started": me.create_time(), "host": socket.gethostname(),
+                 "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                 "command_line": self.command_line}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None and not _stale(holder):
+                    raise StoreError(f"{self.path.parent}: locked by another run (pid {holder.get('pid')} on "
+                                     f"{holder.get('host')}, started {holder.get('started')}: "
+                                     f"{holder.get('command_line') or 'unknown command'}); wait for it to finish, "
+                                     f"or delete {self.path} if that run is dead") from None
+                log.warning("%s: taking over a stale lock left by %s", self.path.parent, holder or "an unreadable file")
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as handle:
+                json.dump(owner, handle)
+            self.owned = True
+            return self
+        raise StoreError(f"{self.path}: could not take the store lock (another run raced for it)")
+
+    def _holder(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def __exit__(self, *exc):
+        if self.owned:
+            self.path.unlink(missing_ok=True)
+            self.owned = False
+
+
+def _stale(holder: dict) -> bool:
+    """A lock of this host whose process no longer exists (or whose pid now belongs to another process)."""
+    import psutil
+
+    if holder.get("host") != socket.gethostname():
+        return False
+    try:
+        process = psutil.Process(int(holder["pid"]))
+        return abs(process.create_time() - float(holder.get("process_started", 0))) > 1.0
+    except (psutil.NoSuchProcess, KeyError, TypeError, ValueError):
+        return True
+
+
+def group_record(out, group: str) -> dict | None:
+    """The completion record of a complete group, else None."""
+    import zarr
+
+    if group_status(out, group) != COMPLETE:
+        return None
+    record = zarr.open_group(str(out), path=group, mode="r").attrs.get(RECORD)
+    return dict(record) if isinstance(record, dict) else None
+
+
+def record_mismatch(stored: dict | None, wanted: dict) -> str | None:
+    """Why a complete group does not match what this run would write (None when it does)."""
+    if stored is None:
+        return "it has no completion record"
+    differences = [f"{key} {stored.get(key)!r} → {wanted[key]!r}" for key in wanted if stored.get(key) != wanted[key]]
+    return "; ".join(differences) or None
+
+
+def missing_chunks(out, group: str) -> dict[str, str]:
+    """Arrays of a group with chunks not written: name → 'k of n chunks present'."""
+    import zarr
+
+    node = zarr.open_group(str(out), path=group, mode="r")
+    problems = {}
+    for name, array in node.arrays():
+        present, expected = array.nchunks_initialized, array.nchunks
+        if present != expected:
+            problems[name] = f"{present} of {expected} chunks present"
+    return problems
 
 
 def output_dataset(result: xr.Dataset, scene_attrs: dict, provenance: dict) -> xr.Dataset:
@@ -87,18 +235,35 @@ def encoding_for(ds: xr.Dataset) -> dict:
 
 
 def write_scene(ds: xr.Dataset, out, group: str):
-    """Create (or replace) the scene group as ``incomplete`` and return the delayed chunk writes."""
-    log.debug("writing group %s of %s", group, out)
-    return ds.to_zarr(str(out), group=group, mode="w", consolidated=False, compute=False,
-                      encoding=encoding_for(ds), zarr_format=3)
+    """Create (or replace) the scene group as ``incomplete`` and return the delayed chunk writes.
 
-
-def mark_complete(out, group: str) -> None:
-    """Flag a group complete; call only after its writes have finished."""
+    Only a scene group this tool wrote is ever replaced: any other node at ``group`` is refused.
+    Every chunk is written, even all-NaN ones, so completeness can be verified by counting chunks.
+    """
     import zarr
 
+    try:
+        existing = zarr.open(str(out), path=group, mode="r")
+    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError):
+        existing = None
+    if existing is not None and (not isinstance(existing, zarr.Group) or STATUS not in existing.attrs):
+        raise StoreError(f"{out}/{group}: exists and was not written by akkd-scale as a scene group; refusing "
+                         "to replace it")
+    log.debug("writing group %s of %s", group, out)
+    return ds.to_zarr(str(out), group=group, mode="w", consolidated=False, compute=False,
+                      encoding=encoding_for(ds), zarr_format=3, write_empty_chunks=True)
+
+
+def mark_complete(out, group: str, record: dict) -> None:
+    """Flag a group complete with its record, after checking every chunk of every variable is present."""
+    import zarr
+
+    missing = missing_chunks(out, group)
+    if missing:
+        raise StoreError(f"{out}/{group}: not marked complete, chunks missing: "
+                         + ", ".join(f"{k} ({v})" for k, v in sorted(missing.items())))
     node = zarr.open_group(str(out), path=group, mode="r+")
-    node.attrs.update({STATUS: COMPLETE,
+    node.attrs.update({STATUS: COMPLETE, RECORD: record,
                        "date_completed": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
 
 
