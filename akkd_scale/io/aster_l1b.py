@@ -100,7 +100,7 @@ def _dimension_sizes(swath: OdlNode) -> dict[str, int]:
             if "DIMENSIONNAME" in n.attrs and isinstance(n.attrs.get("SIZE"), int)}
 
 
-def _dimension_maps(swath: OdlNode) -> dict[tuple[str, str], tuple[float, float]]:
+def dimension_maps(swath: OdlNode) -> dict[tuple[str, str], tuple[float, float]]:
     """(geo dimension, data dimension) → (offset, increment) from the swath's DimensionMap."""
     group = swath.find("DimensionMap", "GROUP")
     maps = {}
@@ -111,7 +111,7 @@ def _dimension_maps(swath: OdlNode) -> dict[tuple[str, str], tuple[float, float]
     return maps
 
 
-def _lattice_map(maps, geo_dim: str, data_dim: str, lattice_size: int, image_size: int) -> tuple[float, float]:
+def lattice_map(maps, geo_dim: str, data_dim: str, lattice_size: int, image_size: int) -> tuple[float, float]:
     """Lattice ↔ image mapping from the DimensionMap, else offset 0 and increment floor(n / (points − 1))."""
     offset, increment = maps.get((geo_dim, data_dim), (0.0, 0.0))
     if increment:
@@ -290,10 +290,10 @@ def inspect_scene(path, *, check_fill: bool = True) -> TirScene:
     if len(lattice) == 2 and lattice["Latitude"].shape != lattice["Longitude"].shape:
         raise _error(path, f"Latitude {lattice['Latitude'].shape} and Longitude {lattice['Longitude'].shape} "
                      "differ", variable="Longitude", expected="lattices of equal shape")
-    maps = _dimension_maps(tir)
+    maps = dimension_maps(tir)
     rows, cols = lattice["Latitude"].shape if lattice else (11, 11)
-    line_map = _lattice_map(maps, "GeoTrack", "ImageLine", rows, shape[0])
-    pixel_map = _lattice_map(maps, "GeoXtrack", "ImagePixel", cols, shape[1])
+    line_map = lattice_map(maps, "GeoTrack", "ImageLine", rows, shape[0])
+    pixel_map = lattice_map(maps, "GeoXtrack", "ImagePixel", cols, shape[1])
     projection = map_projection(meta, "TIR") if level == "1T" else None
     if projection is not None and min(projection.pixel_size(shape)) <= 0:
         raise _error(path, f"UPPERLEFTM {projection.upper_left} / LOWERRIGHTM {projection.lower_right} give "

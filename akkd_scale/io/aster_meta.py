@@ -126,6 +126,7 @@ def pointing_angle(meta: Metadata, sensor: str = "TIR") -> tuple[float, str]:
     how = f"POINTINGANGLE of SENSORNAME \"{sensor}\""
     if not classes:
         classes, how = [POINTING_CLASS[sensor]], f"POINTINGANGLE of CLASS \"{POINTING_CLASS[sensor]}\" (no SENSORNAME)"
+        log.warning("%s: no SENSORNAME \"%s\" in POINTINGANGLES: taking the %s", meta.source, sensor, how)
     value = _number(angles.get(classes[0]))
     if value is None:
         return math.nan, f"no numeric {how} (found {angles.get(classes[0])!r})"
