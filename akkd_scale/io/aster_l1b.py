@@ -122,8 +122,8 @@ def lattice_map(maps, geo_dim: str, data_dim: str, lattice_size: int, image_size
 def find_sds(table: list[SdsInfo], name: str, swath: str, members: dict[str, set[int]],
              shape: tuple[int, ...] | None, path) -> SdsInfo | None:
     """The SDS ``name`` of ``swath``: by Vgroup membership when the file has swath Vgroups, else by a
-    dimension name that mentions the swath (any separator), else by the swath's image ``shape``, else the
-    only SDS of that name. None if there is none; an error if several remain."""
+    dimension name that mentions the swath (any separator), else by the swath's image ``shape``, else any SDS
+    of that name. None if there is none; an error if several remain."""
     candidates = [info for info in table if info.name == name]
     if swath in members:
         picked = [c for c in candidates if c.index in members[swath]]
@@ -131,7 +131,7 @@ def find_sds(table: list[SdsInfo], name: str, swath: str, members: dict[str, set
         picked = [c for c in candidates if c.dim_names and all(swath in d for d in c.dim_names)]
         if not picked and shape is not None:
             picked = [c for c in candidates if c.shape == shape]
-        if not picked and len(candidates) == 1:
+        if not picked:
             picked = candidates
     if len(picked) > 1:
         raise _error(path, f"{len(picked)} datasets called {name} and nothing says which belongs to {swath}",

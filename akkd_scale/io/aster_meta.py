@@ -215,7 +215,8 @@ def map_projection(meta: Metadata, sensor: str = "TIR") -> MapProjection:
     if zone is None or not all(isinstance(c, tuple) and len(c) == 2 and None not in map(_number, c)
                                for c in corners):
         raise SceneFileError(meta.source, f"map projection incomplete (UTMZONENUMBER={zone}, UPPERLEFTM="
-                             f"{corners[0]}, LOWERRIGHTM={corners[1]})", variable=f"productmetadata.{sensor[0].lower()}",
+                             f"{corners[0]}, LOWERRIGHTM={corners[1]})",
+                             variable=f"productmetadata.{sensor[0].lower()}",
                              expected="an AST_L1T with UTMZONENUMBER and UPPERLEFTM/LOWERRIGHTM (northing, easting)")
     (uln, ule), (lrn, lre) = ((float(a), float(b)) for a, b in corners)
     centre = scene_attributes(meta).get("scene_center_lat", 0.0)

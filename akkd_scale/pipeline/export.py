@@ -59,7 +59,8 @@ def _gcps_from_coordinates(ds: xr.Dataset) -> list:
     cols = np.unique(np.linspace(0, nx - 1, GCP_POINTS).round().astype(int))
     lat = ds["latitude"].values[np.ix_(rows, cols)]
     lon = ds["longitude"].values[np.ix_(rows, cols)]
-    lon = lon[lat.shape[0] // 2, lat.shape[1] // 2] + (lon - lon[lat.shape[0] // 2, lat.shape[1] // 2] + 180) % 360 - 180
+    centre = lon[lat.shape[0] // 2, lat.shape[1] // 2]
+    lon = centre + (lon - centre + 180.0) % 360.0 - 180.0  # continuous across ±180°
     return [GroundControlPoint(row=r + 0.5, col=c + 0.5, x=float(lon[i, j]), y=float(lat[i, j]), z=0.0)
             for i, r in enumerate(rows) for j, c in enumerate(cols) if np.isfinite(lat[i, j] + lon[i, j])]
 

@@ -182,7 +182,8 @@ def product_metadata(pointing: dict | None, setting_time: str, scene_center: tup
             inner = (_ecs_object("SENSORNAME", sensor, "      ", str(cls)) if sensor_names else "")
             inner += (_ecs_object("POINTINGANGLE", float(angle), "      ", str(cls))
                       + _ecs_object("SETTINGTIMEOFPOINTING", setting_time, "      ", str(cls)))
-            containers += (f"    OBJECT                 = POINTINGANGLECONTAINER\n      CLASS                = \"{cls}\"\n\n"
+            containers += ("    OBJECT                 = POINTINGANGLECONTAINER\n"
+                           f"      CLASS                = \"{cls}\"\n\n"
                            f"{inner}    END_OBJECT             = POINTINGANGLECONTAINER\n\n")
         body += _group("POINTINGANGLES", containers, "  ")
     scene = (_ecs_object("SCENECENTER", tuple(float(v) for v in scene_center), "    ")
@@ -199,7 +200,8 @@ def subsystem_metadata(sensor: str, coefficients: dict, projection: tuple | None
     UPPERLEFTM/LOWERRIGHTM (northing, easting) given as (zone, upper_left, lower_right) in (easting, northing)."""
     body = ""
     for band, incl in coefficients.items():
-        coeff = (_ecs_object(f"INCL{band}", float(incl), "        ") + _ecs_object(f"OFFSET{band}", -float(incl), "        ")
+        coeff = (_ecs_object(f"INCL{band}", float(incl), "        ")
+                 + _ecs_object(f"OFFSET{band}", -float(incl), "        ")
                  + _ecs_object(f"CONUNIT{band}", "W/m2/sr/um", "        "))
         body += _group(f"{sensor}BAND{band}DATA", _group(f"UNITCONVERSIONCOEFF{band}", coeff, "      "), "    ")
     if projection is not None:

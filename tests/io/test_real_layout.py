@@ -13,7 +13,8 @@ from pyhdf.SD import SD, SDC
 from pyproj import Transformer
 
 from akkd_scale.errors import SceneFileError
-from akkd_scale.io.aster_l1b import dimension_maps, lattice_map
+from akkd_scale.io.aster_l1b import dimension_maps, find_sds, lattice_map
+from akkd_scale.io.hdf4 import SdsInfo
 from akkd_scale.io.aster_meta import Metadata, acquisition_time, processing_level, short_name, unit_conversion
 from akkd_scale.io.odl import parse_odl
 from akkd_scale.testing import write_aster_l1b, write_aster_l1t
@@ -176,6 +177,22 @@ def test_band_lookup_with_other_dimension_separators(tmp_path, separator, vgroup
     expected = (dn[2].astype(float) - 1) * 6.590e-3
     np.testing.assert_allclose(ds.radiance.sel(band="B12").values, expected, rtol=1e-6)
     assert float(ds.latitude.mean()) == pytest.approx(36.5, abs=0.05)
+
+
+def test_sds_lookup_rules():
+    """Vgroup membership decides; without Vgroups a dimension name naming the swath, then the shape."""
+    vnir = SdsInfo(0, "ImageData2", (120, 180), 21, ("ImageLine", "ImagePixel"))
+    tir_lat = SdsInfo(1, "Latitude", (11, 11), 6, ("GeoTrack", "GeoXtrack"))
+    vnir_lat = SdsInfo(2, "Latitude", (11, 11), 6, ("GeoTrack", "GeoXtrack"))
+    named = SdsInfo(3, "Latitude", (11, 11), 6, ("GeoTrack.TIR_Swath", "GeoXtrack.TIR_Swath"))
+    table = [vnir, tir_lat, vnir_lat]
+    assert find_sds(table, "Latitude", "TIR_Swath", {"TIR_Swath": {1}}, None, "f") is tir_lat
+    assert find_sds(table + [named], "Latitude", "TIR_Swath", {}, None, "f") is named
+    assert find_sds(table, "ImageData2", "VNIR_Swath", {}, (120, 180), "f") is vnir
+    assert find_sds(table, "ImageData10", "TIR_Swath", {}, (20, 30), "f") is None
+    with pytest.raises(SceneFileError, match="f: Latitude: 2 datasets called Latitude and nothing says which "
+                                             "belongs to TIR_Swath"):
+        find_sds(table, "Latitude", "TIR_Swath", {}, None, "f")
 
 
 def test_ndvi_equals_hand_computation(tmp_path):
