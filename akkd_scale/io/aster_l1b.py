@@ -287,7 +287,9 @@ def inspect_scene(path, *, check_fill: bool = True) -> TirScene:
             lattice[name] = read_sds(sd, path, info).astype(float)
         if check_fill:
             _check_not_all_fill(sd, path, bands[BANDS.index("B13")])
-    if len(lattice) == 2 and lattice["Latitude"].shape != lattice["Longitude"].shape:
+    if len(lattice) < 2:  # an L1T without (both) lattice fields: geolocation comes from its UTM grid
+        lattice = {}
+    if lattice and lattice["Latitude"].shape != lattice["Longitude"].shape:
         raise _error(path, f"Latitude {lattice['Latitude'].shape} and Longitude {lattice['Longitude'].shape} "
                      "differ", variable="Longitude", expected="lattices of equal shape")
     maps = dimension_maps(tir)

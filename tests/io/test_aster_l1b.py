@@ -189,9 +189,10 @@ def test_read_failure_after_open_names_file(tmp_path):
 def test_computes_on_local_cluster_with_processes(scene):
     distributed = pytest.importorskip("distributed")
     path, _ = scene
-    expected = xr.open_dataset(path, engine="aster_l1b")[["brightness_temperature", "latitude"]].load()
+    names = ["brightness_temperature", "latitude", "ndvi"]
+    expected = xr.open_dataset(path, engine="aster_l1b")[names].load()
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster, distributed.Client(cluster):
         ds = open_aster_l1b(path, chunks={"y": 20})
-        result = ds[["brightness_temperature", "latitude"]].compute()
+        result = ds[names].compute()
     xr.testing.assert_identical(result, expected)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,14 @@ def test_l1t_opens_with_utm_crs_pixel_size_and_geodetic_latitude(tmp_path):
     got = ds.latitude.values[::increment[0], ::increment[1]][:11, :11]
     np.testing.assert_allclose(got, stored[:got.shape[0], :got.shape[1]], atol=1e-7)
     assert float(ds.view_zenith) > 4.0 and ds.brightness_temperature.notnull().all()
+
+
+def test_l1t_graph_pickles_by_path(tmp_path):
+    path = write_aster_l1t(tmp_path / "AST_L1T_pickle.hdf", shape=(14, 16))
+    ds = open_scene(path)
+    for name in ("latitude", "ndvi", "brightness_temperature"):
+        clone = pickle.loads(pickle.dumps(ds[name].data))
+        np.testing.assert_array_equal(clone.compute(), ds[name].values)
 
 
 def read_text(path, name):
