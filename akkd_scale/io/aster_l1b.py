@@ -30,6 +30,7 @@ from ..constants import EARTH_RADIUS_KM, GEOCENTRIC_FACTOR, TERRA_ALTITUDE_KM
 from ..conventions import BANDS, BT, VZA
 from ..errors import SceneFileError, describe_path
 from ..sensors import ASTER_TIR
+from ..sensors.aster import VNIR_UCC
 from .aster_meta import (MapProjection, Metadata, acquisition_time, calibration, map_projection, pointing_angle,
                          processing_level, scene_attributes, short_name)
 from .hdf4 import SdsInfo, check_hdf4, list_sds, open_sd, read_sds, read_text_attributes, swath_members
@@ -41,10 +42,8 @@ SWATH, VNIR_SWATH = "TIR_Swath", "VNIR_Swath"
 DN_FILL, DN_SATURATED = 0, 4095
 VNIR_FILL, VNIR_SATURATED = 0, 255
 PYHDF_UINT8, PYHDF_UINT16 = 21, 23  # pyhdf.SDC.UINT8, pyhdf.SDC.UINT16
-#: VNIR bands used for NDVI; handbook UCC (normal gain, W m-2 sr-1 um-1 per DN) used only when the file has
-#: no INCL; exo-atmospheric solar irradiance (W m-2 um-1, Thome et al. 2001).
+#: VNIR bands used for NDVI and their exo-atmospheric solar irradiance (W m-2 um-1, Thome et al. 2001).
 VNIR_BANDS = ("2", "3N")
-VNIR_UCC = (0.708, 0.423)
 VNIR_ESUN = (1555.74, 1119.47)
 
 
@@ -237,7 +236,7 @@ def _vnir_grid(path, meta: Metadata, level: str, swaths, table, members, tir_sha
                         vshape, tir_shape)
             return None, f"VNIR {vshape} is not a whole multiple of TIR {tir_shape}: NDVI is NaN"
         factor, origin = int(next(iter(ratios))), (0, 0)
-    gain, offset, source = calibration(meta, VNIR_BANDS, "VNIR", VNIR_UCC)
+    gain, offset, source = calibration(meta, VNIR_BANDS, "VNIR", tuple(VNIR_UCC[b] for b in VNIR_BANDS))
     doy = datetime.fromisoformat(when.replace("Z", "+00:00")).timetuple().tm_yday
     distance = earth_sun_distance_au(doy)
     cos_sun = math.cos(math.radians(solar_zenith))

@@ -36,6 +36,7 @@ from ..constants import GEOCENTRIC_FACTOR
 from ..conventions import BANDS
 from ..errors import ParameterError
 from ..sensors import ASTER_TIR, band_radiance
+from ..sensors.aster import VNIR_UCC
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,6 @@ LATTICE_POINTS = 11
 DN_FILL, DN_SATURATED = 0, 4095
 #: VNIR pixels per TIR pixel along each axis (15 m and 90 m).
 VNIR_FACTOR = 6
-#: Handbook VNIR UCC (normal gain, W m-2 sr-1 um-1 per DN) written as INCL (OFFSET = -INCL).
-VNIR_UCC = {"1": 0.676, "2": 0.708, "3N": 0.423}
 DEFAULT_VNIR_DN = {"1": 60, "2": 45, "3N": 110}
 
 
@@ -429,7 +428,7 @@ def write_aster_l1b(path, *, brightness_temperature=None, radiance=None, dn=None
                                                             solar_direction, sensor_names))
         if include_vnir:
             projection = (zone, v_ul, v_lr) if level_1t else None
-            _set_text(sd, "productmetadata.v", subsystem_metadata("VNIR", VNIR_UCC, projection))
+            _set_text(sd, "productmetadata.v", subsystem_metadata("VNIR", VNIR_UCC, projection))  # handbook as INCL
         if include_tir:
             coefficients = {name[1:]: ucc[name] for name in bands} if unit_conversion is not False else {}
             projection = (zone, upper_left, lower_right) if level_1t else None
