@@ -198,15 +198,18 @@ class MapProjection:
     source: str
 
     def pixel_size(self, shape: tuple[int, int]) -> tuple[float, float]:
-        """(x, y) pixel size in metres from the corner pixel centres and the image shape."""
-        return ((self.lower_right[0] - self.upper_left[0]) / max(shape[1] - 1, 1),
-                (self.upper_left[1] - self.lower_right[1]) / max(shape[0] - 1, 1))
+        """(x, y) pixel size in metres: corner distance / (n − 1), rounded to whole metres when within 1 %
+        (then reading the corners as pixel centres or as n-pixel extents gives the same 15/30/90 m)."""
+        sizes = ((self.lower_right[0] - self.upper_left[0]) / max(shape[1] - 1, 1),
+                 (self.upper_left[1] - self.lower_right[1]) / max(shape[0] - 1, 1))
+        return tuple(float(round(s)) if round(s) and abs(s - round(s)) < 0.01 * abs(s) else s for s in sizes)
 
 
 def map_projection(meta: Metadata, sensor: str = "TIR") -> MapProjection:
     """AST_L1T projection: UTMZONENUMBER and UPPERLEFTM/LOWERRIGHTM (northing, easting) of
-    ``productmetadata.<t|v>`` (any metadata as fallback). A negative zone, a negative northing or a
-    southern scene centre means the southern zone (EPSG 327zz, northings + 10 000 km when negative)."""
+    ``productmetadata.<t|v>`` (any metadata as fallback). Southern zone (EPSG 327zz) when the zone is
+    negative or NORTHBOUNDINGCOORDINATE (else the upper-left northing) is negative; negative northings
+    are then moved by the 10 000 km false northing (as LP DAAC's ASTERL1T_hdf2tif does)."""
     prefer = (f"productmetadata.{sensor[0].lower()}", "productmetadata.0")
     zone = _number(meta.value("UTMZONENUMBER", prefer))
     ul, source = meta.find("UPPERLEFTM", prefer)
@@ -219,9 +222,9 @@ def map_projection(meta: Metadata, sensor: str = "TIR") -> MapProjection:
                              variable=f"productmetadata.{sensor[0].lower()}",
                              expected="an AST_L1T with UTMZONENUMBER and UPPERLEFTM/LOWERRIGHTM (northing, easting)")
     (uln, ule), (lrn, lre) = ((float(a), float(b)) for a, b in corners)
-    centre = scene_attributes(meta).get("scene_center_lat", 0.0)
-    south = zone < 0 or uln < 0 or centre < 0
-    if uln < 0:
+    north_bound = _number(meta.value("NORTHBOUNDINGCOORDINATE", ("coremetadata.0",)))
+    south = zone < 0 or (north_bound < 0 if north_bound is not None else uln < 0)
+    if south and uln < 0:
         uln, lrn = uln + 10_000_000.0, lrn + 10_000_000.0
     epsg = (32700 if south else 32600) + int(abs(zone))
     return MapProjection(epsg, (ule, uln), (lre, lrn), source)

@@ -89,7 +89,8 @@ def _swath_lattice(shape, center_lat, center_lon, orientation_deg, pixel_size_m)
 
 def utm_grid(center_lat: float, center_lon: float, shape, pixel_size_m: float) -> tuple[int, tuple, tuple]:
     """(EPSG, upper-left pixel centre (easting, northing), lower-right pixel centre) of a north-up UTM grid
-    of ``shape`` centred on the scene centre, snapped to whole metres; zone of the centre."""
+    of ``shape`` centred on the scene centre, snapped to whole metres; zone of the centre (northings in
+    that zone's own frame, i.e. with the 10 000 km false northing in the south)."""
     from pyproj import Transformer
 
     zone = int((center_lon + 180.0) // 6) + 1
@@ -196,7 +197,8 @@ def product_metadata(pointing: dict | None, setting_time: str, scene_center: tup
 def subsystem_metadata(sensor: str, coefficients: dict, projection: tuple | None) -> str:
     """productmetadata.v / .t text: PRODUCTSPECIFICMETADATA<sensor> → <sensor>BAND<n>DATA →
     UNITCONVERSIONCOEFF<n> (INCL, OFFSET = −INCL, CONUNIT) per band; L1T adds UTMZONENUMBER and
-    UPPERLEFTM/LOWERRIGHTM (northing, easting) given as (zone, upper_left, lower_right) in (easting, northing)."""
+    UPPERLEFTM/LOWERRIGHTM (northing, easting) given as (zone, upper_left, lower_right) in (easting, northing);
+    southern northings are written without the false northing (negative), as LP DAAC's tools expect."""
     body = ""
     for band, incl in coefficients.items():
         coeff = (_ecs_object(f"INCL{band}", float(incl), "        ")
@@ -204,7 +206,9 @@ def subsystem_metadata(sensor: str, coefficients: dict, projection: tuple | None
                  + _ecs_object(f"CONUNIT{band}", "W/m2/sr/um", "        "))
         body += _group(f"{sensor}BAND{band}DATA", _group(f"UNITCONVERSIONCOEFF{band}", coeff, "      "), "    ")
     if projection is not None:
-        zone, (ule, uln), (lre, lrn) = projection
+        zone, (ule, uln), (lre, lrn), south = projection
+        if south:
+            uln, lrn = uln - 10_000_000.0, lrn - 10_000_000.0
         body += _group("MAPPROJECTIONINFORMATION", _ecs_object("UTMZONENUMBER", zone, "      ")
                        + _ecs_object("UPPERLEFTM", (float(uln), float(ule)), "      ")
                        + _ecs_object("LOWERRIGHTM", (float(lrn), float(lre)), "      "), "    ")
@@ -427,11 +431,11 @@ def write_aster_l1b(path, *, brightness_temperature=None, radiance=None, dn=None
         _set_text(sd, "productmetadata.0", product_metadata(pointing, iso, (center_lat, center_lon), orientation_deg,
                                                             solar_direction, sensor_names))
         if include_vnir:
-            projection = (zone, v_ul, v_lr) if level_1t else None
+            projection = (zone, v_ul, v_lr, epsg > 32700) if level_1t else None
             _set_text(sd, "productmetadata.v", subsystem_metadata("VNIR", VNIR_UCC, projection))  # handbook as INCL
         if include_tir:
             coefficients = {name[1:]: ucc[name] for name in bands} if unit_conversion is not False else {}
-            projection = (zone, upper_left, lower_right) if level_1t else None
+            projection = (zone, upper_left, lower_right, epsg > 32700) if level_1t else None
             _set_text(sd, "productmetadata.t", subsystem_metadata("TIR", coefficients, projection))
     finally:
         sd.end()

@@ -16,7 +16,8 @@ from pyproj import Transformer
 from akkd_scale.errors import SceneFileError
 from akkd_scale.io.aster_l1b import dimension_maps, find_sds, lattice_map
 from akkd_scale.io.hdf4 import SdsInfo
-from akkd_scale.io.aster_meta import Metadata, acquisition_time, processing_level, short_name, unit_conversion
+from akkd_scale.io.aster_meta import (Metadata, acquisition_time, map_projection, processing_level, short_name,
+                                      unit_conversion)
 from akkd_scale.io.odl import parse_odl
 from akkd_scale.testing import write_aster_l1b, write_aster_l1t
 
@@ -109,6 +110,8 @@ def test_l1t_opens_with_utm_crs_pixel_size_and_geodetic_latitude(tmp_path):
     assert ds.x.attrs["units"] == "metre" and np.all(np.diff(ds.x.values) == 90.0)
     meta = parse_odl(read_text(path, "productmetadata.t"))
     (uln, ule), (lrn, lre) = meta.find("UPPERLEFTM").value, meta.find("LOWERRIGHTM").value
+    assert uln < 0  # southern scene: the file's northings lack the false northing
+    uln, lrn = uln + 10_000_000, lrn + 10_000_000
     assert (ds.x.values[0], ds.y.values[0], ds.x.values[-1], ds.y.values[-1]) == (ule, uln, lre, lrn)
     transform = ds.rio.transform()
     assert (transform.c, transform.f) == (ule - 45.0, uln + 45.0)
@@ -272,3 +275,23 @@ def test_unit_conversion_lookup_prefers_the_subsystem_attribute():
     assert unit_conversion(meta, "13", "TIR") == (5.7e-3, -0.02, "W/m2/sr/um", "productmetadata.t")
     only_generic = Metadata.from_attributes({"productmetadata.0": generic}, "x")
     assert unit_conversion(only_generic, "13", "TIR") == (1.0, -1.0, "", "productmetadata.0")
+
+
+def l1t_meta(zone, upper_left, lower_right, north_bound):
+    text = "".join(f"OBJECT = {k}\n VALUE = {v}\nEND_OBJECT = {k}\n" for k, v in (
+        ("UTMZONENUMBER", zone), ("UPPERLEFTM", upper_left), ("LOWERRIGHTM", lower_right)))
+    core = f"OBJECT = NORTHBOUNDINGCOORDINATE\n VALUE = {north_bound}\nEND_OBJECT = NORTHBOUNDINGCOORDINATE\nEND\n"
+    return Metadata.from_attributes({"productmetadata.t": text + "END\n", "coremetadata.0": core}, "x")
+
+
+def test_map_projection_hemisphere_and_pixel_size():
+    south = map_projection(l1t_meta(54, "(-3860002.0, 286502.0)", "(-3934162.0, 370382.0)", -34.5), "TIR")
+    assert south.epsg == 32754 and south.upper_left == (286502.0, 6139998.0)
+    # 825 x 933 pixels: corners read as centres (n - 1 steps) or as an n-pixel extent both give 90 m
+    assert south.pixel_size((825, 933)) == (90.0, 90.0)
+    extent = map_projection(l1t_meta(54, "(-3860002.0, 286502.0)", "(-3934252.0, 370472.0)", -34.5), "TIR")
+    assert extent.pixel_size((825, 933)) == (90.0, 90.0)
+    straddling = map_projection(l1t_meta(36, "(30000.0, 500000.0)", "(-44160.0, 583880.0)", 0.27), "TIR")
+    assert straddling.epsg == 32636 and straddling.upper_left == (500000.0, 30000.0)
+    with pytest.raises(SceneFileError, match="map projection incomplete"):
+        map_projection(Metadata.from_attributes({"productmetadata.t": "END\n"}, "x"), "TIR")
