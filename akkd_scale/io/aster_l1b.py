@@ -31,8 +31,8 @@ from ..conventions import BANDS, BT, VZA
 from ..errors import SceneFileError, describe_path
 from ..sensors import ASTER_TIR
 from ..sensors.aster import VNIR_UCC
-from .aster_meta import (MapProjection, Metadata, acquisition_time, calibration, map_projection, pointing_angle,
-                         processing_level, scene_attributes, short_name)
+from .aster_meta import (MapProjection, Metadata, acquisition_time, band_gains, calibration, map_projection,
+                         pointing_angle, processing_level, scene_attributes, short_name)
 from .hdf4 import SdsInfo, check_hdf4, list_sds, open_sd, read_sds, read_text_attributes, swath_members
 from .odl import OdlNode, parse_odl
 
@@ -42,9 +42,10 @@ SWATH, VNIR_SWATH = "TIR_Swath", "VNIR_Swath"
 DN_FILL, DN_SATURATED = 0, 4095
 VNIR_FILL, VNIR_SATURATED = 0, 255
 PYHDF_UINT8, PYHDF_UINT16 = 21, 23  # pyhdf.SDC.UINT8, pyhdf.SDC.UINT16
-#: VNIR bands used for NDVI and their exo-atmospheric solar irradiance (W m-2 um-1, Thome et al. 2001).
+#: VNIR bands used for NDVI and their exo-atmospheric solar irradiance (W m-2 um-1; Thome et al. "B", the
+#: values of LP DAAC's ASTERL1T_DN2REF).
 VNIR_BANDS = ("2", "3N")
-VNIR_ESUN = (1555.74, 1119.47)
+VNIR_ESUN = (1549.0, 1114.0)
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,11 @@ def _vnir_grid(path, meta: Metadata, level: str, swaths, table, members, tir_sha
                         vshape, tir_shape)
             return None, f"VNIR {vshape} is not a whole multiple of TIR {tir_shape}: NDVI is NaN"
         factor, origin = int(next(iter(ratios))), (0, 0)
-    gain, offset, source = calibration(meta, VNIR_BANDS, "VNIR", tuple(VNIR_UCC[b] for b in VNIR_BANDS))
+    gains = {b: band_gains(meta).get(b, "NOR") for b in VNIR_BANDS}
+    if any(g not in VNIR_UCC[b] for b, g in gains.items()):
+        log.warning("%s: VNIR gain %s: NDVI is NaN", describe_path(path), gains)
+        return None, f"VNIR gain {gains} (band off or unknown setting): NDVI is NaN"
+    gain, offset, source = calibration(meta, VNIR_BANDS, "VNIR", tuple(VNIR_UCC[b][g] for b, g in gains.items()))
     doy = datetime.fromisoformat(when.replace("Z", "+00:00")).timetuple().tm_yday
     distance = earth_sun_distance_au(doy)
     cos_sun = math.cos(math.radians(solar_zenith))

@@ -114,6 +114,18 @@ def calibration(meta: Metadata, bands: tuple[str, ...], sensor: str, handbook: t
     return handbook, tuple(-u for u in handbook), "ASTER handbook UCC, L = (DN - 1) * UCC (not in the file)"
 
 
+def band_gains(meta: Metadata) -> dict[str, str]:
+    """Gain setting per band (``{"1": "HGH", "3N": "NOR", …}``) from the ``GAIN`` objects (VALUE = (band,
+    gain)) of ``GAININFORMATION`` in productmetadata.0; empty when absent."""
+    group, _ = meta.find("GAININFORMATION", ("productmetadata.0",), kind="GROUP")
+    gains = {}
+    for node in (group.walk() if group is not None else ()):
+        if node.name == "GAIN" and isinstance(node.value, tuple) and len(node.value) == 2:
+            band, gain = (str(v).strip() for v in node.value)
+            gains[band.lstrip("0")] = gain.upper()
+    return gains
+
+
 def pointing_angle(meta: Metadata, sensor: str = "TIR") -> tuple[float, str]:
     """(angle in degrees or NaN, how it was found): the POINTINGANGLE whose CLASS matches the
     SENSORNAME ``sensor``, else the one of CLASS 1/2/3 for VNIR/SWIR/TIR."""

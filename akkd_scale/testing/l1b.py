@@ -13,7 +13,8 @@ evidence shows it (``docs/reader.md`` lists what is still unverified):
 - ``coremetadata.0`` (``SHORTNAME`` ``ASTL1B`` or ``AST_L1T``, ``CALENDARDATE``/``TIMEOFDAY`` in the L1B
   style ``YYYY-MM-DD``/``hh:mm:ss.ffffffZ`` or the L1T style ``YYYYMMDD``/``hhmmssffffffZ``, bounding
   rectangle, L1T ``PROCESSINGLEVELID`` and ``MAPPROJECTIONNAME``);
-- ``productmetadata.0`` (``ASTERGENERICMETADATA``: ``POINTINGANGLES`` containers, ``SCENEINFORMATION``);
+- ``productmetadata.0`` (``ASTERGENERICMETADATA``: ``GAININFORMATION``, ``POINTINGANGLES`` containers,
+  ``SCENEINFORMATION``);
 - ``productmetadata.v`` / ``productmetadata.t`` (``PRODUCTSPECIFICMETADATA<VNIR|TIR>`` →
   ``<VNIR|TIR>BAND<n>DATA`` → ``UNITCONVERSIONCOEFF<n>`` with ``INCL``/``OFFSET``/``CONUNIT``; L1T:
   ``UTMZONENUMBER``, ``UPPERLEFTM``/``LOWERRIGHTM`` as (northing, easting) of the corner pixel centres).
@@ -172,10 +173,13 @@ def core_metadata(short_name: str, acquisition: datetime, bounds: tuple, granule
 
 
 def product_metadata(pointing: dict | None, setting_time: str, scene_center: tuple, orientation_deg: float,
-                     solar_direction: tuple | None, sensor_names: bool = True) -> str:
+                     solar_direction: tuple | None, sensor_names: bool = True, vnir_gain: str = "NOR") -> str:
     """productmetadata.0 text (ASTERGENERICMETADATA): POINTINGANGLES containers (CLASS 1 VNIR, 2 SWIR,
-    3 TIR; ``sensor_names=False`` leaves out SENSORNAME), scene and solar geometry."""
-    body = ""
+    3 TIR; ``sensor_names=False`` leaves out SENSORNAME), scene and solar geometry, GAININFORMATION
+    (``vnir_gain`` for bands 1, 2, 3N; NOR for the others)."""
+    gains = "".join(_ecs_object("GAIN", (band, vnir_gain if band in ("01", "02", "3N") else "NOR"), "    ", str(i))
+                    for i, band in enumerate(("01", "02", "3N", "3B", "04", "05", "06", "07", "08", "09"), start=1))
+    body = _group("GAININFORMATION", gains, "  ")
     if pointing is not None:
         containers = ""
         for cls, (sensor, angle) in enumerate(pointing.items(), start=1):
@@ -340,7 +344,7 @@ def write_aster_l1b(path, *, brightness_temperature=None, radiance=None, dn=None
                     band_shapes: dict | None = None, include_tir: bool = True, include_vnir: bool = True,
                     unit_conversion: dict | bool = True, processing_level: str = "1B", vnir_dn: dict | None = None,
                     sensor_names: bool = True, dimension_separator: str | None = ":",
-                    vgroups: bool = True) -> Path:
+                    vgroups: bool = True, vnir_gain: str = "NOR") -> Path:
     """Write a synthetic AST_L1B (``processing_level="1B"``) or AST_L1T (``"1T"``) file and return the path.
 
     Pixel values come from ``dn`` (uint16, (5, ny, nx)), ``radiance`` (W m⁻² sr⁻¹ µm⁻¹) or
@@ -352,7 +356,8 @@ def write_aster_l1b(path, *, brightness_temperature=None, radiance=None, dn=None
     ``unit_conversion``: True writes the handbook UCC as ``INCLnn``/``OFFSETnn`` (OFFSET = −UCC), a dict
     {band: UCC} writes (and encodes DN with) other coefficients, False writes none. ``vnir_dn``: {"1", "2",
     "3N": uint8 DN broadcastable to the VNIR shape (6 × TIR)}; ``solar_direction`` = (azimuth, elevation)
-    or None. ``dimension_separator``/``vgroups`` vary how SDS are tied to their swath.
+    or None; ``vnir_gain`` (HGH, NOR, LO1) picks the VNIR coefficients written as INCL.
+    ``dimension_separator``/``vgroups`` vary how SDS are tied to their swath.
     """
     from pyhdf.SD import SD, SDC
 
@@ -429,10 +434,11 @@ def write_aster_l1b(path, *, brightness_temperature=None, radiance=None, dn=None
         _set_text(sd, "StructMetadata.0", struct_metadata(swaths))
         _set_text(sd, "coremetadata.0", core_metadata(short, acquisition, bounds, granule, processing_level))
         _set_text(sd, "productmetadata.0", product_metadata(pointing, iso, (center_lat, center_lon), orientation_deg,
-                                                            solar_direction, sensor_names))
+                                                            solar_direction, sensor_names, vnir_gain))
         if include_vnir:
             projection = (zone, v_ul, v_lr, epsg > 32700) if level_1t else None
-            _set_text(sd, "productmetadata.v", subsystem_metadata("VNIR", VNIR_UCC, projection))  # handbook as INCL
+            incl = {band: by_gain[vnir_gain] for band, by_gain in VNIR_UCC.items()}  # handbook UCC as INCL
+            _set_text(sd, "productmetadata.v", subsystem_metadata("VNIR", incl, projection))
         if include_tir:
             coefficients = {name[1:]: ucc[name] for name in bands} if unit_conversion is not False else {}
             projection = (zone, upper_left, lower_right, epsg > 32700) if level_1t else None

@@ -221,8 +221,8 @@ def test_ndvi_equals_hand_computation(tmp_path):
     doy = 197
     d = 1 - 0.01672 * math.cos(math.radians(0.9856 * (doy - 4)))
     cos_sza = math.cos(math.radians(90 - 62.0))
-    rho_red = math.pi * (red.astype(float) - 1) * 0.708 * d * d / (1555.74 * cos_sza)
-    rho_nir = math.pi * (nir.astype(float) - 1) * 0.423 * d * d / (1119.47 * cos_sza)
+    rho_red = math.pi * (red.astype(float) - 1) * 1.415 * d * d / (1549.0 * cos_sza)  # normal gain UCC
+    rho_nir = math.pi * (nir.astype(float) - 1) * 0.862 * d * d / (1114.0 * cos_sza)
     mean_red = rho_red.reshape(SHAPE[0], f, SHAPE[1], f).mean(axis=(1, 3))
     mean_nir = rho_nir.reshape(SHAPE[0], f, SHAPE[1], f).mean(axis=(1, 3))
     expected = (mean_nir - mean_red) / (mean_nir + mean_red)
@@ -232,6 +232,17 @@ def test_ndvi_equals_hand_computation(tmp_path):
     np.testing.assert_allclose(ds.ndvi[5:9:2, ::7].values, expected[5:9:2, ::7], rtol=1e-5)
     assert float(ds.solar_zenith) == pytest.approx(28.0)
     assert ds.ndvi.dtype == np.float32 and ds.ndvi.chunks is not None
+
+
+def test_vnir_fallback_coefficients_follow_the_gain(tmp_path, caplog):
+    """Without INCL in productmetadata.v, the handbook UCC of the gain in GAININFORMATION (here HGH)."""
+    path = write_aster_l1b(tmp_path / "AST_L1B_gain.hdf", shape=SHAPE, vnir_dn={"2": 40, "3N": 100}, vnir_gain="HGH")
+    set_text_attribute(path, "productmetadata.v", "END\n")
+    with caplog.at_level(logging.WARNING):
+        ds = open_scene(path)
+    assert "no unit conversion coefficients (INCL) for VNIR bands 2, 3N" in caplog.text
+    red, nir = 39 * 0.708 / 1549.0, 99 * 0.423 / 1114.0  # pi d^2 / cos(sza) cancels in the ratio
+    assert float(ds.ndvi[0, 0]) == pytest.approx((nir - red) / (nir + red), rel=1e-5)
 
 
 def test_night_scene_without_vnir_has_nan_ndvi(tmp_path):
