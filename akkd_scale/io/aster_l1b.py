@@ -27,7 +27,7 @@ from xarray.backends import BackendArray, BackendEntrypoint
 from xarray.core import indexing
 
 from ..constants import EARTH_RADIUS_KM, GEOCENTRIC_FACTOR, TERRA_ALTITUDE_KM
-from ..conventions import BANDS, BT, VZA
+from ..conventions import BANDS, BT, OUTPUT_ATTRS, VZA
 from ..errors import SceneFileError, describe_path
 from ..sensors import ASTER_TIR
 from ..sensors.aster import VNIR_UCC
@@ -566,12 +566,11 @@ def build_dataset(scene: TirScene, drop_variables=()) -> xr.Dataset:
                 "comment": "inverse band-effective Planck function of the SRF; NaN at fill and saturation"},
             {"preferred_chunks": preferred}),
         "latitude": xr.Variable(("y", "x"), indexing.LazilyIndexedArray(geo(scene, "latitude")), {
-            "long_name": "geodetic latitude", "units": "degrees_north", "standard_name": "latitude",
+            **OUTPUT_ATTRS["latitude"],
             "comment": geo_comment + ("" if projected else " after geocentric-to-geodetic conversion")},
             {"preferred_chunks": spatial}),
         "longitude": xr.Variable(("y", "x"), indexing.LazilyIndexedArray(geo(scene, "longitude")), {
-            "long_name": "longitude", "units": "degrees_east", "standard_name": "longitude",
-            "comment": geo_comment}, {"preferred_chunks": spatial}),
+            **OUTPUT_ATTRS["longitude"], "comment": geo_comment}, {"preferred_chunks": spatial}),
         "ndvi": xr.Variable(("y", "x"), indexing.LazilyIndexedArray(NdviArray(scene)), {
             "long_name": "normalized difference vegetation index (top of atmosphere, VNIR bands 3N and 2)",
             "units": "1", "comment": scene.vnir_note}, {"preferred_chunks": spatial}),
