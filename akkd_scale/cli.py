@@ -260,5 +260,30 @@ def quicklook(store: str, out_dir: str | None, band: str, truth_dir: str | None)
     for path in quicklook_store(store, target, band=band, truth_dir=truth_dir):
         click.echo(str(path))
 
+
+@main.command("export")
+@click.argument("store", type=click.Path(exists=True, file_okay=False, path_type=str))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str),
+              help="Directory for the GeoTIFFs (<scene>_<variable>.tif).")
+@click.option("--format", "fmt", type=click.Choice(["cog", "geotiff"]), default="cog", show_default=True,
+              help="Cloud-optimised GeoTIFF or plain tiled GeoTIFF.")
+@click.option("--variables", default="lst,emissivity,qc", show_default=True,
+              help="Comma-separated result variables; band variables become multi-band files.")
+@click.option("--crs", default="utm", show_default=True,
+              help="'utm' (the UTM zone of each scene centre) or a CRS such as EPSG:32611.")
+@click.option("--resolution", type=float, default=None,
+              help="Pixel size in CRS units [default: 90 for projected CRSs, GDAL's choice otherwise].")
+@click.option("--scenes", default=None, help="Comma-separated scene groups (default: all).")
+def export_command(store: str, out_dir: str, fmt: str, variables: str, crs: str, resolution: float | None,
+                   scenes: str | None) -> None:
+    """Export the scenes of a result STORE as GeoTIFF/COG (one file per scene and variable)."""
+    from .pipeline.export import export_store
+
+    paths = export_store(store, out_dir, variables=[v for v in variables.split(",") if v], crs=crs,
+                         resolution=resolution, fmt=fmt, scenes=[s for s in (scenes or "").split(",") if s])
+    for path in paths:
+        click.echo(str(path))
+
+
 if __name__ == "__main__":
     main()

@@ -1,11 +1,14 @@
-"""Lazy xarray backend (``engine="aster_l1b"``) for the TIR subsystem of ASTER AST_L1B / AST_L1T files.
+"""Lazy xarray backend (``engine="aster_l1b"``) for the TIR subsystem of ASTER AST_L1B and AST_L1T files.
 
 What it returns is described in ``docs/reader.md``. In short: ``radiance`` and
 ``brightness_temperature`` (band, y, x) float32, NaN at fill (DN 0) and saturation (DN 4095);
-geodetic ``latitude``/``longitude`` (y, x) interpolated bilinearly from the 11 × 11 lattice; a scalar
-``view_zenith`` from the TIR pointing angle; CF attributes. Opening reads only metadata, the small
-lattice and (to reject all-fill scenes) one band; pixel reads happen per Dask chunk, each reopening
-the file by path under the HDF4 lock, so the dataset computes on multi-process Dask clusters.
+``latitude``/``longitude`` (y, x) — L1B: bilinear from the 11 × 11 lattice (geocentric latitude made
+geodetic), L1T: from the UTM grid; ``ndvi`` (y, x) from VNIR bands 2 and 3N aggregated to the TIR pixels
+(NaN without VNIR); scalar ``view_zenith`` and ``solar_zenith``; a ``spatial_ref`` coordinate written
+with rioxarray (L1T: UTM CRS + transform, ``x``/``y`` in metres; L1B: EPSG:4326 and the lattice as
+ground control points). Opening reads only metadata, the small lattice and (to reject all-fill scenes)
+one band; pixel reads happen per Dask chunk, each reopening the file by path under the HDF4 lock, so the
+dataset computes on multi-process Dask clusters.
 """
 from __future__ import annotations
 
@@ -13,29 +16,49 @@ import logging
 import math
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from scipy.interpolate import RegularGridInterpolator
 from xarray.backends import BackendArray, BackendEntrypoint
 from xarray.core import indexing
 
+from ..constants import EARTH_RADIUS_KM, GEOCENTRIC_FACTOR, TERRA_ALTITUDE_KM
+from ..conventions import BANDS, BT, OUTPUT_ATTRS, VZA
 from ..errors import SceneFileError, describe_path
 from ..sensors import ASTER_TIR
-from .hdf4 import SdsInfo, check_hdf4, list_sds, open_sd, read_sds, read_text_attributes
+from ..sensors.aster import VNIR_UCC
+from .aster_meta import (MapProjection, Metadata, acquisition_time, band_gains, calibration, map_projection,
+                         pointing_angle, processing_level, scene_attributes, short_name)
+from .hdf4 import SdsInfo, check_hdf4, list_sds, open_sd, read_sds, read_text_attributes, swath_members
 from .odl import OdlNode, parse_odl
 
 log = logging.getLogger(__name__)
 
-SWATH = "TIR_Swath"
-BANDS = ASTER_TIR.band_names
+SWATH, VNIR_SWATH = "TIR_Swath", "VNIR_Swath"
 DN_FILL, DN_SATURATED = 0, 4095
-#: Geodetic latitude = atan(GEOCENTRIC_FACTOR · tan(geocentric latitude)) (WGS84: 1/(1 − e²)).
-GEOCENTRIC_FACTOR = 1.0067395
-#: Mean Earth radius and Terra's nominal altitude (km) for pointing angle → view zenith.
-EARTH_RADIUS_KM, TERRA_ALTITUDE_KM = 6371.0, 705.0
-PYHDF_UINT16 = 23  # pyhdf.SDC.UINT16
+VNIR_FILL, VNIR_SATURATED = 0, 255
+PYHDF_UINT8, PYHDF_UINT16 = 21, 23  # pyhdf.SDC.UINT8, pyhdf.SDC.UINT16
+#: VNIR bands used for NDVI and their exo-atmospheric solar irradiance (W m-2 um-1; Thome et al. "B", the
+#: values of LP DAAC's ASTERL1T_DN2REF).
+VNIR_BANDS = ("2", "3N")
+VNIR_ESUN = (1549.0, 1114.0)
+
+
+@dataclass(frozen=True)
+class VnirGrid:
+    """VNIR bands 2 and 3N and how their pixels fall on the TIR grid."""
+
+    bands: tuple[SdsInfo, SdsInfo]
+    gain: tuple[float, float]
+    offset: tuple[float, float]
+    calibration_source: str
+    factor: int  # VNIR pixels per TIR pixel along each axis
+    origin: tuple[int, int]  # VNIR (line, pixel) of the upper-left corner of TIR pixel (0, 0)
+    reflectance_factor: tuple[float, float]  # ρ = L · π d² / (ESUN cos θs), per band
 
 
 @dataclass(frozen=True)
@@ -43,17 +66,23 @@ class TirScene:
     """Everything the reader learns at open time: layout of the TIR swath and scene metadata."""
 
     path: str
+    level: str  # "1B" or "1T"
     shape: tuple[int, int]
     bands: tuple[SdsInfo, ...]
-    latitude_lattice: np.ndarray  # geodetic degrees
-    longitude_lattice: np.ndarray  # degrees, unwrapped around the scene
+    latitude_lattice: np.ndarray | None  # geodetic degrees (None: an L1T without lattice)
+    longitude_lattice: np.ndarray | None  # degrees, unwrapped around the scene
     line_map: tuple[float, float]  # (offset, increment): lattice row k sits at image line offset + k·increment
     pixel_map: tuple[float, float]
+    projection: MapProjection | None  # L1T only
     gain: tuple[float, ...]  # radiance = gain · DN + offset
     offset: tuple[float, ...]
     calibration_source: str
-    pointing_angle: float
+    pointing_angle: float  # NaN when the metadata has none
+    pointing_source: str
+    solar_zenith: float  # NaN when the metadata has no SOLARDIRECTION
     acquisition_time: str
+    vnir: VnirGrid | None
+    vnir_note: str  # why there is no NDVI, or how it was made
     attrs: dict
 
 
@@ -66,119 +95,62 @@ def _swaths(struct: OdlNode) -> dict[str, OdlNode]:
             if node.kind == "GROUP" and "SWATHNAME" in node.attrs}
 
 
-def _dimension_maps(swath: OdlNode) -> dict[str, tuple[str, float, float]]:
-    """Geo dimension → (data dimension, offset, increment) from the swath's DimensionMap."""
+def _dimension_sizes(swath: OdlNode) -> dict[str, int]:
+    return {str(n.attrs["DIMENSIONNAME"]): int(n.attrs["SIZE"]) for n in swath.walk()
+            if "DIMENSIONNAME" in n.attrs and isinstance(n.attrs.get("SIZE"), int)}
+
+
+def dimension_maps(swath: OdlNode) -> dict[tuple[str, str], tuple[float, float]]:
+    """(geo dimension, data dimension) → (offset, increment) from the swath's DimensionMap."""
     group = swath.find("DimensionMap", "GROUP")
     maps = {}
     for node in (group.children if group else []):
         a = node.attrs
         if {"GEODIMENSION", "DATADIMENSION", "OFFSET", "INCREMENT"} <= set(a):
-            maps[str(a["GEODIMENSION"])] = (str(a["DATADIMENSION"]), float(a["OFFSET"]), float(a["INCREMENT"]))
+            maps[(str(a["GEODIMENSION"]), str(a["DATADIMENSION"]))] = (float(a["OFFSET"]), float(a["INCREMENT"]))
     return maps
 
 
-def _pick_sds(table: list[SdsInfo], name: str, swath: str, single_swath: bool) -> SdsInfo | None:
-    """The SDS called ``name`` whose dimensions belong to ``swath`` (HDF-EOS names them ``Dim:Swath``)."""
-    for info in table:
-        if info.name != name:
-            continue
-        if all(d.endswith(":" + swath) for d in info.dim_names):
-            return info
-        if single_swath and not any(":" in d for d in info.dim_names):
-            return info
-    return None
+def lattice_map(maps, geo_dim: str, data_dim: str, lattice_size: int, image_size: int) -> tuple[float, float]:
+    """Lattice ↔ image mapping from the DimensionMap, else offset 0 and increment floor(n / (points − 1))."""
+    offset, increment = maps.get((geo_dim, data_dim), (0.0, 0.0))
+    if increment:
+        return offset, increment
+    return 0.0, float(max(1, image_size // (lattice_size - 1)))
 
 
-def _short_name(core: OdlNode | None) -> str | None:
-    node = core.find("SHORTNAME") if core else None
-    return str(node.value) if node is not None and node.value is not None else None
-
-
-def _parse_optional(attrs: dict, name: str, path) -> OdlNode | None:
-    return parse_odl(attrs[name], source=f"{describe_path(path)}: {name}") if name in attrs else None
-
-
-def tir_pointing_angle(product: OdlNode | None, path) -> float:
-    """TIR pointing angle (deg) from productmetadata.0 ``POINTINGANGLES``: the container whose
-    ``SENSORNAME`` is ``"TIR"`` (matched by CLASS), its ``POINTINGANGLE`` value."""
-    group = product.find("POINTINGANGLES", "GROUP") if product else None
-    if group is None:
-        raise _error(path, "no POINTINGANGLES group", variable="productmetadata.0",
-                     expected="POINTINGANGLES with SENSORNAME \"TIR\" and its POINTINGANGLE")
-    names = {n.attrs.get("CLASS"): str(n.value).strip().upper() for n in group.walk() if n.name == "SENSORNAME"}
-    angles = {n.attrs.get("CLASS"): n.value for n in group.walk() if n.name == "POINTINGANGLE"}
-    for cls, sensor in names.items():
-        if sensor == "TIR" and cls in angles:
-            try:
-                return float(angles[cls])
-            except (TypeError, ValueError):
-                raise _error(path, f"TIR POINTINGANGLE is {angles[cls]!r}", variable="productmetadata.0",
-                             expected="a number in degrees") from None
-    raise _error(path, f"no TIR entry in POINTINGANGLES (sensors: {sorted(names.values())})",
-                 variable="productmetadata.0", expected="SENSORNAME \"TIR\" with a POINTINGANGLE")
+def find_sds(table: list[SdsInfo], name: str, swath: str, members: dict[str, set[int]],
+             shape: tuple[int, ...] | None, path) -> SdsInfo | None:
+    """The SDS ``name`` of ``swath``: by Vgroup membership when the file has swath Vgroups, else by a
+    dimension name that mentions the swath (any separator), else by the swath's image ``shape``, else any SDS
+    of that name. None if there is none; an error if several remain."""
+    candidates = [info for info in table if info.name == name]
+    if swath in members:
+        picked = [c for c in candidates if c.index in members[swath]]
+    else:
+        picked = [c for c in candidates if c.dim_names and all(swath in d for d in c.dim_names)]
+        if not picked and shape is not None:
+            picked = [c for c in candidates if c.shape == shape]
+        if not picked:
+            picked = candidates
+    if len(picked) > 1:
+        raise _error(path, f"{len(picked)} datasets called {name} and nothing says which belongs to {swath}",
+                     variable=name, expected="HDF-EOS swath Vgroups or dimension names naming the swath")
+    return picked[0] if picked else None
 
 
 def view_zenith_from_pointing(pointing_angle_deg: float) -> float:
     """View zenith at the ground (deg) of a satellite look angle off nadir (Earth curvature):
-    sin(VZA) = (R + H)/R · sin(pointing), with R = 6371 km and Terra's H = 705 km."""
+    sin(VZA) = (R + H)/R · sin(pointing), with R = 6371 km and Terra's H = 705 km; NaN stays NaN."""
+    if math.isnan(pointing_angle_deg):
+        return math.nan
     ratio = (EARTH_RADIUS_KM + TERRA_ALTITUDE_KM) / EARTH_RADIUS_KM
     return math.degrees(math.asin(min(1.0, ratio * math.sin(math.radians(abs(pointing_angle_deg))))))
 
 
-def _parse_time_of_day(date: str, time_of_day: str) -> datetime | None:
-    """CALENDARDATE ``YYYYMMDD`` (or ISO date) + TIMEOFDAY ``hhmmss[ffffff]Z`` or ``hh:mm:ss[.ffffff]Z``."""
-    digits = time_of_day.strip().rstrip("Z").replace(":", "")
-    whole, _, fraction = digits.partition(".")
-    if len(whole) > 6 and not fraction:
-        whole, fraction = whole[:6], whole[6:]
-    day = date.strip().replace("-", "")
-    try:
-        moment = datetime.strptime(day + whole[:6], "%Y%m%d%H%M%S")
-    except ValueError:
-        return None
-    micro = int((fraction + "000000")[:6]) if fraction.isdigit() else 0
-    return moment.replace(microsecond=micro, tzinfo=timezone.utc)
-
-
-def acquisition_time(core: OdlNode | None, product: OdlNode | None, path) -> str:
-    """ISO-8601 UTC acquisition time: coremetadata CALENDARDATE + TIMEOFDAY, else the TIR
-    SETTINGTIMEOFPOINTING of productmetadata.0."""
-    date = core.find("CALENDARDATE") if core else None
-    tod = core.find("TIMEOFDAY") if core else None
-    if date is not None and tod is not None:
-        moment = _parse_time_of_day(str(date.value), str(tod.value))
-        if moment is not None:
-            return moment.isoformat().replace("+00:00", "Z")
-    group = product.find("POINTINGANGLES", "GROUP") if product else None
-    if group is not None:
-        names = {n.attrs.get("CLASS"): str(n.value).upper() for n in group.walk() if n.name == "SENSORNAME"}
-        for node in group.walk():
-            if node.name == "SETTINGTIMEOFPOINTING" and names.get(node.attrs.get("CLASS")) == "TIR":
-                try:
-                    moment = datetime.fromisoformat(str(node.value).replace("Z", "+00:00"))
-                except ValueError:
-                    break
-                return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-    raise _error(path, "no acquisition time", variable="coremetadata.0",
-                 expected="CALENDARDATE and TIMEOFDAY (or productmetadata.0 SETTINGTIMEOFPOINTING for TIR)")
-
-
-def _calibration(product: OdlNode | None) -> tuple[tuple[float, ...], tuple[float, ...], str]:
-    """Per-band (gain, offset) for L = gain·DN + offset: productmetadata.0 ``INCLnn``/``OFFSETnn`` when
-    present, else the handbook UCC with L = (DN − 1)·UCC."""
-    found = {}
-    if product is not None:
-        for band in ASTER_TIR.bands:
-            incl = product.find(f"INCL{band.name[1:]}")
-            offset = product.find(f"OFFSET{band.name[1:]}")
-            if incl is not None and isinstance(incl.value, (int, float)):
-                gain = float(incl.value)
-                found[band.name] = (gain, float(offset.value) if offset is not None else -gain)
-    if len(found) == len(BANDS):
-        gains, offsets = zip(*(found[name] for name in BANDS))
-        return gains, offsets, "productmetadata.0 INCLnn/OFFSETnn"
-    ucc = tuple(band.ucc for band in ASTER_TIR.bands)
-    return ucc, tuple(-u for u in ucc), "ASTER handbook UCC, L = (DN - 1) * UCC"
+def earth_sun_distance_au(day_of_year: int) -> float:
+    """Earth–Sun distance (AU): 1 − 0.01672 cos(0.9856° (DOY − 4))."""
+    return 1.0 - 0.01672 * math.cos(math.radians(0.9856 * (day_of_year - 4)))
 
 
 def _geodetic(latitude_geocentric: np.ndarray) -> np.ndarray:
@@ -189,13 +161,6 @@ def _unwrap_longitude(longitude: np.ndarray) -> np.ndarray:
     """Longitudes made continuous around the lattice centre (scenes crossing ±180°)."""
     ref = longitude[longitude.shape[0] // 2, longitude.shape[1] // 2]
     return ref + (longitude - ref + 180.0) % 360.0 - 180.0
-
-
-def _lattice_map(maps, geo_dim: str, data_dim: str, lattice_size: int, image_size: int) -> tuple[float, float]:
-    for geo, (data, offset, increment) in maps.items():
-        if geo.split(":")[0] == geo_dim and data.split(":")[0] == data_dim and increment:
-            return offset, increment
-    return 0.0, float(math.ceil(image_size / (lattice_size - 1)))
 
 
 def _check_not_all_fill(sd, path, band: SdsInfo) -> None:
@@ -210,85 +175,153 @@ def _check_not_all_fill(sd, path, band: SdsInfo) -> None:
                  expected="at least one non-fill pixel")
 
 
+def _image_bands(table, members, swath: str, names, shape, type_code: int, path, type_name: str):
+    """The 2-D ``type_code`` image SDS ``names`` of ``swath``, all of one shape (errors name the field)."""
+    bands = []
+    for field in names:
+        info = find_sds(table, field, swath, members, shape, path)
+        if info is None:
+            raise _error(path, f"band B{field[len('ImageData'):]} is missing", variable=field,
+                         expected=f"{type_name} datasets {', '.join(names)} in {swath}")
+        if len(info.shape) != 2 or info.type_code != type_code:
+            raise _error(path, f"has shape {info.shape} and HDF type code {info.type_code}", variable=field,
+                         expected=f"a 2-D {type_name} image (line, pixel)")
+        bands.append(info)
+    if len({b.shape for b in bands}) != 1:
+        detail = ", ".join(f"{b.name} {b.shape}" for b in bands)
+        raise _error(path, f"bands differ in shape: {detail}", variable=f"{names[0]}…{names[-1]}",
+                     expected=f"all {swath} bands on one (line, pixel) grid")
+    return tuple(bands)
+
+
+def _expected_shape(swath: OdlNode) -> tuple[int, int] | None:
+    sizes = _dimension_sizes(swath)
+    return (sizes["ImageLine"], sizes["ImagePixel"]) if {"ImageLine", "ImagePixel"} <= set(sizes) else None
+
+
+def _vnir_grid(path, meta: Metadata, level: str, swaths, table, members, tir_shape, tir_projection,
+               solar_zenith: float, when: str) -> tuple[VnirGrid | None, str]:
+    """VNIR bands 2/3N on the TIR grid, or (None, why not). Missing VNIR is normal (night scenes)."""
+    if VNIR_SWATH not in swaths:
+        return None, "no VNIR_Swath in the file (night scene or TIR-only product): NDVI is NaN"
+    fields = tuple(f"ImageData{b}" for b in VNIR_BANDS)
+    try:
+        bands = _image_bands(table, members, VNIR_SWATH, fields, _expected_shape(swaths[VNIR_SWATH]),
+                             PYHDF_UINT8, path, "uint8")
+    except SceneFileError as exc:
+        log.warning("%s: VNIR bands unusable, NDVI is NaN: %s", describe_path(path), exc)
+        return None, f"VNIR bands 2/3N unusable ({exc.problem}): NDVI is NaN"
+    if math.isnan(solar_zenith):
+        log.warning("%s: no SOLARDIRECTION: NDVI (needs the sun elevation) is NaN", describe_path(path))
+        return None, "no SOLARDIRECTION in the metadata: NDVI is NaN"
+    vshape = bands[0].shape
+    note = "VNIR bands 2 and 3N"
+    if level == "1T":
+        try:
+            vproj = map_projection(meta, "VNIR")
+        except SceneFileError:
+            vproj = None
+        if vproj is not None and tir_projection is not None:
+            vres, tres = vproj.pixel_size(vshape)[0], tir_projection.pixel_size(tir_shape)[0]
+            factor = max(1, round(tres / vres))
+            origin = (round(((vproj.upper_left[1] + vres / 2) - (tir_projection.upper_left[1] + tres / 2)) / vres),
+                      round(((tir_projection.upper_left[0] - tres / 2) - (vproj.upper_left[0] - vres / 2)) / vres))
+            note += f" placed by their UPPERLEFTM ({vres:.1f} m VNIR pixels)"
+        else:
+            factor, origin = 6, (0, 0)
+            note += " assumed to share the TIR grid's upper-left corner (no VNIR UPPERLEFTM)"
+    else:
+        ratios = {vshape[0] / tir_shape[0], vshape[1] / tir_shape[1]}
+        if len(ratios) != 1 or not float(next(iter(ratios))).is_integer():
+            log.warning("%s: VNIR %s is not a whole multiple of TIR %s: NDVI is NaN", describe_path(path),
+                        vshape, tir_shape)
+            return None, f"VNIR {vshape} is not a whole multiple of TIR {tir_shape}: NDVI is NaN"
+        factor, origin = int(next(iter(ratios))), (0, 0)
+    gains = {b: band_gains(meta).get(b, "NOR") for b in VNIR_BANDS}
+    if any(g not in VNIR_UCC[b] for b, g in gains.items()):
+        log.warning("%s: VNIR gain %s: NDVI is NaN", describe_path(path), gains)
+        return None, f"VNIR gain {gains} (band off or unknown setting): NDVI is NaN"
+    gain, offset, source = calibration(meta, VNIR_BANDS, "VNIR", tuple(VNIR_UCC[b][g] for b, g in gains.items()))
+    doy = datetime.fromisoformat(when.replace("Z", "+00:00")).timetuple().tm_yday
+    distance = earth_sun_distance_au(doy)
+    cos_sun = math.cos(math.radians(solar_zenith))
+    reflectance = tuple(math.pi * distance ** 2 / (esun * cos_sun) for esun in VNIR_ESUN)
+    note += f" ({factor} x {factor} VNIR pixels per TIR pixel), calibration: {source}"
+    return VnirGrid(bands, gain, offset, source, factor, origin, reflectance), note
+
+
 def inspect_scene(path, *, check_fill: bool = True) -> TirScene:
     """Validate an AST_L1B/L1T file and collect its TIR layout and metadata (no pixel data read,
     except one band when ``check_fill``)."""
     path = check_hdf4(path)
+    where = describe_path(path)
     with open_sd(path) as sd:
         attrs = read_text_attributes(sd, path)
-        if "StructMetadata.0" not in attrs:
-            raise _error(path, "no HDF-EOS structure metadata", variable="StructMetadata.0",
-                         expected="an HDF-EOS2 file (ASTER L1B/L1T)")
-        struct = parse_odl(attrs["StructMetadata.0"], source=f"{describe_path(path)}: StructMetadata.0")
-        core = _parse_optional(attrs, "coremetadata.0", path)
-        product = _parse_optional(attrs, "productmetadata.0", path)
-        swaths = _swaths(struct)
-        if SWATH not in swaths:
-            short = _short_name(core)
-            hint = f" (product {short})" if short else ""
-            raise _error(path, f"no {SWATH} in the file{hint}; swaths present: {sorted(swaths) or 'none'}",
-                         variable=SWATH, expected="the TIR subsystem of an AST_L1B/AST_L1T file "
-                         "(VNIR-only files and Level-2 products cannot be read)")
-        swath = swaths[SWATH]
         table = list_sds(sd, path)
-        single = len(swaths) == 1
-        bands = []
-        for name in BANDS:
-            field = f"ImageData{name[1:]}"
-            info = _pick_sds(table, field, SWATH, single)
-            if info is None:
-                raise _error(path, f"band {name} is missing", variable=field,
-                             expected=f"uint16 datasets ImageData10…ImageData14 in {SWATH}")
-            if len(info.shape) != 2 or info.type_code != PYHDF_UINT16:
-                raise _error(path, f"has shape {info.shape} and HDF type code {info.type_code}", variable=field,
-                             expected="a 2-D uint16 image (line, pixel)")
-            bands.append(info)
-        shapes = {b.shape for b in bands}
-        if len(shapes) != 1:
-            detail = ", ".join(f"{b.name} {b.shape}" for b in bands)
-            raise _error(path, f"bands differ in shape: {detail}", variable="ImageData10…ImageData14",
-                         expected="all TIR bands on one (line, pixel) grid")
-        shape = bands[0].shape
-        lattice = {}
+    if "StructMetadata.0" not in attrs:
+        raise _error(path, "no HDF-EOS structure metadata", variable="StructMetadata.0",
+                     expected="an HDF-EOS2 file (ASTER L1B/L1T)")
+    struct = parse_odl(attrs["StructMetadata.0"], source=f"{where}: StructMetadata.0")
+    meta = Metadata.from_attributes(attrs, where)
+    swaths = _swaths(struct)
+    if SWATH not in swaths:
+        short = short_name(meta)
+        hint = f" (product {short})" if short else ""
+        raise _error(path, f"no {SWATH} in the file{hint}; swaths present: {sorted(swaths) or 'none'}",
+                     variable=SWATH, expected="the TIR subsystem of an AST_L1B/AST_L1T file "
+                     "(VNIR-only files and Level-2 products cannot be read)")
+    members = swath_members(path)
+    level = processing_level(meta)
+    tir = swaths[SWATH]
+    bands = _image_bands(table, members, SWATH, tuple(f"ImageData{b[1:]}" for b in BANDS), _expected_shape(tir),
+                         PYHDF_UINT16, path, "uint16")
+    shape = bands[0].shape
+    lattice = {}
+    with open_sd(path) as sd:
         for name in ("Latitude", "Longitude"):
-            info = _pick_sds(table, name, SWATH, single)
+            info = find_sds(table, name, SWATH, members, None, path)
             if info is None:
+                if level == "1T":
+                    continue
                 raise _error(path, "geolocation lattice missing", variable=name,
                              expected=f"{SWATH} geolocation field {name} (11 × 11 lattice)")
             if len(info.shape) != 2 or min(info.shape) < 2:
                 raise _error(path, f"lattice has shape {info.shape}", variable=name,
                              expected="a 2-D lattice of at least 2 × 2 points")
             lattice[name] = read_sds(sd, path, info).astype(float)
-        if lattice["Latitude"].shape != lattice["Longitude"].shape:
-            raise _error(path, f"Latitude {lattice['Latitude'].shape} and Longitude {lattice['Longitude'].shape} "
-                         "differ", variable="Longitude", expected="lattices of equal shape")
         if check_fill:
             _check_not_all_fill(sd, path, bands[BANDS.index("B13")])
-
-    maps = _dimension_maps(swath)
-    rows, cols = lattice["Latitude"].shape
-    line_map = _lattice_map(maps, "GeoTrack", "ImageLine", rows, shape[0])
-    pixel_map = _lattice_map(maps, "GeoXtrack", "ImagePixel", cols, shape[1])
-    pointing = tir_pointing_angle(product, path)
-    when = acquisition_time(core, product, path)
-    gain, offset, source = _calibration(product)
-    extra = {}
-    if product is not None:
-        for key, node_name in (("scene_center", "SCENECENTER"), ("solar_direction", "SOLARDIRECTION"),
-                               ("scene_orientation_angle", "SCENEORIENTATIONANGLE")):
-            node = product.find(node_name)
-            if node is not None and node.value is not None:
-                extra[key] = node.value
-    attrs = {"product": _short_name(core) or "unknown"}
-    if "scene_center" in extra:
-        attrs["scene_center_lat"], attrs["scene_center_lon"] = (float(v) for v in extra["scene_center"])
-    if "solar_direction" in extra:
-        attrs["solar_azimuth"], attrs["solar_elevation"] = (float(v) for v in extra["solar_direction"])
-    if "scene_orientation_angle" in extra:
-        attrs["scene_orientation_angle"] = float(extra["scene_orientation_angle"])
-    return TirScene(str(Path(path).resolve()), shape, tuple(bands), _geodetic(lattice["Latitude"]),
-                    _unwrap_longitude(lattice["Longitude"]), line_map, pixel_map, gain, offset, source,
-                    pointing, when, attrs)
+    if len(lattice) < 2:  # an L1T without (both) lattice fields: geolocation comes from its UTM grid
+        lattice = {}
+    if lattice and lattice["Latitude"].shape != lattice["Longitude"].shape:
+        raise _error(path, f"Latitude {lattice['Latitude'].shape} and Longitude {lattice['Longitude'].shape} "
+                     "differ", variable="Longitude", expected="lattices of equal shape")
+    maps = dimension_maps(tir)
+    rows, cols = lattice["Latitude"].shape if lattice else (11, 11)
+    line_map = lattice_map(maps, "GeoTrack", "ImageLine", rows, shape[0])
+    pixel_map = lattice_map(maps, "GeoXtrack", "ImagePixel", cols, shape[1])
+    projection = map_projection(meta, "TIR") if level == "1T" else None
+    if projection is not None and min(projection.pixel_size(shape)) <= 0:
+        raise _error(path, f"UPPERLEFTM {projection.upper_left} / LOWERRIGHTM {projection.lower_right} give "
+                     f"pixel size {projection.pixel_size(shape)}", variable=projection.source,
+                     expected="a north-up grid (easting growing right, northing growing up)")
+    pointing, pointing_source = pointing_angle(meta, "TIR")
+    if math.isnan(pointing):
+        log.warning("%s: TIR pointing angle unavailable (%s): view_zenith is NaN", where, pointing_source)
+    when = acquisition_time(meta)
+    gain, offset, source = calibration(meta, tuple(b[1:] for b in BANDS), "TIR", tuple(b.ucc for b in ASTER_TIR.bands))
+    extra = scene_attributes(meta)
+    solar_zenith = 90.0 - extra["solar_elevation"] if "solar_elevation" in extra else math.nan
+    vnir, vnir_note = _vnir_grid(path, meta, level, swaths, table, members, shape, projection, solar_zenith, when)
+    if lattice:
+        latitude = _geodetic(lattice["Latitude"]) if level == "1B" else lattice["Latitude"]
+        longitude = _unwrap_longitude(lattice["Longitude"])
+    else:
+        latitude = longitude = None
+    attrs = {"product": short_name(meta) or "unknown", "processing_level": level, **extra}
+    return TirScene(str(Path(path).resolve()), level, shape, bands, latitude, longitude, line_map, pixel_map,
+                    projection, gain, offset, source, pointing, pointing_source, solar_zenith, when, vnir,
+                    vnir_note, attrs)
 
 
 def _axis_plan(key, size: int):
@@ -360,24 +393,39 @@ class TirArray(BackendArray):
         return ASTER_TIR.bands[i].brightness_temperature(radiance).astype(np.float32)
 
 
+def _positions(key: tuple, shape: tuple) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """Row and column indices (1-D) of a basic (line, pixel) key, and the index that drops integer axes."""
+    rows = np.arange(shape[0])[key[0]]
+    cols = np.arange(shape[1])[key[1]]
+    squeeze = (0 if np.ndim(rows) == 0 else slice(None), 0 if np.ndim(cols) == 0 else slice(None))
+    return np.atleast_1d(rows), np.atleast_1d(cols), squeeze
+
+
+class _SpatialArray(BackendArray):
+    """Base of the computed (y, x) variables: basic indexing → :meth:`_compute` on row/column indices."""
+
+    def __getitem__(self, key):
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC,
+                                                  self._raw_indexing_method)
+
+    def _raw_indexing_method(self, key: tuple) -> np.ndarray:
+        rows, cols, squeeze = _positions(key, self.shape)
+        if rows.size == 0 or cols.size == 0:
+            return np.empty((rows.size, cols.size), self.dtype)[squeeze]
+        return self._compute(rows, cols)[squeeze]
+
+
 def interpolate_lattice(lattice: np.ndarray, rows: np.ndarray, cols: np.ndarray, line_map, pixel_map) -> np.ndarray:
     """Bilinear interpolation (linear extrapolation past the last lattice point) of a lattice whose
     point (k, l) sits at image line offset + k·increment and pixel offset + l·increment."""
-    def weights(positions, mapping, n):
-        u = (np.asarray(positions, dtype=float) - mapping[0]) / mapping[1]
-        i0 = np.clip(np.floor(u).astype(int), 0, n - 2)
-        return i0, u - i0
-
-    i0, fy = weights(rows, line_map, lattice.shape[0])
-    j0, fx = weights(cols, pixel_map, lattice.shape[1])
-    fy, fx = fy[:, None], fx[None, :]
-    a, b = lattice[i0][:, j0], lattice[i0][:, j0 + 1]
-    c, d = lattice[i0 + 1][:, j0], lattice[i0 + 1][:, j0 + 1]
-    return (1 - fy) * ((1 - fx) * a + fx * b) + fy * ((1 - fx) * c + fx * d)
+    grid = tuple(m[0] + m[1] * np.arange(n) for m, n in zip((line_map, pixel_map), lattice.shape))
+    interpolator = RegularGridInterpolator(grid, lattice, method="linear", bounds_error=False, fill_value=None)
+    yy, xx = np.meshgrid(np.asarray(rows, float), np.asarray(cols, float), indexing="ij")
+    return interpolator(np.stack([yy.ravel(), xx.ravel()], axis=-1)).reshape(yy.shape)
 
 
-class LatticeArray(BackendArray):
-    """(y, x) latitude or longitude computed on demand from the (small) lattice kept in memory."""
+class LatticeArray(_SpatialArray):
+    """(y, x) latitude or longitude interpolated on demand from the (small) lattice kept in memory."""
 
     def __init__(self, scene: TirScene, which: str):
         self.lattice = scene.latitude_lattice if which == "latitude" else scene.longitude_lattice
@@ -386,18 +434,75 @@ class LatticeArray(BackendArray):
         self.shape = tuple(scene.shape)
         self.dtype = np.dtype("float64")
 
-    def __getitem__(self, key):
-        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC,
-                                                  self._raw_indexing_method)
+    def _compute(self, rows, cols):
+        values = interpolate_lattice(self.lattice, rows, cols, self.line_map, self.pixel_map)
+        return (values + 180.0) % 360.0 - 180.0 if self.wrap else values
 
-    def _raw_indexing_method(self, key: tuple) -> np.ndarray:
-        rows = np.arange(self.shape[0])[key[0]]
-        cols = np.arange(self.shape[1])[key[1]]
-        values = interpolate_lattice(self.lattice, np.atleast_1d(rows), np.atleast_1d(cols),
-                                     self.line_map, self.pixel_map)
-        if self.wrap:
-            values = (values + 180.0) % 360.0 - 180.0
-        return values[(0 if np.ndim(rows) == 0 else slice(None), 0 if np.ndim(cols) == 0 else slice(None))]
+
+@lru_cache(maxsize=8)
+def _to_lonlat(epsg: int):
+    from pyproj import Transformer
+
+    return Transformer.from_crs(epsg, 4326, always_xy=True)
+
+
+class ProjectedLatLonArray(_SpatialArray):
+    """(y, x) latitude or longitude of the pixel centres of an L1T UTM grid (pyproj, per window)."""
+
+    def __init__(self, scene: TirScene, which: str):
+        self.epsg = scene.projection.epsg
+        self.x0, self.y0 = scene.projection.upper_left
+        self.dx, self.dy = scene.projection.pixel_size(scene.shape)
+        self.which = which
+        self.shape = tuple(scene.shape)
+        self.dtype = np.dtype("float64")
+
+    def _compute(self, rows, cols):
+        xx, yy = np.meshgrid(self.x0 + self.dx * cols, self.y0 - self.dy * rows)
+        lon, lat = _to_lonlat(self.epsg).transform(xx, yy)
+        return lat if self.which == "latitude" else lon
+
+
+class NdviArray(_SpatialArray):
+    """(y, x) NDVI of top-of-atmosphere reflectance, VNIR bands 2 and 3N averaged over the VNIR pixels of
+    each TIR pixel; NaN where any of them is fill/saturated, outside the VNIR image, or without VNIR."""
+
+    def __init__(self, scene: TirScene):
+        self.path = scene.path
+        self.vnir = scene.vnir
+        self.shape = tuple(scene.shape)
+        self.dtype = np.dtype("float32")
+
+    def _compute(self, rows, cols):
+        if self.vnir is None:
+            return np.full((rows.size, cols.size), np.nan, np.float32)
+        r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+        block = self._block(r0, r1, c0, c1)
+        return block[np.ix_(rows - r0, cols - c0)]
+
+    def _block(self, r0, r1, c0, c1) -> np.ndarray:
+        vnir, f = self.vnir, self.vnir.factor
+        vshape = vnir.bands[0].shape
+        lines = (vnir.origin[0] + f * r0, vnir.origin[0] + f * r1)
+        pixels = (vnir.origin[1] + f * c0, vnir.origin[1] + f * c1)
+        inside = [(max(0, lo), min(n, hi)) for (lo, hi), n in zip((lines, pixels), vshape)]
+        dn = np.full((2, lines[1] - lines[0], pixels[1] - pixels[0]), VNIR_FILL, np.uint8)
+        if all(lo < hi for lo, hi in inside):
+            windows = read_windows(self.path, list(vnir.bands), tuple(slice(lo, hi) for lo, hi in inside))
+            target = (slice(inside[0][0] - lines[0], inside[0][1] - lines[0]),
+                      slice(inside[1][0] - pixels[0], inside[1][1] - pixels[0]))
+            for i, window in enumerate(windows):
+                dn[i][target] = window
+        valid = (dn != VNIR_FILL) & (dn != VNIR_SATURATED)
+        reflectance = np.stack([(vnir.gain[i] * dn[i] + vnir.offset[i]) * vnir.reflectance_factor[i]
+                                for i in range(2)])
+        shape = (2, r1 - r0, f, c1 - c0, f)
+        mean = reflectance.reshape(shape).mean(axis=(2, 4))
+        complete = valid.all(axis=0).reshape(shape[1:]).all(axis=(1, 3))
+        red, nir = mean
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ndvi = (nir - red) / (nir + red)
+        return np.where(complete, ndvi, np.nan).astype(np.float32)
 
 
 def _preferred_chunks(scene: TirScene) -> dict[str, int]:
@@ -406,11 +511,47 @@ def _preferred_chunks(scene: TirScene) -> dict[str, int]:
     return {"band": len(scene.bands), "y": rows, "x": scene.shape[1]}
 
 
+def lattice_gcps(scene: TirScene) -> list:
+    """Ground control points of the L1B lattice: (line + 0.5, pixel + 0.5) of each lattice point (the
+    pixel centre in GDAL's pixel/line convention) → (longitude, geodetic latitude, 0)."""
+    from rasterio.control import GroundControlPoint
+
+    gcps = []
+    for k in range(scene.latitude_lattice.shape[0]):
+        for m in range(scene.latitude_lattice.shape[1]):
+            line = scene.line_map[0] + k * scene.line_map[1]
+            pixel = scene.pixel_map[0] + m * scene.pixel_map[1]
+            gcps.append(GroundControlPoint(row=line + 0.5, col=pixel + 0.5, x=float(scene.longitude_lattice[k, m]),
+                                           y=float(scene.latitude_lattice[k, m]), z=0.0, id=f"{k},{m}"))
+    return gcps
+
+
+def georeference(ds: xr.Dataset, scene: TirScene) -> xr.Dataset:
+    """Add the ``spatial_ref`` coordinate (rioxarray): L1T UTM CRS, transform and x/y in metres;
+    L1B EPSG:4326 with the lattice as ground control points."""
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+    from affine import Affine
+
+    if scene.projection is None:
+        ds = ds.rio.write_crs("EPSG:4326")
+        return ds.rio.write_gcps(lattice_gcps(scene), "EPSG:4326")
+    (x0, y0), (dx, dy) = scene.projection.upper_left, scene.projection.pixel_size(scene.shape)
+    ds = ds.assign_coords(x=x0 + dx * np.arange(scene.shape[1]), y=y0 - dy * np.arange(scene.shape[0]))
+    ds = ds.rio.write_crs(f"EPSG:{scene.projection.epsg}")
+    ds = ds.rio.write_transform(Affine(dx, 0.0, x0 - dx / 2, 0.0, -dy, y0 + dy / 2))
+    return ds.rio.write_coordinate_system()
+
+
 def build_dataset(scene: TirScene, drop_variables=()) -> xr.Dataset:
     """The lazy Dataset for a validated scene (variables wrap BackendArrays; no pixel read here)."""
     preferred = _preferred_chunks(scene)
     spatial = {k: preferred[k] for k in ("y", "x")}
     centers = ASTER_TIR.centers_um
+    projected = scene.projection is not None
+    geo = ProjectedLatLonArray if projected else LatticeArray
+    geo_comment = (f"pixel centres of the UTM grid (EPSG:{scene.projection.epsg}) converted with pyproj"
+                   if projected else "bilinear from the 11x11 geolocation lattice")
+    vza = view_zenith_from_pointing(scene.pointing_angle)
     variables = {
         "radiance": xr.Variable(("band", "y", "x"), indexing.LazilyIndexedArray(TirArray(scene, "radiance")), {
             "long_name": "at-sensor spectral radiance", "units": "W m-2 sr-1 um-1",
@@ -418,25 +559,33 @@ def build_dataset(scene: TirScene, drop_variables=()) -> xr.Dataset:
             "calibration": scene.calibration_source,
             "comment": "NaN where DN is 0 (fill) or 4095 (saturated)"},
             {"preferred_chunks": preferred}),
-        "brightness_temperature": xr.Variable(
+        BT: xr.Variable(
             ("band", "y", "x"), indexing.LazilyIndexedArray(TirArray(scene, "brightness_temperature")), {
                 "long_name": "at-sensor brightness temperature", "units": "K",
                 "standard_name": "toa_brightness_temperature",
                 "comment": "inverse band-effective Planck function of the SRF; NaN at fill and saturation"},
             {"preferred_chunks": preferred}),
-        "latitude": xr.Variable(("y", "x"), indexing.LazilyIndexedArray(LatticeArray(scene, "latitude")), {
-            "long_name": "geodetic latitude", "units": "degrees_north", "standard_name": "latitude",
-            "comment": "bilinear from the 11x11 geolocation lattice after geocentric-to-geodetic conversion"},
+        "latitude": xr.Variable(("y", "x"), indexing.LazilyIndexedArray(geo(scene, "latitude")), {
+            **OUTPUT_ATTRS["latitude"],
+            "comment": geo_comment + ("" if projected else " after geocentric-to-geodetic conversion")},
             {"preferred_chunks": spatial}),
-        "longitude": xr.Variable(("y", "x"), indexing.LazilyIndexedArray(LatticeArray(scene, "longitude")), {
-            "long_name": "longitude", "units": "degrees_east", "standard_name": "longitude",
-            "comment": "bilinear from the 11x11 geolocation lattice"}, {"preferred_chunks": spatial}),
-        "view_zenith": xr.Variable((), np.float64(view_zenith_from_pointing(scene.pointing_angle)), {
+        "longitude": xr.Variable(("y", "x"), indexing.LazilyIndexedArray(geo(scene, "longitude")), {
+            **OUTPUT_ATTRS["longitude"], "comment": geo_comment}, {"preferred_chunks": spatial}),
+        "ndvi": xr.Variable(("y", "x"), indexing.LazilyIndexedArray(NdviArray(scene)), {
+            "long_name": "normalized difference vegetation index (top of atmosphere, VNIR bands 3N and 2)",
+            "units": "1", "comment": scene.vnir_note}, {"preferred_chunks": spatial}),
+        VZA: xr.Variable((), np.float64(vza), {
             "long_name": "view zenith angle at the scene centre", "units": "degree",
             "standard_name": "sensor_zenith_angle",
-            "comment": "from the TIR POINTINGANGLE (off-nadir look angle) of productmetadata.0 with Earth "
-                       "curvature: sin(vza) = (R+H)/R sin(|pointing|); across-scene variation ignored",
+            "comment": f"from the TIR pointing angle ({scene.pointing_source}) with Earth curvature: "
+                       "sin(vza) = (R+H)/R sin(|pointing|); across-scene variation ignored"
+                       + ("" if np.isfinite(vza) else "; NaN because the pointing angle is unavailable"),
             "pointing_angle": scene.pointing_angle}),
+        "solar_zenith": xr.Variable((), np.float64(scene.solar_zenith), {
+            "long_name": "solar zenith angle at the scene centre", "units": "degree",
+            "standard_name": "solar_zenith_angle",
+            "comment": "90 - SOLARDIRECTION elevation" + ("" if np.isfinite(scene.solar_zenith)
+                                                           else "; NaN because SOLARDIRECTION is missing")}),
     }
     coords = {
         "band": xr.Variable(("band",), np.array(BANDS), {"long_name": "ASTER TIR band"}),
@@ -448,7 +597,8 @@ def build_dataset(scene: TirScene, drop_variables=()) -> xr.Dataset:
     attrs = {"title": "ASTER TIR at-sensor radiance and brightness temperature", "Conventions": "CF-1.8",
              "platform": "Terra", "sensor": "ASTER_TIR", "source_file": scene.path,
              "acquisition_time": scene.acquisition_time, "pointing_angle": scene.pointing_angle, **scene.attrs}
-    return xr.Dataset(data_vars, coords={k: v for k, v in coords.items() if k not in drop}, attrs=attrs)
+    ds = xr.Dataset(data_vars, coords={k: v for k, v in coords.items() if k not in drop}, attrs=attrs)
+    return georeference(ds, scene)
 
 
 class AsterL1BBackendEntrypoint(BackendEntrypoint):

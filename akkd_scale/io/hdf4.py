@@ -47,7 +47,7 @@ def check_hdf4(path) -> Path:
     if head.startswith(HDF4_MAGIC):
         return path
     if head.startswith(HDF5_MAGIC):
-        kind = "an HDF5 file (e.g. AST_L1T .h5, ASTER GED)"
+        kind = "an HDF5 file (e.g. ASTER GED, AST_07XT/AST_08 in HDF5)"
     elif head.startswith(NETCDF_MAGICS):
         kind = "a netCDF-3 file"
     elif not head:
@@ -122,3 +122,55 @@ def read_sds(sd, path, info: SdsInfo, key=()) -> np.ndarray:
     except (HDF4Error, ValueError, IndexError) as exc:
         raise SceneFileError(describe_path(path), f"reading failed ({exc}); truncated or corrupt?",
                              variable=info.name, expected=f"a readable {info.shape} dataset") from exc
+
+
+def swath_members(path) -> dict[str, set[int]]:
+    """SDS indices (as in :func:`list_sds`) under each HDF-EOS swath Vgroup (class ``SWATH``), by swath
+    name; empty when the file has no such Vgroups. Opens the file itself, under :data:`HDF4_LOCK`."""
+    from pyhdf.error import HDF4Error
+    from pyhdf.HDF import HC, HDF
+    from pyhdf.SD import SD, SDC
+    import pyhdf.V  # noqa: F401  (HDF.vgstart uses pyhdf.V without importing it)
+
+    members: dict[str, set[int]] = {}
+    with HDF4_LOCK:
+        try:
+            hdf = HDF(str(path), HC.READ)
+            sd = SD(str(path), SDC.READ)
+            vgroups = hdf.vgstart()
+            try:
+                ref = -1
+                while True:
+                    try:
+                        ref = vgroups.getid(ref)
+                    except HDF4Error:  # past the last Vgroup
+                        break
+                    group = vgroups.attach(ref)
+                    try:
+                        if group._class == "SWATH":
+                            members[group._name] = {sd.reftoindex(r) for r in _sds_refs(vgroups, group, HC)}
+                    finally:
+                        group.detach()
+            finally:
+                vgroups.end()
+                hdf.close()
+                sd.end()
+        except HDF4Error as exc:
+            raise SceneFileError(describe_path(path), f"cannot read the HDF-EOS Vgroups ({exc}); truncated or "
+                                 "corrupt?", expected="a readable HDF4 file") from exc
+    return members
+
+
+def _sds_refs(vgroups, group, hc) -> list[int]:
+    """Reference numbers of every SDS in ``group`` and its child Vgroups."""
+    refs = []
+    for tag, ref in group.tagrefs():
+        if tag == hc.DFTAG_NDG:
+            refs.append(ref)
+        elif tag == hc.DFTAG_VG:
+            child = vgroups.attach(ref)
+            try:
+                refs += _sds_refs(vgroups, child, hc)
+            finally:
+                child.detach()
+    return refs

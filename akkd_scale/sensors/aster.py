@@ -17,6 +17,12 @@ from .base import Band, Sensor
 
 #: TIR unit-conversion coefficients, W m⁻² sr⁻¹ µm⁻¹ per DN (B10 is 6.822e-3; 6.882e-3 seen online is a typo).
 UCC = {"B10": 6.822e-3, "B11": 6.780e-3, "B12": 6.590e-3, "B13": 5.693e-3, "B14": 5.225e-3}
+#: VNIR unit-conversion coefficients by gain (HGH high, NOR normal, LO1 low; Abrams 1999, as in LP DAAC's
+#: ASTERL1T_DN2REF), W m⁻² sr⁻¹ µm⁻¹ per DN, L = (DN − 1) × UCC. Real files carry their own INCL/OFFSET
+#: in ``productmetadata.v``; these are the fallback.
+VNIR_UCC = {"1": {"HGH": 0.676, "NOR": 1.688, "LO1": 2.25},
+            "2": {"HGH": 0.708, "NOR": 1.415, "LO1": 1.89},
+            "3N": {"HGH": 0.423, "NOR": 0.862, "LO1": 1.15}}
 
 
 def read_pyrsr_srf(relative_path: str) -> tuple[np.ndarray, np.ndarray]:

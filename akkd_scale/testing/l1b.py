@@ -1,16 +1,28 @@
-"""Write structurally faithful synthetic ASTER L1B (HDF-EOS2 / HDF4) files with pyhdf.
+"""Write structurally faithful synthetic ASTER AST_L1B / AST_L1T (HDF-EOS2 / HDF4) files with pyhdf.
 
-The files carry what the reader uses from real AST_L1B granules: SDS ``ImageData10`` … ``ImageData14``
-(uint16, dimensions ``ImageLine:TIR_Swath`` × ``ImagePixel:TIR_Swath``), the geolocation lattice
-``Latitude`` / ``Longitude`` (float64, 11 × 11, *geocentric* latitude, dimensions ``GeoTrack:TIR_Swath`` ×
-``GeoXtrack:TIR_Swath``), and the global ODL attributes ``StructMetadata.0`` (HDF-EOS ``TIR_Swath`` with
-its dimensions, dimension maps, geolocation and data fields), ``coremetadata.0`` (``SHORTNAME``,
-``CALENDARDATE``/``TIMEOFDAY``, bounding rectangle) and ``productmetadata.0`` (``POINTINGANGLES`` per
-telescope, ``SCENECENTER``, ``SCENEORIENTATIONANGLE``, ``SOLARDIRECTION``, ``UNITCONVERSIONCOEFF``).
-Not reproduced: HDF-EOS Vgroups, VNIR/SWIR image sizes (VNIR fields are written at TIR size to keep
-files small), bad-pixel tables. Variants for bad-input tests: ``include_tir=False`` (VNIR-only),
-``bands=`` (missing band), ``band_shapes=`` (wrong dimensions), all-fill ``fill_mask``, and
-:func:`write_ast08` (a Level-2 kinetic-temperature product without a TIR swath).
+The files carry what the reader uses from real granules, in the layout of real files as far as public
+evidence shows it (``docs/reader.md`` lists what is still unverified):
+
+- SDS ``ImageData10`` … ``ImageData14`` (uint16) and the geolocation lattice ``Latitude``/``Longitude``
+  (float64, 11 × 11; L1B latitude *geocentric*, L1T geodetic), grouped in HDF-EOS swath Vgroups
+  (``TIR_Swath`` → ``Geolocation Fields`` / ``Data Fields``); dimension names ``ImageLine:TIR_Swath``
+  (the separator is a parameter, ``None`` writes bare names);
+- VNIR ``ImageData1``, ``ImageData2``, ``ImageData3N`` (uint8) at 6 × the TIR size (15 m), deflate
+  compressed to keep fixtures small (real files are not compressed);
+- ``StructMetadata.0`` (swaths, dimensions, dimension maps with increment floor(n/10), fields);
+- ``coremetadata.0`` (``SHORTNAME`` ``ASTL1B`` or ``AST_L1T``, ``CALENDARDATE``/``TIMEOFDAY`` in the L1B
+  style ``YYYY-MM-DD``/``hh:mm:ss.ffffffZ`` or the L1T style ``YYYYMMDD``/``hhmmssffffffZ``, bounding
+  rectangle, L1T ``PROCESSINGLEVELID`` and ``MAPPROJECTIONNAME``);
+- ``productmetadata.0`` (``ASTERGENERICMETADATA``: ``GAININFORMATION``, ``POINTINGANGLES`` containers,
+  ``SCENEINFORMATION``);
+- ``productmetadata.v`` / ``productmetadata.t`` (``PRODUCTSPECIFICMETADATA<VNIR|TIR>`` →
+  ``<VNIR|TIR>BAND<n>DATA`` → ``UNITCONVERSIONCOEFF<n>`` with ``INCL``/``OFFSET``/``CONUNIT``; L1T:
+  ``UTMZONENUMBER``, ``UPPERLEFTM``/``LOWERRIGHTM`` as (northing, easting) of the corner pixel centres).
+
+Not reproduced: SWIR, band 3B, bad-pixel tables, ancillary Vdata. Variants for bad-input tests:
+``include_tir=False`` (VNIR-only), ``bands=`` (missing band), ``band_shapes=`` (wrong dimensions),
+all-fill ``fill_mask``, ``sensor_names=False``, ``pointing_angle=None``, and :func:`write_ast08`
+(a Level-2 product without a TIR swath).
 """
 from __future__ import annotations
 
@@ -21,16 +33,19 @@ from pathlib import Path
 
 import numpy as np
 
+from ..constants import GEOCENTRIC_FACTOR
+from ..conventions import BANDS
 from ..errors import ParameterError
 from ..sensors import ASTER_TIR, band_radiance
+from ..sensors.aster import VNIR_UCC
 
 log = logging.getLogger(__name__)
 
-TIR_BANDS = ASTER_TIR.band_names
-#: Geodetic ↔ geocentric latitude: tan(geodetic) = GEOCENTRIC_FACTOR · tan(geocentric) (WGS84, 1/(1−e²)).
-GEOCENTRIC_FACTOR = 1.0067395
 LATTICE_POINTS = 11
 DN_FILL, DN_SATURATED = 0, 4095
+#: VNIR pixels per TIR pixel along each axis (15 m and 90 m).
+VNIR_FACTOR = 6
+DEFAULT_VNIR_DN = {"1": 60, "2": 45, "3N": 110}
 
 
 def radiance_to_dn(radiance, ucc) -> np.ndarray:
@@ -55,17 +70,46 @@ def _band_shapes(shape, bands, band_shapes) -> dict:
     return shapes
 
 
-def _lattice(shape, center_lat, center_lon, orientation_deg, pixel_size_m, increments):
-    """Geodetic lat/lon (11 × 11) at lattice lines 0, inc, … and pixels 0, inc, … around the centre."""
-    rows = np.arange(LATTICE_POINTS) * increments[0] - (shape[0] - 1) / 2
-    cols = np.arange(LATTICE_POINTS) * increments[1] - (shape[1] - 1) / 2
-    rr, cc = np.meshgrid(rows, cols, indexing="ij")
+def lattice_positions(shape) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Image lines and pixels of the 11 × 11 lattice points (increment floor(n/10)) and the increments."""
+    increments = tuple(max(1, int(n) // (LATTICE_POINTS - 1)) for n in shape)
+    return (np.arange(LATTICE_POINTS) * increments[0], np.arange(LATTICE_POINTS) * increments[1], increments)
+
+
+def _swath_lattice(shape, center_lat, center_lon, orientation_deg, pixel_size_m):
+    """Geodetic lat/lon (11 × 11) at the lattice points of a rotated swath centred on the scene centre."""
+    lines, pixels, _ = lattice_positions(shape)
+    rr, cc = np.meshgrid(lines - (shape[0] - 1) / 2, pixels - (shape[1] - 1) / 2, indexing="ij")
     angle = math.radians(orientation_deg)
     north = -(rr * math.cos(angle) + cc * math.sin(angle)) * pixel_size_m
     east = (cc * math.cos(angle) - rr * math.sin(angle)) * pixel_size_m
     lat = center_lat + north / 111_320.0
     lon = center_lon + east / (111_320.0 * np.cos(np.radians(lat)))
     return lat, (lon + 180.0) % 360.0 - 180.0
+
+
+def utm_grid(center_lat: float, center_lon: float, shape, pixel_size_m: float) -> tuple[int, tuple, tuple]:
+    """(EPSG, upper-left pixel centre (easting, northing), lower-right pixel centre) of a north-up UTM grid
+    of ``shape`` centred on the scene centre, snapped to whole metres; zone of the centre (northings in
+    that zone's own frame, i.e. with the 10 000 km false northing in the south)."""
+    from pyproj import Transformer
+
+    zone = int((center_lon + 180.0) // 6) + 1
+    epsg = (32600 if center_lat >= 0 else 32700) + zone
+    east, north = Transformer.from_crs(4326, epsg, always_xy=True).transform(center_lon, center_lat)
+    x0 = round(east - (shape[1] - 1) / 2 * pixel_size_m)
+    y0 = round(north + (shape[0] - 1) / 2 * pixel_size_m)
+    return epsg, (x0, y0), (x0 + (shape[1] - 1) * pixel_size_m, y0 - (shape[0] - 1) * pixel_size_m)
+
+
+def _utm_lattice(epsg, upper_left, pixel_size_m, shape):
+    """Geodetic lat/lon (11 × 11) of the lattice points of a UTM grid."""
+    from pyproj import Transformer
+
+    lines, pixels, _ = lattice_positions(shape)
+    xx, yy = np.meshgrid(upper_left[0] + pixels * pixel_size_m, upper_left[1] - lines * pixel_size_m)
+    lon, lat = Transformer.from_crs(epsg, 4326, always_xy=True).transform(xx, yy)
+    return lat, lon
 
 
 def geodetic_to_geocentric(latitude_deg):
@@ -96,46 +140,83 @@ def _group(name: str, body: str, indent: str) -> str:
     return f"{indent}GROUP                  = {name}\n\n{body}{indent}END_GROUP              = {name}\n\n"
 
 
-def core_metadata(short_name: str, acquisition: datetime, bounds: tuple, granule_id: str) -> str:
-    """coremetadata.0 text: granule id, SHORTNAME, CALENDARDATE/TIMEOFDAY, bounding rectangle."""
-    time_of_day = acquisition.strftime("%H%M%S") + f"{acquisition.microsecond:06d}Z"
+def _master(name: str, body: str) -> str:
+    return (f"GROUP                  = {name}\n  GROUPTYPE            = MASTERGROUP\n\n{body}"
+            f"END_GROUP              = {name}\n\nEND\n")
+
+
+def core_metadata(short_name: str, acquisition: datetime, bounds: tuple, granule_id: str,
+                  level: str = "1B") -> str:
+    """coremetadata.0 text: granule id, SHORTNAME, date/time (L1B or L1T style), bounding rectangle."""
+    if level == "1T":
+        date = acquisition.strftime("%Y%m%d")
+        time_of_day = acquisition.strftime("%H%M%S") + f"{acquisition.microsecond:06d}Z"
+    else:
+        date = acquisition.strftime("%Y-%m-%d")
+        time_of_day = acquisition.strftime("%H:%M:%S") + f".{acquisition.microsecond:06d}Z"
     south, north, west, east = bounds
     body = _group("ECSDATAGRANULE", _ecs_object("LOCALGRANULEID", granule_id, "    ")
                   + _ecs_object("PRODUCTIONDATETIME", "2024-01-01T00:00:00.000Z", "    "), "  ")
     body += _group("COLLECTIONDESCRIPTIONCLASS", _ecs_object("SHORTNAME", short_name, "    ")
                    + _ecs_object("VERSIONID", 3, "    "), "  ")
-    body += _group("SINGLEDATETIME", _ecs_object("CALENDARDATE", acquisition.strftime("%Y%m%d"), "    ")
+    body += _group("SINGLEDATETIME", _ecs_object("CALENDARDATE", date, "    ")
                    + _ecs_object("TIMEOFDAY", time_of_day, "    "), "  ")
     rect = "".join(_ecs_object(k, float(v), "      ") for k, v in (
         ("WESTBOUNDINGCOORDINATE", west), ("NORTHBOUNDINGCOORDINATE", north),
         ("EASTBOUNDINGCOORDINATE", east), ("SOUTHBOUNDINGCOORDINATE", south)))
     body += _group("SPATIALDOMAINCONTAINER", _group("HORIZONTALSPATIALDOMAINCONTAINER",
                                                     _group("BOUNDINGRECTANGLE", rect, "    "), "  "), "  ")
-    return "GROUP                  = INVENTORYMETADATA\n  GROUPTYPE            = MASTERGROUP\n\n" + body + \
-        "END_GROUP              = INVENTORYMETADATA\n\nEND\n"
+    if level == "1T":
+        body += _ecs_object("PROCESSINGLEVELID", "1T", "  ")
+        body += _ecs_object("MAPPROJECTIONNAME", "Universal Transverse Mercator", "  ")
+    return _master("INVENTORYMETADATA", body)
 
 
-def product_metadata(pointing: dict, setting_time: str, scene_center: tuple, orientation_deg: float,
-                     solar_direction: tuple, ucc: dict | None) -> str:
-    """productmetadata.0 text: POINTINGANGLES per telescope, scene and solar geometry, unit conversion."""
-    containers = ""
-    for cls, (sensor, angle) in enumerate(pointing.items(), start=1):
-        inner = (_ecs_object("SENSORNAME", sensor, "      ", str(cls))
-                 + _ecs_object("POINTINGANGLE", float(angle), "      ", str(cls))
-                 + _ecs_object("SETTINGTIMEOFPOINTING", setting_time, "      ", str(cls)))
-        containers += (f"    OBJECT                 = POINTINGANGLECONTAINER\n      CLASS                = \"{cls}\"\n\n"
-                       f"{inner}    END_OBJECT             = POINTINGANGLECONTAINER\n\n")
-    body = _group("POINTINGANGLES", containers, "  ")
+def product_metadata(pointing: dict | None, setting_time: str, scene_center: tuple, orientation_deg: float,
+                     solar_direction: tuple | None, sensor_names: bool = True, vnir_gain: str = "NOR") -> str:
+    """productmetadata.0 text (ASTERGENERICMETADATA): POINTINGANGLES containers (CLASS 1 VNIR, 2 SWIR,
+    3 TIR; ``sensor_names=False`` leaves out SENSORNAME), scene and solar geometry, GAININFORMATION
+    (``vnir_gain`` for bands 1, 2, 3N; NOR for the others)."""
+    gains = "".join(_ecs_object("GAIN", (band, vnir_gain if band in ("01", "02", "3N") else "NOR"), "    ", str(i))
+                    for i, band in enumerate(("01", "02", "3N", "3B", "04", "05", "06", "07", "08", "09"), start=1))
+    body = _group("GAININFORMATION", gains, "  ")
+    if pointing is not None:
+        containers = ""
+        for cls, (sensor, angle) in enumerate(pointing.items(), start=1):
+            inner = (_ecs_object("SENSORNAME", sensor, "      ", str(cls)) if sensor_names else "")
+            inner += (_ecs_object("POINTINGANGLE", float(angle), "      ", str(cls))
+                      + _ecs_object("SETTINGTIMEOFPOINTING", setting_time, "      ", str(cls)))
+            containers += ("    OBJECT                 = POINTINGANGLECONTAINER\n"
+                           f"      CLASS                = \"{cls}\"\n\n"
+                           f"{inner}    END_OBJECT             = POINTINGANGLECONTAINER\n\n")
+        body += _group("POINTINGANGLES", containers, "  ")
     scene = (_ecs_object("SCENECENTER", tuple(float(v) for v in scene_center), "    ")
-             + _ecs_object("SCENEORIENTATIONANGLE", float(orientation_deg), "    ")
-             + _ecs_object("SOLARDIRECTION", tuple(float(v) for v in solar_direction), "    "))
+             + _ecs_object("SCENEORIENTATIONANGLE", float(orientation_deg), "    "))
+    if solar_direction is not None:
+        scene += _ecs_object("SOLARDIRECTION", tuple(float(v) for v in solar_direction), "    ")
     body += _group("SCENEINFORMATION", scene, "  ")
-    if ucc:
-        coeffs = "".join(_ecs_object(f"INCL{name[1:]}", float(value), "    ") +
-                         _ecs_object(f"OFFSET{name[1:]}", -float(value), "    ") for name, value in ucc.items())
-        body += _group("UNITCONVERSIONCOEFF", coeffs, "  ")
-    return "GROUP                  = PRODUCTMETADATA.0\n  GROUPTYPE            = MASTERGROUP\n\n" + body + \
-        "END_GROUP              = PRODUCTMETADATA.0\n\nEND\n"
+    return _master("ASTERGENERICMETADATA", body)
+
+
+def subsystem_metadata(sensor: str, coefficients: dict, projection: tuple | None) -> str:
+    """productmetadata.v / .t text: PRODUCTSPECIFICMETADATA<sensor> → <sensor>BAND<n>DATA →
+    UNITCONVERSIONCOEFF<n> (INCL, OFFSET = −INCL, CONUNIT) per band; L1T adds UTMZONENUMBER and
+    UPPERLEFTM/LOWERRIGHTM (northing, easting) given as (zone, upper_left, lower_right) in (easting, northing);
+    southern northings are written without the false northing (negative), as LP DAAC's tools expect."""
+    body = ""
+    for band, incl in coefficients.items():
+        coeff = (_ecs_object(f"INCL{band}", float(incl), "        ")
+                 + _ecs_object(f"OFFSET{band}", -float(incl), "        ")
+                 + _ecs_object(f"CONUNIT{band}", "W/m2/sr/um", "        "))
+        body += _group(f"{sensor}BAND{band}DATA", _group(f"UNITCONVERSIONCOEFF{band}", coeff, "      "), "    ")
+    if projection is not None:
+        zone, (ule, uln), (lre, lrn), south = projection
+        if south:
+            uln, lrn = uln - 10_000_000.0, lrn - 10_000_000.0
+        body += _group("MAPPROJECTIONINFORMATION", _ecs_object("UTMZONENUMBER", zone, "      ")
+                       + _ecs_object("UPPERLEFTM", (float(uln), float(ule)), "      ")
+                       + _ecs_object("LOWERRIGHTM", (float(lrn), float(lre)), "      "), "    ")
+    return _master(f"PRODUCTSPECIFICMETADATA{sensor}", _group(f"PRODUCTSPECIFICMETADATA{sensor}DATA", body, "  "))
 
 
 def struct_metadata(swaths: list[dict]) -> str:
@@ -166,12 +247,52 @@ def struct_metadata(swaths: list[dict]) -> str:
     return "\n".join(out)
 
 
-def _write_sds(sd, name: str, sdc_type, data: np.ndarray, dim_names: tuple[str, str]) -> None:
-    sds = sd.create(name, sdc_type, data.shape)
-    for axis, dim_name in enumerate(dim_names):
-        sds.dim(axis).setname(dim_name)
-    sds[:] = data
-    sds.endaccess()
+class _SwathWriter:
+    """Writes SDS into an open SD file and remembers, per swath, which SDS refs form its Vgroups."""
+
+    def __init__(self, sd, separator: str | None):
+        self.sd = sd
+        self.separator = separator
+        self.refs: dict[str, dict[str, list[int]]] = {}
+
+    def dims(self, names, swath):
+        return tuple(n if self.separator is None else f"{n}{self.separator}{swath}" for n in names)
+
+    def write(self, swath: str, kind: str, name: str, sdc_type, data: np.ndarray, dim_names, compress=False):
+        from pyhdf.SD import SDC
+
+        sds = self.sd.create(name, sdc_type, data.shape)
+        for axis, dim_name in enumerate(self.dims(dim_names, swath)):
+            sds.dim(axis).setname(dim_name)
+        if compress:
+            sds.setcompress(SDC.COMP_DEFLATE, 6)
+        sds[:] = data
+        self.refs.setdefault(swath, {}).setdefault(kind, []).append(sds.ref())
+        sds.endaccess()
+
+
+def _write_vgroups(path: Path, refs: dict) -> None:
+    """HDF-EOS swath Vgroups (class SWATH) with ``Geolocation Fields`` / ``Data Fields`` children."""
+    from pyhdf.HDF import HC, HDF
+    import pyhdf.V  # noqa: F401  (HDF.vgstart uses pyhdf.V without importing it)
+
+    hdf = HDF(str(path), HC.WRITE)
+    vgroups = hdf.vgstart()
+    try:
+        for swath, kinds in refs.items():
+            top = vgroups.create(swath)
+            top._class = "SWATH"
+            for kind, members in kinds.items():
+                child = vgroups.create(kind)
+                child._class = "SWATH Vgroup"
+                for ref in members:
+                    child.add(HC.DFTAG_NDG, ref)
+                top.insert(child)
+                child.detach()
+            top.detach()
+    finally:
+        vgroups.end()
+        hdf.close()
 
 
 def _set_text(sd, name: str, text: str) -> None:
@@ -180,7 +301,8 @@ def _set_text(sd, name: str, text: str) -> None:
     sd.attr(name).set(SDC.CHAR8, text)
 
 
-def _swath_fields(swath: str, shape, increments, geo_type="DFNT_FLOAT64"):
+def _swath_fields(swath: str, shape, geo_type="DFNT_FLOAT64"):
+    _, _, increments = lattice_positions(shape)
     dims = {"ImageLine": shape[0], "ImagePixel": shape[1], "GeoTrack": LATTICE_POINTS, "GeoXtrack": LATTICE_POINTS}
     maps = [("GeoTrack", "ImageLine", 0, increments[0]), ("GeoXtrack", "ImagePixel", 0, increments[1])]
     geo = [("Latitude", geo_type, ("GeoTrack", "GeoXtrack")), ("Longitude", geo_type, ("GeoTrack", "GeoXtrack"))]
@@ -199,7 +321,7 @@ def _tir_dn(shape, brightness_temperature, radiance, dn, fill_mask, ucc):
     if sum(given) > 1:
         raise ParameterError("write_aster_l1b", "more than one of brightness_temperature, radiance, dn given",
                              variable="brightness_temperature", expected="at most one source of pixel values")
-    full = (len(TIR_BANDS),) + tuple(shape)
+    full = (len(BANDS),) + tuple(shape)
     if dn is not None:
         counts = np.broadcast_to(np.asarray(dn, dtype=np.uint16), full).copy()
     else:
@@ -208,28 +330,34 @@ def _tir_dn(shape, brightness_temperature, radiance, dn, fill_mask, ucc):
                 np.broadcast_to(np.asarray(brightness_temperature, dtype=float), full)
             radiance = band_radiance(bt, ASTER_TIR, band_axis=0)
         radiance = np.broadcast_to(np.asarray(radiance, dtype=float), full)
-        counts = np.stack([radiance_to_dn(radiance[i], ucc[name]) for i, name in enumerate(TIR_BANDS)])
+        counts = np.stack([radiance_to_dn(radiance[i], ucc[name]) for i, name in enumerate(BANDS)])
     if fill_mask is not None:
         counts = np.where(np.broadcast_to(np.asarray(fill_mask, dtype=bool), tuple(shape))[None], DN_FILL, counts)
     return counts.astype(np.uint16)
 
 
 def write_aster_l1b(path, *, brightness_temperature=None, radiance=None, dn=None,
-                    shape: tuple[int, int] = (700, 830), fill_mask=None, pointing_angle: float = 2.5,
+                    shape: tuple[int, int] = (700, 830), fill_mask=None, pointing_angle: float | None = 2.5,
                     center_lat: float = 36.5, center_lon: float = -116.9, orientation_deg: float = 9.0,
                     acquisition_time="2004-07-15T18:30:05.250Z", solar_direction=(135.0, 62.0),
-                    pixel_size_m: float = 90.0, short_name: str = "AST_L1B", bands=TIR_BANDS,
+                    pixel_size_m: float = 90.0, short_name: str | None = None, bands=BANDS,
                     band_shapes: dict | None = None, include_tir: bool = True, include_vnir: bool = True,
-                    unit_conversion: dict | bool = True) -> Path:
-    """Write a synthetic AST_L1B file at ``path`` and return the path.
+                    unit_conversion: dict | bool = True, processing_level: str = "1B", vnir_dn: dict | None = None,
+                    sensor_names: bool = True, dimension_separator: str | None = ":",
+                    vgroups: bool = True, vnir_gain: str = "NOR") -> Path:
+    """Write a synthetic AST_L1B (``processing_level="1B"``) or AST_L1T (``"1T"``) file and return the path.
 
     Pixel values come from ``dn`` (uint16, (5, ny, nx)), ``radiance`` (W m⁻² sr⁻¹ µm⁻¹) or
     ``brightness_temperature`` (K; scalar, (ny, nx) or (5, ny, nx)); with none given a smooth default
     BT field is used. DN = round(L/UCC) + 1 clipped to 1…4094; ``fill_mask`` (ny, nx) pixels get DN 0.
-    ``pointing_angle`` is the TIR cross-track pointing angle in degrees; the lattice is centred on
-    (``center_lat``, ``center_lon``) (geodetic) and rotated by ``orientation_deg``.
+    ``pointing_angle`` is the TIR cross-track pointing angle in degrees (None: no POINTINGANGLES). L1B:
+    the lattice is centred on (``center_lat``, ``center_lon``) (geodetic) and rotated by
+    ``orientation_deg``; L1T: a north-up UTM grid of ``pixel_size_m`` around the centre.
     ``unit_conversion``: True writes the handbook UCC as ``INCLnn``/``OFFSETnn`` (OFFSET = −UCC), a dict
-    {band: UCC} writes (and encodes DN with) other coefficients, False writes none.
+    {band: UCC} writes (and encodes DN with) other coefficients, False writes none. ``vnir_dn``: {"1", "2",
+    "3N": uint8 DN broadcastable to the VNIR shape (6 × TIR)}; ``solar_direction`` = (azimuth, elevation)
+    or None; ``vnir_gain`` (HGH, NOR, LO1) picks the VNIR coefficients written as INCL.
+    ``dimension_separator``/``vgroups`` vary how SDS are tied to their swath.
     """
     from pyhdf.SD import SD, SDC
 
@@ -237,58 +365,96 @@ def write_aster_l1b(path, *, brightness_temperature=None, radiance=None, dn=None
     shape = tuple(int(s) for s in shape)
     if len(shape) != 2 or min(shape) < 2:
         raise ParameterError("write_aster_l1b", f"shape {shape}", variable="shape", expected="(ny, nx), both ≥ 2")
-    unknown = set(bands) - set(TIR_BANDS)
+    unknown = set(bands) - set(BANDS)
     if unknown:
         raise ParameterError("write_aster_l1b", f"unknown bands {sorted(unknown)}", variable="bands",
-                             expected=f"a subset of {TIR_BANDS}")
+                             expected=f"a subset of {BANDS}")
+    if processing_level not in ("1B", "1T"):
+        raise ParameterError("write_aster_l1b", f"processing_level {processing_level!r}", variable="processing_level",
+                             expected='"1B" or "1T"')
+    level_1t = processing_level == "1T"
     acquisition = _as_time(acquisition_time)
-    increments = tuple(int(math.ceil(s / (LATTICE_POINTS - 1))) for s in shape)
-    lat, lon = _lattice(shape, center_lat, center_lon, orientation_deg, pixel_size_m, increments)
+    vshape = (shape[0] * VNIR_FACTOR, shape[1] * VNIR_FACTOR)
+    if level_1t:
+        orientation_deg = 0.0
+        epsg, upper_left, lower_right = utm_grid(center_lat, center_lon, shape, pixel_size_m)
+        vsize = pixel_size_m / VNIR_FACTOR
+        v_ul = (upper_left[0] - pixel_size_m / 2 + vsize / 2, upper_left[1] + pixel_size_m / 2 - vsize / 2)
+        v_lr = (v_ul[0] + (vshape[1] - 1) * vsize, v_ul[1] - (vshape[0] - 1) * vsize)
+        zone = epsg % 100
+        lat, lon = _utm_lattice(epsg, upper_left, pixel_size_m, shape)
+        vlat, vlon = _utm_lattice(epsg, v_ul, vsize, vshape)
+        tir_lattice, vnir_lattice = (lat, lon), (vlat, vlon)
+    else:
+        lat, lon = _swath_lattice(shape, center_lat, center_lon, orientation_deg, pixel_size_m)
+        vlat, vlon = _swath_lattice(vshape, center_lat, center_lon, orientation_deg, pixel_size_m / VNIR_FACTOR)
+        tir_lattice = (geodetic_to_geocentric(lat), lon)
+        vnir_lattice = (geodetic_to_geocentric(vlat), vlon)
     ucc = {b.name: b.ucc for b in ASTER_TIR.bands}
     if isinstance(unit_conversion, dict):
         ucc.update({k: float(v) for k, v in unit_conversion.items()})
     counts = _tir_dn(shape, brightness_temperature, radiance, dn, fill_mask, ucc)
     shapes = _band_shapes(shape, bands, band_shapes)
+    vnir_counts = {**DEFAULT_VNIR_DN, **(vnir_dn or {})}
 
     swaths = []
     path.parent.mkdir(parents=True, exist_ok=True)
     sd = SD(str(path), SDC.WRITE | SDC.CREATE | SDC.TRUNC)
+    writer = _SwathWriter(sd, dimension_separator)
     try:
         if include_vnir:  # first, so that a reader picking the first "Latitude" gets the wrong one
-            vnir = _swath_fields("VNIR_Swath", shape, increments)
-            for name in ("ImageData1", "ImageData2", "ImageData3N"):
-                vnir["data"].append((name, "DFNT_UINT8", ("ImageLine", "ImagePixel")))
-                _write_sds(sd, name, SDC.UINT8, np.full(shape, 50, np.uint8),
-                           ("ImageLine:VNIR_Swath", "ImagePixel:VNIR_Swath"))
-            for name, values in (("Latitude", geodetic_to_geocentric(lat + 0.5)), ("Longitude", lon + 0.5)):
-                _write_sds(sd, name, SDC.FLOAT64, values, ("GeoTrack:VNIR_Swath", "GeoXtrack:VNIR_Swath"))
+            vnir = _swath_fields("VNIR_Swath", vshape)
+            for band in ("1", "2", "3N"):
+                vnir["data"].append((f"ImageData{band}", "DFNT_UINT8", ("ImageLine", "ImagePixel")))
+                values = np.broadcast_to(np.asarray(vnir_counts[band], np.uint8), vshape)
+                writer.write("VNIR_Swath", "Data Fields", f"ImageData{band}", SDC.UINT8, np.ascontiguousarray(values),
+                             ("ImageLine", "ImagePixel"), compress=True)
+            for name, values in zip(("Latitude", "Longitude"), vnir_lattice):
+                writer.write("VNIR_Swath", "Geolocation Fields", name, SDC.FLOAT64, values, ("GeoTrack", "GeoXtrack"))
             swaths.append(vnir)
         if include_tir:
-            tir = _swath_fields("TIR_Swath", shape, increments)
+            tir = _swath_fields("TIR_Swath", shape)
             for name in bands:
                 band_shape = shapes[name]
-                index = TIR_BANDS.index(name)
+                index = BANDS.index(name)
                 values = counts[index] if band_shape == shape else np.ones(band_shape, np.uint16)
                 suffix = "" if band_shape == shape else f"_{name}"
                 tir["data"].append((f"ImageData{name[1:]}", "DFNT_UINT16", ("ImageLine", "ImagePixel")))
-                _write_sds(sd, f"ImageData{name[1:]}", SDC.UINT16, values,
-                           (f"ImageLine{suffix}:TIR_Swath", f"ImagePixel{suffix}:TIR_Swath"))
-            for name, values in (("Latitude", geodetic_to_geocentric(lat)), ("Longitude", lon)):
-                _write_sds(sd, name, SDC.FLOAT64, values, ("GeoTrack:TIR_Swath", "GeoXtrack:TIR_Swath"))
+                writer.write("TIR_Swath", "Data Fields", f"ImageData{name[1:]}", SDC.UINT16, values,
+                             (f"ImageLine{suffix}", f"ImagePixel{suffix}"))
+            for name, values in zip(("Latitude", "Longitude"), tir_lattice):
+                writer.write("TIR_Swath", "Geolocation Fields", name, SDC.FLOAT64, values, ("GeoTrack", "GeoXtrack"))
             swaths.append(tir)
         iso = acquisition.strftime("%Y-%m-%dT%H:%M:%SZ")
-        pointing = {"VNIR": pointing_angle + 0.02, "SWIR": pointing_angle - 0.01, "TIR": pointing_angle}
-        granule = f"{short_name}_003{acquisition:%m%d%Y%H%M%S}_synthetic.hdf"
+        pointing = None if pointing_angle is None else \
+            {"VNIR": pointing_angle + 0.02, "SWIR": pointing_angle - 0.01, "TIR": pointing_angle}
+        short = short_name or ("AST_L1T" if level_1t else "ASTL1B")
+        granule = f"{'AST_L1T' if level_1t else 'AST_L1B'}_003{acquisition:%m%d%Y%H%M%S}_synthetic.hdf"
         bounds = (float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max()))
         _set_text(sd, "StructMetadata.0", struct_metadata(swaths))
-        _set_text(sd, "coremetadata.0", core_metadata(short_name, acquisition, bounds, granule))
-        written = {name: ucc[name] for name in bands} if unit_conversion is not False and include_tir else None
+        _set_text(sd, "coremetadata.0", core_metadata(short, acquisition, bounds, granule, processing_level))
         _set_text(sd, "productmetadata.0", product_metadata(pointing, iso, (center_lat, center_lon), orientation_deg,
-                                                            solar_direction, written))
+                                                            solar_direction, sensor_names, vnir_gain))
+        if include_vnir:
+            projection = (zone, v_ul, v_lr, epsg > 32700) if level_1t else None
+            incl = {band: by_gain[vnir_gain] for band, by_gain in VNIR_UCC.items()}  # handbook UCC as INCL
+            _set_text(sd, "productmetadata.v", subsystem_metadata("VNIR", incl, projection))
+        if include_tir:
+            coefficients = {name[1:]: ucc[name] for name in bands} if unit_conversion is not False else {}
+            projection = (zone, upper_left, lower_right, epsg > 32700) if level_1t else None
+            _set_text(sd, "productmetadata.t", subsystem_metadata("TIR", coefficients, projection))
     finally:
         sd.end()
-    log.debug("wrote synthetic %s %s (%d×%d)", short_name, path, *shape)
+    if vgroups:
+        _write_vgroups(path, writer.refs)
+    log.debug("wrote synthetic %s %s (%d×%d)", short, path, *shape)
     return path
+
+
+def write_aster_l1t(path, *, shape: tuple[int, int] = (825, 933), **kwargs) -> Path:
+    """Write a synthetic AST_L1T: :func:`write_aster_l1b` with ``processing_level="1T"`` (north-up UTM
+    grid, geodetic lattice, L1T metadata) and an L1T-like odd default size."""
+    return write_aster_l1b(path, shape=shape, processing_level="1T", **kwargs)
 
 
 def write_ast08(path, *, shape: tuple[int, int] = (70, 83), temperature_k: float = 300.0) -> Path:
@@ -297,20 +463,21 @@ def write_ast08(path, *, shape: tuple[int, int] = (70, 83), temperature_k: float
     from pyhdf.SD import SD, SDC
 
     path = Path(path)
-    increments = tuple(int(math.ceil(s / (LATTICE_POINTS - 1))) for s in shape)
-    lat, lon = _lattice(shape, 36.5, -116.9, 9.0, 90.0, increments)
-    swath = _swath_fields("SurfaceKineticTemperature", shape, increments)
+    lat, lon = _swath_lattice(shape, 36.5, -116.9, 9.0, 90.0)
+    swath = _swath_fields("SurfaceKineticTemperature", shape)
     swath["data"].append(("KineticTemperature", "DFNT_UINT16", ("ImageLine", "ImagePixel")))
     sd = SD(str(path), SDC.WRITE | SDC.CREATE | SDC.TRUNC)
+    writer = _SwathWriter(sd, ":")
+    name = "SurfaceKineticTemperature"
     try:
-        _write_sds(sd, "KineticTemperature", SDC.UINT16, np.full(shape, int(temperature_k * 10), np.uint16),
-                   ("ImageLine:SurfaceKineticTemperature", "ImagePixel:SurfaceKineticTemperature"))
-        for name, values in (("Latitude", geodetic_to_geocentric(lat)), ("Longitude", lon)):
-            _write_sds(sd, name, SDC.FLOAT64, values,
-                       ("GeoTrack:SurfaceKineticTemperature", "GeoXtrack:SurfaceKineticTemperature"))
+        writer.write(name, "Data Fields", "KineticTemperature", SDC.UINT16,
+                     np.full(shape, int(temperature_k * 10), np.uint16), ("ImageLine", "ImagePixel"))
+        for field, values in (("Latitude", geodetic_to_geocentric(lat)), ("Longitude", lon)):
+            writer.write(name, "Geolocation Fields", field, SDC.FLOAT64, values, ("GeoTrack", "GeoXtrack"))
         _set_text(sd, "StructMetadata.0", struct_metadata([swath]))
         _set_text(sd, "coremetadata.0", core_metadata("AST_08", _as_time("2004-07-15T18:30:05Z"),
                                                       (36.0, 37.0, -117.5, -116.5), "AST_08_synthetic.hdf"))
     finally:
         sd.end()
+    _write_vgroups(path, writer.refs)
     return path

@@ -153,7 +153,7 @@ def test_view_zenith_time_and_attributes(scene):
     assert view_zenith_from_pointing(0.0) == 0.0
     assert ds.attrs["acquisition_time"] == "2004-07-15T18:30:05.250000Z"
     assert ds.attrs["source_file"] == str(path.resolve())
-    assert ds.attrs["product"] == "AST_L1B"
+    assert ds.attrs["product"] == "ASTL1B" and ds.attrs["processing_level"] == "1B"
     assert list(ds.band.values) == ["B10", "B11", "B12", "B13", "B14"]
     np.testing.assert_allclose(ds.wavelength.values, ASTER_TIR.centers_um)
     for name, units in (("radiance", "W m-2 sr-1 um-1"), ("brightness_temperature", "K")):
@@ -189,9 +189,10 @@ def test_read_failure_after_open_names_file(tmp_path):
 def test_computes_on_local_cluster_with_processes(scene):
     distributed = pytest.importorskip("distributed")
     path, _ = scene
-    expected = xr.open_dataset(path, engine="aster_l1b")[["brightness_temperature", "latitude"]].load()
+    names = ["brightness_temperature", "latitude", "ndvi"]
+    expected = xr.open_dataset(path, engine="aster_l1b")[names].load()
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=":0") as cluster, distributed.Client(cluster):
         ds = open_aster_l1b(path, chunks={"y": 20})
-        result = ds[["brightness_temperature", "latitude"]].compute()
+        result = ds[names].compute()
     xr.testing.assert_identical(result, expected)

@@ -7,7 +7,8 @@ from pyhdf.SD import SD, SDC
 
 from akkd_scale.errors import ParameterError
 from akkd_scale.io.odl import parse_odl
-from akkd_scale.testing import geodetic_to_geocentric, radiance_to_dn, write_aster_l1b
+from akkd_scale.io.hdf4 import swath_members
+from akkd_scale.testing import geodetic_to_geocentric, radiance_to_dn, write_aster_l1b, write_aster_l1t
 
 SHAPE = (20, 30)
 
@@ -59,7 +60,29 @@ def test_structure_and_values(tmp_path):
     angles = [n.value for n in product.walk() if n.name == "POINTINGANGLE"]
     assert angles[sensors.index("TIR")] == -8.55
     core = parse_odl(attrs["coremetadata.0"])
-    assert core.find("SHORTNAME").value == "AST_L1B" and core.find("CALENDARDATE").value == "20040715"
+    assert core.find("SHORTNAME").value == "ASTL1B" and core.find("CALENDARDATE").value == "2004-07-15"
+    assert core.find("TIMEOFDAY").value == "18:30:05.250000Z"
+    assert product.find("ASTERGENERICMETADATA", "GROUP") is not None
+    tir_meta = parse_odl(attrs["productmetadata.t"])
+    coeff = tir_meta.find("TIRBAND13DATA", "GROUP").find("UNITCONVERSIONCOEFF13", "GROUP")
+    assert coeff.find("INCL13").value == 5.693e-3 and coeff.find("OFFSET13").value == -5.693e-3
+    vnir, _, _ = table[("ImageData3N", "VNIR_Swath")]
+    assert vnir.shape == (6 * SHAPE[0], 6 * SHAPE[1]) and vnir.dtype == np.uint8
+    assert swath_members(path)["TIR_Swath"] == {i for i, (name, swath) in enumerate(table) if swath == "TIR_Swath"}
+
+
+def test_l1t_layout(tmp_path):
+    path = write_aster_l1t(tmp_path / "AST_L1T_x.hdf", shape=(25, 33), center_lat=-34.9, center_lon=138.7,
+                           acquisition_time="2023-12-17T00:24:43.486Z")
+    _, attrs = contents(path)
+    core = parse_odl(attrs["coremetadata.0"])
+    assert core.find("SHORTNAME").value == "AST_L1T" and core.find("PROCESSINGLEVELID").value == "1T"
+    assert (core.find("CALENDARDATE").value, core.find("TIMEOFDAY").value) == ("20231217", "002443486000Z")
+    tir = parse_odl(attrs["productmetadata.t"])
+    (uln, ule), (lrn, lre) = tir.find("UPPERLEFTM").value, tir.find("LOWERRIGHTM").value
+    assert tir.find("UTMZONENUMBER").value == 54  # 138.7 E
+    # southern scene: northings without the 10 000 km false northing, as LP DAAC's ASTERL1T_hdf2tif expects
+    assert (lre - ule, uln - lrn) == (32 * 90.0, 24 * 90.0) and -3_900_000 < uln < -3_800_000
 
 
 def test_geocentric_round_trip():
