@@ -186,8 +186,10 @@ def test_read_failure_after_open_names_file(tmp_path):
         ds.radiance.compute()
 
 
+@pytest.mark.slow
 def test_computes_on_local_cluster_with_processes(scene):
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     path, _ = scene
     names = ["brightness_temperature", "latitude", "ndvi"]
     expected = xr.open_dataset(path, engine="aster_l1b")[names].load()

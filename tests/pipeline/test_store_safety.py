@@ -26,7 +26,8 @@ from akkd_scale.pipeline.runner import _describe, verify_store
 from akkd_scale.pipeline.store import LOCK_FILE, StoreLock, mark_complete
 from akkd_scale.testing.l1b import write_aster_l1b
 from pipeline_checks import assert_same, reference, stored
-from conftest import SHAPE, scene_bt
+
+SHAPE = (48, 56)  # the pipeline fixtures' scene size
 
 
 def _dead_pid() -> int:
