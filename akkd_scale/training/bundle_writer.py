@@ -4,6 +4,7 @@ Imports the ONNX exporter and, through the models it is given, Keras: training-s
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -16,7 +17,7 @@ import numpy as np
 
 from ..conventions import BANDS, INPUT_NAMES, INPUT_UNITS, OUTPUT_NAMES, OUTPUT_UNITS, QC_BITS
 from ..errors import BundleError, describe_path
-from ..models.bundle import FORMAT, FORMAT_VERSION, MANIFEST
+from ..models.bundle import DIGEST, FORMAT, FORMAT_VERSION, MANIFEST, digest_line
 from ..models.strata import stratum_names
 from ..utils import sha256_file
 from .onnx_export import keras_to_onnx, save_onnx
@@ -39,6 +40,15 @@ def input_domain(x_train: np.ndarray, quantile: float = 0.999) -> dict:
     return {"range_min": x.min(axis=0).tolist(), "range_max": x.max(axis=0).tolist(),
             "mahalanobis": {"mean": mean.tolist(), "inverse_covariance": inv_cov.tolist(),
                             "threshold": float(np.quantile(distance2, quantile)), "quantile": quantile}}
+
+
+def write_manifest(path, manifest: dict) -> str:
+    """Write ``manifest.json`` and its ``bundle.sha256`` into the bundle directory; returns the sha256."""
+    raw = json.dumps(manifest, indent=1, allow_nan=False).encode()
+    digest = hashlib.sha256(raw).hexdigest()
+    (Path(path) / MANIFEST).write_bytes(raw)
+    (Path(path) / DIGEST).write_text(digest_line(digest))
+    return digest
 
 
 def _write_network(model, directory: Path, stem: str) -> dict:
@@ -92,12 +102,12 @@ def save_bundle(path, *, teacher, students: dict, strata: dict, normalisation: d
             "metrics": metrics,
             "files": files,
         }
-        (work / MANIFEST).write_text(json.dumps(manifest, indent=1, allow_nan=False))
+        write_manifest(work, manifest)
         if path.exists():
             shutil.rmtree(path)
         os.replace(work, path)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    log.info("wrote bundle %s (%d files)", path, len(files) + 1)
+    log.info("wrote bundle %s (%d files)", path, len(files) + 2)
     return path
