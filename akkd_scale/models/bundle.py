@@ -254,14 +254,13 @@ class _Schema:
         self.numbers(fusion, "fusion", "lst_disagreement_ms", n, 0.0)
 
 
-def _inside(path: Path, relative: str) -> Path:
-    """``path / relative`` if it resolves (symlinks followed) inside the bundle directory."""
+def _check_inside(path: Path, relative: str) -> None:
+    """``path / relative`` must resolve (symlinks followed) inside the bundle directory."""
     root = path.resolve()
     target = (path / relative).resolve()
     if not target.is_relative_to(root):
         raise BundleIntegrityError(f"{describe_path(path / MANIFEST)}: {relative!r} resolves to {target}, "
                                    f"outside the bundle directory {root}")
-    return target
 
 
 def _check_onnx(path: Path, relative: str) -> None:
@@ -280,7 +279,7 @@ def _check_onnx(path: Path, relative: str) -> None:
                           f"(expected one input (N, {N_FEATURES}) and one output (N, {N_TARGETS}))")
 
 
-def model_files(manifest: dict) -> list[str]:
+def _model_files(manifest: dict) -> list[str]:
     """Relative paths of every network file (ONNX and Keras) a validated manifest names."""
     models = manifest["models"]
     students = models["students"]
@@ -296,8 +295,8 @@ def verify_bundle(path) -> tuple[dict, str]:
         raise BundleError(f"{describe_path(path)}: bundle directory does not exist")
     manifest, digest = _read_manifest(path)
     recorded = manifest["files"]
-    for relative in list(recorded) + model_files(manifest):
-        _inside(path, relative)
+    for relative in list(recorded) + _model_files(manifest):
+        _check_inside(path, relative)
     present = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()} - {MANIFEST, DIGEST}
     for relative in sorted(set(recorded) - present):
         raise BundleIntegrityError(f"{describe_path(path / relative)}: listed in the manifest but missing")
@@ -311,7 +310,7 @@ def verify_bundle(path) -> tuple[dict, str]:
         if actual != expected:
             raise BundleIntegrityError(f"{describe_path(path / relative)}: sha256 {actual} does not match "
                                        f"the manifest ({expected}); file altered or corrupted")
-    for relative in model_files(manifest):
+    for relative in _model_files(manifest):
         if relative not in recorded:
             raise BundleIntegrityError(f"{describe_path(path / relative)}: model not covered by a sha256")
         if relative.endswith(".onnx"):
