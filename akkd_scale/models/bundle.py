@@ -2,16 +2,20 @@
 
 Layout::
 
-    manifest.json            format/version, input/output spec, normalisation, strata, fusion,
-                             distillation settings, provenance, metrics, sha256 of every other file
+    manifest.json            format/version, input/output spec, training domain, normalisation, strata,
+                             fusion, distillation settings, provenance, metrics, sha256 of every other file
+    bundle.sha256            sha256 of manifest.json (``sha256sum`` format): the bundle's identity
     teacher.onnx, teacher.keras
     students/global.{onnx,keras}, students/global_baseline.{onnx,keras}
     students/<stratum>.{onnx,keras}, students/<stratum>_baseline.{onnx,keras}
 
-``load_bundle`` verifies every file against its sha256 before anything runs and refuses missing or
-altered files and unlisted model files (other unlisted files, e.g. an evaluation report written
-next to the models, are never read and only logged). Loading needs only onnxruntime: this module imports Keras solely inside
-``load_keras_model`` (``safe_mode=True``). Bundles are written by ``akkd_scale.training.bundle_writer``.
+``load_bundle`` checks, before anything runs: the manifest against ``bundle.sha256``, every manifest
+field the runtime reads against the schema (``_Schema``), every path in the manifest resolving inside
+the bundle directory, every listed file against its sha256, unlisted model files (refused; other
+unlisted files, e.g. an evaluation report written next to the models, are never read and only
+logged) and every ONNX file (parses, passes the ONNX checker, has the expected shapes). Loading needs
+only onnxruntime: this module imports Keras solely inside ``load_keras_model`` (``safe_mode=True``).
+Bundles are written by ``akkd_scale.training.bundle_writer``.
 """
 from __future__ import annotations
 
@@ -19,21 +23,27 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 from pathlib import Path
 
 import onnx
+from google.protobuf.message import DecodeError
 
-from ..conventions import BANDS, INPUT_NAMES, N_FEATURES, N_TARGETS, OUTPUT_NAMES
+from ..conventions import (BANDS, INPUT_NAMES, INPUT_UNITS, N_FEATURES, N_TARGETS, NETWORK_HEADS, OUTPUT_NAMES,
+                           OUTPUT_UNITS)
 from ..errors import BundleError, BundleIntegrityError, describe_path
 from ..utils import sha256_file
 from .inference import Bundle
+from .strata import FEATURES as STRATA_FEATURES
+from .strata import STRATA_VERSION, stratum_names
 
 log = logging.getLogger(__name__)
 
 FORMAT = "akkd_scale.bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+DIGEST = "bundle.sha256"                # sha256 of manifest.json, in sha256sum format
 MODEL_SUFFIXES = (".onnx", ".keras")   # unlisted files with these suffixes are refused
 DEFAULT_BUNDLE_ENV = "AKKD_BUNDLE"
 
@@ -45,48 +55,237 @@ def default_bundle_path() -> Path:
 
 
 def _read_manifest(path: Path) -> tuple[dict, str]:
+    """Manifest and its sha256 after checking the sha256 against ``bundle.sha256`` and the schema."""
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise BundleError(f"{describe_path(manifest_path)}: missing (not a model bundle directory)")
     raw = manifest_path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    recorded = read_digest(path)
+    if digest != recorded:
+        raise BundleIntegrityError(f"{describe_path(manifest_path)}: sha256 {digest} does not match {DIGEST} "
+                                   f"({recorded}); manifest edited or corrupted after the bundle was written")
     try:
         manifest = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{describe_path(manifest_path)}: not valid JSON ({exc})") from exc
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"{describe_path(manifest_path)}: format {manifest.get('format')!r} version "
-                          f"{manifest.get('format_version')!r} (expected {FORMAT!r} version {FORMAT_VERSION})")
-    return manifest, hashlib.sha256(raw).hexdigest()
+    _Schema(describe_path(manifest_path)).check(manifest)
+    return manifest, digest
 
 
-def _check_spec(path: Path, manifest: dict) -> None:
-    """Refuse bundles whose input/output spec differs from what this code feeds and reads."""
-    inputs, outputs = manifest.get("inputs", {}), manifest.get("outputs", {})
-    if tuple(inputs.get("bands", ())) != BANDS or tuple(inputs.get("names", ())) != INPUT_NAMES:
-        raise BundleError(f"{describe_path(path / MANIFEST)}: inputs {inputs.get('names')} "
-                          f"(expected {list(INPUT_NAMES)} with bands {list(BANDS)})")
-    if tuple(outputs.get("names", ())) != OUTPUT_NAMES:
-        raise BundleError(f"{describe_path(path / MANIFEST)}: outputs {outputs.get('names')} "
-                          f"(expected {list(OUTPUT_NAMES)})")
+def read_digest(path: Path) -> str:
+    """The manifest sha256 recorded in a bundle's ``bundle.sha256`` (``sha256sum`` format)."""
+    digest_path = Path(path) / DIGEST
+    if not digest_path.is_file():
+        raise BundleIntegrityError(f"{describe_path(digest_path)}: missing (every bundle carries the sha256 of "
+                                   f"its {MANIFEST}; rewrite the bundle with save_bundle)")
+    parts = digest_path.read_bytes().decode("ascii", errors="replace").split()
+    if len(parts) != 2 or parts[1] != MANIFEST or not _is_sha256(parts[0]):
+        raise BundleIntegrityError(f"{describe_path(digest_path)}: malformed (expected one line "
+                                   f"'<sha256 hex>  {MANIFEST}')")
+    return parts[0]
 
 
-def _check_onnx_shapes(path: Path, relative: str) -> None:
-    """An ONNX file must map (N, N_FEATURES) inputs to (N, N_TARGETS) outputs."""
-    model = onnx.load(str(path / relative))
-    dims = [[d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim]
-            for v in (model.graph.input[0], model.graph.output[0])]
-    if len(model.graph.input) != 1 or dims[0][-1:] != [N_FEATURES] or dims[1][-1:] != [N_TARGETS]:
+def digest_line(digest: str) -> str:
+    """Content of ``bundle.sha256`` for a manifest sha256 (readable by ``sha256sum -c``)."""
+    return f"{digest}  {MANIFEST}\n"
+
+
+def _is_sha256(value) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_relative_path(value: str, suffix: str = "") -> bool:
+    """A POSIX path relative to the bundle directory that cannot leave it (no absolute, '..', '.', '')."""
+    parts = value.split("/")
+    return (value.endswith(suffix) and "\\" not in value and ":" not in value and value not in (MANIFEST, DIGEST)
+            and not any(p in ("", ".", "..") for p in parts))
+
+
+def _path_expected(suffix: str = "") -> str:
+    return "a relative path inside the bundle" + (f" ending in {suffix!r}" if suffix else "")
+
+
+def _describe(value) -> str:
+    """Short JSON text of a manifest value for error messages."""
+    text = "an object" if isinstance(value, dict) else json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _Schema:
+    """Checks every manifest field the runtime reads; errors name the manifest, the field and what was expected."""
+
+    def __init__(self, where: str):
+        self.where = where
+
+    def fail(self, field: str, value, expected: str):
+        raise BundleError(f"{self.where}: field {field}: {_describe(value)} (expected {expected})")
+
+    def get(self, node: dict, field: str, key: str, kind: type, expected: str):
+        """``node[key]`` of JSON type ``kind`` (dict, list, str, int, float for any number)."""
+        name = f"{field}.{key}" if field else key
+        if key not in node:
+            raise BundleError(f"{self.where}: field {name}: missing (expected {expected})")
+        value = node[key]
+        if not (_is_number(value) if kind is float else type(value) is kind):
+            self.fail(name, value, expected)
+        return value
+
+    def equal(self, node: dict, field: str, key: str, expected_value):
+        name = f"{field}.{key}" if field else key
+        value = self.get(node, field, key, type(expected_value), json.dumps(expected_value))
+        if value != expected_value:
+            self.fail(name, value, json.dumps(expected_value))
+
+    def numbers(self, node: dict, field: str, key: str, length: int, lo=-math.inf, hi=math.inf) -> list:
+        name = f"{field}.{key}"
+        bounds = (f" in [{lo:g}, {hi:g}]" if math.isfinite(hi) else f" >= {lo:g}") if math.isfinite(lo) else ""
+        expected = f"a list of {length} finite numbers{bounds}"
+        values = self.get(node, field, key, list, expected)
+        if len(values) != length or not all(_is_number(v) and lo <= v <= hi for v in values):
+            self.fail(name, values, expected)
+        return values
+
+    def model_paths(self, node: dict, field: str, key: str) -> None:
+        """``node[key]`` = {"onnx": path, "keras": path}, both safe relative paths."""
+        entry = self.get(node, field, key, dict, 'an object {"onnx": path, "keras": path}')
+        for suffix in ("onnx", "keras"):
+            self.path(entry, f"{field}.{key}", suffix, f".{suffix}")
+
+    def path(self, node: dict, field: str, key: str, suffix: str) -> None:
+        value = self.get(node, field, key, str, _path_expected(suffix))
+        if not _is_relative_path(value, suffix):
+            self.fail(f"{field}.{key}", value, _path_expected(suffix))
+
+    def check(self, manifest) -> None:
+        if type(manifest) is not dict:
+            self.fail("(top level)", manifest, "a JSON object")
+        self.equal(manifest, "", "format", FORMAT)
+        self.equal(manifest, "", "format_version", FORMAT_VERSION)
+        self._inputs(self.get(manifest, "", "inputs", dict, "an object"))
+        outputs = self.get(manifest, "", "outputs", dict, "an object")
+        self.equal(outputs, "outputs", "names", list(OUTPUT_NAMES))
+        self.equal(outputs, "outputs", "units", list(OUTPUT_UNITS))
+        names = self._strata(self.get(manifest, "", "strata", dict, "an object"))
+        self._models(self.get(manifest, "", "models", dict, "an object"), names)
+        self._fusion(self.get(manifest, "", "fusion", dict, "an object"), len(names))
+        files = self.get(manifest, "", "files", dict, "an object {relative path: sha256}")
+        for relative, digest in files.items():
+            if not _is_relative_path(relative):
+                self.fail(f"files.{relative}", relative, _path_expected())
+            if not _is_sha256(digest):
+                self.fail(f"files.{relative}", digest, "a sha256 (64 lowercase hex digits)")
+
+    def _inputs(self, inputs: dict) -> None:
+        self.equal(inputs, "inputs", "names", list(INPUT_NAMES))
+        self.equal(inputs, "inputs", "bands", list(BANDS))
+        self.equal(inputs, "inputs", "units", list(INPUT_UNITS))
+        low = self.numbers(inputs, "inputs", "range_min", N_FEATURES)
+        high = self.numbers(inputs, "inputs", "range_max", N_FEATURES)
+        if any(lo > hi for lo, hi in zip(low, high)):
+            self.fail("inputs.range_max", high, "range_max >= range_min for every input")
+        maha = self.get(inputs, "inputs", "mahalanobis", dict, "an object")
+        self.numbers(maha, "inputs.mahalanobis", "mean", N_FEATURES)
+        matrix = self.get(maha, "inputs.mahalanobis", "inverse_covariance", list,
+                          f"a {N_FEATURES} x {N_FEATURES} list of lists")
+        if len(matrix) != N_FEATURES or any(type(row) is not list for row in matrix):
+            self.fail("inputs.mahalanobis.inverse_covariance", matrix, f"a {N_FEATURES} x {N_FEATURES} list of lists")
+        for i in range(N_FEATURES):
+            self.numbers({str(i): matrix[i]}, "inputs.mahalanobis.inverse_covariance", str(i), N_FEATURES)
+        self.get(maha, "inputs.mahalanobis", "threshold", float, "a finite number > 0")
+        if maha["threshold"] <= 0:
+            self.fail("inputs.mahalanobis.threshold", maha["threshold"], "a finite number > 0")
+
+    def _strata(self, strata: dict) -> list[str]:
+        """Validated strata spec; returns the stratum names."""
+        self.equal(strata, "strata", "version", STRATA_VERSION)
+        classes = self.get(strata, "strata", "classes", list, "a non-empty list of classifications")
+        seen = []
+        for i, cls in enumerate(classes):
+            field = f"strata.classes.{i}"
+            if type(cls) is not dict:
+                self.fail(field, cls, "an object {name, edges}")
+            name = self.get(cls, field, "name", str, f"one of {sorted(STRATA_FEATURES)}, each once")
+            if name not in STRATA_FEATURES or name in seen:
+                self.fail(f"{field}.name", name, f"one of {sorted(STRATA_FEATURES)}, each once")
+            seen.append(name)
+            edges = self.get(cls, field, "edges", list, "a list of ascending finite numbers")
+            self.numbers(cls, field, "edges", len(edges))
+            if edges != sorted(edges):
+                self.fail(f"{field}.edges", edges, "a list of ascending finite numbers")
+        if not classes:
+            self.fail("strata.classes", classes, "a non-empty list of classifications")
+        return stratum_names(strata)
+
+    def _models(self, models: dict, names: list[str]) -> None:
+        self.model_paths(models, "models", "teacher")
+        students = self.get(models, "models", "students", dict, 'an object {"global", "strata"}')
+        global_ = self.get(students, "models.students", "global", dict, 'an object {"kd", "baseline"}')
+        for kind in ("kd", "baseline"):
+            self.model_paths(global_, "models.students.global", kind)
+        entries = self.get(students, "models.students", "strata", list, f"a list of {len(names)} strata")
+        if len(entries) != len(names):
+            self.fail("models.students.strata", entries, f"a list of {len(names)} strata (one per stratum)")
+        for i, (entry, name) in enumerate(zip(entries, names)):
+            field = f"models.students.strata.{i}"
+            if type(entry) is not dict:
+                self.fail(field, entry, "an object {name, kd, baseline}")
+            self.equal(entry, field, "name", name)
+            own = [entry.get(kind) is not None for kind in ("kd", "baseline")]
+            if own[0] != own[1] or "kd" not in entry or "baseline" not in entry:
+                self.fail(field, entry, "kd and baseline both null (global students) or both model entries")
+            if own[0]:
+                for kind in ("kd", "baseline"):
+                    self.model_paths(entry, field, kind)
+
+    def _fusion(self, fusion: dict, n: int) -> None:
+        weights = self.get(fusion, "fusion", "teacher_weight", list, f"{n} x {N_TARGETS} weights in [0, 1]")
+        if len(weights) != n:
+            self.fail("fusion.teacher_weight", weights, f"{n} x {N_TARGETS} weights in [0, 1] (one row per stratum)")
+        for s in range(n):
+            self.numbers({str(s): weights[s]}, "fusion.teacher_weight", str(s), N_TARGETS, 0.0, 1.0)
+        rmse = self.get(fusion, "fusion", "lst_rmse", dict, f"an object with the heads {list(NETWORK_HEADS)}")
+        for head in NETWORK_HEADS:
+            self.numbers(rmse, "fusion.lst_rmse", head, n, 0.0)
+        self.numbers(fusion, "fusion", "lst_disagreement_ms", n, 0.0)
+
+
+def _check_inside(path: Path, relative: str) -> None:
+    """``path / relative`` must resolve (symlinks followed) inside the bundle directory."""
+    root = path.resolve()
+    target = (path / relative).resolve()
+    if not target.is_relative_to(root):
+        raise BundleIntegrityError(f"{describe_path(path / MANIFEST)}: {relative!r} resolves to {target}, "
+                                   f"outside the bundle directory {root}")
+
+
+def _check_onnx(path: Path, relative: str) -> None:
+    """An ONNX file must parse, pass the ONNX checker and map (N, N_FEATURES) inputs to (N, N_TARGETS)."""
+    try:
+        model = onnx.load(str(path / relative))
+        onnx.checker.check_model(model)
+    except (DecodeError, onnx.checker.ValidationError, OSError) as exc:
+        raise BundleError(f"{describe_path(path / relative)}: not a readable ONNX model "
+                          f"({type(exc).__name__}: {str(exc)[:200]})") from exc
+    graph = model.graph
+    dims = [[[d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim] for v in values]
+            for values in (graph.input, graph.output)]
+    if len(dims[0]) != 1 or len(dims[1]) != 1 or dims[0][0][-1:] != [N_FEATURES] or dims[1][0][-1:] != [N_TARGETS]:
         raise BundleError(f"{describe_path(path / relative)}: ONNX input/output shapes {dims} "
-                          f"(expected one input (N, {N_FEATURES}) and output (N, {N_TARGETS}))")
+                          f"(expected one input (N, {N_FEATURES}) and one output (N, {N_TARGETS}))")
 
 
-def _onnx_files(manifest: dict) -> list[str]:
+def _model_files(manifest: dict) -> list[str]:
+    """Relative paths of every network file (ONNX and Keras) a validated manifest names."""
     models = manifest["models"]
-    names = [models["teacher"]["onnx"]]
     students = models["students"]
-    names += [students["global"][k]["onnx"] for k in ("kd", "baseline")]
-    names += [e[k]["onnx"] for e in students["strata"] for k in ("kd", "baseline") if e.get(k)]
-    return names
+    entries = [models["teacher"]] + [students["global"][k] for k in ("kd", "baseline")]
+    entries += [e[k] for e in students["strata"] for k in ("kd", "baseline") if e[k]]
+    return [entry[suffix] for entry in entries for suffix in ("onnx", "keras")]
 
 
 def verify_bundle(path) -> tuple[dict, str]:
@@ -95,9 +294,10 @@ def verify_bundle(path) -> tuple[dict, str]:
     if not path.is_dir():
         raise BundleError(f"{describe_path(path)}: bundle directory does not exist")
     manifest, digest = _read_manifest(path)
-    _check_spec(path, manifest)
-    recorded = manifest.get("files", {})
-    present = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()} - {MANIFEST}
+    recorded = manifest["files"]
+    for relative in list(recorded) + _model_files(manifest):
+        _check_inside(path, relative)
+    present = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()} - {MANIFEST, DIGEST}
     for relative in sorted(set(recorded) - present):
         raise BundleIntegrityError(f"{describe_path(path / relative)}: listed in the manifest but missing")
     for relative in sorted(present - set(recorded)):
@@ -110,10 +310,11 @@ def verify_bundle(path) -> tuple[dict, str]:
         if actual != expected:
             raise BundleIntegrityError(f"{describe_path(path / relative)}: sha256 {actual} does not match "
                                        f"the manifest ({expected}); file altered or corrupted")
-    for relative in _onnx_files(manifest):
+    for relative in _model_files(manifest):
         if relative not in recorded:
             raise BundleIntegrityError(f"{describe_path(path / relative)}: model not covered by a sha256")
-        _check_onnx_shapes(path, relative)
+        if relative.endswith(".onnx"):
+            _check_onnx(path, relative)
     return manifest, digest
 
 
@@ -144,4 +345,8 @@ def load_keras_model(bundle: Bundle, relative: str):
     if actual != bundle.manifest["files"][relative]:
         raise BundleIntegrityError(f"{describe_path(bundle.path / relative)}: sha256 {actual} does not match "
                                    "the manifest; file altered since loading")
-    return keras.models.load_model(str(bundle.path / relative), compile=False, safe_mode=True)
+    try:
+        return keras.models.load_model(str(bundle.path / relative), compile=False, safe_mode=True)
+    except Exception as exc:  # the sha256 matched: whatever Keras raises, the file itself is unreadable
+        raise BundleError(f"{describe_path(bundle.path / relative)}: not a readable Keras model "
+                          f"({type(exc).__name__}: {str(exc)[:200]})") from exc

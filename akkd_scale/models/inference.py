@@ -15,7 +15,7 @@ import onnxruntime as ort
 
 from ..conventions import (BANDS, N_TARGETS, NETWORK_HEADS, QC_EXTRAPOLATION, QC_GLOBAL_STUDENT,
                            QC_INVALID_INPUT, QC_OUT_OF_RANGE)
-from ..errors import ParameterError
+from ..errors import BundleError, ParameterError, describe_path
 from . import fusion as fusion_mod
 from .strata import assign_strata
 
@@ -34,6 +34,7 @@ class Bundle:
     """A verified model bundle: teacher, students, strata and fusion, run through onnxruntime."""
 
     def __init__(self, path, manifest: dict, manifest_sha256: str, *, threads: int = 1, slab_rows: int = 65536):
+        """``manifest`` as validated by ``verify_bundle``; ``manifest_sha256`` is the bundle's identity."""
         self.path = Path(path)
         self.manifest = manifest
         self.sha256 = manifest_sha256
@@ -74,8 +75,12 @@ class Bundle:
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = self.threads
                 options.inter_op_num_threads = 1
-                session = ort.InferenceSession(str(self.path / relative), sess_options=options,
-                                               providers=["CPUExecutionProvider"])
+                try:
+                    session = ort.InferenceSession(str(self.path / relative), sess_options=options,
+                                                   providers=["CPUExecutionProvider"])
+                except Exception as exc:  # onnxruntime's errors share no base class below Exception
+                    raise BundleError(f"{describe_path(self.path / relative)}: onnxruntime cannot load the "
+                                      f"model ({type(exc).__name__}: {str(exc)[:200]})") from exc
                 self._sessions[relative] = session
         return session
 

@@ -4,6 +4,7 @@ Imports the ONNX exporter and, through the models it is given, Keras: training-s
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -14,31 +15,60 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import BANDS, INPUT_NAMES, INPUT_UNITS, OUTPUT_NAMES, OUTPUT_UNITS, QC_BITS
-from ..errors import BundleError, describe_path
-from ..models.bundle import FORMAT, FORMAT_VERSION, MANIFEST
+from ..conventions import BANDS, INPUT_NAMES, INPUT_UNITS, NEDT_K, OUTPUT_NAMES, OUTPUT_UNITS, QC_BITS
+from ..errors import BundleError, ParameterError, describe_path
+from ..models.bundle import DIGEST, FORMAT, FORMAT_VERSION, MANIFEST, digest_line
 from ..models.strata import stratum_names
 from ..utils import sha256_file
 from .onnx_export import keras_to_onnx, save_onnx
 
 log = logging.getLogger(__name__)
 
+#: Margin (K) added to the training brightness-temperature extremes for QC bit 2: three times the ASTER
+#: NEΔT, the spread sensor noise gives a pixel at the edge of the simulated domain.
+BT_MARGIN_K = 3 * NEDT_K
 
-def input_domain(x_train: np.ndarray, quantile: float = 0.999) -> dict:
-    """Training-input domain for QC: per-feature range and a Mahalanobis-distance threshold.
 
-    The threshold is the ``quantile`` of the squared Mahalanobis distance of the training inputs
-    (6 features), so about 0.1 % of training-like pixels are flagged as extrapolation.
+def input_domain(x_train: np.ndarray, *, view_zenith_range=None, bt_margin_k: float = BT_MARGIN_K,
+                 quantile: float = 0.999) -> dict:
+    """Training domain for QC: per-input bounds of the simulated domain (bit 2) and a Mahalanobis threshold (bit 4).
+
+    View zenith spans ``view_zenith_range``, the simulation's range (deg); by default the sample
+    extremes widened to whole degrees, the grid simulation ranges are given on, so nadir is inside.
+    Brightness temperatures, which the simulation does not bound directly, span the sample extremes
+    widened by ``bt_margin_k``. The threshold is the ``quantile`` of the training inputs' squared
+    Mahalanobis distance (6 features): about 0.1 % of training-like pixels get bit 4.
     """
     x = np.asarray(x_train, dtype=np.float64)
     x = x[np.all(np.isfinite(x), axis=1)]
+    vza = x[:, len(BANDS)]
+    if view_zenith_range is None:
+        view_zenith_range = (float(np.floor(vza.min())), float(np.ceil(vza.max())))
+    lo, hi = (float(v) for v in view_zenith_range)
+    if not 0.0 <= lo <= hi <= 90.0 or vza.min() < lo or vza.max() > hi:
+        raise ParameterError("input_domain", f"view_zenith_range=({lo}, {hi}) with samples in "
+                             f"[{vza.min()}, {vza.max()}]", variable="view_zenith_range",
+                             expected="0 <= min <= max <= 90 deg covering every training sample")
+    bt = x[:, :len(BANDS)]
     mean = x.mean(axis=0)
     inv_cov = np.linalg.pinv(np.cov(x, rowvar=False))
     centred = x - mean
     distance2 = np.einsum("ij,jk,ik->i", centred, inv_cov, centred)
-    return {"range_min": x.min(axis=0).tolist(), "range_max": x.max(axis=0).tolist(),
+    return {"range_min": (bt.min(axis=0) - bt_margin_k).tolist() + [lo],
+            "range_max": (bt.max(axis=0) + bt_margin_k).tolist() + [hi],
+            "range_definition": f"brightness temperatures: training extremes -/+ {bt_margin_k:g} K; "
+                                f"view zenith: simulated range [{lo:g}, {hi:g}] deg",
             "mahalanobis": {"mean": mean.tolist(), "inverse_covariance": inv_cov.tolist(),
                             "threshold": float(np.quantile(distance2, quantile)), "quantile": quantile}}
+
+
+def write_manifest(path, manifest: dict) -> str:
+    """Write ``manifest.json`` and its ``bundle.sha256`` into the bundle directory; returns the sha256."""
+    raw = json.dumps(manifest, indent=1, allow_nan=False).encode()
+    digest = hashlib.sha256(raw).hexdigest()
+    (Path(path) / MANIFEST).write_bytes(raw)
+    (Path(path) / DIGEST).write_text(digest_line(digest))
+    return digest
 
 
 def _write_network(model, directory: Path, stem: str) -> dict:
@@ -92,12 +122,12 @@ def save_bundle(path, *, teacher, students: dict, strata: dict, normalisation: d
             "metrics": metrics,
             "files": files,
         }
-        (work / MANIFEST).write_text(json.dumps(manifest, indent=1, allow_nan=False))
+        write_manifest(work, manifest)
         if path.exists():
             shutil.rmtree(path)
         os.replace(work, path)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    log.info("wrote bundle %s (%d files)", path, len(files) + 1)
+    log.info("wrote bundle %s (%d files)", path, len(files) + 2)
     return path

@@ -15,6 +15,7 @@ from akkd_scale.conventions import NETWORK_HEADS as HEADS, QC_EXTRAPOLATION, QC_
 from akkd_scale.errors import BundleError, BundleIntegrityError, ParameterError
 from akkd_scale.models.bundle import default_bundle_path, load_bundle, load_bundle_cached, load_keras_model
 from akkd_scale.models.strata import n_strata
+from akkd_scale.training.bundle_writer import write_manifest
 
 
 @pytest.fixture
@@ -31,10 +32,11 @@ def _inputs(ds):
 def test_manifest_and_round_trip(tiny_bundle, tiny_bundle_path, synthetic_set):
     manifest = json.loads((tiny_bundle_path / "manifest.json").read_text())
     assert tiny_bundle.sha256 == hashlib.sha256((tiny_bundle_path / "manifest.json").read_bytes()).hexdigest()
+    assert (tiny_bundle_path / "bundle.sha256").read_text() == f"{tiny_bundle.sha256}  manifest.json\n"
     assert manifest["inputs"]["bands"] == ["B10", "B11", "B12", "B13", "B14"]
     assert manifest["outputs"]["units"][0] == "K"
     files = {p.relative_to(tiny_bundle_path).as_posix() for p in tiny_bundle_path.rglob("*") if p.is_file()}
-    assert set(manifest["files"]) == files - {"manifest.json"}
+    assert set(manifest["files"]) == files - {"manifest.json", "bundle.sha256"}
     assert {"teacher.onnx", "teacher.keras", "students/global.onnx", "students/global_baseline.keras"} <= files
     assert len(manifest["models"]["students"]["strata"]) == n_strata(manifest["strata"]) == 2
     assert manifest["distillation"]["alpha"] == 0.5
@@ -116,10 +118,11 @@ def test_swapped_model_and_manifest_edits_refused(bundle_copy):
         load_bundle(bundle_copy)
     shutil.copy(bundle_copy / "students" / "global_baseline.onnx", bundle_copy / "teacher.onnx")
     bad = dict(manifest, inputs=dict(manifest["inputs"], bands=["B14", "B13", "B12", "B11", "B10"]))
-    manifest_path.write_text(json.dumps(bad))
-    with pytest.raises(BundleError, match="manifest.json.*expected"):
+    write_manifest(bundle_copy, bad)
+    with pytest.raises(BundleError, match=r"manifest\.json: field inputs\.bands: .*\(expected \["):
         load_bundle(bundle_copy)
     manifest_path.write_text("{ not json")
+    (bundle_copy / "bundle.sha256").write_text(f"{hashlib.sha256(b'{ not json').hexdigest()}  manifest.json\n")
     with pytest.raises(BundleError, match="not valid JSON"):
         load_bundle(bundle_copy)
     manifest_path.unlink()
