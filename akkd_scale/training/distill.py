@@ -235,6 +235,7 @@ def train_suite(train_ds, config: SuiteConfig) -> Path:
                                     "view zenith uniform over training range",
                     "student_hidden": list(config.student_hidden)}
     students = {"global": global_models, "strata": local_models}
+    domain = input_domain(x, view_zenith_range=train_ds.attrs.get("view_zenith_range"))
     return save_bundle(out, teacher=teacher, students=students, strata=spec, normalisation=normalisation,
-                       domain=input_domain(x), fusion=fusion, distillation=distillation, provenance=provenance,
+                       domain=domain, fusion=fusion, distillation=distillation, provenance=provenance,
                        metrics=metrics, teacher_info=teacher_info, overwrite=config.overwrite)
