@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 SWATH, VNIR_SWATH = "TIR_Swath", "VNIR_Swath"
 DN_FILL, DN_SATURATED = 0, 4095
+#: Largest TIR cross-track pointing angle (deg; ±8.55° per the ASTER User Handbook, plus margin).
+MAX_TIR_POINTING_DEG = 9.0
 VNIR_FILL, VNIR_SATURATED = 0, 255
 PYHDF_UINT8, PYHDF_UINT16 = 21, 23  # pyhdf.SDC.UINT8, pyhdf.SDC.UINT16
 #: VNIR bands used for NDVI and their exo-atmospheric solar irradiance (W m-2 um-1; Thome et al. "B", the
@@ -306,13 +308,27 @@ def inspect_scene(path, *, check_fill: bool = True) -> TirScene:
                      f"pixel size {projection.pixel_size(shape)}", variable=projection.source,
                      expected="a north-up grid (easting growing right, northing growing up)")
     pointing, pointing_source = pointing_angle(meta, "TIR")
+    if not math.isnan(pointing) and not abs(pointing) <= MAX_TIR_POINTING_DEG:
+        raise _error(path, f"TIR pointing angle {pointing}° ({pointing_source})", variable="POINTINGANGLE",
+                     expected=f"a finite angle within ±{MAX_TIR_POINTING_DEG}° (ASTER TIR cross-track pointing)")
     if math.isnan(pointing):
         log.warning("%s: TIR pointing angle unavailable (%s): view_zenith is NaN", where, pointing_source)
     when = acquisition_time(meta)
     gain, offset, source = calibration(meta, tuple(b[1:] for b in BANDS), "TIR", tuple(b.ucc for b in ASTER_TIR.bands))
+    bad = [f"{band} {g}" for band, g in zip(BANDS, np.atleast_1d(gain)) if not (np.isfinite(g) and g > 0)]
+    if bad:
+        raise _error(path, f"unit conversion coefficients {', '.join(bad)} ({source})", variable="INCL",
+                     expected="finite positive radiance per DN for every TIR band")
     extra = scene_attributes(meta)
     solar_zenith = 90.0 - extra["solar_elevation"] if "solar_elevation" in extra else math.nan
     vnir, vnir_note = _vnir_grid(path, meta, level, swaths, table, members, shape, projection, solar_zenith, when)
+    for name, limit in (("Latitude", 90.0), ("Longitude", 180.0)):
+        values = lattice.get(name)
+        if values is not None and not (np.all(np.isfinite(values)) and np.all(np.abs(values) <= limit)):
+            worst = values[~(np.isfinite(values) & (np.abs(values) <= limit))].ravel()[0]
+            raise _error(path, f"geolocation lattice has {np.sum(~(np.isfinite(values) & (np.abs(values) <= limit)))}"
+                         f" invalid point(s), e.g. {worst}", variable=name,
+                         expected=f"finite degrees within ±{limit:g} at every lattice point")
     if lattice:
         latitude = _geodetic(lattice["Latitude"]) if level == "1B" else lattice["Latitude"]
         longitude = _unwrap_longitude(lattice["Longitude"])

@@ -191,15 +191,17 @@ def _start_scene(index: int, path, client, context: dict, seen: dict):
         result = retrieve(ds, context["ref"], context["heads"], context["atmosphere"])
         out_ds = output_dataset(result, ds.attrs, _provenance(path, digest, context))
         valid = ds[BT].notnull().sum([d for d in ds[BT].dims if d != "band"]).data  # shares the reads
-        future = client.compute(dask.delayed(_after_writes)(write_scene(out_ds, context["out"], group), valid))
+        retrieved = result["lst"].notnull().sum().data
+        future = client.compute(dask.delayed(_after_writes)(write_scene(out_ds, context["out"], group), valid,
+                                                            retrieved))
     except Exception as exc:  # a bad scene is reported, never stops the batch
         return {**row, "error": _describe(exc), "seconds": time.perf_counter() - started}
     return future, {**row, "_started": started, "_record": record, "_stat": stat}
 
 
-def _after_writes(_written, valid_pixels):
-    """Valid pixels per band, available once the scene's writes are done."""
-    return valid_pixels
+def _after_writes(_written, valid_pixels, retrieved_pixels):
+    """Valid input pixels per band and retrieved pixels, available once the scene's writes are done."""
+    return valid_pixels, retrieved_pixels
 
 
 def _record(digest: str, size: int, context: dict) -> dict:
@@ -214,13 +216,16 @@ def _finish_scene(future, row: dict, context: dict) -> dict:
     mark its group complete with its record; otherwise report why it failed (the group stays incomplete)."""
     started, record, stat = row.pop("_started"), row.pop("_record"), row.pop("_stat")
     try:
-        valid = future.result()
+        valid, retrieved = future.result()
         if _stat(Path(row["scene"])) != stat:
             raise RuntimeError(f"{row['scene']}: the input file changed while it was processed; rerun the scene")
         empty = [band for band, n in zip(BANDS, np.atleast_1d(valid)) if n == 0]
         if empty:
             raise ValueError(f"{row['scene']}: band(s) {', '.join(empty)} have no valid pixel (all fill, "
                              "saturated or uncalibrated); the scene cannot be retrieved")
+        if retrieved == 0:
+            raise ValueError(f"{row['scene']}: no pixel could be retrieved (every pixel has QC bit invalid_input: "
+                             "check view_zenith, which is NaN when the file has no TIR pointing angle)")
         mark_complete(context["out"], row["group"], record)
         row = {**row, "status": "complete"}
     except Exception as exc:  # the scene failed on the cluster; others go on

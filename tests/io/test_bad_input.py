@@ -90,3 +90,48 @@ def test_file_object_is_rejected(tmp_path):
     path = write_aster_l1b(tmp_path / "AST_L1B_obj.hdf", shape=SHAPE)
     with open(path, "rb") as handle, pytest.raises(SceneFileError, match="not a path"):
         xr.open_dataset(handle, engine="aster_l1b")
+
+
+def _set_lattice(path, name: str, values: float) -> None:
+    """Overwrite every ``name`` lattice SDS of a written file (TIR and VNIR) with ``values``."""
+    from pyhdf.SD import SD, SDC
+
+    sd = SD(str(path), SDC.WRITE)
+    try:
+        for index in range(sd.info()[0]):
+            sds = sd.select(index)
+            if sds.info()[0] == name:
+                sds[:] = np.full(sds.info()[2], values, dtype=float)
+            sds.endaccess()
+    finally:
+        sd.end()
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("Latitude", -999.0, r"Latitude: geolocation lattice has 121 invalid point\(s\), e.g. -999.0 \(expected finite "
+                         r"degrees within ±90"),
+    ("Latitude", 95.0, r"Latitude: geolocation lattice has 121 invalid point\(s\), e.g. 95.0"),
+    ("Latitude", np.nan, r"Latitude: geolocation lattice has 121 invalid point\(s\), e.g. nan"),
+    ("Longitude", 200.0, r"Longitude: geolocation lattice has 121 invalid point\(s\), e.g. 200.0 \(expected finite "
+                         r"degrees within ±180"),
+])
+def test_impossible_geolocation_lattice_is_refused(tmp_path, name, value, message):
+    path = write_aster_l1b(tmp_path / "AST_L1B_lattice.hdf", shape=SHAPE)
+    _set_lattice(path, name, value)
+    with pytest.raises(SceneFileError, match=r"AST_L1B_lattice.hdf: " + message):
+        open_scene(path)
+
+
+def test_pointing_angle_beyond_aster_range_is_refused(tmp_path):
+    path = write_aster_l1b(tmp_path / "AST_L1B_pointing.hdf", shape=SHAPE, pointing_angle=25.0)
+    with pytest.raises(SceneFileError, match=r"POINTINGANGLE: TIR pointing angle 25.0° .*\(expected a finite angle "
+                                             r"within ±9.0°"):
+        open_scene(path)
+
+
+def test_non_positive_calibration_is_refused(tmp_path):
+    dn = np.full((5,) + SHAPE, 2000, dtype=np.uint16)
+    path = write_aster_l1b(tmp_path / "AST_L1B_gain.hdf", dn=dn, shape=SHAPE, unit_conversion={"B12": -0.00659})
+    with pytest.raises(SceneFileError, match=r"INCL: unit conversion coefficients B12 -0.00659 .*\(expected finite "
+                                             r"positive radiance per DN"):
+        open_scene(path)

@@ -263,3 +263,11 @@ def test_no_dashboard_prints_no_link(scenes, bundle_path, tmp_path):
 def test_disk_full_error_names_the_store():
     text = _describe(OSError(errno.ENOSPC, "No space left on device"), "/data/results.zarr")
     assert text == "OSError: no space left on the device of /data/results.zarr ([Errno 28] No space left on device)"
+
+
+def test_a_scene_without_pointing_angle_is_not_a_silent_all_nan_complete(tmp_path, bundle_path, client):
+    path = write_aster_l1b(tmp_path / "AST_L1B_no_pointing.hdf", brightness_temperature=295.0, shape=SHAPE,
+                           pointing_angle=None)
+    table = run_scenes([path], tmp_path / "nan.zarr", bundle=bundle_path, chunks=24, client=client)
+    assert table.loc[0, "status"] == "failed"
+    assert "no pixel could be retrieved (every pixel has QC bit invalid_input" in table.loc[0, "error"]
