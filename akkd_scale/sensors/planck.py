@@ -2,20 +2,25 @@
 
 Radiance is spectral radiance per µm (W m⁻² sr⁻¹ µm⁻¹) everywhere. Band-effective values come from
 a per-band table of ln L on a 0.05 K temperature grid (120–480 K) built by integrating Planck over the
-SRF; linear interpolation of ln L against T (and back) is accurate to ~1e-5 K, far inside the 0.005 K
-round-trip requirement, and costs one ``np.interp`` per pixel and band. Outside the table's range the
-result is NaN. Every array function accepts NumPy or Dask arrays (Dask stays lazy) and, where noted,
+SRF (cached on disk per SRF); linear interpolation of ln L against T (and back) is accurate to ~1e-5 K,
+far inside the 0.005 K round-trip requirement, and costs an index computation per pixel and band (no
+search). Outside the table's range the result is NaN. Every array function accepts NumPy or Dask arrays (Dask stays lazy) and, where noted,
 xarray DataArrays.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import Callable, NamedTuple
 
 import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ..config import cache_dir
 from ..constants import C1, C2
 from ..errors import ParameterError, SpectrumError
 
@@ -23,6 +28,9 @@ log = logging.getLogger(__name__)
 
 #: Temperature range and step (K) of the band tables.
 LUT_T_MIN, LUT_T_MAX, LUT_T_STEP = 120.0, 480.0, 0.05
+#: Points of the even ln L segment index per table interval: fine enough that each of its cells holds
+#: at most one table node (the narrowest ln L interval, at 480 K, is ≈ 1/29 000 of the range).
+INVERSE_OVERSAMPLING = 8
 
 
 def planck_radiance(wavelength_um, temperature_k):
@@ -33,23 +41,47 @@ def planck_radiance(wavelength_um, temperature_k):
 
 
 class BandLUT(NamedTuple):
-    """Table of band-effective ln L(T) on an even temperature grid; NumPy kernels both ways."""
+    """Band-effective ln L on an even temperature grid, with O(1) lookups both ways.
+
+    ``radiance`` and ``temperature`` give exactly what ``np.interp`` on the table gives (the same
+    segment and the same arithmetic), without its per-value binary search: the segment of a
+    temperature is index arithmetic on the even grid, the segment of a ln L is read from
+    ``segment_of_log`` (the table's segment at each point of an even, finer ln L grid) and corrected
+    by one comparison.
+    """
 
     temperature_k: np.ndarray
     log_radiance: np.ndarray
+    segment_of_log: np.ndarray   # forward-table segment at log_radiance[0] + k · log_step
 
     def radiance(self, temperature):
         """NumPy kernel: band radiance of temperatures (NaN outside the table)."""
         t = np.asarray(temperature, dtype=float)
-        log_l = np.interp(t, self.temperature_k, self.log_radiance, left=np.nan, right=np.nan)
-        return np.exp(log_l)
+        step = (self.temperature_k[-1] - self.temperature_k[0]) / (self.temperature_k.size - 1)
+        guess = np.floor((t - self.temperature_k[0]) / step)
+        return np.exp(_interp_at(t, guess, self.temperature_k, self.log_radiance))
 
     def temperature(self, radiance):
         """NumPy kernel: brightness temperature of band radiances (NaN for L ≤ 0 or outside the table)."""
         values = np.asarray(radiance, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            log_l = np.where(values > 0, np.log(np.where(values > 0, values, 1.0)), np.nan)
-        return np.interp(log_l, self.log_radiance, self.temperature_k, left=np.nan, right=np.nan)
+            log_l = np.log(np.where(values > 0, values, np.nan))
+        n = self.segment_of_log.size
+        step = (self.log_radiance[-1] - self.log_radiance[0]) / (n - 1)
+        cell = np.clip(np.floor((log_l - self.log_radiance[0]) / step), 0, n - 1)
+        guess = self.segment_of_log[np.where(np.isfinite(cell), cell, 0).astype(np.intp)]
+        return _interp_at(log_l, np.where(np.isfinite(cell), guess, np.nan), self.log_radiance, self.temperature_k)
+
+
+def _interp_at(x: np.ndarray, guess: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """``np.interp(x, xp, fp)`` with NaN outside, given a segment guess that is right or off by one."""
+    inside = (x >= xp[0]) & (x <= xp[-1])
+    j = np.clip(np.where(inside, guess, 0), 0, xp.size - 2).astype(np.intp)
+    j += (x >= xp[j + 1]) & (j < xp.size - 2)
+    j -= (x < xp[j]) & (j > 0)
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    out = np.where(x == xp[-1], fp[-1], slope * (x - xp[j]) + fp[j])
+    return np.where(inside, out, np.nan)
 
 
 def band_effective_radiance(srf_wavelength_um, srf_response, temperature_k) -> np.ndarray:
@@ -67,12 +99,41 @@ def band_effective_radiance(srf_wavelength_um, srf_response, temperature_k) -> n
 
 
 def band_lut(srf_wavelength_um, srf_response) -> BandLUT:
-    """Build the ln L(T) table of one band from its SRF."""
+    """The ln L(T) table of one band and its segment index, computed once per SRF and cached on disk.
+
+    Building means integrating Planck × SRF at 7 201 temperatures (~0.1 s per band); the cache
+    (``config.cache_dir()/planck``, keyed by the SRF and the grid) spares every new process that cost.
+    """
+    wavelength = np.ascontiguousarray(srf_wavelength_um, dtype=float)
+    response = np.ascontiguousarray(srf_response, dtype=float)
+    key = hashlib.sha256(wavelength.tobytes() + response.tobytes() +
+                         repr((LUT_T_MIN, LUT_T_MAX, LUT_T_STEP, INVERSE_OVERSAMPLING, C1, C2)).encode()).hexdigest()
+    path = cache_dir() / "planck" / f"{key[:24]}.npz"
+    try:
+        with np.load(path) as cached:
+            return BandLUT(cached["temperature_k"], cached["log_radiance"], cached["segment_of_log"])
+    except (OSError, KeyError, ValueError):
+        pass
     n = int(round((LUT_T_MAX - LUT_T_MIN) / LUT_T_STEP)) + 1
     temperature = np.linspace(LUT_T_MIN, LUT_T_MAX, n)
-    radiance = band_effective_radiance(srf_wavelength_um, srf_response, temperature)
-    log.debug("built band table: %d temperatures %.1f–%.1f K", n, LUT_T_MIN, LUT_T_MAX)
-    return BandLUT(temperature, np.log(radiance))
+    log_radiance = np.log(band_effective_radiance(wavelength, response, temperature))
+    even_log = np.linspace(log_radiance[0], log_radiance[-1], INVERSE_OVERSAMPLING * (n - 1) + 1)
+    segments = np.clip(np.searchsorted(log_radiance, even_log, side="right") - 1, 0, n - 2).astype(np.int32)
+    lut = BandLUT(temperature, log_radiance, segments)
+    _save_atomic(path, lut)
+    log.debug("built band table: %d temperatures %.1f–%.1f K (%s)", n, LUT_T_MIN, LUT_T_MAX, path)
+    return lut
+
+
+def _save_atomic(path: Path, lut: BandLUT) -> None:
+    """Write the table under a temporary name and rename it, so concurrent processes never read half a file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
+            np.savez(handle, **lut._asdict())
+        os.replace(handle.name, path)
+    except OSError as exc:  # a read-only cache only costs the rebuild
+        log.debug("band table not cached at %s: %s", path, exc)
 
 
 def _out_dtype(dtype) -> np.dtype:
