@@ -43,45 +43,48 @@ def planck_radiance(wavelength_um, temperature_k):
 class BandLUT(NamedTuple):
     """Band-effective ln L on an even temperature grid, with O(1) lookups both ways.
 
-    ``radiance`` and ``temperature`` give exactly what ``np.interp`` on the table gives (the same
-    segment and the same arithmetic), without its per-value binary search: the segment of a
-    temperature is index arithmetic on the even grid, the segment of a ln L is read from
-    ``segment_of_log`` (the table's segment at each point of an even, finer ln L grid) and corrected
-    by one comparison.
+    Both directions compute ``np.interp``'s formula (precomputed slopes) without its per-value binary
+    search: the segment of a temperature is index arithmetic on the even grid; the segment of a ln L
+    is read from ``segment_of_log`` (the table's segment at each point of an even, finer ln L grid)
+    and corrected by one comparison.
     """
 
     temperature_k: np.ndarray
     log_radiance: np.ndarray
-    segment_of_log: np.ndarray   # forward-table segment at log_radiance[0] + k · log_step
+    segment_of_log: np.ndarray   # table segment at log_radiance[0] + k · (ln L range) / (size − 1)
 
     def radiance(self, temperature):
         """NumPy kernel: band radiance of temperatures (NaN outside the table)."""
-        t = np.asarray(temperature, dtype=float)
-        step = (self.temperature_k[-1] - self.temperature_k[0]) / (self.temperature_k.size - 1)
-        guess = np.floor((t - self.temperature_k[0]) / step)
-        return np.exp(_interp_at(t, guess, self.temperature_k, self.log_radiance))
+        index, fraction, inside = temperature_index(self.temperature_k, temperature)
+        table = self.log_radiance
+        return np.exp(np.where(inside, table[index] + fraction * (table[index + 1] - table[index]), np.nan))
 
     def temperature(self, radiance):
         """NumPy kernel: brightness temperature of band radiances (NaN for L ≤ 0 or outside the table)."""
         values = np.asarray(radiance, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            log_l = np.log(np.where(values > 0, values, np.nan))
+            x = np.log(np.where(values > 0, values, np.nan))
+        xp, fp = self.log_radiance, self.temperature_k
         n = self.segment_of_log.size
-        step = (self.log_radiance[-1] - self.log_radiance[0]) / (n - 1)
-        cell = np.clip(np.floor((log_l - self.log_radiance[0]) / step), 0, n - 1)
-        guess = self.segment_of_log[np.where(np.isfinite(cell), cell, 0).astype(np.intp)]
-        return _interp_at(log_l, np.where(np.isfinite(cell), guess, np.nan), self.log_radiance, self.temperature_k)
+        cell = (x - xp[0]) * ((n - 1) / (xp[-1] - xp[0]))
+        inside = (x >= xp[0]) & (x <= xp[-1])
+        j = self.segment_of_log[np.where(inside, cell, 0.0).astype(np.intp)].astype(np.intp)
+        j += (x >= xp[j + 1]) & (j < xp.size - 2)
+        slope = _slopes(fp, xp)
+        return np.where(inside, slope[j] * (x - xp[j]) + fp[j], np.nan)
 
 
-def _interp_at(x: np.ndarray, guess: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """``np.interp(x, xp, fp)`` with NaN outside, given a segment guess that is right or off by one."""
-    inside = (x >= xp[0]) & (x <= xp[-1])
-    j = np.clip(np.where(inside, guess, 0), 0, xp.size - 2).astype(np.intp)
-    j += (x >= xp[j + 1]) & (j < xp.size - 2)
-    j -= (x < xp[j]) & (j > 0)
-    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
-    out = np.where(x == xp[-1], fp[-1], slope * (x - xp[j]) + fp[j])
-    return np.where(inside, out, np.nan)
+def _slopes(fp: np.ndarray, xp: np.ndarray) -> np.ndarray:
+    return (fp[1:] - fp[:-1]) / (xp[1:] - xp[:-1])
+
+
+def temperature_index(grid: np.ndarray, temperature) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(segment index, fraction within it, inside) of temperatures on an even table grid."""
+    t = np.asarray(temperature, dtype=float)
+    position = (t - grid[0]) * ((grid.size - 1) / (grid[-1] - grid[0]))
+    inside = (position >= 0) & (position <= grid.size - 1)
+    index = np.minimum(np.where(inside, position, 0.0).astype(np.intp), grid.size - 2)
+    return index, position - index, inside
 
 
 def band_effective_radiance(srf_wavelength_um, srf_response, temperature_k) -> np.ndarray:
@@ -153,11 +156,21 @@ def elementwise(values, kernel: Callable[[np.ndarray], np.ndarray]):
     return result if result.ndim else result[()]
 
 
-def _per_band_kernel(block: np.ndarray, kernels, axis: int, dtype) -> np.ndarray:
-    """Apply kernel i to index i of the band axis (a length-1 band axis is broadcast to every band)."""
+def _per_band_kernel(block: np.ndarray, luts, kernel_name: str, axis: int, dtype) -> np.ndarray:
+    """Apply band i's table to index i of the band axis; a length-1 band axis is broadcast to every band
+    (for radiance, one temperature index serves all bands: the tables share their temperature grid)."""
     moved = np.moveaxis(block, axis, -1)
-    pick = (lambda i: moved[..., 0]) if moved.shape[-1] == 1 else (lambda i: moved[..., i])
-    out = np.stack([kernel(pick(i)) for i, kernel in enumerate(kernels)], axis=-1).astype(dtype, copy=False)
+    if moved.shape[-1] == 1 and kernel_name == "radiance":
+        index, fraction, inside = temperature_index(luts[0].temperature_k, moved[..., 0])
+        out = np.empty(moved.shape[:-1] + (len(luts),))
+        for b, lut in enumerate(luts):
+            table = lut.log_radiance
+            out[..., b] = table[index] + fraction * (table[index + 1] - table[index])
+        out = np.exp(np.where(inside[..., None], out, np.nan)).astype(dtype, copy=False)
+    else:
+        pick = (lambda i: moved[..., 0]) if moved.shape[-1] == 1 else (lambda i: moved[..., i])
+        out = np.stack([getattr(lut, kernel_name)(pick(i)) for i, lut in enumerate(luts)],
+                       axis=-1).astype(dtype, copy=False)
     return np.moveaxis(out, -1, axis)
 
 
@@ -182,13 +195,13 @@ def _per_band(values, sensor, band_axis: int, kernel_name: str, what: str):
     if array.shape[axis] not in (1, len(sensor)):
         raise ParameterError(f"{what} for {sensor.name}", f"band axis {band_axis} has length {array.shape[axis]}",
                              variable="band_axis", expected=f"length {len(sensor)} ({', '.join(sensor.band_names)}) or 1")
-    kernels = [getattr(band.lut, kernel_name) for band in sensor.bands]
+    luts = [band.lut for band in sensor.bands]
     dtype = _out_dtype(array.dtype)
     if not is_dask:
-        return _per_band_kernel(array, kernels, axis, dtype)
+        return _per_band_kernel(array, luts, kernel_name, axis, dtype)
     array = array.rechunk({axis: -1})
     chunks = tuple((len(sensor),) if i == axis else c for i, c in enumerate(array.chunks))
-    return array.map_blocks(_per_band_kernel, kernels, axis, dtype, dtype=dtype, chunks=chunks)
+    return array.map_blocks(_per_band_kernel, luts, kernel_name, axis, dtype, dtype=dtype, chunks=chunks)
 
 
 def band_radiance(temperature, sensor, band_axis: int = -1):
