@@ -48,6 +48,23 @@ def configure_logging(verbose: int) -> None:
         logging.getLogger(name).setLevel(level)
 
 
+class ChunkSize(click.ParamType):
+    """``auto`` or a whole number of pixels ≥ 1."""
+
+    name = "chunks"
+
+    def convert(self, value, param, ctx):
+        if value == "auto" or isinstance(value, int):
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if number < 1:
+            self.fail(f"{value!r} (expected 'auto' or a whole number of pixels >= 1)", param, ctx)
+        return number
+
+
 def _options_checked(heads: str, atmosphere: str | None, scheduler: str | None,
                      workers: int | None) -> tuple[str, ...]:
     """Heads as a tuple; every argument error is a usage error (exit 2) before any cluster starts."""
@@ -90,8 +107,9 @@ def show_versions() -> None:
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler (tcp://host:8786).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="LocalCluster worker processes.")
 @click.option("--threads-per-worker", type=click.IntRange(min=1), default=None, help="Threads per worker.")
-@click.option("--chunks", type=click.IntRange(min=1), default=512, show_default=True,
-              help="Spatial chunk size (pixels); also the Zarr chunk size.")
+@click.option("--chunks", type=ChunkSize(), default="auto", show_default=True,
+              help="Spatial chunk size in pixels (also the Zarr chunk size), or 'auto': a standard scene in two "
+                   "halves, larger scenes in 1024 x 1024 chunks.")
 @click.option("--heads", default="fusion", show_default=True,
               help="Comma-separated heads; the first fills lst/emissivity (e.g. fusion,teacher,student,tes).")
 @click.option("--atmosphere", default=None,
@@ -106,8 +124,12 @@ def show_versions() -> None:
               help="Seconds to wait for --scheduler before giving up.")
 @click.option("--worker-timeout", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
               help="Seconds without any Dask worker before the remaining scenes fail.")
+@click.option("--executor", type=click.Choice(["auto", "threads", "cluster"]), default="auto", show_default=True,
+              help="threads: Dask's threaded scheduler in this process, no cluster; cluster: a Dask cluster "
+                   "(LocalCluster or --scheduler); auto: threads for batches no larger than the core count "
+                   "unless --scheduler/--workers/--threads-per-worker ask for a cluster.")
 def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, heads, atmosphere, overwrite, verify,
-        dashboard_address, connect_timeout, worker_timeout) -> None:
+        dashboard_address, connect_timeout, worker_timeout, executor) -> None:
     """Retrieve LST and emissivity for SCENES (ASTER L1B HDF files) into a Zarr store."""
     import shlex
 
@@ -116,7 +138,7 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from .pipeline import bundle_ref, close_client, dashboard_link, get_client, run_scenes
-    from .pipeline.runner import verify_store
+    from .pipeline.runner import choose_executor, verify_store
     from .pipeline.store import prepare_store
 
     ref = bundle_ref(bundle)  # a missing or altered bundle stops the run before any cluster starts
@@ -125,22 +147,28 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
         click.echo(table.to_string(index=False))
         sys.exit(0 if (table["status"] == "ok").all() else 1)
     prepare_store(out)  # a foreign --out stops the run before any cluster starts
-    client = get_client(scheduler, workers, threads_per_worker, dashboard_address=dashboard_address or None,
-                        connect_timeout=connect_timeout)
+    executor = choose_executor(executor, n_scenes=len(scenes),
+                               cluster_given=bool(scheduler or workers or threads_per_worker))
+    client = None
     try:
-        if not scheduler and not dashboard_address:
-            click.echo("Dask dashboard: off")
+        if executor == "threads":
+            click.echo(f"Dask threaded scheduler, {os.cpu_count()} threads, no cluster (--executor cluster for one "
+                       "with a dashboard)")
         else:
-            click.echo(f"Dask dashboard: {dashboard_link(client) or 'not available'}")
+            client = get_client(scheduler, workers, threads_per_worker, dashboard_address=dashboard_address or None,
+                                connect_timeout=connect_timeout)
+            link = dashboard_link(client) if scheduler or dashboard_address else None
+            click.echo(f"Dask dashboard: {link or 'off'}")
         with logging_redirect_tqdm():
             table = run_scenes(scenes, out, bundle=ref, heads=heads, chunks=chunks, client=client,
                                overwrite=overwrite, atmosphere=atmosphere, command_line=shlex.join(sys.argv),
-                               progress=True, worker_timeout=worker_timeout)
+                               progress=True, worker_timeout=worker_timeout, executor=executor)
     except KeyboardInterrupt:
         click.echo("interrupted: complete scenes are kept; rerun the same command to finish the rest", err=True)
         sys.exit(130)
     finally:
-        close_client(client)
+        if client is not None:
+            close_client(client)
     with pd.option_context("display.max_colwidth", 100, "display.width", 250):
         click.echo(table.round({"seconds": 2}).to_string(index=False))
     counts = table["status"].value_counts()
@@ -224,8 +252,9 @@ def simulate_command(profile_sets, tigr, emissivity, samples, seed, out, view_ze
               help="Directory for demo scenes, results.zarr, quicklooks and the accuracy report.")
 @click.option("--bundle", default=None, help="Model bundle directory (default: the shipped bundle).")
 @click.option("--size", default="700x830", show_default=True, help="Scene size LINESxPIXELS (ASTER TIR: 700x830).")
-@click.option("--workers", default=2, show_default=True, help="LocalCluster worker processes.")
-def demo(out_dir: str, bundle: str | None, size: str, workers: int) -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Run on a LocalCluster with this many worker processes (default: threads, no cluster).")
+def demo(out_dir: str, bundle: str | None, size: str, workers: int | None) -> None:
     """Simulate demo ASTER L1B scenes with known truth, retrieve LST/emissivity, report the accuracy."""
     from .pipeline.cluster import close_client, dashboard_link, get_client
     from .pipeline.demo import format_report, run_demo
@@ -234,12 +263,13 @@ def demo(out_dir: str, bundle: str | None, size: str, workers: int) -> None:
         shape = tuple(int(v) for v in size.lower().split("x"))
     except ValueError:
         raise click.BadParameter(f"{size!r}: expected LINESxPIXELS, e.g. 700x830", param_hint="--size")
-    client = get_client(workers=workers, threads_per_worker=1)
-    click.echo(f"Dask dashboard: {dashboard_link(client)}")
+    client = get_client(workers=workers, threads_per_worker=1) if workers else None
+    click.echo(f"Dask dashboard: {dashboard_link(client)}" if client else "Dask threaded scheduler, no cluster")
     try:
         report = run_demo(out_dir, bundle=bundle, shape=shape, client=client)
     finally:
-        close_client(client)
+        if client is not None:
+            close_client(client)
     click.echo(format_report(report))
     click.echo(f"Results: {out_dir}/results.zarr, quicklooks: {out_dir}/quicklooks, report: {out_dir}/report.md")
 

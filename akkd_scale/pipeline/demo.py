@@ -98,7 +98,7 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def run_demo(out_dir, *, bundle=None, shape=(700, 830), scenes=DEMO_SCENES, client=None, chunks: int = 512,
+def run_demo(out_dir, *, bundle=None, shape=(700, 830), scenes=DEMO_SCENES, client=None, chunks="auto",
              heads=("fusion", "tes")) -> dict:
     """Simulate, retrieve, render and report; returns the report dict (also written as JSON + Markdown).
 
@@ -107,8 +107,8 @@ def run_demo(out_dir, *, bundle=None, shape=(700, 830), scenes=DEMO_SCENES, clie
     out_dir = Path(out_dir)
     started = time.perf_counter()
     paths = write_demo_scenes(out_dir / "scenes", shape=shape, scenes=scenes)
-    simulated = time.perf_counter()
     summaries = [brightness_temperature_summary(open_aster_l1b(path)) for path in paths]
+    simulated = time.perf_counter()
     store = out_dir / "results.zarr"
     atmospheres = {path: atmosphere if "tes" in heads else None for path, (_, atmosphere, *_) in zip(paths, scenes)}
     for path, atmosphere in atmospheres.items():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import errno
 import logging
+import os
 import shlex
 import sys
 import time
@@ -25,12 +26,12 @@ import xarray as xr
 
 from .. import __version__
 from ..conventions import BANDS, BT
-from ..errors import ClusterError
+from ..errors import ParameterError
 from ..utils import sha256_file
 from .graph import check_heads, retrieve
 from .kernel import BundleRef, bundle_ref
-from .store import (COMPLETE, INCOMPLETE, StoreLock, group_record, group_status, is_local, mark_complete, missing_chunks,
-                    output_dataset, prepare_store, record_mismatch, scene_group, write_scene)
+from .store import (COMPLETE, INCOMPLETE, StoreLock, group_record, group_status, is_local, mark_complete,
+                    missing_chunks, output_dataset, prepare_store, record_mismatch, scene_group, write_scene)
 
 log = logging.getLogger(__name__)
 
@@ -39,40 +40,98 @@ COLUMNS = ["scene", "group", "status", "pixels", "seconds", "error"]
 WORKER_TIMEOUT_S = 60.0
 
 
-def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks=512, client=None, overwrite=False, *,
+def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client=None, overwrite=False, *,
                atmosphere: str | None = None, command_line: str | None = None, progress: bool = False,
-               max_in_flight: int | None = None, worker_timeout: float = WORKER_TIMEOUT_S) -> pd.DataFrame:
+               max_in_flight: int | None = None, worker_timeout: float = WORKER_TIMEOUT_S,
+               executor: str = "auto") -> pd.DataFrame:
     """Retrieve LST/emissivity for every scene file into the Zarr store ``out``.
 
     ``bundle``: Bundle, path or BundleRef (default: the shipped bundle). ``chunks``: spatial chunk
-    size (int) or a dict for ``open_dataset``. ``client``: a ``distributed.Client``; without one the
-    current default client is used, or a LocalCluster is started (and closed afterwards).
-    ``atmosphere``: AFGL atmosphere assumed by a ``tes`` head. Complete scenes whose record matches
-    are skipped unless ``overwrite``. ``worker_timeout``: seconds without any worker before the
-    remaining scenes fail. Returns one row per path, in input order: scene, group, status
-    (complete/skipped/failed), pixels, seconds, error.
+    size (int), a dict for ``open_dataset`` or ``"auto"`` (:func:`auto_chunks`). ``executor``:
+    ``"cluster"`` runs on ``client`` (a ``distributed.Client``), else on the current default client,
+    else on a LocalCluster started and closed here; ``"threads"`` runs each scene with Dask's threaded scheduler in this process, no
+    cluster; ``"auto"`` picks ``"cluster"`` when a client is given or current or the batch has more
+    scenes than cores, else ``"threads"`` (the same numbers either way). ``atmosphere``: AFGL
+    atmosphere assumed by a ``tes`` head. Complete scenes whose record matches are skipped unless
+    ``overwrite``. ``worker_timeout``: seconds without any worker before the remaining scenes fail.
+    Returns one row per path, in input order: scene, group, status (complete/skipped/failed),
+    pixels, seconds, error.
     """
     heads = check_heads(heads, atmosphere=atmosphere)
+    paths = list(paths)
+    executor = choose_executor(executor, n_scenes=len(paths), cluster_given=client is not None or
+                               _current_client() is not None)
     ref = bundle_ref(bundle)
     out = _absolute(out)
     prepare_store(out)
     command_line = command_line or shlex.join(sys.argv)
-    from .cluster import close_client, get_client
-
+    context = {"out": out, "ref": ref, "heads": heads, "overwrite": overwrite, "atmosphere": atmosphere,
+               "chunks": _chunk_request(chunks), "command_line": command_line, "worker_timeout": worker_timeout}
     with StoreLock(out, command_line) if is_local(out) else _no_lock():
-        own_client = client is None and _current_client() is None
-        if client is None:
-            client = _current_client() if not own_client else get_client()
-        try:
-            window = max_in_flight or max(2, 2 * len(client.nthreads()))
-            context = {"out": out, "ref": ref, "heads": heads, "overwrite": overwrite, "atmosphere": atmosphere,
-                       "chunks": {"y": chunks, "x": chunks} if isinstance(chunks, int) else dict(chunks),
-                       "command_line": command_line, "worker_timeout": worker_timeout}
-            rows = _run(list(paths), client, context, window, progress)
-        finally:
-            if own_client:
-                close_client(client)
+        if executor == "threads":
+            rows = _run_threaded(paths, context, progress)
+        else:
+            from .cluster import close_client, get_client
+
+            own_client = client is None and _current_client() is None
+            client = client or _current_client() or get_client()
+            try:
+                window = max_in_flight or max(2, 2 * len(client.nthreads()))
+                rows = _run(paths, client, context, window, progress)
+            finally:
+                if own_client:
+                    close_client(client)
     return pd.DataFrame([rows[i] for i in range(len(rows))], columns=COLUMNS)
+
+
+EXECUTORS = ("auto", "threads", "cluster")
+#: Most pixels in one chunk of ``chunks="auto"``: bounds a task's memory (≈ 1 GB with the TES head).
+MAX_CHUNK_PIXELS = 1024 * 1024
+
+
+def auto_chunks(ny: int, nx: int) -> dict[str, int]:
+    """Chunks for a scene: a standard scene (up to 2 × MAX_CHUNK_PIXELS) in two column halves, so two
+    threads or workers share it with one kernel call each; larger scenes in 1024 × 1024 chunks."""
+    if ny * nx <= 2 * MAX_CHUNK_PIXELS:
+        return {"y": int(ny), "x": int(-(-nx // 2))}
+    side = int(MAX_CHUNK_PIXELS ** 0.5)
+    return {"y": side, "x": side}
+
+
+def _chunk_request(chunks) -> dict | str:
+    if chunks == "auto":
+        return "auto"
+    if isinstance(chunks, int) and chunks >= 1:
+        return {"y": chunks, "x": chunks}
+    if isinstance(chunks, dict):
+        return dict(chunks)
+    raise ParameterError(None, f"chunks={chunks!r}", variable="chunks",
+                         expected="'auto', a positive number of pixels or a dict such as {'y': 700, 'x': 415}")
+
+
+def choose_executor(executor: str, *, n_scenes: int, cluster_given: bool) -> str:
+    """``threads`` or ``cluster`` for a requested ``executor`` (see :func:`run_scenes`)."""
+    if executor not in EXECUTORS:
+        raise ParameterError(None, f"unknown executor {executor!r}", variable="executor",
+                             expected=" or ".join(EXECUTORS))
+    if executor != "auto":
+        return executor
+    return "cluster" if cluster_given or n_scenes > (os.cpu_count() or 1) else "threads"
+
+
+def _run_threaded(paths: list, context: dict, progress: bool) -> dict:
+    """Scenes one after another, each computed by Dask's threaded scheduler (one thread per core)."""
+    bar = _progress_bar(len(paths)) if progress else None
+    rows, seen = {}, {"groups": {}, "paths": {}}
+    for index, path in enumerate(paths):
+        started = _start_scene(index, path, context, seen)
+        if not isinstance(started, dict):
+            graph, row = started
+            started = _finish_scene(lambda: dask.compute(graph, scheduler="threads")[0], row, context)
+        rows[index] = _report(started, bar)
+    if bar is not None:
+        bar.close()
+    return rows
 
 
 class _no_lock:
@@ -112,11 +171,11 @@ def _run(paths: list, client, context: dict, window: int, progress: bool) -> dic
     while queue or in_flight:
         while queue and len(in_flight) < window:
             index, path = queue.pop(0)
-            started = _start_scene(index, path, client, context, seen)
+            started = _start_scene(index, path, context, seen)
             if isinstance(started, dict):
                 rows[index] = _report(started, bar)
             else:
-                in_flight[started[0]] = (index, started[1])
+                in_flight[client.compute(started[0])] = (index, started[1])
         if not in_flight:
             continue
         try:
@@ -125,7 +184,8 @@ def _run(paths: list, client, context: dict, window: int, progress: bool) -> dic
             done = set()
         for future in done:
             index, row = in_flight.pop(future)
-            rows[index] = _report(_finish_scene(future, row, context), bar)
+            rows[index] = _report(_finish_scene(future.result, row, context), bar)
+            future.release()
         if done or client.nthreads():
             no_workers_since = None
             continue
@@ -158,8 +218,8 @@ def _stat(path: Path) -> tuple:
     return info.st_size, info.st_mtime_ns, info.st_ino
 
 
-def _start_scene(index: int, path, client, context: dict, seen: dict):
-    """Open and submit one scene: a final row (skipped/failed) or (future, row in progress)."""
+def _start_scene(index: int, path, context: dict, seen: dict):
+    """Open one scene and build its graph: a final row (skipped/failed) or (delayed graph, row in progress)."""
     path = Path(path)
     row = {"scene": str(path), "group": None, "status": "failed", "pixels": 0, "seconds": 0.0, "error": ""}
     started = time.perf_counter()
@@ -177,7 +237,8 @@ def _start_scene(index: int, path, client, context: dict, seen: dict):
                              "(scene files need distinct names)")
         seen["groups"][group] = path
         stat, digest = _stat(path), sha256_file(path)
-        record = _record(digest, stat[0], context)
+        chunks = _scene_chunks(resolved, context["chunks"])
+        record = _record(digest, stat[0], {**context, "chunks": chunks})
         if not context["overwrite"] and group_status(context["out"], group) == COMPLETE:
             why = record_mismatch(group_record(context["out"], group), record)
             missing = missing_chunks(context["out"], group)
@@ -186,17 +247,24 @@ def _start_scene(index: int, path, client, context: dict, seen: dict):
             log.info("redoing %s: %s", group, why or f"chunks missing ({', '.join(sorted(missing))})")
         with warnings.catch_warnings():  # square chunks cut the reader's whole-row storage chunks on purpose
             warnings.filterwarnings("ignore", message="The specified chunks separate", category=UserWarning)
-            ds = xr.open_dataset(resolved, engine="aster_l1b", chunks=context["chunks"])
+            ds = xr.open_dataset(resolved, engine="aster_l1b", chunks=chunks)
         row["pixels"] = int(ds[BT].size // ds.sizes["band"])
         result = retrieve(ds, context["ref"], context["heads"], context["atmosphere"])
         out_ds = output_dataset(result, ds.attrs, _provenance(path, digest, context))
         valid = ds[BT].notnull().sum([d for d in ds[BT].dims if d != "band"]).data  # shares the reads
         retrieved = result["lst"].notnull().sum().data
-        future = client.compute(dask.delayed(_after_writes)(write_scene(out_ds, context["out"], group), valid,
-                                                            retrieved))
+        graph = dask.delayed(_after_writes)(write_scene(out_ds, context["out"], group), valid, retrieved)
     except Exception as exc:  # a bad scene is reported, never stops the batch
         return {**row, "error": _describe(exc), "seconds": time.perf_counter() - started}
-    return future, {**row, "_started": started, "_record": record, "_stat": stat}
+    return graph, {**row, "_started": started, "_record": record, "_stat": stat}
+
+
+def _scene_chunks(path: Path, request) -> dict[str, int]:
+    """The chunks of one scene: as requested, or :func:`auto_chunks` of its size (read from metadata)."""
+    if request != "auto":
+        return request
+    sizes = xr.open_dataset(path, engine="aster_l1b").sizes
+    return auto_chunks(sizes["y"], sizes["x"])
 
 
 def _after_writes(_written, valid_pixels, retrieved_pixels):
@@ -211,12 +279,13 @@ def _record(digest: str, size: int, context: dict) -> dict:
             "atmosphere": context["atmosphere"] or "", "akkd_scale_version": __version__}
 
 
-def _finish_scene(future, row: dict, context: dict) -> dict:
-    """Check a finished scene (input unchanged, every band has valid pixels, every chunk written), then
-    mark its group complete with its record; otherwise report why it failed (the group stays incomplete)."""
+def _finish_scene(result, row: dict, context: dict) -> dict:
+    """Wait for a scene's graph (``result()``), check it (input unchanged, every band has valid pixels,
+    every chunk written), then mark its group complete with its record; otherwise report why it failed
+    (the group stays incomplete)."""
     started, record, stat = row.pop("_started"), row.pop("_record"), row.pop("_stat")
     try:
-        valid, retrieved = future.result()
+        valid, retrieved = result()
         if _stat(Path(row["scene"])) != stat:
             raise RuntimeError(f"{row['scene']}: the input file changed while it was processed; rerun the scene")
         empty = [band for band, n in zip(BANDS, np.atleast_1d(valid)) if n == 0]
@@ -230,8 +299,6 @@ def _finish_scene(future, row: dict, context: dict) -> dict:
         row = {**row, "status": "complete"}
     except Exception as exc:  # the scene failed on the cluster; others go on
         row = {**row, "status": "failed", "error": _describe(exc, context["out"])}
-    finally:
-        future.release()
     return {**row, "seconds": time.perf_counter() - started}
 
 
@@ -271,7 +338,7 @@ def _progress_bar(total: int):
     return tqdm(total=total, unit="scene", desc="scenes", file=sys.stderr)
 
 
-def verify_store(paths, out, bundle=None, heads=("fusion",), chunks=512, *, atmosphere: str | None = None
+def verify_store(paths, out, bundle=None, heads=("fusion",), chunks="auto", *, atmosphere: str | None = None
                  ) -> pd.DataFrame:
     """Re-check a store without computing: for each scene, would a run skip it (``ok``) or redo it (and why)?
 
@@ -279,8 +346,8 @@ def verify_store(paths, out, bundle=None, heads=("fusion",), chunks=512, *, atmo
     """
     heads = check_heads(heads, atmosphere=atmosphere)
     out = _absolute(out)
-    context = {"ref": bundle_ref(bundle), "heads": heads, "atmosphere": atmosphere,
-               "chunks": {"y": chunks, "x": chunks} if isinstance(chunks, int) else dict(chunks)}
+    context = {"ref": bundle_ref(bundle), "heads": heads, "atmosphere": atmosphere}
+    request = _chunk_request(chunks)
     rows = []
     for path in map(Path, paths):
         group = scene_group(path)
@@ -289,8 +356,9 @@ def verify_store(paths, out, bundle=None, heads=("fusion",), chunks=512, *, atmo
             rows.append({"scene": str(path), "group": group, "status": "redo" if status == INCOMPLETE else status,
                          "problem": f"group {status}"})
             continue
-        problems = [record_mismatch(group_record(out, group), _record(sha256_file(path), path.stat().st_size, context))
-                    if path.is_file() else f"{path}: input not found"]
+        problems = [record_mismatch(group_record(out, group), _record(
+            sha256_file(path), path.stat().st_size, {**context, "chunks": _scene_chunks(path, request)}))
+            if path.is_file() else f"{path}: input not found"]
         problems += [f"{name} {what}" for name, what in missing_chunks(out, group).items()]
         problem = "; ".join(p for p in problems if p)
         rows.append({"scene": str(path), "group": group, "status": "redo" if problem else "ok", "problem": problem})

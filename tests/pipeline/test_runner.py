@@ -185,3 +185,25 @@ def test_worker_killed_mid_run_gives_identical_output(scenes, bundle_path, clien
     assert list(table["status"]) == ["complete"] * 3
     for path in paths:
         assert_same(stored(tmp_path / "faulty.zarr", scene_group(path)), stored(clean, scene_group(path)))
+
+
+def test_threaded_executor_gives_the_cluster_numbers_bit_for_bit(scenes, bundle_path, client, tmp_path):
+    """No-cluster mode (Dask's threaded scheduler) vs the LocalCluster, and auto chunks vs explicit ones."""
+    from akkd_scale.pipeline.runner import auto_chunks, choose_executor
+
+    paths = [scenes["good_b"], scenes["good_c"]]
+    heads = ("fusion", "teacher", "tes")
+    names = ("lst", "emissivity", "lst_uncertainty", "qc", "lst_teacher", "lst_tes", "emissivity_tes")
+    threaded = run_scenes(paths, tmp_path / "threads.zarr", bundle=bundle_path, heads=heads, chunks="auto",
+                          atmosphere="tropical", executor="threads")
+    clustered = run_scenes(paths, tmp_path / "cluster.zarr", bundle=bundle_path, heads=heads, chunks=16,
+                           atmosphere="tropical", client=client)
+    assert list(threaded["status"]) == list(clustered["status"]) == ["complete", "complete"]
+    for path in paths:
+        group = scene_group(path)
+        assert_same(stored(tmp_path / "threads.zarr", group, names), stored(tmp_path / "cluster.zarr", group, names))
+    assert zarr.open_array(str(tmp_path / "threads.zarr"), path=f"{scene_group(paths[0])}/lst").chunks == (48, 28)
+    assert auto_chunks(700, 830) == {"y": 700, "x": 415} and auto_chunks(4096, 4096) == {"y": 1024, "x": 1024}
+    assert choose_executor("auto", n_scenes=1, cluster_given=False) == "threads"
+    assert choose_executor("auto", n_scenes=1, cluster_given=True) == "cluster"
+    assert choose_executor("auto", n_scenes=10_000, cluster_given=False) == "cluster"
