@@ -25,7 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import __version__
-from ..conventions import BANDS, BT
+from ..conventions import BANDS, BT, QC_INVALID_INPUT
 from ..errors import ParameterError
 from ..utils import sha256_file
 from .graph import check_heads, retrieve
@@ -120,15 +120,23 @@ def choose_executor(executor: str, *, n_scenes: int, cluster_given: bool) -> str
 
 
 def _run_threaded(paths: list, context: dict, progress: bool) -> dict:
-    """Scenes one after another, each computed by Dask's threaded scheduler (one thread per core)."""
+    """Scenes computed by Dask's threaded scheduler in this process: as many scenes at once as there are
+    cores (scenes are independent, so this parallelises better than chunks), the cores split among them."""
+    from concurrent.futures import ThreadPoolExecutor
+
     bar = _progress_bar(len(paths)) if progress else None
-    rows, seen = {}, {"groups": {}, "paths": {}}
+    rows, seen, started = {}, {"groups": {}, "paths": {}}, {}
     for index, path in enumerate(paths):
-        started = _start_scene(index, path, context, seen)
-        if not isinstance(started, dict):
-            graph, row = started
-            started = _finish_scene(lambda: dask.compute(graph, scheduler="threads")[0], row, context)
-        rows[index] = _report(started, bar)
+        started[index] = _start_scene(index, path, context, seen)
+    graphs = {i: s for i, s in started.items() if not isinstance(s, dict)}
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // max(1, min(cores, len(graphs))))
+    with ThreadPoolExecutor(max_workers=max(1, min(cores, len(graphs)))) as pool:
+        finished = {i: pool.submit(_finish_scene, lambda g=graph: dask.compute(g, scheduler="threads",
+                                                                               num_workers=threads)[0], row, context)
+                    for i, (graph, row) in graphs.items()}
+        for index in range(len(paths)):
+            rows[index] = _report(finished[index].result() if index in finished else started[index], bar)
     if bar is not None:
         bar.close()
     return rows
@@ -251,9 +259,7 @@ def _start_scene(index: int, path, context: dict, seen: dict):
         row["pixels"] = int(ds[BT].size // ds.sizes["band"])
         result = retrieve(ds, context["ref"], context["heads"], context["atmosphere"])
         out_ds = output_dataset(result, ds.attrs, _provenance(path, digest, context))
-        valid = ds[BT].notnull().sum([d for d in ds[BT].dims if d != "band"]).data  # shares the reads
-        retrieved = result["lst"].notnull().sum().data
-        graph = dask.delayed(_after_writes)(write_scene(out_ds, context["out"], group), valid, retrieved)
+        graph = write_scene(out_ds, context["out"], group)
     except Exception as exc:  # a bad scene is reported, never stops the batch
         return {**row, "error": _describe(exc), "seconds": time.perf_counter() - started}
     return graph, {**row, "_started": started, "_record": record, "_stat": stat}
@@ -265,11 +271,6 @@ def _scene_chunks(path: Path, request) -> dict[str, int]:
         return request
     sizes = xr.open_dataset(path, engine="aster_l1b").sizes
     return auto_chunks(sizes["y"], sizes["x"])
-
-
-def _after_writes(_written, valid_pixels, retrieved_pixels):
-    """Valid input pixels per band and retrieved pixels, available once the scene's writes are done."""
-    return valid_pixels, retrieved_pixels
 
 
 def _record(digest: str, size: int, context: dict) -> dict:
@@ -285,21 +286,32 @@ def _finish_scene(result, row: dict, context: dict) -> dict:
     (the group stays incomplete)."""
     started, record, stat = row.pop("_started"), row.pop("_record"), row.pop("_stat")
     try:
-        valid, retrieved = result()
+        result()
         if _stat(Path(row["scene"])) != stat:
             raise RuntimeError(f"{row['scene']}: the input file changed while it was processed; rerun the scene")
-        empty = [band for band, n in zip(BANDS, np.atleast_1d(valid)) if n == 0]
-        if empty:
-            raise ValueError(f"{row['scene']}: band(s) {', '.join(empty)} have no valid pixel (all fill, "
-                             "saturated or uncalibrated); the scene cannot be retrieved")
-        if retrieved == 0:
-            raise ValueError(f"{row['scene']}: no pixel could be retrieved (every pixel has QC bit invalid_input: "
-                             "check view_zenith, which is NaN when the file has no TIR pointing angle)")
+        _check_retrieved(Path(row["scene"]), context["out"], row["group"])
         mark_complete(context["out"], row["group"], record)
         row = {**row, "status": "complete"}
     except Exception as exc:  # the scene failed on the cluster; others go on
         row = {**row, "status": "failed", "error": _describe(exc, context["out"])}
     return {**row, "seconds": time.perf_counter() - started}
+
+
+def _check_retrieved(path: Path, out: str, group: str) -> None:
+    """Refuse a scene where no pixel could be retrieved (read back from its ``qc``), naming the cause."""
+    import zarr
+
+    qc = zarr.open_array(out, path=f"{group}/qc", mode="r")[...]
+    if np.any((qc & QC_INVALID_INPUT) == 0):
+        return
+    bt = xr.open_dataset(path, engine="aster_l1b")[BT]
+    valid = bt.notnull().sum([d for d in bt.dims if d != "band"]).values
+    empty = [band for band, n in zip(BANDS, valid) if n == 0]
+    if empty:
+        raise ValueError(f"{path}: band(s) {', '.join(empty)} have no valid pixel (all fill, saturated or "
+                         "uncalibrated); the scene cannot be retrieved")
+    raise ValueError(f"{path}: no pixel could be retrieved (every pixel has QC bit invalid_input: check "
+                     "view_zenith, which is NaN when the file has no TIR pointing angle)")
 
 
 def _provenance(path: Path, digest: str, context: dict) -> dict:
