@@ -128,8 +128,11 @@ def show_versions() -> None:
               help="threads: Dask's threaded scheduler in this process, no cluster; cluster: a Dask cluster "
                    "(LocalCluster or --scheduler); auto: threads for batches no larger than the core count "
                    "unless --scheduler/--workers/--threads-per-worker ask for a cluster.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where the networks run: onnxruntime's CPU or CUDA provider (needs onnxruntime-gpu and a GPU; "
+                   "one GPU per worker).")
 def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, heads, atmosphere, overwrite, verify,
-        dashboard_address, connect_timeout, worker_timeout, executor) -> None:
+        dashboard_address, connect_timeout, worker_timeout, executor, device) -> None:
     """Retrieve LST and emissivity for SCENES (ASTER L1B HDF files) into a Zarr store."""
     import shlex
 
@@ -141,7 +144,7 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
     from .pipeline.runner import choose_executor, verify_store
     from .pipeline.store import prepare_store
 
-    ref = bundle_ref(bundle)  # a missing or altered bundle stops the run before any cluster starts
+    ref = bundle_ref(bundle, device)  # a missing or altered bundle, or no CUDA, stops the run before any cluster
     if verify:
         table = verify_store(scenes, out, bundle=ref, heads=heads, chunks=chunks, atmosphere=atmosphere)
         click.echo(table.to_string(index=False))

@@ -28,6 +28,8 @@ NETWORK_HEADS = ("teacher", "fusion", "student", "student_baseline", "student_gl
                  "student_global_baseline")
 TES_HEAD = "tes"
 HEADS = NETWORK_HEADS + (TES_HEAD,)
+#: Where the networks run: onnxruntime's CPU provider, or its CUDA provider (package onnxruntime-gpu).
+DEVICES = ("cpu", "cuda")
 #: Atmospheric terms (band-effective, with a ``band`` dimension) that TES needs.
 TES_TERMS = ("transmittance", "path_radiance", "sky_radiance")
 

@@ -318,17 +318,18 @@ def verify_bundle(path) -> tuple[dict, str]:
     return manifest, digest
 
 
-def load_bundle(path, *, threads: int = 1, slab_rows: int = 65536) -> Bundle:
-    """Verified ``Bundle`` for inference (onnxruntime with ``threads`` intra-op threads)."""
+def load_bundle(path, *, threads: int = 1, slab_rows: int = 65536, device: str = "cpu") -> Bundle:
+    """Verified ``Bundle`` for inference (onnxruntime with ``threads`` intra-op threads on ``device``)."""
     manifest, digest = verify_bundle(path)
     log.debug("loaded bundle %s sha256=%s", path, digest)
-    return Bundle(Path(path).resolve(), manifest, digest, threads=threads, slab_rows=slab_rows)
+    return Bundle(Path(path).resolve(), manifest, digest, threads=threads, slab_rows=slab_rows, device=device)
 
 
 @functools.lru_cache(maxsize=8)
-def load_bundle_cached(path: str, sha256: str, threads: int = 1, slab_rows: int = 65536) -> Bundle:
+def load_bundle_cached(path: str, sha256: str, threads: int = 1, slab_rows: int = 65536,
+                       device: str = "cpu") -> Bundle:
     """``load_bundle`` once per process for a (path, manifest sha256); refuses a bundle that changed."""
-    bundle = load_bundle(path, threads=threads, slab_rows=slab_rows)
+    bundle = load_bundle(path, threads=threads, slab_rows=slab_rows, device=device)
     if bundle.sha256 != sha256:
         raise BundleIntegrityError(f"{describe_path(Path(path) / MANIFEST)}: sha256 {bundle.sha256} differs "
                                    f"from the expected {sha256} (bundle replaced since the task was built)")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from ..conventions import (BANDS, N_TARGETS, NETWORK_HEADS, QC_EXTRAPOLATION, QC_GLOBAL_STUDENT,
+from ..conventions import (BANDS, DEVICES, N_TARGETS, NETWORK_HEADS, QC_EXTRAPOLATION, QC_GLOBAL_STUDENT,
                            QC_INVALID_INPUT, QC_OUT_OF_RANGE)
 from ..errors import BundleError, ParameterError, describe_path
 from . import fusion as fusion_mod
@@ -30,14 +30,31 @@ STUDENT_HEADS = {  # head -> (which student, kind)
 N_BANDS = len(BANDS)
 
 
+def execution_providers(device: str) -> list[str]:
+    """onnxruntime providers for ``device``; a clear error when CUDA is asked for but not available."""
+    if device not in DEVICES:
+        raise ParameterError(None, f"unknown device {device!r}", variable="device", expected=" or ".join(DEVICES))
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    available = ort.get_available_providers()
+    if "CUDAExecutionProvider" not in available:
+        raise ParameterError(None, f"CUDA requested but this onnxruntime offers only {', '.join(available)}",
+                             variable="device", expected="onnxruntime-gpu with a visible NVIDIA GPU (pip install "
+                             "'akkd-scale[gpu]' in place of onnxruntime), or device 'cpu'")
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
 class Bundle:
     """A verified model bundle: teacher, students, strata and fusion, run through onnxruntime."""
 
-    def __init__(self, path, manifest: dict, manifest_sha256: str, *, threads: int = 1, slab_rows: int = 65536):
-        """``manifest`` as validated by ``verify_bundle``; ``manifest_sha256`` is the bundle's identity."""
+    def __init__(self, path, manifest: dict, manifest_sha256: str, *, threads: int = 1, slab_rows: int = 65536,
+                 device: str = "cpu"):
+        """``manifest`` as validated by ``verify_bundle``; ``manifest_sha256`` is the bundle's identity;
+        ``device``: ``cpu`` or ``cuda`` (onnxruntime's CUDA provider, checked here)."""
         self.path = Path(path)
         self.manifest = manifest
         self.sha256 = manifest_sha256
+        self.providers = execution_providers(device)
         self.threads = int(threads)
         self.slab_rows = int(slab_rows)
         if self.slab_rows < 1:
@@ -77,7 +94,7 @@ class Bundle:
                 options.inter_op_num_threads = 1
                 try:
                     session = ort.InferenceSession(str(self.path / relative), sess_options=options,
-                                                   providers=["CPUExecutionProvider"])
+                                                   providers=self.providers)
                 except Exception as exc:  # onnxruntime's errors share no base class below Exception
                     raise BundleError(f"{describe_path(self.path / relative)}: onnxruntime cannot load the "
                                       f"model ({type(exc).__name__}: {str(exc)[:200]})") from exc

@@ -190,19 +190,21 @@ def _carried_coords(ds: xr.Dataset, spatial: tuple[str, ...], result: xr.Dataset
     return carried
 
 
-def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | None = None) -> xr.Dataset:
+def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | None = None,
+             device: str | None = None) -> xr.Dataset:
     """LST, emissivity(band, …), lst_uncertainty and qc from ``brightness_temperature`` and ``view_zenith``.
 
     ``bundle``: a Bundle, a bundle path or a BundleRef (default: the shipped bundle). ``heads``: the
     first fills ``lst``/``emissivity``/``lst_uncertainty``; with several, each head also gets
     ``lst_<head>``, ``emissivity_<head>``, ``lst_uncertainty_<head>``. A ``tes`` head uses the
     dataset's ``transmittance``/``path_radiance``/``sky_radiance`` (band, …) or, when ``atmosphere``
-    is given, that AFGL atmosphere (:func:`tes_terms`). Dask-backed input gives a lazy result with
-    the input's chunks; NumPy input an eager one.
+    is given, that AFGL atmosphere (:func:`tes_terms`). ``device``: ``cpu`` (default) or ``cuda``
+    (onnxruntime's CUDA provider in every task). Dask-backed input gives a lazy result with the
+    input's chunks; NumPy input an eager one.
     """
     has_terms = all(name in ds.variables for name in TES_TERMS)
     heads = check_heads(heads, atmosphere=atmosphere, dataset_terms=has_terms)
-    ref = bundle_ref(bundle)
+    ref = bundle_ref(bundle, device)
     inputs = model_inputs(ds, heads, atmosphere)
     spatial = tuple(d for d in inputs[BT].dims if d != "band")
     spec = output_spec(spatial, heads)

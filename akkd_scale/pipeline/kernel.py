@@ -23,23 +23,30 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BundleRef:
-    """What a task needs to find a model bundle: its path and the sha256 it must have."""
+    """What a task needs to find a model bundle: its path, the sha256 it must have, the device to run on."""
 
     path: str
     sha256: str
+    device: str = "cpu"
 
 
-def bundle_ref(bundle=None) -> BundleRef:
+def bundle_ref(bundle=None, device: str | None = None) -> BundleRef:
     """Reference for a Bundle, a bundle path, a BundleRef, or (None) the default bundle.
 
     Loading a path here (in the client) checks the bundle once before any task is built, so a missing
-    or tampered bundle fails the run up front instead of in every task.
+    or tampered bundle fails the run up front instead of in every task. ``device`` (``cpu``/``cuda``,
+    default: the BundleRef's or ``cpu``) is checked here too.
     """
     from ..models.bundle import default_bundle_path, load_bundle
-    from ..models.inference import Bundle
+    from ..models.inference import Bundle, execution_providers
 
     if isinstance(bundle, BundleRef):
-        return bundle
+        if device is None or device == bundle.device:
+            return bundle
+        execution_providers(device)
+        return BundleRef(bundle.path, bundle.sha256, device)
+    device = device or "cpu"
+    execution_providers(device)
     if bundle is None:
         bundle = default_bundle_path()
         if not Path(bundle).exists():
@@ -49,7 +56,7 @@ def bundle_ref(bundle=None) -> BundleRef:
         if Path(bundle).is_file():
             raise BundleError(f"{Path(bundle).resolve()}: is a file; expected a bundle directory (with manifest.json)")
         bundle = load_bundle(bundle)
-    return BundleRef(str(Path(bundle.path).expanduser().resolve()), str(bundle.sha256))
+    return BundleRef(str(Path(bundle.path).expanduser().resolve()), str(bundle.sha256), device)
 
 
 def worker_threads() -> int:
@@ -66,17 +73,19 @@ def worker_threads() -> int:
         return 1
 
 
-#: Rows per onnxruntime call within a chunk. A 256-wide teacher's activations then stay in cache
-#: (8192 × 256 × 4 B = 8 MiB per layer): predict_block ran 1.4× faster than with 65 536-row slabs
-#: (0.42 vs 0.30 Mpx/s, one thread; benchmarks/pipeline/bench_throughput.py), and workers use less memory.
-SLAB_ROWS = 8192
+#: Rows per onnxruntime call within a chunk. Measured with the shipped 4 × 256 teacher, one thread
+#: (benchmarks/pipeline/bench_throughput.py): the teacher alone runs at 1.10 / 0.99 / 0.94 / 0.92 / 0.55 of
+#: the single-thread sgemm rate with 1024 / 2048 / 4096 / 8192 / 65 536 rows, while the whole fusion
+#: kernel (teacher + one student call per stratum present) is flat at 0.35 Mpx/s from 1024 to 8192 rows:
+#: 2048 keeps the teacher's activations in cache and the student calls few.
+SLAB_ROWS = 2048
 
 
 def cached_bundle(ref: BundleRef):
-    """The referenced bundle, loaded once per process with this worker's thread count."""
+    """The referenced bundle, loaded once per process with this worker's thread count and device."""
     from ..models.bundle import load_bundle_cached
 
-    return load_bundle_cached(ref.path, ref.sha256, worker_threads(), SLAB_ROWS)
+    return load_bundle_cached(ref.path, ref.sha256, worker_threads(), SLAB_ROWS, ref.device)
 
 
 def predict_block(bt_block, vza_block, bundle, heads=("fusion",)) -> dict[str, np.ndarray]:

@@ -43,7 +43,7 @@ WORKER_TIMEOUT_S = 60.0
 def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client=None, overwrite=False, *,
                atmosphere: str | None = None, command_line: str | None = None, progress: bool = False,
                max_in_flight: int | None = None, worker_timeout: float = WORKER_TIMEOUT_S,
-               executor: str = "auto") -> pd.DataFrame:
+               executor: str = "auto", device: str | None = None) -> pd.DataFrame:
     """Retrieve LST/emissivity for every scene file into the Zarr store ``out``.
 
     ``bundle``: Bundle, path or BundleRef (default: the shipped bundle). ``chunks``: spatial chunk
@@ -52,8 +52,9 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     else on a LocalCluster started and closed here; ``"threads"`` runs each scene with Dask's threaded scheduler in this process, no
     cluster; ``"auto"`` picks ``"cluster"`` when a client is given or current or the batch has more
     scenes than cores, else ``"threads"`` (the same numbers either way). ``atmosphere``: AFGL
-    atmosphere assumed by a ``tes`` head. Complete scenes whose record matches are skipped unless
-    ``overwrite``. ``worker_timeout``: seconds without any worker before the remaining scenes fail.
+    atmosphere assumed by a ``tes`` head. ``device``: ``cpu`` or ``cuda`` (one GPU per worker process:
+    start workers with one visible GPU each, e.g. dask-cuda's LocalCUDACluster). Complete scenes whose
+    record matches are skipped unless ``overwrite``. ``worker_timeout``: seconds without any worker before the remaining scenes fail.
     Returns one row per path, in input order: scene, group, status (complete/skipped/failed),
     pixels, seconds, error.
     """
@@ -61,7 +62,7 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     paths = list(paths)
     executor = choose_executor(executor, n_scenes=len(paths), cluster_given=client is not None or
                                _current_client() is not None)
-    ref = bundle_ref(bundle)
+    ref = bundle_ref(bundle, device)
     out = _absolute(out)
     prepare_store(out)
     command_line = command_line or shlex.join(sys.argv)

@@ -1,9 +1,11 @@
-"""Throughput of the scale pipeline, printed as ratios measured in one run.
+"""Throughput of the scale pipeline with the shipped bundle, printed as ratios measured in one run.
 
-    python benchmarks/pipeline/bench_throughput.py [--size 2048] [--scenes 4] [--chunks 512]
-                                                  [--bundle PATH] [--naive-pixels 32768]
+    python benchmarks/pipeline/bench_throughput.py [--size 2048] [--scenes 4] [--chunks 1024]
+                                                  [--many 50] [--bundle PATH] [--naive-pixels 32768]
 
-Measures, on one machine and in one run:
+Measures, on one machine and in one run (every Dask worker is warmed — bundle loaded, Planck tables
+read — before any figure that involves workers, and LocalCluster start-up is left out of the rates;
+`bench_end_to_end.py` measures what users wait for, start-up included):
   * end-to-end ``run_scenes`` (HDF read → map_blocks kernel → Zarr) on a large synthetic scene
     (``--size``², default 2048² for a 2-core machine; 4096² is the issue's size), one worker × one thread,
   * (a) the kernel alone on in-memory arrays (``predict_block`` per chunk, same thread count),
@@ -11,10 +13,11 @@ Measures, on one machine and in one run:
   * (c) a naive per-chunk ``keras.Model.predict`` of the teacher (default batch size),
   * (d) the machine's single-thread sgemm rate applied to the teacher's FLOPs per pixel,
   * peak worker memory (fresh worker per measurement) against scene size and scene count,
-  * 2 workers vs 1 on ``--scenes`` independent standard-size (700×830) scenes.
+  * 2 workers vs 1 on ``--scenes`` independent standard-size (700×830) scenes,
+  * ``--many`` copies of a standard scene on 2 workers: throughput and scheduler overhead per task
+    (wall × threads − busy task time, over the number of tasks).
 
-Without ``--bundle`` a bundle with a realistically sized teacher (3 × 256 units, few epochs: its
-accuracy does not matter here) is trained once with the production code path and cached.
+Without ``--bundle`` the shipped default bundle is used (a 4 × 256 teacher).
 Environment: set before NumPy loads, every process uses one BLAS/OpenMP thread.
 """
 from __future__ import annotations
@@ -26,8 +29,6 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -37,26 +38,6 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 STANDARD = (700, 830)
-
-
-def build_bench_bundle(path: Path) -> Path:
-    """Train (once) a bundle whose teacher is 6→256→256→256→6, in a subprocess (TensorFlow stays out)."""
-    if (path / "manifest.json").is_file():
-        return path
-    code = """
-import dataclasses, sys
-from akkd_scale.testing.bundles import tiny_suite_config
-from akkd_scale.testing.trainingsets import synthetic_training_set
-from akkd_scale.training.distill import train_suite
-config = tiny_suite_config(sys.argv[1])
-config = dataclasses.replace(config, teacher=dataclasses.replace(config.teacher, num_layers=(3,), num_units=(256,),
-                                                                 epochs=3, time_limit_s=120.0))
-train_suite(synthetic_training_set(3000, seed=0), config)
-"""
-    print(f"training a benchmark bundle with a 3x256 teacher into {path} (once)…", flush=True)
-    subprocess.run([sys.executable, "-c", code, str(path)], check=True,
-                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True)
-    return path
 
 
 def teacher_flops_per_pixel(bundle_path: Path) -> float:
@@ -144,8 +125,8 @@ def io_only_pixels_per_s(scene: Path, out: Path, chunks: int, heads, client) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         ds = xr.open_dataset(scene, engine="aster_l1b", chunks={"y": chunks, "x": chunks})
-    inputs = model_inputs(ds)
-    spec = output_spec(inputs["brightness_temperature"].dims, heads)
+    inputs = model_inputs(ds, heads)
+    spec = output_spec(tuple(d for d in inputs["brightness_temperature"].dims if d != "band"), heads)
     result = xr.map_blocks(_io_only_block, inputs, args=(spec,), template=template_for(inputs, spec))
     result = result.assign_coords({n: ds[n] for n in GEO})
     delayed = write_scene(output_dataset(result, ds.attrs, {}), out, "io_only")
@@ -166,12 +147,22 @@ def naive_keras_pixels_per_s(scene: Path, bundle_path: Path, chunks: int, pixels
     return len(x) / _timed(lambda: model.predict(x, verbose=0))
 
 
+def warm_workers(client, bundle_path: Path) -> None:
+    """Every worker loads the bundle and the Planck tables before anything is timed."""
+    from akkd_scale.pipeline.kernel import bundle_ref, cached_bundle
+    from akkd_scale.sensors import ASTER_TIR
+
+    ref = bundle_ref(bundle_path)
+    client.run(lambda: (cached_bundle(ref), [band.lut for band in ASTER_TIR.bands]) and None)
+
+
 def e2e_pixels_per_s(paths, out: Path, bundle_path: Path, chunks: int, heads, client) -> tuple[float, object]:
     """``run_scenes`` wall time over the given scenes (overwrite, so every scene is computed)."""
     from akkd_scale.pipeline import run_scenes
 
     start = time.perf_counter()
-    table = run_scenes(paths, out, bundle=bundle_path, heads=heads, chunks=chunks, client=client, overwrite=True)
+    table = run_scenes(paths, out, bundle=bundle_path, heads=heads, chunks=chunks, client=client, overwrite=True,
+                       executor="cluster")
     seconds = time.perf_counter() - start
     if (table["status"] != "complete").any():
         raise RuntimeError(f"benchmark run failed:\n{table}")
@@ -193,7 +184,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=2048, help="large synthetic scene edge (pixels)")
     parser.add_argument("--scenes", type=int, default=4, help="standard scenes for the worker scaling runs")
-    parser.add_argument("--chunks", type=int, default=512)
+    parser.add_argument("--chunks", type=int, default=1024)
+    parser.add_argument("--many", type=int, default=50, help="copies of a standard scene for the many-scenes run")
     parser.add_argument("--heads", default="fusion")
     parser.add_argument("--bundle", type=Path, default=None)
     parser.add_argument("--naive-pixels", type=int, default=32768, help="pixels for the keras predict baseline")
@@ -201,19 +193,18 @@ def main() -> None:
     args = parser.parse_args()
     heads = tuple(args.heads.split(","))
 
-    from akkd_scale.config import cache_dir
+    from akkd_scale.models.bundle import default_bundle_path
     from akkd_scale.pipeline import close_client, get_client
     from akkd_scale.pipeline.kernel import SLAB_ROWS
     from akkd_scale.testing.l1b import write_aster_l1b
 
-    bundle_path = args.bundle or build_bench_bundle(cache_dir() / "bench-bundles" / "teacher-3x256")
+    bundle_path = args.bundle or default_bundle_path()
     work = Path(tempfile.mkdtemp(prefix="akkd-bench-"))
     results = {}
     try:
         big = write_aster_l1b(work / "big.hdf", shape=(args.size, args.size))
         standard = [write_aster_l1b(work / f"std_{i}.hdf", shape=STANDARD, pointing_angle=2.0 + i)
                     for i in range(max(args.scenes, 4))]
-        warm = write_aster_l1b(work / "warm.hdf", shape=(64, 64))
         print(f"scenes: large {args.size}x{args.size}, {len(standard)} x {STANDARD}; chunks {args.chunks}; "
               f"heads {heads}; bundle {bundle_path}", flush=True)
 
@@ -225,7 +216,7 @@ def main() -> None:
 
         client = get_client(workers=1, threads_per_worker=1, dashboard_address=None)
         try:
-            e2e_pixels_per_s([warm], work / "warm.zarr", bundle_path, args.chunks, heads, client)  # load bundle
+            warm_workers(client, bundle_path)
             e2e_rate, _ = e2e_pixels_per_s([big], work / "e2e.zarr", bundle_path, args.chunks, heads, client)
             io_rate = io_only_pixels_per_s(big, work / "io.zarr", args.chunks, heads, client)
             one_worker, _ = e2e_pixels_per_s(standard[:args.scenes], work / "w1.zarr", bundle_path, args.chunks,
@@ -242,15 +233,27 @@ def main() -> None:
             for kind, label, paths in series:  # a fresh worker process per row: ru_maxrss is per process
                 client = get_client(workers=1, threads_per_worker=1, dashboard_address=None)
                 try:
+                    warm_workers(client, bundle_path)
                     e2e_pixels_per_s(paths, work / "mem.zarr", bundle_path, args.chunks, heads, client)
                     memory.append((kind, label, worker_peak_mib(client)))
                 finally:
                     close_client(client)
         client = get_client(workers=2, threads_per_worker=1, dashboard_address=None)
         try:
-            e2e_pixels_per_s([warm], work / "warm2.zarr", bundle_path, args.chunks, heads, client)
+            warm_workers(client, bundle_path)
             two_workers, _ = e2e_pixels_per_s(standard[:args.scenes], work / "w2.zarr", bundle_path, args.chunks,
                                               heads, client)
+            many = [work / f"many_{i}.hdf" for i in range(args.many)]
+            for path in many:
+                shutil.copyfile(standard[0], path)
+            from distributed import get_task_stream
+
+            with get_task_stream(client=client) as stream:
+                many_rate, _ = e2e_pixels_per_s(many, work / "many.zarr", bundle_path, args.chunks, heads, client)
+            busy = sum(end - start for task in stream.data for start, end in
+                       [(t["start"], t["stop"]) for t in task["startstops"] if t["action"] == "compute"])
+            wall = args.many * STANDARD[0] * STANDARD[1] / many_rate
+            overhead_ms = (wall * 2 - busy) / max(len(stream.data), 1) * 1e3
         finally:
             close_client(client)
         naive_rate = naive_keras_pixels_per_s(big, bundle_path, args.chunks, args.naive_pixels)
@@ -260,18 +263,21 @@ def main() -> None:
             "I/O-only run of the same graph": io_rate, "naive keras predict per chunk (teacher)": naive_rate,
             f"teacher alone (onnxruntime, 1 thread, {SLAB_ROWS} rows)": teacher_rate,
             "teacher alone (onnxruntime, 1 thread, 65536 rows)": teacher_rate_65536,
-            "1 worker, standard scenes": one_worker, "2 workers, standard scenes": two_workers}
+            "1 worker, standard scenes": one_worker, "2 workers, standard scenes": two_workers,
+            f"2 workers, {args.many} standard scenes": many_rate}
         print("\nthroughput (pixels/s)")
         for name, value in results.items():
             print(f"  {name:<52s} {value / 1e6:8.3f} Mpx/s")
         print(f"\nteacher: {flops / 1e6:.3f} MFLOP/pixel; sgemm (1 thread): {gflops:.1f} GFLOP/s "
               f"→ sgemm-bound teacher rate {gflops * 1e9 / flops / 1e6:.3f} Mpx/s")
-        print("\nratios (targets from issue 5)")
-        print(f"  end-to-end / kernel alone              {e2e_rate / kernel_rate:6.2f}   (target ≥ 0.85)")
+        print(f"\nmany scenes: {args.many} x {STANDARD}, 2 workers: {many_rate / 1e6:.3f} Mpx/s; idle worker time "
+              f"per task (scheduler and transfer overhead) {overhead_ms:.1f} ms")
+        print("\nratios")
+        print(f"  end-to-end / kernel alone              {e2e_rate / kernel_rate:6.2f}   (target ≥ 0.90)")
         print(f"  end-to-end / I/O-only                  {e2e_rate / io_rate:6.2f}   (I/O share of the run)")
         print(f"  end-to-end / naive keras predict       {e2e_rate / naive_rate:6.1f}   (target ≥ 5)")
         print(f"  teacher kernel FLOP rate / sgemm rate  {teacher_rate * flops / (gflops * 1e9):6.2f}   "
-              "(target ≥ 0.70)")
+              "(target ≥ 0.80)")
         print(f"  2 workers / 1 worker (independent)     {two_workers / one_worker:6.2f}   (target ≥ 1.8; "
               f"this machine has {os.cpu_count()} cores, shared)")
         if memory:

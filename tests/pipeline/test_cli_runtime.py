@@ -95,3 +95,15 @@ def test_default_output_has_no_dependency_info_logs(scenes, bundle_path, tmp_pat
                              timeout=300)
     assert verbose.returncode == 0, verbose.stderr[-3000:]
     assert any("INFO" in line and "distributed" in line for line in verbose.stderr.splitlines()), verbose.stderr
+
+
+def test_cuda_without_a_gpu_provider_is_a_clear_error_before_any_cluster(scenes, tmp_path, no_cluster):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has onnxruntime's CUDA provider")
+    result = CliRunner().invoke(main, ["run", str(scenes["good_a"]), "--out", str(tmp_path / "g.zarr"),
+                                       "--device", "cuda"])
+    assert result.exit_code == 1
+    assert "device: CUDA requested but this onnxruntime offers only" in result.output
+    assert "onnxruntime-gpu with a visible NVIDIA GPU" in result.output and not (tmp_path / "g.zarr").exists()
