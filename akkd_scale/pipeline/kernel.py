@@ -59,20 +59,6 @@ def bundle_ref(bundle=None, device: str | None = None) -> BundleRef:
     return BundleRef(str(Path(bundle.path).expanduser().resolve()), str(bundle.sha256), device)
 
 
-def worker_threads() -> int:
-    """Threads of the Dask worker running this task; 1 outside a worker (threaded/sync schedulers).
-
-    Outside a distributed worker several tasks usually run at once on a thread pool, so one
-    intra-op thread per task avoids oversubscription.
-    """
-    try:
-        from distributed import get_worker
-
-        return max(1, int(get_worker().state.nthreads))
-    except (ImportError, ValueError, AttributeError):
-        return 1
-
-
 #: Rows per onnxruntime call within a chunk. Measured with the shipped 4 × 256 teacher, one thread
 #: (benchmarks/pipeline/bench_throughput.py): the teacher alone runs at 1.10 / 0.99 / 0.94 / 0.92 / 0.55 of
 #: the single-thread sgemm rate with 1024 / 2048 / 4096 / 8192 / 65 536 rows, while the whole fusion
@@ -82,10 +68,14 @@ SLAB_ROWS = 2048
 
 
 def cached_bundle(ref: BundleRef):
-    """The referenced bundle, loaded once per process with this worker's thread count and device."""
+    """The referenced bundle, loaded once per process on its device.
+
+    One onnxruntime thread per task: tasks (chunks, scenes) run concurrently on every thread of a
+    worker or of the threaded scheduler, so more intra-op threads would only oversubscribe the cores.
+    """
     from ..models.bundle import load_bundle_cached
 
-    return load_bundle_cached(ref.path, ref.sha256, worker_threads(), SLAB_ROWS, ref.device)
+    return load_bundle_cached(ref.path, ref.sha256, 1, SLAB_ROWS, ref.device)
 
 
 def predict_block(bt_block, vza_block, bundle, heads=("fusion",)) -> dict[str, np.ndarray]:
