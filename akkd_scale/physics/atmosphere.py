@@ -26,6 +26,7 @@ import numpy as np
 import xarray as xr
 
 from ..config import cache_dir
+from ..constants import G0, M_AIR, M_H2O
 from ..errors import ParameterError, ProfileFormatError
 from ..sensors.aster import ASTER_TIR
 from ..sensors.planck import band_average
@@ -38,7 +39,6 @@ N_SKY_ANGLES = 4
 #: Surface altitudes this far (km) below a profile's lowest level are clipped to it, lower ones → NaN.
 SURFACE_TOLERANCE_KM = 0.05
 TERMS_VERSION = "1"
-M_H2O, M_AIR, G0 = 18.01528, 28.9647, 9.80665
 
 
 def sky_quadrature(n: int = N_SKY_ANGLES) -> tuple[np.ndarray, np.ndarray]:
@@ -72,17 +72,31 @@ def profile_levels(profile: xr.Dataset, index: int | None = None) -> tuple[Level
     return levels, lowest
 
 
-def column_water_vapour(levels: Levels, surface_altitude: float) -> float:
-    """Precipitable water (g cm⁻²) above ``surface_altitude``: (1/g) ∫ q dp on the full profile
-    (trapezoid over pressure, the surface level interpolated)."""
-    valid = validate_levels(levels)
-    z, above = valid.altitude, valid.altitude > surface_altitude
-    p_s = np.exp(np.interp(surface_altitude, z, np.log(valid.pressure)))
-    h2o = np.asarray(valid.gases["h2o"], float)
-    ratio = np.r_[np.interp(surface_altitude, z, h2o), h2o[above]] * 1e-6 * M_H2O / M_AIR
-    q = ratio / (1.0 + ratio)
-    p = np.r_[p_s, valid.pressure[above]] * 100.0
-    return float(np.sum(0.5 * (q[1:] + q[:-1]) * (p[:-1] - p[1:])) / G0 / 10.0)
+def specific_humidity(h2o_ppmv):
+    """Specific humidity (kg/kg) from a water-vapour volume mixing ratio in ppmv (per dry air)."""
+    w = np.asarray(h2o_ppmv, dtype=float) * 1e-6 * M_H2O / M_AIR
+    return w / (1.0 + w)
+
+
+def column_water_vapour(pressure, h2o_ppmv, altitude=None, surface_altitude=None) -> float:
+    """Precipitable water (g cm⁻²) = (1/g) ∫ q dp, trapezoid over pressure (hPa); NaN levels ignored.
+
+    With ``altitude`` and ``surface_altitude`` (km) the column starts at that altitude (ln p and H2O
+    interpolated linearly in altitude): the column above a surface placed inside the profile.
+    """
+    p, w = np.asarray(pressure, float), np.asarray(h2o_ppmv, float)
+    ok = np.isfinite(p) & np.isfinite(w)
+    if surface_altitude is not None:
+        z = np.asarray(altitude, float)
+        ok &= np.isfinite(z)
+        z, p, w = z[ok], p[ok], w[ok]
+        above = z > surface_altitude
+        p = np.r_[np.exp(np.interp(surface_altitude, z, np.log(p))), p[above]]
+        w = np.r_[np.interp(surface_altitude, z, w), w[above]]
+    else:
+        p, w = p[ok], w[ok]
+    q = specific_humidity(w)
+    return float(np.sum(0.5 * (q[1:] + q[:-1]) * (p[:-1] - p[1:])) * 100.0 / G0 / 10.0)
 
 
 def spectral_terms(levels: Levels, view_zenith, surface_altitude: float) -> dict[str, np.ndarray]:
@@ -104,7 +118,7 @@ def spectral_terms(levels: Levels, view_zenith, surface_altitude: float) -> dict
             "path_radiance": np.stack([s.radiance for s in up]),
             "sky_radiance": sky,
             "surface_air_temperature": float(prepared.temperature[0]),
-            "column_water_vapour": column_water_vapour(levels, zs)}
+            "column_water_vapour": column_water_vapour(levels.pressure, levels.gases["h2o"], levels.altitude, zs)}
 
 
 def _band_dataset(spectra: dict, sensor) -> dict[str, np.ndarray]:

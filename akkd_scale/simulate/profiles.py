@@ -27,15 +27,14 @@ import numpy as np
 import xarray as xr
 
 from .. import config
+from ..constants import EARTH_RADIUS_KM, G0, M_AIR, M_H2O, M_O3, R_DRY
 from ..errors import ParameterError, ProfileFormatError
+from ..physics.atmosphere import column_water_vapour, specific_humidity
+from ..physics.lowtran import DEFAULT_PPMV
 
 logger = logging.getLogger(__name__)
 
 GASES = ("h2o", "o3", "co2", "ch4", "n2o", "co")
-DEFAULT_PPMV = {"co2": 400.0, "ch4": 1.8, "n2o": 0.32}
-M_AIR, M_H2O, M_O3 = 28.9644, 18.01528, 47.9982  # g/mol
-R_DRY, G0 = 287.05, 9.80665
-EARTH_RADIUS_KM = 6371.0
 
 AFGL_TABLES = {"tropical": "table_1a.csv", "midlatitude_summer": "table_1b.csv",
                "midlatitude_winter": "table_1c.csv", "subarctic_summer": "table_1d.csv",
@@ -56,12 +55,6 @@ def standard_atmosphere_altitude(pressure_hpa):
     return 44.3308 * (1.0 - (np.asarray(pressure_hpa, dtype=float) / 1013.25) ** 0.190263)
 
 
-def specific_humidity(h2o_ppmv):
-    """Specific humidity (kg/kg) from a water-vapour volume mixing ratio in ppmv (per dry air)."""
-    w = np.asarray(h2o_ppmv, dtype=float) * 1e-6 * M_H2O / M_AIR
-    return w / (1.0 + w)
-
-
 def hypsometric_altitude(pressure, temperature, h2o_ppmv, surface_altitude):
     """Level altitudes (km, geometric) from the hypsometric equation with layer-mean virtual temperature.
 
@@ -75,14 +68,6 @@ def hypsometric_altitude(pressure, temperature, h2o_ppmv, surface_altitude):
     h_surface = EARTH_RADIUS_KM * surface_altitude / (EARTH_RADIUS_KM + surface_altitude)
     h = h_surface + np.concatenate([[0.0], np.cumsum(dh)])
     return EARTH_RADIUS_KM * h / (EARTH_RADIUS_KM - h)
-
-
-def column_water_vapour(pressure, h2o_ppmv):
-    """Precipitable water (g cm⁻²) = (1/g) ∫ q dp, trapezoid over pressure (hPa → Pa)."""
-    q = specific_humidity(h2o_ppmv)
-    ok = np.isfinite(pressure) & np.isfinite(q)
-    p, q = np.asarray(pressure)[ok], q[ok]
-    return float(np.sum(0.5 * (q[1:] + q[:-1]) * (p[:-1] - p[1:])) * 100.0 / G0 / 10.0)
 
 
 def saturation_h2o_ppmv(pressure, temperature):

@@ -22,19 +22,20 @@ import warnings
 
 import numpy as np
 import xarray as xr
+from scipy.interpolate import RegularGridInterpolator
 
 from .. import __version__
+from ..conventions import NEDT_K, TES_TERMS as TERMS
 from ..errors import InputError, ParameterError
+from ..physics.atmosphere import column_water_vapour
 from ..physics.forward import at_sensor_radiance, radiance_noise_sigma
 from ..sensors import ASTER_TIR, brightness_temperature
 from .emissivity import assign_splits
-from .profiles import column_water_vapour
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
 LAPSE_RATE = 6.5  # K/km, standard atmosphere, for surfaces below a profile's lowest level
-TERMS = ("transmittance", "path_radiance", "sky_radiance")
 REQUIRED = ("brightness_temperature", "view_zenith", "column_water_vapour", "surface_altitude", "lst",
             "emissivity", "split", "profile_id", "spectrum_id")
 
@@ -57,39 +58,24 @@ def profile_columns(profiles: xr.Dataset, altitudes) -> tuple[np.ndarray, np.nda
     cwv = np.empty((n, altitudes.size))
     tair = np.empty((n, altitudes.size))
     for i in range(n):
-        z = profiles["altitude"].values[i]
+        z, p = profiles["altitude"].values[i], profiles["pressure"].values[i]
+        t, h2o = profiles["temperature"].values[i], profiles["h2o"].values[i]
         ok = np.isfinite(z)
-        z, p = z[ok], profiles["pressure"].values[i][ok]
-        t, h2o = profiles["temperature"].values[i][ok], profiles["h2o"].values[i][ok]
         for j, zj in enumerate(altitudes):
-            if zj <= z[0]:
-                cwv[i, j] = column_water_vapour(p, h2o)
-                tair[i, j] = t[0] + LAPSE_RATE * (z[0] - zj)
-                continue
-            above = z > zj
-            p0 = np.exp(np.interp(zj, z, np.log(p)))
-            cwv[i, j] = column_water_vapour(np.concatenate([[p0], p[above]]),
-                                            np.concatenate([[np.interp(zj, z, h2o)], h2o[above]]))
-            tair[i, j] = np.interp(zj, z, t)
+            cwv[i, j] = column_water_vapour(p, h2o, z, zj)
+            tair[i, j] = np.interp(zj, z[ok], t[ok]) + LAPSE_RATE * max(z[ok][0] - zj, 0.0)
     return cwv, tair
 
 
-def _interp_index(grid, x):
-    """Lower index and weight of x on an increasing grid (linear, clamped)."""
-    if grid.size == 1:
-        return np.zeros(x.shape, int), np.zeros(x.shape)
-    i = np.clip(np.searchsorted(grid, x, side="right") - 1, 0, grid.size - 2)
-    w = np.clip((x - grid[i]) / (grid[i + 1] - grid[i]), 0.0, 1.0)
-    return i, w
-
-
-def _gather_bilinear(table, p, iz, wz, iv, wv):
-    """Vectorised bilinear gather from table (profile, z, v, band)."""
-    nz, nv = table.shape[1], table.shape[2]
-    iz1, iv1 = np.minimum(iz + 1, nz - 1), np.minimum(iv + 1, nv - 1)
-    wz, wv = wz[:, None], wv[:, None]
-    return ((1 - wz) * (1 - wv) * table[p, iz, iv] + (1 - wz) * wv * table[p, iz, iv1]
-            + wz * (1 - wv) * table[p, iz1, iv] + wz * wv * table[p, iz1, iv1])
+def interpolate_grid(grids, values, points) -> np.ndarray:
+    """Multilinear interpolation (``RegularGridInterpolator``) of ``values`` (grid axes first, trailing
+    axes kept) at ``points`` (one array per grid), clamped to the grid; single-node axes are constant."""
+    keep = [i for i, g in enumerate(grids) if len(g) > 1]
+    values = values[tuple(slice(None) if i in keep else 0 for i in range(len(grids)))]
+    if not keep:
+        return np.broadcast_to(values, np.shape(points[0]) + values.shape).copy()
+    xi = np.stack([np.clip(points[i], grids[i][0], grids[i][-1]) for i in keep], axis=-1)
+    return RegularGridInterpolator([grids[i] for i in keep], values)(xi)
 
 
 def _terms_for(profiles, terms, sensor):
@@ -165,7 +151,7 @@ def _band_table(spectra, sensor):
 
 def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_samples: int, seed: int = 0, *,
                        sensor=ASTER_TIR, view_zenith_range=(0.0, 60.0), surface_altitude_range=(0.0, 4.0),
-                       lst_offset=(-5.0, 20.0), nedt=0.3, split_fractions=(0.7, 0.15, 0.15),
+                       lst_offset=(-5.0, 20.0), nedt=NEDT_K, split_fractions=(0.7, 0.15, 0.15),
                        noise=True) -> xr.Dataset:
     """Simulate ``n_samples`` ASTER TIR samples (see module docstring); deterministic for ``seed``.
 
@@ -224,24 +210,16 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
 
     z = z_min[p_idx] + rng.uniform(0.0, 1.0, n_samples) * (z_max[p_idx] - z_min[p_idx])
     vz = rng.uniform(vz_lo, vz_hi, n_samples)
-    iz, wz = _interp_index(z_grid, z)
-    wz = np.where(wz < 1e-12, 0.0, wz)  # exact grid nodes never touch the (possibly NaN) node above
-    sec_grid = 1.0 / np.cos(np.deg2rad(v_grid))
-    iv, wv = _interp_index(sec_grid, 1.0 / np.cos(np.deg2rad(vz)))
     with np.errstate(invalid="ignore", divide="ignore"):
-        log_tau = np.log(tau)
-    tau_s = np.exp(_gather_bilinear(np.nan_to_num(log_tau), p_idx, iz, wz, iv, wv))
-    lup_s = _gather_bilinear(np.nan_to_num(lup), p_idx, iz, wz, iv, wv)
-    ldown_s = _gather_bilinear(np.nan_to_num(ldown), p_idx, iz, wz, iv, wv)
-
-    ia, wa = _interp_index(eps_angles, vz)
-    ia1 = np.minimum(ia + 1, eps_angles.size - 1)
-    eps = (1 - wa[:, None]) * eps_table[s_idx, ia] + wa[:, None] * eps_table[s_idx, ia1]
-
-    iz1 = np.minimum(iz + 1, z_grid.size - 1)
-    cwv_table, tair_table = np.nan_to_num(cwv_table), np.nan_to_num(tair_table)
-    cwv = (1 - wz) * cwv_table[p_idx, iz] + wz * cwv_table[p_idx, iz1]
-    tair = (1 - wz) * tair_table[p_idx, iz] + wz * tair_table[p_idx, iz1]
+        stacked = np.nan_to_num(np.concatenate([np.log(tau), lup, ldown], axis=-1))  # ln τ: Beer–Lambert
+    sec_vz = 1.0 / np.cos(np.deg2rad(vz))
+    at = interpolate_grid((np.arange(len(tau)), z_grid, 1.0 / np.cos(np.deg2rad(v_grid))), stacked,
+                          (p_idx, z, sec_vz))
+    n_band = tau.shape[-1]
+    tau_s, lup_s, ldown_s = np.exp(at[:, :n_band]), at[:, n_band:2 * n_band], at[:, 2 * n_band:]
+    eps = interpolate_grid((np.arange(len(eps_table)), eps_angles), eps_table, (s_idx, vz))
+    columns = np.nan_to_num(np.stack([cwv_table, tair_table], axis=-1))
+    cwv, tair = interpolate_grid((np.arange(len(tau)), z_grid), columns, (p_idx, z)).T
     lst = tair + rng.uniform(off_lo, off_hi, n_samples)
 
     radiance = at_sensor_radiance(lst, eps, tau_s, lup_s, ldown_s, sensor)
