@@ -42,6 +42,8 @@ def test_switch_in_training_set(umbc_surfaces):
     assert "rt_continuum" not in off and off.attrs["rt_perturbation"] == "off"
     shifted = T.build_training_set(umbc, surfaces, terms, 3000, seed=5, rt_perturbation=(1.0, 1.0))
     np.testing.assert_array_equal(shifted["lst"].values, off["lst"].values)
+    noise = lambda ds: (ds["brightness_temperature"] - ds["brightness_temperature_noise_free"]).values  # noqa: E731
+    assert np.corrcoef(noise(shifted).ravel(), noise(off).ravel())[0, 1] > 0.99  # same radiance noise draws
     d13 = (shifted["transmittance"] - off["transmittance"]).sel(band="B13").values
     sec = 1 / np.cos(np.deg2rad(off["view_zenith"].values.astype(float)))
     np.testing.assert_allclose(d13, -0.009 * off["column_water_vapour"].values * sec, atol=2e-6)
