@@ -220,6 +220,9 @@ def land_cover_surfaces(library=None, *, mixture=None, n_per_class=400, view_zen
             s = splits[split[i]]
             values, names, labels = pools[pool_names[background[i]]]
             members = np.flatnonzero(labels == s)
+            if not members.size:
+                raise ParameterError("land_cover_surfaces", f"no {pool_names[background[i]]!r} spectra in split {s!r}",
+                                     variable="split_fractions", expected="a library with spectra for every split")
             weight = _weights_by_emissivity(values[members])
             b = members[rng.choice(members.size, p=weight / weight.sum())]
             surface = values[b]
@@ -251,5 +254,6 @@ def land_cover_surfaces(library=None, *, mixture=None, n_per_class=400, view_zen
                 "components": ("spectrum", np.array(components)), "weight": ("spectrum", weight)},
         attrs={"description": "land-cover classes from the emissivity library (akkd_scale.simulate.landcover)",
                "mixture": str(mixture), "seed": int(seed), "n_per_class": int(n_per_class)})
-    logger.info("%d land-cover surfaces (%s)", codes.size, ", ".join(f"{CLASSES[c]}: {(codes == c).sum()}" for c in np.unique(codes)))
+    logger.info("%d land-cover surfaces (%s)", codes.size,
+                ", ".join(f"{CLASSES[c]}: {(codes == c).sum()}" for c in np.unique(codes)))
     return out

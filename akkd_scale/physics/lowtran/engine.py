@@ -30,8 +30,8 @@ MAX_LEVELS = 34
 #: Layer boundaries of LOWTRAN's built-in atmospheres above 0 km (km); the ``"standard"`` thinning grid.
 STANDARD_GRID_KM = tuple(float(z) for z in range(1, 26)) + (30.0, 35.0, 40.0, 45.0, 50.0, 70.0, 100.0)
 #: ``"near_surface"`` grid: levels 0.1/0.25/0.5/0.75 km above the surface resolve the warm, humid bottom
-#: kilometre; the 34-level budget is kept by dropping 21/23/24 km and 45/70 km, which change band terms by
-#: < 0.001 in τ and < 0.002 W m⁻² sr⁻¹ µm⁻¹ (docs/radiative_transfer.md, benchmarks/physics/check_layering.py).
+#: kilometre; the 34-level budget is kept by dropping 21/23/24 km and 45/70 km, which change band τ, L↑, L↓
+#: by ≤ 0.0001 (AFGL atmospheres; docs/radiative_transfer.md, benchmarks/physics/check_layering.py).
 NEAR_SURFACE_OFFSETS_KM = (0.1, 0.25, 0.5, 0.75)
 NEAR_SURFACE_GRID_KM = tuple(float(z) for z in range(1, 21)) + (22.0, 25.0, 30.0, 35.0, 40.0, 50.0, 100.0)
 LAYERINGS = ("standard", "near_surface")
