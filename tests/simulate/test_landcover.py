@@ -120,3 +120,15 @@ def test_selected_classes_and_bad_mixture(umbc):
     assert abs((ds["land_cover"].values == CODE["cropland"]).mean() - 0.75) < 0.03
     with pytest.raises(ParameterError, match="mixture"):
         L.land_cover_surfaces(mixture={"lava": 1.0}, n_per_class=5)
+
+
+def test_samples_disjoint_by_profile_and_by_component_within_classes(samples, surfaces):
+    components = dict(zip(surfaces["spectrum"].values, surfaces["components"].values))
+    split = samples["split"].values
+    profiles = {s: set(samples["profile_id"].values[split == s]) for s in ("train", "validation", "test")}
+    assert not profiles["train"] & profiles["test"] and not profiles["validation"] & profiles["test"]
+    for code in range(len(L.CLASSES)):
+        own = samples["land_cover"].values == code
+        used = {s: {c for sid in samples["spectrum_id"].values[own & (split == s)] for c in components[sid].split("|")}
+                for s in ("train", "validation", "test")}
+        assert not used["train"] & used["test"] and not used["train"] & used["validation"], L.CLASSES[code]
