@@ -31,7 +31,7 @@ from scipy.interpolate import RegularGridInterpolator
 from .. import __version__
 from ..conventions import NEDT_K, TES_TERMS as TERMS
 from ..errors import InputError, ParameterError
-from ..physics.atmosphere import column_water_vapour
+from ..physics.atmosphere import LAYERING, column_water_vapour
 from ..physics.forward import at_sensor_radiance, radiance_noise_sigma
 from ..physics.rt_error import perturb_terms
 from ..sensors import ASTER_TIR, brightness_temperature
@@ -340,7 +340,7 @@ def simulate_training_set(n_samples: int, *, seed: int = 0, profile_sets=DEFAULT
                           view_zenith_range=DEFAULT_VIEW_ZENITH_RANGE, altitudes=DEFAULT_ALTITUDES,
                           temperature_offsets=(0.0,), water_scales=(1.0,),
                           max_relative_humidity=CLEAR_SKY_MAX_RH, rt_perturbation=None, terms_path=None,
-                          processes: int = 2, sensor=ASTER_TIR) -> xr.Dataset:
+                          layering=LAYERING, processes: int = 2, sensor=ASTER_TIR) -> xr.Dataset:
     """The whole simulation: profiles (clear-sky screened, + augmentation) → LOWTRAN terms (cached) →
     surfaces → samples. Shared by ``akkd-scale simulate`` and the training recipes in ``pipelines/``.
 
@@ -348,7 +348,8 @@ def simulate_training_set(n_samples: int, *, seed: int = 0, profile_sets=DEFAULT
     ``land_cover_mixture``) or ``"library"`` (:func:`emissivity.natural_surfaces`). View zenith is sampled in
     ``view_zenith_range`` and the surface altitude over the ``altitudes`` grid; ``view_zenith`` and
     ``altitudes`` are the terms grid. ``max_relative_humidity``: clear-sky screening (None: off).
-    ``terms_path``: NetCDF terms table to reuse if it exists (and to write otherwise).
+    ``terms_path``: NetCDF terms table to reuse if it exists (and to write otherwise); ``layering``: LOWTRAN
+    level grid (``"standard"`` reproduces terms from before the near-surface grid).
     """
     from ..physics.atmosphere import terms_table
     from .emissivity import load_library, natural_surfaces
@@ -382,7 +383,7 @@ def simulate_training_set(n_samples: int, *, seed: int = 0, profile_sets=DEFAULT
         logger.info("atmospheric terms reused from %s", terms_path)
     else:
         terms = terms_table(profiles, view_zenith=view_zenith, surface_altitude=altitudes, processes=processes,
-                            sensor=sensor)
+                            sensor=sensor, layering=layering)
         if terms_path:
             terms.to_netcdf(terms_path, engine="h5netcdf")
     ds = build_training_set(profiles, spectra, terms, n_samples, seed, sensor=sensor,
