@@ -49,3 +49,23 @@ def test_simulate_land_cover_geometry_terms_reuse_and_perturbation(tmp_path):
     assert bad.exit_code != 0 and "mixture" in bad.output
     wide = CliRunner().invoke(main, base + ["--view-zenith-range", "0,30", "--out", str(tmp_path / "d.zarr")])
     assert wide.exit_code != 0 and "view_zenith_range" in wide.output and "terms grid" in wide.output
+
+
+def test_simulate_defaults_equal_the_library_defaults():
+    """One set of defaults: the CLI's option defaults are simulate_training_set's (used by the recipes)."""
+    import inspect
+
+    from akkd_scale.cli import simulate_command
+    from akkd_scale.simulate import trainingset as T
+
+    options = {p.name: p.default for p in simulate_command.params}
+    library = inspect.signature(T.simulate_training_set).parameters
+    numbers = lambda text: tuple(float(v) for v in text.split(","))  # noqa: E731
+    assert tuple(options["profile_sets"].split(",")) == library["profile_sets"].default
+    assert numbers(options["view_zenith"]) == library["view_zenith"].default
+    assert numbers(options["view_zenith_range"]) == library["view_zenith_range"].default
+    assert numbers(options["altitudes"]) == library["altitudes"].default
+    assert float(options["max_relative_humidity"]) == library["max_relative_humidity"].default
+    assert options["per_class"] == library["n_per_class"].default and options["rt_perturbation"] == "off"
+    assert numbers(options["temperature_offsets"]) == library["temperature_offsets"].default
+    assert options["surfaces"].replace("-", "_") == library["surfaces"].default
