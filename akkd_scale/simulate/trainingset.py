@@ -172,7 +172,9 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
     """Simulate ``n_samples`` ASTER TIR samples (see module docstring); deterministic for ``seed``.
 
     ``spectra``: band emissivities ``emissivity(spectrum, [view_zenith,] band)`` (e.g. from
-    ``natural_surfaces`` or ``band_emissivity``), optional ``weight``/``split``/``material_class``.
+    ``natural_surfaces``, ``landcover.land_cover_surfaces`` or ``band_emissivity``), optional
+    ``weight``/``split``/``material_class``; with ``land_cover``/``vegetation_fraction`` (land-cover surfaces)
+    LST follows the class priors and the samples get ``land_cover``, ``vegetation_fraction`` and ``ndvi``.
     ``terms``: ``terms_table`` output for exactly these profiles (matched by ``profile_id``).
     ``rt_perturbation``: None (off) or (lo, hi): per-sample amplitudes of the continuum and trace-gas
     errors of :func:`akkd_scale.physics.rt_error.perturb_terms`, each ~ U(lo, hi); (1, 1) gives terms
