@@ -4,9 +4,10 @@ Trains the same network twice on the same simulated samples — once on plain LO
 terms perturbed per sample (``rt_perturbation``: water-vapour continuum and trace-gas errors with amplitudes
 ~ U(lo, hi), 1 = the LOWTRAN7 → line-by-line difference of ASTER_FACTS.md) — and tests both on the test split
 simulated (a) with plain terms and (b) with deliberately shifted terms (amplitude 1: LBL-like atmosphere).
-Prints LST MAE / bias per network and test set, overall and for humid atmospheres (> 3 g cm⁻²).
+Each of ``--seeds`` repetitions trains both networks from the same initialisation; prints LST MAE / bias per
+network and test set (mean and range over the repetitions), overall and for humid atmospheres (> 3 g cm⁻²).
 
-    python pipelines/experiment_rt_robustness.py --terms build/terms_default.nc --samples 300000
+    python pipelines/experiment_rt_robustness.py --terms build/terms_default.nc --samples 300000 --seeds 3
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def arrays(ds, split):
 
 
 def train(ds, hidden, config, seed):
-    """The same network (architecture, budget, seed) trained on the train split of ``ds``."""
+    """The same network (architecture, budget, seed) trained on the train split of ``ds``; (model, epochs)."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -41,8 +42,9 @@ def train(ds, hidden, config, seed):
             "output_mean": y.mean(0).tolist(), "output_scale": y.std(0).tolist()}
     scale, mean = np.asarray(norm["output_scale"]), np.asarray(norm["output_mean"])
     train_model, model = build_network(hidden, norm, name="net")
-    fit_network(train_model, x, (y - mean) / scale, loss="mse", validation=(xv, (yv - mean) / scale), config=config)
-    return model
+    history = fit_network(train_model, x, (y - mean) / scale, loss="mse", validation=(xv, (yv - mean) / scale),
+                          config=config)
+    return model, len(history["loss"])
 
 
 def main(argv=None) -> None:
@@ -53,7 +55,9 @@ def main(argv=None) -> None:
     parser.add_argument("--amplitude", default="-0.5,1.5", help="training perturbation amplitude range lo,hi")
     parser.add_argument("--shift", type=float, default=1.0, help="amplitude of the shifted test terms")
     parser.add_argument("--hidden", default="256,256,256,256")
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--patience", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=3, help="repetitions (network initialisations)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     lo, hi = (float(v) for v in args.amplitude.split(","))
@@ -61,19 +65,27 @@ def main(argv=None) -> None:
     sets = {"plain": simulate_training_set(args.samples, **common),
             "perturbed": simulate_training_set(args.samples, rt_perturbation=(lo, hi), **common),
             "shifted": simulate_training_set(args.samples, rt_perturbation=(args.shift, args.shift), **common)}
-    config = FitConfig(epochs=args.epochs, batch_size=1024, patience=10)
+    config = FitConfig(epochs=args.epochs, batch_size=1024, patience=args.patience)
     hidden = tuple(int(v) for v in args.hidden.split(","))
-    nets = {name: train(sets[name], hidden, config, args.seed) for name in ("plain", "perturbed")}
-    print(f"\nLST error (K) of a {hidden} network; training perturbation U({lo:g}, {hi:g}); shifted test: "
-          f"amplitude {args.shift:g}\n")
+    scores, epochs = {}, {"plain": [], "perturbed": []}  # (net, test) -> rows of (MAE, bias, MAE humid, bias humid)
+    for repetition in range(args.seeds):
+        for net_name in ("plain", "perturbed"):
+            net, n_epochs = train(sets[net_name], hidden, config, args.seed + repetition)
+            epochs[net_name].append(n_epochs)
+            for test_name in ("plain", "shifted"):
+                x, y, cwv = arrays(sets[test_name], "test")
+                error = predict(net, x)[:, 0] - y[:, 0]
+                humid = cwv > 3
+                scores.setdefault((net_name, test_name), []).append(
+                    (np.mean(np.abs(error)), np.mean(error), np.mean(np.abs(error[humid])), np.mean(error[humid])))
+    print(f"\nLST error (K) of a {hidden} network, {args.seeds} initialisations (mean [min–max]); training "
+          f"perturbation U({lo:g}, {hi:g}); shifted test: amplitude {args.shift:g}; epochs {epochs}\n")
     print("| trained on | tested on | MAE | bias | MAE CWV > 3 | bias CWV > 3 |\n|---|---|---|---|---|---|")
-    for net_name, net in nets.items():
-        for test_name in ("plain", "shifted"):
-            x, y, cwv = arrays(sets[test_name], "test")
-            error = predict(net, x)[:, 0] - y[:, 0]
-            humid = cwv > 3
-            print(f"| {net_name} | {test_name} | {np.mean(np.abs(error)):.3f} | {np.mean(error):+.3f} | "
-                  f"{np.mean(np.abs(error[humid])):.3f} | {np.mean(error[humid]):+.3f} |")
+    for (net_name, test_name), rows in scores.items():
+        rows = np.array(rows)
+        cells = " | ".join(f"{m:+.3f} [{a:+.2f}…{b:+.2f}]" if k % 2 else f"{m:.3f} [{a:.2f}–{b:.2f}]"
+                           for k, (m, a, b) in enumerate(zip(rows.mean(0), rows.min(0), rows.max(0))))
+        print(f"| {net_name} | {test_name} | {cells} |")
 
 
 if __name__ == "__main__":
