@@ -206,48 +206,91 @@ def evaluate_command(data, bundle_path, out, strata, heads, emissivity_band) -> 
 
 
 @main.command("simulate")
-@click.option("--profiles", "profile_sets", default="ecmwf83,ecmwf52,umbc48", show_default=True,
-              help="Comma-separated profile sets: ecmwf83, ecmwf52, umbc48, afgl.")
+@click.option("--profiles", "profile_sets", default="ecmwf83,ecmwf52,umbc48,tigr", show_default=True,
+              help="Comma-separated profile sets: ecmwf83, ecmwf52, umbc48, afgl, tigr (TIGR-2000 from the data dir).")
 @click.option("--tigr", type=click.Path(exists=True, dir_okay=False, path_type=str), default=None,
-              help="Also read profiles from a TIGR-2000 text file.")
+              help="Also read profiles from another TIGR-2000-layout text file.")
+@click.option("--max-relative-humidity", default="0.95", show_default=True,
+              help="Clear-sky screening: drop profiles reaching this RH (over water) below 300 hPa; 'off' keeps all.")
+@click.option("--surfaces", type=click.Choice(["land-cover", "library"]), default="land-cover", show_default=True,
+              help="Land-cover classes from the v2 library, or library spectra + vegetation mixtures (v1 default).")
+@click.option("--land-cover", "land_cover", default="global", show_default=True,
+              help="Class mixture: 'global' (FAO GLC-SHARE shares), 'class=share,...', or 'class,...' (global shares "
+                   "of those classes). Classes: water, snow_ice, tree_cover, cropland, grassland_shrubland, "
+                   "sparse_vegetation_bare_soil, bare_rock_desert, built_up.")
+@click.option("--per-class", type=click.IntRange(min=1), default=400, show_default=True,
+              help="Surfaces drawn per land-cover class.")
 @click.option("--emissivity", type=click.Path(exists=True, dir_okay=False, path_type=str), default=None,
-              help="Emissivity library NetCDF (default: $AKKD_DATA_DIR/emissivity/tir_emissivity_library.nc).")
+              help="Emissivity library NetCDF (default: v2 for land-cover surfaces, v1 for library surfaces).")
 @click.option("--samples", type=click.IntRange(min=1), required=True, help="Number of samples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (the set is deterministic).")
 @click.option("--out", required=True, type=click.Path(path_type=str), help="Output Zarr store.")
-@click.option("--view-zenith", "view_zenith", default="0,15,30,45,60", show_default=True,
-              help="View-zenith grid (deg) of the atmospheric terms; samples span its range.")
-@click.option("--altitudes", default="0,1,2,3,4", show_default=True,
+@click.option("--view-zenith-range", default="0,12", show_default=True,
+              help="Sampled view-zenith range (deg); ASTER TIR views are within about 12 degrees.")
+@click.option("--view-zenith", "view_zenith", default="0,12", show_default=True,
+              help="View-zenith grid (deg) of the atmospheric terms; must contain the sampled range.")
+@click.option("--altitudes", default="0,0.5,1,1.5,2,3,4", show_default=True,
               help="Surface-altitude grid (km) of the atmospheric terms; samples span its range.")
 @click.option("--mixtures", type=click.IntRange(min=0), default=400, show_default=True,
-              help="Vegetation–rock/mineral mixtures added to the library spectra.")
+              help="Library surfaces only: vegetation–rock/mineral mixtures added to the library spectra.")
 @click.option("--temperature-offsets", default="0", show_default=True,
               help="Profile augmentation: comma-separated temperature offsets (K).")
 @click.option("--water-scales", default="1", show_default=True,
               help="Profile augmentation: comma-separated water-vapour scale factors (capped at saturation).")
+@click.option("--rt-perturbation", default="off", show_default=True,
+              help="Radiative-transfer error augmentation: 'off' or 'lo,hi' amplitudes (1 = LOWTRAN7→line-by-line "
+                   "difference; e.g. -0.5,1.5).")
+@click.option("--terms", "terms_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Terms table NetCDF: reused if it exists, written otherwise.")
 @click.option("--processes", type=click.IntRange(min=1), default=2, show_default=True,
               help="Processes for the LOWTRAN terms table (cached on disk).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output store.")
-def simulate_command(profile_sets, tigr, emissivity, samples, seed, out, view_zenith, altitudes, mixtures,
-                     temperature_offsets, water_scales, processes, overwrite) -> None:
+def simulate_command(profile_sets, tigr, max_relative_humidity, surfaces, land_cover, per_class, emissivity, samples,
+                     seed, out, view_zenith_range, view_zenith, altitudes, mixtures, temperature_offsets, water_scales,
+                     rt_perturbation, terms_path, processes, overwrite) -> None:
     """Simulate an ASTER TIR training set (LOWTRAN7 terms, real profiles and spectra) into a Zarr store."""
+    from .simulate.landcover import GLOBAL_MIXTURE
     from .simulate.trainingset import simulate_training_set, write_training_set
 
     def numbers(text):
         return [float(v) for v in text.split(",") if v.strip()]
 
+    def option(name, parse, text):
+        try:
+            return parse(text)
+        except (ValueError, KeyError) as exc:
+            raise click.BadParameter(f"{text!r} ({exc})", param_hint=name) from exc
+
+    def mixture(text):
+        if text == "global":
+            return None
+        items = [v.strip() for v in text.split(",") if v.strip()]
+        if all("=" in v for v in items):
+            return {k.strip(): float(v) for k, v in (item.split("=", 1) for item in items)}
+        return {name: GLOBAL_MIXTURE[name] for name in items}
+
     try:
-        ds = simulate_training_set(samples, seed=seed, profile_sets=[s for s in profile_sets.split(",") if s],
-                                   tigr=tigr, emissivity_library=emissivity, view_zenith=numbers(view_zenith),
-                                   altitudes=numbers(altitudes), n_mixtures=mixtures,
-                                   temperature_offsets=numbers(temperature_offsets),
-                                   water_scales=numbers(water_scales), processes=processes)
+        ds = simulate_training_set(
+            samples, seed=seed, profile_sets=[s for s in profile_sets.split(",") if s], tigr=tigr,
+            emissivity_library=emissivity, surfaces=surfaces.replace("-", "_"),
+            land_cover_mixture=option("--land-cover", mixture, land_cover), n_per_class=per_class,
+            n_mixtures=mixtures, view_zenith=option("--view-zenith", numbers, view_zenith),
+            view_zenith_range=option("--view-zenith-range", numbers, view_zenith_range),
+            altitudes=option("--altitudes", numbers, altitudes),
+            temperature_offsets=option("--temperature-offsets", numbers, temperature_offsets),
+            water_scales=option("--water-scales", numbers, water_scales),
+            max_relative_humidity=None if max_relative_humidity == "off" else option(
+                "--max-relative-humidity", float, max_relative_humidity),
+            rt_perturbation=None if rt_perturbation == "off" else option("--rt-perturbation", numbers, rt_perturbation),
+            terms_path=terms_path, processes=processes)
         write_training_set(ds, out, overwrite=overwrite)
     except FileExistsError as exc:
         raise click.ClickException(f"{out} exists (use --overwrite)") from exc
     counts = {s: int((ds["split"].values == s).sum()) for s in ("train", "validation", "test")}
     click.echo(f"wrote {samples} samples to {out}: {counts}")
-
+    dropped = [d for d in ds.attrs["dropped_profiles"].split("; ") if d]
+    if dropped:
+        click.echo(f"dropped {len(dropped)} profiles: {'; '.join(dropped)}")
 
 
 @main.command("demo")

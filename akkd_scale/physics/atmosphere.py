@@ -17,15 +17,18 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from ..config import cache_dir
+from ..constants import G0, M_AIR, M_H2O
 from ..errors import ParameterError, ProfileFormatError
 from ..sensors.aster import ASTER_TIR
 from ..sensors.planck import band_average
@@ -37,8 +40,9 @@ WAVENUMBER_GRID = (700.0, 1400.0, 5.0)
 N_SKY_ANGLES = 4
 #: Surface altitudes this far (km) below a profile's lowest level are clipped to it, lower ones → NaN.
 SURFACE_TOLERANCE_KM = 0.05
-TERMS_VERSION = "1"
-M_H2O, M_AIR, G0 = 18.01528, 28.9647, 9.80665
+TERMS_VERSION = "2"
+#: Level grid of the simulation terms (see ``lowtran.thinning_grid``): finer in the bottom kilometre.
+LAYERING = "near_surface"
 
 
 def sky_quadrature(n: int = N_SKY_ANGLES) -> tuple[np.ndarray, np.ndarray]:
@@ -72,28 +76,43 @@ def profile_levels(profile: xr.Dataset, index: int | None = None) -> tuple[Level
     return levels, lowest
 
 
-def column_water_vapour(levels: Levels, surface_altitude: float) -> float:
-    """Precipitable water (g cm⁻²) above ``surface_altitude``: (1/g) ∫ q dp on the full profile
-    (trapezoid over pressure, the surface level interpolated)."""
-    valid = validate_levels(levels)
-    z, above = valid.altitude, valid.altitude > surface_altitude
-    p_s = np.exp(np.interp(surface_altitude, z, np.log(valid.pressure)))
-    h2o = np.asarray(valid.gases["h2o"], float)
-    ratio = np.r_[np.interp(surface_altitude, z, h2o), h2o[above]] * 1e-6 * M_H2O / M_AIR
-    q = ratio / (1.0 + ratio)
-    p = np.r_[p_s, valid.pressure[above]] * 100.0
-    return float(np.sum(0.5 * (q[1:] + q[:-1]) * (p[:-1] - p[1:])) / G0 / 10.0)
+def specific_humidity(h2o_ppmv):
+    """Specific humidity (kg/kg) from a water-vapour volume mixing ratio in ppmv (per dry air)."""
+    w = np.asarray(h2o_ppmv, dtype=float) * 1e-6 * M_H2O / M_AIR
+    return w / (1.0 + w)
 
 
-def spectral_terms(levels: Levels, view_zenith, surface_altitude: float) -> dict[str, np.ndarray]:
+def column_water_vapour(pressure, h2o_ppmv, altitude=None, surface_altitude=None) -> float:
+    """Precipitable water (g cm⁻²) = (1/g) ∫ q dp, trapezoid over pressure (hPa); NaN levels ignored.
+
+    With ``altitude`` and ``surface_altitude`` (km) the column starts at that altitude (ln p and H2O
+    interpolated linearly in altitude): the column above a surface placed inside the profile.
+    """
+    p, w = np.asarray(pressure, float), np.asarray(h2o_ppmv, float)
+    ok = np.isfinite(p) & np.isfinite(w)
+    if surface_altitude is not None:
+        z = np.asarray(altitude, float)
+        ok &= np.isfinite(z)
+        z, p, w = z[ok], p[ok], w[ok]
+        above = z > surface_altitude
+        p = np.r_[np.exp(np.interp(surface_altitude, z, np.log(p))), p[above]]
+        w = np.r_[np.interp(surface_altitude, z, w), w[above]]
+    else:
+        p, w = p[ok], w[ok]
+    q = specific_humidity(w)
+    return float(np.sum(0.5 * (q[1:] + q[:-1]) * (p[:-1] - p[1:])) * 100.0 / G0 / 10.0)
+
+
+def spectral_terms(levels: Levels, view_zenith, surface_altitude: float, layering: str = LAYERING
+                   ) -> dict[str, np.ndarray]:
     """Spectral τ and L↑ per view zenith (n_vz, n_wn) and L↓ (n_wn) on :data:`WAVENUMBER_GRID`.
 
-    The profile is interpolated to start at ``surface_altitude``; L↓ is computed once and shared
-    by all view angles. Plain NumPy in and out, so it runs in worker processes.
+    The profile is cut at ``surface_altitude`` and thinned on the ``layering`` grid; L↓ is computed once
+    and shared by all view angles. Plain NumPy in and out, so it runs in worker processes.
     """
-    prepared = prepare_levels(levels, surface_altitude)
+    prepared = prepare_levels(levels, surface_altitude, layering)
     zs = float(prepared.altitude[0])
-    common = dict(mode="radiance", surface_altitude=zs, wavenumber=WAVENUMBER_GRID)
+    common = dict(mode="radiance", surface_altitude=zs, wavenumber=WAVENUMBER_GRID, layering=layering)
     angles, weights = sky_quadrature()
     sky = sum(w * run_lowtran(prepared, direction="up", view_zenith=a, **common).radiance
               for a, w in zip(angles, weights))
@@ -104,7 +123,7 @@ def spectral_terms(levels: Levels, view_zenith, surface_altitude: float) -> dict
             "path_radiance": np.stack([s.radiance for s in up]),
             "sky_radiance": sky,
             "surface_air_temperature": float(prepared.temperature[0]),
-            "column_water_vapour": column_water_vapour(levels, zs)}
+            "column_water_vapour": column_water_vapour(levels.pressure, levels.gases["h2o"], levels.altitude, zs)}
 
 
 def _band_dataset(spectra: dict, sensor) -> dict[str, np.ndarray]:
@@ -122,7 +141,8 @@ def _check_angles(view_zenith) -> np.ndarray:
     return angles
 
 
-def band_terms(profile: xr.Dataset, view_zenith: float, surface_altitude: float, sensor=ASTER_TIR) -> xr.Dataset:
+def band_terms(profile: xr.Dataset, view_zenith: float, surface_altitude: float, sensor=ASTER_TIR,
+               layering: str = LAYERING) -> xr.Dataset:
     """Band-effective ``transmittance``, ``path_radiance`` (L↑) and ``sky_radiance`` (L↓) on ``band``.
 
     ``profile``: one profile in the project format (or a profile set with a single profile).
@@ -138,13 +158,14 @@ def band_terms(profile: xr.Dataset, view_zenith: float, surface_altitude: float,
         raise ParameterError(levels.source, f"surface altitude {surface_altitude} km is below the profile's "
                              f"lowest level ({lowest:.3f} km)", variable="surface_altitude",
                              expected="an altitude inside the profile (no extrapolation below its surface)")
-    spectra = spectral_terms(levels, [angle], zs)
+    spectra = spectral_terms(levels, [angle], zs, layering)
     bands = _band_dataset(spectra, sensor)
     coords = {"band": list(sensor.band_names), "wavelength": ("band", np.asarray(sensor.centers_um))}
     ds = xr.Dataset({k: ("band", v[0] if v.ndim == 2 else v) for k, v in bands.items()}, coords=coords)
     ds["surface_air_temperature"] = spectra["surface_air_temperature"]
     ds["column_water_vapour"] = spectra["column_water_vapour"]
-    return _annotate(ds.assign_attrs(profile_id=levels.source, view_zenith=angle, surface_altitude=zs))
+    return _annotate(ds.assign_attrs(profile_id=levels.source, view_zenith=angle, surface_altitude=zs,
+                                      layering=layering))
 
 
 def _effective_surface(requested: float, lowest: float) -> float | None:
@@ -168,20 +189,20 @@ def _annotate(ds: xr.Dataset) -> xr.Dataset:
 
 def _table_task(args):
     """Worker: spectral terms for one (profile, surface altitude); None where the altitude is invalid."""
-    levels, lowest, zs, angles = args
+    levels, lowest, zs, angles, layering = args
     effective = _effective_surface(zs, lowest)
     if effective is None:
         return None
     try:
-        return spectral_terms(levels, angles, effective)
+        return spectral_terms(levels, angles, effective, layering)
     except ParameterError as err:  # surface too close to the profile top
         log.warning("%s", err)
         return None
 
 
-def _table_key(tasks_levels, angles, altitudes, sensor) -> str:
+def _table_key(tasks_levels, angles, altitudes, sensor, layering) -> str:
     digest = hashlib.sha256()
-    for part in (TERMS_VERSION, build_key(), repr(WAVENUMBER_GRID), str(N_SKY_ANGLES), sensor.name):
+    for part in (TERMS_VERSION, build_key(), repr(WAVENUMBER_GRID), str(N_SKY_ANGLES), sensor.name, layering):
         digest.update(part.encode())
     for band in sensor.bands:
         digest.update(band.srf_wavelength_um.tobytes() + band.srf_response.tobytes())
@@ -195,15 +216,28 @@ def _table_key(tasks_levels, angles, altitudes, sensor) -> str:
     return digest.hexdigest()[:24]
 
 
+def _start_method() -> str:
+    """``fork`` where available and the caller runs a single thread: workers then never re-import the
+    caller's ``__main__``, so scripts without an ``if __name__ == "__main__"`` guard and code piped on
+    stdin work. Otherwise ``spawn`` (forking a multi-threaded process can deadlock)."""
+    return "fork" if "fork" in get_all_start_methods() and threading.active_count() == 1 else "spawn"
+
+
 def _run_tasks(tasks, processes: int):
     if processes <= 1 or len(tasks) <= 1:
         return [_table_task(t) for t in tasks]
-    with ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn")) as pool:
-        return list(pool.map(_table_task, tasks, chunksize=max(1, len(tasks) // (4 * processes))))
+    method = _start_method()
+    try:
+        with ProcessPoolExecutor(max_workers=processes, mp_context=get_context(method)) as pool:
+            return list(pool.map(_table_task, tasks, chunksize=max(1, len(tasks) // (4 * processes))))
+    except BrokenProcessPool as exc:
+        raise ParameterError("terms_table", f"LOWTRAN worker processes ({method}) died", variable="processes",
+                             expected="processes=1, or calling code under if __name__ == '__main__' (worker "
+                                      "processes started by 'spawn' re-import the main script)") from exc
 
 
 def terms_table(profiles: xr.Dataset, view_zenith=(0.0,), surface_altitude=(0.0,), processes: int = 2,
-                cache: bool = True, sensor=ASTER_TIR) -> xr.Dataset:
+                cache: bool = True, sensor=ASTER_TIR, layering: str = LAYERING) -> xr.Dataset:
     """Band terms on ``(profile, surface_altitude, view_zenith, band)``, computed in ``processes``
     worker processes and cached on disk (NetCDF keyed by a hash of every input).
 
@@ -222,15 +256,15 @@ def terms_table(profiles: xr.Dataset, view_zenith=(0.0,), surface_altitude=(0.0,
     if "profile" not in profiles.dims:
         profiles = profiles.expand_dims("profile")
     per_profile = [profile_levels(profiles, i) for i in range(profiles.sizes["profile"])]
-    key = _table_key(per_profile, angles, altitudes, sensor)
+    key = _table_key(per_profile, angles, altitudes, sensor, layering)
     path = cache_dir() / "atmosphere_terms" / f"{key}.nc"
     if cache and path.is_file():
         log.info("atmospheric terms from cache %s", path)
         with xr.open_dataset(path, engine="h5netcdf") as cached:
             return cached.load()
-    tasks = [(levels, lowest, float(z), angles) for levels, lowest in per_profile for z in altitudes]
+    tasks = [(levels, lowest, float(z), angles, layering) for levels, lowest in per_profile for z in altitudes]
     results = _run_tasks(tasks, processes)
-    table = _assemble(profiles, per_profile, results, angles, altitudes, sensor)
+    table = _assemble(profiles, per_profile, results, angles, altitudes, sensor).assign_attrs(layering=layering)
     if cache:
         _write_atomic(table, path)
     return table

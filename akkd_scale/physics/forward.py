@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..conventions import NEDT_K
 from ..sensors import ASTER_TIR, band_radiance
 
 
@@ -16,7 +17,7 @@ def at_sensor_radiance(lst, emissivity, transmittance, path_radiance, sky_radian
     return transmittance * (emissivity * surface + (1.0 - emissivity) * sky_radiance) + path_radiance
 
 
-def radiance_noise_sigma(nedt=0.3, sensor=ASTER_TIR, temperature=300.0) -> np.ndarray:
+def radiance_noise_sigma(nedt=NEDT_K, sensor=ASTER_TIR, temperature=300.0) -> np.ndarray:
     """Per-band radiance noise equivalent to ``nedt`` kelvin at ``temperature`` (dB/dT · NEΔT)."""
     step = 0.05
     high = band_radiance(np.full((1,), temperature + step), sensor)

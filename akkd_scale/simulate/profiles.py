@@ -27,20 +27,25 @@ import numpy as np
 import xarray as xr
 
 from .. import config
+from ..constants import EARTH_RADIUS_KM, G0, M_AIR, M_H2O, M_O3, R_DRY
 from ..errors import ParameterError, ProfileFormatError
+from ..physics.atmosphere import column_water_vapour, specific_humidity
+from ..physics.lowtran import DEFAULT_PPMV
 
 logger = logging.getLogger(__name__)
 
 GASES = ("h2o", "o3", "co2", "ch4", "n2o", "co")
-DEFAULT_PPMV = {"co2": 400.0, "ch4": 1.8, "n2o": 0.32}
-M_AIR, M_H2O, M_O3 = 28.9644, 18.01528, 47.9982  # g/mol
-R_DRY, G0 = 287.05, 9.80665
-EARTH_RADIUS_KM = 6371.0
 
 AFGL_TABLES = {"tropical": "table_1a.csv", "midlatitude_summer": "table_1b.csv",
                "midlatitude_winter": "table_1c.csv", "subarctic_summer": "table_1d.csv",
                "subarctic_winter": "table_1e.csv", "us_standard": "table_1f.csv"}
-SETS = ("ecmwf83", "ecmwf52", "umbc48", "afgl")
+SETS = ("ecmwf83", "ecmwf52", "umbc48", "afgl", "tigr")
+#: TIGR-2000 file under ``data_dir()/profiles`` (2 231 profiles, CC BY 4.0; data/README.md).
+TIGR_FILE = "tigr2000/tigr2000_v1.2_43lev_2231.dsf"
+#: Clear-sky screening: a profile is taken as cloudy where the relative humidity over liquid water reaches
+#: this value at any level between the surface and :data:`SCREEN_TOP_HPA`.
+CLEAR_SKY_MAX_RH = 0.95
+SCREEN_TOP_HPA = 300.0
 
 # TIGR-2000 43-level grid, surface first. Levels 1013…0.05 hPa as in UMBC's TIGR-derived profiles
 # (crtm_umbc48/myp19), top 0.024/0.0089/0.0026 hPa per the TIGR-2000 range 0.0026–1013 hPa.
@@ -54,12 +59,6 @@ TIGR_PRESSURE_LEVELS = np.array([
 def standard_atmosphere_altitude(pressure_hpa):
     """Altitude (km) of a pressure in the ICAO standard troposphere; used where files lack orography."""
     return 44.3308 * (1.0 - (np.asarray(pressure_hpa, dtype=float) / 1013.25) ** 0.190263)
-
-
-def specific_humidity(h2o_ppmv):
-    """Specific humidity (kg/kg) from a water-vapour volume mixing ratio in ppmv (per dry air)."""
-    w = np.asarray(h2o_ppmv, dtype=float) * 1e-6 * M_H2O / M_AIR
-    return w / (1.0 + w)
 
 
 def hypsometric_altitude(pressure, temperature, h2o_ppmv, surface_altitude):
@@ -77,18 +76,11 @@ def hypsometric_altitude(pressure, temperature, h2o_ppmv, surface_altitude):
     return EARTH_RADIUS_KM * h / (EARTH_RADIUS_KM - h)
 
 
-def column_water_vapour(pressure, h2o_ppmv):
-    """Precipitable water (g cm⁻²) = (1/g) ∫ q dp, trapezoid over pressure (hPa → Pa)."""
-    q = specific_humidity(h2o_ppmv)
-    ok = np.isfinite(pressure) & np.isfinite(q)
-    p, q = np.asarray(pressure)[ok], q[ok]
-    return float(np.sum(0.5 * (q[1:] + q[:-1]) * (p[:-1] - p[1:])) * 100.0 / G0 / 10.0)
-
-
-def saturation_h2o_ppmv(pressure, temperature):
-    """Saturation volume mixing ratio (ppmv): Magnus over water above 0 °C, over ice below."""
+def saturation_h2o_ppmv(pressure, temperature, over_ice=True):
+    """Saturation volume mixing ratio (ppmv): Magnus over water above 0 °C, over ice below
+    (``over_ice=False``: over liquid water everywhere, the WMO convention for relative humidity)."""
     t = np.asarray(temperature, float) - 273.15
-    es = np.where(t >= 0.0, 6.1094 * np.exp(17.625 * t / (t + 243.04)),
+    es = np.where((t >= 0.0) | (not over_ice), 6.1094 * np.exp(17.625 * t / (t + 243.04)),
                   6.1121 * np.exp(22.587 * t / (t + 273.86)))
     es = np.minimum(es, 0.5 * np.asarray(pressure, float))
     return es / (np.asarray(pressure, float) - es) * 1e6
@@ -343,8 +335,6 @@ def read_tigr(path, *, pressure_levels=TIGR_PRESSURE_LEVELS) -> xr.Dataset:
     return _stack(profiles, "tigr", {"reference": "TIGR-2000 (LMD/ARA)"})
 
 
-_READERS = {"ecmwf83": read_crtm_ecmwf83, "ecmwf52": read_crtm_ecmwf52, "umbc48": read_crtm_umbc48}
-
 
 def concat_profiles(datasets) -> xr.Dataset:
     """Concatenate profile Datasets along ``profile``, NaN-padding levels at the top."""
@@ -372,6 +362,8 @@ def load_profiles(sets=("ecmwf83", "ecmwf52", "umbc48"), data_dir=None) -> xr.Da
             parts.append(read_crtm_ecmwf52(root / "profiles" / "crtm_ecmwf52" / "diverse_52profiles_101L.dat"))
         elif name == "umbc48":
             parts.append(read_crtm_umbc48(root / "profiles" / "crtm_umbc48"))
+        elif name == "tigr":
+            parts.append(read_tigr(root / "profiles" / TIGR_FILE))
         else:
             raise ParameterError("load_profiles", f"unknown profile set {name!r}", variable="sets",
                                  expected=", ".join(SETS))
@@ -379,6 +371,30 @@ def load_profiles(sets=("ecmwf83", "ecmwf52", "umbc48"), data_dir=None) -> xr.Da
         raise ParameterError("load_profiles", "no profile sets given", variable="sets",
                              expected=", ".join(SETS))
     return concat_profiles(parts)
+
+
+def clear_sky(profiles: xr.Dataset, max_relative_humidity=CLEAR_SKY_MAX_RH, top_pressure=SCREEN_TOP_HPA
+              ) -> xr.DataArray:
+    """True per profile that passes the clear-sky screening (TIGR is not cloud-screened).
+
+    Cloudy: relative humidity over liquid water ≥ ``max_relative_humidity`` at any level with pressure
+    ≥ ``top_pressure`` hPa (the troposphere where clouds that hide the surface form). The maximum is
+    returned as the coordinate ``max_relative_humidity``.
+    """
+    saturation = saturation_h2o_ppmv(profiles["pressure"], profiles["temperature"], over_ice=False)
+    rh = (profiles["h2o"] / saturation).where(profiles["pressure"] >= top_pressure).max("level")
+    return (rh < max_relative_humidity).assign_coords(max_relative_humidity=rh)
+
+
+def screen_clear_sky(profiles: xr.Dataset, max_relative_humidity=CLEAR_SKY_MAX_RH,
+                     top_pressure=SCREEN_TOP_HPA) -> tuple[xr.Dataset, list[str]]:
+    """Profiles that pass :func:`clear_sky` and the ids of those dropped (logged by name)."""
+    keep = clear_sky(profiles, max_relative_humidity, top_pressure).values
+    dropped = [str(p) for p in profiles["profile_id"].values[~keep]]
+    if dropped:
+        logger.warning("clear-sky screening (RH ≥ %.0f %% below %g hPa) drops %d profiles: %s",
+                       100 * max_relative_humidity, top_pressure, len(dropped), ", ".join(dropped))
+    return profiles.isel(profile=np.flatnonzero(keep)), dropped
 
 
 def augment_profiles(profiles: xr.Dataset, temperature_offsets=(0.0,), water_scales=(1.0,)) -> xr.Dataset:

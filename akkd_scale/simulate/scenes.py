@@ -24,12 +24,14 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
+from ..conventions import NEDT_K
 from ..errors import ParameterError
 from ..physics.atmosphere import terms_table
 from ..physics.forward import at_sensor_radiance, radiance_noise_sigma
 from ..sensors import ASTER_TIR, brightness_temperature
 from .emissivity import band_emissivity, load_library, water_emissivity
 from .profiles import augment_profiles, read_afgl
+from .trainingset import interpolate_grid
 
 log = logging.getLogger(__name__)
 
@@ -110,34 +112,20 @@ def _interpolate_terms(table: xr.Dataset, moisture_index: np.ndarray, altitude: 
 
     Transmittance is interpolated in log space (Beer–Lambert), the radiances linearly.
     """
-    z_grid = table["surface_altitude"].values
-    p0 = np.clip(np.floor(moisture_index).astype(int), 0, table.sizes["profile"] - 2)
-    z0 = np.clip(np.searchsorted(z_grid, altitude, side="right") - 1, 0, z_grid.size - 2)
-    wp = np.clip(moisture_index - p0, 0.0, 1.0)
-    wz = np.clip((altitude - z_grid[z0]) / (z_grid[z0 + 1] - z_grid[z0]), 0.0, 1.0)
-
-    def bilinear(name: str, transform=None, inverse=None) -> np.ndarray:
+    grids = (np.arange(table.sizes["profile"]), table["surface_altitude"].values)
+    out = {}
+    for name in ("transmittance", "path_radiance", "sky_radiance", "surface_air_temperature", "column_water_vapour"):
         da = table[name].isel(view_zenith=0) if "view_zenith" in table[name].dims else table[name]
         values = da.transpose("profile", "surface_altitude", ...).values
-        values = transform(values) if transform else values
-        extra = (1,) * (values.ndim - 2)
-        a, b = wp.reshape(wp.shape + extra), wz.reshape(wz.shape + extra)
-        out = ((1 - a) * (1 - b) * values[p0, z0] + a * (1 - b) * values[p0 + 1, z0]
-               + (1 - a) * b * values[p0, z0 + 1] + a * b * values[p0 + 1, z0 + 1])
-        return inverse(out) if inverse else out
-
-    return {
-        "transmittance": bilinear("transmittance", np.log, np.exp),
-        "path_radiance": bilinear("path_radiance"),
-        "sky_radiance": bilinear("sky_radiance"),
-        "surface_air_temperature": bilinear("surface_air_temperature"),
-        "column_water_vapour": bilinear("column_water_vapour"),
-    }
+        log = name == "transmittance"
+        value = interpolate_grid(grids, np.log(values) if log else values, (moisture_index, altitude))
+        out[name] = np.exp(value) if log else value
+    return out
 
 
 def make_demo_scene(shape=(350, 415), *, seed: int = 0, view_zenith: float = 6.3,
                     atmosphere: str = "midlatitude_summer", water_scales=(0.3, 0.6, 0.9, 1.2),
-                    mountain_km: float = 2.6, altitude_grid=(0.0, 0.7, 1.4, 2.1, 2.8), nedt: float = 0.3,
+                    mountain_km: float = 2.6, altitude_grid=(0.0, 0.7, 1.4, 2.1, 2.8), nedt: float = NEDT_K,
                     library: xr.Dataset | None = None, processes: int = 2, sensor=ASTER_TIR) -> xr.Dataset:
     """Simulate one demo scene; returns at-sensor ``radiance(band, y, x)`` and every truth layer.
 

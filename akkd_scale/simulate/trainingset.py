@@ -7,34 +7,48 @@ Per sample (all arithmetic vectorised over samples):
    base id (the part before ``+``, so augmented copies stay with their original), spectra by their
    ``split`` coordinate when present (``natural_surfaces`` keeps mixtures within one split), otherwise
    at random. Hence splits are disjoint by profile and by spectrum.
-2. surface altitude z ~ U(altitude range ∩ terms grid), view zenith θ ~ U(angle range ∩ terms grid);
-   the default 0–60° is far wider than ASTER's TIR range (|θ| ≲ 10° incl. pointing) on purpose: θ is a
-   network input and other sensors/off-nadir pointing must stay inside the training domain.
-3. terms τ, L↑, L↓ bilinearly interpolated in (z, sec θ) — ln τ is interpolated (Beer–Lambert).
+2. surface altitude z ~ U(altitude range ∩ terms grid): the profile is cut there (the terms table holds
+   terms for surfaces placed inside each profile); view zenith θ ~ U(view_zenith_range), by default
+   ASTER's 0–12° (pointing ±8.55° plus the swath); wider ranges for other sensors.
+3. terms τ, L↑, L↓ bilinearly interpolated in (z, sec θ) — ln τ is interpolated (Beer–Lambert);
+   optionally perturbed to mimic radiative-transfer error (``rt_perturbation``, physics.rt_error).
 4. near-surface air temperature T_air(z) from the profile (below the profile's own surface: standard
-   lapse 6.5 K/km); LST = T_air + U(lst_offset); column water vapour above z from the profile.
+   lapse 6.5 K/km); column water vapour above z from the profile. LST = T_air + U(class range) for
+   land-cover surfaces (``landcover.skin_temperature``), else T_air + U(lst_offset). Land-cover
+   surfaces also give ``land_cover``, ``vegetation_fraction`` and a simulated TOA ``ndvi``.
 5. L = τ(εB(T) + (1−ε)L↓) + L↑ per band; Gaussian radiance noise σ_b = NEΔT·dB_b/dT at 300 K; BT.
 """
 from __future__ import annotations
 
 import logging
 import warnings
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from scipy.interpolate import RegularGridInterpolator
 
 from .. import __version__
+from ..conventions import NEDT_K, TES_TERMS as TERMS
 from ..errors import InputError, ParameterError
+from ..physics.atmosphere import LAYERING, column_water_vapour
 from ..physics.forward import at_sensor_radiance, radiance_noise_sigma
+from ..physics.rt_error import perturb_terms
 from ..sensors import ASTER_TIR, brightness_temperature
+from . import landcover
 from .emissivity import assign_splits
-from .profiles import column_water_vapour
+from .profiles import CLEAR_SKY_MAX_RH
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
+#: Defaults of :func:`simulate_training_set` and ``akkd-scale simulate``: CRTM sets + TIGR-2000, ASTER
+#: geometry (terms grid and sampled range 0–12°), surfaces at 0–4 km.
+DEFAULT_PROFILE_SETS = ("ecmwf83", "ecmwf52", "umbc48", "tigr")
+DEFAULT_VIEW_ZENITH_GRID = (0.0, 12.0)
+DEFAULT_VIEW_ZENITH_RANGE = (0.0, 12.0)
+DEFAULT_ALTITUDES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 LAPSE_RATE = 6.5  # K/km, standard atmosphere, for surfaces below a profile's lowest level
-TERMS = ("transmittance", "path_radiance", "sky_radiance")
 REQUIRED = ("brightness_temperature", "view_zenith", "column_water_vapour", "surface_altitude", "lst",
             "emissivity", "split", "profile_id", "spectrum_id")
 
@@ -57,39 +71,24 @@ def profile_columns(profiles: xr.Dataset, altitudes) -> tuple[np.ndarray, np.nda
     cwv = np.empty((n, altitudes.size))
     tair = np.empty((n, altitudes.size))
     for i in range(n):
-        z = profiles["altitude"].values[i]
+        z, p = profiles["altitude"].values[i], profiles["pressure"].values[i]
+        t, h2o = profiles["temperature"].values[i], profiles["h2o"].values[i]
         ok = np.isfinite(z)
-        z, p = z[ok], profiles["pressure"].values[i][ok]
-        t, h2o = profiles["temperature"].values[i][ok], profiles["h2o"].values[i][ok]
         for j, zj in enumerate(altitudes):
-            if zj <= z[0]:
-                cwv[i, j] = column_water_vapour(p, h2o)
-                tair[i, j] = t[0] + LAPSE_RATE * (z[0] - zj)
-                continue
-            above = z > zj
-            p0 = np.exp(np.interp(zj, z, np.log(p)))
-            cwv[i, j] = column_water_vapour(np.concatenate([[p0], p[above]]),
-                                            np.concatenate([[np.interp(zj, z, h2o)], h2o[above]]))
-            tair[i, j] = np.interp(zj, z, t)
+            cwv[i, j] = column_water_vapour(p, h2o, z, zj)
+            tair[i, j] = np.interp(zj, z[ok], t[ok]) + LAPSE_RATE * max(z[ok][0] - zj, 0.0)
     return cwv, tair
 
 
-def _interp_index(grid, x):
-    """Lower index and weight of x on an increasing grid (linear, clamped)."""
-    if grid.size == 1:
-        return np.zeros(x.shape, int), np.zeros(x.shape)
-    i = np.clip(np.searchsorted(grid, x, side="right") - 1, 0, grid.size - 2)
-    w = np.clip((x - grid[i]) / (grid[i + 1] - grid[i]), 0.0, 1.0)
-    return i, w
-
-
-def _gather_bilinear(table, p, iz, wz, iv, wv):
-    """Vectorised bilinear gather from table (profile, z, v, band)."""
-    nz, nv = table.shape[1], table.shape[2]
-    iz1, iv1 = np.minimum(iz + 1, nz - 1), np.minimum(iv + 1, nv - 1)
-    wz, wv = wz[:, None], wv[:, None]
-    return ((1 - wz) * (1 - wv) * table[p, iz, iv] + (1 - wz) * wv * table[p, iz, iv1]
-            + wz * (1 - wv) * table[p, iz1, iv] + wz * wv * table[p, iz1, iv1])
+def interpolate_grid(grids, values, points) -> np.ndarray:
+    """Multilinear interpolation (``RegularGridInterpolator``) of ``values`` (grid axes first, trailing
+    axes kept) at ``points`` (one array per grid), clamped to the grid; single-node axes are constant."""
+    keep = [i for i, g in enumerate(grids) if len(g) > 1]
+    values = values[tuple(slice(None) if i in keep else 0 for i in range(len(grids)))]
+    if not keep:
+        return np.broadcast_to(values, np.shape(points[0]) + values.shape).copy()
+    xi = np.stack([np.clip(points[i], grids[i][0], grids[i][-1]) for i in keep], axis=-1)
+    return RegularGridInterpolator([grids[i] for i in keep], values)(xi)
 
 
 def _terms_for(profiles, terms, sensor):
@@ -160,18 +159,26 @@ def _band_table(spectra, sensor):
     split = spectra["split"].values.astype(str) if "split" in spectra.coords else None
     classes = (spectra["material_class"].values.astype(str) if "material_class" in spectra.coords
                else np.full(n, "unknown"))
-    return values, eps["view_zenith"].values.astype(float), weight, split, classes, eps["spectrum"].values.astype(str)
+    cover = ((spectra["land_cover"].values.astype(int), spectra["vegetation_fraction"].values.astype(float))
+             if "land_cover" in spectra.coords else None)
+    return (values, eps["view_zenith"].values.astype(float), weight, split, classes,
+            eps["spectrum"].values.astype(str), cover)
 
 
 def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_samples: int, seed: int = 0, *,
-                       sensor=ASTER_TIR, view_zenith_range=(0.0, 60.0), surface_altitude_range=(0.0, 4.0),
-                       lst_offset=(-5.0, 20.0), nedt=0.3, split_fractions=(0.7, 0.15, 0.15),
-                       noise=True) -> xr.Dataset:
+                       sensor=ASTER_TIR, view_zenith_range=(0.0, 12.0), surface_altitude_range=(0.0, 4.0),
+                       lst_offset=(-5.0, 20.0), nedt=NEDT_K, split_fractions=(0.7, 0.15, 0.15),
+                       noise=True, rt_perturbation=None) -> xr.Dataset:
     """Simulate ``n_samples`` ASTER TIR samples (see module docstring); deterministic for ``seed``.
 
     ``spectra``: band emissivities ``emissivity(spectrum, [view_zenith,] band)`` (e.g. from
-    ``natural_surfaces`` or ``band_emissivity``), optional ``weight``/``split``/``material_class``.
+    ``natural_surfaces``, ``landcover.land_cover_surfaces`` or ``band_emissivity``), optional
+    ``weight``/``split``/``material_class``; with ``land_cover``/``vegetation_fraction`` (land-cover surfaces)
+    LST follows the class priors and the samples get ``land_cover``, ``vegetation_fraction`` and ``ndvi``.
     ``terms``: ``terms_table`` output for exactly these profiles (matched by ``profile_id``).
+    ``rt_perturbation``: None (off) or (lo, hi): per-sample amplitudes of the continuum and trace-gas
+    errors of :func:`akkd_scale.physics.rt_error.perturb_terms`, each ~ U(lo, hi); (1, 1) gives terms
+    shifted by the measured LOWTRAN7 → line-by-line difference.
     """
     _check(isinstance(n_samples, (int, np.integer)) and n_samples > 0, "n_samples", f"n_samples={n_samples}",
            "a positive integer")
@@ -193,12 +200,14 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
            "a range inside terms.view_zenith")
     z_min, z_max = _valid_altitudes(valid, z_grid, z_lo, z_hi)
     usable = np.isfinite(z_min)
-    if not usable.all():
-        logger.warning("%d profiles have no valid terms within %g–%g km and are not used",
-                       (~usable).sum(), z_lo, z_hi)
-    eps_table, eps_angles, weight, spec_split, classes, spec_ids = _band_table(spectra, sensor)
-
     profile_ids = profiles["profile_id"].values.astype(str)
+    dropped = [f"{pid}: no valid terms within {z_lo:g}–{z_hi:g} km" for pid in profile_ids[~usable]]
+    if dropped:
+        logger.warning("%d profiles are not used: %s", len(dropped), "; ".join(dropped))
+    if rt_perturbation is not None:
+        pert_lo, pert_hi = _range(rt_perturbation, "rt_perturbation", -5.0, 5.0)
+    eps_table, eps_angles, weight, spec_split, classes, spec_ids, cover = _band_table(spectra, sensor)
+
     base = np.array([pid.split("+")[0] for pid in profile_ids])
     unique_base = np.unique(base)
     base_split = dict(zip(unique_base, assign_splits(unique_base, fractions, rng)))
@@ -224,25 +233,32 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
 
     z = z_min[p_idx] + rng.uniform(0.0, 1.0, n_samples) * (z_max[p_idx] - z_min[p_idx])
     vz = rng.uniform(vz_lo, vz_hi, n_samples)
-    iz, wz = _interp_index(z_grid, z)
-    wz = np.where(wz < 1e-12, 0.0, wz)  # exact grid nodes never touch the (possibly NaN) node above
-    sec_grid = 1.0 / np.cos(np.deg2rad(v_grid))
-    iv, wv = _interp_index(sec_grid, 1.0 / np.cos(np.deg2rad(vz)))
     with np.errstate(invalid="ignore", divide="ignore"):
-        log_tau = np.log(tau)
-    tau_s = np.exp(_gather_bilinear(np.nan_to_num(log_tau), p_idx, iz, wz, iv, wv))
-    lup_s = _gather_bilinear(np.nan_to_num(lup), p_idx, iz, wz, iv, wv)
-    ldown_s = _gather_bilinear(np.nan_to_num(ldown), p_idx, iz, wz, iv, wv)
-
-    ia, wa = _interp_index(eps_angles, vz)
-    ia1 = np.minimum(ia + 1, eps_angles.size - 1)
-    eps = (1 - wa[:, None]) * eps_table[s_idx, ia] + wa[:, None] * eps_table[s_idx, ia1]
-
-    iz1 = np.minimum(iz + 1, z_grid.size - 1)
-    cwv_table, tair_table = np.nan_to_num(cwv_table), np.nan_to_num(tair_table)
-    cwv = (1 - wz) * cwv_table[p_idx, iz] + wz * cwv_table[p_idx, iz1]
-    tair = (1 - wz) * tair_table[p_idx, iz] + wz * tair_table[p_idx, iz1]
-    lst = tair + rng.uniform(off_lo, off_hi, n_samples)
+        stacked = np.nan_to_num(np.concatenate([np.log(tau), lup, ldown], axis=-1))  # ln τ: Beer–Lambert
+    sec_vz = 1.0 / np.cos(np.deg2rad(vz))
+    at = interpolate_grid((np.arange(len(tau)), z_grid, 1.0 / np.cos(np.deg2rad(v_grid))), stacked,
+                          (p_idx, z, sec_vz))
+    n_band = tau.shape[-1]
+    tau_s, lup_s, ldown_s = np.exp(at[:, :n_band]), at[:, n_band:2 * n_band], at[:, 2 * n_band:]
+    eps = interpolate_grid((np.arange(len(eps_table)), eps_angles), eps_table, (s_idx, vz))
+    columns = np.nan_to_num(np.stack([cwv_table, tair_table], axis=-1))
+    cwv, tair = interpolate_grid((np.arange(len(tau)), z_grid), columns, (p_idx, z)).T
+    extra = {}
+    if cover is None:
+        lst = tair + rng.uniform(off_lo, off_hi, n_samples)
+    else:
+        codes, fraction = cover[0][s_idx], cover[1][s_idx]
+        lst = landcover.skin_temperature(codes, tair, rng)
+        extra = {"land_cover": ("sample", codes.astype(np.int8), {
+                     "flag_values": list(range(len(landcover.CLASSES))), "flag_meanings": " ".join(landcover.CLASSES)}),
+                 "vegetation_fraction": ("sample", fraction.astype(np.float32)),
+                 "ndvi": ("sample", landcover.ndvi(codes, fraction, rng).astype(np.float32))}
+    if rt_perturbation is not None:
+        # own generator: switching the perturbation changes nothing else (same samples, same noise)
+        amplitude = np.random.default_rng([seed, 1]).uniform(pert_lo, pert_hi, (2, n_samples))
+        tau_s, lup_s, ldown_s = perturb_terms(tau_s, lup_s, ldown_s, cwv, tair, vz, *amplitude, sensor=sensor)
+        extra.update(rt_continuum=("sample", amplitude[0].astype(np.float32)),
+                     rt_trace_gas=("sample", amplitude[1].astype(np.float32)))
 
     radiance = at_sensor_radiance(lst, eps, tau_s, lup_s, ldown_s, sensor)
     clean_bt = brightness_temperature(radiance, sensor)
@@ -267,15 +283,18 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
          "split": ("sample", np.array(SPLITS, dtype=object)[sample_split]),
          "profile_id": ("sample", profile_ids.astype(object)[p_idx]),
          "spectrum_id": ("sample", spec_ids.astype(object)[s_idx]),
-         "material_class": ("sample", classes.astype(object)[s_idx])},
+         "material_class": ("sample", classes.astype(object)[s_idx]), **extra},
         coords=band_coords,
         attrs={"seed": int(seed), "version": __version__, "sensor": sensor.name, "nedt_k": float(nedt),
                "noise": int(bool(noise)),
                "sources": ", ".join(sorted(set(profiles["source"].values.astype(str)))) if "source" in profiles.coords else "",
                "spectra": str(getattr(spectra, "attrs", {}).get("description", "")),
                "view_zenith_range": [vz_lo, vz_hi], "surface_altitude_range": [z_lo, z_hi],
-               "lst_offset": [off_lo, off_hi], "split_fractions": fractions.tolist(),
+               "lst_offset": [off_lo, off_hi] if cover is None else "per land-cover class (landcover.PRIORS)",
+               "split_fractions": fractions.tolist(),
                "radiative_transfer": str(terms.attrs.get("model", "terms table")),
+               "rt_perturbation": "off" if rt_perturbation is None else [pert_lo, pert_hi],
+               "dropped_profiles": "; ".join(dropped),
                "n_profiles": int(profiles.sizes["profile"]), "n_spectra": int(eps_table.shape[0])})
     units = {"brightness_temperature": "K", "brightness_temperature_noise_free": "K", "view_zenith": "degree",
              "column_water_vapour": "g cm-2", "surface_altitude": "km", "lst": "K",
@@ -317,32 +336,61 @@ def open_training_set(path) -> xr.Dataset:
     return ds
 
 
-def simulate_training_set(n_samples: int, *, seed: int = 0, profile_sets=("ecmwf83", "ecmwf52", "umbc48"),
-                          tigr=None, emissivity_library=None, view_zenith=(0, 15, 30, 45, 60),
-                          altitudes=(0, 1, 2, 3, 4), n_mixtures: int = 400, temperature_offsets=(0.0,),
-                          water_scales=(1.0,), processes: int = 2, sensor=ASTER_TIR) -> xr.Dataset:
-    """The whole simulation: profiles (+ augmentation) → LOWTRAN terms (cached) → natural surfaces → samples.
+def simulate_training_set(n_samples: int, *, seed: int = 0, profile_sets=DEFAULT_PROFILE_SETS, tigr=None,
+                          emissivity_library=None, surfaces="land_cover", land_cover_mixture=None,
+                          n_per_class: int = 400, n_mixtures: int = 400, view_zenith=DEFAULT_VIEW_ZENITH_GRID,
+                          view_zenith_range=DEFAULT_VIEW_ZENITH_RANGE, altitudes=DEFAULT_ALTITUDES,
+                          temperature_offsets=(0.0,), water_scales=(1.0,),
+                          max_relative_humidity=CLEAR_SKY_MAX_RH, rt_perturbation=None, terms_path=None,
+                          layering=LAYERING, processes: int = 2, sensor=ASTER_TIR) -> xr.Dataset:
+    """The whole simulation: profiles (clear-sky screened, + augmentation) → LOWTRAN terms (cached) →
+    surfaces → samples. Shared by ``akkd-scale simulate`` and the training recipes in ``pipelines/``.
 
-    Samples span the ``view_zenith`` and ``altitudes`` grids of the terms table. Shared by
-    ``akkd-scale simulate`` and the training recipe in ``pipelines/``.
+    ``surfaces``: ``"land_cover"`` (:func:`landcover.land_cover_surfaces`, v2 library, class mixture
+    ``land_cover_mixture``) or ``"library"`` (:func:`emissivity.natural_surfaces`). View zenith is sampled in
+    ``view_zenith_range`` and the surface altitude over the ``altitudes`` grid; ``view_zenith`` and
+    ``altitudes`` are the terms grid. ``max_relative_humidity``: clear-sky screening (None: off).
+    ``terms_path``: NetCDF terms table to reuse if it exists (and to write otherwise); ``layering``: LOWTRAN
+    level grid (``"standard"`` reproduces terms from before the near-surface grid).
     """
     from ..physics.atmosphere import terms_table
     from .emissivity import load_library, natural_surfaces
-    from .profiles import augment_profiles, concat_profiles, load_profiles, read_tigr
+    from .profiles import augment_profiles, concat_profiles, load_profiles, read_tigr, screen_clear_sky
 
+    if surfaces not in ("land_cover", "library"):
+        raise ParameterError("simulate_training_set", f"surfaces={surfaces!r}", variable="surfaces",
+                             expected="'land_cover' or 'library'")
     parts = [load_profiles(list(profile_sets))] if profile_sets else []
     if tigr:
         parts.append(read_tigr(tigr))
     if not parts:
         raise ParameterError("simulate_training_set", "no profiles", variable="profile_sets",
                              expected="at least one profile set or a TIGR file")
-    profiles = augment_profiles(concat_profiles(parts), temperature_offsets, water_scales)
-    surfaces = natural_surfaces(load_library(emissivity_library), n_mixtures=n_mixtures, seed=seed,
-                                view_zenith=view_zenith, sensor=sensor)
+    profiles, dropped = concat_profiles(parts), []
+    if max_relative_humidity is not None:
+        profiles, dropped = screen_clear_sky(profiles, max_relative_humidity)
+    profiles = augment_profiles(profiles, temperature_offsets, water_scales)
+    if surfaces == "land_cover":
+        library = load_library(emissivity_library) if emissivity_library else None
+        spectra = landcover.land_cover_surfaces(library, mixture=land_cover_mixture, n_per_class=n_per_class,
+                                                seed=seed, view_zenith=view_zenith, sensor=sensor)
+    else:
+        spectra = natural_surfaces(load_library(emissivity_library), n_mixtures=n_mixtures, seed=seed,
+                                   view_zenith=view_zenith, sensor=sensor)
     logger.info("%d profiles, %d surfaces; terms for %d altitudes x %d angles", profiles.sizes["profile"],
-                surfaces.sizes["spectrum"], len(altitudes), len(view_zenith))
-    terms = terms_table(profiles, view_zenith=view_zenith, surface_altitude=altitudes, processes=processes,
-                        sensor=sensor)
-    return build_training_set(profiles, surfaces, terms, n_samples, seed, sensor=sensor,
-                              view_zenith_range=(min(view_zenith), max(view_zenith)),
-                              surface_altitude_range=(min(altitudes), max(altitudes)))
+                spectra.sizes["spectrum"], len(altitudes), len(view_zenith))
+    if terms_path and Path(terms_path).is_file():
+        with xr.open_dataset(terms_path, engine="h5netcdf") as cached:
+            terms = cached.load()
+        logger.info("atmospheric terms reused from %s", terms_path)
+    else:
+        terms = terms_table(profiles, view_zenith=view_zenith, surface_altitude=altitudes, processes=processes,
+                            sensor=sensor, layering=layering)
+        if terms_path:
+            terms.to_netcdf(terms_path, engine="h5netcdf")
+    ds = build_training_set(profiles, spectra, terms, n_samples, seed, sensor=sensor,
+                            view_zenith_range=view_zenith_range,
+                            surface_altitude_range=(min(altitudes), max(altitudes)), rt_perturbation=rt_perturbation)
+    screened = "; ".join(f"{pid}: failed clear-sky screening" for pid in dropped)
+    return ds.assign_attrs(dropped_profiles="; ".join(filter(None, [screened, ds.attrs["dropped_profiles"]])),
+                           surfaces=surfaces, clear_sky_max_relative_humidity=str(max_relative_humidity))

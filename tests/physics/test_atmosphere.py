@@ -1,6 +1,11 @@
 """Band-effective atmospheric terms and cached parallel tables (real LOWTRAN runs, real processes)."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -8,6 +13,7 @@ import xarray as xr
 from akkd_scale.config import cache_dir
 from akkd_scale.errors import ParameterError
 from akkd_scale.physics.atmosphere import band_terms, sky_quadrature, spectral_terms, terms_table, profile_levels
+from akkd_scale.physics.lowtran import thinning_grid
 from akkd_scale.sensors.aster import ASTER_TIR
 from akkd_scale.sensors.planck import band_average, planck_radiance
 from akkd_scale.simulate.profiles import concat_profiles, read_afgl
@@ -103,3 +109,39 @@ def test_terms_table_marks_altitudes_outside_a_profile(mls):
     assert np.all(np.isfinite(table.transmittance.isel(profile=0)))
     np.testing.assert_allclose(table.transmittance.isel(profile=0).sel(surface_altitude=1.0),
                                table.transmittance.isel(profile=1).sel(surface_altitude=1.0), atol=2e-3)
+
+
+def test_near_surface_layering_warms_the_humid_bottom_kilometre():
+    """The near-surface grid resolves the bottom kilometre (more L↓ from warm humid air); the thinned
+    stratosphere changes nothing; the standard grid is kept where asked (LOWTRAN round trips)."""
+    for zs in (0.0, 0.3, 1.7, 4.0):
+        grid = thinning_grid(zs, 100.0, "near_surface")
+        assert grid.size <= 34 and np.allclose(grid[1:5] - zs, [0.1, 0.25, 0.5, 0.75])
+        assert np.all(np.diff(grid) >= 0.05)
+    with pytest.raises(ParameterError, match="layering"):
+        thinning_grid(0.0, 100.0, "fine")
+    tropical = read_afgl("tropical")
+    fine, coarse = band_terms(tropical, 0.0, 0.0), band_terms(tropical, 0.0, 0.0, layering="standard")
+    assert fine.attrs["layering"] == "near_surface" and coarse.attrs["layering"] == "standard"
+    d_sky = (fine.sky_radiance - coarse.sky_radiance).values
+    assert np.all(d_sky > 0.03) and np.all(np.abs((fine.transmittance - coarse.transmittance).values) < 0.003)
+    dry = read_afgl("subarctic_winter")
+    assert np.all(np.abs((band_terms(dry, 0.0, 0.0).sky_radiance - band_terms(dry, 0.0, 0.0, layering="standard")
+                          .sky_radiance).values) < 0.01)
+
+
+def test_parallel_terms_from_stdin_and_unguarded_script(tmp_path, session_cache):
+    """Worker processes must not re-run the caller's main module (no BrokenProcessPool)."""
+    code = ("from akkd_scale.physics.atmosphere import terms_table\n"
+            "from akkd_scale.simulate.profiles import load_profiles\n"
+            "t = terms_table(load_profiles(['afgl']).isel(profile=[0, 1]), surface_altitude=[0.0, 1.0], "
+            "processes=2, cache=False)\n"
+            "print('ok', int(t.transmittance.notnull().all()))\n")
+    script = tmp_path / "unguarded.py"
+    script.write_text(code)
+    env = {**os.environ, "AKKD_CACHE_DIR": str(session_cache),
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    for args, stdin in (([str(script)], None), (["-"], code)):
+        run = subprocess.run([sys.executable, *args], input=stdin, env=env, capture_output=True, text=True,
+                             timeout=300)
+        assert run.returncode == 0 and run.stdout.strip() == "ok 1", run.stderr[-2000:]

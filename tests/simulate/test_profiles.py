@@ -178,3 +178,47 @@ def test_augmentation_caps_water_at_saturation():
     assert aug["surface_air_temperature"].values[2] == pytest.approx(base["surface_air_temperature"].item() - 10)
     with pytest.raises(ParameterError, match="water_scales"):
         P.augment_profiles(base, water_scales=[-1])
+
+
+def test_clear_sky_screening_flags_saturated_layers(data_dir):
+    base = P.read_afgl("us_standard")
+    assert bool(P.clear_sky(base).item())
+    wet = base.copy(deep=True)
+    sat = P.saturation_h2o_ppmv(wet["pressure"], wet["temperature"], over_ice=False)
+    level = int(np.argmin(np.abs(wet["pressure"].values[0] - 700.0)))
+    wet["h2o"].values[0, level] = 0.97 * sat[0, level]  # a cloud layer at 700 hPa
+    assert not bool(P.clear_sky(wet).item()) and bool(P.clear_sky(wet, max_relative_humidity=0.99).item())
+    assert P.clear_sky(wet)["max_relative_humidity"].item() == pytest.approx(0.97, abs=1e-9)
+    wet["h2o"].values[0, :] = base["h2o"].values[0, :]
+    high = int(np.argmin(np.abs(wet["pressure"].values[0] - 200.0)))
+    wet["h2o"].values[0, high] = sat[0, high]  # saturated above 300 hPa: cirrus, not screened
+    assert bool(P.clear_sky(wet).item())
+    tigr = P.load_profiles(["tigr"], data_dir)
+    assert tigr.sizes["profile"] == 2231 and np.allclose(tigr["surface_pressure"], 1013.0)
+    # data/README.md: ≈370 TIGR profiles reach ≥ 99 % RH below 300 hPa
+    assert 300 < (~P.clear_sky(tigr, max_relative_humidity=0.99)).sum() < 450
+    kept, dropped = P.screen_clear_sky(tigr)
+    assert kept.sizes["profile"] + len(dropped) == 2231 and len(dropped) > 370
+    assert not set(dropped) & set(kept["profile_id"].values)
+
+
+def test_tigr_surface_placed_by_cutting_the_profile(data_dir):
+    """Column water and air temperature of a surface at z: the profile cut at z, computed independently."""
+    from akkd_scale.simulate.trainingset import profile_columns
+
+    tigr = P.load_profiles(["tigr"], data_dir).isel(profile=[0, 900, 2000])
+    z_new = np.array([0.0, 1.0, 2.5, 4.0])
+    cwv, tair = profile_columns(tigr, z_new)
+    g = 9.80665
+    for i in range(3):
+        z, p = tigr["altitude"].values[i], tigr["pressure"].values[i]
+        t, h2o = tigr["temperature"].values[i], tigr["h2o"].values[i]
+        for j, zs in enumerate(z_new):
+            zs_eff = max(zs, z[0])
+            keep = z > zs_eff
+            p_cut = np.r_[np.exp(np.interp(zs_eff, z, np.log(p))), p[keep]]
+            w_cut = np.r_[np.interp(zs_eff, z, h2o), h2o[keep]] * 18.01528 / 28.9644 * 1e-6
+            expected = -np.trapezoid(w_cut / (1 + w_cut), p_cut * 100.0) / g / 10.0
+            assert cwv[i, j] == pytest.approx(expected, rel=1e-9)
+            assert tair[i, j] == pytest.approx(np.interp(zs_eff, z, t) + 6.5 * (zs_eff - zs), abs=1e-9)
+    assert np.all(np.diff(cwv, axis=1) < 0) and np.all(np.diff(tair[:, 1:], axis=1) < 0)

@@ -27,8 +27,14 @@ DEFAULT_PPMV = {"co2": 400.0, "ch4": 1.8, "n2o": 0.32}
 UNIT_PPMV = 10
 UNIT_US_STANDARD = 6
 MAX_LEVELS = 34
-#: Layer boundaries of LOWTRAN's built-in atmospheres above 0 km (km); the thinning grid.
+#: Layer boundaries of LOWTRAN's built-in atmospheres above 0 km (km); the ``"standard"`` thinning grid.
 STANDARD_GRID_KM = tuple(float(z) for z in range(1, 26)) + (30.0, 35.0, 40.0, 45.0, 50.0, 70.0, 100.0)
+#: ``"near_surface"`` grid: levels 0.1/0.25/0.5/0.75 km above the surface resolve the warm, humid bottom
+#: kilometre; the 34-level budget is kept by dropping 21/23/24 km and 45/70 km, which change band τ, L↑, L↓
+#: by ≤ 0.0001 (AFGL atmospheres; docs/radiative_transfer.md, benchmarks/physics/check_layering.py).
+NEAR_SURFACE_OFFSETS_KM = (0.1, 0.25, 0.5, 0.75)
+NEAR_SURFACE_GRID_KM = tuple(float(z) for z in range(1, 21)) + (22.0, 25.0, 30.0, 35.0, 40.0, 50.0, 100.0)
+LAYERINGS = ("standard", "near_surface")
 TOP_KM = 100.0
 MIN_LAYER_KM = 0.05
 EARTH_RADIUS_KM = {1: 6378.39, 4: 6356.91, 5: 6356.91}
@@ -112,18 +118,28 @@ def _interp(z_new: np.ndarray, z: np.ndarray, values: np.ndarray, log_scale: boo
     return np.interp(z_new, z, values)
 
 
-def thinning_grid(surface_km: float, top_km: float) -> np.ndarray:
-    """Level altitudes for LOWTRAN: the surface, LOWTRAN's standard boundaries above it, the top.
+def thinning_grid(surface_km: float, top_km: float, layering: str = "standard") -> np.ndarray:
+    """Level altitudes for LOWTRAN: the surface, the ``layering`` grid above it, the top (<= 34 levels).
 
-    At most 34 levels; identical to the built-in atmospheres' grid for a surface at 0 km and a
-    profile reaching 100 km.
+    ``"standard"``: LOWTRAN's own boundaries (identical to the built-in atmospheres' grid for a surface at
+    0 km and a profile reaching 100 km), so the bottom kilometre is one layer. ``"near_surface"``: adds
+    :data:`NEAR_SURFACE_OFFSETS_KM` above the surface and thins the stratosphere instead.
     """
-    inner = [z for z in STANDARD_GRID_KM if surface_km + MIN_LAYER_KM < z < top_km - MIN_LAYER_KM]
+    if layering not in LAYERINGS:
+        raise ParameterError("thinning_grid", f"layering {layering!r}", variable="layering",
+                             expected=" or ".join(repr(x) for x in LAYERINGS))
+    if layering == "standard":
+        grid = STANDARD_GRID_KM
+    else:
+        grid = tuple(surface_km + dz for dz in NEAR_SURFACE_OFFSETS_KM) + tuple(
+            z for z in NEAR_SURFACE_GRID_KM if z > surface_km + NEAR_SURFACE_OFFSETS_KM[-1] + MIN_LAYER_KM)
+    inner = [z for z in grid if surface_km + MIN_LAYER_KM < z < top_km - MIN_LAYER_KM]
     return np.array([surface_km, *inner, top_km])
 
 
-def prepare_levels(levels: Levels, surface_altitude: float | None = None) -> Levels:
-    """Validated levels starting at ``surface_altitude`` (km, interpolated), thinned to <= 34.
+def prepare_levels(levels: Levels, surface_altitude: float | None = None, layering: str = "standard") -> Levels:
+    """Validated levels starting at ``surface_altitude`` (km, interpolated), thinned to <= 34 on the
+    ``layering`` grid (:func:`thinning_grid`).
 
     Pressure is interpolated in log space, water vapour and ozone log-linearly, temperature and
     other gases linearly. Well-mixed gases missing from the profile get :data:`DEFAULT_PPMV`.
@@ -143,7 +159,7 @@ def prepare_levels(levels: Levels, surface_altitude: float | None = None) -> Lev
         raise ParameterError(valid.source, f"surface altitude {zs} km is at or above the profile top "
                              f"({top:.3f} km) less 1 km", variable="surface_altitude",
                              expected="a surface well below the top of the profile")
-    grid = thinning_grid(zs, top)
+    grid = thinning_grid(zs, top, layering)
     gases = {name: _interp(grid, z, values, name in ("h2o", "o3")) for name, values in valid.gases.items()}
     for name, ppmv in DEFAULT_PPMV.items():
         gases.setdefault(name, np.full(grid.size, ppmv))
@@ -228,18 +244,19 @@ def _surface_args(mode: str, surface_temperature, surface_albedo):
 
 def run_lowtran(levels: Levels, *, mode: str = "radiance", direction: str = "down", view_zenith: float = 0.0,
                 surface_altitude: float | None = None, surface_temperature: float | None = None,
-                surface_albedo: float = 0.0, wavenumber: tuple[float, float, float] = (700.0, 1400.0, 5.0)
-                ) -> Spectrum:
+                surface_albedo: float = 0.0, wavenumber: tuple[float, float, float] = (700.0, 1400.0, 5.0),
+                layering: str = "standard") -> Spectrum:
     """Spectral transmittance and radiance (W m-2 sr-1 um-1) along one path, no aerosols.
 
     ``direction="down"``: from the profile top to the surface, ``view_zenith`` measured at the
     surface; radiance = surface emission (1 - albedo)·B(T_s)·τ + atmospheric path emission, so
     ``surface_albedo=1`` gives the path radiance L↑. ``direction="up"``: from the surface to space
     (sky radiance at that zenith angle). ``surface_temperature`` defaults to the lowest level's air
-    temperature. Levels are validated, interpolated to start at ``surface_altitude`` and thinned.
+    temperature. Levels are validated, interpolated to start at ``surface_altitude`` and thinned on the
+    ``layering`` grid (:func:`thinning_grid`).
     """
     grid = _check_grid(wavenumber)
-    prepared = prepare_levels(levels, surface_altitude)
+    prepared = prepare_levels(levels, surface_altitude, layering)
     emission, temperature, albedo = _surface_args(mode, surface_temperature, surface_albedo)
     itype, h1, h2, angle = _geometry(direction, float(view_zenith), float(prepared.altitude[0]),
                                      float(prepared.altitude[-1]), 7)
