@@ -34,7 +34,8 @@ def main() -> None:
         bands = [str(b) for b in one["band"].values]
     document = {
         "description": "ASTER TIR band-effective transmittance, path radiance (L_up) and hemispheric sky "
-                       "radiance (L_down) of the AFGL-1986 atmospheres at sea level, LOWTRAN7",
+                       "radiance (L_down) of the AFGL-1986 atmospheres at sea level, LOWTRAN7 with the "
+                       "near-surface layering of physics.atmosphere",
         "units": {"transmittance": "1", "path_radiance": "W m-2 sr-1 um-1", "sky_radiance": "W m-2 sr-1 um-1"},
         "surface_altitude_km": 0.0, "bands": bands, "view_zenith": VIEW_ZENITH.tolist(),
         "dims": ["view_zenith", "band"], "atmospheres": atmospheres,

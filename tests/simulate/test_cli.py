@@ -9,7 +9,6 @@ from akkd_scale.simulate.trainingset import open_training_set
 
 
 def test_simulate_command(tmp_path):
-    pytest.importorskip("akkd_scale.physics.atmosphere")
     out = tmp_path / "train.zarr"
     args = ["simulate", "--profiles", "afgl", "--samples", "600", "--seed", "3", "--view-zenith", "0,40",
             "--altitudes", "0,2", "--mixtures", "20", "--processes", "1", "--out", str(out)]
@@ -25,7 +24,6 @@ def test_simulate_command(tmp_path):
 
 
 def test_simulate_land_cover_geometry_terms_reuse_and_perturbation(tmp_path):
-    pytest.importorskip("akkd_scale.physics.atmosphere")
     terms = tmp_path / "terms.nc"
     base = ["simulate", "--profiles", "afgl", "--samples", "3000", "--altitudes", "0,2", "--per-class", "30",
             "--processes", "1", "--terms", str(terms)]

@@ -141,7 +141,8 @@ def test_zarr_round_trip(small, tmp_path):
 
 def test_real_lowtran_terms(surfaces):
     """2 AFGL profiles × 2 angles × 2 altitudes from the patched LOWTRAN7 (cached after the first run)."""
-    atmosphere = pytest.importorskip("akkd_scale.physics.atmosphere")
+    from akkd_scale.physics import atmosphere
+
     prof = P.concat_profiles([P.read_afgl("midlatitude_summer"), P.read_afgl("subarctic_winter")])
     terms = atmosphere.terms_table(prof, view_zenith=[0, 40], surface_altitude=[0, 2], processes=1)
     ds = T.build_training_set(prof, surfaces, terms, 2000, seed=5, view_zenith_range=(0, 40),
