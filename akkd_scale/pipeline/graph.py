@@ -15,9 +15,11 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from ..conventions import BANDS, BT, HEADS, NETWORK_HEADS, OUTPUT_ATTRS, QC_BITS, TES_HEAD, TES_TERMS, VZA
+from ..conventions import (BANDS, BT, HEADS, NETWORK_HEADS, OUTPUT_ATTRS, QC_BITS, QC_LAND_COVER_RULES, TES_HEAD,
+                           TES_TERMS, VZA)
 from ..errors import InputError, ParameterError
 from .kernel import bundle_ref, retrieve_block
+from .landcover import land_cover
 
 GEO = ("latitude", "longitude")
 AFGL_TERMS_FILE = "afgl_tes_terms.json"
@@ -191,7 +193,7 @@ def _carried_coords(ds: xr.Dataset, spatial: tuple[str, ...], result: xr.Dataset
 
 
 def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | None = None,
-             device: str | None = None) -> xr.Dataset:
+             device: str | None = None, landcover=None, landcover_legend: str | None = None) -> xr.Dataset:
     """LST, emissivity(band, …), lst_uncertainty and qc from ``brightness_temperature`` and ``view_zenith``.
 
     ``bundle``: a Bundle, a bundle path or a BundleRef (default: the shipped bundle). ``heads``: the
@@ -199,8 +201,12 @@ def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | N
     ``lst_<head>``, ``emissivity_<head>``, ``lst_uncertainty_<head>``. A ``tes`` head uses the
     dataset's ``transmittance``/``path_radiance``/``sky_radiance`` (band, …) or, when ``atmosphere``
     is given, that AFGL atmosphere (:func:`tes_terms`). ``device``: ``cpu`` (default) or ``cuda``
-    (onnxruntime's CUDA provider in every task). Dask-backed input gives a lazy result with the
-    input's chunks; NumPy input an eager one.
+    (onnxruntime's CUDA provider in every task). ``landcover``: a land-cover GeoTIFF (legend
+    ``landcover_legend``, ``worldcover``/``igbp``, default detected) for ``land_cover(y, x)``; without
+    one, or where it gives no class, classes come from NDVI/BT rules (QC bit ``land_cover_from_rules``)
+    and without NDVI are -1 (:mod:`.landcover`); attribute ``land_cover_source`` says which. Land cover
+    never changes lst/emissivity. Dask-backed input gives a lazy result with the input's chunks; NumPy
+    input an eager one.
     """
     has_terms = all(name in ds.variables for name in TES_TERMS)
     heads = check_heads(heads, atmosphere=atmosphere, dataset_terms=has_terms)
@@ -211,6 +217,10 @@ def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | N
     lazy = any(isinstance(v.data, da.Array) for v in inputs.variables.values())
     result = xr.map_blocks(retrieve_block, inputs, args=(ref, heads, spec),
                            template=template_for(inputs, spec) if lazy else None)
+    cover, from_rules, cover_source = land_cover(ds, inputs[BT], result["qc"], landcover, landcover_legend)
+    result["land_cover"] = cover
+    if from_rules is not None:
+        result["qc"] = result["qc"] | xr.where(from_rules, np.uint8(QC_LAND_COVER_RULES), np.uint8(0))
     result = result.assign_coords(_carried_coords(ds, spatial, result))
     for name in result.variables:
         result[name].attrs = {**result[name].attrs, **cf_attrs(name)}
@@ -218,7 +228,9 @@ def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | N
     result["qc"].attrs = {"long_name": "retrieval quality flags",
                           "flag_masks": np.array(list(QC_BITS.values()), dtype=np.uint8),
                           "flag_meanings": " ".join(QC_BITS)}
-    result.attrs = {"bundle": ref.path, "bundle_sha256": ref.sha256, "heads": ",".join(heads)}
+    result["land_cover"].attrs["source"] = cover_source
+    result.attrs = {"bundle": ref.path, "bundle_sha256": ref.sha256, "heads": ",".join(heads),
+                    "land_cover_source": cover_source}
     if TES_HEAD in heads:
         result.attrs["tes_atmosphere"] = (f"{atmosphere} (AFGL-1986, LOWTRAN7, sea level)" if atmosphere
                                           else "terms from the dataset")
