@@ -2,9 +2,9 @@
 
 :func:`open_landcover` checks a map once, in the client: readable, one band of integer codes, a CRS, overlap
 with the scene, and a legend (given, or detected from the file's tags/name, else from the codes under the
-scene). :func:`land_cover` gives the lazy ``land_cover(y, x)`` (int8, -1 unknown), the pixels whose class
-came from the rules (QC bit ``land_cover_from_rules``) and a one-line source. Map pixels are sampled per
-chunk: each task converts its pixels' latitude/longitude to the map's CRS (pyproj), takes the map cell
+scene; the file is opened lazily and only that window is read). :func:`land_cover` gives the lazy
+``land_cover(y, x)`` (int8, -1 unknown), chunked like the scene, the pixels whose class came from the rules
+(QC bit ``land_cover_from_rules``) and a one-line source. Map pixels are sampled per chunk: each task converts its pixels' latitude/longitude to the map's CRS (pyproj), takes the map cell
 each pixel centre falls in, and reads only that window of the file (reopened by path, so the graph runs on
 multi-process clusters). Pixels outside the map or with its no-data code fall back to the rules.
 """
@@ -65,7 +65,7 @@ def map_cells(lcmap: LandCoverMap, latitude, longitude) -> tuple[np.ndarray, np.
 
     lon = (np.asarray(longitude, np.float64) + 180.0) % 360.0 - 180.0
     x, y = _to_map(lcmap.crs_wkt).transform(lon, np.asarray(latitude, np.float64))
-    col, row = ~Affine(*lcmap.transform) * (np.asarray(x), np.asarray(y))
+    col, row = ~Affine(*lcmap.transform) @ (np.asarray(x), np.asarray(y))
     with np.errstate(invalid="ignore"):
         row, col = np.floor(row), np.floor(col)
         inside = (np.isfinite(row) & np.isfinite(col) & (row >= 0) & (row < lcmap.shape[0]) & (col >= 0)
@@ -129,7 +129,7 @@ def open_landcover(path, latitude: xr.DataArray, longitude: xr.DataArray, legend
     if not Path(path).is_file():
         raise InputError(source, "no such file", variable="land cover map", expected="a land-cover GeoTIFF")
     try:
-        raster = rioxarray.open_rasterio(path, chunks=True)
+        raster = rioxarray.open_rasterio(path, cache=False)  # lazy: only the window under the scene is read
     except (RasterioError, OSError, ValueError) as exc:
         raise InputError(source, f"cannot be read as a raster ({exc})", variable="land cover map",
                          expected="a land-cover GeoTIFF") from exc
