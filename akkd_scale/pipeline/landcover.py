@@ -1,11 +1,12 @@
 """Land cover of a scene's pixels: a user map (GeoTIFF, read with rioxarray), else NDVI/BT rules, else none.
 
-:func:`open_landcover` checks a map once, in the client: readable, one band of integer codes, a CRS, overlap
-with the scene, and a legend (given, or detected from the file's tags/name, else from the codes under the
-scene; the file is opened lazily and only that window is read). :func:`land_cover` gives the lazy
-``land_cover(y, x)`` (int8, -1 unknown), chunked like the scene, the pixels whose class came from the rules
-(QC bit ``land_cover_from_rules``) and a one-line source. Map pixels are sampled per chunk: each task converts its pixels' latitude/longitude to the map's CRS (pyproj), takes the map cell
-each pixel centre falls in, and reads only that window of the file (reopened by path, so the graph runs on
+:func:`plan_land_cover` decides, in the client, what the retrieval kernel does in every chunk: it checks a
+map once (:func:`open_landcover`: readable, one band of integer codes, a CRS, overlap with the scene, a
+legend given or detected from the file's name/tags, else from its codes under the scene; the file is
+opened lazily and only that window is read). In each map_blocks task, :func:`classify_block` gives
+``land_cover`` (int8, -1 unknown) and the pixels classed by the rules (QC bit ``land_cover_from_rules``):
+the task converts its pixels' latitude/longitude to the map's CRS (pyproj), takes the map cell each pixel
+centre falls in and reads only that window of the file (reopened by path, so the graph runs on
 multi-process clusters). Pixels outside the map or with its no-data code fall back to the rules.
 """
 from __future__ import annotations
@@ -177,43 +178,49 @@ def _has_ndvi(ds: xr.Dataset) -> bool:
     return not isinstance(ds["ndvi"].data, np.ndarray) or bool(np.isfinite(ds["ndvi"].values).any())
 
 
-def _on_grid(var: xr.DataArray, like: xr.DataArray) -> xr.DataArray:
-    """A (y, x) variable without its non-index coordinates, chunked like ``like`` (NumPy data unchanged)."""
-    var = var.drop_vars([c for c in var.coords if c not in var.dims])
-    return var.chunk(dict(zip(like.dims, like.chunks))) if like.chunks else var
+@dataclass(frozen=True)
+class LandCoverPlan:
+    """How the kernel classes a chunk's pixels: a checked map (or None), then the NDVI/BT rules if the scene has NDVI."""
+
+    lcmap: LandCoverMap | None = None
+    rules: bool = False
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Variables the kernel needs besides brightness temperature."""
+        return (("ndvi",) if self.rules else ()) + (("latitude", "longitude") if self.lcmap else ())
+
+    @property
+    def source(self) -> str:
+        """``land_cover_source``: the map and/or the rules, or none."""
+        if self.lcmap is None:
+            return SOURCE_RULES if self.rules else SOURCE_NONE
+        return self.lcmap.source + (f"; {SOURCE_RULES} where the map gives no class" if self.rules else "")
 
 
-def _geolocation(ds: xr.Dataset, like: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+def plan_land_cover(ds: xr.Dataset, landcover=None, legend: str | None = None) -> LandCoverPlan:
+    """The plan for a scene: ``landcover`` (a GeoTIFF path or a LandCoverMap, checked here against the
+    scene's latitude/longitude) and the rules when ``ds`` has NDVI."""
+    if landcover is None:
+        return LandCoverPlan(None, _has_ndvi(ds))
     for name in ("latitude", "longitude"):
         if name not in ds.variables:
             raise InputError(ds.attrs.get("source_file", "dataset"), "variable missing", variable=name,
-                             expected=f"latitude/longitude{like.dims} to place the scene's pixels on the land-cover map")
-    return _on_grid(ds["latitude"], like), _on_grid(ds["longitude"], like)
+                             expected="latitude/longitude (y, x) to place the scene's pixels on the land-cover map")
+    if not isinstance(landcover, LandCoverMap):
+        landcover = open_landcover(landcover, ds["latitude"], ds["longitude"], legend)
+    return LandCoverPlan(landcover, _has_ndvi(ds))
 
 
-def land_cover(ds: xr.Dataset, bt: xr.DataArray, like: xr.DataArray, landcover=None, legend: str | None = None
-               ) -> tuple[xr.DataArray, xr.DataArray | None, str]:
-    """(``land_cover`` int8 like ``like``, pixels classed by the rules or None, source text) for a scene.
-
-    ``bt``: brightness temperature (band, y, x) with bands in BANDS order (``graph.model_inputs``).
-    ``landcover``: a GeoTIFF path or a :class:`LandCoverMap`; where it gives no class (outside the map,
-    no data) and the scene has NDVI, the NDVI/BT rules do.
-    """
-    rules = None
-    if _has_ndvi(ds):
-        bands = [_on_grid(bt.isel(band=BANDS.index(b), drop=True), like) for b in ("B10", "B13", "B14")]
-        rules = xr.apply_ufunc(classes_from_rules, _on_grid(ds["ndvi"], like), *bands, dask="parallelized",
-                               output_dtypes=[np.int8])
-    if landcover is None:
-        if rules is None:
-            return xr.full_like(like, LAND_COVER_UNKNOWN, dtype=np.int8), None, SOURCE_NONE
-        return rules, rules != LAND_COVER_UNKNOWN, SOURCE_RULES
-    latitude, longitude = _geolocation(ds, like)
-    lcmap = landcover if isinstance(landcover, LandCoverMap) else open_landcover(landcover, latitude, longitude, legend)
-    cover = xr.apply_ufunc(sample_block, latitude, longitude, kwargs={"lcmap": lcmap}, dask="parallelized",
-                           output_dtypes=[np.int8])
-    if rules is None:
-        return cover, None, lcmap.source
+def classify_block(plan: LandCoverPlan, bt: np.ndarray, ndvi=None, latitude=None, longitude=None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(int8 classes, pixels classed by the rules) of one block; ``bt`` (band, …) in BANDS order, the others
+    (…) as ``plan.inputs`` asks."""
+    shape = bt.shape[1:]
+    rules = (classes_from_rules(np.broadcast_to(ndvi, shape), bt[BANDS.index("B10")], bt[BANDS.index("B13")],
+                                bt[BANDS.index("B14")]) if plan.rules else np.full(shape, LAND_COVER_UNKNOWN, np.int8))
+    if plan.lcmap is None:
+        return rules, rules != LAND_COVER_UNKNOWN
+    cover = sample_block(np.broadcast_to(latitude, shape), np.broadcast_to(longitude, shape), plan.lcmap)
     from_rules = (cover == LAND_COVER_UNKNOWN) & (rules != LAND_COVER_UNKNOWN)
-    return (xr.where(from_rules, rules, cover).astype(np.int8), from_rules,
-            f"{lcmap.source}; {SOURCE_RULES} where the map gives no class")
+    return np.where(from_rules, rules, cover).astype(np.int8), from_rules

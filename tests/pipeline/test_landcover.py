@@ -198,7 +198,10 @@ def test_errors_name_the_file_and_what_was_expected(day_scene, tmp_path):
 
 
 def test_cli_landcover_option(day_scene, tmp_path):
+    import rasterio
+
     from akkd_scale.cli import main
+    from akkd_scale.pipeline.export import export_store
     from akkd_scale.pipeline.store import open_scene
 
     codes, west, north, cell = _worldcover_map(tmp_path / "cover.tif", day_scene)
@@ -212,6 +215,10 @@ def test_cli_landcover_option(day_scene, tmp_path):
     np.testing.assert_array_equal(out["land_cover"].values, np.vectorize(WORLDCOVER_CLASS.get)(codes[rows, cols]))
     assert out.attrs["land_cover_source"].startswith(f"map: {tmp_path / 'cover.tif'} (worldcover)")
     assert out.attrs["akkd_record"]["land_cover_map"].endswith("(worldcover)")
+    tif, = export_store(store, tmp_path / "tifs", variables=["land_cover"], crs="utm", fmt="geotiff")
+    with rasterio.open(tif) as src:  # an L1T scene exported to its own UTM grid: no resampling
+        np.testing.assert_array_equal(src.read(1), out["land_cover"].values)
+        assert src.nodata == -1 and src.tags()["flag_values"] == "-1 0 1 2 3 4 5 6 7"
     usage = CliRunner().invoke(main, ["run", str(day_scene), "--out", str(tmp_path / "o2.zarr"),
                                       "--landcover-legend", "igbp"])
     assert usage.exit_code == 2 and "--landcover-legend" in usage.output and "needs --landcover" in usage.output
