@@ -123,7 +123,8 @@ def _tags(da: xr.DataArray, attrs: dict, store, group: str) -> dict:
     for key in ("standard_name", "flag_masks", "flag_values", "flag_meanings"):
         if key in da.attrs:
             value = da.attrs[key]
-            tags[key] = " ".join(str(v) for v in np.atleast_1d(value)) if key in ("flag_masks", "flag_values") else str(value)
+            numbers = key in ("flag_masks", "flag_values")
+            tags[key] = " ".join(str(v) for v in np.atleast_1d(value)) if numbers else str(value)
     for key, value in attrs.items():
         if key != STATUS and isinstance(value, (str, int, float)):
             tags[f"akkd_{key}"] = str(value)

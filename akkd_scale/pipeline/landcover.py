@@ -101,6 +101,10 @@ def _hinted_legend(path: Path, raster: xr.DataArray) -> str | None:
 
 
 def _legend_from_codes(source: str, codes: set[int]) -> str:
+    """The one legend whose codes include all ``codes`` (the map's codes under the scene, no-data removed)."""
+    if not codes:
+        raise InputError(source, "only no-data cells under the scene", variable="land cover map",
+                         expected="land-cover codes over the scene, or --landcover-legend to accept an empty map")
     fitting = [legend for legend in LEGENDS if codes <= legend_codes(legend)]
     if len(fitting) == 1:
         return fitting[0]
@@ -180,7 +184,7 @@ def _has_ndvi(ds: xr.Dataset) -> bool:
 
 @dataclass(frozen=True)
 class LandCoverPlan:
-    """How the kernel classes a chunk's pixels: a checked map (or None), then the NDVI/BT rules if the scene has NDVI."""
+    """How the kernel classes a chunk's pixels: a checked map (or None), then NDVI/BT rules if the scene has NDVI."""
 
     lcmap: LandCoverMap | None = None
     rules: bool = False

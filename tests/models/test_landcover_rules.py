@@ -35,7 +35,8 @@ def test_igbp_legend_with_fill_and_nodata():
 
 @pytest.mark.parametrize("legend, codes, bad", [("worldcover", [10, 33, 20, 7], "[7, 33]"), ("igbp", [1, 18], "[18]")])
 def test_unknown_codes_are_an_error_naming_them(legend, codes, bad):
-    with pytest.raises(InputError, match=rf"map\.tif: land cover: codes {re.escape(bad)} are not in the {legend} legend"):
+    message = rf"map\.tif: land cover: codes {re.escape(bad)} are not in the {legend} legend"
+    with pytest.raises(InputError, match=message):
         classes_from_codes(np.array(codes), legend, source="map.tif")
 
 

@@ -169,7 +169,8 @@ def test_night_scene_keeps_todays_behaviour(night_scene):
 def test_errors_name_the_file_and_what_was_expected(day_scene, tmp_path):
     ds = _open(day_scene)
     missing = tmp_path / "missing.tif"
-    with pytest.raises(InputError, match=re.escape(f"{missing}: land cover map: no such file (expected a land-cover GeoTIFF)")):
+    message = f"{missing}: land cover map: no such file (expected a land-cover GeoTIFF)"
+    with pytest.raises(InputError, match=re.escape(message)):
         retrieve(ds, landcover=missing)
     text = tmp_path / "notes.tif"
     text.write_text("not a raster\n")
@@ -191,6 +192,10 @@ def test_errors_name_the_file_and_what_was_expected(day_scene, tmp_path):
     with pytest.raises(InputError, match=r"codes \[10\] under the scene fit both .*--landcover-legend"):
         retrieve(ds, landcover=tmp_path / "tens.tif")
     assert set(np.unique(retrieve(ds, landcover=tmp_path / "tens.tif", landcover_legend="igbp")["land_cover"])) == {4}
+    _write_map(tmp_path / "empty.tif", np.zeros((40, 40), np.uint8), lon.min() - 0.01, lat.max() + 0.01, 0.002,
+               "EPSG:4326", nodata=0)
+    with pytest.raises(InputError, match=r"empty\.tif: land cover map: only no-data cells under the scene"):
+        retrieve(ds, landcover=tmp_path / "empty.tif")
     _write_map(tmp_path / "ESA_WorldCover_10m_2021_v200_tile.tif", np.full((40, 40), 10, np.uint8),
                lon.min() - 0.01, lat.max() + 0.01, 0.002, "EPSG:4326")
     named = retrieve(ds, landcover=tmp_path / "ESA_WorldCover_10m_2021_v200_tile.tif")
@@ -222,3 +227,22 @@ def test_cli_landcover_option(day_scene, tmp_path):
     usage = CliRunner().invoke(main, ["run", str(day_scene), "--out", str(tmp_path / "o2.zarr"),
                                       "--landcover-legend", "igbp"])
     assert usage.exit_code == 2 and "--landcover-legend" in usage.output and "needs --landcover" in usage.output
+
+
+def test_run_scenes_on_a_cluster_samples_the_map_and_records_it(day_scene, tmp_path, client):
+    from akkd_scale.pipeline import run_scenes
+    from akkd_scale.pipeline.store import open_scene
+
+    codes, west, north, cell = _worldcover_map(tmp_path / "cover.tif", day_scene)
+    out = tmp_path / "results.zarr"
+    table = run_scenes([day_scene], out, chunks=7, client=client, landcover=tmp_path / "cover.tif")
+    assert list(table["status"]) == ["complete"], table["error"].tolist()
+    lat, lon = _geo(day_scene)
+    rows, cols = np.floor((north - lat) / cell).astype(int), np.floor((lon - west) / cell).astype(int)
+    np.testing.assert_array_equal(open_scene(out, "AST_L1T_day")["land_cover"].values,
+                                  np.vectorize(WORLDCOVER_CLASS.get)(codes[rows, cols]))
+    again = run_scenes([day_scene], out, chunks=7, client=client, landcover=tmp_path / "cover.tif")
+    assert list(again["status"]) == ["skipped"]
+    without = run_scenes([day_scene], out, chunks=7, client=client)  # the record names the map: redone
+    assert list(without["status"]) == ["complete"]
+    assert open_scene(out, "AST_L1T_day").attrs["land_cover_source"] == "ndvi_bt_rules"
