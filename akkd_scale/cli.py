@@ -131,12 +131,19 @@ def show_versions() -> None:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Where the networks run: onnxruntime's CPU or CUDA provider (needs onnxruntime-gpu and a GPU; "
                    "one GPU per worker).")
+@click.option("--landcover", type=click.Path(exists=True, dir_okay=False, path_type=str), default=None,
+              help="Land-cover GeoTIFF (ESA WorldCover or MODIS MCD12Q1 IGBP) sampled at every pixel into land_cover; "
+                   "without it classes come from NDVI/BT rules (docs/pipeline.md, 'Land cover').")
+@click.option("--landcover-legend", type=click.Choice(["worldcover", "igbp"]), default=None,
+              help="Legend of --landcover [default: from the file's name/tags, else from its codes].")
 def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, heads, atmosphere, overwrite, verify,
-        dashboard_address, connect_timeout, worker_timeout, executor, device) -> None:
+        dashboard_address, connect_timeout, worker_timeout, executor, device, landcover, landcover_legend) -> None:
     """Retrieve LST and emissivity for SCENES (ASTER L1B HDF files) into a Zarr store."""
     import shlex
 
     heads = _options_checked(heads, atmosphere, scheduler, workers)
+    if landcover_legend and not landcover:
+        raise click.BadParameter("needs --landcover MAP.tif", param_hint="'--landcover-legend'")
     import pandas as pd
     from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -146,7 +153,8 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
 
     ref = bundle_ref(bundle, device)  # a missing or altered bundle, or no CUDA, stops the run before any cluster
     if verify:
-        table = verify_store(scenes, out, bundle=ref, heads=heads, chunks=chunks, atmosphere=atmosphere)
+        table = verify_store(scenes, out, bundle=ref, heads=heads, chunks=chunks, atmosphere=atmosphere,
+                             landcover=landcover, landcover_legend=landcover_legend)
         click.echo(table.to_string(index=False))
         sys.exit(0 if (table["status"] == "ok").all() else 1)
     prepare_store(out)  # a foreign --out stops the run before any cluster starts
@@ -165,7 +173,8 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
         with logging_redirect_tqdm():
             table = run_scenes(scenes, out, bundle=ref, heads=heads, chunks=chunks, client=client,
                                overwrite=overwrite, atmosphere=atmosphere, command_line=shlex.join(sys.argv),
-                               progress=True, worker_timeout=worker_timeout, executor=executor)
+                               progress=True, worker_timeout=worker_timeout, executor=executor,
+                               landcover=landcover, landcover_legend=landcover_legend)
     except KeyboardInterrupt:
         click.echo("interrupted: complete scenes are kept; rerun the same command to finish the rest", err=True)
         sys.exit(130)

@@ -38,14 +38,23 @@ QC_INVALID_INPUT = 1
 QC_OUT_OF_RANGE = 2
 QC_EXTRAPOLATION = 4
 QC_GLOBAL_STUDENT = 8
+QC_LAND_COVER_RULES = 16
 QC_BITS = {"invalid_input": QC_INVALID_INPUT, "out_of_training_range": QC_OUT_OF_RANGE,
-           "extrapolation": QC_EXTRAPOLATION, "global_student_fallback": QC_GLOBAL_STUDENT}
+           "extrapolation": QC_EXTRAPOLATION, "global_student_fallback": QC_GLOBAL_STUDENT,
+           "land_cover_from_rules": QC_LAND_COVER_RULES}
 QC_MEANINGS = {
     "invalid_input": "a brightness temperature or the view zenith is NaN/inf (fill)",
     "out_of_training_range": "an input lies outside the bundle's training domain",
     "extrapolation": "the joint input is far from the training distribution (Mahalanobis distance)",
     "global_student_fallback": "the pixel's stratum had too little training data: global student used",
+    "land_cover_from_rules": "the pixel's land-cover class comes from NDVI/brightness-temperature rules, not a map",
 }
+
+#: Land-cover classes, in the order of the ``land_cover`` codes 0…7 (the simulator's classes too);
+#: ``LAND_COVER_UNKNOWN`` (-1) marks pixels without a class.
+LAND_COVER_CLASSES = ("water", "snow_ice", "tree_cover", "cropland", "grassland_shrubland",
+                      "sparse_vegetation_bare_soil", "bare_rock_desert", "built_up")
+LAND_COVER_UNKNOWN = -1
 
 #: CF attributes of the retrieval outputs; per-head variables (``lst_<head>`` …) add the head name.
 OUTPUT_ATTRS = {
@@ -55,4 +64,7 @@ OUTPUT_ATTRS = {
     "band": {"long_name": "ASTER TIR band"},
     "latitude": {"units": "degrees_north", "long_name": "geodetic latitude", "standard_name": "latitude"},
     "longitude": {"units": "degrees_east", "long_name": "longitude", "standard_name": "longitude"},
+    "land_cover": {"long_name": "land-cover class", "units": "1",
+                   "flag_values": list(range(LAND_COVER_UNKNOWN, len(LAND_COVER_CLASSES))),
+                   "flag_meanings": " ".join(("unknown",) + LAND_COVER_CLASSES)},
 }

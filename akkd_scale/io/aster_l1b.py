@@ -589,7 +589,8 @@ def build_dataset(scene: TirScene, drop_variables=()) -> xr.Dataset:
             **OUTPUT_ATTRS["longitude"], "comment": geo_comment}, {"preferred_chunks": spatial}),
         "ndvi": xr.Variable(("y", "x"), indexing.LazilyIndexedArray(NdviArray(scene)), {
             "long_name": "normalized difference vegetation index (top of atmosphere, VNIR bands 3N and 2)",
-            "units": "1", "comment": scene.vnir_note}, {"preferred_chunks": spatial}),
+            "units": "1", "comment": scene.vnir_note, "vnir_available": int(scene.vnir is not None)},
+            {"preferred_chunks": spatial}),
         VZA: xr.Variable((), np.float64(vza), {
             "long_name": "view zenith angle at the scene centre", "units": "degree",
             "standard_name": "sensor_zenith_angle",

@@ -15,8 +15,10 @@ class AkkdAccessor:
     def __init__(self, ds: xr.Dataset):
         self._ds = ds
 
-    def retrieve(self, bundle=None, heads=("fusion",), atmosphere: str | None = None) -> xr.Dataset:
+    def retrieve(self, bundle=None, heads=("fusion",), atmosphere: str | None = None, *, device: str | None = None,
+                 landcover=None, landcover_legend: str | None = None) -> xr.Dataset:
         """``akkd_scale.retrieve`` on this dataset (lazy for Dask-backed data; compute or ``to_zarr`` it)."""
         from .graph import retrieve
 
-        return retrieve(self._ds, bundle, heads, atmosphere)
+        return retrieve(self._ds, bundle, heads, atmosphere, device, landcover=landcover,
+                        landcover_legend=landcover_legend)

@@ -25,8 +25,10 @@ DEFAULT_VARIABLES = ("lst", "emissivity", "qc")
 DRIVERS = {"cog": "COG", "geotiff": "GTiff"}
 #: Resolution (CRS units) used for projected target CRSs when none is given: ASTER TIR's 90 m.
 DEFAULT_RESOLUTION_M = 90.0
-#: Nodata of integer variables (qc uses bits 1…8; 255 never occurs as a flag combination here).
+#: Nodata of unsigned integer variables (qc uses bits 1…16; 255 never occurs as a flag combination here);
+#: signed ones (land_cover) use -1, which already means "unknown".
 INTEGER_NODATA = 255
+SIGNED_NODATA = -1
 GCP_POINTS = 11
 
 
@@ -118,10 +120,11 @@ def _tags(da: xr.DataArray, attrs: dict, store, group: str) -> dict:
     tags = {"units": da.attrs.get("units", ""), "scale_factor": 1.0, "add_offset": 0.0,
             "long_name": str(da.attrs.get("long_name", da.name)), "source_store": str(Path(store).resolve()),
             "source_group": group, "variable": str(da.name)}
-    for key in ("standard_name", "flag_masks", "flag_meanings"):
+    for key in ("standard_name", "flag_masks", "flag_values", "flag_meanings"):
         if key in da.attrs:
             value = da.attrs[key]
-            tags[key] = " ".join(str(v) for v in np.atleast_1d(value)) if key == "flag_masks" else str(value)
+            numbers = key in ("flag_masks", "flag_values")
+            tags[key] = " ".join(str(v) for v in np.atleast_1d(value)) if numbers else str(value)
     for key, value in attrs.items():
         if key != STATUS and isinstance(value, (str, int, float)):
             tags[f"akkd_{key}"] = str(value)
@@ -138,7 +141,7 @@ def reproject_variable(ds: xr.Dataset, name: str, crs, resolution: float | None)
     da = da.drop_vars([c for c in da.coords if c not in ("band", "x", "y", da.rio.grid_mapping)])
     attrs = dict(da.attrs)
     integer = np.issubdtype(da.dtype, np.integer)
-    nodata = INTEGER_NODATA if integer else np.nan
+    nodata = (SIGNED_NODATA if np.issubdtype(da.dtype, np.signedinteger) else INTEGER_NODATA) if integer else np.nan
     da = da.copy(data=da.values)
     da.encoding = {}
     da = da.rio.write_nodata(nodata, encoded=False)

@@ -18,6 +18,7 @@ import xarray as xr
 from ..conventions import BANDS, BT, HEADS, NETWORK_HEADS, OUTPUT_ATTRS, QC_BITS, TES_HEAD, TES_TERMS, VZA
 from ..errors import InputError, ParameterError
 from .kernel import bundle_ref, retrieve_block
+from .landcover import LandCoverPlan, plan_land_cover
 
 GEO = ("latitude", "longitude")
 AFGL_TERMS_FILE = "afgl_tes_terms.json"
@@ -56,10 +57,11 @@ def check_heads(heads, *, atmosphere: str | None = None, dataset_terms: bool = F
 
 
 def output_spec(spatial: tuple[str, ...], heads: tuple[str, ...]) -> dict[str, tuple[tuple[str, ...], str]]:
-    """Output variables → (dims, dtype): the first head fills ``lst``/``emissivity``/``lst_uncertainty``/``qc``;
-    with several heads every head also gets ``lst_<head>``, ``emissivity_<head>``, ``lst_uncertainty_<head>``."""
+    """Output variables → (dims, dtype): the first head fills ``lst``/``emissivity``/``lst_uncertainty``/``qc``,
+    ``land_cover`` holds the classes; with several heads every head also gets ``lst_<head>``,
+    ``emissivity_<head>``, ``lst_uncertainty_<head>``."""
     spec = {"lst": (spatial, "float32"), "emissivity": (("band",) + spatial, "float32"),
-            "lst_uncertainty": (spatial, "float32"), "qc": (spatial, "uint8")}
+            "lst_uncertainty": (spatial, "float32"), "qc": (spatial, "uint8"), "land_cover": (spatial, "int8")}
     for head in heads if len(heads) > 1 else ():
         spec[f"lst_{head}"] = (spatial, "float32")
         spec[f"emissivity_{head}"] = (("band",) + spatial, "float32")
@@ -124,8 +126,10 @@ def _band_variable(ds: xr.Dataset, name: str, spatial: tuple[str, ...]) -> xr.Da
     return var
 
 
-def model_inputs(ds: xr.Dataset, heads: tuple[str, ...], atmosphere: str | None = None) -> xr.Dataset:
-    """What the kernel reads: brightness temperature, view zenith and, for ``tes``, the band terms.
+def model_inputs(ds: xr.Dataset, heads: tuple[str, ...], atmosphere: str | None = None,
+                 cover: LandCoverPlan = LandCoverPlan()) -> xr.Dataset:
+    """What the kernel reads: brightness temperature, view zenith, for ``tes`` the band terms, and what the
+    land-cover plan ``cover`` needs (``ndvi``, ``latitude``/``longitude``).
 
     Only index coordinates (and ``wavelength``) are kept; with Dask-backed input the band dimension
     becomes one chunk (the networks need all five bands of a pixel).
@@ -147,6 +151,11 @@ def model_inputs(ds: xr.Dataset, heads: tuple[str, ...], atmosphere: str | None 
                                           else {}) for name, values in tes_terms(ds, atmosphere).items()})
     elif TES_HEAD in heads:
         inputs.update({name: _band_variable(ds, name, spatial) for name in TES_TERMS})
+    for name in cover.inputs:
+        if not set(ds[name].dims) <= set(spatial):
+            raise InputError(source, f"dimensions {ds[name].dims}", variable=name,
+                             expected=f"a subset of {spatial} (the land cover is classed per pixel)")
+        inputs[name] = ds[name].variable
     inputs = xr.Dataset(inputs)
     keep = set(inputs.indexes) | ({"wavelength"} if "wavelength" in inputs.coords else set())
     inputs = inputs.drop_vars([c for c in inputs.coords if c not in keep])
@@ -191,7 +200,7 @@ def _carried_coords(ds: xr.Dataset, spatial: tuple[str, ...], result: xr.Dataset
 
 
 def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | None = None,
-             device: str | None = None) -> xr.Dataset:
+             device: str | None = None, landcover=None, landcover_legend: str | None = None) -> xr.Dataset:
     """LST, emissivity(band, …), lst_uncertainty and qc from ``brightness_temperature`` and ``view_zenith``.
 
     ``bundle``: a Bundle, a bundle path or a BundleRef (default: the shipped bundle). ``heads``: the
@@ -199,17 +208,22 @@ def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | N
     ``lst_<head>``, ``emissivity_<head>``, ``lst_uncertainty_<head>``. A ``tes`` head uses the
     dataset's ``transmittance``/``path_radiance``/``sky_radiance`` (band, …) or, when ``atmosphere``
     is given, that AFGL atmosphere (:func:`tes_terms`). ``device``: ``cpu`` (default) or ``cuda``
-    (onnxruntime's CUDA provider in every task). Dask-backed input gives a lazy result with the
-    input's chunks; NumPy input an eager one.
+    (onnxruntime's CUDA provider in every task). ``landcover``: a land-cover GeoTIFF (legend
+    ``landcover_legend``, ``worldcover``/``igbp``, default detected) sampled into ``land_cover(y, x)`` in
+    the same kernel task; without one, or where it gives no class, classes come from NDVI/BT rules (QC bit
+    ``land_cover_from_rules``), and without NDVI they are -1 (:mod:`.landcover`); attribute
+    ``land_cover_source`` says which. Land cover never changes lst/emissivity. Dask-backed input gives a
+    lazy result with the input's chunks; NumPy input an eager one.
     """
     has_terms = all(name in ds.variables for name in TES_TERMS)
     heads = check_heads(heads, atmosphere=atmosphere, dataset_terms=has_terms)
     ref = bundle_ref(bundle, device)
-    inputs = model_inputs(ds, heads, atmosphere)
+    cover = plan_land_cover(ds, landcover, landcover_legend)
+    inputs = model_inputs(ds, heads, atmosphere, cover)
     spatial = tuple(d for d in inputs[BT].dims if d != "band")
     spec = output_spec(spatial, heads)
     lazy = any(isinstance(v.data, da.Array) for v in inputs.variables.values())
-    result = xr.map_blocks(retrieve_block, inputs, args=(ref, heads, spec),
+    result = xr.map_blocks(retrieve_block, inputs, args=(ref, heads, spec, cover),
                            template=template_for(inputs, spec) if lazy else None)
     result = result.assign_coords(_carried_coords(ds, spatial, result))
     for name in result.variables:
@@ -218,7 +232,9 @@ def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | N
     result["qc"].attrs = {"long_name": "retrieval quality flags",
                           "flag_masks": np.array(list(QC_BITS.values()), dtype=np.uint8),
                           "flag_meanings": " ".join(QC_BITS)}
-    result.attrs = {"bundle": ref.path, "bundle_sha256": ref.sha256, "heads": ",".join(heads)}
+    result["land_cover"].attrs["source"] = cover.source
+    result.attrs = {"bundle": ref.path, "bundle_sha256": ref.sha256, "heads": ",".join(heads),
+                    "land_cover_source": cover.source}
     if TES_HEAD in heads:
         result.attrs["tes_atmosphere"] = (f"{atmosphere} (AFGL-1986, LOWTRAN7, sea level)" if atmosphere
                                           else "terms from the dataset")

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..conventions import BANDS, BT, TES_HEAD, TES_TERMS, VZA
+from ..conventions import BANDS, BT, QC_LAND_COVER_RULES, TES_HEAD, TES_TERMS, VZA
 from ..errors import BundleError, InputError
+from .landcover import LandCoverPlan, classify_block
 
 log = logging.getLogger(__name__)
 
@@ -104,19 +105,22 @@ def predict_block(bt_block, vza_block, bundle, heads=("fusion",)) -> dict[str, n
     return out
 
 
-def _values(block: xr.Dataset, name: str, dims: tuple[str, ...]) -> np.ndarray:
-    """``block[name]`` as float32 with axes in ``dims`` order; axes it lacks have length 1 (broadcastable)."""
+def _values(block: xr.Dataset, name: str, dims: tuple[str, ...], dtype=np.float32) -> np.ndarray:
+    """``block[name]`` as ``dtype`` with axes in ``dims`` order; axes it lacks have length 1 (broadcastable)."""
     var = block[name].variable
-    return np.asarray(var.set_dims({d: var.sizes.get(d, 1) for d in dims}).values, dtype=np.float32)
+    return np.asarray(var.set_dims({d: var.sizes.get(d, 1) for d in dims}).values, dtype=dtype)
 
 
 def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
-                   spec: dict[str, tuple[tuple[str, ...], str]]) -> xr.Dataset:
-    """Retrieve one chunk: ``block`` holds ``brightness_temperature(band, …)``, ``view_zenith`` and, for a
-    ``tes`` head, ``transmittance``/``path_radiance``/``sky_radiance`` (band, …) broadcastable to it.
+                   spec: dict[str, tuple[tuple[str, ...], str]], cover: LandCoverPlan = LandCoverPlan()
+                   ) -> xr.Dataset:
+    """Retrieve one chunk: ``block`` holds ``brightness_temperature(band, …)``, ``view_zenith``, for a
+    ``tes`` head ``transmittance``/``path_radiance``/``sky_radiance`` (band, …) broadcastable to it, and
+    what the land-cover plan ``cover`` needs (``ndvi``, ``latitude``/``longitude``).
 
     ``spec`` maps each output variable to (dims, dtype), exactly as in the map_blocks template, so
-    what the kernel returns always matches what the graph promised.
+    what the kernel returns always matches what the graph promised. Land cover only adds ``land_cover``
+    and QC bit ``land_cover_from_rules``; it never changes the retrieval.
     """
     from ..physics.tes import tes
 
@@ -129,6 +133,10 @@ def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
                      band_axis=0)
         out.update({"lst_tes": result.lst, "emissivity_tes": result.emissivity,  # no uncertainty model: NaN
                     "lst_uncertainty_tes": np.full(bt.shape[1:], np.nan, np.float32)})
+    extra = {name: _values(block, name, dims[1:], np.float32 if name == "ndvi" else np.float64)
+             for name in cover.inputs}
+    out["land_cover"], from_rules = classify_block(cover, bt, **extra)
+    out["qc"] = out["qc"] | np.where(from_rules, np.uint8(QC_LAND_COVER_RULES), np.uint8(0))
     data_vars = {}
     for name, (var_dims, dtype) in spec.items():
         if name not in out:

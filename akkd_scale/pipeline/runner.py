@@ -26,7 +26,7 @@ import xarray as xr
 
 from .. import __version__
 from ..conventions import BANDS, BT, QC_INVALID_INPUT
-from ..errors import ParameterError
+from ..errors import InputError, ParameterError
 from ..utils import sha256_file
 from .graph import check_heads, retrieve
 from .kernel import BundleRef, bundle_ref
@@ -43,7 +43,8 @@ WORKER_TIMEOUT_S = 60.0
 def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client=None, overwrite=False, *,
                atmosphere: str | None = None, command_line: str | None = None, progress: bool = False,
                max_in_flight: int | None = None, worker_timeout: float = WORKER_TIMEOUT_S,
-               executor: str = "auto", device: str | None = None) -> pd.DataFrame:
+               executor: str = "auto", device: str | None = None, landcover=None,
+               landcover_legend: str | None = None) -> pd.DataFrame:
     """Retrieve LST/emissivity for every scene file into the Zarr store ``out``.
 
     ``bundle``: Bundle, path or BundleRef (default: the shipped bundle). ``chunks``: spatial chunk
@@ -53,12 +54,15 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     cluster; ``"auto"`` picks ``"cluster"`` when a client is given or current or the batch has more
     scenes than cores, else ``"threads"`` (the same numbers either way). ``atmosphere``: AFGL
     atmosphere assumed by a ``tes`` head. ``device``: ``cpu`` or ``cuda`` (one GPU per worker process:
-    start workers with one visible GPU each, e.g. dask-cuda's LocalCUDACluster). Complete scenes whose
+    start workers with one visible GPU each, e.g. dask-cuda's LocalCUDACluster). ``landcover``: a
+    land-cover GeoTIFF sampled for every scene (``landcover_legend`` worldcover/igbp, default detected;
+    see :func:`~akkd_scale.pipeline.graph.retrieve`). Complete scenes whose
     record matches are skipped unless ``overwrite``. ``worker_timeout``: seconds without any worker before the remaining scenes fail.
     Returns one row per path, in input order: scene, group, status (complete/skipped/failed),
     pixels, seconds, error.
     """
     heads = check_heads(heads, atmosphere=atmosphere)
+    cover = _landcover_context(landcover, landcover_legend)
     paths = list(paths)
     executor = choose_executor(executor, n_scenes=len(paths), cluster_given=client is not None or
                                _current_client() is not None)
@@ -67,7 +71,8 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     prepare_store(out)
     command_line = command_line or shlex.join(sys.argv)
     context = {"out": out, "ref": ref, "heads": heads, "overwrite": overwrite, "atmosphere": atmosphere,
-               "chunks": _chunk_request(chunks), "command_line": command_line, "worker_timeout": worker_timeout}
+               "chunks": _chunk_request(chunks), "command_line": command_line, "worker_timeout": worker_timeout,
+               **cover}
     with StoreLock(out, command_line) if is_local(out) else _no_lock():
         if executor == "threads":
             rows = _run_threaded(paths, context, progress)
@@ -83,6 +88,22 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
                 if own_client:
                     close_client(client)
     return pd.DataFrame([rows[i] for i in range(len(rows))], columns=COLUMNS)
+
+
+def _landcover_context(landcover, legend: str | None) -> dict:
+    """The land-cover map of a run, checked to exist, and what identifies it in scene records."""
+    from ..models.landcover import LEGENDS
+
+    if legend is not None and legend not in LEGENDS:
+        raise ParameterError(None, f"unknown land-cover legend {legend!r}", variable="landcover_legend",
+                             expected=" or ".join(LEGENDS))
+    if landcover is None:
+        return {"landcover": None, "landcover_legend": legend, "landcover_id": ""}
+    path = Path(landcover).expanduser().resolve()
+    if not path.is_file():
+        raise InputError(path, "no such file", variable="land cover map", expected="a land-cover GeoTIFF")
+    return {"landcover": str(path), "landcover_legend": legend,
+            "landcover_id": f"{sha256_file(path)} ({legend or 'legend detected'})"}
 
 
 EXECUTORS = ("auto", "threads", "cluster")
@@ -258,8 +279,10 @@ def _start_scene(index: int, path, context: dict, seen: dict):
             warnings.filterwarnings("ignore", message="The specified chunks separate", category=UserWarning)
             ds = xr.open_dataset(resolved, engine="aster_l1b", chunks=chunks)
         row["pixels"] = int(ds[BT].size // ds.sizes["band"])
-        result = retrieve(ds, context["ref"], context["heads"], context["atmosphere"])
-        out_ds = output_dataset(result, ds.attrs, _provenance(path, digest, context))
+        result = retrieve(ds, context["ref"], context["heads"], context["atmosphere"],
+                          landcover=context["landcover"], landcover_legend=context["landcover_legend"])
+        out_ds = output_dataset(result, ds.attrs, {**_provenance(path, digest, context),
+                                                   "land_cover_source": result.attrs["land_cover_source"]})
         graph = write_scene(out_ds, context["out"], group)
     except Exception as exc:  # a bad scene is reported, never stops the batch
         return {**row, "error": _describe(exc), "seconds": time.perf_counter() - started}
@@ -278,7 +301,8 @@ def _record(digest: str, size: int, context: dict) -> dict:
     """What a complete group must match to be skipped."""
     return {"source_sha256": digest, "source_size": size, "bundle_sha256": context["ref"].sha256,
             "heads": ",".join(context["heads"]), "chunks": {k: int(v) for k, v in context["chunks"].items()},
-            "atmosphere": context["atmosphere"] or "", "akkd_scale_version": __version__}
+            "atmosphere": context["atmosphere"] or "", "land_cover_map": context["landcover_id"],
+            "akkd_scale_version": __version__}
 
 
 def _finish_scene(result, row: dict, context: dict) -> dict:
@@ -351,15 +375,16 @@ def _progress_bar(total: int):
     return tqdm(total=total, unit="scene", desc="scenes", file=sys.stderr)
 
 
-def verify_store(paths, out, bundle=None, heads=("fusion",), chunks="auto", *, atmosphere: str | None = None
-                 ) -> pd.DataFrame:
+def verify_store(paths, out, bundle=None, heads=("fusion",), chunks="auto", *, atmosphere: str | None = None,
+                 landcover=None, landcover_legend: str | None = None) -> pd.DataFrame:
     """Re-check a store without computing: for each scene, would a run skip it (``ok``) or redo it (and why)?
 
     Rows: scene, group, status (``ok``/``redo``/``missing``), problem.
     """
     heads = check_heads(heads, atmosphere=atmosphere)
     out = _absolute(out)
-    context = {"ref": bundle_ref(bundle), "heads": heads, "atmosphere": atmosphere}
+    context = {"ref": bundle_ref(bundle), "heads": heads, "atmosphere": atmosphere,
+               **_landcover_context(landcover, landcover_legend)}
     request = _chunk_request(chunks)
     rows = []
     for path in map(Path, paths):

@@ -1,0 +1,92 @@
+"""Land-cover classes at retrieval time: map legends → classes, and NDVI/brightness-temperature rules.
+
+Classes are ``conventions.LAND_COVER_CLASSES`` (codes 0…7, -1 unknown). The legend tables and the rules
+are documented, with the reasons for each choice, in docs/pipeline.md ("Land cover").
+
+Rules (:func:`classes_from_rules`), first match wins; ``contrast`` = BT14 − BT10 (K):
+
+1. ``snow_ice``: NDVI < 0.1 and BT13 < 275 K (snow and ice are at most 273.15 K; BT13 of ε ≈ 0.99 snow
+   under a cold, dry atmosphere is within ~1 K of it; snow NDVI is about −0.1…0.1);
+2. ``water``: NDVI < 0 and |contrast| < 3 K (water is a grey body, ε10 ≈ 0.985, ε14 ≈ 0.99; what
+   remains is the atmosphere's 1–3 K);
+3. ``tree_cover``: NDVI > 0.6; 4. ``grassland_shrubland``: NDVI > 0.3 (scaled NDVI of Carlson & Ripley
+   1997, f = N*² with end-members NDVI 0.15 (soil) and 0.8 (canopy): NDVI 0.3 ↔ f ≈ 5 %, 0.6 ↔ f ≈ 50 %);
+   cropland cannot be told from grassland without a map, so mid NDVI is grassland_shrubland;
+5. ``bare_rock_desert``: contrast > 4 K (quartz reststrahlen: ε10 ≈ 0.80 against ε14 ≈ 0.96 makes BT10
+   6–9 K colder than BT14 at 300–320 K, soils and grey bodies ≲ 3 K); 6. else ``sparse_vegetation_bare_soil``.
+
+``built_up`` never comes from the rules: urban materials have no NDVI/BT signature of their own.
+Pixels with a non-finite NDVI, BT10, BT13 or BT14 get -1.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..conventions import LAND_COVER_CLASSES, LAND_COVER_UNKNOWN
+from ..errors import InputError
+
+#: ESA WorldCover 2020/2021 (v100/v200) map codes → classes; 0 is the product's no-data value.
+WORLDCOVER = {10: "tree_cover", 20: "grassland_shrubland", 30: "grassland_shrubland", 40: "cropland",
+              50: "built_up", 60: "bare_rock_desert", 70: "snow_ice", 80: "water",
+              90: "grassland_shrubland",  # herbaceous wetland: a grass canopy over wet soil
+              95: "tree_cover",  # mangroves
+              100: "sparse_vegetation_bare_soil"}  # moss and lichen: thin partial cover over soil/rock
+#: MODIS MCD12Q1 LC_Type1 (IGBP) codes → classes; 255 is the product's fill.
+IGBP = {1: "tree_cover", 2: "tree_cover", 3: "tree_cover", 4: "tree_cover", 5: "tree_cover",
+        6: "grassland_shrubland",  # closed shrublands (>60 % woody cover)
+        7: "sparse_vegetation_bare_soil",  # open shrublands: 10–60 % woody cover, mostly arid, soil between
+        8: "tree_cover",  # woody savannas: 30–60 % tree cover over grass
+        9: "grassland_shrubland",  # savannas: 10–30 % tree cover, herbaceous canopy dominates
+        10: "grassland_shrubland",
+        11: "grassland_shrubland",  # permanent wetlands: as WorldCover's herbaceous wetland
+        12: "cropland",
+        13: "built_up",
+        14: "cropland",  # cropland/natural vegetation mosaics: 40–60 % cropland
+        15: "snow_ice", 16: "bare_rock_desert", 17: "water"}
+#: Legend name → (code → class, the product's no-data/fill code).
+LEGENDS = {"worldcover": (WORLDCOVER, 0), "igbp": (IGBP, 255)}
+
+SNOW_MAX_NDVI, SNOW_MAX_BT13_K = 0.1, 275.0
+WATER_MAX_NDVI, WATER_MAX_CONTRAST_K = 0.0, 3.0
+TREE_MIN_NDVI, GRASS_MIN_NDVI = 0.6, 0.3
+BARE_MIN_CONTRAST_K = 4.0
+
+
+def legend_codes(legend: str) -> set[int]:
+    """Codes a legend knows: its classes and its no-data/fill code."""
+    table, fill = LEGENDS[legend]
+    return set(table) | {fill}
+
+
+def classes_from_codes(codes, legend: str, *, source, nodata=None) -> np.ndarray:
+    """int8 classes of map ``codes`` in ``legend``; fill and ``nodata`` give -1, any other code an InputError."""
+    table, fill = LEGENDS[legend]
+    codes = np.asarray(codes)
+    out = np.full(codes.shape, LAND_COVER_UNKNOWN, np.int8)
+    known = (codes == fill) | (codes == nodata) if nodata is not None else codes == fill
+    for code, name in table.items():
+        hit = codes == code
+        out[hit] = LAND_COVER_CLASSES.index(name)
+        known |= hit
+    if not known.all():
+        unknown = sorted(int(c) for c in np.unique(codes[~known]))
+        raise InputError(source, f"codes {unknown} are not in the {legend} legend", variable="land cover",
+                         expected=f"{legend} codes {sorted(legend_codes(legend))}")
+    return out
+
+
+def classes_from_rules(ndvi, bt10, bt13, bt14) -> np.ndarray:
+    """int8 classes from NDVI and brightness temperatures (K) by the module's rules; -1 where any is non-finite."""
+    ndvi, bt10, bt13, bt14 = (np.asarray(v, np.float32) for v in (ndvi, bt10, bt13, bt14))
+    contrast = bt14 - bt10
+    code = LAND_COVER_CLASSES.index
+    rules = [
+        (~(np.isfinite(ndvi) & np.isfinite(bt10) & np.isfinite(bt13) & np.isfinite(bt14)), LAND_COVER_UNKNOWN),
+        ((ndvi < SNOW_MAX_NDVI) & (bt13 < SNOW_MAX_BT13_K), code("snow_ice")),
+        ((ndvi < WATER_MAX_NDVI) & (np.abs(contrast) < WATER_MAX_CONTRAST_K), code("water")),
+        (ndvi > TREE_MIN_NDVI, code("tree_cover")),
+        (ndvi > GRASS_MIN_NDVI, code("grassland_shrubland")),
+        (contrast > BARE_MIN_CONTRAST_K, code("bare_rock_desert")),
+    ]
+    return np.select([c for c, _ in rules], [v for _, v in rules],
+                     code("sparse_vegetation_bare_soil")).astype(np.int8)
