@@ -26,15 +26,15 @@ import numpy as np
 import xarray as xr
 
 from ..config import data_dir
+from ..conventions import LAND_COVER_CLASSES
 from ..errors import ParameterError
 from ..sensors import ASTER_TIR
 from .emissivity import OPTICAL_CONSTANTS, band_emissivity, ice_emissivity, load_library, water_emissivity
 
 logger = logging.getLogger(__name__)
 
-#: Land-cover classes, in the order of the ``land_cover`` codes 0…7.
-CLASSES = ("water", "snow_ice", "tree_cover", "cropland", "grassland_shrubland", "sparse_vegetation_bare_soil",
-           "bare_rock_desert", "built_up")
+#: Land-cover classes, in the order of the ``land_cover`` codes 0…7 (shared with retrieval).
+CLASSES = LAND_COVER_CLASSES
 
 #: Default class mixture (% of the land surface): FAO GLC-SHARE global land-cover shares (Latham et al.
 #: 2014): tree-covered 27.7 + mangroves 0.1; grassland 13.0 + shrub-covered 9.5 + herbaceous 1.3;
