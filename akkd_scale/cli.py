@@ -131,9 +131,10 @@ def show_versions() -> None:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Where the networks run: onnxruntime's CPU or CUDA provider (needs onnxruntime-gpu and a GPU; "
                    "one GPU per worker).")
-@click.option("--landcover", type=click.Path(exists=True, dir_okay=False, path_type=str), default=None,
-              help="Land-cover GeoTIFF (ESA WorldCover or MODIS MCD12Q1 IGBP) sampled at every pixel into land_cover; "
-                   "without it classes come from NDVI/BT rules (docs/pipeline.md, 'Land cover').")
+@click.option("--landcover", default=None, metavar="MAP.tif|rules",
+              help="Classify every pixel into land_cover: a land-cover GeoTIFF (ESA WorldCover or MODIS MCD12Q1 "
+                   "IGBP), NDVI/BT rules where it has no class; or 'rules' for the rules alone (day scenes). "
+                   "Default: none (docs/pipeline.md, 'Land cover').")
 @click.option("--landcover-legend", type=click.Choice(["worldcover", "igbp"]), default=None,
               help="Legend of --landcover [default: from the file's name/tags, else from its codes].")
 def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, heads, atmosphere, overwrite, verify,
@@ -144,6 +145,9 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
     heads = _options_checked(heads, atmosphere, scheduler, workers)
     if landcover_legend and not landcover:
         raise click.BadParameter("needs --landcover MAP.tif", param_hint="'--landcover-legend'")
+    if landcover not in (None, "rules") and not os.path.isfile(landcover):
+        raise click.BadParameter(f"{landcover!r} (expected 'rules' or an existing land-cover GeoTIFF)",
+                                 param_hint="'--landcover'")
     import pandas as pd
     from tqdm.contrib.logging import logging_redirect_tqdm
 

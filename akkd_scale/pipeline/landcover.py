@@ -35,6 +35,9 @@ LEGEND_SAMPLE_CELLS = 4_000_000
 LEGEND_HINTS = {"worldcover": re.compile(r"worldcover", re.I), "igbp": re.compile(r"igbp|mcd12q1|lc_type1", re.I)}
 SOURCE_RULES = "ndvi_bt_rules"
 SOURCE_NONE = "none: no map and no NDVI (night scene)"
+SOURCE_OFF = "none: not requested (landcover='rules' or a land-cover map)"
+#: ``landcover`` value that asks for the NDVI/BT rules without a map.
+RULES = "rules"
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,7 @@ class LandCoverPlan:
 
     lcmap: LandCoverMap | None = None
     rules: bool = False
+    requested: bool = True
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -198,14 +202,18 @@ class LandCoverPlan:
     def source(self) -> str:
         """``land_cover_source``: the map and/or the rules, or none."""
         if self.lcmap is None:
-            return SOURCE_RULES if self.rules else SOURCE_NONE
+            return SOURCE_RULES if self.rules else SOURCE_NONE if self.requested else SOURCE_OFF
         return self.lcmap.source + (f"; {SOURCE_RULES} where the map gives no class" if self.rules else "")
 
 
 def plan_land_cover(ds: xr.Dataset, landcover=None, legend: str | None = None) -> LandCoverPlan:
-    """The plan for a scene: ``landcover`` (a GeoTIFF path or a LandCoverMap, checked here against the
-    scene's latitude/longitude) and the rules when ``ds`` has NDVI."""
+    """The plan for a scene: nothing (``None``, the default: land cover costs an NDVI read per pixel and
+    no head uses it yet), the NDVI/BT rules (``"rules"``, when ``ds`` has NDVI), or a map (a GeoTIFF path
+    or a LandCoverMap, checked here against the scene's latitude/longitude) with the rules where it has
+    no class."""
     if landcover is None:
+        return LandCoverPlan(None, False, requested=False)
+    if isinstance(landcover, str) and landcover == RULES:
         return LandCoverPlan(None, _has_ndvi(ds))
     for name in ("latitude", "longitude"):
         if name not in ds.variables:

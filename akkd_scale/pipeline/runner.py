@@ -97,8 +97,8 @@ def _landcover_context(landcover, legend: str | None) -> dict:
     if legend is not None and legend not in LEGENDS:
         raise ParameterError(None, f"unknown land-cover legend {legend!r}", variable="landcover_legend",
                              expected=" or ".join(LEGENDS))
-    if landcover is None:
-        return {"landcover": None, "landcover_legend": legend, "landcover_id": ""}
+    if landcover is None or landcover == "rules":
+        return {"landcover": landcover, "landcover_legend": legend, "landcover_id": landcover or ""}
     path = Path(landcover).expanduser().resolve()
     if not path.is_file():
         raise InputError(path, "no such file", variable="land cover map", expected="a land-cover GeoTIFF")

@@ -4,15 +4,13 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from akkd_scale.conventions import QC_LAND_COVER_RULES
 from akkd_scale.models.bundle import load_bundle
 
 OUTPUTS = ("lst", "emissivity", "lst_uncertainty", "qc")
 
 
 def reference(path, bundle_path, heads=("fusion",)) -> dict[str, np.ndarray]:
-    """Per-pixel ``Bundle.predict``/``Bundle.quality`` on the eagerly read scene: what the pipeline must give
-    (plus QC bit land_cover_from_rules where NDVI, BT10, BT13 and BT14 are finite: no map is given)."""
+    """Per-pixel ``Bundle.predict``/``Bundle.quality`` on the eagerly read scene: what the pipeline must give."""
     bundle = load_bundle(bundle_path)
     ds = xr.open_dataset(path, engine="aster_l1b").load()
     bt = ds["brightness_temperature"].transpose("band", "y", "x").values
@@ -24,8 +22,6 @@ def reference(path, bundle_path, heads=("fusion",)) -> dict[str, np.ndarray]:
     out = {"lst": first["lst"].reshape(ny, nx), "emissivity": first["emissivity"].T.reshape(5, ny, nx),
            "lst_uncertainty": first["lst_uncertainty"].reshape(ny, nx),
            "qc": bundle.quality(rows, angles).reshape(ny, nx)}
-    ruled = np.isfinite(ds["ndvi"].values) & np.isfinite(bt[[0, 3, 4]]).all(axis=0)
-    out["qc"] = out["qc"] | np.where(ruled, QC_LAND_COVER_RULES, 0).astype(np.uint8)
     for head in heads[1:]:
         out[f"lst_{head}"] = pred[head]["lst"].reshape(ny, nx)
         out[f"emissivity_{head}"] = pred[head]["emissivity"].T.reshape(5, ny, nx)

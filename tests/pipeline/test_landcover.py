@@ -126,7 +126,8 @@ def _rules_by_hand(ds):
 
 def test_rules_without_a_map_and_the_qc_bit(day_scene):
     ds = _open(day_scene)
-    out = retrieve(ds).compute()
+    assert retrieve(ds).attrs["land_cover_source"].startswith("none: not requested")  # off by default
+    out = retrieve(ds, landcover="rules").compute()
     expected = _rules_by_hand(ds.compute())
     assert len(np.unique(expected)) >= 2  # the fixture's NDVI spans several rule classes
     np.testing.assert_array_equal(out["land_cover"].values, expected)
@@ -160,7 +161,7 @@ def test_map_gaps_fall_back_to_rules_and_retrieval_is_unchanged(day_scene, tmp_p
 
 
 def test_night_scene_keeps_todays_behaviour(night_scene):
-    out = _open(night_scene).akkd.retrieve().compute()
+    out = _open(night_scene).akkd.retrieve(landcover="rules").compute()
     assert np.all(out["land_cover"].values == -1) and out["land_cover"].dtype == np.int8
     assert out.attrs["land_cover_source"] == "none: no map and no NDVI (night scene)"
     assert not np.any(out["qc"].values & QC_LAND_COVER_RULES)
@@ -243,6 +244,6 @@ def test_run_scenes_on_a_cluster_samples_the_map_and_records_it(day_scene, tmp_p
                                   np.vectorize(WORLDCOVER_CLASS.get)(codes[rows, cols]))
     again = run_scenes([day_scene], out, chunks=7, client=client, landcover=tmp_path / "cover.tif")
     assert list(again["status"]) == ["skipped"]
-    without = run_scenes([day_scene], out, chunks=7, client=client)  # the record names the map: redone
+    without = run_scenes([day_scene], out, chunks=7, client=client, landcover="rules")  # record names the map
     assert list(without["status"]) == ["complete"]
     assert open_scene(out, "AST_L1T_day").attrs["land_cover_source"] == "ndvi_bt_rules"
