@@ -153,7 +153,7 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
 
     from .pipeline import bundle_ref, close_client, dashboard_link, get_client, run_scenes
     from .pipeline.runner import choose_executor, verify_store
-    from .pipeline.store import prepare_store
+    from .pipeline.store import prepare_store, store_lock
 
     ref = bundle_ref(bundle, device)  # a missing or altered bundle, or no CUDA, stops the run before any cluster
     if verify:
@@ -166,19 +166,20 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
                                cluster_given=bool(scheduler or workers or threads_per_worker))
     client = None
     try:
-        if executor == "threads":
-            click.echo(f"Dask threaded scheduler, {os.cpu_count()} threads, no cluster (--executor cluster for one "
-                       "with a dashboard)")
-        else:
-            client = get_client(scheduler, workers, threads_per_worker, dashboard_address=dashboard_address or None,
-                                connect_timeout=connect_timeout)
-            link = dashboard_link(client) if scheduler or dashboard_address else None
-            click.echo(f"Dask dashboard: {link or 'off'}")
-        with logging_redirect_tqdm():
-            table = run_scenes(scenes, out, bundle=ref, heads=heads, chunks=chunks, client=client,
-                               overwrite=overwrite, atmosphere=atmosphere, command_line=shlex.join(sys.argv),
-                               progress=True, worker_timeout=worker_timeout, executor=executor,
-                               landcover=landcover, landcover_legend=landcover_legend)
+        with store_lock(os.path.abspath(out) if "://" not in out else out, shlex.join(sys.argv)):
+            if executor == "threads":  # the lock is taken first: a second run exits before starting a cluster
+                click.echo(f"Dask threaded scheduler, {os.cpu_count()} threads, no cluster (--executor cluster "
+                           "for one with a dashboard)")
+            else:
+                client = get_client(scheduler, workers, threads_per_worker,
+                                    dashboard_address=dashboard_address or None, connect_timeout=connect_timeout)
+                link = dashboard_link(client) if scheduler or dashboard_address else None
+                click.echo(f"Dask dashboard: {link or 'off'}")
+            with logging_redirect_tqdm():
+                table = run_scenes(scenes, out, bundle=ref, heads=heads, chunks=chunks, client=client,
+                                   overwrite=overwrite, atmosphere=atmosphere, command_line=shlex.join(sys.argv),
+                                   progress=True, worker_timeout=worker_timeout, executor=executor,
+                                   landcover=landcover, landcover_legend=landcover_legend)
     except KeyboardInterrupt:
         click.echo("interrupted: complete scenes are kept; rerun the same command to finish the rest", err=True)
         sys.exit(130)

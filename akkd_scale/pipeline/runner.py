@@ -30,8 +30,9 @@ from ..errors import InputError, ParameterError
 from ..utils import sha256_file
 from .graph import check_heads, retrieve
 from .kernel import BundleRef, bundle_ref
-from .store import (COMPLETE, INCOMPLETE, StoreLock, group_record, group_status, is_local, mark_complete,
-                    missing_chunks, output_dataset, prepare_store, record_mismatch, scene_group, write_scene)
+from .store import (COMPLETE, INCOMPLETE, group_record, group_status, is_local, mark_complete,
+                    missing_chunks, output_dataset, prepare_store, record_mismatch, scene_group, store_lock,
+                    write_scene)
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     context = {"out": out, "ref": ref, "heads": heads, "overwrite": overwrite, "atmosphere": atmosphere,
                "chunks": _chunk_request(chunks), "command_line": command_line, "worker_timeout": worker_timeout,
                **cover}
-    with StoreLock(out, command_line) if is_local(out) else _no_lock():
+    with store_lock(out, command_line):
         if executor == "threads":
             rows = _run_threaded(paths, context, progress)
         else:
@@ -162,16 +163,6 @@ def _run_threaded(paths: list, context: dict, progress: bool) -> dict:
     if bar is not None:
         bar.close()
     return rows
-
-
-class _no_lock:
-    """Remote stores (``s3://…``) have no lock file: one writer per store is the user's responsibility."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _absolute(location) -> str:

@@ -131,6 +131,8 @@ class StoreLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = self._holder()
+                if holder is not None and _is_me(holder, me):
+                    return self  # re-entered by the run that holds it (the CLI locks before its cluster starts)
                 if holder is not None and not _stale(holder):
                     raise StoreError(f"{self.path.parent}: locked by another run (pid {holder.get('pid')} on "
                                      f"{holder.get('host')}, started {holder.get('started')}: "
@@ -155,6 +157,27 @@ class StoreLock:
         if self.owned:
             self.path.unlink(missing_ok=True)
             self.owned = False
+
+
+class _NoLock:
+    """Remote stores (``s3://…``) have no lock file: one writer per store is the user's responsibility."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def store_lock(out, command_line: str = ""):
+    """The writer lock of a store (:class:`StoreLock`; none for remote stores). Re-entrant in one process."""
+    return StoreLock(out, command_line) if is_local(out) else _NoLock()
+
+
+def _is_me(holder: dict, me) -> bool:
+    """A lock taken by this very process."""
+    return (holder.get("host") == socket.gethostname() and holder.get("pid") == me.pid
+            and abs(float(holder.get("process_started", 0)) - me.create_time()) < 1.0)
 
 
 def _stale(holder: dict) -> bool:

@@ -39,12 +39,25 @@ def _dead_pid() -> int:
 # 1. exclusive writer -------------------------------------------------------------------------------
 
 def test_second_run_on_a_locked_store_is_refused_with_the_owner(scenes, bundle_path, client, tmp_path):
+    import socket
+
+    import psutil
+
     out = tmp_path / "locked.zarr"
     run_scenes([scenes["good_a"]], out, bundle=bundle_path, chunks=24, client=client)
-    with StoreLock(out, "akkd-scale run first.hdf"):
-        with pytest.raises(StoreError, match=rf"locked by another run \(pid {os.getpid()} on .*akkd-scale run first"):
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # the other, live run
+    try:
+        (out / LOCK_FILE).write_text(json.dumps({
+            "pid": other.pid, "process_started": psutil.Process(other.pid).create_time(), "host": socket.gethostname(),
+            "started": "2026-01-01T00:00:00+00:00", "command_line": "akkd-scale run first.hdf"}))
+        with pytest.raises(StoreError, match=rf"locked by another run \(pid {other.pid} on .*akkd-scale run first"):
             run_scenes([scenes["good_b"]], out, bundle=bundle_path, chunks=24, client=client)
         assert group_status(out, scene_group(scenes["good_b"])) == "missing"
+    finally:
+        other.kill()
+        other.wait()
+    with StoreLock(out, "this run"):  # the owner is gone: its lock is stale and taken over
+        assert json.loads((out / LOCK_FILE).read_text())["pid"] == os.getpid()
     assert not (out / LOCK_FILE).exists()
 
 
@@ -159,7 +172,8 @@ def test_missing_chunks_are_never_marked_complete_and_are_repaired(scenes, bundl
 
 
 class TouchOnFirstKernel(WorkerPlugin):
-    """Rewrite ``victim`` (same bytes, new mtime) when the first retrieval task runs: an input changed mid-run."""
+    """Give ``victim`` a new modification time when the first retrieval task runs: an input changed mid-run
+    (only the time, so that reads still running never see a half-written file)."""
 
     def __init__(self, victim: str):
         self.victim, self.done = victim, False
@@ -167,8 +181,6 @@ class TouchOnFirstKernel(WorkerPlugin):
     def transition(self, key, start, finish, **kwargs):
         if finish == "executing" and key_split(key) == "retrieve_block" and not self.done:
             self.done = True
-            data = Path(self.victim).read_bytes()
-            Path(self.victim).write_bytes(data)
             os.utime(self.victim, ns=(time.time_ns(), time.time_ns() + 10**9))
 
 
