@@ -113,8 +113,8 @@ def show_versions() -> None:
 @click.option("--heads", default="fusion", show_default=True,
               help="Comma-separated heads; the first fills lst/emissivity (e.g. fusion,teacher,student,tes).")
 @click.option("--atmosphere", default=None,
-              help="AFGL atmosphere assumed by the 'tes' head, e.g. midlatitude_summer (LOWTRAN7 terms at the "
-                   "scene's view zenith, sea level).")
+              help="AFGL atmosphere assumed by the 'tes' head, e.g. midlatitude_summer (shipped LOWTRAN7 terms from "
+                   "sea level, interpolated to the scene's view zenith).")
 @click.option("--overwrite", is_flag=True, help="Redo scenes that are already complete.")
 @click.option("--verify", is_flag=True,
               help="Compute nothing: report which scenes a run would skip (ok) or redo, and why; exit 1 if any.")
@@ -143,6 +143,9 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
     import shlex
 
     heads = _options_checked(heads, atmosphere, scheduler, workers)
+    if executor == "threads" and (scheduler or workers or threads_per_worker):
+        raise click.BadParameter("'threads' runs without a cluster: drop --scheduler/--workers/--threads-per-worker",
+                                 param_hint="'--executor'")
     if landcover_legend and not landcover:
         raise click.BadParameter("needs --landcover MAP.tif", param_hint="'--landcover-legend'")
     if landcover not in (None, "rules") and not os.path.isfile(landcover):

@@ -36,6 +36,7 @@ def no_cluster(monkeypatch):
     (["--scheduler", "http://host:8786/status"], "Invalid value for '--scheduler': 'http://host:8786/status' "
                                                  "(expected tcp://host:port or host:port)"),
     (["--scheduler", "tcp://host:8786", "--workers", "2"], "Invalid value for '--workers': applies only to the local"),
+    (["--executor", "threads", "--workers", "2"], "Invalid value for '--executor': 'threads' runs without a cluster"),
     (["--chunks", "0"], "Invalid value for '--chunks': '0' (expected 'auto' or a whole number of pixels >= 1)"),
     (["--workers", "0"], "Invalid value for '--workers': 0 is not in the range x>=1"),
 ])
