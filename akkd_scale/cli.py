@@ -169,7 +169,7 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
                                cluster_given=bool(scheduler or workers or threads_per_worker))
     client = None
     try:
-        with store_lock(os.path.abspath(out) if "://" not in out else out, shlex.join(sys.argv)):
+        with store_lock(out, shlex.join(sys.argv)):
             if executor == "threads":  # the lock is taken first: a second run exits before starting a cluster
                 click.echo(f"Dask threaded scheduler, {os.cpu_count()} threads, no cluster (--executor cluster "
                            "for one with a dashboard)")

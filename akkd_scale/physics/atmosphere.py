@@ -32,7 +32,7 @@ from ..constants import G0, M_AIR, M_H2O
 from ..errors import ParameterError, ProfileFormatError
 from ..sensors.aster import ASTER_TIR
 from ..sensors.planck import band_average
-from .lowtran import SPECIES, Levels, build_key, prepare_levels, run_lowtran, validate_levels
+from .lowtran import SPECIES, Levels, build_key, prepare_levels, run_lowtran
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
-from .store import COMPLETE, STATUS, group_status, open_scene
+from .store import COMPLETE, STATUS, group_status, open_scene, scene_groups
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +36,6 @@ def utm_epsg(latitude: float, longitude: float) -> int:
     """EPSG code of the WGS 84 UTM zone containing (latitude, longitude)."""
     zone = int((((longitude + 180.0) % 360.0) // 6) + 1)
     return (32600 if latitude >= 0 else 32700) + min(zone, 60)
-
-
-def scene_groups(store) -> list[str]:
-    """Names of the scene groups of a result store (error if ``store`` is not a Zarr group)."""
-    import zarr
-
-    path = Path(store)
-    try:
-        root = zarr.open_group(str(path), mode="r")
-    except (FileNotFoundError, ValueError, KeyError, zarr.errors.GroupNotFoundError,
-            zarr.errors.NodeTypeValidationError) as exc:
-        raise InputError(path, f"not a Zarr result store ({type(exc).__name__})",
-                         expected="a store written by `akkd-scale run` (one group per scene)") from exc
-    return sorted(root.group_keys())
 
 
 def _gcps_from_coordinates(ds: xr.Dataset) -> list:

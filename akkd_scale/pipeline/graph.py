@@ -208,10 +208,10 @@ def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | N
     ``lst_<head>``, ``emissivity_<head>``, ``lst_uncertainty_<head>``. A ``tes`` head uses the
     dataset's ``transmittance``/``path_radiance``/``sky_radiance`` (band, …) or, when ``atmosphere``
     is given, that AFGL atmosphere (:func:`tes_terms`). ``device``: ``cpu`` (default) or ``cuda``
-    (onnxruntime's CUDA provider in every task). ``landcover``: a land-cover GeoTIFF (legend
-    ``landcover_legend``, ``worldcover``/``igbp``, default detected) sampled into ``land_cover(y, x)`` in
-    the same kernel task; without one, or where it gives no class, classes come from NDVI/BT rules (QC bit
-    ``land_cover_from_rules``), and without NDVI they are -1 (:mod:`.landcover`); attribute
+    (onnxruntime's CUDA provider in every task). ``landcover``: None (default: not classed,
+    ``land_cover`` -1), ``"rules"`` (NDVI/BT rules, QC bit ``land_cover_from_rules``; -1 without NDVI) or
+    a land-cover GeoTIFF (legend ``landcover_legend``, ``worldcover``/``igbp``, default detected) sampled
+    in the same kernel task, the rules where it gives no class (:mod:`.landcover`); attribute
     ``land_cover_source`` says which. Land cover never changes lst/emissivity. Dask-backed input gives a
     lazy result with the input's chunks; NumPy input an eager one.
     """

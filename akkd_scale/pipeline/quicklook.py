@@ -12,23 +12,12 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
-from .store import COMPLETE, group_status, open_scene
+from .store import COMPLETE, group_status, open_scene, scene_groups
 
 log = logging.getLogger(__name__)
 
 #: Longest image side rendered; bigger scenes are decimated by striding.
 MAX_PIXELS = 1200
-
-
-def scene_groups(store) -> list[str]:
-    """Names of the scene groups of a result store (complete or not)."""
-    import zarr
-
-    try:
-        root = zarr.open_group(str(store), mode="r")
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
-        raise InputError(store, "not a result store", expected="a Zarr store written by `akkd-scale run`") from exc
-    return sorted(name for name, _ in root.groups())
 
 
 def _decimated(da: xr.DataArray) -> np.ndarray:

@@ -55,10 +55,11 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     cluster; ``"auto"`` picks ``"cluster"`` when a client is given or current or the batch has more
     scenes than cores, else ``"threads"`` (the same numbers either way). ``atmosphere``: AFGL
     atmosphere assumed by a ``tes`` head. ``device``: ``cpu`` or ``cuda`` (one GPU per worker process:
-    start workers with one visible GPU each, e.g. dask-cuda's LocalCUDACluster). ``landcover``: a
-    land-cover GeoTIFF sampled for every scene (``landcover_legend`` worldcover/igbp, default detected;
-    see :func:`~akkd_scale.pipeline.graph.retrieve`). Complete scenes whose
-    record matches are skipped unless ``overwrite``. ``worker_timeout``: seconds without any worker before the remaining scenes fail.
+    start workers with one visible GPU each, e.g. dask-cuda's LocalCUDACluster). ``landcover``:
+    None, ``"rules"`` or a land-cover GeoTIFF for every scene (``landcover_legend`` worldcover/igbp,
+    default detected; see :func:`~akkd_scale.pipeline.graph.retrieve`). Complete scenes whose record
+    matches are skipped unless ``overwrite``. ``worker_timeout``: seconds without any worker before the
+    remaining scenes fail.
     Returns one row per path, in input order: scene, group, status (complete/skipped/failed),
     pixels, seconds, error.
     """

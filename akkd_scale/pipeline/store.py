@@ -62,6 +62,19 @@ def group_status(out, group: str) -> str:
     return COMPLETE if attrs.get(STATUS) == COMPLETE else INCOMPLETE
 
 
+def scene_groups(store) -> list[str]:
+    """Names of the scene groups of a result store, complete or not (InputError if it is no Zarr group)."""
+    import zarr
+
+    try:
+        root = zarr.open_group(str(store), mode="r")
+    except (FileNotFoundError, ValueError, KeyError, zarr.errors.GroupNotFoundError,
+            zarr.errors.NodeTypeValidationError) as exc:
+        raise InputError(store, f"not a result store: no Zarr group there ({type(exc).__name__})",
+                         expected="a store written by `akkd-scale run` (one group per scene)") from exc
+    return sorted(root.group_keys())
+
+
 def is_local(out) -> bool:
     """Whether ``out`` is a local path (URLs such as ``s3://…`` are not)."""
     return "://" not in str(out)

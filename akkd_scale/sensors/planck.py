@@ -52,6 +52,7 @@ class BandLUT(NamedTuple):
     temperature_k: np.ndarray
     log_radiance: np.ndarray
     segment_of_log: np.ndarray   # table segment at log_radiance[0] + k · (ln L range) / (size − 1)
+    temperature_slope: np.ndarray  # dT / d ln L of each table segment
 
     def radiance(self, temperature):
         """NumPy kernel: band radiance of temperatures (NaN outside the table)."""
@@ -70,12 +71,7 @@ class BandLUT(NamedTuple):
         inside = (x >= xp[0]) & (x <= xp[-1])
         j = self.segment_of_log[np.where(inside, cell, 0.0).astype(np.intp)].astype(np.intp)
         j += (x >= xp[j + 1]) & (j < xp.size - 2)
-        slope = _slopes(fp, xp)
-        return np.where(inside, slope[j] * (x - xp[j]) + fp[j], np.nan)
-
-
-def _slopes(fp: np.ndarray, xp: np.ndarray) -> np.ndarray:
-    return (fp[1:] - fp[:-1]) / (xp[1:] - xp[:-1])
+        return np.where(inside, self.temperature_slope[j] * (x - xp[j]) + fp[j], np.nan)
 
 
 def temperature_index(grid: np.ndarray, temperature) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -114,7 +110,7 @@ def band_lut(srf_wavelength_um, srf_response) -> BandLUT:
     path = cache_dir() / "planck" / f"{key[:24]}.npz"
     try:
         with np.load(path) as cached:
-            return BandLUT(cached["temperature_k"], cached["log_radiance"], cached["segment_of_log"])
+            return BandLUT(*(cached[name] for name in BandLUT._fields))
     except (OSError, KeyError, ValueError):
         pass
     n = int(round((LUT_T_MAX - LUT_T_MIN) / LUT_T_STEP)) + 1
@@ -122,7 +118,8 @@ def band_lut(srf_wavelength_um, srf_response) -> BandLUT:
     log_radiance = np.log(band_effective_radiance(wavelength, response, temperature))
     even_log = np.linspace(log_radiance[0], log_radiance[-1], INVERSE_OVERSAMPLING * (n - 1) + 1)
     segments = np.clip(np.searchsorted(log_radiance, even_log, side="right") - 1, 0, n - 2).astype(np.int32)
-    lut = BandLUT(temperature, log_radiance, segments)
+    slope = np.diff(temperature) / np.diff(log_radiance)
+    lut = BandLUT(temperature, log_radiance, segments, slope)
     _save_atomic(path, lut)
     log.debug("built band table: %d temperatures %.1f–%.1f K (%s)", n, LUT_T_MIN, LUT_T_MAX, path)
     return lut

@@ -57,7 +57,7 @@ def main() -> None:
             elif key == "plain script, all scenes":
                 times[key].append(timed([plain + [str(target), *paths]]))
             else:
-                times[key].append(timed([plain + [str(target / f"p{k}"), p] for k, p in enumerate(paths)]))
+                times[key].append(timed([plain + [str(target / f"p{j}"), p] for j, p in enumerate(paths)]))
     median = {k: statistics.median(v) for k, v in times.items()}
     print(f"{args.scenes} scenes of 700 x 830, median of {args.repeat} (s): " +
           ", ".join(f"{k} {v:.2f}" for k, v in median.items()))

@@ -141,7 +141,7 @@ def test_errors_write_nothing(l1b_store, tmp_path):
     with pytest.raises(InputError, match="variable.s. ndvi not in scene group AST_L1B_export.*expected some of "
                                          "emissivity, lst, qc"):
         export_store(store, out, variables=["lst", "ndvi"])
-    with pytest.raises(InputError, match="not a Zarr result store"):
+    with pytest.raises(InputError, match="not a result store: no Zarr group there"):
         export_store(tmp_path / "AST_L1B_half.hdf", out)
     with pytest.raises(InputError, match="'EPSG:999999' is not a CRS"):
         export_store(store, out, crs="EPSG:999999")

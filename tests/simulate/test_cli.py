@@ -1,7 +1,6 @@
 """`akkd-scale simulate` end to end: AFGL profiles, real LOWTRAN terms, library spectra, Zarr out."""
 from __future__ import annotations
 
-import pytest
 from click.testing import CliRunner
 
 from akkd_scale.cli import main
