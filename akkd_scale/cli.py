@@ -131,10 +131,11 @@ def show_versions() -> None:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Where the networks run: onnxruntime's CPU or CUDA provider (needs onnxruntime-gpu and a GPU; "
                    "one GPU per worker).")
-@click.option("--landcover", default=None, metavar="MAP.tif|rules",
-              help="Classify every pixel into land_cover: a land-cover GeoTIFF (ESA WorldCover or MODIS MCD12Q1 "
-                   "IGBP), NDVI/BT rules where it has no class; or 'rules' for the rules alone (day scenes). "
-                   "Default: none (docs/pipeline.md, 'Land cover').")
+@click.option("--landcover", default=None, metavar="MAP.tif|rules|none",
+              help="Land cover of every pixel, which chooses its class student: a land-cover GeoTIFF (ESA WorldCover "
+                   "or MODIS MCD12Q1 IGBP), NDVI/BT rules where it has no class; 'rules' (the default) for the "
+                   "rules alone (day scenes with NDVI); 'none' for brightness-temperature strata only "
+                   "(docs/pipeline.md, 'Land cover').")
 @click.option("--landcover-legend", type=click.Choice(["worldcover", "igbp"]), default=None,
               help="Legend of --landcover [default: from the file's name/tags, else from its codes].")
 def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, heads, atmosphere, overwrite, verify,
@@ -148,8 +149,8 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
                                  param_hint="'--executor'")
     if landcover_legend and not landcover:
         raise click.BadParameter("needs --landcover MAP.tif", param_hint="'--landcover-legend'")
-    if landcover not in (None, "rules") and not os.path.isfile(landcover):
-        raise click.BadParameter(f"{landcover!r} (expected 'rules' or an existing land-cover GeoTIFF)",
+    if landcover not in (None, "rules", "none") and not os.path.isfile(landcover):
+        raise click.BadParameter(f"{landcover!r} (expected 'rules', 'none' or an existing land-cover GeoTIFF)",
                                  param_hint="'--landcover'")
     import pandas as pd
     from tqdm.contrib.logging import logging_redirect_tqdm

@@ -11,6 +11,7 @@ BANDS = ("B10", "B11", "B12", "B13", "B14")
 #: Input variables of a scene or sample dataset.
 BT = "brightness_temperature"
 VZA = "view_zenith"
+NDVI = "ndvi"
 
 #: Network inputs and outputs (the bundle's input/output specification).
 INPUT_NAMES = tuple(f"BT{b[1:]}" for b in BANDS) + ("view_zenith",)
@@ -19,6 +20,10 @@ OUTPUT_NAMES = ("lst",) + tuple(f"emissivity_{b}" for b in BANDS)
 OUTPUT_UNITS = ("K",) + ("1",) * len(BANDS)
 N_FEATURES = len(INPUT_NAMES)
 N_TARGETS = len(OUTPUT_NAMES)
+#: Inputs a bundle may name beyond the bands and view zenith: input name → (dataset variable, unit, the
+#: value the networks see where the variable is missing or NaN; None: a missing value invalidates the pixel).
+#: NDVI is missing at night and without VNIR; -2 lies outside NDVI's physical range [-1, 1].
+OPTIONAL_INPUTS = {"ndvi": (NDVI, "1", -2.0)}
 
 #: Noise-equivalent temperature difference of ASTER TIR at 300 K (K), used for simulated noise.
 NEDT_K = 0.3
@@ -39,15 +44,18 @@ QC_OUT_OF_RANGE = 2
 QC_EXTRAPOLATION = 4
 QC_GLOBAL_STUDENT = 8
 QC_LAND_COVER_RULES = 16
+QC_NO_LAND_COVER = 32
 QC_BITS = {"invalid_input": QC_INVALID_INPUT, "out_of_training_range": QC_OUT_OF_RANGE,
            "extrapolation": QC_EXTRAPOLATION, "global_student_fallback": QC_GLOBAL_STUDENT,
-           "land_cover_from_rules": QC_LAND_COVER_RULES}
+           "land_cover_from_rules": QC_LAND_COVER_RULES, "brightness_temperature_strata": QC_NO_LAND_COVER}
 QC_MEANINGS = {
     "invalid_input": "a brightness temperature or the view zenith is NaN/inf (fill)",
     "out_of_training_range": "an input lies outside the bundle's training domain",
     "extrapolation": "the joint input is far from the training distribution (Mahalanobis distance)",
-    "global_student_fallback": "the pixel's stratum had too little training data: global student used",
+    "global_student_fallback": "the pixel's class or stratum had too little training data: global student used",
     "land_cover_from_rules": "the pixel's land-cover class comes from NDVI/brightness-temperature rules, not a map",
+    "brightness_temperature_strata": "no land-cover class (no map, no NDVI) or no class students: the student "
+                                     "of the pixel's brightness-temperature stratum was used",
 }
 
 #: Land-cover classes, in the order of the ``land_cover`` codes 0…7 (the simulator's classes too);

@@ -8,6 +8,7 @@ Layout::
     teacher.onnx, teacher.keras
     students/global.{onnx,keras}, students/global_baseline.{onnx,keras}
     students/<stratum>.{onnx,keras}, students/<stratum>_baseline.{onnx,keras}
+    students/<land-cover class>.{onnx,keras}, students/<class>_baseline.{onnx,keras}   (format 2)
 
 ``load_bundle`` checks, before anything runs: the manifest against ``bundle.sha256``, every manifest
 field the runtime reads against the schema (``_Schema``), every path in the manifest resolving inside
@@ -30,18 +31,22 @@ from pathlib import Path
 import onnx
 from google.protobuf.message import DecodeError
 
-from ..conventions import (BANDS, INPUT_NAMES, INPUT_UNITS, N_FEATURES, N_TARGETS, NETWORK_HEADS, OUTPUT_NAMES,
-                           OUTPUT_UNITS)
+from ..conventions import (BANDS, INPUT_NAMES, INPUT_UNITS, LAND_COVER_CLASSES, N_TARGETS, NETWORK_HEADS,
+                           OPTIONAL_INPUTS, OUTPUT_NAMES, OUTPUT_UNITS)
 from ..errors import BundleError, BundleIntegrityError, describe_path
 from ..utils import sha256_file
-from .inference import Bundle
+from .inference import Bundle, local_models
 from .strata import FEATURES as STRATA_FEATURES
 from .strata import STRATA_VERSION, stratum_names
 
 log = logging.getLogger(__name__)
 
 FORMAT = "akkd_scale.bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Format 1: inputs BT10–14 + view zenith, students per BT stratum. Format 2 adds named optional inputs
+#: (``inputs.names`` beyond the six, with ``inputs.missing_values``), land-cover class students
+#: (``land_cover.classes``, ``models.students.land_cover``) and a calibrated uncertainty (``fusion.calibration``).
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 DIGEST = "bundle.sha256"                # sha256 of manifest.json, in sha256sum format
 MODEL_SUFFIXES = (".onnx", ".keras")   # unlisted files with these suffixes are refused
@@ -165,14 +170,21 @@ class _Schema:
         if type(manifest) is not dict:
             self.fail("(top level)", manifest, "a JSON object")
         self.equal(manifest, "", "format", FORMAT)
-        self.equal(manifest, "", "format_version", FORMAT_VERSION)
-        self._inputs(self.get(manifest, "", "inputs", dict, "an object"))
+        version = self.get(manifest, "", "format_version", int, f"one of {list(READABLE_VERSIONS)}")
+        if version not in READABLE_VERSIONS:
+            self.fail("format_version", version, f"one of {list(READABLE_VERSIONS)}")
+        self._inputs(self.get(manifest, "", "inputs", dict, "an object"), version)
         outputs = self.get(manifest, "", "outputs", dict, "an object")
         self.equal(outputs, "outputs", "names", list(OUTPUT_NAMES))
         self.equal(outputs, "outputs", "units", list(OUTPUT_UNITS))
         names = self._strata(self.get(manifest, "", "strata", dict, "an object"))
-        self._models(self.get(manifest, "", "models", dict, "an object"), names)
-        self._fusion(self.get(manifest, "", "fusion", dict, "an object"), len(names))
+        classes = []
+        if version >= 2 and "land_cover" in manifest:
+            land_cover = self.get(manifest, "", "land_cover", dict, "an object {classes}")
+            self.equal(land_cover, "land_cover", "classes", list(LAND_COVER_CLASSES))
+            classes = list(LAND_COVER_CLASSES)
+        self._models(self.get(manifest, "", "models", dict, "an object"), names, classes)
+        self._fusion(self.get(manifest, "", "fusion", dict, "an object"), len(classes) + len(names))
         files = self.get(manifest, "", "files", dict, "an object {relative path: sha256}")
         for relative, digest in files.items():
             if not _is_relative_path(relative):
@@ -180,22 +192,33 @@ class _Schema:
             if not _is_sha256(digest):
                 self.fail(f"files.{relative}", digest, "a sha256 (64 lowercase hex digits)")
 
-    def _inputs(self, inputs: dict) -> None:
-        self.equal(inputs, "inputs", "names", list(INPUT_NAMES))
+    def _inputs(self, inputs: dict, version: int) -> None:
+        names = self.get(inputs, "inputs", "names", list, "a list of input names")
+        extra = names[len(INPUT_NAMES):]
+        expected = (f"{list(INPUT_NAMES)} followed by optional inputs from {sorted(OPTIONAL_INPUTS)}, each once"
+                    if version >= 2 else json.dumps(list(INPUT_NAMES)))
+        if (names[:len(INPUT_NAMES)] != list(INPUT_NAMES) or (extra and version < 2)
+                or any(name not in OPTIONAL_INPUTS for name in extra) or len(set(extra)) != len(extra)):
+            self.fail("inputs.names", names, expected)
         self.equal(inputs, "inputs", "bands", list(BANDS))
-        self.equal(inputs, "inputs", "units", list(INPUT_UNITS))
-        low = self.numbers(inputs, "inputs", "range_min", N_FEATURES)
-        high = self.numbers(inputs, "inputs", "range_max", N_FEATURES)
+        self.equal(inputs, "inputs", "units", list(INPUT_UNITS) + [OPTIONAL_INPUTS[name][1] for name in extra])
+        if extra:
+            missing = self.get(inputs, "inputs", "missing_values", dict, f"an object with a number for {extra}")
+            for name in extra:
+                self.get(missing, "inputs.missing_values", name, float, "a finite number")
+        n_inputs = len(names)
+        low = self.numbers(inputs, "inputs", "range_min", n_inputs)
+        high = self.numbers(inputs, "inputs", "range_max", n_inputs)
         if any(lo > hi for lo, hi in zip(low, high)):
             self.fail("inputs.range_max", high, "range_max >= range_min for every input")
         maha = self.get(inputs, "inputs", "mahalanobis", dict, "an object")
-        self.numbers(maha, "inputs.mahalanobis", "mean", N_FEATURES)
+        self.numbers(maha, "inputs.mahalanobis", "mean", n_inputs)
         matrix = self.get(maha, "inputs.mahalanobis", "inverse_covariance", list,
-                          f"a {N_FEATURES} x {N_FEATURES} list of lists")
-        if len(matrix) != N_FEATURES or any(type(row) is not list for row in matrix):
-            self.fail("inputs.mahalanobis.inverse_covariance", matrix, f"a {N_FEATURES} x {N_FEATURES} list of lists")
-        for i in range(N_FEATURES):
-            self.numbers({str(i): matrix[i]}, "inputs.mahalanobis.inverse_covariance", str(i), N_FEATURES)
+                          f"a {n_inputs} x {n_inputs} list of lists")
+        if len(matrix) != n_inputs or any(type(row) is not list for row in matrix):
+            self.fail("inputs.mahalanobis.inverse_covariance", matrix, f"a {n_inputs} x {n_inputs} list of lists")
+        for i in range(n_inputs):
+            self.numbers({str(i): matrix[i]}, "inputs.mahalanobis.inverse_covariance", str(i), n_inputs)
         self.get(maha, "inputs.mahalanobis", "threshold", float, "a finite number > 0")
         if maha["threshold"] <= 0:
             self.fail("inputs.mahalanobis.threshold", maha["threshold"], "a finite number > 0")
@@ -221,17 +244,23 @@ class _Schema:
             self.fail("strata.classes", classes, "a non-empty list of classifications")
         return stratum_names(strata)
 
-    def _models(self, models: dict, names: list[str]) -> None:
+    def _models(self, models: dict, names: list[str], classes: list[str]) -> None:
         self.model_paths(models, "models", "teacher")
         students = self.get(models, "models", "students", dict, 'an object {"global", "strata"}')
         global_ = self.get(students, "models.students", "global", dict, 'an object {"kd", "baseline"}')
         for kind in ("kd", "baseline"):
             self.model_paths(global_, "models.students.global", kind)
-        entries = self.get(students, "models.students", "strata", list, f"a list of {len(names)} strata")
+        self._local(students, "strata", names)
+        if classes:
+            self._local(students, "land_cover", classes)
+
+    def _local(self, students: dict, key: str, names: list[str]) -> None:
+        """One {name, kd, baseline} entry per stratum or class, in order."""
+        entries = self.get(students, "models.students", key, list, f"a list of {len(names)} entries")
         if len(entries) != len(names):
-            self.fail("models.students.strata", entries, f"a list of {len(names)} strata (one per stratum)")
+            self.fail(f"models.students.{key}", entries, f"a list of {len(names)} entries (one per {key} entry)")
         for i, (entry, name) in enumerate(zip(entries, names)):
-            field = f"models.students.strata.{i}"
+            field = f"models.students.{key}.{i}"
             if type(entry) is not dict:
                 self.fail(field, entry, "an object {name, kd, baseline}")
             self.equal(entry, field, "name", name)
@@ -252,6 +281,20 @@ class _Schema:
         for head in NETWORK_HEADS:
             self.numbers(rmse, "fusion.lst_rmse", head, n, 0.0)
         self.numbers(fusion, "fusion", "lst_disagreement_ms", n, 0.0)
+        if "calibration" in fusion:
+            calibration = self.get(fusion, "fusion", "calibration", dict, "an object {edges, factor}")
+            edges = self.get(calibration, "fusion.calibration", "edges", list, "ascending finite numbers")
+            self.numbers(calibration, "fusion.calibration", "edges", len(edges))
+            if edges != sorted(edges):
+                self.fail("fusion.calibration.edges", edges, "ascending finite numbers")
+            factor = self.get(calibration, "fusion.calibration", "factor", dict, f"an object with {list(NETWORK_HEADS)}")
+            for head in NETWORK_HEADS:
+                table = self.get(factor, "fusion.calibration.factor", head, list, f"{n} rows")
+                if len(table) != n or any(type(row) is not list for row in table):
+                    self.fail(f"fusion.calibration.factor.{head}", table, f"{n} rows of {len(edges) + 1} factors > 0")
+                for s in range(n):
+                    self.numbers({str(s): table[s]}, f"fusion.calibration.factor.{head}", str(s), len(edges) + 1,
+                                 0.0)
 
 
 def _check_inside(path: Path, relative: str) -> None:
@@ -263,8 +306,8 @@ def _check_inside(path: Path, relative: str) -> None:
                                    f"outside the bundle directory {root}")
 
 
-def _check_onnx(path: Path, relative: str) -> None:
-    """An ONNX file must parse, pass the ONNX checker and map (N, N_FEATURES) inputs to (N, N_TARGETS)."""
+def _check_onnx(path: Path, relative: str, n_inputs: int) -> None:
+    """An ONNX file must parse, pass the ONNX checker and map (N, n_inputs) inputs to (N, N_TARGETS)."""
     try:
         model = onnx.load(str(path / relative))
         onnx.checker.check_model(model)
@@ -274,9 +317,9 @@ def _check_onnx(path: Path, relative: str) -> None:
     graph = model.graph
     dims = [[[d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim] for v in values]
             for values in (graph.input, graph.output)]
-    if len(dims[0]) != 1 or len(dims[1]) != 1 or dims[0][0][-1:] != [N_FEATURES] or dims[1][0][-1:] != [N_TARGETS]:
+    if len(dims[0]) != 1 or len(dims[1]) != 1 or dims[0][0][-1:] != [n_inputs] or dims[1][0][-1:] != [N_TARGETS]:
         raise BundleError(f"{describe_path(path / relative)}: ONNX input/output shapes {dims} "
-                          f"(expected one input (N, {N_FEATURES}) and one output (N, {N_TARGETS}))")
+                          f"(expected one input (N, {n_inputs}) and one output (N, {N_TARGETS}))")
 
 
 def _model_files(manifest: dict) -> list[str]:
@@ -284,7 +327,7 @@ def _model_files(manifest: dict) -> list[str]:
     models = manifest["models"]
     students = models["students"]
     entries = [models["teacher"]] + [students["global"][k] for k in ("kd", "baseline")]
-    entries += [e[k] for e in students["strata"] for k in ("kd", "baseline") if e[k]]
+    entries += [e[k] for e in local_models(manifest) for k in ("kd", "baseline") if e[k]]
     return [entry[suffix] for entry in entries for suffix in ("onnx", "keras")]
 
 
@@ -314,7 +357,7 @@ def verify_bundle(path) -> tuple[dict, str]:
         if relative not in recorded:
             raise BundleIntegrityError(f"{describe_path(path / relative)}: model not covered by a sha256")
         if relative.endswith(".onnx"):
-            _check_onnx(path, relative)
+            _check_onnx(path, relative, len(manifest["inputs"]["names"]))
     return manifest, digest
 
 

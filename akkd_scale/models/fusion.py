@@ -21,6 +21,13 @@ for the pixel and D_s the mean of d² over the stratum's validation rows. On typ
 stratum's validation RMSE; where teacher and student disagree more than usual (a sign of inputs
 unlike the training data) σ grows with the excess disagreement. The disagreement term needs both
 networks, so it is applied to the teacher and fusion heads; student heads report RMSE_head,s only.
+
+Calibration (:func:`fit_calibration`). Errors are not Gaussian and grow with water vapour, so σ is
+rescaled per stratum and per moisture bin: σ_cal = k·σ with k the 68.27th percentile of |error|/σ over
+the calibration rows of that cell, so that |error| < σ_cal holds for 68 % of them. The moisture bin
+comes from the split-window difference BT13 − BT14 (a proxy of column water vapour known at retrieval
+time), with equal-population edges; cells with fewer than ``min_rows`` rows use the stratum's factor,
+then the head's.
 """
 from __future__ import annotations
 
@@ -29,6 +36,9 @@ import numpy as np
 from ..errors import ParameterError
 
 FUSION_METHOD = "per-stratum minimum-MSE weight (error covariance), clipped to [0, 1], best-endpoint fallback"
+CALIBRATION_QUANTILE = 0.6827
+CALIBRATION_METHOD = ("sigma scaled per stratum and BT13-BT14 bin by the 68.27th percentile of |error|/sigma "
+                      "on calibration rows")
 
 
 def _teacher_weight(e_t: np.ndarray, e_s: np.ndarray) -> np.ndarray:
@@ -86,8 +96,41 @@ def fuse(pred_teacher: np.ndarray, pred_student: np.ndarray, strata: np.ndarray,
     return w * pred_teacher + (1 - w) * pred_student
 
 
-def lst_uncertainty(head: str, strata: np.ndarray, fusion: dict, lst_teacher=None, lst_student=None) -> np.ndarray:
-    """Per-pixel LST uncertainty (K) of ``head`` (see module docstring); NaN where stratum is −1."""
+def moisture_bin(split_window, edges) -> np.ndarray:
+    """Moisture bin (int) of BT13 − BT14 values (K) for ascending ``edges``."""
+    return np.searchsorted(np.asarray(edges, np.float64), np.asarray(split_window, np.float64), side="right")
+
+
+def fit_calibration(lst_true, lst_pred: dict[str, np.ndarray], sigma: dict[str, np.ndarray], strata: np.ndarray,
+                    n_strata: int, split_window, *, n_bins: int = 4, min_rows: int = 50) -> dict:
+    """Calibration factors (module docstring) from calibration rows: truth, per-head LST and uncalibrated σ."""
+    split_window = np.asarray(split_window, np.float64)
+    edges = np.quantile(split_window, np.arange(1, n_bins) / n_bins).tolist() if n_bins > 1 else []
+    bins = moisture_bin(split_window, edges)
+    factors = {}
+    for head, pred in lst_pred.items():
+        ratio = np.abs(np.asarray(pred, np.float64) - lst_true) / np.asarray(sigma[head], np.float64)
+        ok = np.isfinite(ratio)
+        overall = float(np.quantile(ratio[ok], CALIBRATION_QUANTILE)) if ok.any() else 1.0
+        table = []
+        for s in range(n_strata):
+            in_s = ok & (strata == s)
+            own = float(np.quantile(ratio[in_s], CALIBRATION_QUANTILE)) if in_s.sum() >= min_rows else overall
+            row = []
+            for b in range(n_bins):
+                cell = in_s & (bins == b)
+                row.append(float(np.quantile(ratio[cell], CALIBRATION_QUANTILE)) if cell.sum() >= min_rows else own)
+            table.append(row)
+        factors[head] = table
+    return {"method": CALIBRATION_METHOD, "quantile": CALIBRATION_QUANTILE,
+            "moisture": "BT13 - BT14 (K)", "edges": [float(e) for e in edges], "factor": factors}
+
+
+def lst_uncertainty(head: str, strata: np.ndarray, fusion: dict, lst_teacher=None, lst_student=None,
+                    split_window=None) -> np.ndarray:
+    """Per-pixel LST uncertainty (K) of ``head`` (see module docstring); NaN where stratum is −1.
+
+    With a ``calibration`` in ``fusion`` and ``split_window`` (BT13 − BT14, K) given, σ is calibrated."""
     base_name = head if head in fusion["lst_rmse"] else "student"
     rmse = np.asarray(fusion["lst_rmse"][base_name], dtype=np.float64)
     valid = strata >= 0
@@ -99,4 +142,9 @@ def lst_uncertainty(head: str, strata: np.ndarray, fusion: dict, lst_teacher=Non
                                  variable="lst_teacher", expected="both arrays")
         d2 = (np.asarray(lst_teacher, np.float64) - np.asarray(lst_student, np.float64)) ** 2
         variance = variance + np.maximum(0.0, d2 - np.asarray(fusion["lst_disagreement_ms"])[index])
-    return np.where(valid, np.sqrt(variance), np.nan).astype(np.float32)
+    sigma = np.sqrt(variance)
+    calibration = fusion.get("calibration")
+    if calibration is not None and split_window is not None:
+        factor = np.asarray(calibration["factor"][head], np.float64)
+        sigma = sigma * factor[index, moisture_bin(split_window, calibration["edges"]).clip(0, factor.shape[1] - 1)]
+    return np.where(valid, sigma, np.nan).astype(np.float32)

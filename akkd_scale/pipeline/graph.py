@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..conventions import BANDS, BT, HEADS, NETWORK_HEADS, OUTPUT_ATTRS, QC_BITS, TES_HEAD, TES_TERMS, VZA
 from ..errors import InputError, ParameterError
-from .kernel import bundle_ref, retrieve_block
+from .kernel import bundle_ref, cached_bundle, retrieve_block
 from .landcover import LandCoverPlan, plan_land_cover
 
 GEO = ("latitude", "longitude")
@@ -127,9 +127,10 @@ def _band_variable(ds: xr.Dataset, name: str, spatial: tuple[str, ...]) -> xr.Da
 
 
 def model_inputs(ds: xr.Dataset, heads: tuple[str, ...], atmosphere: str | None = None,
-                 cover: LandCoverPlan = LandCoverPlan()) -> xr.Dataset:
-    """What the kernel reads: brightness temperature, view zenith, for ``tes`` the band terms, and what the
-    land-cover plan ``cover`` needs (``ndvi``, ``latitude``/``longitude``).
+                 cover: LandCoverPlan = LandCoverPlan(), extra: tuple[str, ...] = ()) -> xr.Dataset:
+    """What the kernel reads: brightness temperature, view zenith, for ``tes`` the band terms, what the
+    land-cover plan ``cover`` needs (``ndvi``, ``latitude``/``longitude``) and the bundle's further inputs
+    ``extra`` the dataset has (e.g. ``ndvi``; the networks see the missing value for those it lacks).
 
     Only index coordinates (and ``wavelength``) are kept; with Dask-backed input the band dimension
     becomes one chunk (the networks need all five bands of a pixel).
@@ -151,7 +152,7 @@ def model_inputs(ds: xr.Dataset, heads: tuple[str, ...], atmosphere: str | None 
                                           else {}) for name, values in tes_terms(ds, atmosphere).items()})
     elif TES_HEAD in heads:
         inputs.update({name: _band_variable(ds, name, spatial) for name in TES_TERMS})
-    for name in cover.inputs:
+    for name in dict.fromkeys(cover.inputs + tuple(n for n in extra if n in ds.variables)):
         if not set(ds[name].dims) <= set(spatial):
             raise InputError(source, f"dimensions {ds[name].dims}", variable=name,
                              expected=f"a subset of {spatial} (the land cover is classed per pixel)")
@@ -208,18 +209,21 @@ def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | N
     ``lst_<head>``, ``emissivity_<head>``, ``lst_uncertainty_<head>``. A ``tes`` head uses the
     dataset's ``transmittance``/``path_radiance``/``sky_radiance`` (band, …) or, when ``atmosphere``
     is given, that AFGL atmosphere (:func:`tes_terms`). ``device``: ``cpu`` (default) or ``cuda``
-    (onnxruntime's CUDA provider in every task). ``landcover``: None (default: not classed,
-    ``land_cover`` -1), ``"rules"`` (NDVI/BT rules, QC bit ``land_cover_from_rules``; -1 without NDVI) or
-    a land-cover GeoTIFF (legend ``landcover_legend``, ``worldcover``/``igbp``, default detected) sampled
+    (onnxruntime's CUDA provider in every task). ``landcover``: None (default) or ``"rules"``: NDVI/BT
+    rules where the scene has NDVI (QC bit ``land_cover_from_rules``), ``"none"`` (not classed), or a
+    land-cover GeoTIFF (legend ``landcover_legend``, ``worldcover``/``igbp``, default detected) sampled
     in the same kernel task, the rules where it gives no class (:mod:`.landcover`); attribute
-    ``land_cover_source`` says which. Land cover never changes lst/emissivity. Dask-backed input gives a
-    lazy result with the input's chunks; NumPy input an eager one.
+    ``land_cover_source`` says which. The class chooses the pixel's class students (bundles with them);
+    pixels without a class use their brightness-temperature stratum (QC bit
+    ``brightness_temperature_strata``). Bundle inputs beyond the bands (NDVI) come from the dataset when it
+    has them. Dask-backed input gives a lazy result with the input's chunks; NumPy input an eager one.
     """
     has_terms = all(name in ds.variables for name in TES_TERMS)
     heads = check_heads(heads, atmosphere=atmosphere, dataset_terms=has_terms)
     ref = bundle_ref(bundle, device)
     cover = plan_land_cover(ds, landcover, landcover_legend)
-    inputs = model_inputs(ds, heads, atmosphere, cover)
+    extra = tuple(cached_bundle(ref).extra_inputs)
+    inputs = model_inputs(ds, heads, atmosphere, cover, extra)
     spatial = tuple(d for d in inputs[BT].dims if d != "band")
     spec = output_spec(spatial, heads)
     lazy = any(isinstance(v.data, da.Array) for v in inputs.variables.values())

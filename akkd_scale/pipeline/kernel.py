@@ -79,12 +79,15 @@ def cached_bundle(ref: BundleRef):
     return load_bundle_cached(ref.path, ref.sha256, 1, SLAB_ROWS, ref.device)
 
 
-def predict_block(bt_block, vza_block, bundle, heads=("fusion",)) -> dict[str, np.ndarray]:
-    """Network heads on one NumPy block: ``bt_block`` (band, ...) in K, ``vza_block`` broadcastable to (...).
+def predict_block(bt_block, vza_block, bundle, heads=("fusion",), extra=None, land_cover=None
+                  ) -> dict[str, np.ndarray]:
+    """Network heads on one NumPy block: ``bt_block`` (band, ...) in K, ``vza_block``, the bundle's further
+    inputs ``extra`` ({variable: array}, e.g. NDVI) and ``land_cover`` (class codes choosing the class
+    students), each broadcastable to (...).
 
     Returns ``lst`` (...), ``emissivity`` (band, ...), ``lst_uncertainty`` (...) of the first head,
     ``qc`` (uint8, ...) and ``lst_<head>``, ``emissivity_<head>``, ``lst_uncertainty_<head>`` for
-    every head. Non-finite inputs give NaN outputs and QC bit 1.
+    every head. Non-finite bands or view zenith give NaN outputs and QC bit 1.
     """
     bt_block = np.asarray(bt_block, dtype=np.float32)
     if bt_block.ndim < 1 or bt_block.shape[0] != len(BANDS):
@@ -94,7 +97,11 @@ def predict_block(bt_block, vza_block, bundle, heads=("fusion",)) -> dict[str, n
     bt = bt_block.reshape(len(BANDS), -1).T
     vza = np.broadcast_to(np.asarray(vza_block, dtype=np.float32), shape).reshape(-1)
     heads = tuple(heads)
-    result, qc = bundle.predict_with_quality(bt, vza, heads)
+    flat = {name: np.broadcast_to(np.asarray(value, np.float32), shape).reshape(-1)
+            for name, value in (extra or {}).items()}
+    if land_cover is not None:
+        land_cover = np.broadcast_to(np.asarray(land_cover), shape).reshape(-1)
+    result, qc = bundle.predict_with_quality(bt, vza, heads, flat, land_cover)
     out = {"qc": qc.reshape(shape)}
     for head, values in result.items():
         out[f"lst_{head}"] = values["lst"].reshape(shape)
@@ -119,23 +126,27 @@ def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
     what the land-cover plan ``cover`` needs (``ndvi``, ``latitude``/``longitude``).
 
     ``spec`` maps each output variable to (dims, dtype), exactly as in the map_blocks template, so
-    what the kernel returns always matches what the graph promised. Land cover only adds ``land_cover``
-    and QC bit ``land_cover_from_rules``; it never changes the retrieval.
+    what the kernel returns always matches what the graph promised. The pixels' land cover (``land_cover``,
+    QC bit ``land_cover_from_rules``) chooses the class students of bundles that have them; the bundle's
+    further inputs (NDVI) are read from the block when present, else they take the bundle's missing value.
     """
     from ..physics.tes import tes
 
     bundle = cached_bundle(ref)
     dims = ("band",) + tuple(d for d in block[BT].dims if d != "band")
     bt = _values(block, BT, dims)
-    out = predict_block(bt, _values(block, VZA, dims[1:]), bundle, tuple(h for h in heads if h != TES_HEAD))
+    cover_inputs = {name: _values(block, name, dims[1:], np.float32 if name == "ndvi" else np.float64)
+                    for name in cover.inputs}
+    land_cover, from_rules = classify_block(cover, bt, **cover_inputs)
+    extra = {name: _values(block, name, dims[1:]) for name in bundle.extra_inputs if name in block}
+    out = predict_block(bt, _values(block, VZA, dims[1:]), bundle, tuple(h for h in heads if h != TES_HEAD),
+                        extra, land_cover)
     if TES_HEAD in heads:
         result = tes(bt, *(_values(block, name, dims) for name in TES_TERMS), quantity="brightness_temperature",
                      band_axis=0)
         out.update({"lst_tes": result.lst, "emissivity_tes": result.emissivity,  # no uncertainty model: NaN
                     "lst_uncertainty_tes": np.full(bt.shape[1:], np.nan, np.float32)})
-    extra = {name: _values(block, name, dims[1:], np.float32 if name == "ndvi" else np.float64)
-             for name in cover.inputs}
-    out["land_cover"], from_rules = classify_block(cover, bt, **extra)
+    out["land_cover"] = land_cover
     out["qc"] = out["qc"] | np.where(from_rules, np.uint8(QC_LAND_COVER_RULES), np.uint8(0))
     data_vars = {}
     for name, (var_dims, dtype) in spec.items():

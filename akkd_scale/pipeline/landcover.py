@@ -35,9 +35,10 @@ LEGEND_SAMPLE_CELLS = 4_000_000
 LEGEND_HINTS = {"worldcover": re.compile(r"worldcover", re.I), "igbp": re.compile(r"igbp|mcd12q1|lc_type1", re.I)}
 SOURCE_RULES = "ndvi_bt_rules"
 SOURCE_NONE = "none: no map and no NDVI (night scene)"
-SOURCE_OFF = "none: not requested (landcover='rules' or a land-cover map)"
-#: ``landcover`` value that asks for the NDVI/BT rules without a map.
+SOURCE_OFF = "none: not requested (landcover='none')"
+#: ``landcover`` values: the NDVI/BT rules without a map (also the default), and no land cover at all.
 RULES = "rules"
+NONE = "none"
 
 
 @dataclass(frozen=True)
@@ -207,13 +208,12 @@ class LandCoverPlan:
 
 
 def plan_land_cover(ds: xr.Dataset, landcover=None, legend: str | None = None) -> LandCoverPlan:
-    """The plan for a scene: nothing (``None``, the default: land cover costs an NDVI read per pixel and
-    no head uses it yet), the NDVI/BT rules (``"rules"``, when ``ds`` has NDVI), or a map (a GeoTIFF path
-    or a LandCoverMap, checked here against the scene's latitude/longitude) with the rules where it has
-    no class."""
-    if landcover is None:
+    """The plan for a scene: the NDVI/BT rules (``None``, the default, or ``"rules"``; when ``ds`` has NDVI),
+    nothing (``"none"``), or a map (a GeoTIFF path or a LandCoverMap, checked here against the scene's
+    latitude/longitude) with the rules where it has no class."""
+    if isinstance(landcover, str) and landcover == NONE:
         return LandCoverPlan(None, False, requested=False)
-    if isinstance(landcover, str) and landcover == RULES:
+    if landcover is None or (isinstance(landcover, str) and landcover == RULES):
         return LandCoverPlan(None, _has_ndvi(ds))
     for name in ("latitude", "longitude"):
         if name not in ds.variables:

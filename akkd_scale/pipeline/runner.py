@@ -56,7 +56,7 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     scenes than cores, else ``"threads"`` (the same numbers either way). ``atmosphere``: AFGL
     atmosphere assumed by a ``tes`` head. ``device``: ``cpu`` or ``cuda`` (one GPU per worker process:
     start workers with one visible GPU each, e.g. dask-cuda's LocalCUDACluster). ``landcover``:
-    None, ``"rules"`` or a land-cover GeoTIFF for every scene (``landcover_legend`` worldcover/igbp,
+    None/``"rules"`` (NDVI rules), ``"none"`` or a land-cover GeoTIFF for every scene (``landcover_legend`` worldcover/igbp,
     default detected; see :func:`~akkd_scale.pipeline.graph.retrieve`). Complete scenes whose record
     matches are skipped unless ``overwrite``. ``worker_timeout``: seconds without any worker before the
     remaining scenes fail.
@@ -99,7 +99,7 @@ def _landcover_context(landcover, legend: str | None) -> dict:
     if legend is not None and legend not in LEGENDS:
         raise ParameterError(None, f"unknown land-cover legend {legend!r}", variable="landcover_legend",
                              expected=" or ".join(LEGENDS))
-    if landcover is None or landcover == "rules":
+    if landcover is None or landcover in ("rules", "none"):
         return {"landcover": landcover, "landcover_legend": legend, "landcover_id": landcover or ""}
     path = Path(landcover).expanduser().resolve()
     if not path.is_file():

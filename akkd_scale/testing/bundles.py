@@ -1,6 +1,7 @@
 """A tiny but real model bundle for tests: trained through ``train_suite`` on a synthetic set.
 
-One-trial AutoKeras search of a small Dense space, 2 moisture strata, short student training: the
+One-trial AutoKeras search of a small Dense space, NDVI input, 2 moisture strata, three land-cover class
+students (the synthetic set's classes), short student training: the
 same code path as the production recipe, in well under a minute on two cores. Its accuracy is
 meaningless; its structure (manifest, sha256, ONNX, strata, fusion) is the real thing.
 """
@@ -23,7 +24,7 @@ def tiny_suite_config(path, seed: int = 0):
                                                             patience=5),
                        student=FitConfig(epochs=15, batch_size=128, learning_rate=5e-3, patience=5),
                        augment_factor=0.5, n_moisture=2, n_contrast=1, n_view=1, min_stratum_samples=200,
-                       seed=seed)
+                       alphas=(0.25, 0.75), min_class_samples=100, seed=seed)
 
 
 def make_test_bundle(path, seed: int = 0, n_samples: int = 1500) -> Path:

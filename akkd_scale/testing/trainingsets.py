@@ -6,14 +6,16 @@ at 12 µm than at 11 µm so the split-window difference grows with w), transmitt
 τ = exp(−δ·sec θ), path radiance L↑ = (1 − τ)·B(T_a − 8 K) and hemispheric sky radiance
 L↓ = (1 − τ_53°)·B(T_a − 12 K) (diffusivity angle 53°). At-sensor radiance
 L = τ(εB(LST) + (1 − ε)L↓) + L↑ through the ASTER band-effective Planck function. Emissivity spectra
-mix a greybody level with a quartz-like reststrahlen shape (low at 8–9.5 µm). Splits are disjoint by
-profile and by spectrum, as in the real builder.
+mix a greybody level with a quartz-like reststrahlen shape (low at 8–9.5 µm); each spectrum has a
+land-cover class (rock, tree cover, sparse vegetation) and each sample an NDVI in its class's range.
+Splits are disjoint by profile and by spectrum, as in the real builder.
 """
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
+from ..conventions import LAND_COVER_CLASSES
 from ..errors import ParameterError
 from ..sensors.aster import ASTER_TIR
 from ..sensors.planck import band_radiance, brightness_temperature
@@ -46,6 +48,11 @@ def synthetic_training_set(n_samples: int = 3000, *, seed: int = 0, n_profiles: 
     spectra = np.clip(greybody[:, None] - dip[:, None] * QUARTZ_SHAPE - rng.normal(0, 0.004, (n_spectra, 5)),
                       0.6, 0.995)
     spectrum_class = np.where(dip > 0, "rock", "vegetation")
+    # Land-cover class per spectrum: quartz-like → bare rock, dark greybodies → tree cover, others → sparse
+    # vegetation/bare soil; NDVI per sample from class ranges.
+    cover = np.where(dip > 0, LAND_COVER_CLASSES.index("bare_rock_desert"),
+                     np.where(greybody > 0.97, LAND_COVER_CLASSES.index("tree_cover"),
+                              LAND_COVER_CLASSES.index("sparse_vegetation_bare_soil")))
     spectrum_split = _split_labels(n_spectra, fractions, rng)
 
     split = rng.choice(SPLITS, n_samples, p=np.asarray(fractions) / np.sum(fractions))
@@ -54,6 +61,11 @@ def synthetic_training_set(n_samples: int = 3000, *, seed: int = 0, n_profiles: 
     vza = rng.uniform(0.0, view_zenith_max, n_samples)
     lst = air_t[profile] + rng.uniform(-5.0, 20.0, n_samples)
     eps = spectra[spectrum]
+    ndvi_range = {LAND_COVER_CLASSES.index("bare_rock_desert"): (0.0, 0.15),
+                  LAND_COVER_CLASSES.index("tree_cover"): (0.6, 0.9),
+                  LAND_COVER_CLASSES.index("sparse_vegetation_bare_soil"): (0.15, 0.4)}
+    lo, hi = (np.array([ndvi_range[c][i] for c in cover[spectrum]]) for i in (0, 1))
+    ndvi = rng.uniform(lo, hi)
 
     depth = DRY_DEPTH + WATER_DEPTH * water[profile][:, None]
     tau = np.exp(-depth / np.cos(np.radians(vza))[:, None])
@@ -79,7 +91,9 @@ def synthetic_training_set(n_samples: int = 3000, *, seed: int = 0, n_profiles: 
          "split": ("sample", split.astype(str)),
          "profile_id": ("sample", np.array([f"synthetic:{p:03d}" for p in profile])),
          "spectrum_id": ("sample", np.array([f"synthetic:{s:03d}" for s in spectrum])),
-         "material_class": ("sample", spectrum_class[spectrum])},
+         "material_class": ("sample", spectrum_class[spectrum]),
+         "land_cover": ("sample", cover[spectrum].astype(np.int8)),
+         "ndvi": ("sample", ndvi.astype(np.float32), {"units": "1"})},
         coords={"band": band, "wavelength": ("band", np.asarray(ASTER_TIR.centers_um, np.float64))},
         attrs={"source": "akkd_scale.testing.trainingsets.synthetic_training_set", "seed": seed,
                "version": "synthetic-1"})

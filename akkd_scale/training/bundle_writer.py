@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import BANDS, INPUT_NAMES, INPUT_UNITS, NEDT_K, OUTPUT_NAMES, OUTPUT_UNITS, QC_BITS
+from ..conventions import (BANDS, INPUT_NAMES, INPUT_UNITS, LAND_COVER_CLASSES, NEDT_K, OPTIONAL_INPUTS, OUTPUT_NAMES,
+                           OUTPUT_UNITS, QC_BITS)
 from ..errors import BundleError, ParameterError, describe_path
 from ..models.bundle import DIGEST, FORMAT, FORMAT_VERSION, MANIFEST, digest_line
 from ..models.strata import stratum_names
@@ -37,7 +38,7 @@ def input_domain(x_train: np.ndarray, *, view_zenith_range=None, bt_margin_k: fl
     extremes widened to whole degrees, the grid simulation ranges are given on, so nadir is inside.
     Brightness temperatures, which the simulation does not bound directly, span the sample extremes
     widened by ``bt_margin_k``. The threshold is the ``quantile`` of the training inputs' squared
-    Mahalanobis distance (6 features): about 0.1 % of training-like pixels get bit 4.
+    Mahalanobis distance (all inputs): about 0.1 % of training-like pixels get bit 4.
     """
     x = np.asarray(x_train, dtype=np.float64)
     x = x[np.all(np.isfinite(x), axis=1)]
@@ -49,15 +50,16 @@ def input_domain(x_train: np.ndarray, *, view_zenith_range=None, bt_margin_k: fl
         raise ParameterError("input_domain", f"view_zenith_range=({lo}, {hi}) with samples in "
                              f"[{vza.min()}, {vza.max()}]", variable="view_zenith_range",
                              expected="0 <= min <= max <= 90 deg covering every training sample")
-    bt = x[:, :len(BANDS)]
+    bt, extra = x[:, :len(BANDS)], x[:, len(BANDS) + 1:]
     mean = x.mean(axis=0)
     inv_cov = np.linalg.pinv(np.cov(x, rowvar=False))
     centred = x - mean
     distance2 = np.einsum("ij,jk,ik->i", centred, inv_cov, centred)
-    return {"range_min": (bt.min(axis=0) - bt_margin_k).tolist() + [lo],
-            "range_max": (bt.max(axis=0) + bt_margin_k).tolist() + [hi],
+    return {"range_min": (bt.min(axis=0) - bt_margin_k).tolist() + [lo] + extra.min(axis=0).tolist(),
+            "range_max": (bt.max(axis=0) + bt_margin_k).tolist() + [hi] + extra.max(axis=0).tolist(),
             "range_definition": f"brightness temperatures: training extremes -/+ {bt_margin_k:g} K; "
-                                f"view zenith: simulated range [{lo:g}, {hi:g}] deg",
+                                f"view zenith: simulated range [{lo:g}, {hi:g}] deg; further inputs: training "
+                                "extremes (missing values included)",
             "mahalanobis": {"mean": mean.tolist(), "inverse_covariance": inv_cov.tolist(),
                             "threshold": float(np.quantile(distance2, quantile)), "quantile": quantile}}
 
@@ -80,16 +82,34 @@ def _write_network(model, directory: Path, stem: str) -> dict:
     return {"onnx": f"{stem}.onnx", "keras": f"{stem}.keras"}
 
 
+def _local_entries(work: Path, names, models) -> list[dict]:
+    """Manifest entries {name, kd, baseline} of local students (None: the global students are used)."""
+    entries = []
+    for name, local in zip(names, models):
+        entry = {"name": name, "kd": None, "baseline": None}
+        if local is not None:
+            entry["kd"] = _write_network(local["kd"], work, f"students/{name}")
+            entry["baseline"] = _write_network(local["baseline"], work, f"students/{name}_baseline")
+        entries.append(entry)
+    return entries
+
+
 def save_bundle(path, *, teacher, students: dict, strata: dict, normalisation: dict, domain: dict,
                 fusion: dict, distillation: dict, provenance: dict, metrics: dict, teacher_info: dict,
-                overwrite: bool = False) -> Path:
+                inputs=INPUT_NAMES, overwrite: bool = False) -> Path:
     """Write a bundle directory at ``path`` and return it.
 
     ``students`` = {"global": {"kd": model, "baseline": model}, "strata": [{"kd": m, "baseline": m}
-    or None per stratum]} (None: the stratum uses the global students). Written to a temporary
-    directory next to ``path`` and renamed, so a bundle is never half-written.
+    or None per stratum], "land_cover": same per land-cover class, or None (no class students)} (None
+    entries use the global students). ``inputs``: the networks' input names (BT10..14, view zenith, then
+    optional inputs such as ``ndvi``). Written to a temporary directory next to ``path`` and renamed, so a
+    bundle is never half-written.
     """
     path = Path(path)
+    extra = list(inputs[len(INPUT_NAMES):])
+    if list(inputs[:len(INPUT_NAMES)]) != list(INPUT_NAMES) or any(n not in OPTIONAL_INPUTS for n in extra):
+        raise ParameterError("save_bundle", f"inputs {list(inputs)}", variable="inputs",
+                             expected=f"{list(INPUT_NAMES)} then optional inputs from {sorted(OPTIONAL_INPUTS)}")
     if path.exists() and not overwrite:
         raise BundleError(f"{describe_path(path)}: bundle already exists (pass overwrite=True to replace it)")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,21 +119,24 @@ def save_bundle(path, *, teacher, students: dict, strata: dict, normalisation: d
         student_entries = {"global": {"kd": _write_network(students["global"]["kd"], work, "students/global"),
                                       "baseline": _write_network(students["global"]["baseline"], work,
                                                                  "students/global_baseline")},
-                           "strata": []}
-        for name, local in zip(stratum_names(strata), students["strata"]):
-            entry = {"name": name, "kd": None, "baseline": None}
-            if local is not None:
-                entry["kd"] = _write_network(local["kd"], work, f"students/{name}")
-                entry["baseline"] = _write_network(local["baseline"], work, f"students/{name}_baseline")
-            student_entries["strata"].append(entry)
+                           "strata": _local_entries(work, stratum_names(strata), students["strata"])}
+        class_students = students.get("land_cover")
+        if class_students is not None:
+            student_entries["land_cover"] = _local_entries(work, LAND_COVER_CLASSES, class_students)
         files = {p.relative_to(work).as_posix(): sha256_file(p) for p in sorted(work.rglob("*")) if p.is_file()}
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "inputs": {"names": list(INPUT_NAMES), "bands": list(BANDS), "units": list(INPUT_UNITS), **domain},
+            "inputs": {"names": list(inputs), "bands": list(BANDS),
+                       "units": list(INPUT_UNITS) + [OPTIONAL_INPUTS[n][1] for n in extra],
+                       "missing_values": {n: OPTIONAL_INPUTS[n][2] for n in extra}, **domain},
             "outputs": {"names": list(OUTPUT_NAMES), "units": list(OUTPUT_UNITS)},
             "normalisation": normalisation,
             "strata": strata,
+            **({"land_cover": {"classes": list(LAND_COVER_CLASSES),
+                               "assignment": "a land-cover map, else NDVI/brightness-temperature rules; pixels "
+                                             "without a class use their brightness-temperature stratum"}}
+               if class_students is not None else {}),
             "models": {"teacher": {**teacher_files, **teacher_info}, "students": student_entries},
             "distillation": distillation,
             "fusion": fusion,

@@ -15,11 +15,16 @@ noise — the ASTER NEΔT — plus a common N(0, 0.5 K) offset, view zenith redr
 training range); they carry only the teacher term (1 − α)·MSE(ẑ_t, ẑ_s). Their number is
 ``augment_factor`` × the training rows of the stratum. Each student is also trained on ground truth
 alone (``baseline``) with the same architecture and budget, for the before/after comparison.
+
+Land-cover class students (the "local" models): per class, the labelled rows (all, or ``class_labelled``
+of them), teacher-only rows (the class's other training inputs and perturbed copies; in regional
+adaptation, the scenes' own pixels), α chosen from a grid by the class's validation LST MAE.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
+import zlib
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -27,7 +32,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ..conventions import BANDS, NEDT_K
+from ..conventions import BANDS, INPUT_NAMES, LAND_COVER_CLASSES, LAND_COVER_UNKNOWN, NEDT_K, OPTIONAL_INPUTS
 from ..errors import InputError, ParameterError
 from ..metrics import metrics
 from ..models import fusion as fusion_mod
@@ -90,7 +95,8 @@ def scale_targets(y, normalisation: dict) -> np.ndarray:
 
 
 def augment_inputs(x, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` perturbed copies of random rows of x (N, 6): BT noise (NEΔT + common offset), view zenith redrawn."""
+    """``n`` perturbed copies of random rows of x (N, inputs): BT noise (NEΔT + common offset), view zenith
+    redrawn, further inputs (NDVI) kept."""
     x = np.asarray(x, np.float32)
     if n <= 0 or x.shape[0] == 0:
         return np.empty((0, x.shape[1]), np.float32)
@@ -98,13 +104,36 @@ def augment_inputs(x, n: int, rng: np.random.Generator) -> np.ndarray:
     n_bands = len(BANDS)
     bt = rows[:, :n_bands] + rng.normal(0, NEDT_K, (n, n_bands)) + rng.normal(0, COMMON_OFFSET_K, (n, 1))
     vza = rng.uniform(x[:, n_bands].min(), x[:, n_bands].max(), n)
-    return np.concatenate([bt, vza[:, None]], axis=1).astype(np.float32)
+    return np.concatenate([bt, vza[:, None], rows[:, n_bands + 1:]], axis=1).astype(np.float32)
 
 
-def dataset_arrays(ds, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(x (N, 6) = BT10..14, view zenith; y (N, 6) = LST, ε10..14) float32 for one split of a training set."""
+@dataclass(frozen=True)
+class Rows:
+    """One split of a training set as arrays: inputs x (N, inputs), targets y (N, 6) = LST, ε10..14, the
+    land-cover class (N,) (-1 unknown), the profile id and the column water vapour (N,)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    land_cover: np.ndarray
+    profile_id: np.ndarray
+    column_water_vapour: np.ndarray
+
+    def take(self, rows) -> "Rows":
+        return Rows(*(getattr(self, f)[rows] for f in ("x", "y", "land_cover", "profile_id", "column_water_vapour")))
+
+
+def dataset_rows(ds, split: str, inputs=INPUT_NAMES, *, missing_fraction: float = 0.0, seed: int = 0) -> Rows:
+    """Rows of one split; ``inputs`` as in a bundle's input specification (BT10..14, view zenith, then
+    optional inputs such as ``ndvi``). A ``missing_fraction`` of the rows (drawn with ``seed``) and any NaN get
+    each optional input's missing value, as a night scene would. Rows with non-finite bands, view zenith or
+    targets are dropped (logged)."""
     source = ds.attrs.get("source", "training set")
-    for name in ("brightness_temperature", "view_zenith", "lst", "emissivity", "split"):
+    extra = list(inputs[len(INPUT_NAMES):])
+    if list(inputs[:len(INPUT_NAMES)]) != list(INPUT_NAMES) or any(n not in OPTIONAL_INPUTS for n in extra):
+        raise ParameterError(source, f"inputs {list(inputs)}", variable="inputs",
+                             expected=f"{list(INPUT_NAMES)} then optional inputs from {sorted(OPTIONAL_INPUTS)}")
+    for name in ("brightness_temperature", "view_zenith", "lst", "emissivity", "split",
+                 *(OPTIONAL_INPUTS[n][0] for n in extra)):
         if name not in ds:
             raise InputError(source, "variable missing", variable=name, expected="the training-set contract")
     for name in ("brightness_temperature", "emissivity"):
@@ -112,23 +141,47 @@ def dataset_arrays(ds, split: str) -> tuple[np.ndarray, np.ndarray]:
         if bands != list(BANDS):
             raise InputError(source, f"bands {bands}", variable=name, expected=f"bands {list(BANDS)}")
     sub = ds.isel(sample=np.flatnonzero(np.asarray(ds["split"].values).astype(str) == split))
-    if sub.sizes["sample"] == 0:
+    n = sub.sizes["sample"]
+    if n == 0:
         raise InputError(source, f"no samples in split {split!r}", variable="split",
                          expected="train, validation and test samples")
     bt = sub["brightness_temperature"].transpose("sample", "band").values
-    vza = np.broadcast_to(sub["view_zenith"].values, (sub.sizes["sample"],))
+    vza = np.broadcast_to(sub["view_zenith"].values, (n,))
     eps = sub["emissivity"].transpose("sample", "band").values
-    x = np.concatenate([bt, vza[:, None]], axis=1).astype(np.float32)
+    columns = [bt, vza[:, None]]
+    masked = np.random.default_rng(seed).random(n) < missing_fraction
+    for name in extra:
+        variable, _, missing = OPTIONAL_INPUTS[name]
+        value = np.asarray(sub[variable].values, np.float64)
+        columns.append(np.where(masked | ~np.isfinite(value), missing, value)[:, None])
+    x = np.concatenate(columns, axis=1).astype(np.float32)
     y = np.concatenate([sub["lst"].values[:, None], eps], axis=1).astype(np.float32)
     keep = np.all(np.isfinite(x), axis=1) & np.all(np.isfinite(y), axis=1)
     if not keep.all():
         log.warning("%s: dropping %d %s rows with non-finite values", source, int((~keep).sum()), split)
-    return x[keep], y[keep]
+    land_cover = (sub["land_cover"].values.astype(np.int32) if "land_cover" in sub
+                  else np.full(n, LAND_COVER_UNKNOWN, np.int32))
+    profile = (sub["profile_id"].values.astype(str) if "profile_id" in sub else np.full(n, "", dtype=object))
+    cwv = (sub["column_water_vapour"].values.astype(np.float32) if "column_water_vapour" in sub
+           else np.full(n, np.nan, np.float32))
+    return Rows(x, y, land_cover, profile, cwv).take(keep)
+
+
+def calibration_half(profile_id) -> np.ndarray:
+    """True for rows whose atmosphere (profile base id, before any '+' augmentation suffix) falls in the
+    calibration half of the validation profiles (crc32 parity): disjoint by atmosphere from the half used
+    for early stopping and α selection."""
+    return np.array([zlib.crc32(str(p).split("+")[0].encode()) % 2 == 1 for p in profile_id], dtype=bool)
 
 
 @dataclass(frozen=True)
 class SuiteConfig:
-    """Everything ``train_suite`` needs: output path, budgets, strata, α, augmentation, seed."""
+    """Everything ``train_suite`` needs: output path, budgets, strata, land-cover classes, α, augmentation, seed.
+
+    ``use_ndvi``/``land_cover_students``: None = when the training set has ``ndvi``/``land_cover``.
+    ``class_labelled``: labelled rows per class student (None = all of the class); the class's other
+    training inputs still carry the teacher term. ``alphas``: α grid chosen per class on validation.
+    """
 
     out: str
     search_directory: str | None = None   # default: "<out>.search" next to the bundle
@@ -136,11 +189,17 @@ class SuiteConfig:
     student: FitConfig = field(default_factory=FitConfig)
     student_hidden: tuple[int, ...] = STUDENT_HIDDEN
     alpha: float = ALPHA
+    alphas: tuple[float, ...] = (0.25, 0.5, 0.75)
     augment_factor: float = 1.0
     n_moisture: int = 3
     n_contrast: int = 2
     n_view: int = 1
     min_stratum_samples: int = 500
+    use_ndvi: bool | None = None
+    ndvi_missing_fraction: float = 0.3
+    land_cover_students: bool | None = None
+    class_labelled: int | None = None
+    min_class_samples: int = 500
     seed: int = 0
     overwrite: bool = True
 
@@ -152,90 +211,191 @@ def _metrics(y, pred) -> dict:
             "emissivity_mae": eps["mae"], "emissivity_rmse": eps["rmse"]}
 
 
-def _train_pair(name, x, z, z_teacher, x_aug, z_teacher_aug, validation, normalisation, config) -> dict:
-    """Baseline (truth only) and distilled students of one stratum (or the global one)."""
+def _fit_student(name, x, targets, loss, validation, normalisation, config):
+    keras.utils.set_random_seed(config.seed)
+    train, model = build_network(config.student_hidden, normalisation, name=name)
+    fit_network(train, x, targets, loss=loss, validation=validation, config=config.student)
+    return model
+
+
+def _fit_kd(name, x, z, z_teacher, x_unlabelled, z_teacher_unlabelled, validation, normalisation, config, alpha):
+    """Student trained with the distillation loss: labelled rows (x, z) and teacher-only rows."""
     x_val, z_val, zt_val = validation
-    models = {}
-    keras.utils.set_random_seed(config.seed)
-    train, models["baseline"] = build_network(config.student_hidden, normalisation, name=f"{name}_baseline")
-    fit_network(train, x, z, loss="mse", validation=(x_val, z_val), config=config.student)
-    keras.utils.set_random_seed(config.seed)
-    train, models["kd"] = build_network(config.student_hidden, normalisation, name=name)
-    x_kd = np.concatenate([x, x_aug])
-    truth = np.concatenate([z, np.full((x_aug.shape[0], z.shape[1]), np.nan, np.float32)])
-    targets = np.concatenate([truth, np.concatenate([z_teacher, z_teacher_aug])], axis=1)
-    fit_network(train, x_kd, targets, loss=distillation_loss(config.alpha),
-                validation=(x_val, np.concatenate([z_val, zt_val], axis=1)), config=config.student)
-    return models
+    x_kd = np.concatenate([x, x_unlabelled])
+    truth = np.concatenate([z, np.full((x_unlabelled.shape[0], z.shape[1]), np.nan, np.float32)])
+    targets = np.concatenate([truth, np.concatenate([z_teacher, z_teacher_unlabelled])], axis=1)
+    return _fit_student(name, x_kd, targets, distillation_loss(alpha),
+                        (x_val, np.concatenate([z_val, zt_val], axis=1)), normalisation, config)
+
+
+def _train_pair(name, x, z, z_teacher, x_aug, z_teacher_aug, validation, normalisation, config) -> dict:
+    """Baseline (truth only) and distilled (α = ``config.alpha``) students of one stratum (or the global one)."""
+    x_val, z_val, _ = validation
+    return {"baseline": _fit_student(f"{name}_baseline", x, z, "mse", (x_val, z_val), normalisation, config),
+            "kd": _fit_kd(name, x, z, z_teacher, x_aug, z_teacher_aug, validation, normalisation, config,
+                          config.alpha)}
+
+
+def train_class_students(name, labelled, unlabelled, validation, normalisation, config, teacher_z) -> dict:
+    """Students of one land-cover class: a baseline on the labelled rows alone and a distilled one whose
+    α (``config.alphas``) gives the lowest validation LST MAE.
+
+    ``labelled`` (x, y), ``unlabelled`` x (teacher term only; class inputs, perturbed copies, scene pixels),
+    ``validation`` (x, y) of the class; ``teacher_z(x)`` the teacher's scaled predictions.
+    """
+    x, y = labelled
+    x_val, y_val = validation
+    z, z_val = scale_targets(y, normalisation), scale_targets(y_val, normalisation)
+    zt, zt_unl, zt_val = teacher_z(x), teacher_z(unlabelled), teacher_z(x_val)
+    baseline = _fit_student(f"{name}_baseline", x, z, "mse", (x_val, z_val), normalisation, config)
+    candidates = {}
+    for alpha in config.alphas:
+        model = _fit_kd(name, x, z, zt, unlabelled, zt_unl, (x_val, z_val, zt_val), normalisation, config, alpha)
+        candidates[alpha] = (float(np.mean(np.abs(predict(model, x_val)[:, 0] - y_val[:, 0]))), model)
+    alpha = min(candidates, key=lambda a: candidates[a][0])
+    log.info("class %s: %d labelled, %d teacher-only rows; alpha %.2f (validation LST MAE %s K)", name, len(x),
+             len(unlabelled), alpha, ", ".join(f"{a:g}: {m:.3f}" for a, (m, _) in candidates.items()))
+    return {"baseline": baseline, "kd": candidates[alpha][1], "alpha": alpha,
+            "validation_lst_mae_by_alpha": {str(a): m for a, (m, _) in candidates.items()},
+            "n_labelled": int(len(x)), "n_unlabelled": int(len(unlabelled))}
+
+
+def local_predictions(local_models, global_models, kind: str, x, local) -> np.ndarray:
+    """Predictions of each row's local student (class or stratum; the global one where it has none)."""
+    pred = predict(global_models[kind], x)
+    for s, models in enumerate(local_models):
+        rows = local == s
+        if models is not None and rows.any():
+            pred[rows] = predict(models[kind], x[rows])
+    return pred
+
+
+def fit_fusion_and_calibration(teacher, global_models, local_models, rows: Rows, local: np.ndarray,
+                               n_local: int) -> tuple[dict, dict]:
+    """Fusion weights and calibrated uncertainty on calibration rows with local indices ``local``; returns
+    (fusion dict, predictions by head)."""
+    x, y = rows.x, rows.y
+    preds = {"teacher": predict(teacher, x),
+             "student": local_predictions(local_models, global_models, "kd", x, local),
+             "student_baseline": local_predictions(local_models, global_models, "baseline", x, local),
+             "student_global": predict(global_models["kd"], x),
+             "student_global_baseline": predict(global_models["baseline"], x)}
+    fusion = fusion_mod.fit_fusion(y, preds, local, n_local)
+    preds["fusion"] = fusion_mod.fuse(preds["teacher"], preds["student"], local, fusion)
+    split_window = x[:, BANDS.index("B13")] - x[:, BANDS.index("B14")]
+    sigma = {head: fusion_mod.lst_uncertainty(head, local, fusion, preds["teacher"][:, 0], preds["student"][:, 0])
+             for head in preds}
+    fusion["calibration"] = fusion_mod.fit_calibration(y[:, 0], {h: p[:, 0] for h, p in preds.items()}, sigma,
+                                                       local, n_local, split_window)
+    return fusion, preds
 
 
 def train_suite(train_ds, config: SuiteConfig) -> Path:
     """Train the whole AK-KD suite on a training set (train/validation splits) and write a bundle.
 
-    Returns the bundle directory ``config.out``. The test split is not touched.
+    The validation split is halved by atmosphere (:func:`calibration_half`): one half stops training early
+    and chooses α, the other fits the fusion weights and calibrates the uncertainty. Students: a global
+    pair, one pair per brightness-temperature stratum (the fallback for pixels without land cover) and,
+    when the set has ``land_cover``, one pair per land-cover class. Returns ``config.out``; the test split
+    is not touched.
     """
     out = Path(config.out)
     rng = np.random.default_rng(config.seed)
-    x, y = dataset_arrays(train_ds, "train")
-    x_val, y_val = dataset_arrays(train_ds, "validation")
+    use_ndvi = ("ndvi" in train_ds) if config.use_ndvi is None else config.use_ndvi
+    inputs = INPUT_NAMES + (("ndvi",) if use_ndvi else ())
+    fraction = config.ndvi_missing_fraction if use_ndvi else 0.0
+    train = dataset_rows(train_ds, "train", inputs, missing_fraction=fraction, seed=config.seed)
+    held = dataset_rows(train_ds, "validation", inputs, missing_fraction=fraction, seed=config.seed + 1)
+    in_calibration = calibration_half(held.profile_id)
+    if in_calibration.all() or not in_calibration.any():
+        raise InputError(train_ds.attrs.get("source", "training set"),
+                         f"{len(set(held.profile_id))} validation atmospheres", variable="profile_id",
+                         expected="validation profiles in both halves (early stopping and calibration)")
+    val, cal = held.take(~in_calibration), held.take(in_calibration)
+    x, y, x_val, y_val = train.x, train.y, val.x, val.y
     normalisation = target_normalisation(x, y)
     z, z_val = scale_targets(y, normalisation), scale_targets(y_val, normalisation)
-    log.info("training suite on %d train / %d validation rows", len(x), len(x_val))
+    log.info("training suite on %d train / %d validation / %d calibration rows; inputs %s", len(x), len(x_val),
+             len(cal.x), ", ".join(inputs))
 
     search_dir = Path(config.search_directory or out.parent / f"{out.name}.search")
     teacher, teacher_info = search_teacher(x, z, x_val, z_val, normalisation, directory=search_dir,
                                            config=config.teacher, seed=config.seed)
-    to_z = lambda model, inputs: scale_targets(predict(model, inputs), normalisation)  # noqa: E731
+    to_z = lambda inputs_: scale_targets(predict(teacher, inputs_), normalisation)  # noqa: E731
 
-    spec = fit_strata(x[:, :5], x[:, 5], n_moisture=config.n_moisture, n_contrast=config.n_contrast,
+    n_bands = len(BANDS)
+    spec = fit_strata(x[:, :n_bands], x[:, n_bands], n_moisture=config.n_moisture, n_contrast=config.n_contrast,
                       n_view=config.n_view)
     x_aug = augment_inputs(x, int(round(config.augment_factor * len(x))), rng)
-    zt, zt_aug, zt_val = to_z(teacher, x), to_z(teacher, x_aug), to_z(teacher, x_val)
-    s_train, s_aug = assign_strata(x[:, :5], x[:, 5], spec), assign_strata(x_aug[:, :5], x_aug[:, 5], spec)
-    s_val = assign_strata(x_val[:, :5], x_val[:, 5], spec)
+    zt, zt_aug, zt_val = to_z(x), to_z(x_aug), to_z(x_val)
+    s_train, s_aug = assign_strata(x[:, :n_bands], x[:, n_bands], spec), assign_strata(x_aug[:, :n_bands],
+                                                                                       x_aug[:, n_bands], spec)
+    s_val = assign_strata(x_val[:, :n_bands], x_val[:, n_bands], spec)
 
     global_models = _train_pair("global", x, z, zt, x_aug, zt_aug, (x_val, z_val, zt_val), normalisation, config)
-    local_models = []
+    strata_models = []
     for s, name in enumerate(stratum_names(spec)):
         rows, aug_rows, val_rows = s_train == s, s_aug == s, s_val == s
         if rows.sum() < config.min_stratum_samples or val_rows.sum() == 0:
             log.info("stratum %s: %d training rows, using the global students", name, int(rows.sum()))
-            local_models.append(None)
+            strata_models.append(None)
             continue
-        local_models.append(_train_pair(name, x[rows], z[rows], zt[rows], x_aug[aug_rows], zt_aug[aug_rows],
-                                        (x_val[val_rows], z_val[val_rows], zt_val[val_rows]),
-                                        normalisation, config))
+        strata_models.append(_train_pair(name, x[rows], z[rows], zt[rows], x_aug[aug_rows], zt_aug[aug_rows],
+                                         (x_val[val_rows], z_val[val_rows], zt_val[val_rows]), normalisation, config))
 
-    def stratum_predictions(kind):
-        pred = predict(global_models[kind], x_val)
-        for s, models in enumerate(local_models):
-            if models is not None and (s_val == s).any():
-                pred[s_val == s] = predict(models[kind], x_val[s_val == s])
-        return pred
+    with_classes = (bool((train.land_cover >= 0).any()) if config.land_cover_students is None
+                    else config.land_cover_students)
+    classes = LAND_COVER_CLASSES if with_classes else ()
+    class_models, class_info = [], {}
+    for code, name in enumerate(classes):
+        rows, val_rows = np.flatnonzero(train.land_cover == code), val.land_cover == code
+        if rows.size < config.min_class_samples or val_rows.sum() == 0:
+            log.info("class %s: %d training rows, using the global students", name, rows.size)
+            class_models.append(None)
+            continue
+        order = rng.permutation(rows)
+        labelled, rest = (order[:config.class_labelled], order[config.class_labelled:]) if config.class_labelled \
+            else (order, order[:0])
+        unlabelled = np.concatenate([x[rest], augment_inputs(x[rows], int(round(config.augment_factor * rows.size)),
+                                                             rng)])
+        models = train_class_students(name, (x[labelled], y[labelled]), unlabelled,
+                                      (x_val[val_rows], y_val[val_rows]), normalisation, config, to_z)
+        class_models.append(models)
+        class_info[name] = {k: v for k, v in models.items() if k not in ("kd", "baseline")}
 
-    preds = {"teacher": predict(teacher, x_val), "student": stratum_predictions("kd"),
-             "student_baseline": stratum_predictions("baseline"),
-             "student_global": predict(global_models["kd"], x_val),
-             "student_global_baseline": predict(global_models["baseline"], x_val)}
-    fusion = fusion_mod.fit_fusion(y_val, preds, s_val, n_strata(spec))
-    preds["fusion"] = fusion_mod.fuse(preds["teacher"], preds["student"], s_val, fusion)
-    metrics = {"validation": {head: _metrics(y_val, p) for head, p in preds.items()},
-               "validation_by_stratum": {
-                   name: {head: _metrics(y_val[s_val == s], p[s_val == s]) for head, p in preds.items()}
-                   for s, name in enumerate(stratum_names(spec)) if (s_val == s).any()}}
+    local_models = class_models + strata_models
+    s_cal = assign_strata(cal.x[:, :n_bands], cal.x[:, n_bands], spec)
+    n_classes = len(classes)
+    # Every calibration row counts twice when the bundle has class students: as its class and as its BT
+    # stratum, so both the class and the fallback stratum entries get fusion weights and calibration.
+    doubled = cal.take(np.concatenate([np.flatnonzero(cal.land_cover >= 0), np.arange(len(cal.x))])) \
+        if n_classes else cal
+    local = (np.concatenate([cal.land_cover[cal.land_cover >= 0], n_classes + s_cal]) if n_classes else s_cal)
+    fusion, preds = fit_fusion_and_calibration(teacher, global_models, local_models, doubled, local,
+                                               n_classes + n_strata(spec))
+    names = list(classes) + stratum_names(spec)
+    metrics = {"calibration": {head: _metrics(doubled.y, p) for head, p in preds.items()},
+               "calibration_by_local_model": {
+                   name: {head: _metrics(doubled.y[local == s], p[local == s]) for head, p in preds.items()}
+                   for s, name in enumerate(names) if (local == s).any()}}
     digest = hashlib.sha256(np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes()).hexdigest()
     provenance = {"training_set_attrs": {k: str(v) for k, v in train_ds.attrs.items()},
-                  "n_train": int(len(x)), "n_validation": int(len(x_val)), "n_augmented": int(len(x_aug)),
-                  "train_arrays_sha256": digest, "config": json_safe(asdict(config)),
+                  "n_train": int(len(x)), "n_validation": int(len(x_val)), "n_calibration": int(len(cal.x)),
+                  "n_augmented": int(len(x_aug)), "train_arrays_sha256": digest, "config": json_safe(asdict(config)),
                   "versions": {p: version(p) for p in ("tensorflow", "keras", "autokeras", "onnx", "numpy")}}
     distillation = {"alpha": config.alpha, "loss": "alpha*MSE(z, z_s) + (1-alpha)*MSE(z_teacher, z_s) on "
-                    "scaled targets; augmented rows: teacher term only",
+                    "scaled targets; teacher-only rows: teacher term only",
                     "augment_factor": config.augment_factor,
                     "augmentation": f"BT + N(0,{NEDT_K} K) per band + N(0,{COMMON_OFFSET_K} K) common; "
                                     "view zenith uniform over training range",
+                    "class_students": {"alphas_tried": list(config.alphas), "class_labelled": config.class_labelled,
+                                       "teacher_only_rows": "the class's training inputs and perturbed copies",
+                                       "by_class": class_info},
+                    "ndvi_missing_fraction": fraction,
                     "student_hidden": list(config.student_hidden)}
-    students = {"global": global_models, "strata": local_models}
+    students = {"global": global_models, "strata": strata_models,
+                "land_cover": class_models if n_classes else None}
     domain = input_domain(x, view_zenith_range=train_ds.attrs.get("view_zenith_range"))
     return save_bundle(out, teacher=teacher, students=students, strata=spec, normalisation=normalisation,
                        domain=domain, fusion=fusion, distillation=distillation, provenance=provenance,
-                       metrics=metrics, teacher_info=teacher_info, overwrite=config.overwrite)
+                       metrics=metrics, teacher_info=teacher_info, inputs=inputs, overwrite=config.overwrite)

@@ -13,6 +13,7 @@ import pytest
 
 from akkd_scale.conventions import NETWORK_HEADS as HEADS, QC_EXTRAPOLATION, QC_INVALID_INPUT, QC_OUT_OF_RANGE
 from akkd_scale.errors import BundleError, BundleIntegrityError, ParameterError
+from akkd_scale.conventions import LAND_COVER_CLASSES, OPTIONAL_INPUTS, QC_NO_LAND_COVER
 from akkd_scale.models.bundle import default_bundle_path, load_bundle, load_bundle_cached, load_keras_model
 from akkd_scale.models.strata import n_strata
 from akkd_scale.training.bundle_writer import write_manifest
@@ -43,13 +44,14 @@ def test_manifest_and_round_trip(tiny_bundle, tiny_bundle_path, synthetic_set):
     assert manifest["provenance"]["n_train"] > 0 and "train_arrays_sha256" in manifest["provenance"]
 
     bt, vza = _inputs(synthetic_set)
-    out = tiny_bundle.predict(bt, vza, heads=HEADS)
+    ndvi, land_cover = synthetic_set["ndvi"].values, synthetic_set["land_cover"].values
+    out = tiny_bundle.predict(bt, vza, heads=HEADS, extra={"ndvi": ndvi}, land_cover=land_cover)
     for head in HEADS:
         assert out[head]["lst"].shape == (len(bt),) and out[head]["emissivity"].shape == (len(bt), 5)
         assert np.all(np.isfinite(out[head]["lst"])) and np.all(out[head]["lst_uncertainty"] > 0)
         assert np.mean(np.abs(out[head]["lst"] - synthetic_set["lst"].values)) < 8.0
     # ONNX through onnxruntime equals the bundle's Keras files loaded with safe_mode=True
-    x = np.column_stack([bt, vza]).astype(np.float32)
+    x = np.column_stack([bt, vza, ndvi]).astype(np.float32)
     teacher = load_keras_model(tiny_bundle, "teacher.keras")
     keras_lst = teacher.predict(x, verbose=0)[:, 0]
     np.testing.assert_allclose(out["teacher"]["lst"], keras_lst, atol=1e-3)
@@ -58,7 +60,31 @@ def test_manifest_and_round_trip(tiny_bundle, tiny_bundle_path, synthetic_set):
                                atol=1e-4)
     # slabs give the same numbers as one pass
     small = load_bundle(tiny_bundle_path, slab_rows=7)
-    np.testing.assert_array_equal(small.predict(bt, vza, ("fusion",))["fusion"]["lst"], out["fusion"]["lst"])
+    np.testing.assert_array_equal(small.predict(bt, vza, ("fusion",), {"ndvi": ndvi}, land_cover)["fusion"]["lst"],
+                                  out["fusion"]["lst"])
+    # the class students: a tree-cover pixel's student head is the tree_cover student's ONNX output
+    tree = land_cover == LAND_COVER_CLASSES.index("tree_cover")
+    tree_kd = load_keras_model(tiny_bundle, "students/tree_cover.keras")
+    np.testing.assert_allclose(out["student"]["lst"][tree], tree_kd.predict(x[tree], verbose=0)[:, 0], atol=1e-3)
+    # without NDVI the networks see the missing value; without land cover the BT-strata students answer
+    night = tiny_bundle.predict(bt, vza, heads=("teacher", "student"))
+    x_night = x.copy()
+    x_night[:, -1] = OPTIONAL_INPUTS["ndvi"][2]
+    np.testing.assert_allclose(night["teacher"]["lst"], teacher.predict(x_night, verbose=0)[:, 0], atol=1e-3)
+    assert not np.allclose(night["student"]["lst"][tree], out["student"]["lst"][tree])
+
+
+def test_local_index_and_land_cover_qc(tiny_bundle, synthetic_set):
+    bt, vza = _inputs(synthetic_set)
+    land_cover = synthetic_set["land_cover"].values.astype(np.int16)
+    land_cover[:10] = -1
+    local = tiny_bundle.local_index(bt, vza, land_cover)
+    strata = tiny_bundle.strata(bt, vza)
+    n_classes = len(LAND_COVER_CLASSES)
+    np.testing.assert_array_equal(local[:10], n_classes + strata[:10])
+    np.testing.assert_array_equal(local[10:], land_cover[10:])
+    qc = tiny_bundle.quality(bt, vza, land_cover=land_cover)
+    assert (qc[:10] & QC_NO_LAND_COVER).all() and not (qc[10:] & QC_NO_LAND_COVER).any()
 
 
 def test_nan_rows_and_quality_flags(tiny_bundle, synthetic_set):

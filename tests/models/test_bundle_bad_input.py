@@ -87,20 +87,24 @@ SCHEMA_CASES = {
     # Why 7: a malformed manifest gave AttributeError/KeyError tracebacks
     "top-level list": (lambda m: [], r"field \(top level\): \[\] \(expected a JSON object\)"),
     "empty object": (lambda m: {}, r"field format: missing \(expected \"akkd_scale\.bundle\"\)"),
-    "format_version true": (_with("format_version", True), r"field format_version: true \(expected 1\)"),
+    "format_version true": (_with("format_version", True), r"field format_version: true \(expected one of \[1, 2\]\)"),
     "no inputs": (_without("inputs"), r"field inputs: missing \(expected an object\)"),
     "inputs a list": (_with("inputs", [1, 2]), r"field inputs: \[1, 2\] \(expected an object\)"),
     "bands reordered": (_with("inputs.bands", REVERSED_BANDS), r"field inputs\.bands: \[\"B14\".*\(expected \[\"B10\""),
-    "units": (_with("inputs.units", ["K"] * 6), r"field inputs\.units: .*\(expected \[.*\"deg\"\]\)"),
+    "units": (_with("inputs.units", ["K"] * 7), r"field inputs\.units: .*\(expected \[.*\"deg\", \"1\"\]\)"),
+    "unknown input": (_with("inputs.names.6", "soil_moisture"),
+                      r"field inputs\.names: .*\"soil_moisture\"\] \(expected \[.*\] followed by optional inputs "
+                      r"from \['ndvi'\], each once\)"),
+    "no missing value": (_without("inputs.missing_values.ndvi"), r"field inputs\.missing_values\.ndvi: missing"),
     "range_min short": (_with("inputs.range_min", [0.0] * 5),
-                        r"field inputs\.range_min: .*\(expected a list of 6 finite numbers\)"),
-    "range_max text": (_with("inputs.range_max.5", "60"), r"field inputs\.range_max: .*\(expected a list of 6 finite"),
-    "range_max below range_min": (_with("inputs.range_max", [0.0] * 6),
+                        r"field inputs\.range_min: .*\(expected a list of 7 finite numbers\)"),
+    "range_max text": (_with("inputs.range_max.5", "60"), r"field inputs\.range_max: .*\(expected a list of 7 finite"),
+    "range_max below range_min": (_with("inputs.range_max", [0.0] * 7),
                                   r"field inputs\.range_max: .*\(expected range_max >= range_min"),
     "no mahalanobis": (_without("inputs.mahalanobis"), r"field inputs\.mahalanobis: missing"),
     "mahalanobis 5x6": (lambda m: _with("inputs.mahalanobis.inverse_covariance",
                                         m["inputs"]["mahalanobis"]["inverse_covariance"][:5])(m),
-                        r"field inputs\.mahalanobis\.inverse_covariance: .*\(expected a 6 x 6 list of lists\)"),
+                        r"field inputs\.mahalanobis\.inverse_covariance: .*\(expected a 7 x 7 list of lists\)"),
     "threshold text": (_with("inputs.mahalanobis.threshold", "big"),
                        r"field inputs\.mahalanobis\.threshold: \"big\" \(expected a finite number > 0\)"),
     "outputs names": (_with("outputs.names", ["lst"]), r"field outputs\.names: \[\"lst\"\] \(expected \["),
@@ -112,20 +116,27 @@ SCHEMA_CASES = {
     "no models": (_without("models"), r"field models: missing \(expected an object\)"),
     "no teacher onnx": (_without("models.teacher.onnx"), r"field models\.teacher\.onnx: missing"),
     "students per stratum": (_drop_last_stratum,
-                             r"field models\.students\.strata: .*\(expected a list of 2 strata \(one per stratum\)\)"),
+                             r"field models\.students\.strata: .*\(expected a list of 2 entries \(one per strata "
+                             r"entry\)\)"),
+    "class names": (_with("land_cover.classes", ["water"]),
+                    r"field land_cover\.classes: \[\"water\"\] \(expected \[\"water\", \"snow_ice\""),
+    "class student name": (_with("models.students.land_cover.2.name", "forest"),
+                           r"field models\.students\.land_cover\.2\.name: \"forest\" \(expected \"tree_cover\"\)"),
+    "calibration rows": (_with("fusion.calibration.factor.fusion", [[1.0]]),
+                         r"field fusion\.calibration\.factor\.fusion: .*\(expected 10 rows of 4 factors > 0\)"),
     "stratum name": (_with("models.students.strata.0.name", "elsewhere"),
                      r"field models\.students\.strata\.0\.name: \"elsewhere\" \(expected \"moisture0"),
     "kd without baseline": (_with("models.students.strata.0.baseline", None),
                             r"field models\.students\.strata\.0: .*\(expected kd and baseline both null"),
     "no fusion": (_without("fusion"), r"field fusion: missing \(expected an object\)"),
     "fusion rows": (_with("fusion.teacher_weight", [[0.5] * 6]),
-                    r"field fusion\.teacher_weight: .*\(expected 2 x 6 weights in \[0, 1\] \(one row per stratum\)\)"),
+                    r"field fusion\.teacher_weight: .*\(expected 10 x 6 weights in \[0, 1\] \(one row per stratum\)\)"),
     "fusion weight 1.5": (_with("fusion.teacher_weight.1.2", 1.5),
                           r"field fusion\.teacher_weight\.1: .*\(expected a list of 6 finite numbers in \[0, 1\]\)"),
     "lst_rmse head": (_without("fusion.lst_rmse.student"), r"field fusion\.lst_rmse\.student: missing"),
-    "disagreement negative": (_with("fusion.lst_disagreement_ms", [-1.0, 0.5]),
-                              r"field fusion\.lst_disagreement_ms: \[-1\.0, 0\.5\] "
-                              r"\(expected a list of 2 finite numbers >= 0\)"),
+    "disagreement negative": (_with("fusion.lst_disagreement_ms", [-1.0] + [0.5] * 9),
+                              r"field fusion\.lst_disagreement_ms: \[-1\.0, 0\.5, .*\] "
+                              r"\(expected a list of 10 finite numbers >= 0\)"),
     "no files": (_without("files"), r"field files: missing"),
     "file sha256": (_add_file("notes.txt", "abc"), r"field files\.notes\.txt: \"abc\" \(expected a sha256"),
     # Why 7: a manifest path such as ../../etc/hostname was followed outside the bundle
@@ -202,7 +213,7 @@ def test_unreadable_onnx_with_matching_sha256(bundle_copy, data):
 def test_onnx_that_onnxruntime_cannot_run(bundle_copy):
     node = helper.make_node("Mystery", ["features"], ["targets"], domain="ai.example")
     graph = helper.make_graph([node], "mystery", [helper.make_tensor_value_info("features", TensorProto.FLOAT,
-                                                                               ["N", 6])],
+                                                                               ["N", 7])],
                               [helper.make_tensor_value_info("targets", TensorProto.FLOAT, ["N", 6])])
     model = helper.make_model(graph, ir_version=9, opset_imports=[helper.make_opsetid("", 17),
                                                                   helper.make_opsetid("ai.example", 1)])
@@ -217,7 +228,7 @@ def test_onnx_with_wrong_shapes(bundle_copy):
     model.graph.output[0].type.tensor_type.shape.dim[-1].dim_value = 5
     _replace_file(bundle_copy, "teacher.onnx", model.SerializeToString())
     with pytest.raises(BundleError, match=r"teacher\.onnx: ONNX input/output shapes .* \(expected one input "
-                                          r"\(N, 6\) and one output \(N, 6\)\)"):
+                                          r"\(N, 7\) and one output \(N, 6\)\)"):
         load_bundle(bundle_copy)
 
 

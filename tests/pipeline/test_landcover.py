@@ -12,7 +12,9 @@ from click.testing import CliRunner
 
 from akkd_scale.conventions import QC_BITS, QC_LAND_COVER_RULES
 from akkd_scale.errors import InputError
+from akkd_scale.models.bundle import default_bundle_path
 from akkd_scale.pipeline.graph import retrieve
+from pipeline_checks import reference
 
 SHAPE = (12, 14)
 CHUNKS = {"y": 6, "x": 7}
@@ -126,7 +128,8 @@ def _rules_by_hand(ds):
 
 def test_rules_without_a_map_and_the_qc_bit(day_scene):
     ds = _open(day_scene)
-    assert retrieve(ds).attrs["land_cover_source"].startswith("none: not requested")  # off by default
+    assert retrieve(ds, landcover="none").attrs["land_cover_source"].startswith("none: not requested")
+    assert retrieve(ds).attrs["land_cover_source"] == "ndvi_bt_rules"  # the rules by default
     out = retrieve(ds, landcover="rules").compute()
     expected = _rules_by_hand(ds.compute())
     assert len(np.unique(expected)) >= 2  # the fixture's NDVI spans several rule classes
@@ -134,17 +137,17 @@ def test_rules_without_a_map_and_the_qc_bit(day_scene):
     assert out.attrs["land_cover_source"] == "ndvi_bt_rules" == out["land_cover"].attrs["source"]
     assert np.all((out["qc"].values & QC_LAND_COVER_RULES) == np.where(expected >= 0, 16, 0))
     assert out["qc"].dtype == np.uint8
-    assert list(out["qc"].attrs["flag_masks"]) == [1, 2, 4, 8, 16] == list(QC_BITS.values())
-    assert out["qc"].attrs["flag_meanings"].split()[-1] == "land_cover_from_rules"
+    assert list(out["qc"].attrs["flag_masks"]) == [1, 2, 4, 8, 16, 32] == list(QC_BITS.values())
+    assert out["qc"].attrs["flag_meanings"].split()[-2:] == ["land_cover_from_rules", "brightness_temperature_strata"]
     assert out["land_cover"].attrs["flag_values"] == list(range(-1, 8))
     assert out["land_cover"].attrs["flag_meanings"].split()[:3] == ["unknown", "water", "snow_ice"]
 
 
-def test_map_gaps_fall_back_to_rules_and_retrieval_is_unchanged(day_scene, tmp_path):
+def test_map_gaps_fall_back_to_rules_and_classes_choose_the_students(day_scene, tmp_path):
     codes, west, north, cell = _worldcover_map(tmp_path / "west.tif", day_scene, columns=12)
     ds = _open(day_scene)
     mapped = retrieve(ds, landcover=tmp_path / "west.tif", landcover_legend="worldcover").compute()
-    plain = retrieve(ds.drop_vars("ndvi")).compute()  # no map, no NDVI: today's outputs
+    plain = retrieve(ds.drop_vars("ndvi")).compute()  # no map, no NDVI: brightness-temperature strata
     lat, lon = _geo(day_scene)
     on_map = np.floor((lon - west) / cell) < 12
     assert on_map.any() and (~on_map).any()
@@ -154,9 +157,11 @@ def test_map_gaps_fall_back_to_rules_and_retrieval_is_unchanged(day_scene, tmp_p
     np.testing.assert_array_equal(mapped["land_cover"].values, expected)
     assert np.all((mapped["qc"].values & QC_LAND_COVER_RULES) == np.where(on_map, 0, 16))
     assert mapped.attrs["land_cover_source"].endswith("; ndvi_bt_rules where the map gives no class")
+    by_hand = reference(day_scene, default_bundle_path(), land_cover=expected)
     for name in ("lst", "emissivity", "lst_uncertainty"):
-        np.testing.assert_array_equal(mapped[name].values, plain[name].values)
-    np.testing.assert_array_equal(mapped["qc"].values & 15, plain["qc"].values)
+        np.testing.assert_array_equal(mapped[name].values, by_hand[name], err_msg=name)
+    np.testing.assert_array_equal(mapped["qc"].values & ~np.uint8(QC_LAND_COVER_RULES),
+                                  by_hand["qc"] & ~np.uint8(QC_LAND_COVER_RULES))
     assert np.all(plain["land_cover"].values == -1)
 
 

@@ -13,12 +13,12 @@ from akkd_scale.testing.trainingsets import synthetic_training_set
 
 @pytest.mark.slow
 def test_search_rebuild_and_safe_load(tmp_path):
-    from akkd_scale.training.distill import dataset_arrays, scale_targets, target_normalisation
+    from akkd_scale.training.distill import dataset_rows, scale_targets, target_normalisation
     from akkd_scale.training.teacher import TeacherConfig, search_teacher
 
     ds = synthetic_training_set(800, seed=3)
-    x, y = dataset_arrays(ds, "train")
-    x_val, y_val = dataset_arrays(ds, "validation")
+    train, val = dataset_rows(ds, "train"), dataset_rows(ds, "validation")
+    x, y, x_val, y_val = train.x, train.y, val.x, val.y
     norm = target_normalisation(x, y)
     config = TeacherConfig(max_trials=1, epochs=3, num_layers=(2, 3), num_units=(16, 24), batch_size=128)
     search_dir = tmp_path / "search"
