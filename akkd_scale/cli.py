@@ -223,6 +223,35 @@ def evaluate_command(data, bundle_path, out, strata, heads, emissivity_band) -> 
     click.echo("written: " + ", ".join(str(p) for p in paths.values()))
 
 
+@main.command("adapt")
+@click.argument("scenes", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option("--bundle", default=None, type=click.Path(exists=True, file_okay=False, path_type=str),
+              help="Bundle to adapt [default: the shipped bundle].")
+@click.option("--out", required=True, type=click.Path(path_type=str), help="New bundle directory (must not exist).")
+@click.option("--landcover", default=None, metavar="MAP.tif|rules",
+              help="Land cover of the scenes' pixels: a GeoTIFF (WorldCover/IGBP), else the NDVI/BT rules.")
+@click.option("--landcover-legend", type=click.Choice(["worldcover", "igbp"]), default=None)
+@click.option("--profiles", default=None, type=click.Path(exists=True, dir_okay=False, path_type=str),
+              help="TIGR-format profile file of the region [default: TIGR-2000 air masses of the scenes' "
+                   "latitude band and season].")
+@click.option("--samples", default=40_000, show_default=True, help="Samples of the local simulation.")
+@click.option("--pixels-per-class", default=20_000, show_default=True, help="Scene pixels per class (teacher term).")
+@click.option("--epochs", default=60, show_default=True, help="Student training epochs.")
+@click.option("--seed", default=0, show_default=True)
+def adapt_command(scenes, bundle, out, landcover, landcover_legend, profiles, samples, pixels_per_class, epochs,
+                  seed) -> None:
+    """Distil the bundle's land-cover class students for the scenes' region (docs/evaluation.md, "Adaptation")."""
+    from .models.bundle import default_bundle_path
+    from .pipeline.adapt import AdaptConfig, adapt_bundle
+
+    if os.path.exists(out):
+        raise click.BadParameter(f"{out!r} exists (expected a new bundle directory)", param_hint="'--out'")
+    config = AdaptConfig(n_samples=samples, pixels_per_class=pixels_per_class, epochs=epochs, seed=seed)
+    path = adapt_bundle(scenes, bundle or default_bundle_path(), out, landcover=landcover,
+                        landcover_legend=landcover_legend, profiles=profiles, config=config)
+    click.echo(f"adapted bundle written: {path}")
+
+
 @main.command("simulate")
 @click.option("--profiles", "profile_sets", default="ecmwf83,ecmwf52,umbc48,tigr", show_default=True,
               help="Comma-separated profile sets: ecmwf83, ecmwf52, umbc48, afgl, tigr (TIGR-2000 from the data dir).")

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 from akkd_scale.training.distill import SuiteConfig, train_suite
-from akkd_scale.training.evaluate import evaluate, format_markdown, select_test_split, write_report
+from akkd_scale.training.evaluate import (condition_metrics, evaluate, format_conditions_markdown, format_markdown,
+                                          select_test_split, write_report)
 from akkd_scale.models.bundle import load_bundle
 from akkd_scale.training.students import FitConfig
 from akkd_scale.training.teacher import TeacherConfig
@@ -56,6 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="labelled rows per class student (default: all)")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--resimulate", action="store_true", help="rebuild the training set even if present")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="only (re)write the evaluation report of the bundle at --out")
     return parser.parse_args(argv)
 
 
@@ -80,6 +83,8 @@ def main(argv=None) -> Path:
     timings["simulate_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
+    if args.evaluate_only:
+        return write_evaluation(training_set, Path(args.out))
     config = SuiteConfig(
         out=str(args.out), search_directory=str(work / "autokeras_search"), seed=args.seed, alpha=args.alpha,
         alphas=tuple(numbers(args.alphas)), ndvi_missing_fraction=args.ndvi_missing_fraction,
@@ -93,16 +98,29 @@ def main(argv=None) -> Path:
     timings["train_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    evaluation = evaluate(select_test_split(training_set), load_bundle(bundle_dir))
-    report_dir = Path(bundle_dir).with_name(Path(bundle_dir).name + "_evaluation")
+    write_evaluation(training_set, Path(bundle_dir))
+    timings["evaluate_s"] = time.perf_counter() - start
+    (work / "timings.json").write_text(json.dumps(timings, indent=2))
+    print(json.dumps(timings, indent=2))
+    return Path(bundle_dir)
+
+
+def write_evaluation(training_set, bundle_dir: Path) -> Path:
+    """The evaluation report next to the bundle (``<bundle>_evaluation``): the paper-style table with NDVI and
+    the true land-cover class, and the tables per retrieval condition, class, water-vapour bin and view angle."""
+    test = select_test_split(training_set)
+    bundle = load_bundle(bundle_dir)
+    evaluation = evaluate(test, bundle)
+    report_dir = bundle_dir.with_name(bundle_dir.name + "_evaluation")
     if report_dir.exists():
         shutil.rmtree(report_dir)
     write_report(evaluation, report_dir)
-    timings["evaluate_s"] = time.perf_counter() - start
-    (work / "timings.json").write_text(json.dumps(timings, indent=2))
+    conditions = condition_metrics(test, bundle)
+    conditions.to_csv(report_dir / "conditions.csv", index=False)
+    (report_dir / "conditions.md").write_text(format_conditions_markdown(conditions))
     print(format_markdown(evaluation))
-    print(json.dumps(timings, indent=2))
-    return Path(bundle_dir)
+    print(format_conditions_markdown(conditions))
+    return bundle_dir
 
 
 if __name__ == "__main__":

@@ -336,7 +336,7 @@ def open_training_set(path) -> xr.Dataset:
     return ds
 
 
-def simulate_training_set(n_samples: int, *, seed: int = 0, profile_sets=DEFAULT_PROFILE_SETS, tigr=None,
+def simulate_training_set(n_samples: int, *, seed: int = 0, profile_sets=DEFAULT_PROFILE_SETS, tigr=None, profiles=None,
                           emissivity_library=None, surfaces="land_cover", land_cover_mixture=None,
                           n_per_class: int = 400, n_mixtures: int = 400, view_zenith=DEFAULT_VIEW_ZENITH_GRID,
                           view_zenith_range=DEFAULT_VIEW_ZENITH_RANGE, altitudes=DEFAULT_ALTITUDES,
@@ -350,6 +350,7 @@ def simulate_training_set(n_samples: int, *, seed: int = 0, profile_sets=DEFAULT
     ``land_cover_mixture``) or ``"library"`` (:func:`emissivity.natural_surfaces`). View zenith is sampled in
     ``view_zenith_range`` and the surface altitude over the ``altitudes`` grid; ``view_zenith`` and
     ``altitudes`` are the terms grid. ``max_relative_humidity``: clear-sky screening (None: off).
+    ``profiles``: a profile Dataset (e.g. selected TIGR atmospheres) used beside ``profile_sets`` and ``tigr``.
     ``terms_path``: NetCDF terms table to reuse if it exists (and to write otherwise); ``layering``: LOWTRAN
     level grid (``"standard"`` reproduces terms from before the near-surface grid).
     """
@@ -363,6 +364,8 @@ def simulate_training_set(n_samples: int, *, seed: int = 0, profile_sets=DEFAULT
     parts = [load_profiles(list(profile_sets))] if profile_sets else []
     if tigr:
         parts.append(read_tigr(tigr))
+    if profiles is not None:
+        parts.append(profiles)
     if not parts:
         raise ParameterError("simulate_training_set", "no profiles", variable="profile_sets",
                              expected="at least one profile set or a TIGR file")

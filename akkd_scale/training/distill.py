@@ -167,11 +167,16 @@ def dataset_rows(ds, split: str, inputs=INPUT_NAMES, *, missing_fraction: float 
     return Rows(x, y, land_cover, profile, cwv).take(keep)
 
 
-def calibration_half(profile_id) -> np.ndarray:
-    """True for rows whose atmosphere (profile base id, before any '+' augmentation suffix) falls in the
-    calibration half of the validation profiles (crc32 parity): disjoint by atmosphere from the half used
-    for early stopping and α selection."""
-    return np.array([zlib.crc32(str(p).split("+")[0].encode()) % 2 == 1 for p in profile_id], dtype=bool)
+def split_validation(held: Rows, source) -> tuple[Rows, Rows]:
+    """(early-stopping/α rows, calibration rows): the validation atmospheres (profile base ids, before any '+'
+    augmentation suffix) in sorted order, alternately to each half, so the halves are disjoint by atmosphere."""
+    base = np.array([str(p).split("+")[0] for p in held.profile_id])
+    names = np.unique(base)
+    if names.size < 2:
+        raise InputError(source, f"{names.size} validation atmosphere(s)", variable="profile_id",
+                         expected="at least 2 validation profiles (one half for early stopping, one for calibration)")
+    in_calibration = np.isin(base, names[1::2])
+    return held.take(~in_calibration), held.take(in_calibration)
 
 
 @dataclass(frozen=True)
@@ -270,10 +275,23 @@ def local_predictions(local_models, global_models, kind: str, x, local) -> np.nd
     return pred
 
 
-def fit_fusion_and_calibration(teacher, global_models, local_models, rows: Rows, local: np.ndarray,
-                               n_local: int) -> tuple[dict, dict]:
-    """Fusion weights and calibrated uncertainty on calibration rows with local indices ``local``; returns
-    (fusion dict, predictions by head)."""
+def fit_fusion_and_calibration(teacher, global_models, local_models, cal: Rows, strata_spec: dict, n_classes: int
+                               ) -> tuple[dict, dict, Rows, np.ndarray]:
+    """Fusion weights and calibrated uncertainty per local model, fitted on calibration rows.
+
+    With class students (``n_classes`` > 0) every classed calibration row counts twice: as its land-cover
+    class and as its brightness-temperature stratum, so both the class entries and the fallback strata get
+    weights and calibration. Returns (fusion dict, predictions by head, the rows used, their local indices).
+    """
+    n_bands = len(BANDS)
+    strata = assign_strata(cal.x[:, :n_bands], cal.x[:, n_bands], strata_spec)
+    if n_classes:
+        classed = np.flatnonzero(cal.land_cover >= 0)
+        rows = cal.take(np.concatenate([classed, np.arange(len(cal.x))]))
+        local = np.concatenate([cal.land_cover[classed], n_classes + strata])
+    else:
+        rows, local = cal, strata
+    n_local = n_classes + n_strata(strata_spec)
     x, y = rows.x, rows.y
     preds = {"teacher": predict(teacher, x),
              "student": local_predictions(local_models, global_models, "kd", x, local),
@@ -287,13 +305,13 @@ def fit_fusion_and_calibration(teacher, global_models, local_models, rows: Rows,
              for head in preds}
     fusion["calibration"] = fusion_mod.fit_calibration(y[:, 0], {h: p[:, 0] for h, p in preds.items()}, sigma,
                                                        local, n_local, split_window)
-    return fusion, preds
+    return fusion, preds, rows, local
 
 
 def train_suite(train_ds, config: SuiteConfig) -> Path:
     """Train the whole AK-KD suite on a training set (train/validation splits) and write a bundle.
 
-    The validation split is halved by atmosphere (:func:`calibration_half`): one half stops training early
+    The validation split is halved by atmosphere (:func:`split_validation`): one half stops training early
     and chooses α, the other fits the fusion weights and calibrates the uncertainty. Students: a global
     pair, one pair per brightness-temperature stratum (the fallback for pixels without land cover) and,
     when the set has ``land_cover``, one pair per land-cover class. Returns ``config.out``; the test split
@@ -306,12 +324,7 @@ def train_suite(train_ds, config: SuiteConfig) -> Path:
     fraction = config.ndvi_missing_fraction if use_ndvi else 0.0
     train = dataset_rows(train_ds, "train", inputs, missing_fraction=fraction, seed=config.seed)
     held = dataset_rows(train_ds, "validation", inputs, missing_fraction=fraction, seed=config.seed + 1)
-    in_calibration = calibration_half(held.profile_id)
-    if in_calibration.all() or not in_calibration.any():
-        raise InputError(train_ds.attrs.get("source", "training set"),
-                         f"{len(set(held.profile_id))} validation atmospheres", variable="profile_id",
-                         expected="validation profiles in both halves (early stopping and calibration)")
-    val, cal = held.take(~in_calibration), held.take(in_calibration)
+    val, cal = split_validation(held, train_ds.attrs.get("source", "training set"))
     x, y, x_val, y_val = train.x, train.y, val.x, val.y
     normalisation = target_normalisation(x, y)
     z, z_val = scale_targets(y, normalisation), scale_targets(y_val, normalisation)
@@ -363,16 +376,9 @@ def train_suite(train_ds, config: SuiteConfig) -> Path:
         class_models.append(models)
         class_info[name] = {k: v for k, v in models.items() if k not in ("kd", "baseline")}
 
-    local_models = class_models + strata_models
-    s_cal = assign_strata(cal.x[:, :n_bands], cal.x[:, n_bands], spec)
     n_classes = len(classes)
-    # Every calibration row counts twice when the bundle has class students: as its class and as its BT
-    # stratum, so both the class and the fallback stratum entries get fusion weights and calibration.
-    doubled = cal.take(np.concatenate([np.flatnonzero(cal.land_cover >= 0), np.arange(len(cal.x))])) \
-        if n_classes else cal
-    local = (np.concatenate([cal.land_cover[cal.land_cover >= 0], n_classes + s_cal]) if n_classes else s_cal)
-    fusion, preds = fit_fusion_and_calibration(teacher, global_models, local_models, doubled, local,
-                                               n_classes + n_strata(spec))
+    fusion, preds, doubled, local = fit_fusion_and_calibration(teacher, global_models, class_models + strata_models,
+                                                               cal, spec, n_classes)
     names = list(classes) + stratum_names(spec)
     metrics = {"calibration": {head: _metrics(doubled.y, p) for head, p in preds.items()},
                "calibration_by_local_model": {

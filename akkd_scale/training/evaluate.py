@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..conventions import BANDS, TES_HEAD, TES_TERMS
+from ..conventions import BANDS, LAND_COVER_CLASSES, TES_HEAD, TES_TERMS
 from ..errors import InputError, ParameterError
 from ..metrics import metrics
 from ..physics.tes import TESParameters, tes_dataset
@@ -119,13 +119,15 @@ def select_test_split(ds: xr.Dataset) -> xr.Dataset:
 
 
 def evaluate(test_ds: xr.Dataset, bundle, *, strata="bundle", heads=tuple(METHODS),
-             tes_parameters: TESParameters = TESParameters()) -> Evaluation:
+             tes_parameters: TESParameters = TESParameters(), ndvi: bool = True, land_cover: bool = True
+             ) -> Evaluation:
     """Evaluate ``bundle`` heads and TES on every sample of ``test_ds`` (training-set contract).
 
     ``strata``: ``"bundle"`` (the bundle's retrieval-time strata), ``None``, the name of a
     per-sample variable of ``test_ds`` (e.g. ``"material_class"``) or an array of labels. Heads the
     bundle lacks are skipped with a warning; ``"tes"`` needs ``transmittance``, ``path_radiance``
-    and ``sky_radiance`` in ``test_ds``.
+    and ``sky_radiance`` in ``test_ds``. ``ndvi``/``land_cover``: give the bundle the test set's NDVI and
+    true land-cover class (as a perfect land-cover map would) when the set has them.
     """
     source = test_ds.attrs.get("source_file", "test dataset")
     for name in ("brightness_temperature", "view_zenith", "lst", "emissivity"):
@@ -148,7 +150,10 @@ def evaluate(test_ds: xr.Dataset, bundle, *, strata="bundle", heads=tuple(METHOD
             logger.warning("bundle %s has no head %r: left out of the evaluation", bundle, head)
     predictions = {}
     if networks:
-        predicted = bundle.predict(bt.astype(np.float32), vza.astype(np.float32), heads=networks)
+        extra = {"ndvi": ds["ndvi"].values} if ndvi and "ndvi" in ds else None
+        classes = ds["land_cover"].values if land_cover and "land_cover" in ds else None
+        predicted = bundle.predict(bt.astype(np.float32), vza.astype(np.float32), heads=networks, extra=extra,
+                                   land_cover=classes)
         predictions = {h: {"lst": predicted[h]["lst"], "emissivity": predicted[h]["emissivity"]} for h in networks}
     if TES_HEAD in heads:
         if all(name in ds for name in TES_TERMS):
@@ -164,6 +169,7 @@ def evaluate(test_ds: xr.Dataset, bundle, *, strata="bundle", heads=tuple(METHOD
     metadata = {"samples": int(bt.shape[0]), "source": str(source), "bands": list(bands),
                 "bundle": str(getattr(bundle, "path", bundle)), "bundle_sha256": getattr(bundle, "sha256", None),
                 "strata": strata if isinstance(strata, str) or strata is None else "labels",
+                "ndvi": bool(ndvi and "ndvi" in ds), "land_cover": bool(land_cover and "land_cover" in ds),
                 "tes_parameters": asdict(tes_parameters)}
     return Evaluation(table=table, truth=truth, predictions=predictions, strata=labels, bands=bands,
                       metadata=metadata)
@@ -192,6 +198,98 @@ def _strata_labels(strata, ds, bundle, bt, vza, source):
 def _ordered_unique(labels: np.ndarray) -> list:
     """Unique labels in sorted order (numbers numerically, text alphabetically)."""
     return sorted(set(labels.tolist()))
+
+
+# ------------------------------------------------------------------- retrieval conditions and groups
+
+#: What the bundle is given, as at retrieval time: name → (NDVI, land cover: None, "rules" from NDVI/BT,
+#: "map" = the true class, as a perfect land-cover map).
+CONDITIONS = {"night, no map": (False, None), "day, no map": (True, "rules"), "night, map": (False, "map"),
+              "day, map": (True, "map")}
+CWV_BINS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 9.0)      # g cm-2
+VIEW_BINS = (0.0, 3.0, 6.0, 9.0, 12.0, 90.0)       # deg
+CONDITION_HEADS = ("teacher", "student_baseline", "student", "fusion")
+
+
+def _bin_labels(values, edges, unit: str) -> np.ndarray:
+    index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+    names = np.array([f"{a:g}–{b:g} {unit}" for a, b in zip(edges[:-1], edges[1:])])
+    return names[index]
+
+
+def condition_metrics(test_ds: xr.Dataset, bundle, *, heads=CONDITION_HEADS, conditions=None) -> pd.DataFrame:
+    """LST MAE/RMSE/bias, emissivity MAE and σ coverage (share of |error| < lst_uncertainty) per retrieval
+    condition (:data:`CONDITIONS`), head and group: all, land-cover class, column-water-vapour bin and
+    view-zenith bin. ``test_ds`` follows the training-set contract with ``land_cover`` and ``ndvi``."""
+    from ..models.landcover import classes_from_rules
+
+    source = test_ds.attrs.get("source_file", "test dataset")
+    for name in ("brightness_temperature", "view_zenith", "lst", "emissivity", "land_cover", "ndvi",
+                 "column_water_vapour"):
+        if name not in test_ds:
+            raise InputError(source, "variable missing", variable=name,
+                             expected="a land-cover training set (simulate_training_set(surfaces='land_cover'))")
+    ds = test_ds.load()
+    bt = ds["brightness_temperature"].sel(band=list(BANDS)).transpose("sample", "band").values.astype(np.float32)
+    vza = np.broadcast_to(ds["view_zenith"].values, bt.shape[:1]).astype(np.float32)
+    lst, eps = ds["lst"].values.astype(np.float64), ds["emissivity"].sel(band=list(BANDS)).values
+    if ds["emissivity"].dims[0] == "band":
+        eps = eps.T
+    ndvi, truth_class = ds["ndvi"].values, ds["land_cover"].values.astype(int)
+    classes = np.array(list(LAND_COVER_CLASSES) + ["unknown"])
+    groups = {"all": np.full(lst.shape, "all"), "land cover": classes[truth_class],
+              "column water vapour": _bin_labels(ds["column_water_vapour"].values, CWV_BINS, "g cm-2"),
+              "view zenith": _bin_labels(vza, VIEW_BINS, "deg")}
+    rows = []
+    for condition, (with_ndvi, cover) in (conditions or CONDITIONS).items():
+        given = (truth_class if cover == "map" else
+                 classes_from_rules(ndvi, bt[:, 0], bt[:, 3], bt[:, 4]) if cover == "rules" else None)
+        pred = bundle.predict(bt, vza, heads=heads, extra={"ndvi": ndvi} if with_ndvi else None, land_cover=given)
+        for head in heads:
+            error = pred[head]["lst"] - lst
+            covered = np.abs(error) < pred[head]["lst_uncertainty"]
+            eps_error = np.abs(pred[head]["emissivity"] - eps).mean(axis=1)
+            for kind, labels in groups.items():
+                for label in _ordered_unique(labels):
+                    own = labels == label
+                    rows.append({"condition": condition, "head": head, "group": kind, "label": label,
+                                 "n": int(own.sum()), "lst_mae": float(np.nanmean(np.abs(error[own]))),
+                                 "lst_rmse": float(np.sqrt(np.nanmean(error[own] ** 2))),
+                                 "lst_bias": float(np.nanmean(error[own])),
+                                 "emissivity_mae": float(np.nanmean(eps_error[own])),
+                                 "coverage": float(np.mean(covered[own]))})
+    return pd.DataFrame(rows)
+
+
+def format_conditions_markdown(table: pd.DataFrame) -> str:
+    """Markdown: overall per condition and head; per class, water-vapour bin and view bin for two conditions."""
+    lines = ["## LST (K) and emissivity per retrieval condition", "",
+             "Conditions: NDVI given (day) or missing (night); land cover from a perfect map (the true class), "
+             "from the NDVI/BT rules, or none (brightness-temperature strata). Coverage: share of test samples "
+             "with |LST error| < lst_uncertainty (target 68 ± 5 %).", ""]
+    overall = table[table["group"] == "all"]
+    lines += markdown_table(["condition", "head", "n", "LST MAE", "LST RMSE", "LST bias", "ε MAE", "coverage"], [
+        [r.condition, METHODS.get(r.head, r.head), r.n, _fmt(r.lst_mae, 3), _fmt(r.lst_rmse, 3), _fmt(r.lst_bias, 3),
+         _fmt(r.emissivity_mae, 4), f"{100 * r.coverage:.1f} %"] for r in overall.itertuples()])
+    for kind in ("land cover", "column water vapour", "view zenith"):
+        sub = table[(table["group"] == kind) & table["head"].isin(["teacher", "fusion"])]
+        conditions = [c for c in ("night, no map", "day, map") if c in set(sub["condition"])]
+        lines += ["", f"## Per {kind}: teacher and fusion, {' / '.join(conditions)}", "",
+                  "Each cell: LST MAE / bias (K), ε MAE, σ coverage.", ""]
+        header = [kind, "n"] + [f"{METHODS.get(h, h)}, {c}" for c in conditions for h in ("teacher", "fusion")]
+        body = []
+        for label in sub["label"].unique():
+            cells = []
+            n = 0
+            for condition in conditions:
+                for head in ("teacher", "fusion"):
+                    r = sub[(sub["label"] == label) & (sub["condition"] == condition) & (sub["head"] == head)].iloc[0]
+                    n = r.n
+                    cells.append(f"{_fmt(r.lst_mae, 2)} / {r.lst_bias:+.2f}, {_fmt(r.emissivity_mae, 4)}, "
+                                 f"{100 * r.coverage:.0f} %")
+            body.append([label, n] + cells)
+        lines += markdown_table(header, body)
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------------------- report

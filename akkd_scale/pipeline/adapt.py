@@ -1,0 +1,205 @@
+"""Regional adaptation: distil a bundle's land-cover class students for the region of a set of scenes.
+
+``akkd-scale adapt scenes/*.hdf --bundle B --out LOCAL`` (:func:`adapt_bundle`):
+
+1. **Scene pixels** — every scene is read whole; its pixels get their land-cover class as in retrieval (a
+   map, else the NDVI/BT rules; night scenes without a map give no class) and up to ``pixels_per_class``
+   valid pixels per class are drawn over all scenes. They carry the teacher's labels only (the distillation
+   term), so the students learn the teacher's answer on the region's own inputs.
+2. **A small local simulation** — atmospheres near the scenes: the user's profiles (a TIGR-format file,
+   ``profiles``) or the TIGR-2000 air-mass classes of the scenes' latitude band and season (tropical
+   |lat| < 30°; mid-latitude 30–60°; polar > 60°; summer = April–September in the north, October–March in
+   the south), at most ``n_profiles`` of them, clear-sky screened; the simulator's land-cover surfaces and
+   ASTER geometry. Its train split gives the labelled rows, its validation split (halved by atmosphere)
+   early stopping/α and the fusion/calibration rows.
+3. **Students** — per class with at least ``min_class_samples`` labelled rows and some scene pixels, a
+   baseline and a distilled student (α chosen on validation, ``training.distill.train_class_students``);
+   other classes, the BT-strata and global students and the teacher are the input bundle's. Fusion
+   weights and the calibrated uncertainty are refitted on the local calibration rows.
+
+The output is a normal bundle whose manifest records the input bundle's sha256, the scenes (path, sha256),
+the atmospheres and the number of pixels per class. This module trains (TensorFlow): it is a training
+entry point beside the retrieval pipeline, never imported by retrieval.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..config import data_dir
+from ..conventions import BANDS, BT, LAND_COVER_CLASSES, NDVI, VZA
+from ..errors import InputError, ParameterError
+from ..utils import json_safe, sha256_file
+from .landcover import classify_block, plan_land_cover
+
+log = logging.getLogger(__name__)
+
+#: TIGR-2000 air-mass classes by profile id (data/README.md).
+TIGR_AIRMASS_IDS = {"tropical": (1, 872), "midlatitude_summer": (873, 1260), "midlatitude_winter": (1261, 1614),
+                    "polar_summer": (1615, 1718), "polar_winter": (1719, 2311)}
+TIGR_FILE = "profiles/tigr2000/tigr2000_v1.2_43lev_2231.dsf"
+
+
+def air_mass(latitude: float, month: int) -> str:
+    """TIGR air-mass class of a place and month: latitude band, and season by hemisphere."""
+    band = abs(latitude)
+    if band < 30.0:
+        return "tropical"
+    summer = (4 <= month <= 9) == (latitude >= 0)
+    return ("midlatitude" if band < 60.0 else "polar") + ("_summer" if summer else "_winter")
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """Sizes of an adaptation: scene pixels per class, local simulation, student training budget."""
+
+    pixels_per_class: int = 20_000
+    n_samples: int = 40_000
+    n_profiles: int = 150
+    altitudes: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0)
+    min_class_samples: int = 300
+    epochs: int = 60
+    alphas: tuple[float, ...] = (0.25, 0.5, 0.75)
+    processes: int = 2
+    seed: int = 0
+
+
+def scene_pixels(path, bundle, *, landcover=None, landcover_legend=None) -> dict:
+    """Network inputs (N, inputs) and land-cover classes (N,) of a scene's valid, classed pixels, with the
+    scene's centre latitude and month."""
+    ds = xr.open_dataset(path, engine="aster_l1b").load()
+    plan = plan_land_cover(ds, landcover, landcover_legend)
+    bt = ds[BT].transpose("band", *[d for d in ds[BT].dims if d != "band"]).values.astype(np.float32)
+    shape = bt.shape[1:]
+    inputs = {name: np.broadcast_to(ds[name].values, shape) for name in plan.inputs}
+    classes, _ = classify_block(plan, bt, **inputs)
+    vza = np.broadcast_to(np.asarray(ds[VZA].values, np.float32), shape).reshape(-1)
+    extra = {name: ds[name].values.reshape(-1) for name in bundle.extra_inputs if name in ds}
+    x, finite = bundle.features(bt.reshape(len(BANDS), -1).T, vza, extra)
+    keep = finite & (classes.reshape(-1) >= 0)
+    latitude = float(np.nanmean(ds["latitude"].values))
+    when = datetime.fromisoformat(str(ds.attrs["acquisition_time"]).replace("Z", "+00:00"))
+    log.info("%s: %d classed pixels (%s); %s", path, int(keep.sum()), plan.source, air_mass(latitude, when.month))
+    return {"x": x[keep], "land_cover": classes.reshape(-1)[keep].astype(np.int32), "latitude": latitude,
+            "month": when.month, "has_ndvi": NDVI in ds}
+
+
+def local_profiles(scenes: list[dict], profiles, n_profiles: int, seed: int) -> tuple[xr.Dataset, str]:
+    """Atmospheres for the local simulation (module docstring) and a description of the choice."""
+    from ..simulate.profiles import read_tigr
+
+    if profiles is not None:
+        chosen, what = read_tigr(profiles), f"user profiles {profiles}"
+    else:
+        tigr = read_tigr(data_dir() / TIGR_FILE)
+        classes = sorted({air_mass(s["latitude"], s["month"]) for s in scenes})
+        ids = np.array([int(p.split(":")[1]) for p in tigr["profile_id"].values])
+        own = np.zeros(ids.shape, bool)
+        for name in classes:
+            lo, hi = TIGR_AIRMASS_IDS[name]
+            own |= (ids >= lo) & (ids <= hi)
+        chosen, what = tigr.isel(profile=np.flatnonzero(own)), f"TIGR-2000 air masses {', '.join(classes)}"
+    if chosen.sizes["profile"] > n_profiles:
+        pick = np.sort(np.random.default_rng(seed).choice(chosen.sizes["profile"], n_profiles, replace=False))
+        chosen = chosen.isel(profile=pick)
+    return chosen, f"{what} ({chosen.sizes['profile']} profiles before clear-sky screening)"
+
+
+def adapt_bundle(scenes, bundle, out, *, landcover=None, landcover_legend=None, profiles=None,
+                 config: AdaptConfig = AdaptConfig()) -> Path:
+    """Write a bundle at ``out`` whose class students are distilled for the scenes' region; returns ``out``."""
+    from ..models.bundle import load_bundle, load_keras_model
+    from ..models.inference import local_models
+    from ..simulate.trainingset import simulate_training_set
+    from ..training.bundle_writer import save_bundle
+    from ..training.distill import (SuiteConfig, dataset_rows, fit_fusion_and_calibration, scale_targets,
+                                    split_validation, train_class_students)
+    from ..training.students import FitConfig, predict
+
+    scenes = [Path(s) for s in scenes]
+    if not scenes:
+        raise ParameterError("adapt", "no scenes", variable="scenes", expected="one or more ASTER L1B/L1T files")
+    source = load_bundle(bundle)
+    if not source.classes:
+        raise InputError(source.path, "the bundle has no land-cover class students", variable="land_cover",
+                         expected="a format-2 bundle trained with land-cover classes")
+    pixels = [scene_pixels(path, source, landcover=landcover, landcover_legend=landcover_legend) for path in scenes]
+    rng = np.random.default_rng(config.seed)
+    x_scene = np.concatenate([p["x"] for p in pixels])
+    c_scene = np.concatenate([p["land_cover"] for p in pixels])
+    if not len(x_scene):
+        raise InputError(", ".join(map(str, scenes)), "no pixel has a land-cover class", variable="land_cover",
+                         expected="day scenes with VNIR (NDVI) or a land-cover map (--landcover MAP.tif)")
+
+    atmospheres, atmospheres_text = local_profiles(pixels, profiles, config.n_profiles, config.seed)
+    sim = simulate_training_set(config.n_samples, seed=config.seed, profile_sets=(), profiles=atmospheres,
+                                altitudes=config.altitudes, processes=config.processes)
+    inputs = source.input_names
+    ndvi_missing = 0.0 if all(p["has_ndvi"] for p in pixels) else 0.3
+    train = dataset_rows(sim, "train", inputs, missing_fraction=ndvi_missing, seed=config.seed)
+    held = dataset_rows(sim, "validation", inputs, missing_fraction=ndvi_missing, seed=config.seed + 1)
+    val, cal = split_validation(held, "local simulation")
+
+    manifest = source.manifest
+    keras_of = lambda entry: load_keras_model(source, entry["keras"])  # noqa: E731
+    teacher = keras_of(manifest["models"]["teacher"])
+    students = manifest["models"]["students"]
+    global_models = {kind: keras_of(students["global"][kind]) for kind in ("kd", "baseline")}
+    strata_models = [None if e["kd"] is None else {k: keras_of(e[k]) for k in ("kd", "baseline")}
+                     for e in students["strata"]]
+    class_models = [None if e["kd"] is None else {k: keras_of(e[k]) for k in ("kd", "baseline")}
+                    for e in students["land_cover"]]
+    normalisation = manifest["normalisation"]
+    suite = SuiteConfig(out=str(out), student=FitConfig(epochs=config.epochs), alphas=config.alphas,
+                        seed=config.seed)
+
+    adapted, scene_counts = {}, {}
+    for code, name in enumerate(LAND_COVER_CLASSES):
+        mine = np.flatnonzero(c_scene == code)
+        scene_counts[name] = int(mine.size)
+        rows, val_rows = train.land_cover == code, val.land_cover == code
+        if mine.size == 0 or rows.sum() < config.min_class_samples or val_rows.sum() == 0:
+            log.info("class %s: %d scene pixels, %d simulated rows: keeping the input bundle's students", name,
+                     mine.size, int(rows.sum()))
+            continue
+        mine = rng.permutation(mine)[:config.pixels_per_class]
+        models = train_class_students(name, (train.x[rows], train.y[rows]), x_scene[mine],
+                                      (val.x[val_rows], val.y[val_rows]), normalisation, suite,
+                                      lambda x: scale_targets(predict(teacher, x), normalisation))
+        class_models[code] = models
+        adapted[name] = {k: v for k, v in models.items() if k not in ("kd", "baseline")}
+    if not adapted:
+        raise InputError(", ".join(map(str, scenes)), f"no class with scene pixels and {config.min_class_samples} "
+                         f"simulated rows (scene pixels per class: {scene_counts})", variable="land_cover",
+                         expected="more simulated samples (n_samples) or scenes with classed pixels")
+
+    fusion, preds, doubled, local = fit_fusion_and_calibration(teacher, global_models, class_models + strata_models,
+                                                               cal, manifest["strata"], len(LAND_COVER_CLASSES))
+    domain = {k: v for k, v in manifest["inputs"].items() if k in ("range_min", "range_max", "range_definition",
+                                                                    "mahalanobis")}
+    distillation = {**manifest["distillation"],
+                    "adaptation": {"classes": adapted, "scene_pixels_per_class": scene_counts,
+                                   "teacher_only_rows": "the scenes' own pixels of the class"}}
+    provenance = {"adapted_from": {"bundle": str(source.path), "sha256": source.sha256},
+                  "scenes": [{"path": str(p.resolve()), "sha256": sha256_file(p)} for p in scenes],
+                  "land_cover": str(landcover) if landcover is not None else "NDVI/BT rules",
+                  "atmospheres": atmospheres_text, "config": json_safe(asdict(config)),
+                  "n_simulated": {"train": int(len(train.x)), "validation": int(len(val.x)),
+                                  "calibration": int(len(cal.x))}}
+    metrics = {"calibration": {head: _lst_mae(doubled.y, p) for head, p in preds.items()}}
+    teacher_info = {k: v for k, v in manifest["models"]["teacher"].items() if k not in ("onnx", "keras")}
+    return save_bundle(out, teacher=teacher, students={"global": global_models, "strata": strata_models,
+                                                       "land_cover": class_models},
+                       strata=manifest["strata"], normalisation=normalisation, domain=domain, fusion=fusion,
+                       distillation=distillation, provenance=provenance, metrics=metrics, teacher_info=teacher_info,
+                       inputs=inputs, overwrite=False)
+
+
+def _lst_mae(y, pred) -> dict:
+    return {"n": int(len(y)), "lst_mae": float(np.mean(np.abs(pred[:, 0] - y[:, 0])))}
+
