@@ -510,12 +510,11 @@ class NdviArray(_SpatialArray):
             for i, window in enumerate(windows):
                 dn[i][target] = window
         valid = (dn != VNIR_FILL) & (dn != VNIR_SATURATED)
-        reflectance = np.stack([(vnir.gain[i] * dn[i] + vnir.offset[i]) * vnir.reflectance_factor[i]
-                                for i in range(2)])
-        shape = (2, r1 - r0, f, c1 - c0, f)
-        mean = reflectance.reshape(shape).mean(axis=(2, 4))
-        complete = valid.all(axis=0).reshape(shape[1:]).all(axis=(1, 3))
-        red, nir = mean
+        shape = (r1 - r0, f, c1 - c0, f)
+        # reflectance is linear in DN: average the DN over the f x f pixels first (no full-size float copy)
+        red, nir = ((vnir.gain[i] * dn[i].reshape(shape).mean(axis=(1, 3)) + vnir.offset[i])
+                    * vnir.reflectance_factor[i] for i in range(2))
+        complete = valid.all(axis=0).reshape(shape).all(axis=(1, 3))
         with np.errstate(invalid="ignore", divide="ignore"):
             ndvi = (nir - red) / (nir + red)
         return np.where(complete, ndvi, np.nan).astype(np.float32)

@@ -1,6 +1,10 @@
 """The demo job: simulate ASTER L1B scenes with known truth, retrieve them, and report the accuracy.
 
 What ``akkd-scale demo`` (and so ``make demo``) runs: the whole product on scenes whose truth is known.
+The scenes show one landscape (same place, same ground) under two atmospheres; its true land cover is
+also written as an ESA WorldCover GeoTIFF, and the scenes are retrieved twice, without a land-cover map
+(the default) and with that map (``run_scenes(..., landcover=MAP)``), so the report shows per-class
+accuracy both ways and how well the map, sampled at the pixels, matches the truth.
 """
 from __future__ import annotations
 
@@ -11,13 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from numpy.polynomial import polynomial
 
+from ..conventions import LAND_COVER_CLASSES
 from ..io.aster_l1b import open_aster_l1b, view_zenith_from_pointing
 from ..io.summary import brightness_temperature_summary
 from ..metrics import metrics
-from ..simulate.emissivity import load_library
-from ..simulate.scenes import LAND_COVER, make_demo_scene
-from ..testing.l1b import write_aster_l1b
+from ..models.landcover import WORLDCOVER
+from ..simulate.scenes import demo_surfaces, make_demo_scene
+from ..testing.l1b import vnir_dn_for_ndvi, write_aster_l1b
 from ..utils import json_safe, markdown_table
 from .quicklook import quicklook_scene
 from .runner import run_scenes
@@ -30,6 +36,22 @@ DEMO_SCENES = (
     ("AST_L1B_demo_midlatitude_summer", "midlatitude_summer", 5.7, 1),
     ("AST_L1B_demo_tropical", "tropical", -2.0, 2),
 )
+#: Seed of the ground (land cover, surfaces, NDVI) all demo scenes share.
+LANDSCAPE_SEED = 1
+#: Acquisition time and sun (azimuth, elevation) of the demo scenes: a late-morning July overpass.
+ACQUISITION_TIME, SOLAR_DIRECTION = "2004-07-15T18:30:05.250Z", (135.0, 62.0)
+#: Class → ESA WorldCover code the map is written with: the legend's first code read as that class
+#: (sparse_vegetation_bare_soil → 100 "moss and lichen", the only WorldCover code read as it).
+WORLDCOVER_CODES = {name: min(code for code, cls in WORLDCOVER.items() if cls == name) for name in LAND_COVER_CLASSES}
+WORLDCOVER_NODATA = 0
+#: Land-cover map cells per image pixel along each axis (45 m cells for 90 m pixels): a pixel centre
+#: then always falls in a cell whose centre is nearest to that pixel, so sampling gives the pixel's class.
+MAP_CELLS_PER_PIXEL = 2
+#: Every FIT_STRIDE-th line and pixel enter the fit of image position against latitude/longitude.
+FIT_STRIDE = 4
+#: The network head the per-class tables compare (the land-cover students will enter through fusion).
+CLASS_HEAD = "fusion"
+METERS_PER_DEGREE = 111_320.0
 
 
 def no_data_margins(shape) -> np.ndarray:
@@ -40,43 +62,154 @@ def no_data_margins(shape) -> np.ndarray:
     return (xx < edge + yy * edge // (2 * ny)) | (xx > nx - edge - (ny - yy) * edge // (2 * ny))
 
 
+def land_cover_map_path(scenes_dir) -> Path:
+    """Where :func:`write_demo_scenes` puts the scenes' land-cover map (the name tells the legend)."""
+    return Path(scenes_dir) / "demo_worldcover.tif"
+
+
+def write_worldcover_map(path, land_cover, latitude, longitude, *, cells_per_pixel: int = MAP_CELLS_PER_PIXEL
+                         ) -> Path:
+    """Write a scene's land cover (class codes on the image grid) as an ESA WorldCover GeoTIFF.
+
+    A north-up EPSG:4326 grid of square cells, 1/``cells_per_pixel`` of the pixel spacing, over the
+    pixels' latitude/longitude plus one pixel; each cell takes the class of the image pixel nearest to
+    its centre: image (line, pixel) as a bicubic polynomial of (longitude, latitude), fitted to the pixel
+    centres, rounded. Cells more than half a pixel outside the image are no-data (0).
+    """
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+    land_cover, latitude, longitude = (np.asarray(v) for v in (land_cover, latitude, longitude))
+    lat0, lon0 = float(latitude.mean()), float(longitude.mean())
+    cos0 = np.cos(np.radians(lat0))
+    east, north = (longitude - lon0) * cos0 * METERS_PER_DEGREE, (latitude - lat0) * METERS_PER_DEGREE
+    spacing = float(np.median(np.hypot(np.diff(east, axis=1), np.diff(north, axis=1))))
+    scale = max(np.ptp(east), np.ptp(north)) / 2
+    lines, pixels = np.mgrid[0:land_cover.shape[0], 0:land_cover.shape[1]]
+    every = (slice(None, None, FIT_STRIDE), slice(None, None, FIT_STRIDE))
+    design = polynomial.polyvander2d(east[every].ravel() / scale, north[every].ravel() / scale, [3, 3])
+    position = np.column_stack([lines[every].ravel(), pixels[every].ravel()]).astype(float)
+    coef, *_ = np.linalg.lstsq(design, position, rcond=None)
+    log.debug("land-cover map: image position fit within %.3g pixels", np.abs(design @ coef - position).max())
+
+    cell = spacing / cells_per_pixel
+    x_edges = np.arange(east.min() - spacing, east.max() + spacing + cell, cell)
+    y_edges = np.arange(north.max() + spacing, north.min() - spacing - cell, -cell)
+    x_centres, y_centres = x_edges[:-1] + cell / 2, y_edges[:-1] - cell / 2
+    line, pixel = (polynomial.polygrid2d(x_centres / scale, y_centres / scale, coef[:, k].reshape(4, 4)).T
+                   for k in range(2))
+    row, col = np.rint(line).astype(np.int64), np.rint(pixel).astype(np.int64)
+    inside = (row >= 0) & (row < land_cover.shape[0]) & (col >= 0) & (col < land_cover.shape[1])
+    lut = np.array([WORLDCOVER_CODES[name] for name in LAND_COVER_CLASSES], np.uint8)
+    codes = np.where(inside, lut[land_cover[np.where(inside, row, 0), np.where(inside, col, 0)]],
+                     WORLDCOVER_NODATA).astype(np.uint8)
+    raster = xr.DataArray(codes, dims=("y", "x"),
+                          coords={"y": lat0 + y_centres / METERS_PER_DEGREE,
+                                  "x": lon0 + x_centres / (METERS_PER_DEGREE * cos0)},
+                          attrs={"legend": "ESA WorldCover", "source": "akkd_scale demo: true land cover"})
+    raster = raster.rio.write_crs("EPSG:4326").rio.write_nodata(WORLDCOVER_NODATA)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    raster.rio.to_raster(path, compress="deflate")
+    return Path(path)
+
+
 def write_demo_scenes(out_dir, *, shape=(700, 830), scenes=DEMO_SCENES, processes: int = 2) -> list[Path]:
-    """Write demo L1B files (``<name>.hdf``) and their truth (``truth/<name>.nc``); returns the HDF paths."""
+    """Write demo L1B files (``<name>.hdf``, VNIR carrying the true NDVI), their truth (``truth/<name>.nc``)
+    and the land-cover map of their shared ground (:func:`land_cover_map_path`, from the first scene's
+    geolocation: all demo scenes have the same); returns the HDF paths."""
     out_dir = Path(out_dir)
     (out_dir / "truth").mkdir(parents=True, exist_ok=True)
     paths = []
-    library = load_library()
+    view_zeniths = {name: view_zenith_from_pointing(pointing) for name, _, pointing, _ in scenes}
+    surfaces = demo_surfaces(tuple(sorted(set(view_zeniths.values()))))
     for name, atmosphere, pointing, seed in scenes:
-        view_zenith = view_zenith_from_pointing(pointing)
-        scene = make_demo_scene(shape, seed=seed, view_zenith=view_zenith, atmosphere=atmosphere,
-                                library=library, processes=processes)
+        scene = make_demo_scene(shape, seed=seed, view_zenith=view_zeniths[name], atmosphere=atmosphere,
+                                surfaces=surfaces, landscape_seed=LANDSCAPE_SEED, processes=processes)
+        vnir = vnir_dn_for_ndvi(scene["ndvi"].values, acquisition_time=ACQUISITION_TIME,
+                                solar_direction=SOLAR_DIRECTION)
         path = write_aster_l1b(out_dir / f"{name}.hdf", radiance=scene["radiance"].values, shape=shape,
-                               pointing_angle=pointing, fill_mask=no_data_margins(shape))
+                               pointing_angle=pointing, fill_mask=no_data_margins(shape), vnir_dn=vnir,
+                               acquisition_time=ACQUISITION_TIME, solar_direction=SOLAR_DIRECTION)
         scene.drop_vars(["radiance"]).to_netcdf(out_dir / "truth" / f"{name}.nc", engine="h5netcdf")
+        if not paths:
+            geolocation = open_aster_l1b(path)
+            write_worldcover_map(land_cover_map_path(out_dir), scene["land_cover"].values,
+                                 geolocation["latitude"].values, geolocation["longitude"].values)
         paths.append(path)
     return paths
 
 
-def accuracy(result: xr.Dataset, truth: xr.Dataset, head: str) -> dict:
-    """LST and emissivity metrics of one head against the truth, overall and per land-cover class."""
+def _head_values(result: xr.Dataset, truth: xr.Dataset, head: str):
+    """(LST, true LST, ε (band, y, x), true ε) of one head."""
     suffix = f"_{head}" if f"lst_{head}" in result else ""
-    lst, lst_true = result[f"lst{suffix}"].values, truth["lst"].values
     eps = result[f"emissivity{suffix}"].transpose("band", "y", "x").values
     eps_true = truth["emissivity"].sel(band=result["band"].values).transpose("band", "y", "x").values
+    return result[f"lst{suffix}"].values, truth["lst"].values, eps, eps_true
+
+
+def _scene_classes(truth: xr.Dataset) -> dict[str, np.ndarray]:
+    """Class name → mask of its pixels, for the classes present in the truth."""
     cover = truth["land_cover"].values
+    return {LAND_COVER_CLASSES[code]: cover == code for code in np.unique(cover)}
+
+
+def accuracy(result: xr.Dataset, truth: xr.Dataset, head: str) -> dict:
+    """LST and emissivity metrics of one head against the truth, overall and per true land-cover class."""
+    lst, lst_true, eps, eps_true = _head_values(result, truth, head)
     return {
         "lst": metrics(lst_true, lst),
         "emissivity": {str(b): metrics(eps_true[i], eps[i]) for i, b in enumerate(result["band"].values)},
-        "lst_by_land_cover": {name: metrics(lst_true[cover == value], lst[cover == value])
-                              for value, name in LAND_COVER.items()},
+        "lst_by_land_cover": {name: metrics(lst_true[own], lst[own]) for name, own in _scene_classes(truth).items()},
     }
 
 
+def class_accuracy(result: xr.Dataset, truth: xr.Dataset, head: str = CLASS_HEAD) -> dict:
+    """Per true land-cover class: LST metrics and ε MAE (mean of the bands) of one head."""
+    lst, lst_true, eps, eps_true = _head_values(result, truth, head)
+    return {name: {"lst": metrics(lst_true[own], lst[own]),
+                   "emissivity_mae": float(np.nanmean(np.abs(eps[:, own] - eps_true[:, own])))
+                   if np.isfinite(lst[own]).any() else float("nan")}
+            for name, own in _scene_classes(truth).items()}
+
+
+def map_agreement(result: xr.Dataset, truth: xr.Dataset) -> dict:
+    """How often the retrieval's ``land_cover`` (sampled from the map) equals the truth, over retrieved
+    pixels: overall and per true class."""
+    valid = np.isfinite(result["lst"].values)
+    same = result["land_cover"].values == truth["land_cover"].values
+    return {"n": int(valid.sum()), "fraction": float(same[valid].mean()),
+            "by_class": {name: float(same[valid & own].mean()) for name, own in _scene_classes(truth).items()
+                         if (valid & own).any()}}
+
+
+def _land_cover_table(scene: dict) -> list[str]:
+    """Markdown lines: per-class accuracy of :data:`CLASS_HEAD` without and with the land-cover map."""
+    cover = scene["land_cover"]
+    runs, agreement = cover["runs"], cover["map_agreement"]
+    header = ["land cover", "pixels", "map class = truth"]
+    for run in runs:
+        header += [f"{run}: LST MAE (K)", f"{run}: LST bias (K)", f"{run}: ε MAE"]
+    rows = []
+    for name, first in next(iter(runs.values())).items():
+        row = [name, first["lst"]["n"], f"{agreement['by_class'].get(name, float('nan')):.1%}"]
+        for classes in runs.values():
+            m = classes[name]
+            row += [f"{m['lst']['mae']:.3f}", f"{m['lst']['bias']:+.3f}", f"{m['emissivity_mae']:.4f}"]
+        rows.append(row)
+    lake = ", ".join(f"{run} {classes['water']['lst']['bias']:+.2f} K" for run, classes in runs.items()
+                     if "water" in classes)
+    return ([f"### Per land-cover class ({cover['head']}), without and with the land-cover map", "",
+             f"Map: `{cover['map']}` (ESA WorldCover codes); sampled at the pixels it gives the true class for "
+             f"{agreement['fraction']:.2%} of {agreement['n']} pixels.", ""]
+            + markdown_table(header, rows) + ["", f"Lake (water) LST bias: {lake} (target ±0.5 K).", ""])
+
+
 def format_report(report: dict) -> str:
-    """Markdown accuracy report of a demo run: one row per method, then LST MAE per land cover."""
+    """Markdown accuracy report of a demo run: one row per method, LST MAE per land cover, then per-class
+    accuracy without and with the land-cover map."""
     lines = ["# akkd_scale demo: accuracy against the simulated truth", "",
              f"Runtime: scene simulation {report['seconds_simulation']:.1f} s, retrieval "
-             f"{report['seconds_retrieval']:.1f} s ({report['megapixels']:.2f} Mpx).",
+             f"{report['seconds_retrieval']:.1f} s, retrieval with the land-cover map "
+             f"{report['seconds_retrieval_landcover']:.1f} s ({report['megapixels']:.2f} Mpx).",
              "TES corrects the atmosphere with the scene's standard AFGL atmosphere (sea level, no moisture "
              "gradient, no mountain); the networks see brightness temperatures and the view angle only.", "",
              "## Input scenes (lazy ASTER L1B reader)", "", "```", "\n\n".join(report["brightness_temperature_summaries"]),
@@ -94,7 +227,7 @@ def format_report(report: dict) -> str:
             ["land cover", "pixels"] + [f"{m} LST MAE (K)" for m in methods],
             [[cls, s0["n"]] + [f"{m['lst_by_land_cover'][cls]['mae']:.3f}" for m in methods.values()]
              for cls, s0 in first.items() if s0["n"]])
-        lines.append("")
+        lines += [""] + _land_cover_table(scene)
     return "\n".join(lines)
 
 
@@ -102,30 +235,42 @@ def run_demo(out_dir, *, bundle=None, shape=(700, 830), scenes=DEMO_SCENES, clie
              heads=("fusion", "tes")) -> dict:
     """Simulate, retrieve, render and report; returns the report dict (also written as JSON + Markdown).
 
-    A ``tes`` head runs TES with each scene's standard AFGL atmosphere beside the networks.
+    A ``tes`` head runs TES with each scene's standard AFGL atmosphere beside the networks. Every scene is
+    retrieved again with :data:`CLASS_HEAD` and its land-cover map into ``results_landcover.zarr``.
     """
     out_dir = Path(out_dir)
     started = time.perf_counter()
     paths = write_demo_scenes(out_dir / "scenes", shape=shape, scenes=scenes)
     summaries = [brightness_temperature_summary(open_aster_l1b(path)) for path in paths]
     simulated = time.perf_counter()
-    store = out_dir / "results.zarr"
+    store, store_map = out_dir / "results.zarr", out_dir / "results_landcover.zarr"
     atmospheres = {path: atmosphere if "tes" in heads else None for path, (_, atmosphere, *_) in zip(paths, scenes)}
-    for path, atmosphere in atmospheres.items():
-        table = run_scenes([path], store, bundle=bundle, heads=heads, chunks=chunks, client=client, overwrite=True,
-                           atmosphere=atmosphere)
+    land_cover_map = land_cover_map_path(out_dir / "scenes")
+
+    def retrieve(scene_paths, out, **options):
+        table = run_scenes(scene_paths, out, bundle=bundle, chunks=chunks, client=client, overwrite=True, **options)
         for row in table[table["status"] == "failed"].itertuples():
             log.error("demo scene failed: %s: %s", row.scene, row.error)
+
+    for path, atmosphere in atmospheres.items():
+        retrieve([path], store, heads=heads, atmosphere=atmosphere)
     retrieved = time.perf_counter()
+    retrieve(paths, store_map, heads=(CLASS_HEAD,), landcover=land_cover_map)
+    retrieved_map = time.perf_counter()
     report = {"seconds_simulation": simulated - started, "seconds_retrieval": retrieved - simulated,
+              "seconds_retrieval_landcover": retrieved_map - retrieved,
               "megapixels": len(paths) * shape[0] * shape[1] / 1e6, "scenes": {},
               "brightness_temperature_summaries": summaries}
     for path, atmosphere in atmospheres.items():
         group = scene_group(path)
         truth = xr.open_dataset(out_dir / "scenes" / "truth" / f"{path.stem}.nc", engine="h5netcdf")
         result = open_scene(store, group).load()
-        report["scenes"][group] = {"tes_atmosphere": atmosphere,
-                                   "methods": {head: accuracy(result, truth, head) for head in heads}}
+        with_map = open_scene(store_map, group).load()
+        report["scenes"][group] = {
+            "tes_atmosphere": atmosphere,
+            "methods": {head: accuracy(result, truth, head) for head in heads},
+            "land_cover": {"map": land_cover_map, "head": CLASS_HEAD, "map_agreement": map_agreement(with_map, truth),
+                           "runs": {"no map": class_accuracy(result, truth), "map": class_accuracy(with_map, truth)}}}
         quicklook_scene(result, out_dir / "quicklooks", group, truth=truth)
     (out_dir / "report.json").write_text(json.dumps(json_safe(report), indent=2))
     (out_dir / "report.md").write_text(format_report(report))

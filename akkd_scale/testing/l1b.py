@@ -336,6 +336,29 @@ def _tir_dn(shape, brightness_temperature, radiance, dn, fill_mask, ucc):
     return counts.astype(np.uint16)
 
 
+def vnir_dn_for_ndvi(ndvi, *, acquisition_time, solar_direction, reflectance_sum: float = 0.4,
+                     vnir_gain: str = "NOR") -> dict[str, np.ndarray]:
+    """VNIR ``vnir_dn`` {"2", "3N"} (uint8, 6 × the TIR shape) from which the reader gives back ``ndvi`` (TIR grid).
+
+    Each TIR pixel's 6 × 6 VNIR pixels get TOA reflectances ρ3N = s(1 + NDVI)/2, ρ2 = s(1 − NDVI)/2 with
+    s = ``reflectance_sum``, turned into DN through the reader's steps inverted (ρ = π L d² / (E_sun cos θs),
+    L = (DN − 1)·UCC of ``vnir_gain``; ``acquisition_time`` and ``solar_direction`` as given to
+    :func:`write_aster_l1b`). DN rounding leaves NDVI errors of a few 0.001.
+    """
+    from ..io.aster_l1b import VNIR_BANDS, VNIR_ESUN, earth_sun_distance_au
+
+    values = np.clip(np.asarray(ndvi, float), -1.0, 1.0)
+    distance = earth_sun_distance_au(_as_time(acquisition_time).timetuple().tm_yday)
+    cos_sun = math.cos(math.radians(90.0 - solar_direction[1]))
+    out = {}
+    for band, esun, sign in zip(VNIR_BANDS, VNIR_ESUN, (-1.0, 1.0)):
+        reflectance = reflectance_sum * (1.0 + sign * values) / 2
+        radiance = reflectance * esun * cos_sun / (math.pi * distance ** 2)
+        dn = np.clip(np.rint(radiance / VNIR_UCC[band][vnir_gain]) + 1, 1, 254).astype(np.uint8)
+        out[band] = np.repeat(np.repeat(dn, VNIR_FACTOR, axis=0), VNIR_FACTOR, axis=1)
+    return out
+
+
 def write_aster_l1b(path, *, brightness_temperature=None, radiance=None, dn=None,
                     shape: tuple[int, int] = (700, 830), fill_mask=None, pointing_angle: float | None = 2.5,
                     center_lat: float = 36.5, center_lon: float = -116.9, orientation_deg: float = 9.0,

@@ -1,15 +1,23 @@
-"""The demo job end to end with the shipped default bundle: scenes → L1B → cluster → Zarr → PNGs → report."""
+"""The demo job end to end with the shipped default bundle: scenes → L1B → cluster → Zarr → PNGs → report,
+and its land-cover map: a WorldCover GeoTIFF that, sampled by the retrieval, gives back the true classes."""
 from __future__ import annotations
 
 import json
 
 import numpy as np
 import pytest
+import xarray as xr
 from click.testing import CliRunner
 from PIL import Image
 
 from akkd_scale.cli import main
-from akkd_scale.pipeline.demo import DEMO_SCENES, run_demo
+from akkd_scale.conventions import LAND_COVER_CLASSES, LAND_COVER_UNKNOWN
+from akkd_scale.io import open_aster_l1b
+from akkd_scale.models.landcover import WORLDCOVER
+from akkd_scale.pipeline.demo import DEMO_SCENES, land_cover_map_path, run_demo, write_worldcover_map
+from akkd_scale.pipeline.landcover import plan_land_cover, sample_block
+from akkd_scale.pipeline.store import open_scene
+from akkd_scale.testing.l1b import write_aster_l1b
 
 SHAPE = (48, 60)
 
@@ -39,6 +47,71 @@ def test_demo_writes_scenes_truth_results_and_report(demo_run):
         assert methods["fusion"]["lst"]["n"] == methods["tes"]["lst"]["n"]
     text = (out / "report.md").read_text()
     assert "| fusion |" in text and "| tes |" in text and "ε B13 MAE" in text
+
+
+def _truth(out, name):
+    return xr.open_dataset(out / "scenes" / "truth" / f"{name}.nc", engine="h5netcdf")
+
+
+def test_land_cover_map_reads_back_as_a_worldcover_geotiff_over_the_scenes(demo_run):
+    import rioxarray
+
+    out, _ = demo_run
+    path = land_cover_map_path(out / "scenes")
+    assert path.name == "demo_worldcover.tif"
+    raster = rioxarray.open_rasterio(path)
+    assert raster.rio.crs.to_epsg() == 4326 and raster.rio.nodata == 0
+    assert set(np.unique(raster.values).tolist()) <= set(WORLDCOVER) | {0}
+    geo = open_aster_l1b(out / "scenes" / f"{DEMO_SCENES[0][0]}.hdf")
+    left, bottom, right, top = raster.rio.bounds()
+    assert left < float(geo.longitude.min()) and float(geo.longitude.max()) < right
+    assert bottom < float(geo.latitude.min()) and float(geo.latitude.max()) < top
+    assert abs(raster.rio.resolution()[1]) * 111_320 < 50  # cells of half a 90 m pixel
+
+
+def test_map_run_gives_back_the_true_land_cover(demo_run):
+    out, report = demo_run
+    for name, *_ in DEMO_SCENES:
+        truth = _truth(out, name)["land_cover"].values
+        with_map = open_scene(out / "results_landcover.zarr", name)
+        assert "demo_worldcover.tif (worldcover)" in with_map.attrs["land_cover_source"]
+        valid = np.isfinite(with_map["lst"].values)
+        agreement = float((with_map["land_cover"].values == truth)[valid].mean())
+        assert agreement >= 0.99, agreement
+        assert report["scenes"][name]["land_cover"]["map_agreement"]["fraction"] == pytest.approx(agreement)
+        without = open_scene(out / "results.zarr", name)
+        assert (without["land_cover"].values == LAND_COVER_UNKNOWN).all()  # the default run asks for no map
+
+
+def test_report_has_per_class_rows_for_both_runs(demo_run):
+    out, _ = demo_run
+    saved = json.loads((out / "report.json").read_text())
+    text = (out / "report.md").read_text()
+    for name, *_ in DEMO_SCENES:
+        present = [LAND_COVER_CLASSES[c] for c in np.unique(_truth(out, name)["land_cover"].values)]
+        cover = saved["scenes"][name]["land_cover"]
+        assert set(cover["runs"]) == {"no map", "map"}
+        for run in cover["runs"].values():
+            assert list(run) == present
+            for cls in run.values():
+                assert cls["lst"]["n"] > 0 and 0 < cls["lst"]["mae"] < 8 and 0 < cls["emissivity_mae"] < 0.2
+        section = text.split(f"## {name}")[1].split("### Per land-cover class")[1].split("\n## ")[0]
+        rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| land")]
+        assert [row.split(" | ")[0][2:] for row in rows] == present
+        assert all(len(row.strip("|").split("|")) == 9 for row in rows)  # class, pixels, agreement, 3 per run
+        assert "Lake (water) LST bias: no map" in section
+
+
+def test_worldcover_map_gives_every_pixel_its_own_class(tmp_path):
+    """Random classes pixel by pixel: a map one cell off anywhere would fail."""
+    shape = (30, 36)
+    path = write_aster_l1b(tmp_path / "AST_L1B_geo.hdf", shape=shape, orientation_deg=12.0)
+    ds = open_aster_l1b(path)
+    truth = np.random.default_rng(0).integers(0, len(LAND_COVER_CLASSES), shape).astype(np.int8)
+    tif = write_worldcover_map(tmp_path / "geo_worldcover.tif", truth, ds.latitude.values, ds.longitude.values)
+    plan = plan_land_cover(ds, tif)
+    assert plan.lcmap.legend == "worldcover"
+    np.testing.assert_array_equal(sample_block(ds.latitude.values, ds.longitude.values, plan.lcmap), truth)
 
 
 def test_demo_quicklooks_are_real_images(demo_run):
