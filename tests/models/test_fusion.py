@@ -68,3 +68,38 @@ def test_uncertainty_grows_with_excess_disagreement():
     np.testing.assert_allclose(lst_uncertainty("student", strata, fusion)[:3], [1.5, 1.5, 2.5])
     with pytest.raises(ParameterError):
         lst_uncertainty("teacher", strata, fusion)
+
+
+def test_calibration_gives_68_percent_in_every_stratum_and_moisture_bin():
+    """Errors that grow with the split-window difference and differ per stratum, σ_raw constant: after
+    calibration |error| < σ for 68 % of fresh rows in every (stratum, moisture bin), within sampling noise;
+    the factor equals the hand-computed percentile of |error|/σ."""
+    from akkd_scale.models.fusion import CALIBRATION_QUANTILE, fit_calibration, moisture_bin
+
+    rng = np.random.default_rng(0)
+
+    def rows(n):
+        strata = rng.integers(0, 3, n)
+        split_window = rng.uniform(0.0, 4.0, n)
+        error = rng.standard_t(4, n) * (0.3 + 0.4 * split_window) * (1.0 + strata)  # heavy tails, heteroscedastic
+        return strata, split_window, error
+
+    strata, split_window, error = rows(40_000)
+    sigma = np.full(error.shape, 0.7)
+    calibration = fit_calibration(np.zeros_like(error), {"fusion": error}, {"fusion": sigma}, strata, 3, split_window)
+    edges = calibration["edges"]
+    np.testing.assert_allclose(edges, [1.0, 2.0, 3.0], atol=0.05)  # equal-population bins of U(0, 4)
+    factor = np.asarray(calibration["factor"]["fusion"])
+    cell = (strata == 1) & (moisture_bin(split_window, edges) == 2)
+    assert factor[1, 2] == pytest.approx(np.quantile(np.abs(error[cell]) / 0.7, CALIBRATION_QUANTILE))
+    fusion = {"lst_rmse": {"fusion": [0.7] * 3}, "lst_disagreement_ms": [0.0] * 3, "calibration": calibration}
+    strata, split_window, error = rows(40_000)
+    lst = np.full(error.shape, 300.0)
+    calibrated = lst_uncertainty("fusion", strata, fusion, lst, lst, split_window)
+    plain = lst_uncertainty("fusion", strata, {k: v for k, v in fusion.items() if k != "calibration"}, lst, lst)
+    assert np.allclose(plain, 0.7)
+    bins = moisture_bin(split_window, edges)
+    for s in range(3):
+        for b in range(4):
+            own = (strata == s) & (bins == b)
+            assert abs(np.mean(np.abs(error[own]) < calibrated[own]) - 0.6827) < 0.03, (s, b)
