@@ -6,7 +6,9 @@ Per sample (all arithmetic vectorised over samples):
    of split s, spectrum by ``weight`` among the spectra of split s. Profiles are assigned to splits by their
    base id (the part before ``+``, so augmented copies stay with their original), spectra by their
    ``split`` coordinate when present (``natural_surfaces`` keeps mixtures within one split), otherwise
-   at random. Hence splits are disjoint by profile and by spectrum.
+   at random. Hence splits are disjoint by profile and by spectrum. With ``split_by="sample"`` (the
+   random split of the AK-KD paper's protocol, not the product's) every split draws from all usable
+   profiles and all spectra (their ``split`` labels are ignored), so splits share atmospheres and spectra.
 2. surface altitude z ~ U(altitude range ∩ terms grid): the profile is cut there (the terms table holds
    terms for surfaces placed inside each profile); view zenith θ ~ U(view_zenith_range), by default
    ASTER's 0–12° (pointing ±8.55° plus the swath); wider ranges for other sensors.
@@ -48,6 +50,8 @@ DEFAULT_PROFILE_SETS = ("ecmwf83", "ecmwf52", "umbc48", "tigr")
 DEFAULT_VIEW_ZENITH_GRID = (0.0, 12.0)
 DEFAULT_VIEW_ZENITH_RANGE = (0.0, 12.0)
 DEFAULT_ALTITUDES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+#: ``build_training_set(split_by=...)``: splits disjoint by profile and spectrum (default), or random per sample.
+SPLIT_BY = ("profile_and_spectrum", "sample")
 LAPSE_RATE = 6.5  # K/km, standard atmosphere, for surfaces below a profile's lowest level
 REQUIRED = ("brightness_temperature", "view_zenith", "column_water_vapour", "surface_altitude", "lst",
             "emissivity", "split", "profile_id", "spectrum_id")
@@ -168,7 +172,7 @@ def _band_table(spectra, sensor):
 def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_samples: int, seed: int = 0, *,
                        sensor=ASTER_TIR, view_zenith_range=(0.0, 12.0), surface_altitude_range=(0.0, 4.0),
                        lst_offset=(-5.0, 20.0), nedt=NEDT_K, split_fractions=(0.7, 0.15, 0.15),
-                       noise=True, rt_perturbation=None) -> xr.Dataset:
+                       noise=True, rt_perturbation=None, split_by="profile_and_spectrum") -> xr.Dataset:
     """Simulate ``n_samples`` ASTER TIR samples (see module docstring); deterministic for ``seed``.
 
     ``spectra``: band emissivities ``emissivity(spectrum, [view_zenith,] band)`` (e.g. from
@@ -179,6 +183,8 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
     ``rt_perturbation``: None (off) or (lo, hi): per-sample amplitudes of the continuum and trace-gas
     errors of :func:`akkd_scale.physics.rt_error.perturb_terms`, each ~ U(lo, hi); (1, 1) gives terms
     shifted by the measured LOWTRAN7 → line-by-line difference.
+    ``split_by``: ``"profile_and_spectrum"`` (default: splits disjoint by profile and spectrum) or
+    ``"sample"`` (random per-sample split; profiles and spectra shared between splits).
     """
     _check(isinstance(n_samples, (int, np.integer)) and n_samples > 0, "n_samples", f"n_samples={n_samples}",
            "a positive integer")
@@ -189,6 +195,7 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
     fractions = np.asarray(split_fractions, float)
     _check(fractions.shape == (3,) and np.all(fractions >= 0) and np.isclose(fractions.sum(), 1), "split_fractions",
            f"split_fractions={split_fractions}", "three non-negative fractions (train, validation, test) summing to 1")
+    _check(split_by in SPLIT_BY, "split_by", f"split_by={split_by!r}", " or ".join(map(repr, SPLIT_BY)))
     rng = np.random.default_rng(seed)
 
     z_grid, v_grid, valid, cwv_table, tair_table, tau, lup, ldown = _terms_for(profiles, terms, sensor)
@@ -208,12 +215,14 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
         pert_lo, pert_hi = _range(rt_perturbation, "rt_perturbation", -5.0, 5.0)
     eps_table, eps_angles, weight, spec_split, classes, spec_ids, cover = _band_table(spectra, sensor)
 
-    base = np.array([pid.split("+")[0] for pid in profile_ids])
-    unique_base = np.unique(base)
-    base_split = dict(zip(unique_base, assign_splits(unique_base, fractions, rng)))
-    prof_split = np.array([base_split[b] for b in base])
-    if spec_split is None:
-        spec_split = assign_splits(spec_ids, fractions, rng)
+    shared = split_by == "sample"
+    if not shared:
+        base = np.array([pid.split("+")[0] for pid in profile_ids])
+        unique_base = np.unique(base)
+        base_split = dict(zip(unique_base, assign_splits(unique_base, fractions, rng)))
+        prof_split = np.array([base_split[b] for b in base])
+        if spec_split is None:
+            spec_split = assign_splits(spec_ids, fractions, rng)
 
     sample_split = rng.choice(3, size=n_samples, p=fractions)
     p_idx = np.empty(n_samples, int)
@@ -222,8 +231,8 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
         chosen = np.flatnonzero(sample_split == k)
         if not chosen.size:
             continue
-        members = np.flatnonzero((prof_split == name) & usable)
-        spec_members = np.flatnonzero((spec_split == name) & (weight > 0))
+        members = np.flatnonzero(usable if shared else (prof_split == name) & usable)
+        spec_members = np.flatnonzero((weight > 0) if shared else (spec_split == name) & (weight > 0))
         _check(members.size > 0 and spec_members.size > 0, "split_fractions",
                f"split {name!r} has {members.size} usable profiles and {spec_members.size} spectra",
                "at least one profile and one spectrum per split with a non-zero fraction")
@@ -291,7 +300,7 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
                "spectra": str(getattr(spectra, "attrs", {}).get("description", "")),
                "view_zenith_range": [vz_lo, vz_hi], "surface_altitude_range": [z_lo, z_hi],
                "lst_offset": [off_lo, off_hi] if cover is None else "per land-cover class (landcover.PRIORS)",
-               "split_fractions": fractions.tolist(),
+               "split_fractions": fractions.tolist(), "split_by": split_by,
                "radiative_transfer": str(terms.attrs.get("model", "terms table")),
                "rt_perturbation": "off" if rt_perturbation is None else [pert_lo, pert_hi],
                "dropped_profiles": "; ".join(dropped),

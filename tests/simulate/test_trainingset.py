@@ -82,6 +82,25 @@ def test_splits_disjoint_by_profile_and_spectrum(small):
         assert not seen["validation"] & seen["test"]
 
 
+def test_split_by_sample_shares_profiles_and_spectra(umbc, umbc_terms, surfaces, small):
+    shared = T.build_training_set(umbc, surfaces, umbc_terms, 4000, seed=7, split_by="sample")
+    split = shared["split"].values
+    assert shared.attrs["split_by"] == "sample" and small.attrs["split_by"] == "profile_and_spectrum"
+    assert 0.6 < (split == "train").mean() < 0.8
+    for column in ("profile_id", "spectrum_id"):
+        seen = {s: set(shared[column].values[split == s]) for s in ("train", "validation", "test")}
+        # most test profiles/spectra also occur in training (the disjoint default shares none)
+        assert len(seen["test"] & seen["train"]) >= 0.8 * len(seen["test"]), column
+    assert set(shared["profile_id"].values[split == "train"]) == set(umbc["profile_id"].values)
+    # spectra labelled for one split by natural_surfaces are drawn in every split
+    labelled_test = set(surfaces["spectrum"].values[surfaces["split"].values == "test"])
+    assert labelled_test & set(shared["spectrum_id"].values[split == "train"])
+    explicit = T.build_training_set(umbc, surfaces, umbc_terms, 4000, seed=7, split_by="profile_and_spectrum")
+    xr.testing.assert_identical(small, explicit)  # the default is the disjoint split
+    with pytest.raises(ParameterError, match="split_by.*'sample'"):
+        T.build_training_set(umbc, surfaces, umbc_terms, 10, split_by="random")
+
+
 def test_augmented_profiles_stay_with_their_base(umbc, surfaces):
     aug = P.augment_profiles(umbc.isel(profile=slice(0, 20)), temperature_offsets=[0, 3])
     ds = T.build_training_set(aug, surfaces, simple_terms(aug), 3000, seed=2)
