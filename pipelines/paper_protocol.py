@@ -15,7 +15,8 @@ mixed surfaces) is harder. This recipe runs the paper-like set-up on purpose; ev
 * split: random per sample 70/15/15 (``build_training_set(split_by="sample")``), so test samples share
   atmospheres and spectra with training (the product's evaluation keeps them disjoint);
 * training: ``train_suite`` as the default recipe (AutoKeras teacher search, strata students before and
-  after KD, fusion) with the budgets given here; evaluation on the test split with ``evaluate``.
+  after KD, fusion) with the budgets given here, on the paper's inputs only (BT10–14 and view zenith: no
+  NDVI, no land-cover class students); evaluation on the test split with ``evaluate``.
 
 Emissivity PCC and MAE pool the five bands. Writes ``WORK/paper_protocol.{json,md}`` (the table beside
 the paper's, the choices, the command, timings), the bundle ``WORK/bundle`` and its full report
@@ -209,7 +210,7 @@ def main(argv=None) -> dict:
         student = FitConfig(epochs=args.student_epochs)
     toy_strata = {"n_moisture": 2, "n_contrast": 1, "min_stratum_samples": 200} if args.toy else {}
     config = SuiteConfig(out=str(work / "bundle"), search_directory=str(work / "autokeras_search"), seed=args.seed,
-                         teacher=teacher, student=student, **toy_strata)
+                         teacher=teacher, student=student, use_ndvi=False, land_cover_students=False, **toy_strata)
     bundle_dir = train_suite(ds, config)
     timings["train_s"] = time.perf_counter() - step
 

@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 #: TIGR-2000 air-mass classes by profile id (data/README.md).
 TIGR_AIRMASS_IDS = {"tropical": (1, 872), "midlatitude_summer": (873, 1260), "midlatitude_winter": (1261, 1614),
                     "polar_summer": (1615, 1718), "polar_winter": (1719, 2311)}
-TIGR_FILE = "profiles/tigr2000/tigr2000_v1.2_43lev_2231.dsf"
 
 
 def air_mass(latitude: float, month: int) -> str:
@@ -91,12 +90,12 @@ def scene_pixels(path, bundle, *, landcover=None, landcover_legend=None) -> dict
 
 def local_profiles(scenes: list[dict], profiles, n_profiles: int, seed: int) -> tuple[xr.Dataset, str]:
     """Atmospheres for the local simulation (module docstring) and a description of the choice."""
-    from ..simulate.profiles import read_tigr
+    from ..simulate.profiles import TIGR_FILE, read_tigr
 
     if profiles is not None:
         chosen, what = read_tigr(profiles), f"user profiles {profiles}"
     else:
-        tigr = read_tigr(data_dir() / TIGR_FILE)
+        tigr = read_tigr(data_dir() / "profiles" / TIGR_FILE)
         classes = sorted({air_mass(s["latitude"], s["month"]) for s in scenes})
         ids = np.array([int(p.split(":")[1]) for p in tigr["profile_id"].values])
         own = np.zeros(ids.shape, bool)
