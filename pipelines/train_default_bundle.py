@@ -39,11 +39,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", default="akkd_scale/data/default_bundle", help="bundle directory to write")
     parser.add_argument("--work", default="build/default_bundle_work",
                         help="work directory: training set, AutoKeras search, logs")
-    parser.add_argument("--samples", type=int, default=200_000, help="simulated samples (all splits)")
+    parser.add_argument("--samples", type=int, default=300_000, help="simulated samples (all splits)")
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--profiles", default=",".join(DEFAULT_PROFILE_SETS),
                         help="profile sets (CRTM sets and TIGR-2000, clear-sky screened)")
-    parser.add_argument("--max-trials", type=int, default=2, help="AutoKeras trials")
+    parser.add_argument("--max-trials", type=int, default=3, help="AutoKeras trials")
     parser.add_argument("--teacher-epochs", type=int, default=80)
     parser.add_argument("--teacher-layers", default="3,4", help="AutoKeras DenseBlock layer choices")
     parser.add_argument("--teacher-units", default="256", help="AutoKeras DenseBlock unit choices")

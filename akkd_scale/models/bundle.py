@@ -35,6 +35,7 @@ from ..conventions import (BANDS, INPUT_NAMES, INPUT_UNITS, LAND_COVER_CLASSES, 
                            OPTIONAL_INPUTS, OUTPUT_NAMES, OUTPUT_UNITS)
 from ..errors import BundleError, BundleIntegrityError, describe_path
 from ..utils import sha256_file
+from .fusion import N_CWV_FEATURES
 from .inference import Bundle, local_models
 from .strata import FEATURES as STRATA_FEATURES
 from .strata import STRATA_VERSION, stratum_names
@@ -282,7 +283,8 @@ class _Schema:
             self.numbers(rmse, "fusion.lst_rmse", head, n, 0.0)
         self.numbers(fusion, "fusion", "lst_disagreement_ms", n, 0.0)
         if "calibration" in fusion:
-            calibration = self.get(fusion, "fusion", "calibration", dict, "an object {edges, factor}")
+            calibration = self.get(fusion, "fusion", "calibration", dict, "an object {cwv_coefficients, edges, factor}")
+            self.numbers(calibration, "fusion.calibration", "cwv_coefficients", N_CWV_FEATURES)
             edges = self.get(calibration, "fusion.calibration", "edges", list, "ascending finite numbers")
             self.numbers(calibration, "fusion.calibration", "edges", len(edges))
             if edges != sorted(edges):

@@ -23,10 +23,12 @@ unlike the training data) σ grows with the excess disagreement. The disagreemen
 networks, so it is applied to the teacher and fusion heads; student heads report RMSE_head,s only.
 
 Calibration (:func:`fit_calibration`). Errors are not Gaussian and grow with water vapour, so σ is
-rescaled per stratum and per moisture bin: σ_cal = k·σ with k the 68.27th percentile of |error|/σ over
-the calibration rows of that cell, so that |error| < σ_cal holds for 68 % of them. The moisture bin
-comes from the split-window difference BT13 − BT14 (a proxy of column water vapour known at retrieval
-time), with equal-population edges; cells with fewer than ``min_rows`` rows use the stratum's factor,
+rescaled per stratum and per water-vapour bin: σ_cal = k·σ with k the 68.27th percentile of |error|/σ
+over the calibration rows of that cell, so that |error| < σ_cal holds for 68 % of them. Column water
+vapour is not known at retrieval time; its bin comes from an estimate linear in the brightness
+temperatures, their pairwise differences, the squared differences and BT13 × differences
+(:func:`cwv_features`, least squares on the calibration rows; the split-window difference alone is
+dominated by emissivity contrast). Cells with fewer than ``min_rows`` rows use the stratum's factor,
 then the head's.
 """
 from __future__ import annotations
@@ -37,8 +39,12 @@ from ..errors import ParameterError
 
 FUSION_METHOD = "per-stratum minimum-MSE weight (error covariance), clipped to [0, 1], best-endpoint fallback"
 CALIBRATION_QUANTILE = 0.6827
-CALIBRATION_METHOD = ("sigma scaled per stratum and BT13-BT14 bin by the 68.27th percentile of |error|/sigma "
-                      "on calibration rows")
+CALIBRATION_METHOD = ("sigma scaled per stratum and estimated-water-vapour bin by the 68.27th percentile of "
+                      "|error|/sigma on calibration rows")
+#: Bin edges (g cm-2) of the estimated column water vapour used by the calibration.
+CWV_EDGES = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+_PAIRS = [(i, j) for i in range(5) for j in range(i + 1, 5)]
+N_CWV_FEATURES = 1 + 5 + 3 * len(_PAIRS)
 
 
 def _teacher_weight(e_t: np.ndarray, e_s: np.ndarray) -> np.ndarray:
@@ -96,18 +102,30 @@ def fuse(pred_teacher: np.ndarray, pred_student: np.ndarray, strata: np.ndarray,
     return w * pred_teacher + (1 - w) * pred_student
 
 
-def moisture_bin(split_window, edges) -> np.ndarray:
-    """Moisture bin (int) of BT13 − BT14 values (K) for ascending ``edges``."""
-    return np.searchsorted(np.asarray(edges, np.float64), np.asarray(split_window, np.float64), side="right")
+def cwv_features(bt) -> np.ndarray:
+    """Features (N, N_CWV_FEATURES) of the water-vapour estimate from brightness temperatures (N, 5) in K."""
+    bt = np.asarray(bt, np.float64)
+    diff = np.column_stack([bt[:, i] - bt[:, j] for i, j in _PAIRS])
+    return np.column_stack([np.ones(len(bt)), bt - 280.0, diff, diff ** 2, (bt[:, 3:4] - 280.0) * diff])
+
+
+def moisture_bin(bt, calibration: dict) -> np.ndarray:
+    """Water-vapour bin (int) of each row of brightness temperatures (N, 5) under a fitted calibration."""
+    estimate = cwv_features(bt) @ np.asarray(calibration["cwv_coefficients"], np.float64)
+    return np.searchsorted(np.asarray(calibration["edges"], np.float64), estimate, side="right")
 
 
 def fit_calibration(lst_true, lst_pred: dict[str, np.ndarray], sigma: dict[str, np.ndarray], strata: np.ndarray,
-                    n_strata: int, split_window, *, n_bins: int = 4, min_rows: int = 50) -> dict:
-    """Calibration factors (module docstring) from calibration rows: truth, per-head LST and uncalibrated σ."""
-    split_window = np.asarray(split_window, np.float64)
-    edges = np.quantile(split_window, np.arange(1, n_bins) / n_bins).tolist() if n_bins > 1 else []
-    bins = moisture_bin(split_window, edges)
-    factors = {}
+                    n_strata: int, bt, column_water_vapour, *, edges=CWV_EDGES, min_rows: int = 30) -> dict:
+    """Calibration factors (module docstring) from calibration rows: truth, per-head LST, uncalibrated σ,
+    local-model index, brightness temperatures (N, 5) and the true column water vapour (g cm⁻²)."""
+    coefficients, *_ = np.linalg.lstsq(cwv_features(bt), np.asarray(column_water_vapour, np.float64), rcond=None)
+    calibration = {"method": CALIBRATION_METHOD, "quantile": CALIBRATION_QUANTILE,
+                   "moisture": "column water vapour (g cm-2) estimated from BT10-14: least squares on BT - 280 K, "
+                               "pairwise BT differences, their squares and (BT13 - 280 K) x differences",
+                   "cwv_coefficients": coefficients.tolist(), "edges": [float(e) for e in edges], "factor": {}}
+    bins = moisture_bin(bt, calibration)
+    n_bins = len(edges) + 1
     for head, pred in lst_pred.items():
         ratio = np.abs(np.asarray(pred, np.float64) - lst_true) / np.asarray(sigma[head], np.float64)
         ok = np.isfinite(ratio)
@@ -121,16 +139,15 @@ def fit_calibration(lst_true, lst_pred: dict[str, np.ndarray], sigma: dict[str, 
                 cell = in_s & (bins == b)
                 row.append(float(np.quantile(ratio[cell], CALIBRATION_QUANTILE)) if cell.sum() >= min_rows else own)
             table.append(row)
-        factors[head] = table
-    return {"method": CALIBRATION_METHOD, "quantile": CALIBRATION_QUANTILE,
-            "moisture": "BT13 - BT14 (K)", "edges": [float(e) for e in edges], "factor": factors}
+        calibration["factor"][head] = table
+    return calibration
 
 
 def lst_uncertainty(head: str, strata: np.ndarray, fusion: dict, lst_teacher=None, lst_student=None,
-                    split_window=None) -> np.ndarray:
+                    bt=None) -> np.ndarray:
     """Per-pixel LST uncertainty (K) of ``head`` (see module docstring); NaN where stratum is −1.
 
-    With a ``calibration`` in ``fusion`` and ``split_window`` (BT13 − BT14, K) given, σ is calibrated."""
+    With a ``calibration`` in ``fusion`` and the brightness temperatures ``bt`` (N, 5) given, σ is calibrated."""
     base_name = head if head in fusion["lst_rmse"] else "student"
     rmse = np.asarray(fusion["lst_rmse"][base_name], dtype=np.float64)
     valid = strata >= 0
@@ -144,7 +161,7 @@ def lst_uncertainty(head: str, strata: np.ndarray, fusion: dict, lst_teacher=Non
         variance = variance + np.maximum(0.0, d2 - np.asarray(fusion["lst_disagreement_ms"])[index])
     sigma = np.sqrt(variance)
     calibration = fusion.get("calibration")
-    if calibration is not None and split_window is not None:
+    if calibration is not None and bt is not None:
         factor = np.asarray(calibration["factor"][head], np.float64)
-        sigma = sigma * factor[index, moisture_bin(split_window, calibration["edges"]).clip(0, factor.shape[1] - 1)]
+        sigma = sigma * factor[index, moisture_bin(bt, calibration).clip(0, factor.shape[1] - 1)]
     return np.where(valid, sigma, np.nan).astype(np.float32)

@@ -300,11 +300,10 @@ def fit_fusion_and_calibration(teacher, global_models, local_models, cal: Rows, 
              "student_global_baseline": predict(global_models["baseline"], x)}
     fusion = fusion_mod.fit_fusion(y, preds, local, n_local)
     preds["fusion"] = fusion_mod.fuse(preds["teacher"], preds["student"], local, fusion)
-    split_window = x[:, BANDS.index("B13")] - x[:, BANDS.index("B14")]
     sigma = {head: fusion_mod.lst_uncertainty(head, local, fusion, preds["teacher"][:, 0], preds["student"][:, 0])
              for head in preds}
     fusion["calibration"] = fusion_mod.fit_calibration(y[:, 0], {h: p[:, 0] for h, p in preds.items()}, sigma,
-                                                       local, n_local, split_window)
+                                                       local, n_local, x[:, :n_bands], rows.column_water_vapour)
     return fusion, preds, rows, local
 
 

@@ -123,7 +123,10 @@ SCHEMA_CASES = {
     "class student name": (_with("models.students.land_cover.2.name", "forest"),
                            r"field models\.students\.land_cover\.2\.name: \"forest\" \(expected \"tree_cover\"\)"),
     "calibration rows": (_with("fusion.calibration.factor.fusion", [[1.0]]),
-                         r"field fusion\.calibration\.factor\.fusion: .*\(expected 10 rows of 4 factors > 0\)"),
+                         r"field fusion\.calibration\.factor\.fusion: .*\(expected 10 rows of 7 factors > 0\)"),
+    "calibration coefficients": (_with("fusion.calibration.cwv_coefficients", [1.0]),
+                                 r"field fusion\.calibration\.cwv_coefficients: \[1\.0\] \(expected a list of 36 "
+                                 r"finite numbers\)"),
     "stratum name": (_with("models.students.strata.0.name", "elsewhere"),
                      r"field models\.students\.strata\.0\.name: \"elsewhere\" \(expected \"moisture0"),
     "kd without baseline": (_with("models.students.strata.0.baseline", None),
