@@ -31,6 +31,8 @@ from .store import open_scene, scene_group
 
 log = logging.getLogger(__name__)
 
+#: Name of the demo's retrieval without a land-cover map (classes from the NDVI/BT rules).
+NO_MAP_RUN = "no map (NDVI rules)"
 #: Demo scenes: (name, atmosphere, TIR pointing angle in degrees, seed).
 DEMO_SCENES = (
     ("AST_L1B_demo_midlatitude_summer", "midlatitude_summer", 5.7, 1),
@@ -197,7 +199,7 @@ def _land_cover_table(scene: dict) -> list[str]:
         rows.append(row)
     lake = ", ".join(f"{run} {classes['water']['lst']['bias']:+.2f} K" for run, classes in runs.items()
                      if "water" in classes)
-    return ([f"### Per land-cover class ({cover['head']}), without and with the land-cover map", "",
+    return ([f"### Per land-cover class ({cover['head']}), without (NDVI rules) and with the land-cover map", "",
              f"Map: `{cover['map']}` (ESA WorldCover codes); sampled at the pixels it gives the true class for "
              f"{agreement['fraction']:.2%} of {agreement['n']} pixels.", ""]
             + markdown_table(header, rows) + ["", f"Lake (water) LST bias: {lake} (target ±0.5 K).", ""])
@@ -211,7 +213,9 @@ def format_report(report: dict) -> str:
              f"{report['seconds_retrieval']:.1f} s, retrieval with the land-cover map "
              f"{report['seconds_retrieval_landcover']:.1f} s ({report['megapixels']:.2f} Mpx).",
              "TES corrects the atmosphere with the scene's standard AFGL atmosphere (sea level, no moisture "
-             "gradient, no mountain); the networks see brightness temperatures and the view angle only.", "",
+             "gradient, no mountain); the networks see brightness temperatures, the view angle and the NDVI (VNIR). "
+             f"Without a map ('{NO_MAP_RUN}') the pixels' classes come from the NDVI/BT rules and choose the class "
+             "students; with the map, from the map.", "",
              "## Input scenes (lazy ASTER L1B reader)", "", "```", "\n\n".join(report["brightness_temperature_summaries"]),
              "```", ""]
     for name, scene in report["scenes"].items():
@@ -270,7 +274,7 @@ def run_demo(out_dir, *, bundle=None, shape=(700, 830), scenes=DEMO_SCENES, clie
             "tes_atmosphere": atmosphere,
             "methods": {head: accuracy(result, truth, head) for head in heads},
             "land_cover": {"map": land_cover_map, "head": CLASS_HEAD, "map_agreement": map_agreement(with_map, truth),
-                           "runs": {"no map": class_accuracy(result, truth), "map": class_accuracy(with_map, truth)}}}
+                           "runs": {NO_MAP_RUN: class_accuracy(result, truth), "map": class_accuracy(with_map, truth)}}}
         quicklook_scene(result, out_dir / "quicklooks", group, truth=truth)
     (out_dir / "report.json").write_text(json.dumps(json_safe(report), indent=2))
     (out_dir / "report.md").write_text(format_report(report))

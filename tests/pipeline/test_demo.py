@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from akkd_scale.cli import main
-from akkd_scale.conventions import LAND_COVER_CLASSES, LAND_COVER_UNKNOWN
+from akkd_scale.conventions import LAND_COVER_CLASSES, LAND_COVER_UNKNOWN, QC_LAND_COVER_RULES
 from akkd_scale.io import open_aster_l1b
 from akkd_scale.models.landcover import WORLDCOVER
 from akkd_scale.pipeline.demo import DEMO_SCENES, land_cover_map_path, run_demo, write_worldcover_map
@@ -79,8 +79,10 @@ def test_map_run_gives_back_the_true_land_cover(demo_run):
         agreement = float((with_map["land_cover"].values == truth)[valid].mean())
         assert agreement >= 0.99, agreement
         assert report["scenes"][name]["land_cover"]["map_agreement"]["fraction"] == pytest.approx(agreement)
-        without = open_scene(out / "results.zarr", name)
-        assert (without["land_cover"].values == LAND_COVER_UNKNOWN).all()  # the default run asks for no map
+        without = open_scene(out / "results.zarr", name)  # the default run: classes from the NDVI/BT rules
+        assert without.attrs["land_cover_source"] == "ndvi_bt_rules"
+        classed = without["land_cover"].values != LAND_COVER_UNKNOWN
+        assert classed[valid].mean() > 0.95 and ((without["qc"].values & QC_LAND_COVER_RULES) > 0)[valid & classed].all()
 
 
 def test_report_has_per_class_rows_for_both_runs(demo_run):
@@ -90,7 +92,7 @@ def test_report_has_per_class_rows_for_both_runs(demo_run):
     for name, *_ in DEMO_SCENES:
         present = [LAND_COVER_CLASSES[c] for c in np.unique(_truth(out, name)["land_cover"].values)]
         cover = saved["scenes"][name]["land_cover"]
-        assert set(cover["runs"]) == {"no map", "map"}
+        assert set(cover["runs"]) == {"no map (NDVI rules)", "map"}
         for run in cover["runs"].values():
             assert list(run) == present
             for cls in run.values():
@@ -99,7 +101,7 @@ def test_report_has_per_class_rows_for_both_runs(demo_run):
         rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| land")]
         assert [row.split(" | ")[0][2:] for row in rows] == present
         assert all(len(row.strip("|").split("|")) == 9 for row in rows)  # class, pixels, agreement, 3 per run
-        assert "Lake (water) LST bias: no map" in section
+        assert "Lake (water) LST bias: no map (NDVI rules)" in section
 
 
 def test_worldcover_map_gives_every_pixel_its_own_class(tmp_path):
