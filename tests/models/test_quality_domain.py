@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 import akkd_scale
-from akkd_scale.conventions import BANDS, QC_OUT_OF_RANGE
+from akkd_scale.conventions import BANDS, QC_NO_LAND_COVER, QC_OUT_OF_RANGE
 from akkd_scale.errors import ParameterError
 from akkd_scale.models.bundle import default_bundle_path, load_bundle
 from akkd_scale.testing.trainingsets import synthetic_training_set
@@ -41,20 +41,21 @@ def test_input_domain_is_the_simulated_domain():
 
 def test_shipped_bundle_domain(default_bundle):
     inputs = default_bundle.manifest["inputs"]
-    assert inputs["range_min"][5] == 0.0 and inputs["range_max"][5] == 60.0
-    assert "view zenith: simulated range [0, 60] deg" in inputs["range_definition"]
+    assert inputs["range_min"][5] == 0.0 and inputs["range_max"][5] == 12.0  # ASTER geometry, 0–12°
+    assert "view zenith: simulated range [0, 12] deg" in inputs["range_definition"]
 
 
 def test_nadir_pixels_retrieved_with_qc_zero(default_bundle):
-    """Typical pixels at exactly nadir get QC 0 from the shipped bundle, through ``retrieve``."""
+    """Typical pixels at exactly nadir get no domain flag from the shipped bundle, through ``retrieve``; without
+    NDVI or a map they are flagged as answered by the brightness-temperature strata students (bit 32) only."""
     bt = synthetic_training_set(1500, seed=5)["brightness_temperature"].values
     bt = bt[np.all((bt > 270.0) & (bt < 310.0), axis=1)]
     assert len(bt) > 500
     ds = xr.Dataset({"brightness_temperature": (("band", "sample"), bt.T),
                      "view_zenith": ("sample", np.zeros(len(bt)))}, coords={"band": list(BANDS)})
     out = akkd_scale.retrieve(ds, default_bundle, heads=("fusion",))
-    assert np.all(out["qc"].values == 0)
+    assert np.all(out["qc"].values == QC_NO_LAND_COVER)
     assert np.isfinite(out["lst"].values).all()
     # the flag still means something: beyond the simulated view zenith or 80 K too hot
-    assert np.all(default_bundle.quality(bt[:5], 61.0) & QC_OUT_OF_RANGE)
+    assert np.all(default_bundle.quality(bt[:5], 13.0) & QC_OUT_OF_RANGE)
     assert np.all(default_bundle.quality(bt[:5] + 80.0, 0.0) & QC_OUT_OF_RANGE)
