@@ -120,7 +120,7 @@ def _rules_by_hand(ds):
     out[contrast > 4] = 6
     out[ndvi > 0.3] = 4
     out[ndvi > 0.6] = 2
-    out[(ndvi < 0) & (np.abs(contrast) < 3)] = 0
+    out[(ndvi < 0) & (np.abs(contrast) < 6.5)] = 0
     out[(ndvi < 0.1) & (b13 < 275)] = 1
     out[~np.isfinite(ndvi + b10 + b13 + b14)] = -1
     return out
