@@ -31,7 +31,7 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# Retrain the shipped default bundle (simulate → AutoKeras teacher → distil → fuse → evaluate), ~1 h on 2 cores.
+# Retrain the shipped default bundle (simulate → AutoKeras teacher → distil → fuse → evaluate), ~37 min on 2 cores.
 bundle: setup
 	$(PY) pipelines/train_default_bundle.py --out akkd_scale/data/default_bundle
 
