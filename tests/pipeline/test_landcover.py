@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 from click.testing import CliRunner
 
-from akkd_scale.conventions import QC_BITS, QC_LAND_COVER_RULES
+from akkd_scale.conventions import QC_BITS, QC_LAND_COVER_RULES, QC_NO_LAND_COVER
 from akkd_scale.errors import InputError
 from akkd_scale.models.bundle import default_bundle_path
 from akkd_scale.pipeline.graph import retrieve
@@ -170,6 +170,8 @@ def test_night_scene_keeps_todays_behaviour(night_scene):
     assert np.all(out["land_cover"].values == -1) and out["land_cover"].dtype == np.int8
     assert out.attrs["land_cover_source"] == "none: no map and no NDVI (night scene)"
     assert not np.any(out["qc"].values & QC_LAND_COVER_RULES)
+    valid = np.isfinite(out["lst"].values)  # the shipped bundle has class students: BT strata answer instead
+    assert valid.any() and np.all((out["qc"].values[valid] & QC_NO_LAND_COVER) > 0)
 
 
 def test_errors_name_the_file_and_what_was_expected(day_scene, tmp_path):
