@@ -113,7 +113,6 @@ def adapt_bundle(scenes, bundle, out, *, landcover=None, landcover_legend=None, 
                  config: AdaptConfig = AdaptConfig()) -> Path:
     """Write a bundle at ``out`` whose class students are distilled for the scenes' region; returns ``out``."""
     from ..models.bundle import load_bundle, load_keras_model
-    from ..models.inference import local_models
     from ..simulate.trainingset import simulate_training_set
     from ..training.bundle_writer import save_bundle
     from ..training.distill import (SuiteConfig, dataset_rows, fit_fusion_and_calibration, scale_targets,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import zlib
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import version
 from pathlib import Path
