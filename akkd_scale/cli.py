@@ -240,7 +240,7 @@ def evaluate_command(data, bundle_path, out, strata, heads, emissivity_band) -> 
 @click.option("--seed", default=0, show_default=True)
 def adapt_command(scenes, bundle, out, landcover, landcover_legend, profiles, samples, pixels_per_class, epochs,
                   seed) -> None:
-    """Distil the bundle's land-cover class students for the scenes' region (docs/evaluation.md, "Adaptation")."""
+    """Distil the bundle's land-cover class students for the scenes' region (docs/models.md, "Regional adaptation")."""
     from .models.bundle import default_bundle_path
     from .pipeline.adapt import AdaptConfig, adapt_bundle
 

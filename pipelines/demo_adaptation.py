@@ -1,7 +1,9 @@
-"""Regional adaptation on the demo: adapt the bundle on one demo scene, evaluate on the other scene of the same
-region (same ground, other day and atmosphere) against the unadapted bundle, per land-cover class.
+"""Regional adaptation on the demo: adapt the bundle on one demo scene, evaluate on another scene of the same
+region against the unadapted bundle, per land-cover class.
 
-Both retrievals use the demo's land-cover map. Prints a Markdown table and writes ``WORK/adaptation.json``::
+The two scenes are the demo's landscape on two days under the same (mid-latitude summer) atmosphere type,
+with their own noise, pointing and LST variability. Both retrievals use the demo's land-cover map. Prints a
+Markdown table and writes ``WORK/adaptation.json``::
 
     python pipelines/demo_adaptation.py --work build/demo_adaptation [--bundle B]
 """
@@ -22,6 +24,10 @@ from akkd_scale.pipeline.runner import run_scenes
 from akkd_scale.pipeline.store import open_scene, scene_group
 from akkd_scale.utils import json_safe, markdown_table
 
+#: Two days over the demo's region: (name, atmosphere, TIR pointing angle in degrees, seed).
+REGION_SCENES = (("AST_L1B_region_day1", "midlatitude_summer", 5.7, 1),
+                 ("AST_L1B_region_day2", "midlatitude_summer", -3.0, 3))
+
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,7 +39,7 @@ def main(argv=None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     work = Path(args.work)
     start = time.perf_counter()
-    scenes = write_demo_scenes(work / "scenes")
+    scenes = write_demo_scenes(work / "scenes", scenes=REGION_SCENES)
     land_cover = land_cover_map_path(work / "scenes")
     bundle = Path(args.bundle) if args.bundle else default_bundle_path()
     local = work / "local_bundle"
