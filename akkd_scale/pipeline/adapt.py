@@ -12,8 +12,10 @@
    the south), at most ``n_profiles`` of them, clear-sky screened; the simulator's land-cover surfaces and
    ASTER geometry. Its train split gives the labelled rows, its validation split (halved by atmosphere)
    early stopping/α and the fusion/calibration rows.
-3. **Students** — per class with at least ``min_class_samples`` labelled rows and some scene pixels, a
-   baseline and a distilled student (α chosen on validation, ``training.distill.train_class_students``);
+3. **Students** — per class with at least ``min_class_samples`` labelled rows and some scene pixels, the
+   input bundle's baseline and distilled students are fine-tuned (Adam at ``learning_rate`` 5e-4, early
+   stopping on the local validation rows; α chosen on validation, ``training.distill.train_class_students``);
+   classes the input bundle has no student for start afresh;
    other classes, the BT-strata and global students and the teacher are the input bundle's. Fusion
    weights and the calibrated uncertainty are refitted on the local calibration rows.
 
@@ -63,6 +65,7 @@ class AdaptConfig:
     altitudes: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 3.0)
     min_class_samples: int = 300
     epochs: int = 60
+    learning_rate: float = 5e-4
     alphas: tuple[float, ...] = (0.25, 0.5, 0.75)
     processes: int = 2
     seed: int = 0
@@ -153,8 +156,8 @@ def adapt_bundle(scenes, bundle, out, *, landcover=None, landcover_legend=None, 
     class_models = [None if e["kd"] is None else {k: keras_of(e[k]) for k in ("kd", "baseline")}
                     for e in students["land_cover"]]
     normalisation = manifest["normalisation"]
-    suite = SuiteConfig(out=str(out), student=FitConfig(epochs=config.epochs), alphas=config.alphas,
-                        seed=config.seed)
+    suite = SuiteConfig(out=str(out), student=FitConfig(epochs=config.epochs, learning_rate=config.learning_rate),
+                        alphas=config.alphas, seed=config.seed)
 
     adapted, scene_counts = {}, {}
     for code, name in enumerate(LAND_COVER_CLASSES):
@@ -168,7 +171,8 @@ def adapt_bundle(scenes, bundle, out, *, landcover=None, landcover_legend=None, 
         mine = rng.permutation(mine)[:config.pixels_per_class]
         models = train_class_students(name, (train.x[rows], train.y[rows]), x_scene[mine],
                                       (val.x[val_rows], val.y[val_rows]), normalisation, suite,
-                                      lambda x: scale_targets(predict(teacher, x), normalisation))
+                                      lambda x: scale_targets(predict(teacher, x), normalisation),
+                                      initial=class_models[code])
         class_models[code] = models
         adapted[name] = {k: v for k, v in models.items() if k not in ("kd", "baseline")}
     if not adapted:

@@ -215,21 +215,25 @@ def _metrics(y, pred) -> dict:
             "emissivity_mae": eps["mae"], "emissivity_rmse": eps["rmse"]}
 
 
-def _fit_student(name, x, targets, loss, validation, normalisation, config):
+def _fit_student(name, x, targets, loss, validation, normalisation, config, initial=None):
+    """A student fitted from scratch, or fine-tuned from the weights of ``initial`` (same architecture)."""
     keras.utils.set_random_seed(config.seed)
     train, model = build_network(config.student_hidden, normalisation, name=name)
+    if initial is not None:
+        model.set_weights(initial.get_weights())
     fit_network(train, x, targets, loss=loss, validation=validation, config=config.student)
     return model
 
 
-def _fit_kd(name, x, z, z_teacher, x_unlabelled, z_teacher_unlabelled, validation, normalisation, config, alpha):
+def _fit_kd(name, x, z, z_teacher, x_unlabelled, z_teacher_unlabelled, validation, normalisation, config, alpha,
+            initial=None):
     """Student trained with the distillation loss: labelled rows (x, z) and teacher-only rows."""
     x_val, z_val, zt_val = validation
     x_kd = np.concatenate([x, x_unlabelled])
     truth = np.concatenate([z, np.full((x_unlabelled.shape[0], z.shape[1]), np.nan, np.float32)])
     targets = np.concatenate([truth, np.concatenate([z_teacher, z_teacher_unlabelled])], axis=1)
     return _fit_student(name, x_kd, targets, distillation_loss(alpha),
-                        (x_val, np.concatenate([z_val, zt_val], axis=1)), normalisation, config)
+                        (x_val, np.concatenate([z_val, zt_val], axis=1)), normalisation, config, initial)
 
 
 def _train_pair(name, x, z, z_teacher, x_aug, z_teacher_aug, validation, normalisation, config) -> dict:
@@ -240,21 +244,26 @@ def _train_pair(name, x, z, z_teacher, x_aug, z_teacher_aug, validation, normali
                           config.alpha)}
 
 
-def train_class_students(name, labelled, unlabelled, validation, normalisation, config, teacher_z) -> dict:
+def train_class_students(name, labelled, unlabelled, validation, normalisation, config, teacher_z,
+                         initial: dict | None = None) -> dict:
     """Students of one land-cover class: a baseline on the labelled rows alone and a distilled one whose
     α (``config.alphas``) gives the lowest validation LST MAE.
 
     ``labelled`` (x, y), ``unlabelled`` x (teacher term only; class inputs, perturbed copies, scene pixels),
-    ``validation`` (x, y) of the class; ``teacher_z(x)`` the teacher's scaled predictions.
+    ``validation`` (x, y) of the class; ``teacher_z(x)`` the teacher's scaled predictions. ``initial``
+    {"kd", "baseline"}: existing students to fine-tune (regional adaptation) instead of starting afresh.
     """
     x, y = labelled
     x_val, y_val = validation
     z, z_val = scale_targets(y, normalisation), scale_targets(y_val, normalisation)
     zt, zt_unl, zt_val = teacher_z(x), teacher_z(unlabelled), teacher_z(x_val)
-    baseline = _fit_student(f"{name}_baseline", x, z, "mse", (x_val, z_val), normalisation, config)
+    initial = initial or {}
+    baseline = _fit_student(f"{name}_baseline", x, z, "mse", (x_val, z_val), normalisation, config,
+                            initial.get("baseline"))
     candidates = {}
     for alpha in config.alphas:
-        model = _fit_kd(name, x, z, zt, unlabelled, zt_unl, (x_val, z_val, zt_val), normalisation, config, alpha)
+        model = _fit_kd(name, x, z, zt, unlabelled, zt_unl, (x_val, z_val, zt_val), normalisation, config, alpha,
+                        initial.get("kd"))
         candidates[alpha] = (float(np.mean(np.abs(predict(model, x_val)[:, 0] - y_val[:, 0]))), model)
     alpha = min(candidates, key=lambda a: candidates[a][0])
     log.info("class %s: %d labelled, %d teacher-only rows; alpha %.2f (validation LST MAE %s K)", name, len(x),
