@@ -116,10 +116,14 @@ def moisture_bin(bt, calibration: dict) -> np.ndarray:
 
 
 def fit_calibration(lst_true, lst_pred: dict[str, np.ndarray], sigma: dict[str, np.ndarray], strata: np.ndarray,
-                    n_strata: int, bt, column_water_vapour, *, edges=CWV_EDGES, min_rows: int = 30) -> dict:
+                    n_strata: int, bt, column_water_vapour, *, edges=CWV_EDGES, min_rows: int = 30,
+                    coefficients=None) -> dict:
     """Calibration factors (module docstring) from calibration rows: truth, per-head LST, uncalibrated σ,
-    local-model index, brightness temperatures (N, 5) and the true column water vapour (g cm⁻²)."""
-    coefficients, *_ = np.linalg.lstsq(cwv_features(bt), np.asarray(column_water_vapour, np.float64), rcond=None)
+    local-model index, brightness temperatures (N, 5) and the true column water vapour (g cm⁻²).
+    ``coefficients``: an existing water-vapour estimate to keep (else fitted here)."""
+    if coefficients is None:
+        coefficients, *_ = np.linalg.lstsq(cwv_features(bt), np.asarray(column_water_vapour, np.float64), rcond=None)
+    coefficients = np.asarray(coefficients, np.float64)
     calibration = {"method": CALIBRATION_METHOD, "quantile": CALIBRATION_QUANTILE,
                    "moisture": "column water vapour (g cm-2) estimated from BT10-14: least squares on BT - 280 K, "
                                "pairwise BT differences, their squares and (BT13 - 280 K) x differences",

@@ -15,9 +15,10 @@
 3. **Students** — per class with at least ``min_class_samples`` labelled rows and some scene pixels, the
    input bundle's baseline and distilled students are fine-tuned (Adam at ``learning_rate`` 5e-4, early
    stopping on the local validation rows; α chosen on validation, ``training.distill.train_class_students``);
-   classes the input bundle has no student for start afresh;
-   other classes, the BT-strata and global students and the teacher are the input bundle's. Fusion
-   weights and the calibrated uncertainty are refitted on the local calibration rows.
+   classes the input bundle has no student for start afresh. The other classes, the BT-strata and global
+   students and the teacher are the input bundle's. The fusion
+   weights and calibration factors of the adapted classes are refitted on the local calibration rows
+   (with the input bundle's water-vapour estimate); every other row keeps the input bundle's.
 
 The output is a normal bundle whose manifest records the input bundle's sha256, the scenes (path, sha256),
 the atmospheres and the number of pixels per class. This module trains (TensorFlow): it is a training
@@ -25,6 +26,7 @@ entry point beside the retrieval pipeline, never imported by retrieval.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -180,8 +182,11 @@ def adapt_bundle(scenes, bundle, out, *, landcover=None, landcover_legend=None, 
                          f"simulated rows (scene pixels per class: {scene_counts})", variable="land_cover",
                          expected="more simulated samples (n_samples) or scenes with classed pixels")
 
-    fusion, preds, doubled, local = fit_fusion_and_calibration(teacher, global_models, class_models + strata_models,
-                                                               cal, manifest["strata"], len(LAND_COVER_CLASSES))
+    previous = manifest["fusion"]
+    refitted, preds, doubled, local = fit_fusion_and_calibration(
+        teacher, global_models, class_models + strata_models, cal, manifest["strata"], len(LAND_COVER_CLASSES),
+        cwv_coefficients=previous.get("calibration", {}).get("cwv_coefficients"))
+    fusion = merge_fusion(previous, refitted, [LAND_COVER_CLASSES.index(name) for name in adapted])
     domain = {k: v for k, v in manifest["inputs"].items() if k in ("range_min", "range_max", "range_definition",
                                                                     "mahalanobis")}
     distillation = {**manifest["distillation"],
@@ -200,6 +205,22 @@ def adapt_bundle(scenes, bundle, out, *, landcover=None, landcover_legend=None, 
                        strata=manifest["strata"], normalisation=normalisation, domain=domain, fusion=fusion,
                        distillation=distillation, provenance=provenance, metrics=metrics, teacher_info=teacher_info,
                        inputs=inputs, overwrite=False)
+
+
+def merge_fusion(previous: dict, refitted: dict, rows: list[int]) -> dict:
+    """The input bundle's fusion with only the ``rows`` (local models that were adapted) taken from ``refitted``:
+    classes and strata whose students were kept keep their weights and calibration."""
+    merged = json.loads(json.dumps(previous))
+    for s in rows:
+        merged["teacher_weight"][s] = refitted["teacher_weight"][s]
+        merged["lst_disagreement_ms"][s] = refitted["lst_disagreement_ms"][s]
+        for head in merged["lst_rmse"]:
+            merged["lst_rmse"][head][s] = refitted["lst_rmse"][head][s]
+        if "calibration" in merged:
+            for head in merged["calibration"]["factor"]:
+                merged["calibration"]["factor"][head][s] = refitted["calibration"]["factor"][head][s]
+    merged["adapted_rows"] = list(rows)
+    return merged
 
 
 def _lst_mae(y, pred) -> dict:

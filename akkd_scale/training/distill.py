@@ -283,13 +283,14 @@ def local_predictions(local_models, global_models, kind: str, x, local) -> np.nd
     return pred
 
 
-def fit_fusion_and_calibration(teacher, global_models, local_models, cal: Rows, strata_spec: dict, n_classes: int
-                               ) -> tuple[dict, dict, Rows, np.ndarray]:
+def fit_fusion_and_calibration(teacher, global_models, local_models, cal: Rows, strata_spec: dict, n_classes: int,
+                               cwv_coefficients=None) -> tuple[dict, dict, Rows, np.ndarray]:
     """Fusion weights and calibrated uncertainty per local model, fitted on calibration rows.
 
     With class students (``n_classes`` > 0) every classed calibration row counts twice: as its land-cover
     class and as its brightness-temperature stratum, so both the class entries and the fallback strata get
-    weights and calibration. Returns (fusion dict, predictions by head, the rows used, their local indices).
+    weights and calibration. ``cwv_coefficients`` keeps an existing water-vapour estimate. Returns (fusion
+    dict, predictions by head, the rows used, their local indices).
     """
     n_bands = len(BANDS)
     strata = assign_strata(cal.x[:, :n_bands], cal.x[:, n_bands], strata_spec)
@@ -311,7 +312,8 @@ def fit_fusion_and_calibration(teacher, global_models, local_models, cal: Rows, 
     sigma = {head: fusion_mod.lst_uncertainty(head, local, fusion, preds["teacher"][:, 0], preds["student"][:, 0])
              for head in preds}
     fusion["calibration"] = fusion_mod.fit_calibration(y[:, 0], {h: p[:, 0] for h, p in preds.items()}, sigma,
-                                                       local, n_local, x[:, :n_bands], rows.column_water_vapour)
+                                                       local, n_local, x[:, :n_bands], rows.column_water_vapour,
+                                                       coefficients=cwv_coefficients)
     return fusion, preds, rows, local
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from akkd_scale.conventions import LAND_COVER_CLASSES
 from akkd_scale.errors import InputError
 from akkd_scale.pipeline.adapt import air_mass
 
@@ -71,8 +72,17 @@ def test_adapt_writes_a_bundle_with_new_class_students(tiny_bundle_path, vegetat
         after = manifest["models"]["students"]["land_cover"][code]
         assert after["kd"] is not None
         assert before["kd"] is None or original["files"][before["kd"]["onnx"]] != manifest["files"][after["kd"]["onnx"]]
-    # teacher and strata students are carried over unchanged
+    # teacher and strata students are carried over unchanged, and so are the fusion rows of what was not adapted
     assert manifest["files"]["teacher.onnx"] == original["files"]["teacher.onnx"]
+    codes = sorted(LAND_COVER_CLASSES.index(name) for name in new)
+    assert manifest["fusion"]["adapted_rows"] == codes
+    for s in range(len(original["fusion"]["teacher_weight"])):
+        same = manifest["fusion"]["teacher_weight"][s] == original["fusion"]["teacher_weight"][s]
+        kept = manifest["fusion"]["calibration"]["factor"]["fusion"][s] == \
+            original["fusion"]["calibration"]["factor"]["fusion"][s]
+        assert (same and kept) or s in codes, s
+    assert manifest["fusion"]["calibration"]["cwv_coefficients"] == \
+        original["fusion"]["calibration"]["cwv_coefficients"]
     bt = np.full((3, 5), 295.0, np.float32)
     assert np.isfinite(adapted.predict(bt, np.zeros(3), land_cover=np.array([2, 5, -1]))["fusion"]["lst"]).all()
     again = CliRunner().invoke(main, args)
