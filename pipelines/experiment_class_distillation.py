@@ -43,8 +43,9 @@ def main(argv=None) -> dict:
     normalisation = bundle.manifest["normalisation"]
     ds = open_training_set(args.data).load()
     inputs = bundle.input_names
-    train = dataset_rows(ds, "train", inputs, missing_fraction=0.3, seed=args.seed)
-    val, _ = split_validation(dataset_rows(ds, "validation", inputs, missing_fraction=0.3, seed=args.seed + 1),
+    missing = bundle.manifest["distillation"].get("ndvi_missing_fraction", 0.0)  # as the bundle was trained
+    train = dataset_rows(ds, "train", inputs, missing_fraction=missing, seed=args.seed)
+    val, _ = split_validation(dataset_rows(ds, "validation", inputs, missing_fraction=missing, seed=args.seed + 1),
                               args.data)
     test = dataset_rows(ds, "test", inputs)
     config = SuiteConfig(out="unused", student=FitConfig(epochs=args.epochs),

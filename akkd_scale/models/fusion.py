@@ -148,10 +148,11 @@ def fit_calibration(lst_true, lst_pred: dict[str, np.ndarray], sigma: dict[str, 
 
 
 def lst_uncertainty(head: str, strata: np.ndarray, fusion: dict, lst_teacher=None, lst_student=None,
-                    bt=None) -> np.ndarray:
+                    moisture=None) -> np.ndarray:
     """Per-pixel LST uncertainty (K) of ``head`` (see module docstring); NaN where stratum is −1.
 
-    With a ``calibration`` in ``fusion`` and the brightness temperatures ``bt`` (N, 5) given, σ is calibrated."""
+    With a ``calibration`` in ``fusion`` and the rows' water-vapour bins ``moisture`` (:func:`moisture_bin`,
+    computed once for all heads) given, σ is calibrated."""
     base_name = head if head in fusion["lst_rmse"] else "student"
     rmse = np.asarray(fusion["lst_rmse"][base_name], dtype=np.float64)
     valid = strata >= 0
@@ -165,7 +166,7 @@ def lst_uncertainty(head: str, strata: np.ndarray, fusion: dict, lst_teacher=Non
         variance = variance + np.maximum(0.0, d2 - np.asarray(fusion["lst_disagreement_ms"])[index])
     sigma = np.sqrt(variance)
     calibration = fusion.get("calibration")
-    if calibration is not None and bt is not None:
+    if calibration is not None and moisture is not None:
         factor = np.asarray(calibration["factor"][head], np.float64)
-        sigma = sigma * factor[index, moisture_bin(bt, calibration).clip(0, factor.shape[1] - 1)]
+        sigma = sigma * factor[index, np.clip(moisture, 0, factor.shape[1] - 1)]
     return np.where(valid, sigma, np.nan).astype(np.float32)

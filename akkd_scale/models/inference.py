@@ -218,12 +218,14 @@ class Bundle:
             preds["fusion"] = fusion_mod.fuse(preds["teacher"], preds["student"], sv, fusion)
         lst_t = preds["teacher"][:, 0] if need_teacher else None
         lst_s = preds["student"][:, 0] if need_teacher else None
+        moisture = (fusion_mod.moisture_bin(xv[:, :N_BANDS], fusion["calibration"]) if "calibration" in fusion
+                    else None)
         result = {}
         for head in heads:
             full = np.full((x.shape[0], N_TARGETS), np.nan, dtype=np.float32)
             full[valid] = preds[head]
             unc = np.full(x.shape[0], np.nan, dtype=np.float32)
-            unc[valid] = fusion_mod.lst_uncertainty(head, sv, fusion, lst_t, lst_s, xv[:, :N_BANDS])
+            unc[valid] = fusion_mod.lst_uncertainty(head, sv, fusion, lst_t, lst_s, moisture)
             result[head] = {"lst": full[:, 0], "emissivity": full[:, 1:], "lst_uncertainty": unc}
         return result, self._quality(x, strata)
 

@@ -143,7 +143,9 @@ def adapt_bundle(scenes, bundle, out, *, landcover=None, landcover_legend=None, 
     sim = simulate_training_set(config.n_samples, seed=config.seed, profile_sets=(), profiles=atmospheres,
                                 altitudes=config.altitudes, processes=config.processes)
     inputs = source.input_names
-    ndvi_missing = 0.0 if all(p["has_ndvi"] for p in pixels) else 0.3
+    # night scenes among them: train with NDVI missing as the input bundle was
+    ndvi_missing = (0.0 if all(p["has_ndvi"] for p in pixels)
+                    else source.manifest["distillation"].get("ndvi_missing_fraction", 0.0))
     train = dataset_rows(sim, "train", inputs, missing_fraction=ndvi_missing, seed=config.seed)
     held = dataset_rows(sim, "validation", inputs, missing_fraction=ndvi_missing, seed=config.seed + 1)
     val, cal = split_validation(held, "local simulation")

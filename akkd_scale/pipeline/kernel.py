@@ -135,10 +135,11 @@ def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
     bundle = cached_bundle(ref)
     dims = ("band",) + tuple(d for d in block[BT].dims if d != "band")
     bt = _values(block, BT, dims)
-    cover_inputs = {name: _values(block, name, dims[1:], np.float32 if name == "ndvi" else np.float64)
-                    for name in cover.inputs}
-    land_cover, from_rules = classify_block(cover, bt, **cover_inputs)
     extra = {name: _values(block, name, dims[1:]) for name in bundle.extra_inputs if name in block}
+    cover_inputs = {name: extra[name] if name in extra else
+                    _values(block, name, dims[1:], np.float32 if name == "ndvi" else np.float64)
+                    for name in cover.inputs}  # NDVI is read once when the networks take it too
+    land_cover, from_rules = classify_block(cover, bt, **cover_inputs)
     out = predict_block(bt, _values(block, VZA, dims[1:]), bundle, tuple(h for h in heads if h != TES_HEAD),
                         extra, land_cover)
     if TES_HEAD in heads:

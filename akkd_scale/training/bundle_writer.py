@@ -82,6 +82,16 @@ def _write_network(model, directory: Path, stem: str) -> dict:
     return {"onnx": f"{stem}.onnx", "keras": f"{stem}.keras"}
 
 
+def optional_inputs(inputs, where) -> list[str]:
+    """The optional inputs (after BT10..14 and view zenith) of an input specification; a ParameterError
+    naming ``where`` unless it is the six inputs followed by known optional inputs."""
+    extra = list(inputs[len(INPUT_NAMES):])
+    if list(inputs[:len(INPUT_NAMES)]) != list(INPUT_NAMES) or any(n not in OPTIONAL_INPUTS for n in extra):
+        raise ParameterError(where, f"inputs {list(inputs)}", variable="inputs",
+                             expected=f"{list(INPUT_NAMES)} then optional inputs from {sorted(OPTIONAL_INPUTS)}")
+    return extra
+
+
 def _local_entries(work: Path, names, models) -> list[dict]:
     """Manifest entries {name, kd, baseline} of local students (None: the global students are used)."""
     entries = []
@@ -106,10 +116,7 @@ def save_bundle(path, *, teacher, students: dict, strata: dict, normalisation: d
     bundle is never half-written.
     """
     path = Path(path)
-    extra = list(inputs[len(INPUT_NAMES):])
-    if list(inputs[:len(INPUT_NAMES)]) != list(INPUT_NAMES) or any(n not in OPTIONAL_INPUTS for n in extra):
-        raise ParameterError("save_bundle", f"inputs {list(inputs)}", variable="inputs",
-                             expected=f"{list(INPUT_NAMES)} then optional inputs from {sorted(OPTIONAL_INPUTS)}")
+    extra = optional_inputs(inputs, "save_bundle")
     if path.exists() and not overwrite:
         raise BundleError(f"{describe_path(path)}: bundle already exists (pass overwrite=True to replace it)")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ from ..metrics import metrics
 from ..models import fusion as fusion_mod
 from ..models.strata import assign_strata, fit_strata, n_strata, stratum_names
 from ..utils import json_safe
-from .bundle_writer import input_domain, save_bundle
+from .bundle_writer import input_domain, optional_inputs, save_bundle
 from .students import STUDENT_HIDDEN, FitConfig, build_network, fit_network, predict
 from .teacher import TeacherConfig, search_teacher
 
@@ -127,10 +127,7 @@ def dataset_rows(ds, split: str, inputs=INPUT_NAMES, *, missing_fraction: float 
     each optional input's missing value, as a night scene would. Rows with non-finite bands, view zenith or
     targets are dropped (logged)."""
     source = ds.attrs.get("source", "training set")
-    extra = list(inputs[len(INPUT_NAMES):])
-    if list(inputs[:len(INPUT_NAMES)]) != list(INPUT_NAMES) or any(n not in OPTIONAL_INPUTS for n in extra):
-        raise ParameterError(source, f"inputs {list(inputs)}", variable="inputs",
-                             expected=f"{list(INPUT_NAMES)} then optional inputs from {sorted(OPTIONAL_INPUTS)}")
+    extra = optional_inputs(inputs, source)
     for name in ("brightness_temperature", "view_zenith", "lst", "emissivity", "split",
                  *(OPTIONAL_INPUTS[n][0] for n in extra)):
         if name not in ds:

@@ -101,7 +101,7 @@ def test_calibration_gives_68_percent_in_every_stratum_and_water_vapour_bin():
     fusion = {"lst_rmse": {"fusion": [0.7] * 3}, "lst_disagreement_ms": [0.0] * 3, "calibration": calibration}
     strata, bt, cwv, error = rows(40_000)
     lst = np.full(error.shape, 300.0)
-    calibrated = lst_uncertainty("fusion", strata, fusion, lst, lst, bt)
+    calibrated = lst_uncertainty("fusion", strata, fusion, lst, lst, moisture_bin(bt, calibration))
     plain = lst_uncertainty("fusion", strata, {k: v for k, v in fusion.items() if k != "calibration"}, lst, lst)
     assert np.allclose(plain, 0.7)
     bins = moisture_bin(bt, calibration)
