@@ -33,7 +33,7 @@ test: setup
 
 # Retrain the shipped default bundle (simulate → AutoKeras teacher → distil → fuse → evaluate), ~37 min on 2 cores.
 bundle: setup
-	$(PY) pipelines/train_default_bundle.py --out akkd_scale/data/default_bundle
+	$(PY) scripts/train_default_bundle.py --out akkd_scale/data/default_bundle
 
 clean:
 	rm -rf $(VENV) demo_output

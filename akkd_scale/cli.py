@@ -10,6 +10,7 @@ import click
 
 from . import __version__
 from .conventions import BANDS
+from .landcover.legends import LEGENDS
 
 #: Dask scheduler addresses: ``tcp://host:port`` (or tls/ucx/ws/wss/inproc) or ``host:port``.
 SCHEDULER_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss|inproc)://)?[^\s/:]+(:\d{1,5})?$")
@@ -136,7 +137,7 @@ def show_versions() -> None:
                    "or MODIS MCD12Q1 IGBP), NDVI/BT rules where it has no class; 'rules' (the default) for the "
                    "rules alone (day scenes with NDVI); 'none' for brightness-temperature strata only "
                    "(docs/pipeline.md, 'Land cover').")
-@click.option("--landcover-legend", type=click.Choice(["worldcover", "igbp"]), default=None,
+@click.option("--landcover-legend", type=click.Choice(tuple(LEGENDS)), default=None,
               help="Legend of --landcover [default: from the file's name/tags, else from its codes].")
 def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, heads, atmosphere, overwrite, verify,
         dashboard_address, connect_timeout, worker_timeout, executor, device, landcover, landcover_legend) -> None:
@@ -230,7 +231,7 @@ def evaluate_command(data, bundle_path, out, strata, heads, emissivity_band) -> 
 @click.option("--out", required=True, type=click.Path(path_type=str), help="New bundle directory (must not exist).")
 @click.option("--landcover", default=None, metavar="MAP.tif|rules",
               help="Land cover of the scenes' pixels: a GeoTIFF (WorldCover/IGBP), else the NDVI/BT rules.")
-@click.option("--landcover-legend", type=click.Choice(["worldcover", "igbp"]), default=None)
+@click.option("--landcover-legend", type=click.Choice(tuple(LEGENDS)), default=None)
 @click.option("--profiles", default=None, type=click.Path(exists=True, dir_okay=False, path_type=str),
               help="TIGR-format profile file of the region [default: TIGR-2000 air masses of the scenes' "
                    "latitude band and season].")
@@ -242,7 +243,7 @@ def adapt_command(scenes, bundle, out, landcover, landcover_legend, profiles, sa
                   seed) -> None:
     """Distil the bundle's land-cover class students for the scenes' region (docs/models.md, "Regional adaptation")."""
     from .models.bundle import default_bundle_path
-    from .pipeline.adapt import AdaptConfig, adapt_bundle
+    from .workflows.adapt import AdaptConfig, adapt_bundle
 
     if os.path.exists(out):
         raise click.BadParameter(f"{out!r} exists (expected a new bundle directory)", param_hint="'--out'")
@@ -296,7 +297,7 @@ def simulate_command(profile_sets, tigr, max_relative_humidity, surfaces, land_c
                      seed, out, view_zenith_range, view_zenith, altitudes, mixtures, temperature_offsets, water_scales,
                      rt_perturbation, terms_path, processes, overwrite) -> None:
     """Simulate an ASTER TIR training set (LOWTRAN7 terms, real profiles and spectra) into a Zarr store."""
-    from .simulate.landcover import GLOBAL_MIXTURE
+    from .simulate.surfaces import GLOBAL_MIXTURE
     from .simulate.trainingset import simulate_training_set, write_training_set
 
     def numbers(text):
@@ -350,7 +351,7 @@ def simulate_command(profile_sets, tigr, max_relative_humidity, surfaces, land_c
 def demo(out_dir: str, bundle: str | None, size: str, workers: int | None) -> None:
     """Simulate demo ASTER L1B scenes with known truth, retrieve LST/emissivity, report the accuracy."""
     from .pipeline.cluster import close_client, dashboard_link, get_client
-    from .pipeline.demo import format_report, run_demo
+    from .workflows.demo import format_report, run_demo
 
     try:
         shape = tuple(int(v) for v in size.lower().split("x"))

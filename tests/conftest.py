@@ -59,7 +59,7 @@ def bundle_path() -> Path:
     if not (path / "manifest.json").is_file():
         env = {**os.environ, "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
                "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-        subprocess.run([sys.executable, "-c", "import sys; from akkd_scale.testing.bundles import "
+        subprocess.run([sys.executable, "-c", "import sys; from akkd_scale.training.tiny_bundle import "
                         "make_test_bundle; make_test_bundle(sys.argv[1])", str(path)],
                        check=True, env=env, cwd=REPO, capture_output=True, timeout=300)
     return path
@@ -80,7 +80,7 @@ def tiny_bundle(tiny_bundle_path):
 
 @pytest.fixture(scope="session")
 def synthetic_set():
-    from akkd_scale.testing.trainingsets import synthetic_training_set
+    from akkd_scale.simulate.synthetic import synthetic_training_set
 
     return synthetic_training_set(600, seed=11)
 

@@ -15,7 +15,7 @@ field the runtime reads against the schema (``_Schema``), every path in the mani
 the bundle directory, every listed file against its sha256, unlisted model files (refused; other
 unlisted files, e.g. an evaluation report written next to the models, are never read and only
 logged) and every ONNX file (parses, passes the ONNX checker, has the expected shapes). Loading needs
-only onnxruntime: this module imports Keras solely inside ``load_keras_model`` (``safe_mode=True``).
+only onnxruntime and never imports Keras (the ``.keras`` files are read by ``training.keras_io``).
 Bundles are written by ``akkd_scale.training.bundle_writer``.
 """
 from __future__ import annotations
@@ -379,20 +379,3 @@ def load_bundle_cached(path: str, sha256: str, threads: int = 1, slab_rows: int 
         raise BundleIntegrityError(f"{describe_path(Path(path) / MANIFEST)}: sha256 {bundle.sha256} differs "
                                    f"from the expected {sha256} (bundle replaced since the task was built)")
     return bundle
-
-
-def load_keras_model(bundle: Bundle, relative: str):
-    """A bundle's Keras network (e.g. ``teacher.keras``), loaded with ``safe_mode=True`` (imports Keras)."""
-    import keras
-
-    if relative not in bundle.manifest["files"]:
-        raise BundleError(f"{describe_path(bundle.path / relative)}: not a file of this bundle")
-    actual = sha256_file(bundle.path / relative)
-    if actual != bundle.manifest["files"][relative]:
-        raise BundleIntegrityError(f"{describe_path(bundle.path / relative)}: sha256 {actual} does not match "
-                                   "the manifest; file altered since loading")
-    try:
-        return keras.models.load_model(str(bundle.path / relative), compile=False, safe_mode=True)
-    except Exception as exc:  # the sha256 matched: whatever Keras raises, the file itself is unreadable
-        raise BundleError(f"{describe_path(bundle.path / relative)}: not a readable Keras model "
-                          f"({type(exc).__name__}: {str(exc)[:200]})") from exc

@@ -18,7 +18,7 @@ import xarray as xr
 from ..conventions import BANDS, BT, HEADS, NETWORK_HEADS, OUTPUT_ATTRS, QC_BITS, TES_HEAD, TES_TERMS, VZA
 from ..errors import InputError, ParameterError
 from .kernel import bundle_ref, cached_bundle, retrieve_block
-from .landcover import LandCoverPlan, plan_land_cover
+from .landcover_plan import LandCoverPlan, plan_land_cover
 
 GEO = ("latitude", "longitude")
 AFGL_TERMS_FILE = "afgl_tes_terms.json"
@@ -71,7 +71,7 @@ def output_spec(spatial: tuple[str, ...], heads: tuple[str, ...]) -> dict[str, t
 
 @functools.lru_cache(maxsize=1)
 def _afgl_table() -> dict:
-    """The shipped AFGL band terms (``pipelines/make_afgl_tes_terms.py`` writes them)."""
+    """The shipped AFGL band terms (``scripts/make_afgl_tes_terms.py`` writes them)."""
     return json.loads((files("akkd_scale") / "data" / AFGL_TERMS_FILE).read_text())
 
 

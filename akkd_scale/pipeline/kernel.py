@@ -17,7 +17,7 @@ import xarray as xr
 
 from ..conventions import BANDS, BT, QC_LAND_COVER_RULES, TES_HEAD, TES_TERMS, VZA
 from ..errors import BundleError, InputError
-from .landcover import LandCoverPlan, classify_block
+from .landcover_plan import LandCoverPlan, classify_block
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ import xarray as xr
 from .. import __version__
 from ..conventions import BANDS, BT, QC_INVALID_INPUT
 from ..errors import InputError, ParameterError
+from ..landcover.legends import check_legend
 from ..utils import sha256_file
 from .graph import check_heads, retrieve
 from .kernel import BundleRef, bundle_ref
@@ -94,11 +95,7 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
 
 def _landcover_context(landcover, legend: str | None) -> dict:
     """The land-cover map of a run, checked to exist, and what identifies it in scene records."""
-    from ..models.landcover import LEGENDS
-
-    if legend is not None and legend not in LEGENDS:
-        raise ParameterError(None, f"unknown land-cover legend {legend!r}", variable="landcover_legend",
-                             expected=" or ".join(LEGENDS))
+    check_legend(legend, "landcover_legend")
     if landcover is None or landcover in ("rules", "none"):
         return {"landcover": landcover, "landcover_legend": legend, "landcover_id": landcover or ""}
     path = Path(landcover).expanduser().resolve()

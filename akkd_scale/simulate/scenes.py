@@ -9,11 +9,11 @@ A scene is built from physical layers, each kept as truth beside the radiance:
   mountain sees a thinner, drier and colder atmosphere;
 * **land cover** — coherent patches (competing smooth random fields) of the simulator's land-cover
   classes (:data:`SCENE_CLASSES`, codes of ``conventions.LAND_COVER_CLASSES``) and a lake (water).
-  Surfaces are the training simulator's own (:func:`akkd_scale.simulate.landcover.land_cover_surfaces`),
+  Surfaces are the training simulator's own (:func:`akkd_scale.simulate.surfaces.land_cover_surfaces`),
   from its *test* split, i.e. spectra a training set with the same seed holds out: every patch blends
   two surfaces of its class with a smooth weight (an areal mixture), the lake is one water surface;
 * **NDVI** — from each pixel's vegetation cover fraction by the simulator's relation
-  (:func:`akkd_scale.simulate.landcover.ndvi`);
+  (:func:`akkd_scale.simulate.surfaces.ndvi`);
 * **LST** — the near-surface air temperature of the pixel's atmosphere (hence a lapse rate with altitude)
   plus the class's LST − air temperature offset from the simulator's skin-temperature prior
   (``landcover.PRIORS``), taken as a smooth quantile field within the upper half of the class range:
@@ -37,7 +37,7 @@ from ..errors import ParameterError
 from ..physics.atmosphere import terms_table
 from ..physics.forward import at_sensor_radiance, radiance_noise_sigma
 from ..sensors import ASTER_TIR, brightness_temperature
-from .landcover import PRIORS, land_cover_surfaces, ndvi
+from .surfaces import PRIORS, land_cover_surfaces, ndvi
 from .profiles import augment_profiles, read_afgl
 from .trainingset import interpolate_grid
 

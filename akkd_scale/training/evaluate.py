@@ -221,7 +221,7 @@ def condition_metrics(test_ds: xr.Dataset, bundle, *, heads=CONDITION_HEADS, con
     """LST MAE/RMSE/bias, emissivity MAE and σ coverage (share of |error| < lst_uncertainty) per retrieval
     condition (:data:`CONDITIONS`), head and group: all, land-cover class, column-water-vapour bin and
     view-zenith bin. ``test_ds`` follows the training-set contract with ``land_cover`` and ``ndvi``."""
-    from ..models.landcover import classes_from_rules
+    from ..landcover.rules import classes_from_rules
 
     source = test_ds.attrs.get("source_file", "test dataset")
     for name in ("brightness_temperature", "view_zenith", "lst", "emissivity", "land_cover", "ndvi",

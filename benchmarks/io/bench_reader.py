@@ -19,7 +19,7 @@ import xarray as xr  # noqa: E402
 from pyhdf.SD import SD, SDC  # noqa: E402
 
 from akkd_scale.sensors import ASTER_TIR, brightness_temperature  # noqa: E402
-from akkd_scale.testing import write_aster_l1b  # noqa: E402
+from akkd_scale.simulate.l1b_writer import write_aster_l1b  # noqa: E402
 
 
 def best_of(n, func):

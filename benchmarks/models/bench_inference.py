@@ -32,7 +32,7 @@ def main(rows: int = 200_000, threads: int = 2) -> None:
     from akkd_scale.training.onnx_export import INPUT_NAME, keras_to_onnx
     from akkd_scale.pipeline.kernel import predict_block
     from akkd_scale.training.students import build_network
-    from akkd_scale.testing.bundles import make_test_bundle
+    from akkd_scale.training.tiny_bundle import make_test_bundle
 
     rng = np.random.default_rng(0)
     x = np.column_stack([rng.uniform(260, 330, (rows, 5)), rng.uniform(0, 10, rows)]).astype(np.float32)

@@ -24,8 +24,8 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from akkd_scale.models.bundle import default_bundle_path, load_bundle  # noqa: E402
-from akkd_scale.models.landcover import classes_from_rules  # noqa: E402
-from akkd_scale.pipeline.demo import write_demo_scenes  # noqa: E402
+from akkd_scale.landcover.rules import classes_from_rules  # noqa: E402
+from akkd_scale.workflows.demo import write_demo_scenes  # noqa: E402
 from akkd_scale.pipeline.kernel import SLAB_ROWS, predict_block  # noqa: E402
 from akkd_scale.pipeline.runner import run_scenes  # noqa: E402
 

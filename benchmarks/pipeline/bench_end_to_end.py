@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from akkd_scale.pipeline.demo import DEMO_SCENES, write_demo_scenes
+from akkd_scale.workflows.demo import DEMO_SCENES, write_demo_scenes
 
 PLAIN = Path(__file__).with_name("plain_script.py")
 

@@ -196,7 +196,7 @@ def main() -> None:
     from akkd_scale.models.bundle import default_bundle_path
     from akkd_scale.pipeline import close_client, get_client
     from akkd_scale.pipeline.kernel import SLAB_ROWS
-    from akkd_scale.testing.l1b import write_aster_l1b
+    from akkd_scale.simulate.l1b_writer import write_aster_l1b
 
     bundle_path = args.bundle or default_bundle_path()
     work = Path(tempfile.mkdtemp(prefix="akkd-bench-"))

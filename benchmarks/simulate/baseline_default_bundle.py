@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 
 from akkd_scale.models.bundle import load_bundle  # noqa: E402
 from akkd_scale.physics.tes import tes  # noqa: E402
-from akkd_scale.simulate.landcover import CLASSES  # noqa: E402
+from akkd_scale.simulate.surfaces import CLASSES  # noqa: E402
 from akkd_scale.simulate.trainingset import SPLITS, simulate_training_set  # noqa: E402
 
 BUNDLE = Path(__file__).resolve().parents[2] / "akkd_scale" / "data" / "default_bundle"

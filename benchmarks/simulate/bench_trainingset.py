@@ -14,7 +14,7 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from akkd_scale.physics.atmosphere import terms_table  # noqa: E402
-from akkd_scale.simulate import landcover, profiles, trainingset  # noqa: E402
+from akkd_scale.simulate import surfaces, profiles, trainingset  # noqa: E402
 
 TARGET_S = 10.0
 

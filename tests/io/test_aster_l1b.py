@@ -13,7 +13,7 @@ from pyhdf.SD import SD, SDC
 from akkd_scale.errors import SceneFileError
 from akkd_scale.io import open_aster_l1b, view_zenith_from_pointing
 from akkd_scale.sensors import ASTER_TIR, brightness_temperature
-from akkd_scale.testing import write_aster_l1b
+from akkd_scale.simulate.l1b_writer import write_aster_l1b
 
 SHAPE = (40, 50)
 UCC = [6.822e-3, 6.780e-3, 6.590e-3, 5.693e-3, 5.225e-3]

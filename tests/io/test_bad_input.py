@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from akkd_scale.errors import SceneFileError
-from akkd_scale.testing import write_aster_l1b, write_ast08
+from akkd_scale.simulate.l1b_writer import write_aster_l1b, write_ast08
 
 SHAPE = (30, 40)
 

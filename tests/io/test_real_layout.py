@@ -14,12 +14,12 @@ from pyhdf.SD import SD, SDC
 from pyproj import Transformer
 
 from akkd_scale.errors import SceneFileError
-from akkd_scale.io.aster_l1b import dimension_maps, find_sds, lattice_map
+from akkd_scale.io.aster.backend import dimension_maps, find_sds, lattice_map
 from akkd_scale.io.hdf4 import SdsInfo
-from akkd_scale.io.aster_meta import (Metadata, acquisition_time, map_projection, processing_level, short_name,
+from akkd_scale.io.aster.metadata import (Metadata, acquisition_time, map_projection, processing_level, short_name,
                                       unit_conversion)
 from akkd_scale.io.odl import parse_odl
-from akkd_scale.testing import write_aster_l1b, write_aster_l1t
+from akkd_scale.simulate.l1b_writer import write_aster_l1b, write_aster_l1t
 
 SHAPE = (20, 30)
 DATA = Path(__file__).parent / "data"

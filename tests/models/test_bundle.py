@@ -14,7 +14,8 @@ import pytest
 from akkd_scale.conventions import NETWORK_HEADS as HEADS, QC_EXTRAPOLATION, QC_INVALID_INPUT, QC_OUT_OF_RANGE
 from akkd_scale.errors import BundleError, BundleIntegrityError, ParameterError
 from akkd_scale.conventions import LAND_COVER_CLASSES, OPTIONAL_INPUTS, QC_NO_LAND_COVER
-from akkd_scale.models.bundle import default_bundle_path, load_bundle, load_bundle_cached, load_keras_model
+from akkd_scale.models.bundle import default_bundle_path, load_bundle, load_bundle_cached
+from akkd_scale.training.keras_io import load_keras_model
 from akkd_scale.models.strata import n_strata
 from akkd_scale.training.bundle_writer import write_manifest
 

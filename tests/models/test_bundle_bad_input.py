@@ -14,7 +14,8 @@ import pytest
 from onnx import TensorProto, helper
 
 from akkd_scale.errors import BundleError, BundleIntegrityError
-from akkd_scale.models.bundle import load_bundle, load_bundle_cached, load_keras_model
+from akkd_scale.models.bundle import load_bundle, load_bundle_cached
+from akkd_scale.training.keras_io import load_keras_model
 from akkd_scale.training.bundle_writer import write_manifest
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from akkd_scale.conventions import LAND_COVER_CLASSES
 from akkd_scale.errors import InputError
-from akkd_scale.models.landcover import IGBP, WORLDCOVER, classes_from_codes, classes_from_rules
+from akkd_scale.landcover.legends import IGBP, WORLDCOVER, classes_from_codes
+from akkd_scale.landcover.rules import classes_from_rules
 
 CODE = {name: i for i, name in enumerate(LAND_COVER_CLASSES)}
 

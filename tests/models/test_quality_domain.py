@@ -9,7 +9,7 @@ import akkd_scale
 from akkd_scale.conventions import BANDS, QC_NO_LAND_COVER, QC_OUT_OF_RANGE
 from akkd_scale.errors import ParameterError
 from akkd_scale.models.bundle import default_bundle_path, load_bundle
-from akkd_scale.testing.trainingsets import synthetic_training_set
+from akkd_scale.simulate.synthetic import synthetic_training_set
 from akkd_scale.training.bundle_writer import BT_MARGIN_K, input_domain
 
 

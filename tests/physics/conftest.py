@@ -16,7 +16,7 @@ def session_cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def umbc_surfaces(data_dir):
     """UMBC profiles, land-cover surfaces and grey-absorber terms (no LOWTRAN) for builder tests."""
-    from akkd_scale.simulate import landcover, profiles
+    from akkd_scale.simulate import surfaces, profiles
     from tests.simulate.conftest import simple_terms
 
     umbc = profiles.read_crtm_umbc48(data_dir / "profiles" / "crtm_umbc48")

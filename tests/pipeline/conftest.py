@@ -22,7 +22,7 @@ def scene_bt(seed: int, shape=SHAPE) -> np.ndarray:
 @pytest.fixture(scope="session")
 def scenes(tmp_path_factory) -> dict[str, Path]:
     """Three good scenes (one with fill pixels) and three bad files: truncated, not HDF, VNIR-only."""
-    from akkd_scale.testing.l1b import write_aster_l1b
+    from akkd_scale.simulate.l1b_writer import write_aster_l1b
 
     root = tmp_path_factory.mktemp("scenes")
     fill = np.zeros(SHAPE, dtype=bool)

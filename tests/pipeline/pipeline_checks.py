@@ -6,7 +6,7 @@ import xarray as xr
 
 from akkd_scale.conventions import QC_LAND_COVER_RULES
 from akkd_scale.models.bundle import load_bundle
-from akkd_scale.models.landcover import classes_from_rules
+from akkd_scale.landcover.rules import classes_from_rules
 
 OUTPUTS = ("lst", "emissivity", "lst_uncertainty", "qc")
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from akkd_scale.conventions import LAND_COVER_CLASSES
 from akkd_scale.errors import InputError
-from akkd_scale.pipeline.adapt import air_mass
+from akkd_scale.workflows.adapt import air_mass
 
 SHAPE = (24, 28)
 
@@ -25,7 +25,7 @@ def test_air_mass_by_latitude_band_and_season():
 @pytest.fixture(scope="module")
 def vegetated_scene(tmp_path_factory):
     """A day scene whose NDVI rules give tree cover (west) and sparse vegetation/bare soil (east)."""
-    from akkd_scale.testing.l1b import write_aster_l1b
+    from akkd_scale.simulate.l1b_writer import write_aster_l1b
 
     rng = np.random.default_rng(5)
     bt = 296.0 + rng.normal(0, 1.5, (5,) + SHAPE) + np.array([-3.0, -2.5, -2.0, 0.0, -0.4])[:, None, None]
@@ -90,8 +90,8 @@ def test_adapt_writes_a_bundle_with_new_class_students(tiny_bundle_path, vegetat
 
 
 def test_adapt_refuses_scenes_without_land_cover(tiny_bundle_path, tmp_path):
-    from akkd_scale.pipeline.adapt import AdaptConfig, adapt_bundle
-    from akkd_scale.testing.l1b import write_aster_l1b
+    from akkd_scale.workflows.adapt import AdaptConfig, adapt_bundle
+    from akkd_scale.simulate.l1b_writer import write_aster_l1b
 
     night = write_aster_l1b(tmp_path / "AST_L1T_night.hdf", shape=SHAPE, processing_level="1T", include_vnir=False)
     with pytest.raises(InputError, match=r"AST_L1T_night\.hdf: land_cover: no pixel has a land-cover class "

@@ -13,11 +13,11 @@ from PIL import Image
 from akkd_scale.cli import main
 from akkd_scale.conventions import LAND_COVER_CLASSES, LAND_COVER_UNKNOWN, QC_LAND_COVER_RULES
 from akkd_scale.io import open_aster_l1b
-from akkd_scale.models.landcover import WORLDCOVER
-from akkd_scale.pipeline.demo import DEMO_SCENES, land_cover_map_path, run_demo, write_worldcover_map
-from akkd_scale.pipeline.landcover import plan_land_cover, sample_block
+from akkd_scale.landcover.legends import WORLDCOVER
+from akkd_scale.workflows.demo import DEMO_SCENES, land_cover_map_path, run_demo, write_worldcover_map
+from akkd_scale.pipeline.landcover_plan import plan_land_cover, sample_block
 from akkd_scale.pipeline.store import open_scene
-from akkd_scale.testing.l1b import write_aster_l1b
+from akkd_scale.simulate.l1b_writer import write_aster_l1b
 
 SHAPE = (48, 60)
 

@@ -16,7 +16,7 @@ from akkd_scale.cli import main
 from akkd_scale.errors import InputError
 from akkd_scale.pipeline.export import export_store, georeferenced, utm_epsg
 from akkd_scale.pipeline.store import open_scene
-from akkd_scale.testing import write_aster_l1b, write_aster_l1t
+from akkd_scale.simulate.l1b_writer import write_aster_l1b, write_aster_l1t
 
 SHAPE = (60, 70)
 BANDS = ["B10", "B11", "B12", "B13", "B14"]

@@ -1,6 +1,6 @@
 """Land cover at retrieval time: user maps (WorldCover, IGBP) sampled at the pixels, NDVI/BT rules, night
 scenes, the QC bit and attributes, the CLI option and the errors. Expected classes are computed here by
-hand from the map geometry, independently of akkd_scale.pipeline.landcover."""
+hand from the map geometry, independently of akkd_scale.pipeline.landcover_plan."""
 from __future__ import annotations
 
 import re
@@ -18,7 +18,7 @@ from pipeline_checks import reference
 
 SHAPE = (12, 14)
 CHUNKS = {"y": 6, "x": 7}
-#: Hand-written legend tables (the documented mapping), independent of models.landcover.
+#: Hand-written legend tables (the documented mapping), independent of akkd_scale.landcover.legends.
 WORLDCOVER_CLASS = {10: 2, 20: 4, 30: 4, 40: 3, 50: 7, 60: 6, 70: 1, 80: 0, 90: 4, 95: 2, 100: 5}
 IGBP_CLASS = {1: 2, 2: 2, 3: 2, 4: 2, 5: 2, 6: 4, 7: 5, 8: 2, 9: 4, 10: 4, 11: 4, 12: 3, 13: 7, 14: 3, 15: 1, 16: 6,
               17: 0, 255: -1}
@@ -27,7 +27,7 @@ MODIS_SINUSOIDAL = "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +n
 
 @pytest.fixture(scope="module")
 def day_scene(tmp_path_factory):
-    from akkd_scale.testing.l1b import write_aster_l1b
+    from akkd_scale.simulate.l1b_writer import write_aster_l1b
 
     root = tmp_path_factory.mktemp("lc_scenes")
     rng = np.random.default_rng(3)
@@ -38,7 +38,7 @@ def day_scene(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def night_scene(tmp_path_factory):
-    from akkd_scale.testing.l1b import write_aster_l1b
+    from akkd_scale.simulate.l1b_writer import write_aster_l1b
 
     return write_aster_l1b(tmp_path_factory.mktemp("lc_night") / "AST_L1T_night.hdf", shape=SHAPE,
                            processing_level="1T", include_vnir=False)

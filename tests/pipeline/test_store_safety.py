@@ -23,7 +23,7 @@ from akkd_scale.pipeline import group_status, run_scenes, scene_group
 from akkd_scale.pipeline.cluster import get_client
 from akkd_scale.pipeline.runner import _describe, verify_store
 from akkd_scale.pipeline.store import LOCK_FILE, StoreLock, mark_complete
-from akkd_scale.testing.l1b import write_aster_l1b
+from akkd_scale.simulate.l1b_writer import write_aster_l1b
 from pipeline_checks import assert_same, reference, stored
 
 SHAPE = (48, 56)  # the pipeline fixtures' scene size

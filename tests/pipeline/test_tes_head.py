@@ -11,7 +11,7 @@ from akkd_scale.physics.forward import at_sensor_radiance
 from akkd_scale.physics.tes import tes
 from akkd_scale.pipeline import open_scene, run_scenes, scene_group
 from akkd_scale.pipeline.graph import tes_terms
-from akkd_scale.testing.l1b import write_aster_l1b
+from akkd_scale.simulate.l1b_writer import write_aster_l1b
 
 SHAPE = (30, 36)
 LST = 300.0
@@ -66,7 +66,7 @@ def test_accessor_passes_the_atmosphere(greybody_scene, bundle_path):
 
 
 def test_shipped_afgl_terms_equal_lowtran_at_the_scene_view_zenith(greybody_scene):
-    """The package-data table (pipelines/make_afgl_tes_terms.py) against a fresh LOWTRAN7 run."""
+    """The package-data table (scripts/make_afgl_tes_terms.py) against a fresh LOWTRAN7 run."""
     from akkd_scale.physics.atmosphere import band_terms
     from akkd_scale.simulate.profiles import read_afgl
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from akkd_scale.errors import ParameterError
-from akkd_scale.simulate import landcover as L
+from akkd_scale.simulate import surfaces as L
 from akkd_scale.simulate import trainingset as T
 
 from .conftest import simple_terms

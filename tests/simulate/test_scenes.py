@@ -10,9 +10,9 @@ from akkd_scale.errors import ParameterError
 from akkd_scale.io import open_aster_l1b
 from akkd_scale.physics.forward import at_sensor_radiance
 from akkd_scale.sensors import ASTER_TIR, brightness_temperature
-from akkd_scale.simulate.landcover import PRIORS
+from akkd_scale.simulate.surfaces import PRIORS
 from akkd_scale.simulate.scenes import MIN_EMISSIVITY, SCENE_CLASSES, demo_surfaces, make_demo_scene
-from akkd_scale.testing.l1b import vnir_dn_for_ndvi, write_aster_l1b
+from akkd_scale.simulate.l1b_writer import vnir_dn_for_ndvi, write_aster_l1b
 
 SHAPE = (64, 80)
 SCENE_CODES = {LAND_COVER_CLASSES.index(name) for name in SCENE_CLASSES}

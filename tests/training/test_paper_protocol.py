@@ -1,4 +1,4 @@
-"""pipelines/paper_protocol.py at toy size: the paper's table beside ours, the protocol's choices, targets."""
+"""scripts/paper_protocol.py at toy size: the paper's table beside ours, the protocol's choices, targets."""
 from __future__ import annotations
 
 import importlib.util

@@ -8,7 +8,7 @@ import pytest
 
 from akkd_scale.conventions import INPUT_NAMES, LAND_COVER_CLASSES, OPTIONAL_INPUTS
 from akkd_scale.errors import InputError
-from akkd_scale.testing.trainingsets import synthetic_training_set
+from akkd_scale.simulate.synthetic import synthetic_training_set
 
 
 def test_manifest_metrics_and_fusion(tiny_bundle_path):

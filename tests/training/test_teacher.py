@@ -8,7 +8,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from akkd_scale.testing.trainingsets import synthetic_training_set
+from akkd_scale.simulate.synthetic import synthetic_training_set
 
 
 @pytest.mark.slow

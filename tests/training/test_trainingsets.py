@@ -7,7 +7,7 @@ import pytest
 from akkd_scale.errors import ParameterError
 from akkd_scale.sensors.aster import ASTER_TIR
 from akkd_scale.sensors.planck import band_radiance
-from akkd_scale.testing.trainingsets import synthetic_training_set
+from akkd_scale.simulate.synthetic import synthetic_training_set
 
 
 def test_contract_and_disjoint_splits():

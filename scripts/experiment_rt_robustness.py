@@ -7,7 +7,7 @@ simulated (a) with plain terms and (b) with deliberately shifted terms (amplitud
 Each of ``--seeds`` repetitions trains both networks from the same initialisation; prints LST MAE / bias per
 network and test set (mean and range over the repetitions), overall and for humid atmospheres (> 3 g cm⁻²).
 
-    python pipelines/experiment_rt_robustness.py --terms build/terms_default.nc --samples 300000 --seeds 3
+    python scripts/experiment_rt_robustness.py --terms build/terms_default.nc --samples 300000 --seeds 3
 """
 from __future__ import annotations
 

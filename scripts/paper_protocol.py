@@ -22,7 +22,7 @@ Emissivity PCC and MAE pool the five bands. Writes ``WORK/paper_protocol.{json,m
 the paper's, the choices, the command, timings), the bundle ``WORK/bundle`` and its full report
 ``WORK/evaluation``. The defaults are the measured run (docs/evaluation.md, "Paper protocol")::
 
-    PYTHONPATH=. python pipelines/paper_protocol.py [--nedt 0 --work build/paper_protocol_noise_free]
+    PYTHONPATH=. python scripts/paper_protocol.py [--nedt 0 --work build/paper_protocol_noise_free]
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ from akkd_scale.config import data_dir
 from akkd_scale.metrics import metrics
 from akkd_scale.models.bundle import load_bundle
 from akkd_scale.physics.atmosphere import terms_table
-from akkd_scale.simulate.landcover import CLASSES, land_cover_surfaces
+from akkd_scale.simulate.surfaces import CLASSES, land_cover_surfaces
 from akkd_scale.simulate.profiles import CLEAR_SKY_MAX_RH, TIGR_FILE, read_tigr, screen_clear_sky
 from akkd_scale.simulate.trainingset import build_training_set, write_training_set
 from akkd_scale.training.distill import SuiteConfig, train_suite
@@ -192,7 +192,7 @@ def main(argv=None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    command = shlex.join(["python", "pipelines/paper_protocol.py", *(sys.argv[1:] if argv is None else argv)])
+    command = shlex.join(["python", "scripts/paper_protocol.py", *(sys.argv[1:] if argv is None else argv)])
     timings, start = {}, time.perf_counter()
 
     ds, choices = simulate(args)

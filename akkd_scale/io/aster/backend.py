@@ -26,15 +26,15 @@ from scipy.interpolate import RegularGridInterpolator
 from xarray.backends import BackendArray, BackendEntrypoint
 from xarray.core import indexing
 
-from ..constants import EARTH_RADIUS_KM, GEOCENTRIC_FACTOR, TERRA_ALTITUDE_KM
-from ..conventions import BANDS, BT, OUTPUT_ATTRS, VZA
-from ..errors import SceneFileError, describe_path
-from ..sensors import ASTER_TIR
-from ..sensors.aster import VNIR_UCC
-from .aster_meta import (MapProjection, Metadata, acquisition_time, band_gains, calibration, map_projection,
+from ...constants import EARTH_RADIUS_KM, GEOCENTRIC_FACTOR, TERRA_ALTITUDE_KM
+from ...conventions import BANDS, BT, OUTPUT_ATTRS, VZA
+from ...errors import SceneFileError, describe_path
+from ...sensors import ASTER_TIR
+from ...sensors.aster import VNIR_UCC
+from .metadata import (MapProjection, Metadata, acquisition_time, band_gains, calibration, map_projection,
                          pointing_angle, processing_level, scene_attributes, short_name)
-from .hdf4 import SdsInfo, check_hdf4, list_sds, open_sd, read_sds, read_text_attributes, swath_members
-from .odl import OdlNode, parse_odl
+from ..hdf4 import SdsInfo, check_hdf4, list_sds, open_sd, read_sds, read_text_attributes, swath_members
+from ..odl import OdlNode, parse_odl
 
 log = logging.getLogger(__name__)
 

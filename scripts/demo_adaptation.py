@@ -5,7 +5,7 @@ The two scenes are the demo's landscape on two days under the same (mid-latitude
 with their own noise, pointing and LST variability. Both retrievals use the demo's land-cover map. Prints a
 Markdown table and writes ``WORK/adaptation.json``::
 
-    python pipelines/demo_adaptation.py --work build/demo_adaptation [--bundle B]
+    python scripts/demo_adaptation.py --work build/demo_adaptation [--bundle B]
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from pathlib import Path
 import xarray as xr
 
 from akkd_scale.models.bundle import default_bundle_path
-from akkd_scale.pipeline.adapt import AdaptConfig, adapt_bundle
-from akkd_scale.pipeline.demo import class_accuracy, land_cover_map_path, write_demo_scenes
+from akkd_scale.workflows.adapt import AdaptConfig, adapt_bundle
+from akkd_scale.workflows.demo import class_accuracy, land_cover_map_path, write_demo_scenes
 from akkd_scale.pipeline.runner import run_scenes
 from akkd_scale.pipeline.store import open_scene, scene_group
 from akkd_scale.utils import json_safe, markdown_table

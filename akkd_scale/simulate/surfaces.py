@@ -252,7 +252,7 @@ def land_cover_surfaces(library=None, *, mixture=None, n_per_class=400, view_zen
                 "material_class": ("spectrum", np.array(CLASSES)[codes]),
                 "vegetation_fraction": ("spectrum", np.array(fv)), "split": ("spectrum", split_of),
                 "components": ("spectrum", np.array(components)), "weight": ("spectrum", weight)},
-        attrs={"description": "land-cover classes from the emissivity library (akkd_scale.simulate.landcover)",
+        attrs={"description": "land-cover classes from the emissivity library (akkd_scale.simulate.surfaces)",
                "mixture": str(mixture), "seed": int(seed), "n_per_class": int(n_per_class)})
     logger.info("%d land-cover surfaces (%s)", codes.size,
                 ", ".join(f"{CLASSES[c]}: {(codes == c).sum()}" for c in np.unique(codes)))

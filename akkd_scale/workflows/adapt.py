@@ -39,7 +39,7 @@ from ..config import data_dir
 from ..conventions import BANDS, BT, LAND_COVER_CLASSES, NDVI, VZA
 from ..errors import InputError, ParameterError
 from ..utils import json_safe, sha256_file
-from .landcover import classify_block, plan_land_cover
+from ..pipeline.landcover_plan import classify_block, plan_land_cover
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,8 @@ def local_profiles(scenes: list[dict], profiles, n_profiles: int, seed: int) -> 
 def adapt_bundle(scenes, bundle, out, *, landcover=None, landcover_legend=None, profiles=None,
                  config: AdaptConfig = AdaptConfig()) -> Path:
     """Write a bundle at ``out`` whose class students are distilled for the scenes' region; returns ``out``."""
-    from ..models.bundle import load_bundle, load_keras_model
+    from ..models.bundle import load_bundle
+    from ..training.keras_io import load_keras_model
     from ..simulate.trainingset import simulate_training_set
     from ..training.bundle_writer import save_bundle
     from ..training.distill import (SuiteConfig, dataset_rows, fit_fusion_and_calibration, scale_targets,

@@ -3,7 +3,7 @@
 Reproduces the default bundle shipped in ``akkd_scale/data/default_bundle`` and its evaluation report in
 ``akkd_scale/data/default_bundle_evaluation`` (``make bundle``)::
 
-    python pipelines/train_default_bundle.py --out akkd_scale/data/default_bundle
+    python scripts/train_default_bundle.py --out akkd_scale/data/default_bundle
 
 The simulator's defaults (CRTM sets + TIGR-2000, clear-sky screened; eight land-cover classes in the global
 FAO GLC-SHARE mixture with NDVI; ASTER views 0–12°; surfaces at 0–4 km) give the training set; the teacher

@@ -10,8 +10,8 @@ same suite with the same budget and prints the same table:
 
 Run after ``train_default_bundle.py`` (it reuses its training set)::
 
-    python pipelines/experiment_split_protocol.py --protocol random --out build/random_split_bundle
-    python pipelines/experiment_split_protocol.py --protocol held-out --noise-free --out build/noise_free_bundle
+    python scripts/experiment_split_protocol.py --protocol random --out build/random_split_bundle
+    python scripts/experiment_split_protocol.py --protocol held-out --noise-free --out build/noise_free_bundle
 """
 from __future__ import annotations
 

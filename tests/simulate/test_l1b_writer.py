@@ -8,7 +8,7 @@ from pyhdf.SD import SD, SDC
 from akkd_scale.errors import ParameterError
 from akkd_scale.io.odl import parse_odl
 from akkd_scale.io.hdf4 import swath_members
-from akkd_scale.testing import geodetic_to_geocentric, radiance_to_dn, write_aster_l1b, write_aster_l1t
+from akkd_scale.simulate.l1b_writer import geodetic_to_geocentric, radiance_to_dn, write_aster_l1b, write_aster_l1t
 
 SHAPE = (20, 30)
 

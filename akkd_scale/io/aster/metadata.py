@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ..errors import SceneFileError
-from .odl import OdlNode, parse_odl
+from ...errors import SceneFileError
+from ..odl import OdlNode, parse_odl
 
 log = logging.getLogger(__name__)
 

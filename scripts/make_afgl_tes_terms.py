@@ -6,7 +6,7 @@ table lets retrieval run TES without a Fortran compiler or the training extras; 
 interpolates it in view zenith (ln τ, linear radiances). Rerun after any change to the radiative
 transfer (it takes about a minute on 2 cores):
 
-    AKKD_DATA_DIR=../shared/data .venv/bin/python pipelines/make_afgl_tes_terms.py
+    AKKD_DATA_DIR=../shared/data .venv/bin/python scripts/make_afgl_tes_terms.py
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def main() -> None:
         "units": {"transmittance": "1", "path_radiance": "W m-2 sr-1 um-1", "sky_radiance": "W m-2 sr-1 um-1"},
         "surface_altitude_km": 0.0, "bands": bands, "view_zenith": VIEW_ZENITH.tolist(),
         "dims": ["view_zenith", "band"], "atmospheres": atmospheres,
-        "generator": "pipelines/make_afgl_tes_terms.py", "akkd_scale_version": __version__,
+        "generator": "scripts/make_afgl_tes_terms.py", "akkd_scale_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     OUT.write_text(json.dumps(document, indent=1))

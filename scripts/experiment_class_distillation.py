@@ -5,7 +5,7 @@ as teacher-only rows, α chosen on validation), both scored on the class's held-
 This is the paper's setting for its student gain (a small local data set plus a teacher). Run after
 ``make bundle`` (it reuses the bundle's teacher and training set)::
 
-    python pipelines/experiment_class_distillation.py --bundle build/default_bundle_v2 \
+    python scripts/experiment_class_distillation.py --bundle build/default_bundle_v2 \
         --data build/default_bundle_work/trainingset.zarr --labelled 5000
 """
 from __future__ import annotations
@@ -18,7 +18,8 @@ import time
 import numpy as np
 
 from akkd_scale.conventions import LAND_COVER_CLASSES
-from akkd_scale.models.bundle import load_bundle, load_keras_model
+from akkd_scale.models.bundle import load_bundle
+from akkd_scale.training.keras_io import load_keras_model
 from akkd_scale.simulate.trainingset import open_training_set
 from akkd_scale.training.distill import (SuiteConfig, dataset_rows, scale_targets, split_validation,
                                          train_class_students)

@@ -18,16 +18,16 @@ import xarray as xr
 from numpy.polynomial import polynomial
 
 from ..conventions import LAND_COVER_CLASSES
-from ..io.aster_l1b import open_aster_l1b, view_zenith_from_pointing
+from ..io.aster import open_aster_l1b, view_zenith_from_pointing
 from ..io.summary import brightness_temperature_summary
 from ..metrics import metrics
-from ..models.landcover import WORLDCOVER
+from ..landcover.legends import WORLDCOVER
 from ..simulate.scenes import demo_surfaces, make_demo_scene
-from ..testing.l1b import vnir_dn_for_ndvi, write_aster_l1b
+from ..simulate.l1b_writer import vnir_dn_for_ndvi, write_aster_l1b
 from ..utils import json_safe, markdown_table
-from .quicklook import quicklook_scene
-from .runner import run_scenes
-from .store import open_scene, scene_group
+from ..pipeline.quicklook import quicklook_scene
+from ..pipeline.runner import run_scenes
+from ..pipeline.store import open_scene, scene_group
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .trainingsets import synthetic_training_set
+from ..simulate.synthetic import synthetic_training_set
 
 
 def tiny_suite_config(path, seed: int = 0):

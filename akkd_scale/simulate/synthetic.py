@@ -95,5 +95,5 @@ def synthetic_training_set(n_samples: int = 3000, *, seed: int = 0, n_profiles: 
          "land_cover": ("sample", cover[spectrum].astype(np.int8)),
          "ndvi": ("sample", ndvi.astype(np.float32), {"units": "1"})},
         coords={"band": band, "wavelength": ("band", np.asarray(ASTER_TIR.centers_um, np.float64))},
-        attrs={"source": "akkd_scale.testing.trainingsets.synthetic_training_set", "seed": seed,
+        attrs={"source": "akkd_scale.simulate.synthetic.synthetic_training_set", "seed": seed,
                "version": "synthetic-1"})
