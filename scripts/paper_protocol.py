@@ -9,7 +9,7 @@ mixed surfaces) is harder. This recipe runs the paper-like set-up on purpose; ev
   library default), no augmentation; ``--tigr-profiles N`` keeps N of them drawn with the seed;
 * surface at sea level (TIGR's lowest level, 1013 hPa): terms on one altitude (0 km);
 * surfaces: ``--spectra-per-class`` K surfaces per land-cover class (8 classes, so 8·K spectra) from
-  ``landcover.land_cover_surfaces`` with every library component available (no component split),
+  ``surfaces.land_cover_surfaces`` with every library component available (no component split),
   sampled with the global class mixture; LST = near-surface air temperature + the class range;
 * views 0–12° (ASTER, near nadir), terms at 0° and 12°; NEΔT ``--nedt`` K (default 0.3, ASTER) noise;
 * split: random per sample 70/15/15 (``build_training_set(split_by="sample")``), so test samples share

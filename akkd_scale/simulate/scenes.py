@@ -16,7 +16,7 @@ A scene is built from physical layers, each kept as truth beside the radiance:
   (:func:`akkd_scale.simulate.surfaces.ndvi`);
 * **LST** — the near-surface air temperature of the pixel's atmosphere (hence a lapse rate with altitude)
   plus the class's LST − air temperature offset from the simulator's skin-temperature prior
-  (``landcover.PRIORS``), taken as a smooth quantile field within the upper half of the class range:
+  (``surfaces.PRIORS``), taken as a smooth quantile field within the upper half of the class range:
   a late-morning (daytime) scene, bare ground up to 25 K above the air, canopies and water within a few K.
 
 snow_ice is left out: the 2.6 km summit under these July atmospheres has a near-surface air

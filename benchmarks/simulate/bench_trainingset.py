@@ -14,7 +14,8 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from akkd_scale.physics.atmosphere import terms_table  # noqa: E402
-from akkd_scale.simulate import surfaces, profiles, trainingset  # noqa: E402
+from akkd_scale.simulate import profiles, trainingset  # noqa: E402
+from akkd_scale.simulate.surfaces import land_cover_surfaces  # noqa: E402
 
 TARGET_S = 10.0
 
@@ -29,7 +30,7 @@ def main() -> None:
     grid = dict(view_zenith=trainingset.DEFAULT_VIEW_ZENITH_GRID, surface_altitude=trainingset.DEFAULT_ALTITUDES)
     terms = terms_table(prof, processes=2, **grid)
     print(f"terms table (6 profiles, default grid): {time.perf_counter() - t0:.1f} s (cached after)")
-    surfaces = landcover.land_cover_surfaces(seed=0, view_zenith=grid["view_zenith"])
+    surfaces = land_cover_surfaces(seed=0, view_zenith=grid["view_zenith"])
     for perturbation in (None, (-0.5, 1.5)):
         times = []
         for seed in range(args.repeat):

@@ -16,8 +16,8 @@ def session_cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def umbc_surfaces(data_dir):
     """UMBC profiles, land-cover surfaces and grey-absorber terms (no LOWTRAN) for builder tests."""
-    from akkd_scale.simulate import surfaces, profiles
+    from akkd_scale.simulate import profiles, surfaces
     from tests.simulate.conftest import simple_terms
 
     umbc = profiles.read_crtm_umbc48(data_dir / "profiles" / "crtm_umbc48")
-    return umbc, landcover.land_cover_surfaces(n_per_class=40, seed=0), simple_terms(umbc)
+    return umbc, surfaces.land_cover_surfaces(n_per_class=40, seed=0), simple_terms(umbc)
