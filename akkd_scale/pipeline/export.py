@@ -25,7 +25,7 @@ DEFAULT_VARIABLES = ("lst", "emissivity", "qc")
 DRIVERS = {"cog": "COG", "geotiff": "GTiff"}
 #: Resolution (CRS units) used for projected target CRSs when none is given: ASTER TIR's 90 m.
 DEFAULT_RESOLUTION_M = 90.0
-#: Nodata of unsigned integer variables (qc uses bits 1…16; 255 never occurs as a flag combination here);
+#: Nodata of unsigned integer variables (qc uses bits 1…32; 255 never occurs as a flag combination here);
 #: signed ones (land_cover) use -1, which already means "unknown".
 INTEGER_NODATA = 255
 SIGNED_NODATA = -1
