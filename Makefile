@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 AKKD_DATA_DIR ?= $(abspath ../shared/data)
 export AKKD_DATA_DIR
 
-.PHONY: demo test bundle setup system-packages clean
+.PHONY: demo test lint format bundle setup system-packages clean
 
 system-packages:
 	@if ! command -v gfortran >/dev/null 2>&1; then \
@@ -27,6 +27,22 @@ setup: system-packages $(STAMP)
 
 demo: setup
 	$(VENV)/bin/akkd-scale demo --out demo_output
+
+#: Type-checked: the retrieval runtime (what `run`, `export`, `quicklook` execute).
+RUNTIME_SOURCES := akkd_scale/sensors akkd_scale/io akkd_scale/physics/tes.py akkd_scale/landcover \
+	akkd_scale/models akkd_scale/pipeline akkd_scale/conventions.py akkd_scale/constants.py \
+	akkd_scale/errors.py akkd_scale/config.py akkd_scale/utils.py akkd_scale/metrics.py
+
+lint: setup
+	$(VENV)/bin/ruff check akkd_scale tests scripts benchmarks
+	$(VENV)/bin/ruff format --check akkd_scale tests scripts benchmarks
+	$(VENV)/bin/mypy $(RUNTIME_SOURCES)
+	$(PY) scripts/readme_tables.py --check
+
+format: setup
+	$(VENV)/bin/ruff check --fix akkd_scale tests scripts benchmarks
+	$(VENV)/bin/ruff format akkd_scale tests scripts benchmarks
+	$(PY) scripts/readme_tables.py
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
