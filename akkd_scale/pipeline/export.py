@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
+from ..io.aster.geolocation import lattice_gcps, unwrap_longitude
 from .store import COMPLETE, STATUS, group_status, open_scene, scene_groups
 
 log = logging.getLogger(__name__)
@@ -40,17 +41,12 @@ def utm_epsg(latitude: float, longitude: float) -> int:
 
 def _gcps_from_coordinates(ds: xr.Dataset) -> list:
     """11 × 11 ground control points from the ``latitude``/``longitude`` coordinates (pixel centres)."""
-    from rasterio.control import GroundControlPoint
-
     ny, nx = ds.sizes["y"], ds.sizes["x"]
     rows = np.unique(np.linspace(0, ny - 1, GCP_POINTS).round().astype(int))
     cols = np.unique(np.linspace(0, nx - 1, GCP_POINTS).round().astype(int))
     lat = ds["latitude"].values[np.ix_(rows, cols)]
-    lon = ds["longitude"].values[np.ix_(rows, cols)]
-    centre = lon[lat.shape[0] // 2, lat.shape[1] // 2]
-    lon = centre + (lon - centre + 180.0) % 360.0 - 180.0  # continuous across ±180°
-    return [GroundControlPoint(row=r + 0.5, col=c + 0.5, x=float(lon[i, j]), y=float(lat[i, j]), z=0.0)
-            for i, r in enumerate(rows) for j, c in enumerate(cols) if np.isfinite(lat[i, j] + lon[i, j])]
+    lon = unwrap_longitude(ds["longitude"].values[np.ix_(rows, cols)])  # continuous across ±180°
+    return lattice_gcps(lat, lon, rows, cols)
 
 
 def georeferenced(ds: xr.Dataset, store, group: str) -> xr.Dataset:

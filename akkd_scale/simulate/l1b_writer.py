@@ -345,7 +345,7 @@ def vnir_dn_for_ndvi(ndvi, *, acquisition_time, solar_direction, reflectance_sum
     L = (DN − 1)·UCC of ``vnir_gain``; ``acquisition_time`` and ``solar_direction`` as given to
     :func:`write_aster_l1b`). DN rounding leaves NDVI errors of a few 0.001.
     """
-    from ..io.aster.backend import VNIR_BANDS, VNIR_ESUN, earth_sun_distance_au
+    from ..io.aster.vnir import VNIR_BANDS, VNIR_ESUN, earth_sun_distance_au
 
     values = np.clip(np.asarray(ndvi, float), -1.0, 1.0)
     distance = earth_sun_distance_au(_as_time(acquisition_time).timetuple().tm_yday)

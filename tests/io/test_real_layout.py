@@ -14,7 +14,7 @@ from pyhdf.SD import SD, SDC
 from pyproj import Transformer
 
 from akkd_scale.errors import SceneFileError
-from akkd_scale.io.aster.backend import dimension_maps, find_sds, lattice_map
+from akkd_scale.io.aster.structure import dimension_maps, find_sds, lattice_map
 from akkd_scale.io.hdf4 import SdsInfo
 from akkd_scale.io.aster.metadata import (Metadata, acquisition_time, map_projection, processing_level, short_name,
                                       unit_conversion)
