@@ -21,8 +21,9 @@ from akkd_scale.conventions import LAND_COVER_CLASSES
 from akkd_scale.models.bundle import load_bundle
 from akkd_scale.training.keras_io import load_keras_model
 from akkd_scale.simulate.trainingset import open_training_set
-from akkd_scale.training.distill import (SuiteConfig, dataset_rows, scale_targets, split_validation,
-                                         train_class_students)
+from akkd_scale.training.data import dataset_rows, scale_targets, split_validation
+from akkd_scale.training.distill import train_class_students
+from akkd_scale.training.recipe import SuiteConfig
 from akkd_scale.training.students import FitConfig, predict
 from akkd_scale.utils import markdown_table
 

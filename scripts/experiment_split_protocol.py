@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from akkd_scale.models.bundle import load_bundle
-from akkd_scale.training.distill import SuiteConfig, train_suite
+from akkd_scale.training.recipe import SuiteConfig, train_suite
 from akkd_scale.training.evaluate import evaluate, format_markdown, select_test_split, write_report
 from akkd_scale.training.students import FitConfig
 from akkd_scale.training.teacher import TeacherConfig

@@ -45,7 +45,7 @@ from akkd_scale.physics.atmosphere import terms_table
 from akkd_scale.simulate.surfaces import CLASSES, land_cover_surfaces
 from akkd_scale.simulate.profiles import CLEAR_SKY_MAX_RH, TIGR_FILE, read_tigr, screen_clear_sky
 from akkd_scale.simulate.trainingset import build_training_set, write_training_set
-from akkd_scale.training.distill import SuiteConfig, train_suite
+from akkd_scale.training.recipe import SuiteConfig, train_suite
 from akkd_scale.training.evaluate import METHODS, evaluate, select_test_split, write_report
 from akkd_scale.training.students import FitConfig
 from akkd_scale.training.teacher import TeacherConfig

@@ -22,7 +22,7 @@ import shutil
 import time
 from pathlib import Path
 
-from akkd_scale.training.distill import SuiteConfig, train_suite
+from akkd_scale.training.recipe import SuiteConfig, train_suite
 from akkd_scale.training.evaluate import (condition_metrics, evaluate, format_conditions_markdown, format_markdown,
                                           select_test_split, write_report)
 from akkd_scale.models.bundle import load_bundle

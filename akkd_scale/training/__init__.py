@@ -1,4 +1,7 @@
-"""Training: AutoKeras teacher search, students, distillation, ONNX export, bundle writing, evaluation.
+"""Training: the recipe (``recipe.train_suite``), training-set rows (``data``), AutoKeras teacher search, students,
+distillation, fusion fitting (``fusion_fit``), ONNX export, bundle writing, evaluation.
 
-These modules import TensorFlow/Keras (except ``evaluate``); retrieval never imports this package.
+``teacher``, ``students``, ``distill``, ``recipe`` and ``tiny_bundle`` import TensorFlow/Keras (``keras_io`` inside
+its loader only); ``data``, ``fusion_fit``, ``evaluate``, ``bundle_writer`` and ``onnx_export`` do not. Retrieval
+never imports this package.
 """

@@ -24,6 +24,7 @@ from ..metrics import metrics
 from ..physics.tes import TESParameters, tes_dataset
 from ..models.strata import stratum_names
 from ..utils import json_safe, markdown_table
+from .data import require_variables, sample_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -130,16 +131,13 @@ def evaluate(test_ds: xr.Dataset, bundle, *, strata="bundle", heads=tuple(METHOD
     true land-cover class (as a perfect land-cover map would) when the set has them.
     """
     source = test_ds.attrs.get("source_file", "test dataset")
-    for name in ("brightness_temperature", "view_zenith", "lst", "emissivity"):
-        if name not in test_ds:
-            raise InputError(source, "variable missing", variable=name,
-                             expected="a training-set Dataset (docs/architecture.md, simulate.trainingset)")
+    require_variables(test_ds, ("brightness_temperature", "view_zenith", "lst", "emissivity"), source,
+                      "a training-set Dataset (docs/architecture.md, simulate.trainingset)")
     ds = test_ds.load()
     bands = tuple(str(b) for b in getattr(bundle, "bands", BANDS))
-    bt = ds["brightness_temperature"].sel(band=list(bands)).transpose("sample", "band").values
-    vza = np.broadcast_to(ds["view_zenith"].values, bt.shape[:1])
-    truth = {"lst": ds["lst"].values.astype(np.float64),
-             "emissivity": ds["emissivity"].sel(band=list(bands)).transpose("sample", "band").values,
+    arrays = sample_arrays(ds, bands)
+    bt, vza = arrays.brightness_temperature, arrays.view_zenith
+    truth = {"lst": arrays.lst.astype(np.float64), "emissivity": arrays.emissivity,
              "view_zenith": np.asarray(vza, dtype=np.float64)}
     if "column_water_vapour" in ds:
         truth["column_water_vapour"] = ds["column_water_vapour"].values.astype(np.float64)
@@ -224,17 +222,13 @@ def condition_metrics(test_ds: xr.Dataset, bundle, *, heads=CONDITION_HEADS, con
     from ..landcover.rules import classes_from_rules
 
     source = test_ds.attrs.get("source_file", "test dataset")
-    for name in ("brightness_temperature", "view_zenith", "lst", "emissivity", "land_cover", "ndvi",
-                 "column_water_vapour"):
-        if name not in test_ds:
-            raise InputError(source, "variable missing", variable=name,
-                             expected="a land-cover training set (simulate_training_set(surfaces='land_cover'))")
+    require_variables(test_ds, ("brightness_temperature", "view_zenith", "lst", "emissivity", "land_cover", "ndvi",
+                                "column_water_vapour"), source,
+                      "a land-cover training set (simulate_training_set(surfaces='land_cover'))")
     ds = test_ds.load()
-    bt = ds["brightness_temperature"].sel(band=list(BANDS)).transpose("sample", "band").values.astype(np.float32)
-    vza = np.broadcast_to(ds["view_zenith"].values, bt.shape[:1]).astype(np.float32)
-    lst, eps = ds["lst"].values.astype(np.float64), ds["emissivity"].sel(band=list(BANDS)).values
-    if ds["emissivity"].dims[0] == "band":
-        eps = eps.T
+    arrays = sample_arrays(ds)
+    bt, vza = arrays.brightness_temperature.astype(np.float32), arrays.view_zenith.astype(np.float32)
+    lst, eps = arrays.lst.astype(np.float64), arrays.emissivity
     ndvi, truth_class = ds["ndvi"].values, ds["land_cover"].values.astype(int)
     classes = np.array(list(LAND_COVER_CLASSES) + ["unknown"])
     groups = {"all": np.full(lst.shape, "all"), "land cover": classes[truth_class],

@@ -5,7 +5,7 @@ Every network maps the 6 inputs (BT10..BT14 in K, view zenith in deg) to 6 outpu
 mean/variance; the hidden Dense layers use ReLU; a linear Dense layer gives scaled targets z; an
 inverted Normalization layer returns physical units, y = mean + scale·z. Training works on z (the
 ``train`` model shares every layer with the exported one), so the loss weighs LST and emissivity by
-the target scales (see ``akkd_scale.training.distill.target_normalisation``).
+the target scales (see ``akkd_scale.training.data.target_normalisation``).
 
 Only built-in Keras layers are used: files load with ``keras.models.load_model(..., safe_mode=True)``
 and export to ONNX with ``akkd_scale.training.onnx_export``.

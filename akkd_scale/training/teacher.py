@@ -1,7 +1,7 @@
 """Teacher: an AutoKeras 3 architecture search over a constrained, genuinely large Dense space.
 
 The search runs ``ak.AutoModel(ak.Input() → ak.DenseBlock → ak.RegressionHead)`` on standardised
-inputs and scaled targets z (see ``distill.target_normalisation``) with MSE, so an ε error of
+inputs and scaled targets z (see ``data.target_normalisation``) with MSE, so an ε error of
 0.015 counts like a 1 K LST error. The DenseBlock space is constrained (default 3–5 layers of 256 or
 512 units, no batch normalisation, no dropout) because few trials of the unconstrained space return
 tiny nets. Budget: ``max_trials``, ``epochs`` per trial, a wall-clock ``time_limit_s`` (a callback stops
@@ -92,7 +92,7 @@ def search_teacher(x_train, z_train, x_val, z_val, normalisation: dict, *, direc
     """AutoKeras search on (x → z); returns (plain Keras teacher with physical outputs, search info).
 
     ``x_*`` are raw inputs (N, 6); ``z_*`` scaled targets (N, 6); ``normalisation`` as in
-    ``distill.target_normalisation``. ``directory`` holds the search project (overwritten).
+    ``data.target_normalisation``. ``directory`` holds the search project (overwritten).
     """
     import autokeras as ak
     from keras_tuner.engine.hyperparameters import Choice

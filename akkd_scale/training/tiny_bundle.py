@@ -15,7 +15,7 @@ from ..simulate.synthetic import synthetic_training_set
 
 def tiny_suite_config(path, seed: int = 0):
     """The SuiteConfig used by ``make_test_bundle`` (small budgets, 2 strata)."""
-    from ..training.distill import SuiteConfig
+    from ..training.recipe import SuiteConfig
     from ..training.students import FitConfig
     from ..training.teacher import TeacherConfig
 
@@ -33,7 +33,7 @@ def make_test_bundle(path, seed: int = 0, n_samples: int = 1500) -> Path:
     Imports TensorFlow (training); call it from a fixture, not from code that must stay TF-free.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from ..training.distill import train_suite
+    from ..training.recipe import train_suite
 
     path = Path(path)
     config = tiny_suite_config(path, seed)

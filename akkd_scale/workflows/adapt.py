@@ -121,8 +121,9 @@ def adapt_bundle(scenes, bundle, out, *, landcover=None, landcover_legend=None, 
     from ..training.keras_io import load_keras_model
     from ..simulate.trainingset import simulate_training_set
     from ..training.bundle_writer import save_bundle
-    from ..training.distill import (SuiteConfig, dataset_rows, fit_fusion_and_calibration, scale_targets,
-                                    split_validation, train_class_students)
+    from ..training.data import dataset_rows, scale_targets, split_validation
+    from ..training.distill import train_class_students
+    from ..training.recipe import SuiteConfig, fit_fusion_and_calibration
     from ..training.students import FitConfig, predict
 
     scenes = [Path(s) for s in scenes]

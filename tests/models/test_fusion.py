@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from akkd_scale.errors import ParameterError
-from akkd_scale.models.fusion import fit_fusion, fuse, lst_uncertainty
+from akkd_scale.models.fusion import fuse, lst_uncertainty
+from akkd_scale.training.fusion_fit import fit_fusion
 
 
 def _case(rng, n, teacher_sd, student_sd, correlation, student_bias=0.0):
@@ -74,7 +75,8 @@ def test_calibration_gives_68_percent_in_every_stratum_and_water_vapour_bin():
     """Errors that grow with water vapour and differ per stratum, σ_raw constant: after calibration |error| < σ
     for 68 % of fresh rows in every (stratum, water-vapour bin), within sampling noise; the water-vapour
     estimate is the least-squares fit on the BT features; the factor equals the hand-computed percentile."""
-    from akkd_scale.models.fusion import CALIBRATION_QUANTILE, cwv_features, fit_calibration, moisture_bin
+    from akkd_scale.models.fusion import cwv_features, moisture_bin
+    from akkd_scale.training.fusion_fit import CALIBRATION_QUANTILE, fit_calibration
 
     rng = np.random.default_rng(0)
 

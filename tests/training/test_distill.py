@@ -64,7 +64,7 @@ def test_alpha_out_of_range_refused():
 
 
 def test_target_scaling_weighs_emissivity_like_lst():
-    from akkd_scale.training.distill import EMISSIVITY_SCALE, LST_SCALE_K, scale_targets, target_normalisation
+    from akkd_scale.training.data import EMISSIVITY_SCALE, LST_SCALE_K, scale_targets, target_normalisation
 
     rng = np.random.default_rng(4)
     x = rng.normal(300, 5, (100, 6))

@@ -11,7 +11,7 @@ import pytest
 
 from akkd_scale.simulate.trainingset import open_training_set
 
-SCRIPT = Path(__file__).resolve().parents[2] / "pipelines" / "paper_protocol.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "paper_protocol.py"
 
 
 def _load():

@@ -43,7 +43,7 @@ def test_manifest_metrics_and_fusion(tiny_bundle_path):
 
 
 def test_dataset_rows_checks_contract():
-    from akkd_scale.training.distill import dataset_rows
+    from akkd_scale.training.data import dataset_rows
 
     ds = synthetic_training_set(60, seed=1)
     rows = dataset_rows(ds, "train")
@@ -58,7 +58,7 @@ def test_dataset_rows_checks_contract():
 
 
 def test_ndvi_missing_fraction_fills_the_missing_value():
-    from akkd_scale.training.distill import dataset_rows
+    from akkd_scale.training.data import dataset_rows
 
     ds = synthetic_training_set(2000, seed=1)
     rows = dataset_rows(ds, "train", INPUT_NAMES + ("ndvi",), missing_fraction=0.3, seed=4)

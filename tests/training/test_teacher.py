@@ -13,7 +13,7 @@ from akkd_scale.simulate.synthetic import synthetic_training_set
 
 @pytest.mark.slow
 def test_search_rebuild_and_safe_load(tmp_path):
-    from akkd_scale.training.distill import dataset_rows, scale_targets, target_normalisation
+    from akkd_scale.training.data import dataset_rows, scale_targets, target_normalisation
     from akkd_scale.training.teacher import TeacherConfig, search_teacher
 
     ds = synthetic_training_set(800, seed=3)
