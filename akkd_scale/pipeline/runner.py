@@ -275,23 +275,36 @@ def _start_scene(index: int, path, context: RunContext, claimed: _Claimed) -> Sc
         stat, digest = _stat(job.path), sha256_file(job.path)
         chunks = _scene_chunks(resolved, context.chunks)
         job = replace(job, record=context.record(digest, stat[0], chunks), stat=stat)
-        if not context.overwrite and group_status(context.out, job.group) == COMPLETE:
-            why = record_mismatch(group_record(context.out, job.group), job.record)
-            missing = missing_chunks(context.out, job.group)
-            if not why and not missing:
-                return job.ended("skipped", timed=False)
-            log.info("redoing %s: %s", job.group, why or f"chunks missing ({', '.join(sorted(missing))})")
+        if not context.overwrite and _is_current(job, context):
+            return job.ended("skipped", timed=False)
         with warnings.catch_warnings():  # square chunks cut the reader's whole-row storage chunks on purpose
             warnings.filterwarnings("ignore", message="The specified chunks separate", category=UserWarning)
             ds = xr.open_dataset(resolved, engine="aster_l1b", chunks=chunks)
         job = replace(job, pixels=int(ds[BT].size // ds.sizes["band"]))
-        result = retrieve(ds, context.ref, context.heads, context.atmosphere, landcover=context.landcover.source,
-                          landcover_legend=context.landcover.legend)
-        out_ds = output_dataset(result, ds.attrs, {**context.provenance(job.path, digest),
-                                                   "land_cover_source": result.attrs["land_cover_source"]})
-        return replace(job, graph=write_scene(out_ds, context.out, job.group))
+        return replace(job, graph=_scene_graph(ds, job, digest, context))
     except Exception as exc:  # a bad scene is reported, never stops the batch
         return job.ended("failed", exc)
+
+
+def _is_current(job: SceneJob, context: RunContext) -> bool:
+    """Whether the scene's group is complete with the record of this run and every chunk; logs why it is redone."""
+    if group_status(context.out, job.group) != COMPLETE:
+        return False
+    why = record_mismatch(group_record(context.out, job.group), job.record)
+    missing = missing_chunks(context.out, job.group)
+    if not why and not missing:
+        return True
+    log.info("redoing %s: %s", job.group, why or f"chunks missing ({', '.join(sorted(missing))})")
+    return False
+
+
+def _scene_graph(ds: xr.Dataset, job: SceneJob, digest: str, context: RunContext):
+    """The delayed Zarr writes of one opened scene: retrieval, output variables and provenance."""
+    result = retrieve(ds, context.ref, context.heads, context.atmosphere, landcover=context.landcover.source,
+                      landcover_legend=context.landcover.legend)
+    out_ds = output_dataset(result, ds.attrs, {**context.provenance(job.path, digest),
+                                               "land_cover_source": result.attrs["land_cover_source"]})
+    return write_scene(out_ds, context.out, job.group)
 
 
 def _scene_chunks(path: Path, request) -> dict[str, int]:
