@@ -1,8 +1,10 @@
 """Batch retrieval: many scene files → one Zarr store, resumable, one bad scene never stops the rest.
 
-Each scene becomes one graph (reader → map_blocks kernel → Zarr chunk writes) submitted to the Dask
-cluster; a bounded number of scenes is in flight at once so client memory and the scheduler's task
-count stay flat however long the list is. The run holds the store's lock; a scene is marked complete
+Each scene becomes one graph (reader → map_blocks kernel → Zarr chunk writes), a :class:`SceneJob`,
+submitted to an executor (:mod:`.cluster`: Dask's threaded scheduler in this process, or a distributed
+cluster with a bounded number of scenes in flight, so client memory and the scheduler's task count stay
+flat however long the list is); :class:`RunContext` holds what is fixed for the run, and one loop
+(:func:`_run`) serves both executors. The run holds the store's lock; a scene is marked complete
 only after its writes finished, every chunk is verified present and its input is unchanged. A complete
 scene is skipped only when its record (input sha256 and size, bundle, heads, chunks, atmosphere,
 package version) matches this run; otherwise it is redone and the log says why.
@@ -17,18 +19,21 @@ import shlex
 import sys
 import time
 import warnings
+from collections import deque
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-import dask
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from .. import __version__
 from ..conventions import BANDS, BT, QC_INVALID_INPUT
-from ..errors import InputError, ParameterError
+from ..errors import ClusterError, InputError, ParameterError, SceneFileError
 from ..landcover.legends import check_legend
 from ..utils import sha256_file
+from .cluster import SceneExecutor, current_client, scene_executor
 from .graph import check_heads, retrieve
 from .kernel import BundleRef, bundle_ref
 from .store import (COMPLETE, INCOMPLETE, group_record, group_status, is_local, mark_complete,
@@ -40,6 +45,92 @@ log = logging.getLogger(__name__)
 COLUMNS = ["scene", "group", "status", "pixels", "seconds", "error"]
 #: Seconds a run waits for a cluster with no worker before failing the scenes still to do.
 WORKER_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class LandCover:
+    """The land cover a run asks for: ``source`` (None, ``"rules"``, ``"none"`` or a GeoTIFF's absolute path),
+    its ``legend`` (None: detected) and ``record_id``, what identifies it in scene records."""
+
+    source: str | None
+    legend: str | None
+    record_id: str
+
+    @classmethod
+    def of(cls, landcover, legend: str | None) -> LandCover:
+        """The land cover of a run, its map checked to exist."""
+        check_legend(legend, "landcover_legend")
+        if landcover is None or landcover in ("rules", "none"):
+            return cls(landcover, legend, landcover or "")
+        path = Path(landcover).expanduser().resolve()
+        if not path.is_file():
+            raise InputError(path, "no such file", variable="land cover map", expected="a land-cover GeoTIFF")
+        return cls(str(path), legend, f"{sha256_file(path)} ({legend or 'legend detected'})")
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Everything fixed for a whole run: the store ``out``, the bundle, heads, requested ``chunks``
+    (``"auto"`` or a dict), atmosphere and land cover, and the command line recorded in provenance."""
+
+    out: str
+    ref: BundleRef
+    heads: tuple[str, ...]
+    chunks: dict[str, int] | str
+    atmosphere: str | None
+    landcover: LandCover
+    command_line: str = ""
+    overwrite: bool = False
+
+    def record(self, digest: str, size: int, chunks: dict[str, int]) -> dict:
+        """What a complete group must match to be skipped: its input (``digest``, ``size``), chunks and this run."""
+        return {"source_sha256": digest, "source_size": size, "bundle_sha256": self.ref.sha256,
+                "heads": ",".join(self.heads), "chunks": {k: int(v) for k, v in chunks.items()},
+                "atmosphere": self.atmosphere or "", "land_cover_map": self.landcover.record_id,
+                "akkd_scale_version": __version__}
+
+    def provenance(self, path: Path, digest: str) -> dict:
+        """Provenance attributes of one scene group."""
+        return {"akkd_scale_version": __version__, "bundle_path": self.ref.path, "bundle_sha256": self.ref.sha256,
+                "heads": ",".join(self.heads), "source_file": str(path.resolve()),
+                "source_sha256": digest, "command_line": self.command_line,
+                "tes_atmosphere": self.atmosphere or "",
+                "date_created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+@dataclass(frozen=True, eq=False)
+class SceneJob:
+    """One scene of a run, input ``index`` of the batch, from its start to its row of the result table.
+
+    A running job carries its ``graph`` (the scene's Zarr writes, delayed), the ``record`` to mark its group
+    complete with and the input's ``stat`` at the start. An ended job has its ``status`` (complete, skipped,
+    failed), ``seconds`` and, when it failed, the exception (``failure``) the table's error text comes from;
+    ``note`` says why a scene was skipped when not by its record.
+    """
+
+    index: int
+    path: Path
+    started: float
+    group: str | None = None
+    pixels: int = 0
+    graph: Any = None
+    record: dict | None = None
+    stat: tuple | None = None
+    status: str = "running"
+    seconds: float = 0.0
+    failure: BaseException | None = None
+    note: str = ""
+
+    def ended(self, status: str, failure: BaseException | None = None, *, note: str = "",
+              timed: bool = True) -> SceneJob:
+        """This job with its final ``status``; ``seconds`` since its start unless not ``timed`` (0)."""
+        return replace(self, status=status, failure=failure, note=note, graph=None,
+                       seconds=time.perf_counter() - self.started if timed else 0.0)
+
+    def row(self, out: str) -> dict:
+        """The job's row of the result table (columns :data:`COLUMNS`)."""
+        return {"scene": str(self.path), "group": self.group, "status": self.status, "pixels": self.pixels,
+                "seconds": self.seconds, "error": _describe(self.failure, out) if self.failure else self.note}
 
 
 def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client=None, overwrite=False, *,
@@ -65,44 +156,19 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     pixels, seconds, error.
     """
     heads = check_heads(heads, atmosphere=atmosphere)
-    cover = _landcover_context(landcover, landcover_legend)
+    cover = LandCover.of(landcover, landcover_legend)
     paths = list(paths)
-    executor = choose_executor(executor, n_scenes=len(paths), cluster_given=client is not None or
-                               _current_client() is not None)
+    client = client or current_client()
+    executor = choose_executor(executor, n_scenes=len(paths), cluster_given=client is not None)
     ref = bundle_ref(bundle, device)
     out = _absolute(out)
     prepare_store(out)
-    command_line = command_line or shlex.join(sys.argv)
-    context = {"out": out, "ref": ref, "heads": heads, "overwrite": overwrite, "atmosphere": atmosphere,
-               "chunks": _chunk_request(chunks), "command_line": command_line, "worker_timeout": worker_timeout,
-               **cover}
-    with store_lock(out, command_line):
-        if executor == "threads":
-            rows = _run_threaded(paths, context, progress)
-        else:
-            from .cluster import close_client, get_client
-
-            own_client = client is None and _current_client() is None
-            client = client or _current_client() or get_client()
-            try:
-                window = max_in_flight or max(2, 2 * len(client.nthreads()))
-                rows = _run(paths, client, context, window, progress)
-            finally:
-                if own_client:
-                    close_client(client)
-    return pd.DataFrame([rows[i] for i in range(len(rows))], columns=COLUMNS)
-
-
-def _landcover_context(landcover, legend: str | None) -> dict:
-    """The land-cover map of a run, checked to exist, and what identifies it in scene records."""
-    check_legend(legend, "landcover_legend")
-    if landcover is None or landcover in ("rules", "none"):
-        return {"landcover": landcover, "landcover_legend": legend, "landcover_id": landcover or ""}
-    path = Path(landcover).expanduser().resolve()
-    if not path.is_file():
-        raise InputError(path, "no such file", variable="land cover map", expected="a land-cover GeoTIFF")
-    return {"landcover": str(path), "landcover_legend": legend,
-            "landcover_id": f"{sha256_file(path)} ({legend or 'legend detected'})"}
+    context = RunContext(out=out, ref=ref, heads=heads, chunks=_chunk_request(chunks), atmosphere=atmosphere,
+                         landcover=cover, command_line=command_line or shlex.join(sys.argv), overwrite=overwrite)
+    with store_lock(out, context.command_line), scene_executor(
+            executor, len(paths), client, max_in_flight=max_in_flight, worker_timeout=worker_timeout) as pool:
+        rows = _run(paths, context, pool, progress)
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 EXECUTORS = ("auto", "threads", "cluster")
@@ -140,95 +206,48 @@ def choose_executor(executor: str, *, n_scenes: int, cluster_given: bool) -> str
     return "cluster" if cluster_given or n_scenes > (os.cpu_count() or 1) else "threads"
 
 
-def _run_threaded(paths: list, context: dict, progress: bool) -> dict:
-    """Scenes computed by Dask's threaded scheduler in this process: as many scenes at once as there are
-    cores (scenes are independent, so this parallelises better than chunks), the cores split among them."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    bar = _progress_bar(len(paths)) if progress else None
-    rows, seen, started = {}, {"groups": {}, "paths": {}}, {}
-    for index, path in enumerate(paths):
-        started[index] = _start_scene(index, path, context, seen)
-    graphs = {i: s for i, s in started.items() if not isinstance(s, dict)}
-    cores = os.cpu_count() or 1
-    threads = max(1, cores // max(1, min(cores, len(graphs))))
-    with ThreadPoolExecutor(max_workers=max(1, min(cores, len(graphs)))) as pool:
-        finished = {i: pool.submit(_finish_scene, lambda g=graph: dask.compute(g, scheduler="threads",
-                                                                               num_workers=threads)[0], row, context)
-                    for i, (graph, row) in graphs.items()}
-        for index in range(len(paths)):
-            rows[index] = _report(finished[index].result() if index in finished else started[index], bar)
-    if bar is not None:
-        bar.close()
-    return rows
-
-
 def _absolute(location) -> str:
     """Local paths made absolute (workers may run elsewhere); URLs (``scheme://``) unchanged."""
     text = str(location)
     return text if not is_local(text) else str(Path(text).expanduser().resolve())
 
 
-def _current_client():
-    """The default distributed client of this process, if any."""
-    from distributed import default_client
-
-    try:
-        return default_client()
-    except ValueError:
-        return None
-
-
-def _run(paths: list, client, context: dict, window: int, progress: bool) -> dict:
-    """Submit scenes with at most ``window`` in flight; collect one row per scene."""
-    from distributed import wait
-
+def _run(paths: list, context: RunContext, executor: SceneExecutor, progress: bool) -> list[dict]:
+    """Start scenes while the executor has room, end each as it finishes; one row per path, in input order.
+    A cluster left without workers fails the scenes in flight and those still to start."""
     bar = _progress_bar(len(paths)) if progress else None
-    rows, in_flight, seen = {}, {}, {"groups": {}, "paths": {}}
-    queue = list(enumerate(paths))
-    no_workers_since = None
-    while queue or in_flight:
-        while queue and len(in_flight) < window:
-            index, path = queue.pop(0)
-            started = _start_scene(index, path, context, seen)
-            if isinstance(started, dict):
-                rows[index] = _report(started, bar)
+    rows: list = [None] * len(paths)
+    claimed = _Claimed()
+    queue = deque(enumerate(paths))
+    while queue or len(executor):
+        while queue and len(executor) < executor.window:
+            job = _start_scene(*queue.popleft(), context, claimed)
+            if job.graph is None:
+                rows[job.index] = _report(job, context.out, bar)
             else:
-                in_flight[client.compute(started[0])] = (index, started[1])
-        if not in_flight:
+                executor.submit(job.graph, job)
+        if not len(executor):
             continue
         try:
-            done = wait(list(in_flight), timeout=1.0, return_when="FIRST_COMPLETED").done
-        except TimeoutError:
-            done = set()
-        for future in done:
-            index, row = in_flight.pop(future)
-            rows[index] = _report(_finish_scene(future.result, row, context), bar)
-            future.release()
-        if done or client.nthreads():
-            no_workers_since = None
-            continue
-        no_workers_since = no_workers_since or time.monotonic()
-        if time.monotonic() - no_workers_since > context["worker_timeout"]:
-            error = (f"ClusterError: the Dask cluster has had no worker for {context['worker_timeout']:.0f} s "
-                     "(all workers lost); complete scenes are kept, rerun to finish the rest")
-            for future, (index, row) in in_flight.items():
-                future.cancel()
-                rows[index] = _report(_failed(row, error), bar)
-            for index, path in queue:
-                rows[index] = _report({"scene": str(path), "group": None, "status": "failed", "pixels": 0,
-                                       "seconds": 0.0, "error": error}, bar)
-            in_flight, queue = {}, []
+            ended = [_finish_scene(job, error, context) for job, error in executor.wait(timeout=1.0)]
+        except ClusterError as lost:  # no worker left: fail the scenes in flight and those still to start
+            ended = [job.ended("failed", lost) for job in executor.cancel()]
+            ended += [SceneJob(index, Path(path), 0.0).ended("failed", lost, timed=False) for index, path in queue]
+            queue.clear()
+        for job in ended:
+            rows[job.index] = _report(job, context.out, bar)
     if bar is not None:
         bar.close()
     return rows
 
 
-def _failed(row: dict, error: str) -> dict:
-    started = row.pop("_started")
-    for key in ("_record", "_stat"):
-        row.pop(key, None)
-    return {**row, "status": "failed", "error": error, "seconds": time.perf_counter() - started}
+@dataclass
+class _Claimed:
+    """What the scenes started so far in a run took: input files (resolved → input index) and group names
+    (→ path), so the same file given twice is done once and two files under one group name are refused."""
+
+    paths: dict[Path, int] = field(default_factory=dict)
+    groups: dict[str, Path] = field(default_factory=dict)
 
 
 def _stat(path: Path) -> tuple:
@@ -237,45 +256,55 @@ def _stat(path: Path) -> tuple:
     return info.st_size, info.st_mtime_ns, info.st_ino
 
 
-def _start_scene(index: int, path, context: dict, seen: dict):
-    """Open one scene and build its graph: a final row (skipped/failed) or (delayed graph, row in progress)."""
-    path = Path(path)
-    row = {"scene": str(path), "group": None, "status": "failed", "pixels": 0, "seconds": 0.0, "error": ""}
-    started = time.perf_counter()
+def _start_scene(index: int, path, context: RunContext, claimed: _Claimed) -> SceneJob:
+    """Open one scene and build its graph: a running job, or one already ended (skipped or failed)."""
+    job = SceneJob(index, Path(path), time.perf_counter())
     try:
-        resolved = path.resolve()
-        if resolved in seen["paths"]:
-            return {**row, "group": scene_group(path), "status": "skipped",
-                    "error": f"same file as input {seen['paths'][resolved] + 1} of this run"}
-        seen["paths"][resolved] = index
-        if path.is_dir():
-            raise IsADirectoryError(f"{path}: is a directory (expected an ASTER L1B HDF file)")
-        group = row["group"] = scene_group(path)
-        if group in seen["groups"]:
-            raise ValueError(f"group name {group!r} already used by {seen['groups'][group]} in this run "
-                             "(scene files need distinct names)")
-        seen["groups"][group] = path
-        stat, digest = _stat(path), sha256_file(path)
-        chunks = _scene_chunks(resolved, context["chunks"])
-        record = _record(digest, stat[0], {**context, "chunks": chunks})
-        if not context["overwrite"] and group_status(context["out"], group) == COMPLETE:
-            why = record_mismatch(group_record(context["out"], group), record)
-            missing = missing_chunks(context["out"], group)
-            if not why and not missing:
-                return {**row, "status": "skipped"}
-            log.info("redoing %s: %s", group, why or f"chunks missing ({', '.join(sorted(missing))})")
+        resolved = job.path.resolve()
+        if resolved in claimed.paths:
+            return replace(job, group=scene_group(job.path)).ended(
+                "skipped", note=f"same file as input {claimed.paths[resolved] + 1} of this run", timed=False)
+        claimed.paths[resolved] = index
+        if job.path.is_dir():
+            raise SceneFileError(job.path, "is a directory", expected="an ASTER L1B HDF file")
+        job = replace(job, group=scene_group(job.path))
+        if job.group in claimed.groups:
+            raise InputError(None, f"group name {job.group!r} already used by {claimed.groups[job.group]} in this "
+                                   "run (scene files need distinct names)")
+        claimed.groups[job.group] = job.path
+        stat, digest = _stat(job.path), sha256_file(job.path)
+        chunks = _scene_chunks(resolved, context.chunks)
+        job = replace(job, record=context.record(digest, stat[0], chunks), stat=stat)
+        if not context.overwrite and _is_current(job, context):
+            return job.ended("skipped", timed=False)
         with warnings.catch_warnings():  # square chunks cut the reader's whole-row storage chunks on purpose
             warnings.filterwarnings("ignore", message="The specified chunks separate", category=UserWarning)
             ds = xr.open_dataset(resolved, engine="aster_l1b", chunks=chunks)
-        row["pixels"] = int(ds[BT].size // ds.sizes["band"])
-        result = retrieve(ds, context["ref"], context["heads"], context["atmosphere"],
-                          landcover=context["landcover"], landcover_legend=context["landcover_legend"])
-        out_ds = output_dataset(result, ds.attrs, {**_provenance(path, digest, context),
-                                                   "land_cover_source": result.attrs["land_cover_source"]})
-        graph = write_scene(out_ds, context["out"], group)
+        job = replace(job, pixels=int(ds[BT].size // ds.sizes["band"]))
+        return replace(job, graph=_scene_graph(ds, job, digest, context))
     except Exception as exc:  # a bad scene is reported, never stops the batch
-        return {**row, "error": _describe(exc), "seconds": time.perf_counter() - started}
-    return graph, {**row, "_started": started, "_record": record, "_stat": stat}
+        return job.ended("failed", exc)
+
+
+def _is_current(job: SceneJob, context: RunContext) -> bool:
+    """Whether the scene's group is complete with the record of this run and every chunk; logs why it is redone."""
+    if group_status(context.out, job.group) != COMPLETE:
+        return False
+    why = record_mismatch(group_record(context.out, job.group), job.record)
+    missing = missing_chunks(context.out, job.group)
+    if not why and not missing:
+        return True
+    log.info("redoing %s: %s", job.group, why or f"chunks missing ({', '.join(sorted(missing))})")
+    return False
+
+
+def _scene_graph(ds: xr.Dataset, job: SceneJob, digest: str, context: RunContext):
+    """The delayed Zarr writes of one opened scene: retrieval, output variables and provenance."""
+    result = retrieve(ds, context.ref, context.heads, context.atmosphere, landcover=context.landcover.source,
+                      landcover_legend=context.landcover.legend)
+    out_ds = output_dataset(result, ds.attrs, {**context.provenance(job.path, digest),
+                                               "land_cover_source": result.attrs["land_cover_source"]})
+    return write_scene(out_ds, context.out, job.group)
 
 
 def _scene_chunks(path: Path, request) -> dict[str, int]:
@@ -286,29 +315,19 @@ def _scene_chunks(path: Path, request) -> dict[str, int]:
     return auto_chunks(sizes["y"], sizes["x"])
 
 
-def _record(digest: str, size: int, context: dict) -> dict:
-    """What a complete group must match to be skipped."""
-    return {"source_sha256": digest, "source_size": size, "bundle_sha256": context["ref"].sha256,
-            "heads": ",".join(context["heads"]), "chunks": {k: int(v) for k, v in context["chunks"].items()},
-            "atmosphere": context["atmosphere"] or "", "land_cover_map": context["landcover_id"],
-            "akkd_scale_version": __version__}
-
-
-def _finish_scene(result, row: dict, context: dict) -> dict:
-    """Wait for a scene's graph (``result()``), check it (input unchanged, every band has valid pixels,
-    every chunk written), then mark its group complete with its record; otherwise report why it failed
-    (the group stays incomplete)."""
-    started, record, stat = row.pop("_started"), row.pop("_record"), row.pop("_stat")
-    try:
-        result()
-        if _stat(Path(row["scene"])) != stat:
-            raise RuntimeError(f"{row['scene']}: the input file changed while it was processed; rerun the scene")
-        _check_retrieved(Path(row["scene"]), context["out"], row["group"])
-        mark_complete(context["out"], row["group"], record)
-        row = {**row, "status": "complete"}
-    except Exception as exc:  # the scene failed on the cluster; others go on
-        row = {**row, "status": "failed", "error": _describe(exc, context["out"])}
-    return {**row, "seconds": time.perf_counter() - started}
+def _finish_scene(job: SceneJob, error: BaseException | None, context: RunContext) -> SceneJob:
+    """End a scene whose graph ran (``error``: what it raised, if it did): check it (input unchanged, every
+    band has valid pixels, every chunk written), then mark its group complete with its record; otherwise
+    it failed (the group stays incomplete)."""
+    if error is None:
+        try:
+            if _stat(job.path) != job.stat:
+                raise InputError(job.path, "the input file changed while it was processed; rerun the scene")
+            _check_retrieved(job.path, context.out, job.group)
+            mark_complete(context.out, job.group, job.record)
+        except Exception as exc:  # the scene failed its checks; others go on
+            error = exc
+    return job.ended("complete") if error is None else job.ended("failed", error)
 
 
 def _check_retrieved(path: Path, out: str, group: str) -> None:
@@ -322,20 +341,10 @@ def _check_retrieved(path: Path, out: str, group: str) -> None:
     valid = bt.notnull().sum([d for d in bt.dims if d != "band"]).values
     empty = [band for band, n in zip(BANDS, valid) if n == 0]
     if empty:
-        raise ValueError(f"{path}: band(s) {', '.join(empty)} have no valid pixel (all fill, saturated or "
-                         "uncalibrated); the scene cannot be retrieved")
-    raise ValueError(f"{path}: no pixel could be retrieved (every pixel has QC bit invalid_input: check "
-                     "view_zenith, which is NaN when the file has no TIR pointing angle)")
-
-
-def _provenance(path: Path, digest: str, context: dict) -> dict:
-    """Provenance attributes of one scene group."""
-    ref: BundleRef = context["ref"]
-    return {"akkd_scale_version": __version__, "bundle_path": ref.path, "bundle_sha256": ref.sha256,
-            "heads": ",".join(context["heads"]), "source_file": str(path.resolve()),
-            "source_sha256": digest, "command_line": context["command_line"],
-            "tes_atmosphere": context["atmosphere"] or "",
-            "date_created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        raise SceneFileError(path, f"band(s) {', '.join(empty)} have no valid pixel (all fill, saturated or "
+                                   "uncalibrated); the scene cannot be retrieved")
+    raise SceneFileError(path, "no pixel could be retrieved (every pixel has QC bit invalid_input: check "
+                               "view_zenith, which is NaN when the file has no TIR pointing angle)")
 
 
 def _describe(exc: BaseException, out: str | None = None) -> str:
@@ -346,8 +355,9 @@ def _describe(exc: BaseException, out: str | None = None) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _report(row: dict, bar) -> dict:
-    """Log a finished scene and advance the progress bar."""
+def _report(job: SceneJob, out: str, bar) -> dict:
+    """Log an ended scene, advance the progress bar; the scene's row."""
+    row = job.row(out)
     level = logging.WARNING if row["status"] == "failed" else logging.INFO
     log.log(level, "%s %s (%d px, %.1f s)%s", row["status"], row["scene"], row["pixels"], row["seconds"],
             f": {row['error']}" if row["error"] else "")
@@ -372,9 +382,8 @@ def verify_store(paths, out, bundle=None, heads=("fusion",), chunks="auto", *, a
     """
     heads = check_heads(heads, atmosphere=atmosphere)
     out = _absolute(out)
-    context = {"ref": bundle_ref(bundle), "heads": heads, "atmosphere": atmosphere,
-               **_landcover_context(landcover, landcover_legend)}
-    request = _chunk_request(chunks)
+    context = RunContext(out=out, ref=bundle_ref(bundle), heads=heads, atmosphere=atmosphere,
+                         landcover=LandCover.of(landcover, landcover_legend), chunks=_chunk_request(chunks))
     rows = []
     for path in map(Path, paths):
         group = scene_group(path)
@@ -383,8 +392,8 @@ def verify_store(paths, out, bundle=None, heads=("fusion",), chunks="auto", *, a
             rows.append({"scene": str(path), "group": group, "status": "redo" if status == INCOMPLETE else status,
                          "problem": f"group {status}"})
             continue
-        problems = [record_mismatch(group_record(out, group), _record(
-            sha256_file(path), path.stat().st_size, {**context, "chunks": _scene_chunks(path, request)}))
+        problems = [record_mismatch(group_record(out, group), context.record(
+            sha256_file(path), path.stat().st_size, _scene_chunks(path, context.chunks)))
             if path.is_file() else f"{path}: input not found"]
         problems += [f"{name} {what}" for name, what in missing_chunks(out, group).items()]
         problem = "; ".join(p for p in problems if p)
