@@ -20,4 +20,4 @@ def umbc_surfaces(data_dir):
     from tests.simulate.conftest import simple_terms
 
     umbc = profiles.read_crtm_umbc48(data_dir / "profiles" / "crtm_umbc48")
-    return umbc, landcover.land_cover_surfaces(n_per_class=40, seed=0), simple_terms(umbc)
+    return umbc, surfaces.land_cover_surfaces(n_per_class=40, seed=0), simple_terms(umbc)
