@@ -53,7 +53,7 @@ def test_fuse_nan_rows_and_missing_heads():
     strata[:3] = -1
     fused = fuse(t, s, strata, fusion)
     assert np.all(np.isnan(fused[:3])) and np.all(np.isfinite(fused[3:]))
-    with pytest.raises(ParameterError, match="student"):
+    with pytest.raises(ParameterError, match="predictions: no 'student' predictions"):
         fit_fusion(y, {"teacher": t}, strata, 1)
 
 

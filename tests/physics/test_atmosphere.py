@@ -72,7 +72,7 @@ def test_band_terms_refuses_surface_below_profile(mls):
     with pytest.raises(ParameterError) as info:
         band_terms(raised, 0.0, 0.0)
     assert info.value.variable == "surface_altitude"
-    with pytest.raises(ParameterError, match="one profile"):
+    with pytest.raises(ParameterError, match=r"profile: 2 profiles \(expected one profile"):
         band_terms(concat_profiles([mls, raised]), 0.0, 0.0)
 
 
@@ -118,7 +118,7 @@ def test_near_surface_layering_warms_the_humid_bottom_kilometre():
         grid = thinning_grid(zs, 100.0, "near_surface")
         assert grid.size <= 34 and np.allclose(grid[1:5] - zs, [0.1, 0.25, 0.5, 0.75])
         assert np.all(np.diff(grid) >= 0.05)
-    with pytest.raises(ParameterError, match="layering"):
+    with pytest.raises(ParameterError, match="layering: layering 'fine'"):
         thinning_grid(0.0, 100.0, "fine")
     tropical = read_afgl("tropical")
     fine, coarse = band_terms(tropical, 0.0, 0.0), band_terms(tropical, 0.0, 0.0, layering="standard")

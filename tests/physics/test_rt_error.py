@@ -52,5 +52,5 @@ def test_switch_in_training_set(umbc_surfaces):
     spread = T.build_training_set(umbc, surfaces, terms, 3000, seed=5, rt_perturbation=(-0.5, 1.5))
     a = spread["rt_continuum"].values
     assert -0.5 <= a.min() < -0.3 and 1.3 < a.max() <= 1.5 and spread.attrs["rt_perturbation"] == [-0.5, 1.5]
-    with pytest.raises(ParameterError, match="rt_perturbation"):
+    with pytest.raises(ParameterError, match=r"rt_perturbation: range \(2\.0, 1\.0\)"):
         T.build_training_set(umbc, surfaces, terms, 10, rt_perturbation=(2.0, 1.0))

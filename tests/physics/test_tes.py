@@ -199,14 +199,14 @@ def test_tes_dataset_on_training_set_contract(curve_spectra):
 
 def test_bad_inputs_raise_parameter_errors():
     radiance = at_sensor(np.array([300.0]), np.full(5, 0.97))
-    with pytest.raises(ParameterError, match="observed"):
+    with pytest.raises(ParameterError, match="observed: band axis has length 4"):
         tes(radiance[:, :4], TAU[:4], PATH[:4], SKY[:4])
-    with pytest.raises(ParameterError, match="quantity"):
+    with pytest.raises(ParameterError, match="quantity: unknown quantity 'counts'"):
         tes(radiance, TAU, PATH, SKY, quantity="counts")
-    with pytest.raises(ParameterError, match="sky_radiance"):
+    with pytest.raises(ParameterError, match=r"sky_radiance: shape \(1, 3\) does not broadcast to \(1, 5\)"):
         tes(radiance, TAU, PATH, SKY[:3])
-    with pytest.raises(ParameterError, match="emissivity_max"):
+    with pytest.raises(ParameterError, match=r"emissivity_max: invalid value 1\.2"):
         TESParameters(emissivity_max=1.2)
-    with pytest.raises(ParameterError, match="path_radiance"):
+    with pytest.raises(ParameterError, match="path_radiance: variable missing or without a band dimension"):
         tes_dataset(xr.Dataset({"brightness_temperature": (("sample", "band"), radiance),
                                 "transmittance": (("sample", "band"), radiance)}))

@@ -120,7 +120,7 @@ def test_open_scene_refuses_incomplete(scenes, bundle_path, client, tmp_path):
     run_scenes([scenes["good_a"]], out, bundle=bundle_path, chunks=48, client=client)
     group = scene_group(scenes["good_a"])
     zarr.open_group(str(out), path=group, mode="r+").attrs["akkd_status"] = "incomplete"
-    with pytest.raises(InputError, match="incomplete"):
+    with pytest.raises(InputError, match=f"{group}: scene group is incomplete"):
         open_scene(out, group)
-    with pytest.raises(InputError, match="missing"):
+    with pytest.raises(InputError, match="no_such_scene: scene group is missing"):
         open_scene(out, "no_such_scene")

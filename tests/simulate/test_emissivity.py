@@ -54,13 +54,13 @@ def test_nan_gap_inside_band_is_interpolated():
 def test_spectrum_not_covering_a_band_names_spectrum_and_band():
     wl = np.round(np.arange(9.5, 13.0001, 0.01), 4)
     spectra = _spectrum(wl, np.full(wl.size, 0.95), name="short.range")
-    with pytest.raises(SpectrumError, match=r"short.range.*B10"):
+    with pytest.raises(SpectrumError, match=r"short\.range: emissivity: data miss 100\.0% of band B10's response"):
         E.band_emissivity(spectra)
     wl = np.round(np.arange(7.5, 13.0001, 0.01), 4)
     values = np.full(wl.size, 0.95)
     values[wl < 9.0] = np.nan  # in-grid but NaN: also missing
     two = xr.concat([_spectrum(wl, np.full(wl.size, 0.9), "ok"), _spectrum(wl, values, "nan.edge")], "spectrum")
-    with pytest.raises(SpectrumError, match=r"nan.edge.*B10"):
+    with pytest.raises(SpectrumError, match=r"nan\.edge: emissivity: data miss 100\.0% of band B10's response"):
         E.band_emissivity(two)
     kept = E.band_emissivity(two, on_error="drop")
     assert list(kept["spectrum"].values) == ["ok"]
@@ -91,7 +91,7 @@ def test_read_two_column_nanometres(tmp_path):
 def test_read_text_rejects_impossible_values(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_text("8.0 0.5\n9.0 -0.9\n10.0 0.4\n")
-    with pytest.raises(SpectrumError, match="bad.txt"):
+    with pytest.raises(SpectrumError, match=r"bad\.txt: Y: emissivity range -0\.900–0\.500"):
         E.read_spectrum_text(path)
 
 
@@ -105,7 +105,7 @@ def test_fresnel_water_emissivity():
     assert abs(b13[1] - b13[0]) < 0.002
     # a matched index (m = 1) reflects nothing
     assert E.fresnel_emissivity(1.0 + 0j, [0, 45, 80]) == pytest.approx([1, 1, 1])
-    with pytest.raises(ParameterError, match="view_zenith"):
+    with pytest.raises(ParameterError, match="view_zenith: view zenith 95–95°"):
         E.water_emissivity([95])
 
 
@@ -124,7 +124,7 @@ def test_mixtures_are_linear_and_validated():
     assert mixed["spectrum"].values[1] == "1.000*veg"
     band_first = E.mix(E.band_emissivity(pair), [0.25, 0.75])
     np.testing.assert_allclose(band_first["emissivity"].values, E.band_emissivity(mixed)["emissivity"].values[:1])
-    with pytest.raises(ParameterError, match="fractions"):
+    with pytest.raises(ParameterError, match=r"fractions: fractions of shape \(1, 2\) \(sums \[1\.1\]\)"):
         E.mix(pair, [0.5, 0.6])
 
 
@@ -148,5 +148,5 @@ def test_natural_surfaces(library):
     assert np.all(ns["weight"].values[(ns["emissivity"].min(("view_zenith", "band")) >= 0.8).values] == 1)
     again = E.natural_surfaces(library, n_mixtures=60, seed=3, view_zenith=[0, 30, 60])
     xr.testing.assert_identical(ns, again)
-    with pytest.raises(ParameterError, match="split_fractions"):
+    with pytest.raises(ParameterError, match=r"split_fractions: split_fractions \(0\.5, 0\.5, 0\.5\)"):
         E.natural_surfaces(library, split_fractions=(0.5, 0.5, 0.5))

@@ -118,7 +118,7 @@ def test_selected_classes_and_bad_mixture(umbc):
     assert set(only["land_cover_name"].values) == {"water", "cropland"}
     ds = T.build_training_set(umbc, only, simple_terms(umbc), 8000, seed=0)
     assert abs((ds["land_cover"].values == CODE["cropland"]).mean() - 0.75) < 0.03
-    with pytest.raises(ParameterError, match="mixture"):
+    with pytest.raises(ParameterError, match=r"mixture: mixture \{'lava': 1\.0\}"):
         L.land_cover_surfaces(mixture={"lava": 1.0}, n_per_class=5)
 
 

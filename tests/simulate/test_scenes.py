@@ -112,9 +112,11 @@ def test_deterministic_for_a_seed_and_one_ground_for_a_landscape_seed(surfaces):
     assert not np.array_equal(a["lst"].values, d["lst"].values)
 
 
-@pytest.mark.parametrize("kwargs, variable", [({"shape": (8, 8)}, "shape"), ({"view_zenith": 45.0}, "view_zenith"),
-                                              ({"mountain_km": 3.5}, "altitude_grid")])
-def test_bad_parameters_are_named(kwargs, variable):
+@pytest.mark.parametrize("kwargs, variable, problem", [
+    ({"shape": (8, 8)}, "shape", r"shape \(8, 8\) \(expected \(ny, nx\), both ≥ 16\)"),
+    ({"view_zenith": 45.0}, "view_zenith", r"view_zenith=45\.0 \(expected 0–30°"),
+    ({"mountain_km": 3.5}, "altitude_grid", r"altitude grid tops at 2\.8 km \(expected a grid reaching the summit")])
+def test_bad_parameters_are_named(kwargs, variable, problem):
     shape = kwargs.pop("shape", (32, 32))
-    with pytest.raises(ParameterError, match=variable):
+    with pytest.raises(ParameterError, match=f"{variable}: {problem}"):
         make_demo_scene(shape, **kwargs)

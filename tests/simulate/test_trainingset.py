@@ -97,7 +97,7 @@ def test_split_by_sample_shares_profiles_and_spectra(umbc, umbc_terms, surfaces,
     assert labelled_test & set(shared["spectrum_id"].values[split == "train"])
     explicit = T.build_training_set(umbc, surfaces, umbc_terms, 4000, seed=7, split_by="profile_and_spectrum")
     xr.testing.assert_identical(small, explicit)  # the default is the disjoint split
-    with pytest.raises(ParameterError, match="split_by.*'sample'"):
+    with pytest.raises(ParameterError, match="split_by: split_by='random'"):
         T.build_training_set(umbc, surfaces, umbc_terms, 10, split_by="random")
 
 
@@ -118,17 +118,17 @@ def test_deterministic_for_a_seed(umbc, umbc_terms, surfaces, small):
 
 def test_impossible_parameters(umbc, umbc_terms, surfaces):
     build = lambda **kw: T.build_training_set(umbc, surfaces, umbc_terms, kw.pop("n", 10), **kw)  # noqa: E731
-    with pytest.raises(ParameterError, match="n_samples"):
+    with pytest.raises(ParameterError, match=r"n_samples: n_samples=-5 \(expected a positive integer\)"):
         build(n=-5)
-    with pytest.raises(ParameterError, match="view_zenith_range"):
+    with pytest.raises(ParameterError, match=r"view_zenith_range: range \(0, 95\)"):
         build(view_zenith_range=(0, 95))
-    with pytest.raises(ParameterError, match="view_zenith_range.*terms grid"):
+    with pytest.raises(ParameterError, match=r"view_zenith_range: 0\.0–70\.0° outside the terms grid 0\.0–60\.0°"):
         build(view_zenith_range=(0, 70))  # terms only up to 60°
-    with pytest.raises(ParameterError, match="surface_altitude_range"):
+    with pytest.raises(ParameterError, match=r"surface_altitude_range: range \(3, 1\)"):
         build(surface_altitude_range=(3, 1))
-    with pytest.raises(ParameterError, match="split_fractions"):
+    with pytest.raises(ParameterError, match=r"split_fractions: split_fractions=\(0\.5, 0\.5, 0\.5\)"):
         build(split_fractions=(0.5, 0.5, 0.5))
-    with pytest.raises(InputError, match="sky_radiance"):
+    with pytest.raises(InputError, match="sky_radiance: missing variable sky_radiance"):
         T.build_training_set(umbc, surfaces, umbc_terms.drop_vars("sky_radiance"), 10)
 
 
@@ -154,7 +154,7 @@ def test_zarr_round_trip(small, tmp_path):
     assert list(back["spectrum_id"].values) == list(small["spectrum_id"].values)
     with pytest.raises(FileExistsError):
         T.write_training_set(small, path)
-    with pytest.raises(InputError, match="nothing.zarr"):
+    with pytest.raises(InputError, match=r"nothing\.zarr: not a readable Zarr store"):
         T.open_training_set(tmp_path / "nothing.zarr")
 
 

@@ -59,7 +59,7 @@ def test_unlabelled_rows_keep_only_teacher_term():
 def test_alpha_out_of_range_refused():
     from akkd_scale.training.distill import distillation_loss
 
-    with pytest.raises(ParameterError, match="alpha"):
+    with pytest.raises(ParameterError, match=r"alpha: alpha=1\.5 \(expected 0 <= alpha <= 1\)"):
         distillation_loss(1.5)
 
 

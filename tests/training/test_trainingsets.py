@@ -40,5 +40,5 @@ def test_radiance_is_consistent_with_terms():
 def test_reproducible_and_validated():
     a, b = synthetic_training_set(100, seed=7), synthetic_training_set(100, seed=7)
     np.testing.assert_array_equal(a["brightness_temperature"].values, b["brightness_temperature"].values)
-    with pytest.raises(ParameterError, match="n_samples"):
+    with pytest.raises(ParameterError, match=r"n_samples: n_samples=2, n_profiles=60, n_spectra=90 \(expected each"):
         synthetic_training_set(2)
