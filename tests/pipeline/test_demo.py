@@ -77,6 +77,20 @@ def test_demo_writes_scenes_truth_results_and_report(demo_run):
     assert "| fusion |" in text and "| tes |" in text and "ε B13 MAE" in text
 
 
+#: The shipped report (README "Demo and speed", ``make demo`` at 700 × 830): scene → fusion (LST MAE K, bias K).
+SHIPPED_REPORT = {"AST_L1B_demo_midlatitude_summer": (0.82, -0.34), "AST_L1B_demo_tropical": (0.96, -0.55)}
+
+
+@pytest.mark.slow
+def test_full_size_demo_reproduces_the_shipped_report(tmp_path):
+    """``make demo``'s job at its full size: fusion MAE and bias within ±0.15 K of the shipped report."""
+    report = run_demo(tmp_path / "demo")
+    for name, (mae, bias) in SHIPPED_REPORT.items():
+        lst = report["scenes"][name]["methods"]["fusion"]["lst"]
+        assert lst["mae"] == pytest.approx(mae, abs=LST_MARGIN_K), (name, lst)
+        assert lst["bias"] == pytest.approx(bias, abs=LST_MARGIN_K), (name, lst)
+
+
 def _truth(out, name):
     return xr.open_dataset(out / "scenes" / "truth" / f"{name}.nc", engine="h5netcdf")
 
