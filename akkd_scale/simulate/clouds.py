@@ -256,7 +256,7 @@ def clear_reflectance(scene: xr.Dataset, *, seed: int = 0, bright_desert: bool =
     return np.stack([green, red, nir])
 
 
-def _absorption_efficiency(kind: str, radius_um: float, sensor=ASTER_TIR) -> np.ndarray:
+def absorption_efficiency(kind: str, radius_um: float, sensor=ASTER_TIR) -> np.ndarray:
     """Anomalous-diffraction absorption efficiency per band of spheres of ``radius_um`` (see module)."""
     material, source = PHASE_MATERIAL[kind]
     lam, k, _ = optical_constants(material, source)
@@ -335,7 +335,7 @@ def add_clouds(scene: xr.Dataset, layers=DEFAULT_LAYERS, *, seed: int = 0, day: 
         tau, top = _layer_field(rng, shape, layer, surface_altitude)
         cloudy = tau > 0
         terms = _interpolate_terms(table, moisture_index, top)
-        tau_abs = tau[..., None] * _absorption_efficiency(layer.kind, layer.effective_radius_um, sensor) / 2
+        tau_abs = tau[..., None] * absorption_efficiency(layer.kind, layer.effective_radius_um, sensor) / 2
         t = np.exp(-tau_abs / mu)
         r = np.asarray(IR_REFLECTIVITY[layer.kind]) * (1 - t)
         eps = 1 - t - r

@@ -22,7 +22,7 @@ EMISSIVITY = {"vegetation": [0.975, 0.975, 0.978, 0.985, 0.985], "water": [0.985
               "desert": [0.80, 0.78, 0.82, 0.95, 0.96], "snow": [0.995, 0.994, 0.992, 0.990, 0.975]}
 #: (band 1, band 2, band 3N) TOA reflectance of the test surfaces and of a thick cloud.
 REFLECTANCE = {"vegetation": (0.07, 0.04, 0.40), "water": (0.06, 0.04, 0.02), "desert": (0.32, 0.40, 0.46),
-               "snow": (0.85, 0.84, 0.74), "cloud": (0.64, 0.62, 0.61)}
+               "snow": (0.85, 0.84, 0.74), "cloud": (0.63, 0.62, 0.62)}  # a thick cloud: flat to ≈ 2 %
 
 
 def bt_of_surface(lst, surface) -> np.ndarray:
@@ -115,6 +115,8 @@ def test_snow_like_day_and_night():
     assert not T.snow_like(snow[3], np.full((1, 1), 3.0)).any()  # night: a rough snowline is not restored
     cloud = bt_under_cloud(300.0, "vegetation", 268.0, [0.99] * 5)
     assert not T.snow_like(cloud[3], flat, rho("cloud")).any()  # no ice-grain absorption at 0.81 µm
+    bluish = np.array([0.66, 0.63, 0.62])[:, None, None]  # strong band-1 Rayleigh over a low sun: the confusion
+    assert T.snow_like(cloud[3], flat, bluish).all()
     cold_top = bt_under_cloud(300.0, "vegetation", 240.0, [0.99] * 5)
     assert not T.snow_like(cold_top[3], flat, rho("snow")).any() and not T.snow_like(cold_top[3], flat).any()
     warm_desert = bt_of_surface(318.0, "desert")
