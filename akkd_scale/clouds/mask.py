@@ -8,13 +8,14 @@ the 3 × 3 texture: ``1 + buffer_px`` pixels. Run with ``dask.array.map_overlap(
 the blocks reproduce the whole-scene mask exactly; without a halo only pixels within that distance of a
 block edge can differ.
 
-Decision (``day``: VNIR reflectance given; ``night``: TIR only), with ``cold(m)`` = BT13 below the
-reference by more than m kelvin:
+Decision (``day``: VNIR reflectance given; ``night``: TIR only), with ``cold`` = BT13 more than
+:data:`~.tests.COLD_MARGIN_K` below the reference and ``very_cold`` = more than DAY_BRIGHT_COLD_MARGIN_K (day),
+NIGHT_COLD_MARGIN_K (night) or PRIOR_COLD_MARGIN_K below the prior (night with a prior):
 
-* day: cloud = ¬snow_like ∧ ([bright ∧ not_vegetation ∧ (white ∧ cold(DAY) ∨ cold(DAY_BRIGHT))]
-  ∨ [cold(MILD) ∧ (cirrus_tri ∨ cirrus_split)]);
-* night: cloud = [cold(NIGHT) ∧ ¬snow_like] ∨ [cold(MILD) ∧ (cirrus_tri ∨ cirrus_split)]
-  ∨ [textured ∧ cold(NIGHT · TEXTURE_MARGIN_FRACTION)] (edges and broken cloud need less coldness);
+* day: cloud = ¬snow_like ∧ ([bright ∧ not_vegetation ∧ (white ∧ cold ∨ very_cold)]
+  ∨ [cold ∧ (cirrus_tri ∨ cirrus_split)]);
+* night: cloud = [very_cold ∧ ¬snow_like] ∨ [cold ∧ (cirrus_tri ∨ cirrus_split)]
+  ∨ [textured ∧ very_cold at TEXTURE_MARGIN_FRACTION of its margin] (edges and broken cloud are less cold);
 * buffer = the cloud flag dilated by ``buffer_px`` (disk), minus the cloud itself.
 
 At night a per-pixel ``prior`` (expected clear-sky surface temperature, e.g. reanalysis 2 m air temperature
@@ -34,14 +35,15 @@ from . import tests as T
 
 #: Bits of the ``cloud_tests`` field (uint16): each set where the test found cloud evidence (``snow``:
 #: clear-snow evidence). Tests that did not run (no VNIR at night) leave their bit 0.
-CLOUD_TEST_BITS = {"bright": 1, "not_vegetation": 2, "white": 4, "cold": 8, "cold_mild": 16, "cirrus_tri": 32,
+CLOUD_TEST_BITS = {"bright": 1, "not_vegetation": 2, "white": 4, "cold": 8, "very_cold": 16, "cirrus_tri": 32,
                    "cirrus_split": 64, "textured": 128, "snow": 256, "night_tests": 512}
 CLOUD_TEST_MEANINGS = {
     "bright": f"band-2 TOA reflectance > {T.BRIGHT_MIN_RED}",
     "not_vegetation": f"NDVI < {T.CLOUD_MAX_NDVI}",
     "white": f"whiteness of bands 1, 2, 3N < {T.WHITENESS_MAX}",
-    "cold": "BT13 below the clear-sky reference by the day or night margin (or below the prior)",
-    "cold_mild": f"BT13 more than {T.MILD_COLD_MARGIN_K} K below the clear-sky reference",
+    "cold": f"BT13 more than {T.COLD_MARGIN_K} K below the clear-sky reference",
+    "very_cold": f"BT13 more than {T.DAY_BRIGHT_COLD_MARGIN_K} K (day) or {T.NIGHT_COLD_MARGIN_K} K (night) below the "
+                 f"clear-sky reference, or at night with a prior more than {T.PRIOR_COLD_MARGIN_K} K below the prior",
     "cirrus_tri": f"BT11 - BT13 > {T.CIRRUS_TRI_MIN_K} K by day, {T.NIGHT_CIRRUS_TRI_MIN_K} K at night (semi-"
                   "transparent ice)",
     "cirrus_split": f"BT13 - BT14 > {T.CIRRUS_SPLIT_MIN_K} K (ice split window)",
@@ -108,29 +110,28 @@ def scene_reference(bt13, *, day: bool, percentile: float = REFERENCE_PERCENTILE
 def _night(bt11, bt13, bt14, std, reference: SceneReference, prior, snow_possible):
     """Night (TIR-only) decision and its test results."""
     against, margin = (reference.bt13, T.NIGHT_COLD_MARGIN_K) if prior is None else (prior, T.PRIOR_COLD_MARGIN_K)
-    cold = T.colder_than(bt13, against, margin)
+    very_cold = T.colder_than(bt13, against, margin)
     rough = T.textured(std)
     edge = rough & T.colder_than(bt13, against, margin * T.TEXTURE_MARGIN_FRACTION)
     snow = T.snow_like(bt13, std) & snow_possible
     tri = T.cirrus_tri(bt11, bt13, T.NIGHT_CIRRUS_TRI_MIN_K)
     split = T.cirrus_split(bt13, bt14)
-    cold_mild = T.colder_than(bt13, reference.bt13, T.MILD_COLD_MARGIN_K)
-    cloud = (cold & ~snow) | (cold_mild & (tri | split)) | edge
-    return cloud, {"cold": cold, "cold_mild": cold_mild, "cirrus_tri": tri, "cirrus_split": split,
+    cold = T.colder_than(bt13, reference.bt13, T.COLD_MARGIN_K)
+    cloud = (very_cold & ~snow) | (cold & (tri | split)) | edge
+    return cloud, {"cold": cold, "very_cold": very_cold, "cirrus_tri": tri, "cirrus_split": split,
                    "textured": rough, "snow": snow}
 
 
 def _day(bt11, bt13, bt14, std, rho, reference: SceneReference, snow_possible):
     """Day (VNIR + TIR) decision and its test results."""
     bright, vegetation_free, white = T.bright(rho), T.not_vegetation(rho), T.white(rho)
-    cold = T.colder_than(bt13, reference.bt13, T.DAY_COLD_MARGIN_K)
-    cold_mild = T.colder_than(bt13, reference.bt13, T.MILD_COLD_MARGIN_K)
+    cold = T.colder_than(bt13, reference.bt13, T.COLD_MARGIN_K)
+    very_cold = T.colder_than(bt13, reference.bt13, T.DAY_BRIGHT_COLD_MARGIN_K)
     snow = T.snow_like(bt13, std, rho) & snow_possible
     tri, split = T.cirrus_tri(bt11, bt13, T.CIRRUS_TRI_MIN_K), T.cirrus_split(bt13, bt14)
-    very_cold = T.colder_than(bt13, reference.bt13, T.DAY_BRIGHT_COLD_MARGIN_K)
-    cloud = ((bright & vegetation_free & (white & cold | very_cold)) | (cold_mild & (tri | split))) & ~snow
+    cloud = ((bright & vegetation_free & (white & cold | very_cold)) | (cold & (tri | split))) & ~snow
     return cloud, {"bright": bright, "not_vegetation": vegetation_free, "white": white, "cold": cold,
-                   "cold_mild": cold_mild, "cirrus_tri": tri, "cirrus_split": split, "textured": T.textured(std),
+                   "very_cold": very_cold, "cirrus_tri": tri, "cirrus_split": split, "textured": T.textured(std),
                    "snow": snow}
 
 
@@ -146,7 +147,7 @@ def cloud_mask(bt, reference: SceneReference, reflectance=None, *, prior=None, s
     ``snow_possible``: optional boolean (y, x) where snow may lie (e.g. a land-cover map's snow/ice class,
     a snow climatology); None: anywhere. Pixels with a non-finite BT13 are never cloud.
     """
-    bt = np.asarray(bt, dtype=float)
+    bt = np.asarray(bt, dtype=np.float32)
     if bt.ndim != 3 or bt.shape[0] != len(BANDS):
         raise ParameterError("cloud mask", f"brightness temperature of shape {bt.shape}", variable="bt",
                              expected=f"(band, y, x) with {len(BANDS)} bands {BANDS}")
@@ -156,7 +157,7 @@ def cloud_mask(bt, reference: SceneReference, reflectance=None, *, prior=None, s
     cloud, bits = _night(bt11, bt13, bt14, std, reference, prior, snow_possible)
     use_day = np.zeros(bt13.shape, bool)
     if reference.day and reflectance is not None:
-        rho = np.asarray(reflectance, dtype=float)
+        rho = np.asarray(reflectance, dtype=np.float32)
         if rho.shape != (3,) + bt13.shape:
             raise ParameterError("cloud mask", f"reflectance of shape {rho.shape}", variable="reflectance",
                                  expected=f"(3, y, x) = {(3,) + bt13.shape}: VNIR bands 1, 2, 3N")

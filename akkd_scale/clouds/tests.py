@@ -44,22 +44,20 @@ CLOUD_MAX_NDVI = 0.25
 WHITENESS_MAX = 0.35
 
 # --- Thermal ----------------------------------------------------------------------------------------------
-#: Day: a bright, white pixel is cloud only if its BT13 is this far (K) below the clear-sky reference. Sunlit
-#: bare land is 10–25 K above the air, cloud tops 6.5 K km⁻¹ below it: warm bright surfaces (salt flats,
-#: bright sand, roofs) are not cloud.
-DAY_COLD_MARGIN_K = 8.0
-#: Day: a bright, non-vegetated pixel this much colder (K) than the reference is cloud even when it is not
+#: Cold: BT13 this far (K) below the clear-sky reference. By day a bright, white pixel is cloud only if cold:
+#: sunlit bare land is 10–25 K above the air, cloud tops 6.5 K km⁻¹ below it, so warm bright surfaces (salt
+#: flats, bright sand, roofs) are not cloud. Day and night it confirms the band-difference tests.
+COLD_MARGIN_K = 8.0
+#: Very cold, by day: a bright, non-vegetated pixel this much colder (K) than the reference is cloud even when it is not
 #: white: a cloud of visible τ ≈ 5–10 over vegetation or soil keeps some of the ground's colour (whiteness
 #: 0.3–0.6), as ACCA's pass 1 (which has no whiteness test) lets through. Bright ground this cold by day is
 #: rare (high, shaded or wet bright rock: the relief confusion).
 DAY_BRIGHT_COLD_MARGIN_K = 12.0
-#: Night: a pixel this far below the clear-sky reference is cloud whatever the other tests say. Without a
+#: Very cold, at night: a pixel this far below the clear-sky reference is cloud unless snow-like. Without a
 #: surface-temperature prior the margin must cover the scene's relief (6.5 K km⁻¹) and water–land contrasts.
 NIGHT_COLD_MARGIN_K = 15.0
-#: Day and night: a milder coldness that confirms the band-difference and texture tests.
-MILD_COLD_MARGIN_K = 8.0
-#: With a per-pixel surface-temperature prior (ECOSTRESS-style, e.g. reanalysis 2 m air temperature at the
-#: pixel's altitude), cloud is BT13 this far below it (night land is ≤ 6 K below the air, BT13 1–3 K below
+#: Very cold, at night with a per-pixel surface-temperature prior (ECOSTRESS-style, e.g. reanalysis 2 m air temperature at the
+#: pixel's altitude): BT13 this far below the prior (night land is ≤ 6 K below the air, BT13 1–3 K below
 #: LST; reanalysis errors 1–2 K).
 PRIOR_COLD_MARGIN_K = 10.0
 
@@ -79,8 +77,9 @@ NIGHT_CIRRUS_TRI_MIN_K = 1.5
 CIRRUS_SPLIT_MIN_K = 2.2
 
 # --- Spatial ----------------------------------------------------------------------------------------------
-#: Window (pixels) of the local BT13 standard deviation.
+#: Window (pixels) of the local BT13 standard deviation, and the offset (K) removed before it.
 TEXTURE_SIZE = 3
+STD_OFFSET_K = 273.15
 #: Local 3 × 3 BT13 standard deviation (K) above which a (cold) pixel is a cloud edge or broken cloud
 #: (MOD35's spatial uniformity test; Tonooka 2008). Clear land is smooth at 90 m apart from patch borders
 #: (noise alone: 0.3 K).
@@ -162,15 +161,20 @@ def cirrus_split(bt13, bt14) -> np.ndarray:
 
 
 def local_std(values, size: int = TEXTURE_SIZE) -> np.ndarray:
-    """NaN-aware standard deviation over a ``size`` × ``size`` window (edges: nearest padding)."""
-    x = np.asarray(values, float)
+    """NaN-aware standard deviation over a ``size`` × ``size`` window (edges: nearest padding).
+
+    Float32 on values minus a fixed :data:`STD_OFFSET_K` (no cancellation of E[x²] − E[x]² at 300 K; the same
+    offset in every block, so blocks agree with the whole scene)."""
+    x = np.asarray(values, np.float32) - np.float32(STD_OFFSET_K)
     valid = np.isfinite(x)
-    filled = np.where(valid, x, 0.0)
-    count = ndimage.uniform_filter(valid.astype(float), size, mode="nearest")
+    filled = np.where(valid, x, np.float32(0.0))
+    mean = ndimage.uniform_filter(filled, size, mode="nearest")
+    square = ndimage.uniform_filter(filled * filled, size, mode="nearest")
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = ndimage.uniform_filter(filled, size, mode="nearest") / count
-        square = ndimage.uniform_filter(filled * filled, size, mode="nearest") / count
-        return np.where(valid, np.sqrt(np.maximum(square - mean * mean, 0.0)), np.nan)
+        if not valid.all():
+            count = ndimage.uniform_filter(valid.astype(np.float32), size, mode="nearest")
+            mean, square = mean / count, square / count
+        return np.where(valid, np.sqrt(np.maximum(square - mean * mean, np.float32(0.0))), np.float32(np.nan))
 
 
 def textured(bt13_std) -> np.ndarray:

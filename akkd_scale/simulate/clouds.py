@@ -405,6 +405,7 @@ class MaskRates:
 
     opaque: float
     opaque_over_snow: float
+    opaque_by_height: dict
     cirrus: float
     false_alarm: float
     false_alarm_by_class: dict
@@ -414,6 +415,8 @@ class MaskRates:
 
 #: Land-cover classes whose false alarms are reported separately (the hard cases).
 HARD_CASES = ("snow_ice", "bare_rock_desert", "water")
+#: Bands of cloud-top height above the ground (km) of the opaque hit rates.
+HEIGHT_BANDS_KM = ((0.0, 2.0), (2.0, 3.5), (3.5, np.inf))
 
 
 def mask_rates(scene: xr.Dataset, flag) -> MaskRates:
@@ -431,8 +434,11 @@ def mask_rates(scene: xr.Dataset, flag) -> MaskRates:
 
     by_class = {name: rate(clear & (cover == LAND_COVER_CLASSES.index(name))) for name in HARD_CASES}
     over_snow = opaque & (cover == LAND_COVER_CLASSES.index("snow_ice"))
+    height = scene["cloud_top_altitude"].values - scene["surface_altitude"].values
+    bands = {f"{lo:g}-{hi:g} km": opaque & (height >= lo) & (height < hi) for lo, hi in HEIGHT_BANDS_KM}
     counts = {"opaque": int(opaque.sum()), "opaque_over_snow": int(over_snow.sum()), "cirrus": int(cirrus.sum()),
-              "clear": int(clear.sum()),
+              "clear": int(clear.sum()), **{name: int(group.sum()) for name, group in bands.items()},
               "faint": int(faint.sum()),
               **{name: int((clear & (cover == LAND_COVER_CLASSES.index(name))).sum()) for name in HARD_CASES}}
-    return MaskRates(rate(opaque), rate(over_snow), rate(cirrus), rate(clear), by_class, rate(faint), counts)
+    return MaskRates(rate(opaque), rate(over_snow), {name: rate(group) for name, group in bands.items()},
+                     rate(cirrus), rate(clear), by_class, rate(faint), counts)

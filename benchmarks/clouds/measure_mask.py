@@ -5,7 +5,8 @@ measures on seeds 11–20 (other landscapes, clouds, noise) under mid-latitude s
 the tropical atmosphere. Each scene: 120 × 140 pixels, snow above 2 km, a bright warm desert, the lake,
 the default cloud layers (water tops 1–5 km, cirrus 8–12 km). Night variants: scene reference only; with a
 surface-temperature prior (true near-surface air temperature + N(0, 1.5 K), a reanalysis-like error); with
-the prior and a snow map (the true snow/ice class, as a land-cover map would give).
+the prior and a snow map (the true snow/ice class, as a land-cover map would give); with the prior and the
+snow test switched off (snow nowhere possible).
 
     PYTHONPATH=. AKKD_DATA_DIR=../shared/data python benchmarks/clouds/measure_mask.py [--seeds 11-20]
 """
@@ -18,7 +19,7 @@ import numpy as np
 
 from akkd_scale.clouds.mask import CloudMaskConfig, cloud_mask, scene_reference
 from akkd_scale.conventions import LAND_COVER_CLASSES
-from akkd_scale.simulate.clouds import HARD_CASES, add_clouds, add_snow, mask_rates, night_scene
+from akkd_scale.simulate.clouds import HARD_CASES, HEIGHT_BANDS_KM, add_clouds, add_snow, mask_rates, night_scene
 from akkd_scale.simulate.scenes import demo_surfaces, make_demo_scene
 
 SHAPE = (120, 140)
@@ -33,8 +34,8 @@ def _seeds(text: str) -> list[int]:
 def _accumulate(total: dict, rates) -> None:
     for key, value in (("opaque", rates.opaque), ("opaque_over_snow", rates.opaque_over_snow),
                        ("cirrus", rates.cirrus), ("false_alarm", rates.false_alarm),
-                       ("faint", rates.faint), *rates.false_alarm_by_class.items()):
-        group = {"false_alarm": "clear"}.get(key, key)
+                       ("faint", rates.faint), *rates.false_alarm_by_class.items(), *rates.opaque_by_height.items()):
+        group = {"false_alarm": "clear"}.get(key, key)  # opaque hit rates per height band: counts share the name
         n = rates.counts[group]
         if n:
             hits, count = total.get(key, (0.0, 0))
@@ -69,7 +70,10 @@ def main(argv=None) -> None:
                     "night+prior": cloud_mask(bt_night, scene_reference(bt_night[3], day=False), prior=prior,
                                               config=config),
                     "night+prior+snow map": cloud_mask(bt_night, scene_reference(bt_night[3], day=False),
-                                                       prior=prior, snow_possible=snow_map, config=config)}
+                                                       prior=prior, snow_possible=snow_map, config=config),
+                    "night+prior, no snow": cloud_mask(bt_night, scene_reference(bt_night[3], day=False),
+                                                       prior=prior, snow_possible=np.zeros(SHAPE, bool),
+                                                       config=config)}
             for name, mask in runs.items():
                 scene = day if name == "day" else night
                 _accumulate(totals.setdefault(name, {}), mask_rates(scene, mask.cloud))
@@ -79,11 +83,13 @@ def main(argv=None) -> None:
                     buffer_cost.append(float(mask.buffer[clear_px].mean()))
                     _accumulate(totals.setdefault("day cloud|buffer", {}), mask_rates(scene, mask.cloud | mask.buffer))
         print(f"\n{atmosphere}, seeds {args.seeds}, buffer {config.buffer_px} px")
-        header = ["opaque", "opaque_over_snow", "cirrus", "false_alarm", *HARD_CASES, "faint"]
-        print(f"{'':22s}" + "".join(f"{h:>18s}" for h in header))
-        for name, total in totals.items():
-            cells = [f"{total[h][0] / total[h][1]:.4f} ({total[h][1]})" if h in total else "-" for h in header]
-            print(f"{name:22s}" + "".join(f"{c:>18s}" for c in cells))
+        for header in (["opaque", "opaque_over_snow", "cirrus", "false_alarm", *HARD_CASES, "faint"],
+                       ["opaque"] + [f"{lo:g}-{hi:g} km" for lo, hi in HEIGHT_BANDS_KM]):
+            print(f"{'':22s}" + "".join(f"{h:>18s}" for h in header))
+            for name, total in totals.items():
+                cells = [f"{total[h][0] / total[h][1]:.4f} ({total[h][1]})" if h in total else "-" for h in header]
+                print(f"{name:22s}" + "".join(f"{c:>18s}" for c in cells))
+            print()
         print(f"buffer flags {np.mean(buffer_cost):.4f} of clear pixels by day")
     print(f"\n{time.perf_counter() - start:.0f} s")
 

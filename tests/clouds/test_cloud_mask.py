@@ -74,7 +74,7 @@ def test_bits_flags_and_buffer():
     assert not (mask.cloud & mask.buffer).any() and not mask.cloud[0, 0] and not mask.buffer[0, 0]
     grown = T.dilate(mask.cloud, 2)
     np.testing.assert_array_equal(mask.buffer, grown & ~mask.cloud)
-    for name in ("bright", "not_vegetation", "white", "cold", "cold_mild"):
+    for name in ("bright", "not_vegetation", "white", "cold", "very_cold"):
         assert (mask.tests[4:8, 5:9] & CLOUD_TEST_BITS[name]).all(), name
     assert not (mask.tests[0, 10:] & CLOUD_TEST_BITS["bright"]).any()
     assert not cloud_mask(bt, SceneReference(300.0, True), rho, config=CloudMaskConfig(buffer_px=0)).buffer.any()
@@ -180,3 +180,24 @@ def test_night_rates_on_the_simulated_scene(night_cloudy_scene):
     helped = mask_rates(scene, cloud_mask(bt, reference, prior=prior, snow_possible=snow_map).cloud)
     assert helped.opaque == pytest.approx(0.851, abs=0.05)
     assert helped.cirrus >= 0.98 and helped.false_alarm <= 0.025  # measured 0.999, 0.0157
+
+
+def test_day_branches_grey_cloud_over_vegetation_cirrus_and_bright_desert():
+    reference = SceneReference(300.0, day=True)
+    bt, rho = _block()
+    # a cloud of visible τ ≈ 7 over vegetation: bright, NDVI 0.19, not white, 20 K colder than the reference
+    bt[:, 2, 2] = 280.0
+    rho[:, 2, 2] = (0.48, 0.45, 0.66)
+    # thin cirrus over vegetation: BT11 − BT13 = +3 K, 12 K colder, hardly brighter
+    bt[:, 2, 10] = (290.0, 291.0, 289.5, 288.0, 287.5)
+    rho[:, 2, 10] = (0.12, 0.09, 0.42)
+    # bright warm desert (reddish, warm): clear; the same desert 14 K below the reference (high, shaded): the relief confusion
+    bt[:, 9, 2] = (298.0, 296.0, 299.0, 305.0, 304.5)
+    rho[:, 9, 2] = rho[:, 9, 10] = (0.32, 0.40, 0.46)
+    bt[:, 9, 10] = bt[:, 9, 2] - 19.0
+    mask = cloud_mask(bt, reference, rho)
+    assert T.whiteness(rho[:, 2:3, 2:3]).item() > T.WHITENESS_MAX
+    assert mask.cloud[2, 2] and mask.cloud[2, 10]
+    assert mask.tests[2, 10] & CLOUD_TEST_BITS["cirrus_tri"] and not mask.tests[2, 10] & CLOUD_TEST_BITS["bright"]
+    assert not mask.cloud[9, 2] and mask.cloud[9, 10]
+    assert mask.cloud.sum() == 3

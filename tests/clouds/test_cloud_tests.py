@@ -65,9 +65,9 @@ def test_not_vegetation_and_white_separate_cloud_from_vegetation_and_desert():
 def test_cold_against_the_reference():
     reference = float(bt_of_surface(305.0, "vegetation")[3].item())
     cloud = bt_under_cloud(305.0, "vegetation", 275.0, [0.99] * 5)
-    assert T.colder_than(cloud[3], reference, T.DAY_COLD_MARGIN_K).all()
+    assert T.colder_than(cloud[3], reference, T.COLD_MARGIN_K).all()
     warm_desert = bt_of_surface(318.0, "desert")
-    assert not T.colder_than(warm_desert[3], reference, T.DAY_COLD_MARGIN_K).any()
+    assert not T.colder_than(warm_desert[3], reference, T.COLD_MARGIN_K).any()
     assert not T.colder_than(np.array([[np.nan]]), reference, 1.0).any()
 
 
