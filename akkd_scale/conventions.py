@@ -45,9 +45,12 @@ QC_EXTRAPOLATION = 4
 QC_GLOBAL_STUDENT = 8
 QC_LAND_COVER_RULES = 16
 QC_NO_LAND_COVER = 32
+QC_CLOUD = 64
+QC_CLOUD_BUFFER = 128
 QC_BITS = {"invalid_input": QC_INVALID_INPUT, "out_of_training_range": QC_OUT_OF_RANGE,
            "extrapolation": QC_EXTRAPOLATION, "global_student_fallback": QC_GLOBAL_STUDENT,
-           "land_cover_from_rules": QC_LAND_COVER_RULES, "brightness_temperature_strata": QC_NO_LAND_COVER}
+           "land_cover_from_rules": QC_LAND_COVER_RULES, "brightness_temperature_strata": QC_NO_LAND_COVER,
+           "cloud": QC_CLOUD, "cloud_buffer": QC_CLOUD_BUFFER}
 QC_MEANINGS = {
     "invalid_input": "a brightness temperature or the view zenith is NaN/inf (fill)",
     "out_of_training_range": "an input lies outside the bundle's training domain",
@@ -56,6 +59,8 @@ QC_MEANINGS = {
     "land_cover_from_rules": "the pixel's land-cover class comes from NDVI/brightness-temperature rules, not a map",
     "brightness_temperature_strata": "no land-cover class (no map, no NDVI) or no class students: the student "
                                      "of the pixel's brightness-temperature stratum was used",
+    "cloud": "the cloud mask (built-in tests or an external mask) calls the pixel cloudy",
+    "cloud_buffer": "the pixel lies within the cloud-edge buffer (a few pixels around cloud), not itself cloudy",
 }
 
 #: Land-cover classes, in the order of the ``land_cover`` codes 0…7 (the simulator's classes too);
