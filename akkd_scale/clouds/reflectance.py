@@ -1,7 +1,7 @@
 """Top-of-atmosphere reflectance of ASTER VNIR bands 1, 2, 3N from calibrated radiance.
 
 ρ = π L d² / (E_sun cos θs), with L the band radiance (W m⁻² sr⁻¹ µm⁻¹), d the Earth–Sun distance (AU,
-the reader's :func:`~akkd_scale.io.aster.backend.earth_sun_distance_au`), θs the solar zenith angle and
+the reader's :func:`~akkd_scale.io.aster.vnir.earth_sun_distance_au`), θs the solar zenith angle and
 E_sun the band's exo-atmospheric solar irradiance. E_sun of bands 2 and 3N are the reader's
 (``VNIR_ESUN``: Thome et al. "B", the values of LP DAAC's ASTERL1T_DN2REF); band 1 uses the same table's
 1848 W m⁻² µm⁻¹ (published values run 1846–1848: Smith vs. Thome tables).
@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..errors import ParameterError
-from ..io.aster.backend import VNIR_BANDS, VNIR_ESUN, earth_sun_distance_au
+from ..io.aster.vnir import VNIR_BANDS, VNIR_ESUN, earth_sun_distance_au
 
 #: Exo-atmospheric solar irradiance (W m⁻² µm⁻¹) of VNIR bands 1, 2, 3N (Thome et al. "B" table).
 ESUN = {"1": 1848.0, **dict(zip(VNIR_BANDS, VNIR_ESUN))}

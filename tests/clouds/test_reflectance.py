@@ -9,7 +9,7 @@ import pytest
 from akkd_scale.clouds.reflectance import ESUN, MAX_DAY_SOLAR_ZENITH, REFLECTANCE_BANDS, reflectance_factor
 from akkd_scale.clouds.reflectance import radiance_from_reflectance, toa_reflectance
 from akkd_scale.errors import ParameterError
-from akkd_scale.io.aster.backend import VNIR_BANDS, VNIR_ESUN, earth_sun_distance_au
+from akkd_scale.io.aster.vnir import VNIR_BANDS, VNIR_ESUN, earth_sun_distance_au
 
 
 def test_solar_constants_are_the_readers_plus_band_1_of_the_same_table():
