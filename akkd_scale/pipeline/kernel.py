@@ -38,8 +38,8 @@ def bundle_ref(bundle=None, device: str | None = None) -> BundleRef:
     or tampered bundle fails the run up front instead of in every task. ``device`` (``cpu``/``cuda``,
     default: the BundleRef's or ``cpu``) is checked here too.
     """
-    from ..models.bundle import default_bundle_path, load_bundle
-    from ..models.inference import Bundle, execution_providers
+    from ..models.bundle import Bundle, default_bundle_path, load_bundle
+    from ..models.inference import execution_providers
 
     if isinstance(bundle, BundleRef):
         if device is None or device == bundle.device:
