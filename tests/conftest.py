@@ -15,6 +15,25 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AKKD_DATA_DIR", str((REPO.parent / "shared" / "data").resolve()))
 
 
+QUICK_LOOP_GUARD = REPO / "tests" / "quick_loop_guard"
+
+
+def pytest_configure(config):
+    """``-m "not slow"`` (the quick loop) runs without TensorFlow, in this process and in every process it starts:
+    the guard's ``sitecustomize`` refuses those imports wherever PYTHONPATH reaches."""
+    if " ".join(config.option.markexpr.split()) != "not slow":
+        return
+    os.environ["AKKD_QUICK_LOOP_NO_TENSORFLOW"] = "1"
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(QUICK_LOOP_GUARD), os.environ.get("PYTHONPATH")]))
+    import importlib.util  # the same guard in this process
+
+    spec = importlib.util.spec_from_file_location("akkd_quick_loop_guard", QUICK_LOOP_GUARD / "sitecustomize.py")
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    loaded = sorted(m for m in sys.modules if m.partition(".")[0] in {"tensorflow", "keras", "autokeras"})
+    if loaded:
+        raise pytest.UsageError(f"TensorFlow already imported before the quick loop started: {loaded[:3]}")
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     path = Path(os.environ["AKKD_DATA_DIR"])

@@ -236,6 +236,7 @@ def test_onnx_with_wrong_shapes(bundle_copy):
         load_bundle(bundle_copy)
 
 
+@pytest.mark.slow  # imports Keras (the quick loop runs without TensorFlow)
 def test_unreadable_keras_with_matching_sha256(bundle_copy):
     _replace_file(bundle_copy, "teacher.keras", b"PK\x03\x04 truncated zip")
     bundle = load_bundle(bundle_copy)      # Keras files are read only on request

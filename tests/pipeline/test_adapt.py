@@ -89,6 +89,7 @@ def test_adapt_writes_a_bundle_with_new_class_students(trained_bundle_path, vege
     assert again.exit_code == 2 and "exists (expected a new bundle directory)" in again.output
 
 
+@pytest.mark.slow  # imports Keras (the quick loop runs without TensorFlow)
 def test_adapt_refuses_scenes_without_land_cover(tiny_bundle_path, tmp_path):
     from akkd_scale.workflows.adapt import AdaptConfig, adapt_bundle
     from akkd_scale.simulate.l1b_writer import write_aster_l1b
