@@ -12,6 +12,10 @@ BANDS = ("B10", "B11", "B12", "B13", "B14")
 BT = "brightness_temperature"
 VZA = "view_zenith"
 NDVI = "ndvi"
+#: Atmospheric inputs (e.g. from reanalysis, io.reanalysis): column water vapour (g cm⁻²) and near-surface air
+#: temperature (K) at each pixel.
+CWV = "column_water_vapour"
+TAIR = "air_temperature"
 
 #: Network inputs and outputs (the bundle's input/output specification).
 INPUT_NAMES = tuple(f"BT{b[1:]}" for b in BANDS) + ("view_zenith",)
