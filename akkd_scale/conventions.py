@@ -12,6 +12,11 @@ BANDS = ("B10", "B11", "B12", "B13", "B14")
 BT = "brightness_temperature"
 VZA = "view_zenith"
 NDVI = "ndvi"
+#: TOA reflectance of VNIR bands 1, 2, 3N on the TIR grid (the reader's; the cloud mask's day input) and its band axis.
+VNIR_REFLECTANCE = "vnir_reflectance"
+VNIR_BAND = "vnir_band"
+#: Output bit field of the cloud tests (``clouds.mask.CLOUD_TEST_BITS``).
+CLOUD_TESTS = "cloud_tests"
 #: Atmospheric inputs (e.g. from reanalysis, io.reanalysis): column water vapour (g cm⁻²) and near-surface air
 #: temperature (K) at each pixel.
 CWV = "column_water_vapour"

@@ -36,7 +36,8 @@ from . import tests as T
 #: Bits of the ``cloud_tests`` field (uint16): each set where the test found cloud evidence (``snow``:
 #: clear-snow evidence). Tests that did not run (no VNIR at night) leave their bit 0.
 CLOUD_TEST_BITS = {"bright": 1, "not_vegetation": 2, "white": 4, "cold": 8, "very_cold": 16, "cirrus_tri": 32,
-                   "cirrus_split": 64, "textured": 128, "snow": 256, "night_tests": 512}
+                   "cirrus_split": 64, "textured": 128, "snow": 256, "night_tests": 512, "saturated": 1024,
+                   "external_mask": 2048}
 CLOUD_TEST_MEANINGS = {
     "bright": f"band-2 TOA reflectance > {T.BRIGHT_MIN_RED}",
     "not_vegetation": f"NDVI < {T.CLOUD_MAX_NDVI}",
@@ -50,7 +51,12 @@ CLOUD_TEST_MEANINGS = {
     "textured": f"3x3 BT13 standard deviation > {T.TEXTURE_MIN_K} K",
     "snow": "snow-like: near-freezing BT13 and ice-grain NIR absorption or smooth (clear-sky evidence)",
     "night_tests": "no (finite) VNIR reflectance: the night (TIR-only) decision was used",
+    "saturated": "a VNIR band is saturated: taken as reflectance 1 (bright), the snow test without its NIR ratio",
+    "external_mask": "the cloud flag comes from the external cloud mask, not from these tests",
 }
+#: Reflectance given to a saturated VNIR band (the reader's +inf): at least the saturation level (0.4–0.9 with
+#: the normal and high gains at θs < 60°), so bright; 1 keeps a fully saturated pixel white and flat (NDVI 0).
+SATURATED_REFLECTANCE = 1.0
 #: Default buffer radius (pixels of 90 m) around cloud: see :class:`CloudMaskConfig`.
 DEFAULT_BUFFER_PX = 2
 #: Percentile of BT13 over the scene taken as the clear-sky reference, and the stride of the sample.
@@ -123,12 +129,15 @@ def _night(bt11, bt13, bt14, std, reference: SceneReference, prior, snow_possibl
                    "textured": rough, "snow": snow}
 
 
-def _day(bt11, bt13, bt14, std, rho, reference: SceneReference, snow_possible):
-    """Day (VNIR + TIR) decision and its test results."""
+def _day(bt11, bt13, bt14, std, rho, reference: SceneReference, snow_possible, saturated):
+    """Day (VNIR + TIR) decision and its test results; ``saturated`` (3, y, x): bands at saturation (their
+    ``rho`` is :data:`SATURATED_REFLECTANCE`): where band 1 or 3N is, the snow test has no NIR ratio and
+    takes its night form (near freezing and smooth)."""
     bright, vegetation_free, white = T.bright(rho), T.not_vegetation(rho), T.white(rho)
     cold = T.colder_than(bt13, reference.bt13, T.COLD_MARGIN_K)
     very_cold = T.colder_than(bt13, reference.bt13, T.DAY_BRIGHT_COLD_MARGIN_K)
-    snow = T.snow_like(bt13, std, rho) & snow_possible
+    no_ratio = saturated[0] | saturated[2]
+    snow = np.where(no_ratio, T.snow_like(bt13, std), T.snow_like(bt13, std, rho)) & snow_possible
     tri, split = T.cirrus_tri(bt11, bt13, T.CIRRUS_TRI_MIN_K), T.cirrus_split(bt13, bt14)
     cloud = ((bright & vegetation_free & (white & cold | very_cold)) | (cold & (tri | split))) & ~snow
     return cloud, {"bright": bright, "not_vegetation": vegetation_free, "white": white, "cold": cold,
@@ -141,9 +150,11 @@ def cloud_mask(bt, reference: SceneReference, reflectance=None, *, prior=None, s
     """Cloud tests, cloud and buffer flags of one block.
 
     ``bt``: brightness temperature (band, y, x) in the order of ``conventions.BANDS``; ``reflectance``:
-    TOA reflectance (3, y, x) of VNIR bands 1, 2, 3N, or None (night or no VNIR). The day decision is used
-    where the reference says day and all three reflectances are finite, the night decision elsewhere (its
-    pixels get the ``night_tests`` bit: a day scene without VNIR, fill or saturated VNIR). ``prior``:
+    TOA reflectance (3, y, x) of VNIR bands 1, 2, 3N, or None (night or no VNIR); +inf marks a saturated band
+    (the reader's convention: bit ``saturated``, the band taken as :data:`SATURATED_REFLECTANCE`). The day
+    decision is used where the reference says day and all three reflectances are given (finite or saturated),
+    the night decision elsewhere (its pixels get the ``night_tests`` bit: a day scene without VNIR, fill
+    VNIR). ``prior``:
     optional expected clear-sky surface temperature (K, broadcasting to (y, x); night decision only);
     ``snow_possible``: optional boolean (y, x) where snow may lie (e.g. a land-cover map's snow/ice class,
     a snow climatology); None: anywhere. Pixels with a non-finite BT13 are never cloud.
@@ -162,10 +173,14 @@ def cloud_mask(bt, reference: SceneReference, reflectance=None, *, prior=None, s
         if rho.shape != (3,) + bt13.shape:
             raise ParameterError("cloud mask", f"reflectance of shape {rho.shape}", variable="reflectance",
                                  expected=f"(3, y, x) = {(3,) + bt13.shape}: VNIR bands 1, 2, 3N")
-        use_day = np.isfinite(rho).all(axis=0)
-        day_cloud, day_bits = _day(bt11, bt13, bt14, std, rho, reference, snow_possible)
+        saturated = np.isposinf(rho)
+        use_day = (np.isfinite(rho) | saturated).all(axis=0)
+        if saturated.any():
+            rho = np.where(saturated, np.float32(SATURATED_REFLECTANCE), rho)
+        day_cloud, day_bits = _day(bt11, bt13, bt14, std, rho, reference, snow_possible, saturated)
         cloud = np.where(use_day, day_cloud, cloud)
         bits = {name: np.where(use_day, hit, bits.get(name, False)) for name, hit in day_bits.items()}
+        bits["saturated"] = use_day & saturated.any(axis=0)
     bits["night_tests"] = ~use_day
     cloud = cloud & np.isfinite(bt13)
     tests = np.zeros(bt13.shape, np.uint16)
@@ -173,3 +188,13 @@ def cloud_mask(bt, reference: SceneReference, reflectance=None, *, prior=None, s
         tests |= np.where(hit, np.uint16(CLOUD_TEST_BITS[name]), np.uint16(0))
     buffer = T.dilate(cloud, config.buffer_px) & ~cloud & np.isfinite(bt13)
     return CloudMask(tests, cloud, buffer)
+
+
+def with_external(mask: CloudMask, cloudy, covered, bt13, config: CloudMaskConfig = CloudMaskConfig()) -> CloudMask:
+    """``mask`` with an external mask's ``cloudy`` flag where it is ``covered`` (bit ``external_mask``), the
+    built-in flag elsewhere; the buffer grown around the combined cloud."""
+    covered = np.asarray(covered, bool)
+    valid = np.isfinite(np.asarray(bt13))
+    cloud = np.where(covered, np.asarray(cloudy, bool), mask.cloud) & valid
+    tests = mask.tests | np.where(covered, np.uint16(CLOUD_TEST_BITS["external_mask"]), np.uint16(0))
+    return CloudMask(tests, cloud, T.dilate(cloud, config.buffer_px) & ~cloud & valid)

@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..conventions import BANDS, BT, QC_LAND_COVER_RULES, TES_HEAD, TES_TERMS, VZA
+from ..conventions import (BANDS, BT, CLOUD_TESTS, LAND_COVER_UNKNOWN, QC_CLOUD, QC_CLOUD_BUFFER, QC_LAND_COVER_RULES,
+                           TES_HEAD, TES_TERMS, VNIR_BAND, VNIR_REFLECTANCE, VZA)
 from ..errors import BundleError, InputError
+from .cloud_plan import CloudPlan, mask_block
 from .landcover_plan import LandCoverPlan, classify_block
 
 log = logging.getLogger(__name__)
@@ -118,17 +120,43 @@ def _values(block: xr.Dataset, name: str, dims: tuple[str, ...], dtype=np.float3
     return np.asarray(var.set_dims({d: var.sizes.get(d, 1) for d in dims}).values, dtype=dtype)
 
 
+#: Outputs set to NaN on cloudy pixels (unless the plan keeps cloudy values): these and every head's own
+#: (``lst_<head>``, ``emissivity_<head>``, ``lst_uncertainty_<head>``).
+MASKED_OUTPUTS = ("lst", "emissivity", "lst_uncertainty")
+
+
+def _cloud_inputs(block: xr.Dataset, plan: CloudPlan, dims: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """What :func:`~.cloud_plan.mask_block` reads from the block besides brightness temperature."""
+    return {name: _values(block, name, (VNIR_BAND,) + dims[1:]) if name == VNIR_REFLECTANCE
+            else _values(block, name, dims[1:], np.float64) for name in plan.inputs}
+
+
+def _apply_clouds(out: dict, plan: CloudPlan, cloud: np.ndarray, buffer: np.ndarray) -> None:
+    """QC bits ``cloud``/``cloud_buffer``; NaN LST, ε and uncertainty of every head on cloud unless kept."""
+    out["qc"] = (out["qc"] | np.where(cloud, np.uint8(QC_CLOUD), np.uint8(0))
+                 | np.where(buffer, np.uint8(QC_CLOUD_BUFFER), np.uint8(0)))
+    if plan.keep_cloudy or not cloud.any():
+        return
+    for name in out:
+        if any(name == base or name.startswith(base + "_") for base in MASKED_OUTPUTS):
+            out[name] = np.where(cloud, np.float32(np.nan), out[name])
+
+
 def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
-                   spec: dict[str, tuple[tuple[str, ...], str]], cover: LandCoverPlan = LandCoverPlan()
-                   ) -> xr.Dataset:
+                   spec: dict[str, tuple[tuple[str, ...], str]], cover: LandCoverPlan = LandCoverPlan(),
+                   clouds: CloudPlan = CloudPlan()) -> xr.Dataset:
     """Retrieve one chunk: ``block`` holds ``brightness_temperature(band, …)``, ``view_zenith``, for a
     ``tes`` head ``transmittance``/``path_radiance``/``sky_radiance`` (band, …) broadcastable to it, and
-    what the land-cover plan ``cover`` needs (``ndvi``, ``latitude``/``longitude``).
+    what the land-cover plan ``cover`` and the cloud plan ``clouds`` need (``ndvi``, ``vnir_reflectance``,
+    ``latitude``/``longitude``).
 
     ``spec`` maps each output variable to (dims, dtype), exactly as in the map_blocks template, so
-    what the kernel returns always matches what the graph promised. The pixels' land cover (``land_cover``,
-    QC bit ``land_cover_from_rules``) chooses the class students of bundles that have them; the bundle's
-    further inputs (NDVI) are read from the block when present, else they take the bundle's missing value.
+    what the kernel returns always matches what the graph promised. The cloud mask comes first: cloudy
+    pixels get no land-cover class (-1: the rules never call a cloud snow or water), QC bit ``cloud``
+    (its buffer ``cloud_buffer``), the ``cloud_tests`` bits and NaN LST/ε/uncertainty unless the plan keeps
+    them. The pixels' land cover (``land_cover``, QC bit ``land_cover_from_rules``) chooses the class
+    students of bundles that have them; the bundle's further inputs (NDVI) are read from the block when
+    present, else they take the bundle's missing value.
     """
     from ..physics.tes import tes
 
@@ -139,7 +167,11 @@ def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
     cover_inputs = {name: extra[name] if name in extra else
                     _values(block, name, dims[1:], np.float32 if name == "ndvi" else np.float64)
                     for name in cover.inputs}  # NDVI is read once when the networks take it too
+    mask = mask_block(clouds, bt, **_cloud_inputs(block, clouds, dims)) if clouds.active else None
     land_cover, from_rules = classify_block(cover, bt, **cover_inputs)
+    if mask is not None and mask.cloud.any():
+        land_cover = np.where(mask.cloud, np.int8(LAND_COVER_UNKNOWN), land_cover)
+        from_rules = from_rules & ~mask.cloud
     out = predict_block(bt, _values(block, VZA, dims[1:]), bundle, tuple(h for h in heads if h != TES_HEAD),
                         extra, land_cover)
     if TES_HEAD in heads:
@@ -149,6 +181,9 @@ def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
                     "lst_uncertainty_tes": np.full(bt.shape[1:], np.nan, np.float32)})
     out["land_cover"] = land_cover
     out["qc"] = out["qc"] | np.where(from_rules, np.uint8(QC_LAND_COVER_RULES), np.uint8(0))
+    if mask is not None:
+        _apply_clouds(out, clouds, mask.cloud, mask.buffer)
+        out[CLOUD_TESTS] = mask.tests
     data_vars = {}
     for name, (var_dims, dtype) in spec.items():
         if name not in out:

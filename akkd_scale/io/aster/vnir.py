@@ -1,6 +1,7 @@
-"""VNIR radiometry for NDVI: where VNIR bands 2 and 3N fall on the TIR grid, their calibration to top-of-
-atmosphere reflectance, and the lazy ``ndvi`` variable (steps in ``docs/reader.md``, *VNIR NDVI*). Missing or
-unusable VNIR is normal (night scenes): it gives NaN NDVI and a reason, never an error."""
+"""VNIR radiometry: where VNIR bands 1, 2 and 3N fall on the TIR grid, their calibration to top-of-atmosphere
+reflectance, the lazy ``ndvi`` (bands 2, 3N) and ``vnir_reflectance`` (bands 1, 2, 3N, for the cloud mask)
+variables (steps in ``docs/reader.md``, *VNIR NDVI* and *VNIR reflectance*). Missing or unusable VNIR is
+normal (night scenes): it gives NaN and a reason, never an error."""
 from __future__ import annotations
 
 import logging
@@ -9,21 +10,27 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+from xarray.backends import BackendArray
+from xarray.core import indexing
 
 from ...errors import SceneFileError, describe_path
 from ...sensors.aster import VNIR_UCC
 from ..hdf4 import SdsInfo
 from .metadata import MapProjection, Metadata, band_gains, calibration, map_projection
 from .structure import PYHDF_UINT8, VNIR_SWATH, Structure, image_bands
-from .windows import SpatialArray, read_windows
+from .windows import SpatialArray, read_windows, window_positions
 
 log = logging.getLogger(__name__)
 
 VNIR_FILL, VNIR_SATURATED = 0, 255
-#: VNIR bands used for NDVI and their exo-atmospheric solar irradiance (W m-2 um-1; Thome et al. "B", the
-#: values of LP DAAC's ASTERL1T_DN2REF).
+#: Exo-atmospheric solar irradiance (W m-2 um-1) of VNIR bands 1, 2, 3N: Thome et al. "B", the values of LP
+#: DAAC's ASTERL1T_DN2REF (band 1: 1848; published band-1 values run 1846–1848, Smith vs. Thome tables).
+SOLAR_IRRADIANCE = {"1": 1848.0, "2": 1549.0, "3N": 1114.0}
+#: VNIR bands used for NDVI and their solar irradiance.
 VNIR_BANDS = ("2", "3N")
-VNIR_ESUN = (1549.0, 1114.0)
+VNIR_ESUN = tuple(SOLAR_IRRADIANCE[b] for b in VNIR_BANDS)
+#: Bands of ``vnir_reflectance`` (its ``vnir_band`` coordinate), in the order the cloud tests use.
+REFLECTANCE_BANDS = ("1", "2", "3N")
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,18 @@ class VnirGrid:
     factor: int  # VNIR pixels per TIR pixel along each axis
     origin: tuple[int, int]  # VNIR (line, pixel) of the upper-left corner of TIR pixel (0, 0)
     reflectance_factor: tuple[float, float]  # ρ = L · π d² / (ESUN cos θs), per band
+    band1: VnirBand | None = None  # band 1 (green) for ``vnir_reflectance``; None: missing or unusable
+    band1_note: str = ""
+
+
+@dataclass(frozen=True)
+class VnirBand:
+    """One more VNIR band on the same grid: its image, L = gain · DN + offset and ρ = reflectance_factor · L."""
+
+    info: SdsInfo
+    gain: float
+    offset: float
+    reflectance_factor: float
 
 
 def earth_sun_distance_au(day_of_year: int) -> float:
@@ -68,12 +87,28 @@ def _whole_multiple(vshape, tir_shape) -> int | None:
     return int(next(iter(ratios)))
 
 
-def _reflectance_factors(solar_zenith: float, when: str) -> tuple[float, float]:
-    """π d² / (ESUN cos θs) of bands 2 and 3N on the acquisition day."""
+def _reflectance_factors(solar_zenith: float, when: str, bands=VNIR_BANDS) -> tuple[float, ...]:
+    """π d² / (ESUN cos θs) of ``bands`` (default 2 and 3N) on the acquisition day."""
     doy = datetime.fromisoformat(when.replace("Z", "+00:00")).timetuple().tm_yday
     distance = earth_sun_distance_au(doy)
     cos_sun = math.cos(math.radians(solar_zenith))
-    return tuple(math.pi * distance ** 2 / (esun * cos_sun) for esun in VNIR_ESUN)
+    return tuple(math.pi * distance ** 2 / (SOLAR_IRRADIANCE[b] * cos_sun) for b in bands)
+
+
+def _band1(structure: Structure, meta: Metadata, shape, solar_zenith: float, when: str
+           ) -> tuple[VnirBand | None, str]:
+    """VNIR band 1 on the grid of bands 2/3N (same shape), or (None, why not): it only feeds ``vnir_reflectance``."""
+    try:
+        (info,) = image_bands(structure, VNIR_SWATH, ("ImageData1",), PYHDF_UINT8, "uint8")
+    except SceneFileError as exc:
+        return None, f"band 1 unusable ({exc.problem}): its reflectance is NaN"
+    gain_setting = band_gains(meta).get("1", "NOR")
+    if info.shape != tuple(shape) or gain_setting not in VNIR_UCC["1"]:
+        why = f"shape {info.shape} ≠ {tuple(shape)}" if info.shape != tuple(shape) else f"gain {gain_setting}"
+        return None, f"band 1 unusable ({why}): its reflectance is NaN"
+    (gain,), (offset,), _ = calibration(meta, ("1",), "VNIR", (VNIR_UCC["1"][gain_setting],))
+    (factor,) = _reflectance_factors(solar_zenith, when, ("1",))
+    return VnirBand(info, gain, offset, factor), "band 1 with bands 2 and 3N"
 
 
 def vnir_grid(structure: Structure, meta: Metadata, level: str, tir_shape, tir_projection: MapProjection | None,
@@ -108,7 +143,8 @@ def vnir_grid(structure: Structure, meta: Metadata, level: str, tir_shape, tir_p
     gain, offset, source = calibration(meta, VNIR_BANDS, "VNIR", tuple(VNIR_UCC[b][g] for b, g in gains.items()))
     reflectance = _reflectance_factors(solar_zenith, when)
     note += f" ({factor} x {factor} VNIR pixels per TIR pixel), calibration: {source}"
-    return VnirGrid(bands, gain, offset, source, factor, origin, reflectance), note
+    band1, band1_note = _band1(structure, meta, vshape, solar_zenith, when)
+    return VnirGrid(bands, gain, offset, source, factor, origin, reflectance, band1, band1_note), note
 
 
 class NdviArray(SpatialArray):
@@ -130,17 +166,7 @@ class NdviArray(SpatialArray):
 
     def _block(self, r0, r1, c0, c1) -> np.ndarray:
         vnir, f = self.vnir, self.vnir.factor
-        vshape = vnir.bands[0].shape
-        lines = (vnir.origin[0] + f * r0, vnir.origin[0] + f * r1)
-        pixels = (vnir.origin[1] + f * c0, vnir.origin[1] + f * c1)
-        inside = [(max(0, lo), min(n, hi)) for (lo, hi), n in zip((lines, pixels), vshape)]
-        dn = np.full((2, lines[1] - lines[0], pixels[1] - pixels[0]), VNIR_FILL, np.uint8)
-        if all(lo < hi for lo, hi in inside):
-            windows = read_windows(self.path, list(vnir.bands), tuple(slice(lo, hi) for lo, hi in inside))
-            target = (slice(inside[0][0] - lines[0], inside[0][1] - lines[0]),
-                      slice(inside[1][0] - pixels[0], inside[1][1] - pixels[0]))
-            for i, window in enumerate(windows):
-                dn[i][target] = window
+        dn = vnir_window(self.path, vnir, vnir.bands, r0, r1, c0, c1)
         valid = (dn != VNIR_FILL) & (dn != VNIR_SATURATED)
         shape = (r1 - r0, f, c1 - c0, f)
         # reflectance is linear in DN: average the DN over the f x f pixels first (no full-size float copy)
@@ -150,3 +176,68 @@ class NdviArray(SpatialArray):
         with np.errstate(invalid="ignore", divide="ignore"):
             ndvi = (nir - red) / (nir + red)
         return np.where(complete, ndvi, np.nan).astype(np.float32)
+
+
+def vnir_window(path: str, vnir: VnirGrid, infos, r0, r1, c0, c1) -> np.ndarray:
+    """uint8 (len(infos), f·(r1−r0), f·(c1−c0)) DN of the VNIR pixels under TIR rows r0:r1, columns c0:c1
+    (fill outside the VNIR image)."""
+    f = vnir.factor
+    vshape = vnir.bands[0].shape
+    lines = (vnir.origin[0] + f * r0, vnir.origin[0] + f * r1)
+    pixels = (vnir.origin[1] + f * c0, vnir.origin[1] + f * c1)
+    inside = [(max(0, lo), min(n, hi)) for (lo, hi), n in zip((lines, pixels), vshape)]
+    dn = np.full((len(infos), lines[1] - lines[0], pixels[1] - pixels[0]), VNIR_FILL, np.uint8)
+    if all(lo < hi for lo, hi in inside):
+        windows = read_windows(path, list(infos), tuple(slice(lo, hi) for lo, hi in inside))
+        target = (slice(inside[0][0] - lines[0], inside[0][1] - lines[0]),
+                  slice(inside[1][0] - pixels[0], inside[1][1] - pixels[0]))
+        for i, window in enumerate(windows):
+            dn[i][target] = window
+    return dn
+
+
+class VnirReflectanceArray(BackendArray):
+    """(vnir_band, y, x) TOA reflectance of VNIR bands 1, 2, 3N, each averaged over the VNIR pixels of a TIR pixel
+    like NDVI. NaN where any of them is fill, outside the VNIR image, or the band is missing (no VNIR: NaN
+    everywhere); +inf where none is fill but any is saturated (DN 255): brighter than the band can measure,
+    which the cloud mask must know (a saturated pixel is bright, not missing)."""
+
+    def __init__(self, path: str, vnir: VnirGrid | None, shape: tuple[int, int]):
+        self.path = path
+        self.vnir = vnir
+        self.shape = (len(REFLECTANCE_BANDS),) + tuple(shape)
+        self.dtype = np.dtype("float32")
+
+    def __getitem__(self, key):
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC,
+                                                  self._raw_indexing_method)
+
+    def _raw_indexing_method(self, key: tuple) -> np.ndarray:
+        bands = np.arange(self.shape[0])[key[0]]
+        rows, cols, squeeze = window_positions(key[1:], self.shape[1:])
+        chosen = np.atleast_1d(bands)
+        if rows.size == 0 or cols.size == 0 or chosen.size == 0:
+            out = np.empty((chosen.size, rows.size, cols.size), self.dtype)
+        elif self.vnir is None:
+            out = np.full((chosen.size, rows.size, cols.size), np.nan, np.float32)
+        else:
+            r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+            out = self._block(r0, r1, c0, c1)[np.ix_(chosen, rows - r0, cols - c0)]
+        return out[(0 if np.ndim(bands) == 0 else slice(None),) + squeeze]
+
+    def _block(self, r0, r1, c0, c1) -> np.ndarray:
+        vnir, f = self.vnir, self.vnir.factor
+        calibrated = [VnirBand(info, g, o, k) for info, g, o, k in
+                      zip(vnir.bands, vnir.gain, vnir.offset, vnir.reflectance_factor)]
+        present = ([vnir.band1] if vnir.band1 is not None else []) + calibrated
+        dn = vnir_window(self.path, vnir, [b.info for b in present], r0, r1, c0, c1)
+        shape = (r1 - r0, f, c1 - c0, f)
+        out = np.full((len(REFLECTANCE_BANDS), r1 - r0, c1 - c0), np.nan, np.float32)
+        for i, (band, counts) in enumerate(zip(present, dn), start=0 if vnir.band1 is not None else 1):
+            # reflectance is linear in DN: average the DN over the f x f pixels first
+            rho = (band.gain * counts.reshape(shape).mean(axis=(1, 3)) + band.offset) * band.reflectance_factor
+            blocks = counts.reshape(shape)
+            fill = (blocks == VNIR_FILL).any(axis=(1, 3))
+            saturated = (blocks == VNIR_SATURATED).any(axis=(1, 3))
+            out[i] = np.where(fill, np.nan, np.where(saturated, np.inf, rho)).astype(np.float32)
+        return out
