@@ -15,6 +15,9 @@ NDVI = "ndvi"
 #: TOA reflectance of VNIR bands 1, 2, 3N on the TIR grid (the reader's; the cloud mask's day input) and its band axis.
 VNIR_REFLECTANCE = "vnir_reflectance"
 VNIR_BAND = "vnir_band"
+#: Attribute of ``ndvi`` (value 1) saying it is exactly the NDVI of ``vnir_reflectance`` bands 2 and 3N (the
+#: reader's): the pipeline then computes it from the reflectance it reads anyway (VNIR read once per chunk).
+NDVI_FROM_REFLECTANCE = "from_vnir_reflectance"
 #: Output bit field of the cloud tests (``clouds.mask.CLOUD_TEST_BITS``).
 CLOUD_TESTS = "cloud_tests"
 #: Atmospheric inputs (e.g. from reanalysis, io.reanalysis): column water vapour (g cm⁻²) and near-surface air

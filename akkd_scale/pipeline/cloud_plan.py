@@ -9,8 +9,9 @@ convention, :mod:`akkd_scale.clouds.external`), the built-in tests where it has 
 The client checks the mask's file and computes the scene's clear-sky BT13 reference once (a strided
 sample of band 13, :func:`akkd_scale.clouds.mask.scene_reference`), so every chunk uses the same scalar.
 
-``auto`` needs an image (two spatial dimensions) and a ``solar_zenith`` (day or night): the reader's scenes have
-both; other datasets (training samples, hand-built arrays) get no mask and ``cloud_mask_source`` says why.
+``auto`` needs an image (two spatial dimensions) of at least :data:`MIN_IMAGE_PIXELS` and a ``solar_zenith``
+(day or night): the reader's scenes have both; other datasets (training samples, hand-built arrays, small
+subsets) get no mask and ``cloud_mask_source`` says why.
 
 Chunk edges: the kernel has no halo (one ``map_blocks`` task per chunk). The mask's neighbourhood steps
 (3 × 3 texture, buffer dilation) see only their chunk, so only pixels within :func:`halo_px` (3) pixels of an
@@ -38,6 +39,10 @@ AUTO, NONE, EXTERNAL = "auto", "none", "external"
 #: Stride (pixels, each way) of the band-13 sample the scene reference is computed from: 1/16 of the pixels
 #: (strides 1–16 move the reference by < 0.4 K on the simulated scenes, docs/clouds.md).
 REFERENCE_STRIDE = 4
+#: Fewest pixels of an image the built-in tests run on (64 × 64, a 5.8 km square; ≥ 256 sampled for the
+#: reference). The clear-sky reference is a landscape statistic (the 90th percentile of BT13 over the scene):
+#: a few fields or one cloud filling a small subset give none, and noise outliers become "cold" pixels.
+MIN_IMAGE_PIXELS = 64 * 64
 
 
 @dataclass(frozen=True)
@@ -125,12 +130,16 @@ def plan_clouds(ds: xr.Dataset, cloud_mask=AUTO, convention: str | None = None, 
         raise ParameterError(None, "a cloud-mask convention without an external mask", variable="cloud_mask",
                              expected="--cloud-mask MASK.tif with --cloud-mask-convention")
     spatial = [d for d in ds[BT].dims if d != "band"] if BT in ds.variables else []
-    if len(spatial) != 2 or "solar_zenith" not in ds.variables:
+    pixels = int(np.prod([ds.sizes[d] for d in spatial])) if spatial else 0
+    if len(spatial) != 2 or "solar_zenith" not in ds.variables or pixels < MIN_IMAGE_PIXELS:
         why = (f"not an image (dimensions {tuple(spatial)}, the tests need two spatial ones)" if len(spatial) != 2
-               else "the dataset has no solar_zenith (day or night unknown; the reader's scenes have it)")
+               else "the dataset has no solar_zenith (day or night unknown; the reader's scenes have it)"
+               if "solar_zenith" not in ds.variables else
+               f"{pixels} pixels, fewer than the {MIN_IMAGE_PIXELS} the scene's clear-sky reference needs")
         if external:
             raise InputError(source, f"an external cloud mask needs a scene image with solar_zenith: {why}",
-                             variable="cloud_mask", expected="a scene opened with engine='aster_l1b'")
+                             variable="cloud_mask", expected=f"a scene opened with engine='aster_l1b' of at least "
+                                                             f"{MIN_IMAGE_PIXELS} pixels")
         return _no_mask(f"auto, but {why}")
     zenith = _solar_zenith(ds)
     sun_up = math.isfinite(zenith) and zenith < MAX_DAY_SOLAR_ZENITH

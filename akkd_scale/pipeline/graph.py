@@ -16,8 +16,8 @@ import numpy as np
 import xarray as xr
 
 from ..clouds.mask import CLOUD_TEST_BITS, CLOUD_TEST_MEANINGS
-from ..conventions import (BANDS, BT, CLOUD_TESTS, HEADS, NETWORK_HEADS, OUTPUT_ATTRS, QC_BITS, TES_HEAD, TES_TERMS,
-                           VNIR_BAND, VZA)
+from ..conventions import (BANDS, BT, CLOUD_TESTS, HEADS, NDVI, NDVI_FROM_REFLECTANCE, NETWORK_HEADS, OUTPUT_ATTRS,
+                           QC_BITS, TES_HEAD, TES_TERMS, VNIR_BAND, VNIR_REFLECTANCE, VZA)
 from ..errors import InputError, ParameterError
 from .cloud_plan import AUTO, CloudPlan, plan_clouds
 from .kernel import bundle_ref, cached_bundle, retrieve_block
@@ -132,6 +132,13 @@ def _band_variable(ds: xr.Dataset, name: str, spatial: tuple[str, ...]) -> xr.Da
     return var
 
 
+def ndvi_from_reflectance(ds: xr.Dataset, clouds: CloudPlan) -> bool:
+    """Whether the kernel computes NDVI from ``vnir_reflectance``: the cloud plan reads the reflectance and the
+    dataset's ``ndvi`` says it is exactly that NDVI (the reader's), so VNIR is read once per chunk."""
+    return (VNIR_REFLECTANCE in clouds.inputs and NDVI in ds.variables
+            and ds[NDVI].attrs.get(NDVI_FROM_REFLECTANCE) == 1)
+
+
 def model_inputs(ds: xr.Dataset, heads: tuple[str, ...], atmosphere: str | None = None,
                  cover: LandCoverPlan = LandCoverPlan(), extra: tuple[str, ...] = (),
                  clouds: CloudPlan = CloudPlan()) -> xr.Dataset:
@@ -160,7 +167,10 @@ def model_inputs(ds: xr.Dataset, heads: tuple[str, ...], atmosphere: str | None 
                                           else {}) for name, values in tes_terms(ds, atmosphere).items()})
     elif TES_HEAD in heads:
         inputs.update({name: _band_variable(ds, name, spatial) for name in TES_TERMS})
-    for name in dict.fromkeys(cover.inputs + clouds.inputs + tuple(n for n in extra if n in ds.variables)):
+    names = dict.fromkeys(cover.inputs + clouds.inputs + tuple(n for n in extra if n in ds.variables))
+    if ndvi_from_reflectance(ds, clouds):
+        names.pop(NDVI, None)  # the kernel computes it from the reflectance it reads anyway
+    for name in names:
         if not set(ds[name].dims) <= set(spatial) | {VNIR_BAND}:
             raise InputError(source, f"dimensions {ds[name].dims}", variable=name,
                              expected=f"a subset of {spatial} (the land cover is classed per pixel)")
@@ -249,9 +259,14 @@ def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | N
     spatial = tuple(d for d in inputs[BT].dims if d != "band")
     spec = output_spec(spatial, heads, clouds.active)
     lazy = any(isinstance(v.data, da.Array) for v in inputs.variables.values())
-    result = xr.map_blocks(retrieve_block, inputs, args=(ref, heads, spec, cover, clouds),
+    # band coordinates (wavelength: five numbers) go around the kernel, not through one graph task per chunk
+    band_coords = {name: inputs[name].compute() for name in inputs.coords if inputs[name].dims == ("band",)
+                   and name not in inputs.indexes}
+    inputs = inputs.drop_vars(list(band_coords))
+    derived = (NDVI,) if ndvi_from_reflectance(ds, clouds) else ()
+    result = xr.map_blocks(retrieve_block, inputs, args=(ref, heads, spec, cover, clouds, derived),
                            template=template_for(inputs, spec) if lazy else None)
-    result = result.assign_coords(_carried_coords(ds, spatial, result))
+    result = result.assign_coords({**band_coords, **_carried_coords(ds, spatial, result)})
     for name in result.variables:
         result[name].attrs = {**result[name].attrs, **cf_attrs(name)}
     result["lst"].attrs["long_name"] += f" ({heads[0]})"

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..conventions import (BANDS, BT, CLOUD_TESTS, LAND_COVER_UNKNOWN, QC_CLOUD, QC_CLOUD_BUFFER, QC_LAND_COVER_RULES,
-                           TES_HEAD, TES_TERMS, VNIR_BAND, VNIR_REFLECTANCE, VZA)
+from ..conventions import (BANDS, BT, CLOUD_TESTS, LAND_COVER_UNKNOWN, NDVI, QC_CLOUD, QC_CLOUD_BUFFER,
+                           QC_LAND_COVER_RULES, TES_HEAD, TES_TERMS, VNIR_BAND, VNIR_REFLECTANCE, VZA)
 from ..errors import BundleError, InputError
+from ..io.aster.vnir import ndvi_from_reflectance
 from .cloud_plan import CloudPlan, mask_block
 from .landcover_plan import LandCoverPlan, classify_block
 
@@ -127,8 +128,8 @@ MASKED_OUTPUTS = ("lst", "emissivity", "lst_uncertainty")
 
 def _cloud_inputs(block: xr.Dataset, plan: CloudPlan, dims: tuple[str, ...]) -> dict[str, np.ndarray]:
     """What :func:`~.cloud_plan.mask_block` reads from the block besides brightness temperature."""
-    return {name: _values(block, name, (VNIR_BAND,) + dims[1:]) if name == VNIR_REFLECTANCE
-            else _values(block, name, dims[1:], np.float64) for name in plan.inputs}
+    return {name: _values(block, name, ((VNIR_BAND,) if name == VNIR_REFLECTANCE else ()) + dims[1:], np.float64)
+            for name in plan.inputs}
 
 
 def _apply_clouds(out: dict, plan: CloudPlan, cloud: np.ndarray, buffer: np.ndarray) -> None:
@@ -144,7 +145,7 @@ def _apply_clouds(out: dict, plan: CloudPlan, cloud: np.ndarray, buffer: np.ndar
 
 def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
                    spec: dict[str, tuple[tuple[str, ...], str]], cover: LandCoverPlan = LandCoverPlan(),
-                   clouds: CloudPlan = CloudPlan()) -> xr.Dataset:
+                   clouds: CloudPlan = CloudPlan(), derived: tuple[str, ...] = ()) -> xr.Dataset:
     """Retrieve one chunk: ``block`` holds ``brightness_temperature(band, …)``, ``view_zenith``, for a
     ``tes`` head ``transmittance``/``path_radiance``/``sky_radiance`` (band, …) broadcastable to it, and
     what the land-cover plan ``cover`` and the cloud plan ``clouds`` need (``ndvi``, ``vnir_reflectance``,
@@ -156,18 +157,23 @@ def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
     (its buffer ``cloud_buffer``), the ``cloud_tests`` bits and NaN LST/ε/uncertainty unless the plan keeps
     them. The pixels' land cover (``land_cover``, QC bit ``land_cover_from_rules``) chooses the class
     students of bundles that have them; the bundle's further inputs (NDVI) are read from the block when
-    present, else they take the bundle's missing value.
+    present, else they take the bundle's missing value. ``derived``: ``("ndvi",)`` when NDVI is to be computed
+    from the block's ``vnir_reflectance`` (:func:`~akkd_scale.io.aster.vnir.ndvi_from_reflectance`, the
+    reader's NDVI bit for bit) instead of read.
     """
     from ..physics.tes import tes
 
     bundle = cached_bundle(ref)
     dims = ("band",) + tuple(d for d in block[BT].dims if d != "band")
     bt = _values(block, BT, dims)
-    extra = {name: _values(block, name, dims[1:]) for name in bundle.extra_inputs if name in block}
-    cover_inputs = {name: extra[name] if name in extra else
-                    _values(block, name, dims[1:], np.float32 if name == "ndvi" else np.float64)
+    cloud_inputs = _cloud_inputs(block, clouds, dims) if clouds.active else {}
+    made = ({NDVI: ndvi_from_reflectance(*cloud_inputs[VNIR_REFLECTANCE][1:3])} if NDVI in derived else {})
+    extra = {name: made[name] if name in made else _values(block, name, dims[1:])
+             for name in bundle.extra_inputs if name in block or name in made}
+    cover_inputs = {name: extra[name] if name in extra else made[name] if name in made else
+                    _values(block, name, dims[1:], np.float32 if name == NDVI else np.float64)
                     for name in cover.inputs}  # NDVI is read once when the networks take it too
-    mask = mask_block(clouds, bt, **_cloud_inputs(block, clouds, dims)) if clouds.active else None
+    mask = mask_block(clouds, bt, **cloud_inputs) if clouds.active else None
     land_cover, from_rules = classify_block(cover, bt, **cover_inputs)
     if mask is not None and mask.cloud.any():
         land_cover = np.where(mask.cloud, np.int8(LAND_COVER_UNKNOWN), land_cover)

@@ -5,7 +5,7 @@ What it returns is described in ``docs/reader.md``. In short: ``radiance`` and
 ``latitude``/``longitude`` (y, x) — L1B: bilinear from the 11 × 11 lattice (geocentric latitude made
 geodetic), L1T: from the UTM grid; ``ndvi`` (y, x) from VNIR bands 2 and 3N aggregated to the TIR pixels
 (NaN without VNIR) and ``vnir_reflectance`` (vnir_band, y, x) of bands 1, 2, 3N aggregated the same way
-(NaN at fill, +inf at saturation; the cloud mask's day input); scalar ``view_zenith`` and ``solar_zenith``; a ``spatial_ref`` coordinate written
+(float64, NaN at fill, +inf at saturation; the cloud mask's day input, the numbers NDVI is computed from); scalar ``view_zenith`` and ``solar_zenith``; a ``spatial_ref`` coordinate written
 with rioxarray (L1T: UTM CRS + transform, ``x``/``y`` in metres; L1B: EPSG:4326 and the lattice as
 ground control points). Opening reads only metadata, the small lattice and (to reject all-fill scenes)
 one band; pixel reads happen per Dask chunk, each reopening the file by path under the HDF4 lock, so the
@@ -22,7 +22,7 @@ import xarray as xr
 from xarray.backends import BackendArray, BackendEntrypoint
 from xarray.core import indexing
 
-from ...conventions import BANDS, BT, OUTPUT_ATTRS, VNIR_BAND, VNIR_REFLECTANCE, VZA
+from ...conventions import BANDS, BT, NDVI_FROM_REFLECTANCE, OUTPUT_ATTRS, VNIR_BAND, VNIR_REFLECTANCE, VZA
 from ...errors import SceneFileError
 from ...sensors import ASTER_TIR
 from ..hdf4 import check_hdf4
@@ -118,7 +118,8 @@ def _ndvi_variable(scene: TirScene, spatial: dict[str, int]) -> xr.Variable:
     """``ndvi`` (y, x) from VNIR bands 2 and 3N, read per window (NaN without VNIR)."""
     return xr.Variable(("y", "x"), indexing.LazilyIndexedArray(NdviArray(scene.path, scene.vnir, scene.shape)), {
         "long_name": "normalized difference vegetation index (top of atmosphere, VNIR bands 3N and 2)",
-        "units": "1", "comment": scene.vnir_note, "vnir_available": int(scene.vnir is not None)},
+        "units": "1", "comment": scene.vnir_note, "vnir_available": int(scene.vnir is not None),
+        NDVI_FROM_REFLECTANCE: 1},
         {"preferred_chunks": spatial})
 
 

@@ -173,9 +173,17 @@ class NdviArray(SpatialArray):
         red, nir = ((vnir.gain[i] * dn[i].reshape(shape).mean(axis=(1, 3)) + vnir.offset[i])
                     * vnir.reflectance_factor[i] for i in range(2))
         complete = valid.all(axis=0).reshape(shape).all(axis=(1, 3))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ndvi = (nir - red) / (nir + red)
-        return np.where(complete, ndvi, np.nan).astype(np.float32)
+        return ndvi_from_reflectance(np.where(complete, red, np.nan), nir)
+
+
+def ndvi_from_reflectance(red, nir) -> np.ndarray:
+    """float32 NDVI (ρ3N − ρ2)/(ρ3N + ρ2) of band-2 (``red``) and band-3N (``nir``) reflectance; NaN where either is
+    not finite (fill, saturated). The reader's ``ndvi`` and the pipeline's NDVI from ``vnir_reflectance`` (float64,
+    the same numbers) both come from here, so they agree bit for bit."""
+    red, nir = np.asarray(red, np.float64), np.asarray(nir, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ndvi = (nir - red) / (nir + red)
+    return np.where(np.isfinite(red) & np.isfinite(nir), ndvi, np.nan).astype(np.float32)
 
 
 def vnir_window(path: str, vnir: VnirGrid, infos, r0, r1, c0, c1) -> np.ndarray:
@@ -198,7 +206,7 @@ def vnir_window(path: str, vnir: VnirGrid, infos, r0, r1, c0, c1) -> np.ndarray:
 
 class VnirReflectanceArray(BackendArray):
     """(vnir_band, y, x) TOA reflectance of VNIR bands 1, 2, 3N, each averaged over the VNIR pixels of a TIR pixel
-    like NDVI. NaN where any of them is fill, outside the VNIR image, or the band is missing (no VNIR: NaN
+    like NDVI, float64: the very numbers NDVI is computed from (:func:`ndvi_from_reflectance`). NaN where any of them is fill, outside the VNIR image, or the band is missing (no VNIR: NaN
     everywhere); +inf where none is fill but any is saturated (DN 255): brighter than the band can measure,
     which the cloud mask must know (a saturated pixel is bright, not missing)."""
 
@@ -206,7 +214,7 @@ class VnirReflectanceArray(BackendArray):
         self.path = path
         self.vnir = vnir
         self.shape = (len(REFLECTANCE_BANDS),) + tuple(shape)
-        self.dtype = np.dtype("float32")
+        self.dtype = np.dtype("float64")
 
     def __getitem__(self, key):
         return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC,
@@ -219,7 +227,7 @@ class VnirReflectanceArray(BackendArray):
         if rows.size == 0 or cols.size == 0 or chosen.size == 0:
             out = np.empty((chosen.size, rows.size, cols.size), self.dtype)
         elif self.vnir is None:
-            out = np.full((chosen.size, rows.size, cols.size), np.nan, np.float32)
+            out = np.full((chosen.size, rows.size, cols.size), np.nan, self.dtype)
         else:
             r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
             out = self._block(r0, r1, c0, c1)[np.ix_(chosen, rows - r0, cols - c0)]
@@ -232,12 +240,12 @@ class VnirReflectanceArray(BackendArray):
         present = ([vnir.band1] if vnir.band1 is not None else []) + calibrated
         dn = vnir_window(self.path, vnir, [b.info for b in present], r0, r1, c0, c1)
         shape = (r1 - r0, f, c1 - c0, f)
-        out = np.full((len(REFLECTANCE_BANDS), r1 - r0, c1 - c0), np.nan, np.float32)
+        out = np.full((len(REFLECTANCE_BANDS), r1 - r0, c1 - c0), np.nan, np.float64)
         for i, (band, counts) in enumerate(zip(present, dn), start=0 if vnir.band1 is not None else 1):
             # reflectance is linear in DN: average the DN over the f x f pixels first
             rho = (band.gain * counts.reshape(shape).mean(axis=(1, 3)) + band.offset) * band.reflectance_factor
             blocks = counts.reshape(shape)
             fill = (blocks == VNIR_FILL).any(axis=(1, 3))
             saturated = (blocks == VNIR_SATURATED).any(axis=(1, 3))
-            out[i] = np.where(fill, np.nan, np.where(saturated, np.inf, rho)).astype(np.float32)
+            out[i] = np.where(fill, np.nan, np.where(saturated, np.inf, rho))
         return out
