@@ -10,6 +10,7 @@ import click
 
 from . import __version__
 from .conventions import BANDS
+from .clouds.external import CONVENTIONS as CLOUD_MASK_CONVENTIONS
 from .landcover.legends import LEGENDS
 
 #: Dask scheduler addresses: ``tcp://host:port`` (or tls/ucx/ws/wss/inproc) or ``host:port``.
@@ -164,8 +165,17 @@ def show_versions() -> None:
                    "(docs/pipeline.md, 'Land cover').")
 @click.option("--landcover-legend", type=click.Choice(tuple(LEGENDS)), default=None,
               help="Legend of --landcover [default: from the file's name/tags, else from its codes].")
+@click.option("--cloud-mask", default="auto", show_default=True, metavar="MASK.tif|auto|none",
+              help="Cloud mask: 'auto' the built-in tests (day: VNIR + TIR, night: TIR only), 'none', or a cloud-mask "
+                   "GeoTIFF in any CRS sampled at the pixel centres, the built-in tests where it has no data "
+                   "(docs/clouds.md). Cloudy pixels get QC bit 'cloud' and NaN LST/emissivity.")
+@click.option("--cloud-mask-convention", type=click.Choice(tuple(CLOUD_MASK_CONVENTIONS)), default=None,
+              help="Codes of --cloud-mask: mod35 (0 cloudy, 1 probably cloudy, 2 probably clear, 3 clear) or binary "
+                   "(0 clear, 1 cloud) [default: from the file's name/tags, else from its codes].")
+@click.option("--keep-cloudy", is_flag=True, help="Keep the LST/emissivity of cloudy pixels (still flagged).")
 def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, heads, atmosphere, overwrite, verify,
-        dashboard_address, connect_timeout, worker_timeout, executor, device, landcover, landcover_legend) -> None:
+        dashboard_address, connect_timeout, worker_timeout, executor, device, landcover, landcover_legend,
+        cloud_mask, cloud_mask_convention, keep_cloudy) -> None:
     """Retrieve LST and emissivity for SCENES (ASTER L1B HDF files) into a Zarr store."""
     import shlex
 
@@ -178,17 +188,24 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
     if landcover not in (None, "rules", "none") and not os.path.isfile(landcover):
         raise click.BadParameter(f"{landcover!r} (expected 'rules', 'none' or an existing land-cover GeoTIFF)",
                                  param_hint="'--landcover'")
+    if cloud_mask not in ("auto", "none") and not os.path.isfile(cloud_mask):
+        raise click.BadParameter(f"{cloud_mask!r} (expected 'auto', 'none' or an existing cloud-mask GeoTIFF)",
+                                 param_hint="'--cloud-mask'")
+    if cloud_mask_convention and cloud_mask in ("auto", "none"):
+        raise click.BadParameter("needs --cloud-mask MASK.tif", param_hint="'--cloud-mask-convention'")
     import pandas as pd
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from .pipeline import bundle_ref, close_client, dashboard_link, get_client, run_scenes
-    from .pipeline.runner import choose_executor, verify_store
+    from .pipeline.runner import Clouds, choose_executor, verify_store
     from .pipeline.store import prepare_store, store_lock
 
     ref = bundle_ref(bundle, device)  # a missing or altered bundle, or no CUDA, stops the run before any cluster
+    clouds = Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy)  # a bad mask file too
+    cloud_options = {"cloud_mask": clouds.mask, "cloud_mask_convention": clouds.convention, "keep_cloudy": keep_cloudy}
     if verify:
         table = verify_store(scenes, out, bundle=ref, heads=heads, chunks=chunks, atmosphere=atmosphere,
-                             landcover=landcover, landcover_legend=landcover_legend)
+                             landcover=landcover, landcover_legend=landcover_legend, **cloud_options)
         click.echo(table.to_string(index=False))
         sys.exit(0 if (table["status"] == "ok").all() else 1)
     prepare_store(out)  # a foreign --out stops the run before any cluster starts
@@ -209,7 +226,7 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
                 table = run_scenes(scenes, out, bundle=ref, heads=heads, chunks=chunks, client=client,
                                    overwrite=overwrite, atmosphere=atmosphere, command_line=shlex.join(sys.argv),
                                    progress=True, worker_timeout=worker_timeout, executor=executor,
-                                   landcover=landcover, landcover_legend=landcover_legend)
+                                   landcover=landcover, landcover_legend=landcover_legend, **cloud_options)
     except KeyboardInterrupt:
         click.echo("interrupted: complete scenes are kept; rerun the same command to finish the rest", err=True)
         sys.exit(130)

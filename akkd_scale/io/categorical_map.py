@@ -111,9 +111,10 @@ def sample_codes(latitude: np.ndarray, longitude: np.ndarray, lcmap: Categorical
     return codes, inside
 
 
-def open_map(path, latitude: xr.DataArray, longitude: xr.DataArray, kind: MapKind = LAND_COVER_MAP, *,
-             require_overlap: bool = True) -> MapUnderScene:
-    """Check a categorical GeoTIFF (a ``kind`` of map) against a scene (its pixel ``latitude``/``longitude``).
+def open_map(path, latitude: xr.DataArray | None, longitude: xr.DataArray | None, kind: MapKind = LAND_COVER_MAP,
+             *, require_overlap: bool = True) -> MapUnderScene:
+    """Check a categorical GeoTIFF (a ``kind`` of map) against a scene (its pixel ``latitude``/``longitude``), or
+    on its own (``latitude`` None: the codes of the whole map, e.g. to check a file before any scene).
 
     Raises InputError (naming the file) for a missing or unreadable file, not one integer band, no CRS or
     (``require_overlap``) no overlap with the scene; without ``require_overlap`` a map beside the scene comes
@@ -149,9 +150,14 @@ def _checked_map(source: str, raster: xr.DataArray, latitude, longitude, kind: M
     nodata = raster.rio.nodata
     lcmap = CategoricalMap(source, "", raster.rio.crs.to_wkt(), tuple(raster.rio.transform())[:6],
                            (raster.sizes["y"], raster.sizes["x"]), None if nodata is None else float(nodata))
-    step = [max(1, n // FOOTPRINT_POINTS) for n in latitude.shape]
-    footprint = (slice(None, None, step[0]), slice(None, None, step[1]))
-    row, col, inside = map_cells(lcmap, np.asarray(latitude[footprint].values), np.asarray(longitude[footprint].values))
+    if latitude is None:  # the whole map
+        row, col = np.array([0, lcmap.shape[0] - 1]), np.array([0, lcmap.shape[1] - 1])
+        inside = np.ones(2, bool)
+    else:
+        step = [max(1, n // FOOTPRINT_POINTS) for n in latitude.shape]
+        footprint = (slice(None, None, step[0]), slice(None, None, step[1]))
+        row, col, inside = map_cells(lcmap, np.asarray(latitude[footprint].values),
+                                     np.asarray(longitude[footprint].values))
     hint_text = " ".join([Path(source).name] + [f"{k}={v}" for k, v in raster.attrs.items()])
     if not inside.any():
         if not require_overlap:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from ..clouds.external import check_convention, cloudy_codes, decide_convention
+from ..clouds.external import CONVENTION_MEANINGS, check_convention, cloudy_codes, decide_convention
 from ..clouds.mask import CloudMask, CloudMaskConfig, SceneReference, cloud_mask, scene_reference, with_external
 from ..clouds.reflectance import MAX_DAY_SOLAR_ZENITH
 from ..conventions import BANDS, BT, VNIR_REFLECTANCE
@@ -120,15 +120,12 @@ def plan_clouds(ds: xr.Dataset, cloud_mask=AUTO, convention: str | None = None, 
     that misses part of the scene gives a warning and the built-in tests there (recorded in the source)."""
     source = ds.attrs.get("source_file", "dataset")
     check_convention(convention)
-    if isinstance(cloud_mask, str) and cloud_mask == NONE:
-        if convention is not None:
-            raise ParameterError(None, "a cloud-mask convention without an external mask", variable="cloud_mask",
-                                 expected="--cloud-mask MASK.tif with --cloud-mask-convention")
-        return CloudPlan(NONE, note="not requested (cloud_mask='none')")
-    external = not (isinstance(cloud_mask, str) and cloud_mask == AUTO)
+    external = not (isinstance(cloud_mask, str) and cloud_mask in (AUTO, NONE))
     if not external and convention is not None:
         raise ParameterError(None, "a cloud-mask convention without an external mask", variable="cloud_mask",
                              expected="--cloud-mask MASK.tif with --cloud-mask-convention")
+    if cloud_mask == NONE:
+        return CloudPlan(NONE, note="not requested (cloud_mask='none')")
     spatial = [d for d in ds[BT].dims if d != "band"] if BT in ds.variables else []
     pixels = int(np.prod([ds.sizes[d] for d in spatial])) if spatial else 0
     if len(spatial) != 2 or "solar_zenith" not in ds.variables or pixels < MIN_IMAGE_PIXELS:
@@ -159,11 +156,28 @@ def plan_clouds(ds: xr.Dataset, cloud_mask=AUTO, convention: str | None = None, 
             raise InputError(source, "variable missing", variable=name,
                              expected="latitude/longitude (y, x) to place the scene's pixels on the cloud mask")
     found = open_map(cloud_mask, ds["latitude"], ds["longitude"], CLOUD_MASK_MAP, require_overlap=False)
+    if not found.codes:
+        missed = (f"the cloud mask {found.lcmap.path} " + ("has only no-data cells under the scene" if found.covered
+                                                           else "does not cover the scene") + ": built-in tests only")
+        log.warning("%s: %s", source, missed)
+        return CloudPlan(EXTERNAL, reference, None, config, keep_cloudy, 0.0, "; ".join(filter(None, (missed, note))))
     if found.covered < 1.0:
         log.warning("%s: the cloud mask %s covers %.1f%% of the scene: the built-in tests decide the rest", source,
                     found.lcmap.path, 100 * found.covered)
     chosen = decide_convention(found.lcmap.path, found.codes, convention, found.hint_text)
     return CloudPlan(EXTERNAL, reference, found.lcmap.with_legend(chosen), config, keep_cloudy, found.covered, note)
+
+
+def check_mask_file(path, convention: str | None = None) -> str:
+    """Check a cloud-mask GeoTIFF on its own, before any scene or cluster (readable, one band of integer codes, a
+    CRS, codes of one convention over the whole file) and return its convention (given, named by the file, or
+    proven by its codes). InputError naming the file otherwise."""
+    check_convention(convention)
+    found = open_map(path, None, None, CLOUD_MASK_MAP)
+    if not found.codes:
+        raise InputError(found.lcmap.path, "only no-data cells", variable=CLOUD_MASK_MAP.variable,
+                         expected=f"{CLOUD_MASK_MAP.codes} ({' or '.join(CONVENTION_MEANINGS.values())})")
+    return decide_convention(found.lcmap.path, found.codes, convention, found.hint_text)
 
 
 def mask_block(plan: CloudPlan, bt: np.ndarray, vnir_reflectance=None, latitude=None, longitude=None) -> CloudMask:

@@ -123,7 +123,8 @@ def reproject_variable(ds: xr.Dataset, name: str, crs, resolution: float | None)
     da = da.drop_vars([c for c in da.coords if c not in ("band", "x", "y", da.rio.grid_mapping)])
     attrs = dict(da.attrs)
     integer = np.issubdtype(da.dtype, np.integer)
-    nodata = (SIGNED_NODATA if np.issubdtype(da.dtype, np.signedinteger) else INTEGER_NODATA) if integer else np.nan
+    nodata = ((SIGNED_NODATA if np.issubdtype(da.dtype, np.signedinteger) else INTEGER_NODATA if da.dtype == np.uint8
+               else np.iinfo(da.dtype).max) if integer else np.nan)  # uint16 cloud_tests: 65535 (bits reach 2048)
     da = da.copy(data=da.values)
     da.encoding = {}
     da = da.rio.write_nodata(nodata, encoded=False)

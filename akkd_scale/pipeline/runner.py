@@ -6,8 +6,9 @@ cluster with a bounded number of scenes in flight, so client memory and the sche
 flat however long the list is); :class:`RunContext` holds what is fixed for the run, and one loop
 (:func:`_run`) serves both executors. The run holds the store's lock; a scene is marked complete
 only after its writes finished, every chunk is verified present and its input is unchanged. A complete
-scene is skipped only when its record (input sha256 and size, bundle, heads, chunks, atmosphere,
-package version) matches this run; otherwise it is redone and the log says why.
+scene is skipped only when its record (input sha256 and size, bundle, heads, chunks, atmosphere, land cover,
+cloud mask, package version) matches this run; otherwise it is redone and the log says why. The scene's
+summary line and its completion record give its cloud fraction.
 """
 from __future__ import annotations
 
@@ -29,10 +30,12 @@ import pandas as pd
 import xarray as xr
 
 from .. import __version__
-from ..conventions import BANDS, BT, QC_INVALID_INPUT
+from ..clouds.external import check_convention
+from ..conventions import BANDS, BT, QC_CLOUD, QC_INVALID_INPUT
 from ..errors import ClusterError, InputError, ParameterError, SceneFileError
 from ..landcover.legends import check_legend
 from ..utils import sha256_file
+from .cloud_plan import check_mask_file
 from .cluster import SceneExecutor, current_client, scene_executor
 from .graph import check_heads, retrieve
 from .kernel import BundleRef, bundle_ref
@@ -69,6 +72,32 @@ class LandCover:
 
 
 @dataclass(frozen=True)
+class Clouds:
+    """The cloud mask a run asks for: ``mask`` (``"auto"``, ``"none"`` or a GeoTIFF's absolute path), its
+    ``convention`` (None: detected), ``keep_cloudy`` and ``record_id``, what identifies them in scene records."""
+
+    mask: str
+    convention: str | None
+    keep_cloudy: bool
+    record_id: str
+
+    @classmethod
+    def of(cls, cloud_mask, convention: str | None, keep_cloudy: bool) -> Clouds:
+        """The cloud options of a run; a mask file is checked here, before any scene or cluster, and its convention
+        decided over the whole file (:func:`~.cloud_plan.check_mask_file`; the codes under each scene again per scene)."""
+        check_convention(convention)
+        kept = ", keep cloudy" if keep_cloudy else ""
+        if cloud_mask in ("auto", "none"):
+            if convention is not None:
+                raise ParameterError(None, "a cloud-mask convention without an external mask",
+                                     variable="cloud_mask", expected="--cloud-mask MASK.tif with --cloud-mask-convention")
+            return cls(cloud_mask, None, bool(keep_cloudy), cloud_mask + kept)
+        path = Path(cloud_mask).expanduser().resolve()
+        convention = check_mask_file(path, convention)
+        return cls(str(path), convention, bool(keep_cloudy), f"{sha256_file(path)} ({convention}){kept}")
+
+
+@dataclass(frozen=True)
 class RunContext:
     """Everything fixed for a whole run: the store ``out``, the bundle, heads, requested ``chunks``
     (``"auto"`` or a dict), atmosphere and land cover, and the command line recorded in provenance."""
@@ -81,13 +110,14 @@ class RunContext:
     landcover: LandCover
     command_line: str = ""
     overwrite: bool = False
+    clouds: Clouds = Clouds("auto", None, False, "auto")
 
     def record(self, digest: str, size: int, chunks: dict[str, int]) -> dict:
         """What a complete group must match to be skipped: its input (``digest``, ``size``), chunks and this run."""
         return {"source_sha256": digest, "source_size": size, "bundle_sha256": self.ref.sha256,
                 "heads": ",".join(self.heads), "chunks": {k: int(v) for k, v in chunks.items()},
                 "atmosphere": self.atmosphere or "", "land_cover_map": self.landcover.record_id,
-                "akkd_scale_version": __version__}
+                "cloud_mask": self.clouds.record_id, "akkd_scale_version": __version__}
 
     def provenance(self, path: Path, digest: str) -> dict:
         """Provenance attributes of one scene group."""
@@ -116,6 +146,7 @@ class SceneJob:
     graph: Any = None
     record: dict | None = None
     stat: tuple | None = None
+    cloud_fraction: float | None = None
     status: str = "running"
     seconds: float = 0.0
     failure: BaseException | None = None
@@ -137,7 +168,8 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
                atmosphere: str | None = None, command_line: str | None = None, progress: bool = False,
                max_in_flight: int | None = None, worker_timeout: float = WORKER_TIMEOUT_S,
                executor: str = "auto", device: str | None = None, landcover=None,
-               landcover_legend: str | None = None) -> pd.DataFrame:
+               landcover_legend: str | None = None, cloud_mask="auto", cloud_mask_convention: str | None = None,
+               keep_cloudy: bool = False) -> pd.DataFrame:
     """Retrieve LST/emissivity for every scene file into the Zarr store ``out``.
 
     ``bundle``: Bundle, path or BundleRef (default: the shipped bundle). ``chunks``: spatial chunk
@@ -149,7 +181,9 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     atmosphere assumed by a ``tes`` head. ``device``: ``cpu`` or ``cuda`` (one GPU per worker process:
     start workers with one visible GPU each, e.g. dask-cuda's LocalCUDACluster). ``landcover``:
     None/``"rules"`` (NDVI rules), ``"none"`` or a land-cover GeoTIFF for every scene (``landcover_legend`` worldcover/igbp,
-    default detected; see :func:`~akkd_scale.pipeline.graph.retrieve`). Complete scenes whose record
+    default detected; see :func:`~akkd_scale.pipeline.graph.retrieve`). ``cloud_mask``: ``"auto"`` (built-in
+    tests), ``"none"`` or a cloud-mask GeoTIFF for every scene (``cloud_mask_convention`` mod35/binary, default
+    detected), ``keep_cloudy`` keeps cloudy values (flagged; :mod:`.cloud_plan`). Complete scenes whose record
     matches are skipped unless ``overwrite``. ``worker_timeout``: seconds without any worker before the
     remaining scenes fail.
     Returns one row per path, in input order: scene, group, status (complete/skipped/failed),
@@ -157,6 +191,7 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     """
     heads = check_heads(heads, atmosphere=atmosphere)
     cover = LandCover.of(landcover, landcover_legend)
+    clouds = Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy)
     paths = list(paths)
     client = client or current_client()
     executor = choose_executor(executor, n_scenes=len(paths), cluster_given=client is not None)
@@ -164,7 +199,8 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     out = _absolute(out)
     prepare_store(out)
     context = RunContext(out=out, ref=ref, heads=heads, chunks=_chunk_request(chunks), atmosphere=atmosphere,
-                         landcover=cover, command_line=command_line or shlex.join(sys.argv), overwrite=overwrite)
+                         landcover=cover, command_line=command_line or shlex.join(sys.argv), overwrite=overwrite,
+                         clouds=clouds)
     with store_lock(out, context.command_line), scene_executor(
             executor, len(paths), client, max_in_flight=max_in_flight, worker_timeout=worker_timeout) as pool:
         rows = _run(paths, context, pool, progress)
@@ -300,10 +336,14 @@ def _is_current(job: SceneJob, context: RunContext) -> bool:
 
 def _scene_graph(ds: xr.Dataset, job: SceneJob, digest: str, context: RunContext):
     """The delayed Zarr writes of one opened scene: retrieval, output variables and provenance."""
+    clouds = context.clouds
     result = retrieve(ds, context.ref, context.heads, context.atmosphere, landcover=context.landcover.source,
-                      landcover_legend=context.landcover.legend)
+                      landcover_legend=context.landcover.legend, cloud_mask=clouds.mask,
+                      cloud_mask_convention=clouds.convention, keep_cloudy=clouds.keep_cloudy)
     out_ds = output_dataset(result, ds.attrs, {**context.provenance(job.path, digest),
-                                               "land_cover_source": result.attrs["land_cover_source"]})
+                                               **{name: result.attrs[name] for name in (
+                                                   "land_cover_source", "cloud_mask", "cloud_mask_source",
+                                                   "keep_cloudy")}})
     return write_scene(out_ds, context.out, job.group)
 
 
@@ -323,20 +363,32 @@ def _finish_scene(job: SceneJob, error: BaseException | None, context: RunContex
         try:
             if _stat(job.path) != job.stat:
                 raise InputError(job.path, "the input file changed while it was processed; rerun the scene")
-            _check_retrieved(job.path, context.out, job.group)
-            mark_complete(context.out, job.group, job.record)
+            fraction = _cloud_fraction(context.out, job.group, _check_retrieved(job.path, context.out, job.group))
+            mark_complete(context.out, job.group, {**job.record, "cloud_fraction": fraction})
+            job = replace(job, cloud_fraction=fraction)
         except Exception as exc:  # the scene failed its checks; others go on
             error = exc
     return job.ended("complete") if error is None else job.ended("failed", error)
 
 
-def _check_retrieved(path: Path, out: str, group: str) -> None:
-    """Refuse a scene where no pixel could be retrieved (read back from its ``qc``), naming the cause."""
+def _cloud_fraction(out: str, group: str, qc: np.ndarray) -> float | None:
+    """Share of a scene's pixels with valid input that have QC bit ``cloud`` (None: no cloud mask ran)."""
+    import zarr
+
+    if zarr.open_group(out, path=group, mode="r").attrs.get("cloud_mask", "none") == "none":
+        return None
+    valid = (qc & QC_INVALID_INPUT) == 0
+    return round(float(np.mean((qc[valid] & QC_CLOUD) > 0)), 6)
+
+
+def _check_retrieved(path: Path, out: str, group: str) -> np.ndarray:
+    """Refuse a scene where no pixel could be retrieved (read back from its ``qc``), naming the cause; else its
+    ``qc``."""
     import zarr
 
     qc = zarr.open_array(out, path=f"{group}/qc", mode="r")[...]
     if np.any((qc & QC_INVALID_INPUT) == 0):
-        return
+        return qc
     bt = xr.open_dataset(path, engine="aster_l1b")[BT]
     valid = bt.notnull().sum([d for d in bt.dims if d != "band"]).values
     empty = [band for band, n in zip(BANDS, valid) if n == 0]
@@ -359,7 +411,8 @@ def _report(job: SceneJob, out: str, bar) -> dict:
     """Log an ended scene, advance the progress bar; the scene's row."""
     row = job.row(out)
     level = logging.WARNING if row["status"] == "failed" else logging.INFO
-    log.log(level, "%s %s (%d px, %.1f s)%s", row["status"], row["scene"], row["pixels"], row["seconds"],
+    cloud = "" if job.cloud_fraction is None else f", cloud {job.cloud_fraction:.1%}"
+    log.log(level, "%s %s (%d px, %.1f s%s)%s", row["status"], row["scene"], row["pixels"], row["seconds"], cloud,
             f": {row['error']}" if row["error"] else "")
     if bar is not None:
         bar.update(1)
@@ -375,7 +428,8 @@ def _progress_bar(total: int):
 
 
 def verify_store(paths, out, bundle=None, heads=("fusion",), chunks="auto", *, atmosphere: str | None = None,
-                 landcover=None, landcover_legend: str | None = None) -> pd.DataFrame:
+                 landcover=None, landcover_legend: str | None = None, cloud_mask="auto",
+                 cloud_mask_convention: str | None = None, keep_cloudy: bool = False) -> pd.DataFrame:
     """Re-check a store without computing: for each scene, would a run skip it (``ok``) or redo it (and why)?
 
     Rows: scene, group, status (``ok``/``redo``/``missing``), problem.
@@ -383,7 +437,8 @@ def verify_store(paths, out, bundle=None, heads=("fusion",), chunks="auto", *, a
     heads = check_heads(heads, atmosphere=atmosphere)
     out = _absolute(out)
     context = RunContext(out=out, ref=bundle_ref(bundle), heads=heads, atmosphere=atmosphere,
-                         landcover=LandCover.of(landcover, landcover_legend), chunks=_chunk_request(chunks))
+                         landcover=LandCover.of(landcover, landcover_legend), chunks=_chunk_request(chunks),
+                         clouds=Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy))
     rows = []
     for path in map(Path, paths):
         group = scene_group(path)

@@ -419,14 +419,16 @@ HARD_CASES = ("snow_ice", "bare_rock_desert", "water")
 HEIGHT_BANDS_KM = ((0.0, 2.0), (2.0, 3.5), (3.5, np.inf))
 
 
-def mask_rates(scene: xr.Dataset, flag) -> MaskRates:
-    """Rates of a boolean (y, x) cloud ``flag`` against the truth of a scene from :func:`add_clouds`."""
+def mask_rates(scene: xr.Dataset, flag, valid=None) -> MaskRates:
+    """Rates of a boolean (y, x) cloud ``flag`` against the truth of a scene from :func:`add_clouds`, over the
+    ``valid`` pixels (default all; e.g. those a retrieval could read)."""
     flag = np.asarray(flag, bool)
+    valid = np.ones(flag.shape, bool) if valid is None else np.asarray(valid, bool)
     tau = scene["cloud_optical_depth_water"].values + scene["cloud_optical_depth_ice"].values
-    opaque = scene["opaque_cloud"].values
-    cirrus = (scene["cloud_optical_depth_ice"].values >= VISIBLE_OPTICAL_DEPTH) & ~opaque
-    clear = tau == 0
-    faint = ~clear & ~scene["cloud_mask"].values
+    opaque = scene["opaque_cloud"].values & valid
+    cirrus = (scene["cloud_optical_depth_ice"].values >= VISIBLE_OPTICAL_DEPTH) & ~opaque & valid
+    clear = (tau == 0) & valid
+    faint = ~(tau == 0) & ~scene["cloud_mask"].values & valid
     cover = scene["land_cover"].values
 
     def rate(group):
