@@ -106,6 +106,7 @@ def _reference(ds: xr.Dataset, day: bool) -> SceneReference:
     bt13 = bt.sel(band="B13") if "band" in bt.coords else bt.isel(band=BANDS.index("B13"))
     spatial = [d for d in bt.dims if d != "band"]
     sample = bt13.transpose(*spatial).isel({d: slice(None, None, REFERENCE_STRIDE) for d in spatial})
+    sample = sample.compute(scheduler="synchronous")  # in the client, before any task: never on a cluster
     try:
         return scene_reference(sample, day=day, stride=1)
     except ParameterError:  # no finite BT13: no pixel can be cloud (the mask needs BT13)

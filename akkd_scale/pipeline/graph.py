@@ -260,8 +260,8 @@ def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | N
     spec = output_spec(spatial, heads, clouds.active)
     lazy = any(isinstance(v.data, da.Array) for v in inputs.variables.values())
     # band coordinates (wavelength: five numbers) go around the kernel, not through one graph task per chunk
-    band_coords = {name: inputs[name].compute() for name in inputs.coords if inputs[name].dims == ("band",)
-                   and name not in inputs.indexes}
+    band_coords = {name: inputs[name].compute(scheduler="synchronous") for name in inputs.coords
+                   if inputs[name].dims == ("band",) and name not in inputs.indexes}  # here, never on a cluster
     inputs = inputs.drop_vars(list(band_coords))
     derived = (NDVI,) if ndvi_from_reflectance(ds, clouds) else ()
     result = xr.map_blocks(retrieve_block, inputs, args=(ref, heads, spec, cover, clouds, derived),
