@@ -16,7 +16,8 @@ import numpy as np
 import xarray as xr
 
 from ..conventions import (BANDS, BT, CLOUD_TESTS, LAND_COVER_UNKNOWN, NDVI, QC_CLOUD, QC_CLOUD_BUFFER,
-                           QC_LAND_COVER_RULES, TES_HEAD, TES_TERMS, VNIR_BAND, VNIR_REFLECTANCE, VZA)
+                           QC_INVALID_INPUT, QC_LAND_COVER_RULES, TES_HEAD, TES_TERMS, VNIR_BAND, VNIR_REFLECTANCE,
+                           VZA)
 from ..errors import BundleError, InputError
 from ..io.aster.vnir import ndvi_from_reflectance
 from .cloud_plan import CloudPlan, mask_block
@@ -143,6 +144,28 @@ def _apply_clouds(out: dict, plan: CloudPlan, cloud: np.ndarray, buffer: np.ndar
             out[name] = np.where(cloud, np.float32(np.nan), out[name])
 
 
+def _predict_unmasked(bt, vza, bundle, heads, extra, land_cover, skip) -> dict[str, np.ndarray]:
+    """:func:`predict_block` on the pixels not in ``skip`` (cloud whose values are not kept: the networks do not
+    run there); skipped pixels get NaN and a ``qc`` of 0, or ``invalid_input`` where their inputs are not finite.
+    Each pixel's numbers do not depend on which others are in the call."""
+    if skip is None or not skip.any():
+        return predict_block(bt, vza, bundle, heads, extra, land_cover)
+    shape, keep = bt.shape[1:], ~skip
+    part = predict_block(bt[:, keep], np.broadcast_to(vza, shape)[keep], bundle, heads,
+                         {name: np.broadcast_to(value, shape)[keep] for name, value in (extra or {}).items()},
+                         None if land_cover is None else np.broadcast_to(land_cover, shape)[keep])
+    invalid = ~(np.isfinite(bt).all(axis=0) & np.isfinite(np.broadcast_to(vza, shape)))
+    out = {}
+    for name, values in part.items():
+        if name == "qc":
+            full = np.where(invalid, np.uint8(QC_INVALID_INPUT), np.uint8(0))
+        else:
+            full = np.full(values.shape[:-1] + shape, np.nan, values.dtype)
+        full[..., keep] = values
+        out[name] = full
+    return out
+
+
 def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
                    spec: dict[str, tuple[tuple[str, ...], str]], cover: LandCoverPlan = LandCoverPlan(),
                    clouds: CloudPlan = CloudPlan(), derived: tuple[str, ...] = ()) -> xr.Dataset:
@@ -155,7 +178,7 @@ def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
     what the kernel returns always matches what the graph promised. The cloud mask comes first: cloudy
     pixels get no land-cover class (-1: the rules never call a cloud snow or water), QC bit ``cloud``
     (its buffer ``cloud_buffer``), the ``cloud_tests`` bits and NaN LST/ε/uncertainty unless the plan keeps
-    them. The pixels' land cover (``land_cover``, QC bit ``land_cover_from_rules``) chooses the class
+    them (the networks then skip those pixels, whose ``qc`` keeps only the cloud and invalid-input bits). The pixels' land cover (``land_cover``, QC bit ``land_cover_from_rules``) chooses the class
     students of bundles that have them; the bundle's further inputs (NDVI) are read from the block when
     present, else they take the bundle's missing value. ``derived``: ``("ndvi",)`` when NDVI is to be computed
     from the block's ``vnir_reflectance`` (:func:`~akkd_scale.io.aster.vnir.ndvi_from_reflectance`, the
@@ -178,8 +201,9 @@ def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
     if mask is not None and mask.cloud.any():
         land_cover = np.where(mask.cloud, np.int8(LAND_COVER_UNKNOWN), land_cover)
         from_rules = from_rules & ~mask.cloud
-    out = predict_block(bt, _values(block, VZA, dims[1:]), bundle, tuple(h for h in heads if h != TES_HEAD),
-                        extra, land_cover)
+    skip = mask.cloud if mask is not None and not clouds.keep_cloudy else None
+    out = _predict_unmasked(bt, _values(block, VZA, dims[1:]), bundle, tuple(h for h in heads if h != TES_HEAD),
+                            extra, land_cover, skip)
     if TES_HEAD in heads:
         result = tes(bt, *(_values(block, name, dims) for name in TES_TERMS), quantity="brightness_temperature",
                      band_axis=0)

@@ -204,6 +204,22 @@ def vnir_window(path: str, vnir: VnirGrid, infos, r0, r1, c0, c1) -> np.ndarray:
     return dn
 
 
+def _pixel_stats(counts: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(exact sum, min, max) of the DN over each f × f block of a (f·R, f·C) uint8 image: the block rows reduced
+    with whole-row operations, then the f columns of each block by strided elementwise steps (NumPy reduces short
+    innermost axes slowly)."""
+    rows = counts.reshape(counts.shape[0] // f, f, counts.shape[1])
+    total = rows.sum(axis=1, dtype=np.uint16)  # ≤ 6 · 255 per column
+    low, high = rows.min(axis=1), rows.max(axis=1)
+    total, low, high = (a.reshape(a.shape[0], -1, f) for a in (total, low, high))
+    out_total, out_low, out_high = total[..., 0].astype(np.uint32), low[..., 0].copy(), high[..., 0].copy()
+    for k in range(1, f):
+        out_total += total[..., k]
+        np.minimum(out_low, low[..., k], out=out_low)
+        np.maximum(out_high, high[..., k], out=out_high)
+    return out_total, out_low, out_high
+
+
 class VnirReflectanceArray(BackendArray):
     """(vnir_band, y, x) TOA reflectance of VNIR bands 1, 2, 3N, each averaged over the VNIR pixels of a TIR pixel
     like NDVI, float64: the very numbers NDVI is computed from (:func:`ndvi_from_reflectance`). NaN where any of them is fill, outside the VNIR image, or the band is missing (no VNIR: NaN
@@ -239,13 +255,11 @@ class VnirReflectanceArray(BackendArray):
                       zip(vnir.bands, vnir.gain, vnir.offset, vnir.reflectance_factor)]
         present = ([vnir.band1] if vnir.band1 is not None else []) + calibrated
         dn = vnir_window(self.path, vnir, [b.info for b in present], r0, r1, c0, c1)
-        shape = (r1 - r0, f, c1 - c0, f)
         out = np.full((len(REFLECTANCE_BANDS), r1 - r0, c1 - c0), np.nan, np.float64)
         for i, (band, counts) in enumerate(zip(present, dn), start=0 if vnir.band1 is not None else 1):
-            # reflectance is linear in DN: average the DN over the f x f pixels first
-            rho = (band.gain * counts.reshape(shape).mean(axis=(1, 3)) + band.offset) * band.reflectance_factor
-            blocks = counts.reshape(shape)
-            fill = (blocks == VNIR_FILL).any(axis=(1, 3))
-            saturated = (blocks == VNIR_SATURATED).any(axis=(1, 3))
-            out[i] = np.where(fill, np.nan, np.where(saturated, np.inf, rho))
+            total, low, high = _pixel_stats(counts, f)
+            # reflectance is linear in DN: average the DN over the f x f pixels first. The integer sum is exact, so
+            # sum / f² is NdviArray's float64 mean bit for bit
+            rho = (band.gain * (total / float(f * f)) + band.offset) * band.reflectance_factor
+            out[i] = np.where(low == VNIR_FILL, np.nan, np.where(high == VNIR_SATURATED, np.inf, rho))
         return out
