@@ -51,7 +51,7 @@ CLOUD_TEST_MEANINGS = {
     "textured": f"3x3 BT13 standard deviation > {T.TEXTURE_MIN_K} K",
     "snow": "snow-like: near-freezing BT13 and ice-grain NIR absorption or smooth (clear-sky evidence)",
     "night_tests": "no (finite) VNIR reflectance: the night (TIR-only) decision was used",
-    "saturated": "a VNIR band is saturated: taken as reflectance 1 (bright), the snow test without its NIR ratio",
+    "saturated": "a VNIR band is saturated: taken as reflectance 1 (bright); band 1 or 3N saturated: no snow veto",
     "external_mask": "the cloud flag comes from the external cloud mask, not from these tests",
 }
 #: Reflectance given to a saturated VNIR band (the reader's +inf): at least the saturation level (0.4–0.9 with
@@ -131,13 +131,13 @@ def _night(bt11, bt13, bt14, std, reference: SceneReference, prior, snow_possibl
 
 def _day(bt11, bt13, bt14, std, rho, reference: SceneReference, snow_possible, saturated):
     """Day (VNIR + TIR) decision and its test results; ``saturated`` (3, y, x): bands at saturation (their
-    ``rho`` is :data:`SATURATED_REFLECTANCE`): where band 1 or 3N is, the snow test has no NIR ratio and
-    takes its night form (near freezing and smooth)."""
+    ``rho`` is :data:`SATURATED_REFLECTANCE`): where band 1 or 3N is, the snow test has lost its evidence (the
+    ice-grain NIR absorption) and does not veto: bright, white and cold without it is cloud (clear-sky
+    conservative, as MOD35; docs/clouds.md, "Saturated VNIR", gives the measured trade)."""
     bright, vegetation_free, white = T.bright(rho), T.not_vegetation(rho), T.white(rho)
     cold = T.colder_than(bt13, reference.bt13, T.COLD_MARGIN_K)
     very_cold = T.colder_than(bt13, reference.bt13, T.DAY_BRIGHT_COLD_MARGIN_K)
-    no_ratio = saturated[0] | saturated[2]
-    snow = np.where(no_ratio, T.snow_like(bt13, std), T.snow_like(bt13, std, rho)) & snow_possible
+    snow = T.snow_like(bt13, std, rho) & snow_possible & ~(saturated[0] | saturated[2])
     tri, split = T.cirrus_tri(bt11, bt13, T.CIRRUS_TRI_MIN_K), T.cirrus_split(bt13, bt14)
     cloud = ((bright & vegetation_free & (white & cold | very_cold)) | (cold & (tri | split))) & ~snow
     return cloud, {"bright": bright, "not_vegetation": vegetation_free, "white": white, "cold": cold,
@@ -151,7 +151,8 @@ def cloud_mask(bt, reference: SceneReference, reflectance=None, *, prior=None, s
 
     ``bt``: brightness temperature (band, y, x) in the order of ``conventions.BANDS``; ``reflectance``:
     TOA reflectance (3, y, x) of VNIR bands 1, 2, 3N, or None (night or no VNIR); +inf marks a saturated band
-    (the reader's convention: bit ``saturated``, the band taken as :data:`SATURATED_REFLECTANCE`). The day
+    (the reader's convention: bit ``saturated``, the band taken as :data:`SATURATED_REFLECTANCE`; a saturated
+    band 1 or 3N leaves no snow evidence, so no snow veto there). The day
     decision is used where the reference says day and all three reflectances are given (finite or saturated),
     the night decision elsewhere (its pixels get the ``night_tests`` bit: a day scene without VNIR, fill
     VNIR). ``prior``:

@@ -111,14 +111,6 @@ def cloud_scores(result: xr.Dataset, truth: xr.Dataset, without: xr.Dataset) -> 
             "cloud_mask_source": result.attrs.get("cloud_mask_source", "")}
 
 
-def clear_scene_flags(result: xr.Dataset) -> dict:
-    """How much of a clear (cloud-free) scene the mask flags: every flagged pixel is a false alarm."""
-    qc = result["qc"].values
-    valid = (qc & QC_INVALID_INPUT) == 0
-    return {"false_alarm": float(((qc & QC_CLOUD) > 0)[valid].mean()), "n": int(valid.sum()),
-            "cloud_mask_source": result.attrs.get("cloud_mask_source", "")}
-
-
 def _pct(value: float) -> str:
     return "–" if not np.isfinite(value) else f"{value:.1%}"
 
@@ -150,9 +142,4 @@ def format_cloud_section(clouds: dict) -> list[str]:
         lines += markdown_table(["surface", "opaque pixels", "opaque hit", "clear pixels", "false alarms"],
                                 [[c, v["n_opaque"], _pct(v["opaque_hit"]), v["n_clear"], _pct(v["false_alarm"])]
                                  for c, v in s["by_class"].items()])
-    if clouds.get("clear_scenes"):
-        lines += ["", "### The clear demo scenes", "", "Flagged by the mask (all false alarms: no cloud was simulated):",
-                  ""]
-        lines += markdown_table(["scene", "pixels", "flagged"], [[name, v["n"], _pct(v["false_alarm"])]
-                                                                 for name, v in clouds["clear_scenes"].items()])
     return lines + [""]
