@@ -216,6 +216,16 @@ def group_record(out, group: str) -> dict | None:
     return dict(record) if isinstance(record, dict) else None
 
 
+def group_source(out, group: str) -> str | None:
+    """The input file a scene group was written from (its ``source_file`` attribute), None if unknown."""
+    import zarr
+
+    if group_status(out, group) == MISSING:
+        return None
+    source = zarr.open_group(str(out), path=group, mode="r").attrs.get("source_file")
+    return str(source) if source else None
+
+
 def record_mismatch(stored: dict | None, wanted: dict) -> str | None:
     """Why a complete group does not match what this run would write (None when it does)."""
     if stored is None:
