@@ -211,7 +211,8 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
                                    progress=True, worker_timeout=worker_timeout, executor=executor,
                                    landcover=landcover, landcover_legend=landcover_legend)
     except KeyboardInterrupt:
-        click.echo("interrupted: complete scenes are kept; rerun the same command to finish the rest", err=True)
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)  # the shutdown noise of the cluster is expected
+        click.echo(f"\n{_interrupted_summary(scenes, out)}", err=True)
         sys.exit(130)
     finally:
         if client is not None:
@@ -222,6 +223,22 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
     click.echo(", ".join(f"{n} {status}" for status, n in counts.items()))
     if (table["status"] == "failed").any():
         sys.exit(1)
+
+
+def _interrupted_summary(scenes, out) -> str:
+    """The one line an interrupted run ends with: what is kept, what a rerun redoes."""
+    from .errors import AkkdError
+    from .pipeline.store import COMPLETE, group_status, scene_group
+
+    def complete(scene) -> bool:
+        try:
+            return group_status(out, scene_group(scene)) == COMPLETE
+        except AkkdError:  # a bad input name: not written
+            return False
+
+    done = sum(map(complete, scenes))
+    return (f"interrupted; {done} scene{'s' * (done != 1)} complete, {len(scenes) - done} to redo — rerun the same "
+            "command to resume")
 
 
 @main.command("evaluate")
