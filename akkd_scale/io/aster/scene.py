@@ -16,9 +16,10 @@ from ...errors import describe_path
 from ...sensors import ASTER_TIR
 from ..hdf4 import SdsInfo, check_hdf4, list_sds, open_sd, read_sds, read_text_attributes, swath_members
 from ..odl import OdlNode, parse_odl
-from .geolocation import geodetic_latitude, unwrap_longitude
-from .metadata import (MapProjection, Metadata, acquisition_time, calibration, map_projection, pointing_angle,
-                       processing_level, scene_attributes, short_name)
+from .geolocation import (PROJECTION_LATTICE_TOLERANCE_PIXELS, geodetic_latitude, projection_lattice_offset,
+                          unwrap_longitude)
+from .metadata import (MapProjection, Metadata, acquisition_time, calibration, map_projection, missing_projection_keys,
+                       pointing_angle, processing_level, scene_attributes, short_name)
 from .structure import (PYHDF_UINT16, SWATH, Structure, dimension_maps, file_error, find_sds, image_bands,
                         lattice_map, swaths)
 from .vnir import VnirGrid, vnir_grid
@@ -127,14 +128,43 @@ def _lattice_maps(swath: OdlNode, lattice, shape) -> tuple[tuple[float, float], 
             lattice_map(maps, "GeoXtrack", "ImagePixel", cols, shape[1]))
 
 
-def _tir_projection(path, meta: Metadata, level: str, shape) -> MapProjection | None:
-    """The north-up UTM grid of an L1T (None for an L1B)."""
-    projection = map_projection(meta, "TIR") if level == "1T" else None
-    if projection is not None and min(projection.pixel_size(shape)) <= 0:
+LATTICE = "Latitude/Longitude lattice"
+
+
+def l1t_projection(path, meta: Metadata, shape, lattice, line_map, pixel_map) -> tuple[MapProjection | None, str]:
+    """(north-up UTM grid, how the scene is geolocated) of an L1T; ``lattice``: its checked (latitude, longitude)
+    lattice or None. The grid must put every lattice point within PROJECTION_LATTICE_TOLERANCE_PIXELS of the
+    file's own lattice. Projection keys missing: (None, why) and a warning — the lattice geolocates the scene —
+    or, without a lattice, an error (``docs/reader.md``, *Validation behaviour*)."""
+    where = describe_path(path)
+    missing = missing_projection_keys(meta, "TIR")
+    if missing:
+        why = f"L1T map projection incomplete (no {', '.join(missing)} for TIR)"
+        if lattice is None:
+            raise file_error(path, f"{why} and no {LATTICE}", variable="productmetadata.t",
+                             expected="UTMZONENUMBER, UPPERLEFTM and LOWERRIGHTM (productmetadata.t), or a TIR "
+                             "geolocation lattice")
+        log.warning("%s: %s: geolocated by its %s", where, why, LATTICE)
+        return None, f"{LATTICE}: {why}"
+    projection = map_projection(meta, "TIR")
+    sizes = projection.pixel_size(shape)
+    if not all(size > 0 for size in sizes):
         raise file_error(path, f"UPPERLEFTM {projection.upper_left} / LOWERRIGHTM {projection.lower_right} give "
-                         f"pixel size {projection.pixel_size(shape)}", variable=projection.source,
+                         f"pixel size {sizes}", variable=projection.source,
                          expected="a north-up grid (easting growing right, northing growing up)")
-    return projection
+    grid = f"UTM grid EPSG:{projection.epsg} of {projection.source}"
+    if lattice is None:
+        return projection, f"{grid} (no {LATTICE} to check it against)"
+    offset, (k, m), (grid_lat, grid_lon) = projection_lattice_offset(projection, shape, *lattice, line_map, pixel_map)
+    tolerance = PROJECTION_LATTICE_TOLERANCE_PIXELS * max(sizes)
+    if not offset <= tolerance:
+        apart = f"{offset / 1000:.0f} km" if offset >= 1000 else f"{offset:.0f} m"
+        raise file_error(path, f"map projection EPSG:{projection.epsg} (UTMZONENUMBER {projection.epsg % 100}, "
+                         f"UPPERLEFTM, LOWERRIGHTM) puts lattice point ({k}, {m}) at {grid_lat:.4f}°, {grid_lon:.4f}° "
+                         f"but the file's {LATTICE} at {lattice[0][k, m]:.4f}°, {lattice[1][k, m]:.4f}°: {apart} apart",
+                         variable=projection.source,
+                         expected=f"agreement within {tolerance:g} m (one pixel of the grid) at every lattice point")
+    return projection, f"{grid}, within {offset:.1f} m of the file's {LATTICE}"
 
 
 def _tir_pointing(path, meta: Metadata) -> tuple[float, str]:
@@ -187,15 +217,18 @@ def inspect_scene(path, *, check_fill: bool = True) -> TirScene:
             _check_not_all_fill(sd, path, bands[BANDS.index("B13")])
     lattice = _lattice_pair(path, fields)
     line_map, pixel_map = _lattice_maps(structure.swaths[SWATH], lattice, shape)
-    projection = _tir_projection(path, meta, level, shape)
+    latitude, longitude = _geolocated_lattice(path, lattice, level)
+    projection, geolocation = None, LATTICE
+    if level == "1T":
+        checked = None if latitude is None else (latitude, longitude)
+        projection, geolocation = l1t_projection(path, meta, shape, checked, line_map, pixel_map)
     pointing, pointing_source = _tir_pointing(path, meta)
     when = acquisition_time(meta)
     gain, offset, source = _tir_calibration(path, meta)
     extra = scene_attributes(meta)
     solar_zenith = 90.0 - extra["solar_elevation"] if "solar_elevation" in extra else math.nan
     vnir, vnir_note = vnir_grid(structure, meta, level, shape, projection, solar_zenith, when)
-    latitude, longitude = _geolocated_lattice(path, lattice, level)
-    attrs = {"product": short_name(meta) or "unknown", "processing_level": level, **extra}
+    attrs = {"product": short_name(meta) or "unknown", "processing_level": level, "geolocation": geolocation, **extra}
     return TirScene(str(Path(path).resolve()), level, shape, bands, latitude, longitude, line_map, pixel_map,
                     projection, gain, offset, source, pointing, pointing_source, solar_zenith, when, vnir,
                     vnir_note, attrs)

@@ -1,0 +1,155 @@
+"""Bad input files of the bad-input corpus at the reader's level: L1T projections that contradict the file's own
+lattice or lack keys, impossible UTM zones, and truncated land-cover GeoTIFFs. Each gives one SceneFileError /
+InputError naming the file, the key and what was expected (or, for a missing projection key, a warning and
+the lattice); none gives a library traceback or a silently shifted grid."""
+from __future__ import annotations
+
+import logging
+import re
+
+import numpy as np
+import pytest
+import xarray as xr
+from pyhdf.SD import SD, SDC
+
+from akkd_scale.errors import InputError, SceneFileError
+from akkd_scale.io.aster.metadata import Metadata
+from akkd_scale.io.aster.scene import l1t_projection
+from akkd_scale.io.landcover_map import open_map, sample_codes
+from akkd_scale.simulate.l1b_writer import write_aster_l1b, write_aster_l1t
+
+SHAPE = (31, 37)
+
+
+def open_scene(path):
+    return xr.open_dataset(path, engine="aster_l1b", chunks={})
+
+
+def edit_attribute(path, name: str, edit) -> None:
+    """Replace the text attribute ``name`` of an HDF file by ``edit(text)``."""
+    sd = SD(str(path), SDC.WRITE)
+    try:
+        text = sd.attributes()[name]
+        sd.attr(name).set(SDC.CHAR8, edit(text))
+    finally:
+        sd.end()
+
+
+def set_object(text: str, name: str, value: str) -> str:
+    """ODL text with the VALUE of OBJECT ``name`` replaced."""
+    pattern = rf"(OBJECT\s*=\s*{name}\b.*?VALUE\s*=\s*)([^\n]*)"
+    edited, count = re.subn(pattern, lambda m: m.group(1) + value, text, count=1, flags=re.S)
+    assert count == 1, name
+    return edited
+
+
+def drop_block(text: str, kind: str, name: str) -> str:
+    """ODL text without the OBJECT/GROUP ``name`` block."""
+    edited, count = re.subn(rf"[ \t]*{kind}\s*=\s*{name}\b.*?END_{kind}\s*=\s*{name}\b[^\n]*\n", "", text, flags=re.S)
+    assert count == 1, name
+    return edited
+
+
+@pytest.fixture
+def l1t(tmp_path):
+    """An L1T of zone 11 (36.5° N, 116.9° W) and the true latitude/longitude of its pixels."""
+    path = write_aster_l1t(tmp_path / "AST_L1T_case.hdf", shape=SHAPE, center_lat=36.5, center_lon=-116.9)
+    truth = open_scene(path)
+    return path, truth["latitude"].values, truth["longitude"].values
+
+
+def test_a_correct_l1t_records_its_checked_grid(l1t, caplog):
+    path, _, _ = l1t
+    with caplog.at_level(logging.WARNING, logger="akkd_scale"):
+        ds = open_scene(path)
+    assert not caplog.records
+    assert re.fullmatch(r"UTM grid EPSG:32611 of productmetadata.t, within \d\.\d m of the file's Latitude/Longitude "
+                        r"lattice", ds.attrs["geolocation"]), ds.attrs["geolocation"]
+    assert ds.rio.crs.to_epsg() == 32611
+
+
+def test_l1t_zone_contradicting_the_lattice_is_refused(l1t):
+    path, _, _ = l1t
+    edit_attribute(path, "productmetadata.t", lambda text: set_object(text, "UTMZONENUMBER", "33"))
+    with pytest.raises(SceneFileError, match=r"AST_L1T_case.hdf: productmetadata.t: map projection EPSG:32633 "
+                                             r"\(UTMZONENUMBER 33, UPPERLEFTM, LOWERRIGHTM\) puts lattice point .* at "
+                                             r"3\d\.\d+°, 1\d\.\d+° but the file's Latitude/Longitude lattice at "
+                                             r"3\d\.\d+°, -11\d\.\d+°: \d+ km apart \(expected agreement within 90 m"):
+        open_scene(path)
+
+
+@pytest.mark.parametrize("zone", ["0", "99", "-61", "11.5", '"eleven"'])
+def test_impossible_utm_zone_is_refused_with_the_valid_range(l1t, zone):
+    path, _, _ = l1t
+    edit_attribute(path, "productmetadata.t", lambda text: set_object(text, "UTMZONENUMBER", zone))
+    with pytest.raises(SceneFileError, match=r"AST_L1T_case.hdf: UTMZONENUMBER: zone .* in productmetadata.t is not "
+                                             r"a UTM zone \(expected a whole number from 1 to 60"):
+        open_scene(path)
+
+
+@pytest.mark.parametrize("missing", ["UPPERLEFTM", "MAPPROJECTIONINFORMATION"])
+def test_l1t_without_its_projection_falls_back_to_the_lattice_with_a_warning(l1t, missing, caplog):
+    path, latitude, longitude = l1t
+    kind = "GROUP" if missing == "MAPPROJECTIONINFORMATION" else "OBJECT"
+    edit_attribute(path, "productmetadata.t", lambda text: drop_block(text, kind, missing))
+    with caplog.at_level(logging.WARNING, logger="akkd_scale"):
+        ds = open_scene(path)
+    # the lattice gives the true pixel centres (not the VNIR grid's upper-left corner, 37.5 m away)
+    np.testing.assert_allclose(ds["latitude"].values, latitude, atol=2e-7)
+    np.testing.assert_allclose(ds["longitude"].values, longitude, atol=2e-7)
+    keys = "UPPERLEFTM" if missing == "UPPERLEFTM" else "UTMZONENUMBER, UPPERLEFTM, LOWERRIGHTM"
+    assert f"AST_L1T_case.hdf: L1T map projection incomplete (no {keys} for TIR): geolocated by its " \
+           "Latitude/Longitude lattice" in caplog.text
+    assert ds.attrs["geolocation"] == (f"Latitude/Longitude lattice: L1T map projection incomplete (no {keys} for "
+                                       "TIR)")
+    assert ds.rio.crs.to_epsg() == 4326 and len(ds.rio.get_gcps()) == 121
+
+
+def test_l1t_without_projection_and_without_lattice_is_refused():
+    meta = Metadata.from_attributes({"productmetadata.t": "END\n"}, "/data/AST_L1T_x.hdf")
+    with pytest.raises(SceneFileError, match=r"AST_L1T_x.hdf: productmetadata.t: L1T map projection incomplete \(no "
+                                             r"UTMZONENUMBER, UPPERLEFTM, LOWERRIGHTM for TIR\) and no Latitude/"
+                                             r"Longitude lattice \(expected"):
+        l1t_projection("/data/AST_L1T_x.hdf", meta, SHAPE, None, (0.0, 3.0), (0.0, 3.0))
+
+
+def test_vnir_projection_is_not_taken_for_the_tir_grid(tmp_path):
+    path = write_aster_l1t(tmp_path / "AST_L1T_vnir.hdf", shape=SHAPE)
+    edit_attribute(path, "productmetadata.t", lambda text: drop_block(text, "GROUP", "MAPPROJECTIONINFORMATION"))
+    ds = open_scene(path)
+    assert ds.attrs["geolocation"].startswith("Latitude/Longitude lattice")
+    assert "x" not in ds.coords  # no UTM grid built from the VNIR corners
+
+
+def test_an_l1b_records_its_lattice(tmp_path):
+    ds = open_scene(write_aster_l1b(tmp_path / "AST_L1B_x.hdf", shape=SHAPE))
+    assert ds.attrs["geolocation"] == "Latitude/Longitude lattice"
+
+
+# land-cover GeoTIFF reads ----------------------------------------------------------------------------------------
+
+def _map_around(path, scene_path):
+    import rioxarray  # noqa: F401
+
+    ds = xr.open_dataset(scene_path, engine="aster_l1b")
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    cell, west, north = 0.0003, lon.min() - 0.002, lat.max() + 0.002
+    ny, nx = int((north - lat.min() + 0.002) / cell) + 1, int((lon.max() + 0.002 - west) / cell) + 1
+    codes = np.array([10, 20, 30, 40], np.uint8)[(np.arange(ny)[:, None] + np.arange(nx)[None]) % 4]
+    xr.DataArray(codes, dims=("y", "x"), coords={"y": north - cell * (np.arange(ny) + 0.5),
+                                                  "x": west + cell * (np.arange(nx) + 0.5)}
+                 ).rio.write_crs("EPSG:4326").rio.to_raster(path)
+    return ds
+
+
+def test_truncated_land_cover_map_names_the_file_and_the_cause(tmp_path):
+    ds = _map_around(tmp_path / "cover.tif", write_aster_l1b(tmp_path / "AST_L1B_lc.hdf", shape=SHAPE))
+    good = open_map(tmp_path / "cover.tif", ds["latitude"], ds["longitude"])
+    data = (tmp_path / "cover.tif").read_bytes()
+    (tmp_path / "cover.tif").write_bytes(data[: len(data) // 3])
+    message = (rf"{tmp_path / 'cover.tif'}: land cover map: cannot read map rows \d+–\d+, columns \d+–\d+ "
+               r"\(.*TIFFReadEncodedStrip.*\); truncated or corrupt\? \(expected a complete, readable land-cover GeoTIFF")
+    with pytest.raises(InputError, match=message):
+        open_map(tmp_path / "cover.tif", ds["latitude"], ds["longitude"])
+    with pytest.raises(InputError, match=message):  # a task's window read (the map checked before it was cut)
+        sample_codes(ds["latitude"].values, ds["longitude"].values, good.lcmap)
