@@ -153,3 +153,98 @@ def test_truncated_land_cover_map_names_the_file_and_the_cause(tmp_path):
         open_map(tmp_path / "cover.tif", ds["latitude"], ds["longitude"])
     with pytest.raises(InputError, match=message):  # a task's window read (the map checked before it was cut)
         sample_codes(ds["latitude"].values, ds["longitude"].values, good.lcmap)
+
+
+# found by the fuzz tests (tests/io/test_fuzz_metadata.py) ----------------------------------------------------------
+
+def edit_key(path, attribute: str, key: str, value: str, occurrence: int = 0) -> None:
+    """Replace the value of ``key`` (an ECS object's VALUE or a StructMetadata statement) in ``attribute``."""
+    def edit(text):
+        if attribute == "StructMetadata.0":
+            spans = [m.span(1) for m in re.finditer(rf"\b{key}=([^\n]*)", text)]
+        else:
+            spans = [m.span(2) for m in re.finditer(rf"(?<![A-Z_])OBJECT\s*=\s*{key}\b.*?(VALUE\s*=\s*)([^\n]*)",
+                                                      text, re.S)]
+        start, end = spans[occurrence]
+        return text[:start] + value + text[end:]
+    edit_attribute(path, attribute, edit)
+
+
+@pytest.mark.parametrize("key, value", [("Offset", "abc"), ("Offset", "(1, 2)"), ("Offset", "1e309"),
+                                        ("Increment", "nan"), ("Increment", "-3"), ("Increment", "1e309"),
+                                        ("Increment", "1e-300")])
+def test_tir_dimension_map_that_is_not_a_lattice_is_refused(tmp_path, key, value):
+    path = write_aster_l1b(tmp_path / "AST_L1B_map.hdf", shape=SHAPE)
+    edit_key(path, "StructMetadata.0", key, value, occurrence=-1)  # the TIR swath's GeoXtrack → ImagePixel map
+    with pytest.raises(SceneFileError, match=r"AST_L1B_map.hdf: DimensionMap: DimensionMap GeoXtrack → ImagePixel: "
+                                             r"Offset .*, Increment .* put the 11 lattice points at ImagePixel .* of "
+                                             r"0 … 36 \(expected finite numbers, Increment > 0"):
+        open_scene(path).load()
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan"])
+def test_non_finite_tir_offset_is_refused(tmp_path, value):
+    path = write_aster_l1b(tmp_path / "AST_L1B_offset.hdf", shape=SHAPE)
+    edit_key(path, "productmetadata.t", "OFFSET13", value)
+    with pytest.raises(SceneFileError, match=rf"AST_L1B_offset.hdf: OFFSET: unit conversion offsets B13 {value} .*"
+                                             r"\(expected a finite radiance offset for every TIR band"):
+        open_scene(path)
+
+
+@pytest.mark.parametrize("key, value, attribute", [("SOLARDIRECTION", "(135.0, inf)", "solar_elevation"),
+                                                   ("SOLARDIRECTION", "(135.0, -95.0)", "solar_elevation"),
+                                                   ("SCENEORIENTATIONANGLE", "1e309", "scene_orientation_angle"),
+                                                   ("SCENECENTER", "(91.0, 10.0)", "scene_center_lat")])
+def test_scene_geometry_out_of_range_is_left_out_with_a_warning(tmp_path, caplog, key, value, attribute):
+    path = write_aster_l1b(tmp_path / "AST_L1B_sun.hdf", shape=SHAPE)
+    edit_key(path, "productmetadata.0", key, value)
+    with caplog.at_level(logging.WARNING, logger="akkd_scale"):
+        ds = open_scene(path)
+        ndvi = ds["ndvi"].values
+    assert attribute not in ds.attrs and re.search(rf"AST_L1B_sun.hdf: {key} .* is outside ±[\d/]+ degrees: ignored",
+                                                   caplog.text)
+    if key == "SOLARDIRECTION":  # was 185° or a ValueError ("math domain error") from the NDVI
+        assert np.isnan(float(ds["solar_zenith"])) and np.isnan(ndvi).all()
+
+
+def test_time_of_day_with_a_non_decimal_digit(tmp_path):
+    path = write_aster_l1b(tmp_path / "AST_L1B_time.hdf", shape=SHAPE, acquisition_time="2004-07-15T18:30:05Z")
+    edit_key(path, "coremetadata.0", "TIMEOFDAY", '"18:30:05.²Z"')  # "²".isdigit() but int("²") fails
+    assert open_scene(path).attrs["acquisition_time"] == "2004-07-15T18:30:05Z"
+
+
+def test_setting_time_without_zone_is_utc_not_local_time(monkeypatch):
+    import time
+
+    text = ('GROUP = POINTINGANGLES\n OBJECT = SENSORNAME\n CLASS = "3"\n VALUE = "TIR"\n END_OBJECT = SENSORNAME\n'
+            ' OBJECT = SETTINGTIMEOFPOINTING\n CLASS = "3"\n VALUE = "2004-07-15T18:30:05"\n'
+            ' END_OBJECT = SETTINGTIMEOFPOINTING\nEND_GROUP = POINTINGANGLES\nEND\n')
+    from akkd_scale.io.aster.metadata import acquisition_time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert acquisition_time(Metadata.from_attributes({"productmetadata.0": text}, "x")) == "2004-07-15T18:30:05Z"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize("key, value", [("LOWERRIGHTM", "(4039945.5, 508333.5)"), ("LOWERRIGHTM", "(4040000.0, 0.0)"),
+                                        ("UTMZONENUMBER", "12")])
+def test_l1t_vnir_grid_that_does_not_nest_gives_nan_ndvi_with_a_reason(tmp_path, caplog, key, value):
+    path = write_aster_l1t(tmp_path / "AST_L1T_vnir.hdf", shape=(12, 14), center_lat=36.5, center_lon=-116.9)
+    edit_key(path, "productmetadata.v", key, value)  # VNIR pixels of 0 m, negative, or in another zone
+    with caplog.at_level(logging.WARNING, logger="akkd_scale"):
+        ds = open_scene(path)
+        assert np.isnan(ds["ndvi"].values).all()
+    assert ds["ndvi"].attrs["comment"] == "VNIR grid (productmetadata.v) does not nest in the TIR grid: NDVI is NaN"
+    assert "does not nest in the TIR grid" in caplog.text
+
+
+@pytest.mark.parametrize("value", ["-0.8", "0", "nan"])
+def test_unusable_vnir_coefficients_give_nan_ndvi_with_a_reason(tmp_path, value):
+    path = write_aster_l1b(tmp_path / "AST_L1B_vnir.hdf", shape=SHAPE)
+    edit_key(path, "productmetadata.v", "INCL2", value)
+    ds = open_scene(path)
+    assert np.isnan(ds["ndvi"].values).all() and "unusable" in ds["ndvi"].attrs["comment"]

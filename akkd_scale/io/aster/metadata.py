@@ -165,7 +165,7 @@ def _parse_time_of_day(date: str, time_of_day: str) -> datetime | None:
         moment = datetime.strptime(day + whole[:6], "%Y%m%d%H%M%S")
     except ValueError:
         return None
-    micro = int((fraction + "000000")[:6]) if fraction.isdigit() else 0
+    micro = int((fraction + "000000")[:6]) if fraction.isdecimal() else 0  # isdigit() also takes "²", int() not
     return moment.replace(microsecond=micro, tzinfo=timezone.utc)
 
 
@@ -187,15 +187,22 @@ def acquisition_time(meta: Metadata) -> str:
             cls = node.attrs.get("CLASS")
             if node.name == "SETTINGTIMEOFPOINTING" and names.get(cls, "TIR" if cls == "3" else None) == "TIR":
                 try:
-                    return _iso(datetime.fromisoformat(str(node.value).replace("Z", "+00:00")))
-                except ValueError:
+                    moment = datetime.fromisoformat(str(node.value).replace("Z", "+00:00"))
+                    return _iso(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))  # UTC, not local
+                except (ValueError, OverflowError):  # not ISO 8601, or moved past year 1 / 9999 by its offset
                     break
     raise SceneFileError(meta.source, "no acquisition time", variable="coremetadata.0",
                          expected="CALENDARDATE and TIMEOFDAY (or productmetadata.0 SETTINGTIMEOFPOINTING for TIR)")
 
 
+#: Degrees each scene attribute may take; a value outside (or not finite) is left out with a warning.
+SCENE_ATTRIBUTE_RANGES = {"scene_center_lat": 90.0, "scene_center_lon": 180.0, "solar_azimuth": 360.0,
+                          "solar_elevation": 90.0, "scene_orientation_angle": 360.0}
+
+
 def scene_attributes(meta: Metadata) -> dict:
-    """Scene centre, solar direction and orientation (ASTERGENERICMETADATA/SCENEINFORMATION) when present."""
+    """Scene centre, solar direction and orientation (ASTERGENERICMETADATA/SCENEINFORMATION) when present and
+    within ±SCENE_ATTRIBUTE_RANGES degrees (else left out, logged)."""
     attrs = {}
     prefer = ("productmetadata.0",)
     for keys, name in ((("scene_center_lat", "scene_center_lon"), "SCENECENTER"),
@@ -204,8 +211,13 @@ def scene_attributes(meta: Metadata) -> dict:
         value = meta.value(name, prefer)
         values = value if isinstance(value, tuple) else (value,)
         numbers = [_number(v) for v in values]
-        if value is not None and len(numbers) == len(keys) and None not in numbers:
+        if value is None or len(numbers) != len(keys) or None in numbers:
+            continue
+        if all(math.isfinite(n) and abs(n) <= SCENE_ATTRIBUTE_RANGES[k] for k, n in zip(keys, numbers)):
             attrs.update(zip(keys, numbers))
+        else:
+            log.warning("%s: %s %s is outside ±%s degrees: ignored", meta.source, name, value,
+                        "/".join(f"{SCENE_ATTRIBUTE_RANGES[k]:g}" for k in keys))
     return attrs
 
 

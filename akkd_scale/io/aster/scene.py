@@ -20,8 +20,8 @@ from .geolocation import (PROJECTION_LATTICE_TOLERANCE_PIXELS, geodetic_latitude
                           unwrap_longitude)
 from .metadata import (MapProjection, Metadata, acquisition_time, calibration, map_projection, missing_projection_keys,
                        pointing_angle, processing_level, scene_attributes, short_name)
-from .structure import (PYHDF_UINT16, SWATH, Structure, dimension_maps, file_error, find_sds, image_bands,
-                        lattice_map, swaths)
+from .structure import (PYHDF_UINT16, SWATH, Structure, check_lattice_map, dimension_maps, file_error, find_sds,
+                        image_bands, lattice_map, swaths)
 from .vnir import VnirGrid, vnir_grid
 
 log = logging.getLogger(__name__)
@@ -120,12 +120,17 @@ def _lattice_pair(path, fields: dict[str, np.ndarray]) -> tuple[np.ndarray, np.n
     return latitude, longitude
 
 
-def _lattice_maps(swath: OdlNode, lattice, shape) -> tuple[tuple[float, float], tuple[float, float]]:
-    """(line map, pixel map) of the lattice points on the image (an 11 × 11 lattice when there is none)."""
+def _lattice_maps(path, swath: OdlNode, lattice, shape) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(line map, pixel map) of the lattice points on the image (an 11 × 11 lattice when there is none), checked."""
     maps = dimension_maps(swath)
     rows, cols = lattice[0].shape if lattice else (11, 11)
-    return (lattice_map(maps, "GeoTrack", "ImageLine", rows, shape[0]),
-            lattice_map(maps, "GeoXtrack", "ImagePixel", cols, shape[1]))
+    result = []
+    for geo_dim, data_dim, points, size in (("GeoTrack", "ImageLine", rows, shape[0]),
+                                            ("GeoXtrack", "ImagePixel", cols, shape[1])):
+        mapping = lattice_map(maps, geo_dim, data_dim, points, size)
+        check_lattice_map(path, mapping, geo_dim, data_dim, points, size)
+        result.append(mapping)
+    return result[0], result[1]
 
 
 LATTICE = "Latitude/Longitude lattice"
@@ -185,6 +190,10 @@ def _tir_calibration(path, meta: Metadata) -> tuple[tuple[float, ...], tuple[flo
     if bad:
         raise file_error(path, f"unit conversion coefficients {', '.join(bad)} ({source})", variable="INCL",
                          expected="finite positive radiance per DN for every TIR band")
+    bad = [f"{band} {o}" for band, o in zip(BANDS, np.atleast_1d(offset)) if not np.isfinite(o)]
+    if bad:
+        raise file_error(path, f"unit conversion offsets {', '.join(bad)} ({source})", variable="OFFSET",
+                         expected="a finite radiance offset for every TIR band")
     return gain, offset, source
 
 
@@ -216,7 +225,7 @@ def inspect_scene(path, *, check_fill: bool = True) -> TirScene:
         if check_fill:
             _check_not_all_fill(sd, path, bands[BANDS.index("B13")])
     lattice = _lattice_pair(path, fields)
-    line_map, pixel_map = _lattice_maps(structure.swaths[SWATH], lattice, shape)
+    line_map, pixel_map = _lattice_maps(path, structure.swaths[SWATH], lattice, shape)
     latitude, longitude = _geolocated_lattice(path, lattice, level)
     projection, geolocation = None, LATTICE
     if level == "1T":
