@@ -155,13 +155,15 @@ def _size(nbytes: float) -> str:
     raise AssertionError("unreachable")
 
 
-def _check_size(ds: xr.Dataset, name: str, crs, resolution: float | None, store, group: str) -> None:
-    """InputError (with the numbers and what to change) when variable ``name`` on the target grid would take
-    more than :data:`MAX_EXPORT_BYTES`."""
-    da = ds[name]
-    width, height, pixel = output_grid(da, crs, resolution)
-    bands = da.sizes.get("band", 1)
-    nbytes = width * height * bands * da.dtype.itemsize
+def _check_size(ds: xr.Dataset, names, crs, resolution: float | None, store, group: str) -> None:
+    """InputError (with the numbers and what to change) when one of the variables ``names`` on the target grid
+    would take more than :data:`MAX_EXPORT_BYTES` (named: the largest, so the suggested resolution fits all)."""
+    sizes = []
+    for name in names:
+        width, height, pixel = output_grid(ds[name], crs, resolution)
+        bands = ds[name].sizes.get("band", 1)
+        sizes.append((width * height * bands * ds[name].dtype.itemsize, name, width, height, pixel, bands))
+    nbytes, name, width, height, pixel, bands = max(sizes)
     if nbytes > MAX_EXPORT_BYTES:
         units = "degrees" if crs.is_geographic else (crs.linear_units or "CRS units")
         at = f"resolution {resolution:g}" if resolution is not None else f"its default resolution {pixel:g}"
@@ -249,8 +251,7 @@ def export_store(store, out_dir, *, variables=DEFAULT_VARIABLES, crs: str = "utm
                              expected=f"some of {', '.join(sorted(ds.data_vars))}")
         ds = georeferenced(ds, store, group)
         dst_crs = target_crs(ds, crs)
-        for name in variables:
-            _check_size(ds, name, dst_crs, resolution, store, group)
+        _check_size(ds, variables, dst_crs, resolution, store, group)
         plans.append((group, ds, dst_crs))
     out_dir = Path(out_dir)
     created = not out_dir.exists()

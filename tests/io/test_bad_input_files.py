@@ -176,7 +176,7 @@ def edit_key(path, attribute: str, key: str, value: str, occurrence: int = 0) ->
 def test_tir_dimension_map_that_is_not_a_lattice_is_refused(tmp_path, key, value):
     path = write_aster_l1b(tmp_path / "AST_L1B_map.hdf", shape=SHAPE)
     edit_key(path, "StructMetadata.0", key, value, occurrence=-1)  # the TIR swath's GeoXtrack → ImagePixel map
-    with pytest.raises(SceneFileError, match=r"AST_L1B_map.hdf: DimensionMap: DimensionMap GeoXtrack → ImagePixel: "
+    with pytest.raises(SceneFileError, match=r"AST_L1B_map.hdf: DimensionMap: GeoXtrack → ImagePixel: "
                                              r"Offset .*, Increment .* put the 11 lattice points at ImagePixel .* of "
                                              r"0 … 36 \(expected finite numbers, Increment > 0"):
         open_scene(path).load()

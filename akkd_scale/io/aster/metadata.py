@@ -256,7 +256,7 @@ def _utm_zone(meta: Metadata, node: OdlNode, where: str) -> int:
     zone = _number(node.value)
     if zone is None or not math.isfinite(zone) or zone != int(zone) or not 1 <= abs(zone) <= 60:
         raise SceneFileError(meta.source, f"zone {node.value!r} in {where} is not a UTM zone", variable="UTMZONENUMBER",
-                             expected="a whole number from 1 to 60 (negative for the southern hemisphere)")
+                             expected="a whole number from 1 to 60, negative for the southern hemisphere")
     return int(zone)
 
 
