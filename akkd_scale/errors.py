@@ -76,6 +76,6 @@ def describe_path(path) -> str:
 
 def describe_os_error(exc: OSError) -> str:
     """The cause of a failed file-system call as text with its errno name, e.g. "read-only file system (EROFS)"."""
-    if exc.errno in errno.errorcode:
+    if exc.errno is not None and exc.errno in errno.errorcode:
         return f"{os.strerror(exc.errno).lower()} ({errno.errorcode[exc.errno]})"
     return " ".join(str(exc).split()) or type(exc).__name__

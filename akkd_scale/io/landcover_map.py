@@ -79,10 +79,11 @@ def map_cells(lcmap: LandCoverMap, latitude, longitude) -> tuple[np.ndarray, np.
 def _cause(exc: BaseException) -> str:
     """The innermost message of a rasterio/GDAL error chain: GDAL's own reason (``TIFFReadEncodedStrip:Read error at
     scanline …``), not rasterio's "Read failed. See previous exception for details"."""
-    messages = []
-    while exc is not None and len(messages) < 10:
-        messages.append(" ".join(str(exc).split()))
-        exc = exc.__cause__ or exc.__context__
+    messages: list[str] = []
+    link: BaseException | None = exc
+    while link is not None and len(messages) < 10:
+        messages.append(" ".join(str(link).split()))
+        link = link.__cause__ or link.__context__
     return next((m for m in reversed(messages) if m), "unknown error")
 
 
@@ -109,6 +110,9 @@ def _read_window(path: str, rows: slice, cols: slice) -> np.ndarray:
     except (RasterioError, OSError) as exc:  # changed or removed since open_map checked it
         raise InputError(path, f"cannot be read as a raster ({_cause(exc)})", variable="land cover map",
                          expected="a land-cover GeoTIFF") from exc
+    if not isinstance(raster, xr.DataArray):  # open_map checked it: one band, no subdatasets
+        raise InputError(path, "is no longer one raster band", variable="land cover map",
+                         expected="the land-cover GeoTIFF checked when the run started")
     with raster:
         return _read_cells(path, raster, rows, cols)
 

@@ -148,7 +148,8 @@ def test_truncated_land_cover_map_names_the_file_and_the_cause(tmp_path):
     data = (tmp_path / "cover.tif").read_bytes()
     (tmp_path / "cover.tif").write_bytes(data[: len(data) // 3])
     message = (rf"{tmp_path / 'cover.tif'}: land cover map: cannot read map rows \d+–\d+, columns \d+–\d+ "
-               r"\(.*TIFFReadEncodedStrip.*\); truncated or corrupt\? \(expected a complete, readable land-cover GeoTIFF")
+               r"\(.*TIFFReadEncodedStrip.*\); truncated or corrupt\? "
+               r"\(expected a complete, readable land-cover GeoTIFF")
     with pytest.raises(InputError, match=message):
         open_map(tmp_path / "cover.tif", ds["latitude"], ds["longitude"])
     with pytest.raises(InputError, match=message):  # a task's window read (the map checked before it was cut)

@@ -138,7 +138,7 @@ NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True).filter(
     lambda s: s.upper() not in ("END", "GROUP", "OBJECT", "END_GROUP", "END_OBJECT"))
 WORDS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.:]{0,10}", fullmatch=True).filter(lambda s: not NUMBER.fullmatch(s))
 SCALARS = st.one_of(st.integers(-10 ** 12, 10 ** 12), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(st.characters(blacklist_characters='"', min_codepoint=32, max_codepoint=0x2FF), max_size=12),
+                    st.text(st.characters(exclude_characters='"', min_codepoint=32, max_codepoint=0x2FF), max_size=12),
                     WORDS)
 VALUES = st.one_of(SCALARS, st.lists(st.one_of(SCALARS, st.lists(SCALARS, max_size=3).map(tuple)), max_size=4)
                    .map(tuple))
@@ -220,7 +220,8 @@ def _metadata_outcomes(meta: md.Metadata) -> None:
     """Every extractor gives a value of its documented kind or a SceneFileError naming the file."""
     assert md.processing_level(meta) in ("1B", "1T")
     assert md.short_name(meta) is None or isinstance(md.short_name(meta), str)
-    for sensor, bands, handbook in (("TIR", ("10", "11", "12", "13", "14"), (1.0,) * 5), ("VNIR", ("2", "3N"), (1.0,) * 2)):
+    for sensor, bands in (("TIR", ("10", "11", "12", "13", "14")), ("VNIR", ("2", "3N"))):
+        handbook = (1.0,) * len(bands)
         gains, offsets, source = md.calibration(meta, bands, sensor, handbook)
         assert len(gains) == len(offsets) == len(bands) and isinstance(source, str)
         assert all(isinstance(v, float) for v in gains + offsets)

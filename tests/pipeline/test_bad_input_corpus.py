@@ -103,7 +103,8 @@ def test_new_store_on_a_read_only_file_system_is_one_line(tmp_path, corpus_scene
             prepare_store(out)
         result = CliRunner().invoke(main, ["run", str(corpus_scene), "--out", str(out), "--executor", "threads"])
         assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
-        assert result.output.startswith(f"Error: {out}: cannot create the result store") and f"({code})" in result.output
+        assert result.output.startswith(f"Error: {out}: cannot create the result store"), result.output
+        assert f"({code})" in result.output
         assert not out.exists()
 
 
@@ -189,7 +190,7 @@ def test_racing_processes_one_takes_the_lock(tmp_path):
         assert racer.stdout.readline().strip() == "ready", racer.stderr.read()
     go.touch()
     results = [racer.communicate(timeout=60)[0].strip() for racer in racers]
-    winners = [(racer.pid, text) for racer, text in zip(racers, results) if text.startswith("won")]
+    winners = [(racer.pid, text) for racer, text in zip(racers, results, strict=True) if text.startswith("won")]
     assert len(winners) == 1, results
     assert winners[0][1] == f"won {winners[0][0]}"  # the lock file named the winner while it held the lock
     assert all("locked by another run" in r for r in results if not r.startswith("won")), results
@@ -237,8 +238,8 @@ def test_export_onto_a_full_disk_names_the_file_and_leaves_the_folder_clean(tmp_
     store = complete_store(tmp_path / "results.zarr", corpus_scene)
     with tmpfs(tmp_path / "small", size="64k") as small:
         out = small / "tifs"
-        with pytest.raises(OutputError, match=rf"tifs/{GROUP}_(lst|emissivity).tif: cannot write the [\d.]+ KiB GeoTIFF: "
-                                              r"no space left on device \(ENOSPC\)$"):
+        with pytest.raises(OutputError, match=rf"tifs/{GROUP}_(lst|emissivity).tif: cannot write the [\d.]+ KiB "
+                                              r"GeoTIFF: no space left on device \(ENOSPC\)$"):
             export_store(store, out, variables=["lst", "emissivity"], resolution=10.0)
         assert list(small.iterdir()) == []
         result = CliRunner().invoke(main, ["export", str(store), "--out", str(out), "--variables", "lst,emissivity",

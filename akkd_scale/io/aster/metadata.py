@@ -210,8 +210,8 @@ def scene_attributes(meta: Metadata) -> dict:
                        (("scene_orientation_angle",), "SCENEORIENTATIONANGLE")):
         value = meta.value(name, prefer)
         values = value if isinstance(value, tuple) else (value,)
-        numbers = [_number(v) for v in values]
-        if value is None or len(numbers) != len(keys) or None in numbers:
+        numbers = [n for n in map(_number, values) if n is not None]
+        if value is None or len(numbers) != len(keys) or len(values) != len(keys):
             continue
         if all(math.isfinite(n) and abs(n) <= SCENE_ATTRIBUTE_RANGES[k] for k, n in zip(keys, numbers)):
             attrs.update(zip(keys, numbers))
@@ -254,7 +254,7 @@ def missing_projection_keys(meta: Metadata, sensor: str = "TIR") -> tuple[str, .
 def _utm_zone(meta: Metadata, node: OdlNode, where: str) -> int:
     """UTMZONENUMBER as a whole number with 1 ≤ |zone| ≤ 60 (negative: south), else SceneFileError."""
     zone = _number(node.value)
-    if zone is None or not math.isfinite(zone) or zone != int(zone) or not 1 <= abs(zone) <= 60:
+    if zone is None or not (math.isfinite(zone) and zone == int(zone) and 1 <= abs(zone) <= 60):
         raise SceneFileError(meta.source, f"zone {node.value!r} in {where} is not a UTM zone", variable="UTMZONENUMBER",
                              expected="a whole number from 1 to 60, negative for the southern hemisphere")
     return int(zone)

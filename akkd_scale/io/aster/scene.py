@@ -160,13 +160,15 @@ def l1t_projection(path, meta: Metadata, shape, lattice, line_map, pixel_map) ->
     grid = f"UTM grid EPSG:{projection.epsg} of {projection.source}"
     if lattice is None:
         return projection, f"{grid} (no {LATTICE} to check it against)"
-    offset, (k, m), (grid_lat, grid_lon) = projection_lattice_offset(projection, shape, *lattice, line_map, pixel_map)
+    latitude, longitude = lattice
+    offset, (k, m), (grid_lat, grid_lon) = projection_lattice_offset(projection, shape, latitude, longitude, line_map,
+                                                                     pixel_map)
     tolerance = PROJECTION_LATTICE_TOLERANCE_PIXELS * max(sizes)
     if not offset <= tolerance:
         apart = f"{offset / 1000:.0f} km" if offset >= 1000 else f"{offset:.0f} m"
         raise file_error(path, f"map projection EPSG:{projection.epsg} (UTMZONENUMBER {projection.epsg % 100}, "
                          f"UPPERLEFTM, LOWERRIGHTM) puts lattice point ({k}, {m}) at {grid_lat:.4f}°, {grid_lon:.4f}° "
-                         f"but the file's {LATTICE} at {lattice[0][k, m]:.4f}°, {lattice[1][k, m]:.4f}°: {apart} apart",
+                         f"but the file's {LATTICE} at {latitude[k, m]:.4f}°, {longitude[k, m]:.4f}°: {apart} apart",
                          variable=projection.source,
                          expected=f"agreement within {tolerance:g} m (one pixel of the grid) at every lattice point")
     return projection, f"{grid}, within {offset:.1f} m of the file's {LATTICE}"

@@ -56,7 +56,8 @@ def dimension_maps(swath: OdlNode) -> dict[tuple[str, str], tuple[float, float]]
     for node in (group.children if group else []):
         a = node.attrs
         if {"GEODIMENSION", "DATADIMENSION", "OFFSET", "INCREMENT"} <= set(a):
-            maps[(str(a["GEODIMENSION"]), str(a["DATADIMENSION"]))] = (_as_float(a["OFFSET"]), _as_float(a["INCREMENT"]))
+            key = (str(a["GEODIMENSION"]), str(a["DATADIMENSION"]))
+            maps[key] = (_as_float(a["OFFSET"]), _as_float(a["INCREMENT"]))
     return maps
 
 
@@ -76,8 +77,8 @@ def check_lattice_map(path, mapping: tuple[float, float], geo_dim: str, data_dim
     last = offset + (lattice_size - 1) * increment
     if not (math.isfinite(offset) and math.isfinite(increment) and increment > 0 and 0 <= offset < image_size
             and math.isfinite(last) and last - offset >= (image_size - 1) / 2):
-        raise file_error(path, f"{geo_dim} → {data_dim}: Offset {offset:g}, Increment {increment:g} put "
-                         f"the {lattice_size} lattice points at {data_dim} {offset:g} … {last:g} of 0 … {image_size - 1}",
+        raise file_error(path, f"{geo_dim} → {data_dim}: Offset {offset:g}, Increment {increment:g} put the "
+                         f"{lattice_size} lattice points at {data_dim} {offset:g} … {last:g} of 0 … {image_size - 1}",
                          variable="DimensionMap", expected="finite numbers, Increment > 0, the lattice starting inside "
                          "the image and spanning at least half of it")
 
