@@ -249,3 +249,15 @@ def test_unusable_vnir_coefficients_give_nan_ndvi_with_a_reason(tmp_path, value)
     edit_key(path, "productmetadata.v", "INCL2", value)
     ds = open_scene(path)
     assert np.isnan(ds["ndvi"].values).all() and "unusable" in ds["ndvi"].attrs["comment"]
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("INCL10", "2.0e34", r"INCL: unit conversion coefficients B10 2e\+34 .* within a factor 10 of the ASTER handbook"),
+    ("INCL10", "1e-9", r"INCL: unit conversion coefficients B10 1e-09 .* within a factor 10 of the ASTER handbook"),
+    ("OFFSET10", "-1e39", r"OFFSET: unit conversion offsets B10 -1e\+39 .* no larger than the full-scale radiance"),
+])
+def test_tir_calibration_far_from_the_handbook_is_refused(tmp_path, key, value, message):
+    path = write_aster_l1b(tmp_path / "AST_L1B_gain.hdf", shape=SHAPE)  # radiance was inf (float32 overflow)
+    edit_key(path, "productmetadata.t", key, value)
+    with pytest.raises(SceneFileError, match=r"AST_L1B_gain.hdf: " + message):
+        open_scene(path)

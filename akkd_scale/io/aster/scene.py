@@ -27,6 +27,8 @@ from .vnir import VnirGrid, vnir_grid
 log = logging.getLogger(__name__)
 
 DN_FILL, DN_SATURATED = 0, 4095
+#: Largest factor between a TIR INCLnn and the handbook UCC of its band (real files: within a few per cent).
+MAX_GAIN_FACTOR = 10.0
 #: Largest TIR cross-track pointing angle (deg; ±8.55° per the ASTER User Handbook, plus margin).
 MAX_TIR_POINTING_DEG = 9.0
 LATTICE_FIELDS = ("Latitude", "Longitude")
@@ -186,16 +188,22 @@ def _tir_pointing(path, meta: Metadata) -> tuple[float, str]:
 
 
 def _tir_calibration(path, meta: Metadata) -> tuple[tuple[float, ...], tuple[float, ...], str]:
-    """(gain, offset, source) of the five TIR bands; every gain finite and positive."""
-    gain, offset, source = calibration(meta, tuple(b[1:] for b in BANDS), "TIR", tuple(b.ucc for b in ASTER_TIR.bands))
-    bad = [f"{band} {g}" for band, g in zip(BANDS, np.atleast_1d(gain)) if not (np.isfinite(g) and g > 0)]
+    """(gain, offset, source) of the five TIR bands: every gain within a factor MAX_GAIN_FACTOR of the handbook UCC
+    (TIR has one gain setting), every offset finite and no larger than the full-scale radiance."""
+    handbook = tuple(b.ucc for b in ASTER_TIR.bands)
+    gain, offset, source = calibration(meta, tuple(b[1:] for b in BANDS), "TIR", handbook)
+    bad = [f"{band} {g}" for band, g, ucc in zip(BANDS, np.atleast_1d(gain), handbook)
+           if not (np.isfinite(g) and ucc / MAX_GAIN_FACTOR <= g <= ucc * MAX_GAIN_FACTOR)]
     if bad:
         raise file_error(path, f"unit conversion coefficients {', '.join(bad)} ({source})", variable="INCL",
-                         expected="finite positive radiance per DN for every TIR band")
-    bad = [f"{band} {o}" for band, o in zip(BANDS, np.atleast_1d(offset)) if not np.isfinite(o)]
+                         expected=f"finite positive radiance per DN for every TIR band, within a factor "
+                         f"{MAX_GAIN_FACTOR:g} of the ASTER handbook UCC ({', '.join(f'{u:.3e}' for u in handbook)})")
+    bad = [f"{band} {o}" for band, o, g in zip(BANDS, np.atleast_1d(offset), gain)
+           if not (np.isfinite(o) and abs(o) <= DN_SATURATED * g)]
     if bad:
         raise file_error(path, f"unit conversion offsets {', '.join(bad)} ({source})", variable="OFFSET",
-                         expected="a finite radiance offset for every TIR band")
+                         expected="a finite radiance offset for every TIR band, no larger than the full-scale "
+                         "radiance (4095 INCL)")
     return gain, offset, source
 
 
