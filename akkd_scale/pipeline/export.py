@@ -128,7 +128,7 @@ def _on_grid(da: xr.DataArray, crs, resolution: float | None) -> bool:
     return not da.rio.get_gcps() and da.rio.crs == crs and resolution in (None, abs(da.rio.resolution()[0]))
 
 
-def output_grid(da: xr.DataArray, crs, resolution: float | None) -> tuple[int, int, float]:
+def _output_grid(da: xr.DataArray, crs, resolution: float | None) -> tuple[int, int, float]:
     """(width, height, pixel size) of ``da`` on the target grid of :func:`reproject_variable`, computed without
     allocating it (GDAL's default transform at its own resolution, rescaled to ``resolution``)."""
     from rasterio.warp import calculate_default_transform
@@ -160,7 +160,7 @@ def _check_size(ds: xr.Dataset, names, crs, resolution: float | None, store, gro
     would take more than :data:`MAX_EXPORT_BYTES` (named: the largest, so the suggested resolution fits all)."""
     sizes = []
     for name in names:
-        width, height, pixel = output_grid(ds[name], crs, resolution)
+        width, height, pixel = _output_grid(ds[name], crs, resolution)
         bands = ds[name].sizes.get("band", 1)
         sizes.append((width * height * bands * ds[name].dtype.itemsize, name, width, height, pixel, bands))
     nbytes, name, width, height, pixel, bands = max(sizes)
@@ -174,7 +174,7 @@ def _check_size(ds: xr.Dataset, names, crs, resolution: float | None, store, gro
                          f"{coarser:.3g} {units}) or another --crs")
 
 
-def write_geotiff(da: xr.DataArray, partial: Path, final: Path, driver: str, tags: dict, **options) -> None:
+def _write_geotiff(da: xr.DataArray, partial: Path, final: Path, driver: str, tags: dict, **options) -> None:
     """Write ``da`` to ``partial`` (to be renamed ``final``): encoded by GDAL in memory, then written with Python's
     I/O, so a full disk or a read-only folder is one OSError naming ``final`` and its errno (written to disk by
     GDAL it is "TIFFAppendToStrip: Write error" and libtiff lines on stderr)."""
@@ -268,7 +268,7 @@ def export_store(store, out_dir, *, variables=DEFAULT_VARIABLES, crs: str = "utm
                 written.append((partial, final))
                 out = reproject_variable(ds, name, dst_crs, resolution)
                 options = {"compress": "DEFLATE"} if fmt == "cog" else {"compress": "DEFLATE", "tiled": True}
-                write_geotiff(out, partial, final, DRIVERS[fmt], _tags(ds[name], ds.attrs, store, group), **options)
+                _write_geotiff(out, partial, final, DRIVERS[fmt], _tags(ds[name], ds.attrs, store, group), **options)
                 log.debug("exported %s/%s to %s (%s)", group, name, final, dst_crs)
     except BaseException:
         for partial, _ in written:
