@@ -12,8 +12,9 @@ from . import __version__
 from .conventions import BANDS
 from .landcover.legends import LEGENDS
 
-#: Dask scheduler addresses: ``tcp://host:port`` (or tls/ucx/ws/wss/inproc) or ``host:port``.
-SCHEDULER_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss|inproc)://)?[^\s/:]+(:\d{1,5})?$")
+#: Dask scheduler addresses: ``tcp://host:port`` (or tls/ucx/ws/wss/inproc) or ``host:port``; the port is required
+#: (distributed has no default), an IPv6 host is bracketed (``tcp://[::1]:8786``).
+SCHEDULER_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss|inproc)://)?(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+):(?P<port>\d{1,5})$")
 
 
 class _Group(click.Group):
@@ -97,7 +98,8 @@ def _options_checked(heads: str, atmosphere: str | None, scheduler: str | None,
     from .errors import ParameterError
     from .pipeline.graph import check_heads
 
-    if scheduler is not None and not SCHEDULER_ADDRESS.match(scheduler):
+    address = SCHEDULER_ADDRESS.match(scheduler) if scheduler is not None else None
+    if scheduler is not None and not (address and 1 <= int(address["port"]) <= 65535):
         raise click.BadParameter(f"{scheduler!r} (expected tcp://host:port or host:port)", param_hint="'--scheduler'")
     if scheduler and workers:
         raise click.BadParameter("applies only to the local cluster, not with --scheduler", param_hint="'--workers'")
