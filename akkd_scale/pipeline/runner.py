@@ -36,7 +36,7 @@ from ..utils import sha256_file
 from .cluster import SceneExecutor, current_client, scene_executor
 from .graph import check_heads, retrieve
 from .kernel import BundleRef, bundle_ref
-from .store import (COMPLETE, group_source, INCOMPLETE, group_record, group_status, is_local, mark_complete,
+from .store import (COMPLETE, active_writer, group_source, INCOMPLETE, group_record, group_status, is_local, mark_complete,
                     missing_chunks, output_dataset, prepare_store, record_mismatch, scene_group, store_lock,
                     write_scene)
 
@@ -392,19 +392,22 @@ def verify_store(paths, out, bundle=None, heads=("fusion",), chunks="auto", *, a
                  landcover=None, landcover_legend: str | None = None) -> pd.DataFrame:
     """Re-check a store without computing: for each scene, would a run skip it (``ok``) or redo it (and why)?
 
-    Rows: scene, group, status (``ok``/``redo``/``missing``), problem.
+    Rows: scene, group, status (``ok``/``redo``/``missing``), problem; scenes not complete while another run
+    holds the store's lock name that run (they may be in progress, not damaged).
     """
     heads = check_heads(heads, atmosphere=atmosphere)
     out = _absolute(out)
     context = RunContext(out=out, ref=bundle_ref(bundle), heads=heads, atmosphere=atmosphere,
                          landcover=LandCover.of(landcover, landcover_legend), chunks=_chunk_request(chunks))
     rows = []
+    writer = active_writer(out)
     for path in map(Path, paths):
         group = scene_group(path)
         status = group_status(out, group)
         if status != COMPLETE:
+            problem = f"group {status}" + (f" (the store is being written by a running run: {writer})" if writer else "")
             rows.append({"scene": str(path), "group": group, "status": "redo" if status == INCOMPLETE else status,
-                         "problem": f"group {status}"})
+                         "problem": problem})
             continue
         problems = [record_mismatch(group_record(out, group), context.record(
             sha256_file(path), path.stat().st_size, _scene_chunks(path, context.chunks)))

@@ -243,6 +243,22 @@ def store_lock(out, command_line: str = ""):
     return StoreLock(out, command_line) if is_local(out) else _NoLock()
 
 
+def active_writer(out) -> str | None:
+    """Who holds the store's lock now (a live run, described in words), else None: ``--verify`` names it, since
+    the scenes that run is writing are incomplete on purpose."""
+    if not is_local(out):
+        return None
+    text, holder, age = StoreLock(out)._holder()
+    if text is None:
+        return None
+    if holder is None:
+        return f"a run whose lock file is being written ({age:.0f} s old)" if age < LOCK_GRACE_S else None
+    if _stale(holder):
+        return None
+    return (f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}: "
+            f"{holder.get('command_line') or 'unknown command'}")
+
+
 def _is_me(holder: dict, me) -> bool:
     """A lock taken by this very process."""
     return (holder.get("host") == socket.gethostname() and holder.get("pid") == me.pid

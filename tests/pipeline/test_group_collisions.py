@@ -42,3 +42,33 @@ def test_a_second_file_of_the_same_group_is_refused_then_replaced_only_with_over
     replaced = _run(second, "--out", out, "--bundle", bundle_path, "--overwrite")
     assert replaced.exit_code == 0, replaced.output
     assert group_source(out, group) == str(second.resolve())
+
+
+def test_verify_while_another_run_holds_the_lock_names_that_run(scenes, bundle_path, tmp_path):
+    """Scenes a live run is writing are incomplete on purpose: ``--verify`` says who is writing."""
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    import psutil
+
+    from akkd_scale.pipeline.store import LOCK_FILE
+
+    out = tmp_path / "busy.zarr"
+    assert _run(scenes["good_a"], "--out", out, "--bundle", bundle_path).exit_code == 0
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # the running writer
+    try:
+        (out / LOCK_FILE).write_text(json.dumps({
+            "pid": other.pid, "process_started": psutil.Process(other.pid).create_time(),
+            "host": socket.gethostname(), "started": "2026-01-01T00:00:00+00:00",
+            "command_line": "akkd-scale run b.hdf"}))
+        result = _run(scenes["good_a"], scenes["good_b"], "--out", out, "--bundle", bundle_path, "--verify")
+    finally:
+        other.kill()
+        other.wait()
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert (f"group missing (the store is being written by a running run: pid {other.pid} on "
+            f"{socket.gethostname()}, started 2026-01-01T00:00:00+00:00: akkd-scale run b.hdf)") in text, text
+    assert "AST_L1B_good_a ok" in text
