@@ -13,8 +13,9 @@ from .conventions import BANDS
 from .clouds.external import CONVENTIONS as CLOUD_MASK_CONVENTIONS
 from .landcover.legends import LEGENDS
 
-#: Dask scheduler addresses: ``tcp://host:port`` (or tls/ucx/ws/wss/inproc) or ``host:port``.
-SCHEDULER_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss|inproc)://)?[^\s/:]+(:\d{1,5})?$")
+#: Dask scheduler addresses: ``tcp://host:port`` (or tls/ucx/ws/wss/inproc) or ``host:port``; the port is required
+#: (distributed has no default), an IPv6 host is bracketed (``tcp://[::1]:8786``).
+SCHEDULER_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss|inproc)://)?(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+):(?P<port>\d{1,5})$")
 
 
 class _Group(click.Group):
@@ -98,7 +99,8 @@ def _options_checked(heads: str, atmosphere: str | None, scheduler: str | None,
     from .errors import ParameterError
     from .pipeline.graph import check_heads
 
-    if scheduler is not None and not SCHEDULER_ADDRESS.match(scheduler):
+    address = SCHEDULER_ADDRESS.match(scheduler) if scheduler is not None else None
+    if scheduler is not None and not (address and 1 <= int(address["port"]) <= 65535):
         raise click.BadParameter(f"{scheduler!r} (expected tcp://host:port or host:port)", param_hint="'--scheduler'")
     if scheduler and workers:
         raise click.BadParameter("applies only to the local cluster, not with --scheduler", param_hint="'--workers'")
@@ -228,7 +230,8 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
                                    progress=True, worker_timeout=worker_timeout, executor=executor,
                                    landcover=landcover, landcover_legend=landcover_legend, **cloud_options)
     except KeyboardInterrupt:
-        click.echo("interrupted: complete scenes are kept; rerun the same command to finish the rest", err=True)
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)  # the shutdown noise of the cluster is expected
+        click.echo(f"\n{_interrupted_summary(scenes, out)}", err=True)
         sys.exit(130)
     finally:
         if client is not None:
@@ -239,6 +242,22 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
     click.echo(", ".join(f"{n} {status}" for status, n in counts.items()))
     if (table["status"] == "failed").any():
         sys.exit(1)
+
+
+def _interrupted_summary(scenes, out) -> str:
+    """The one line an interrupted run ends with: what is kept, what a rerun redoes."""
+    from .errors import AkkdError
+    from .pipeline.store import COMPLETE, group_status, scene_group
+
+    def complete(scene) -> bool:
+        try:
+            return group_status(out, scene_group(scene)) == COMPLETE
+        except AkkdError:  # a bad input name: not written
+            return False
+
+    done = sum(map(complete, scenes))
+    return (f"interrupted; {done} scene{'s' * (done != 1)} complete, {len(scenes) - done} to redo — rerun the same "
+            "command to resume")
 
 
 @main.command("evaluate")

@@ -93,11 +93,45 @@ def map_cells(lcmap: CategoricalMap, latitude, longitude) -> tuple[np.ndarray, n
     return np.where(inside, row, 0).astype(np.int64), np.where(inside, col, 0).astype(np.int64), inside
 
 
+def _cause(exc: BaseException) -> str:
+    """The innermost message of a rasterio/GDAL error chain: GDAL's own reason (``TIFFReadEncodedStrip:Read error at
+    scanline …``), not rasterio's "Read failed. See previous exception for details"."""
+    messages: list[str] = []
+    link: BaseException | None = exc
+    while link is not None and len(messages) < 10:
+        messages.append(" ".join(str(link).split()))
+        link = link.__cause__ or link.__context__
+    return next((m for m in reversed(messages) if m), "unknown error")
+
+
+def _read_cells(source: str, raster: xr.DataArray, rows: slice, cols: slice) -> np.ndarray:
+    """Map codes of the window (``rows``, ``cols``) of band 1 of an opened map; InputError naming the file, the
+    window and GDAL's reason when the file cannot be read there (truncated, corrupt)."""
+    from rasterio.errors import RasterioError
+
+    try:
+        return np.asarray(raster.isel(band=0, y=rows, x=cols).values)
+    except (RasterioError, OSError) as exc:
+        (r0, r1), (c0, c1) = rows.indices(raster.sizes["y"])[:2], cols.indices(raster.sizes["x"])[:2]
+        raise InputError(source, f"cannot read map rows {r0}–{r1}, columns {c0}–{c1} "
+                         f"({_cause(exc)}); truncated or corrupt?", variable="land cover map",
+                         expected="a complete, readable land-cover GeoTIFF") from exc
+
+
 def _read_window(path: str, rows: slice, cols: slice) -> np.ndarray:
     import rioxarray
+    from rasterio.errors import RasterioError
 
-    with rioxarray.open_rasterio(path, cache=False) as raster:
-        return np.asarray(raster.isel(band=0, y=rows, x=cols).values)
+    try:
+        raster = rioxarray.open_rasterio(path, cache=False)
+    except (RasterioError, OSError) as exc:  # changed or removed since open_map checked it
+        raise InputError(path, f"cannot be read as a raster ({_cause(exc)})", variable="land cover map",
+                         expected="a land-cover GeoTIFF") from exc
+    if not isinstance(raster, xr.DataArray):  # open_map checked it: one band, no subdatasets
+        raise InputError(path, "is no longer one raster band", variable="land cover map",
+                         expected="the land-cover GeoTIFF checked when the run started")
+    with raster:
+        return _read_cells(path, raster, rows, cols)
 
 
 def sample_codes(latitude: np.ndarray, longitude: np.ndarray, lcmap: CategoricalMap) -> tuple[np.ndarray, np.ndarray]:
@@ -166,6 +200,6 @@ def _checked_map(source: str, raster: xr.DataArray, latitude, longitude, kind: M
                          variable=kind.variable, expected="a map overlapping the scene's latitude/longitude")
     r0, r1, c0, c1 = row[inside].min(), row[inside].max() + 1, col[inside].min(), col[inside].max() + 1
     stride = max(1, math.ceil(math.sqrt((r1 - r0) * (c1 - c0) / LEGEND_SAMPLE_CELLS)))
-    window = np.asarray(raster.isel(band=0, y=slice(r0, r1, stride), x=slice(c0, c1, stride)).values)
+    window = _read_cells(source, raster, slice(r0, r1, stride), slice(c0, c1, stride))
     codes = {int(c) for c in np.unique(window)} - ({int(nodata)} if nodata is not None else set())
     return MapUnderScene(lcmap, codes, hint_text, float(inside.mean()))

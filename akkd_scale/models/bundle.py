@@ -121,6 +121,9 @@ def _check_onnx(path: Path, relative: str, n_inputs: int) -> None:
 def verify_bundle(path) -> tuple[dict, str]:
     """Manifest and its sha256 after checking every file; raises BundleError/BundleIntegrityError."""
     path = Path(path)
+    if path.is_file():
+        raise BundleError(f"{describe_path(path)}: is a file, not a bundle directory (expected the directory "
+                          "holding manifest.json, bundle.sha256 and the ONNX models)")
     if not path.is_dir():
         raise BundleError(f"{describe_path(path)}: bundle directory does not exist")
     manifest, digest = _read_manifest(path)

@@ -55,7 +55,9 @@ class Networks:
         self.fusion = manifest["fusion"]
         self._teacher = manifest["models"]["teacher"]["onnx"]
         students = manifest["models"]["students"]
-        self._student_files = {("global", kind): students["global"][kind]["onnx"] for kind in ("kd", "baseline")}
+        #: (local model index or "global", "kd" | "baseline") → ONNX file.
+        self._student_files: dict[tuple[int | str, str], str] = {
+            ("global", kind): students["global"][kind]["onnx"] for kind in ("kd", "baseline")}
         local = local_models(manifest)
         #: Per local model: whether it has its own students (else the global ones answer, QC bit 8).
         self.has_own_student = np.array([entry.get("kd") is not None for entry in local])

@@ -39,7 +39,7 @@ from .cloud_plan import check_mask_file
 from .cluster import SceneExecutor, current_client, scene_executor
 from .graph import check_heads, retrieve
 from .kernel import BundleRef, bundle_ref
-from .store import (COMPLETE, INCOMPLETE, group_record, group_status, is_local, mark_complete,
+from .store import (COMPLETE, active_writer, group_source, INCOMPLETE, group_record, group_status, is_local, mark_complete,
                     missing_chunks, output_dataset, prepare_store, record_mismatch, scene_group, store_lock,
                     write_scene)
 
@@ -308,6 +308,7 @@ def _start_scene(index: int, path, context: RunContext, claimed: _Claimed) -> Sc
             raise InputError(None, f"group name {job.group!r} already used by {claimed.groups[job.group]} in this "
                                    "run (scene files need distinct names)")
         claimed.groups[job.group] = job.path
+        _check_same_source(job, context)
         stat, digest = _stat(job.path), sha256_file(job.path)
         chunks = _scene_chunks(resolved, context.chunks)
         job = replace(job, record=context.record(digest, stat[0], chunks), stat=stat)
@@ -320,6 +321,19 @@ def _start_scene(index: int, path, context: RunContext, claimed: _Claimed) -> Sc
         return replace(job, graph=_scene_graph(ds, job, digest, context))
     except Exception as exc:  # a bad scene is reported, never stops the batch
         return job.ended("failed", exc)
+
+
+def _check_same_source(job: SceneJob, context: RunContext) -> None:
+    """A group written from another file (a different name that maps to the same group) is not replaced
+    silently: refused, or with ``overwrite`` replaced with a warning naming that file."""
+    source = group_source(context.out, job.group)
+    if source is None or Path(source).name == job.path.name:
+        return  # new group, or the same file (perhaps moved to another folder)
+    if not context.overwrite:
+        raise InputError(job.path, f"maps to group {job.group!r} of {context.out}, which holds the results of "
+                                   f"another file, {source}", variable="scene group",
+                         expected="distinct file names (rename one), another --out, or --overwrite to replace them")
+    log.warning("replacing group %s of %s, written from %s, with %s", job.group, context.out, source, job.path)
 
 
 def _is_current(job: SceneJob, context: RunContext) -> bool:
@@ -432,7 +446,8 @@ def verify_store(paths, out, bundle=None, heads=("fusion",), chunks="auto", *, a
                  cloud_mask_convention: str | None = None, keep_cloudy: bool = False) -> pd.DataFrame:
     """Re-check a store without computing: for each scene, would a run skip it (``ok``) or redo it (and why)?
 
-    Rows: scene, group, status (``ok``/``redo``/``missing``), problem.
+    Rows: scene, group, status (``ok``/``redo``/``missing``), problem; scenes not complete while another run
+    holds the store's lock name that run (they may be in progress, not damaged).
     """
     heads = check_heads(heads, atmosphere=atmosphere)
     out = _absolute(out)
@@ -440,12 +455,14 @@ def verify_store(paths, out, bundle=None, heads=("fusion",), chunks="auto", *, a
                          landcover=LandCover.of(landcover, landcover_legend), chunks=_chunk_request(chunks),
                          clouds=Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy))
     rows = []
+    writer = active_writer(out)
     for path in map(Path, paths):
         group = scene_group(path)
         status = group_status(out, group)
         if status != COMPLETE:
+            problem = f"group {status}" + (f" (the store is being written by a running run: {writer})" if writer else "")
             rows.append({"scene": str(path), "group": group, "status": "redo" if status == INCOMPLETE else status,
-                         "problem": f"group {status}"})
+                         "problem": problem})
             continue
         problems = [record_mismatch(group_record(out, group), context.record(
             sha256_file(path), path.stat().st_size, _scene_chunks(path, context.chunks)))

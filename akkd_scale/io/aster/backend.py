@@ -104,10 +104,10 @@ def _latlon_variables(scene: TirScene, spatial: dict[str, int]) -> dict[str, xr.
         latitude = LatticeArray(scene.latitude_lattice, scene.line_map, scene.pixel_map, scene.shape)
         longitude = LatticeArray(scene.longitude_lattice, scene.line_map, scene.pixel_map, scene.shape, wrap=True)
         comment = "bilinear from the 11x11 geolocation lattice"
+    converted = " after geocentric-to-geodetic conversion" if scene.level == "1B" else ""  # the L1T lattice is geodetic
     return {
         "latitude": xr.Variable(("y", "x"), indexing.LazilyIndexedArray(latitude), {
-            **OUTPUT_ATTRS["latitude"],
-            "comment": comment + ("" if projected else " after geocentric-to-geodetic conversion")},
+            **OUTPUT_ATTRS["latitude"], "comment": comment + converted},
             {"preferred_chunks": spatial}),
         "longitude": xr.Variable(("y", "x"), indexing.LazilyIndexedArray(longitude), {
             **OUTPUT_ATTRS["longitude"], "comment": comment}, {"preferred_chunks": spatial}),

@@ -63,9 +63,14 @@ def earth_sun_distance_au(day_of_year: int) -> float:
     return 1.0 - 0.01672 * math.cos(math.radians(0.9856 * (day_of_year - 4)))
 
 
+#: Most VNIR pixels per TIR pixel along an axis an L1T's grids may give (ASTER: 90 m / 15 m = 6).
+MAX_VNIR_FACTOR = 12
+
+
 def _l1t_placement(meta: Metadata, vshape, tir_shape, tir_projection: MapProjection | None):
     """(factor, origin, note) of an L1T VNIR grid: from both subsystems' UPPERLEFTM/LOWERRIGHTM, else 6 and
-    the TIR upper-left corner."""
+    the TIR upper-left corner; None when the two grids do not nest (another zone, or a TIR pixel that is not
+    1…MAX_VNIR_FACTOR whole VNIR pixels)."""
     try:
         vproj = map_projection(meta, "VNIR")
     except SceneFileError:
@@ -73,7 +78,10 @@ def _l1t_placement(meta: Metadata, vshape, tir_shape, tir_projection: MapProject
     if vproj is None or tir_projection is None:
         return 6, (0, 0), " assumed to share the TIR grid's upper-left corner (no VNIR UPPERLEFTM)"
     vres, tres = vproj.pixel_size(vshape)[0], tir_projection.pixel_size(tir_shape)[0]
-    factor = max(1, round(tres / vres))
+    ratio = tres / vres if vres > 0 else math.nan
+    factor = round(ratio) if math.isfinite(ratio) else 0
+    if vproj.epsg != tir_projection.epsg or not 1 <= factor <= MAX_VNIR_FACTOR or abs(ratio - factor) > 0.01 * factor:
+        return None
     origin = (round(((vproj.upper_left[1] + vres / 2) - (tir_projection.upper_left[1] + tres / 2)) / vres),
               round(((tir_projection.upper_left[0] - tres / 2) - (vproj.upper_left[0] - vres / 2)) / vres))
     return factor, origin, f" placed by their UPPERLEFTM ({vres:.1f} m VNIR pixels)"
@@ -128,7 +136,12 @@ def vnir_grid(structure: Structure, meta: Metadata, level: str, tir_shape, tir_p
     vshape = bands[0].shape
     note = "VNIR bands 2 and 3N"
     if level == "1T":
-        factor, origin, placed = _l1t_placement(meta, vshape, tir_shape, tir_projection)
+        placement = _l1t_placement(meta, vshape, tir_shape, tir_projection)
+        if placement is None:
+            log.warning("%s: the VNIR grid (productmetadata.v) does not nest in the TIR grid: NDVI is NaN",
+                        describe_path(path))
+            return None, "VNIR grid (productmetadata.v) does not nest in the TIR grid: NDVI is NaN"
+        factor, origin, placed = placement
         note += placed
     else:
         factor, origin = _whole_multiple(vshape, tir_shape), (0, 0)
@@ -141,6 +154,10 @@ def vnir_grid(structure: Structure, meta: Metadata, level: str, tir_shape, tir_p
         log.warning("%s: VNIR gain %s: NDVI is NaN", describe_path(path), gains)
         return None, f"VNIR gain {gains} (band off or unknown setting): NDVI is NaN"
     gain, offset, source = calibration(meta, VNIR_BANDS, "VNIR", tuple(VNIR_UCC[b][g] for b, g in gains.items()))
+    if not all(math.isfinite(g) and g > 0 and math.isfinite(o) for g, o in zip(gain, offset)):
+        log.warning("%s: VNIR unit conversion coefficients %s / %s (%s) unusable: NDVI is NaN", describe_path(path),
+                    gain, offset, source)
+        return None, f"VNIR unit conversion coefficients {gain} / {offset} unusable ({source}): NDVI is NaN"
     reflectance = _reflectance_factors(solar_zenith, when)
     note += f" ({factor} x {factor} VNIR pixels per TIR pixel), calibration: {source}"
     band1, band1_note = _band1(structure, meta, vshape, solar_zenith, when)
