@@ -4,10 +4,12 @@ Top-level API (loaded on first use, so ``import akkd_scale`` stays light and nev
 ``open_aster_l1b``, ``load_bundle``, ``retrieve``, ``run_scenes``. Importing the package registers the
 ``Dataset.akkd`` accessor and the ``aster_l1b`` xarray engine is registered by the installed entry point.
 """
+
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 try:
     __version__ = _version("akkd-scale")
@@ -16,8 +18,12 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 from .pipeline import accessor as _accessor  # noqa: E402,F401  (registers Dataset.akkd)
 
-_EXPORTS = {"open_aster_l1b": "io", "load_bundle": "models.bundle", "retrieve": "pipeline.graph",
-            "run_scenes": "pipeline.runner"}
+_EXPORTS = {
+    "open_aster_l1b": "io",
+    "load_bundle": "models.bundle",
+    "retrieve": "pipeline.graph",
+    "run_scenes": "pipeline.runner",
+}
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 

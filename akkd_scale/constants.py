@@ -3,6 +3,7 @@
 Top-level (like ``errors`` and ``config``) rather than under ``physics/`` so that ``sensors/``, the
 leftmost layer, can use the radiation constants without importing from a layer to its right.
 """
+
 from __future__ import annotations
 
 #: First and second radiation constants for λ in µm: c1 = 2hc² (W µm⁴ m⁻² sr⁻¹), c2 = hc/k (µm K).

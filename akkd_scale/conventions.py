@@ -3,6 +3,7 @@
 Anything that two modules must agree on is defined here once; the docs (docs/architecture.md) refer
 to these names.
 """
+
 from __future__ import annotations
 
 #: ASTER TIR bands in the order every array with a band axis uses.
@@ -41,8 +42,7 @@ OPTIONAL_INPUTS = {"ndvi": (NDVI, "1", -2.0)}
 NEDT_K = 0.3
 
 #: Heads a bundle predicts; ``tes`` is the physics baseline run beside them.
-NETWORK_HEADS = ("teacher", "fusion", "student", "student_baseline", "student_global",
-                 "student_global_baseline")
+NETWORK_HEADS = ("teacher", "fusion", "student", "student_baseline", "student_global", "student_global_baseline")
 TES_HEAD = "tes"
 HEADS = NETWORK_HEADS + (TES_HEAD,)
 #: Where the networks run: onnxruntime's CPU provider, or its CUDA provider (package onnxruntime-gpu).
@@ -59,10 +59,16 @@ QC_LAND_COVER_RULES = 16
 QC_NO_LAND_COVER = 32
 QC_CLOUD = 64
 QC_CLOUD_BUFFER = 128
-QC_BITS = {"invalid_input": QC_INVALID_INPUT, "out_of_training_range": QC_OUT_OF_RANGE,
-           "extrapolation": QC_EXTRAPOLATION, "global_student_fallback": QC_GLOBAL_STUDENT,
-           "land_cover_from_rules": QC_LAND_COVER_RULES, "brightness_temperature_strata": QC_NO_LAND_COVER,
-           "cloud": QC_CLOUD, "cloud_buffer": QC_CLOUD_BUFFER}
+QC_BITS = {
+    "invalid_input": QC_INVALID_INPUT,
+    "out_of_training_range": QC_OUT_OF_RANGE,
+    "extrapolation": QC_EXTRAPOLATION,
+    "global_student_fallback": QC_GLOBAL_STUDENT,
+    "land_cover_from_rules": QC_LAND_COVER_RULES,
+    "brightness_temperature_strata": QC_NO_LAND_COVER,
+    "cloud": QC_CLOUD,
+    "cloud_buffer": QC_CLOUD_BUFFER,
+}
 QC_MEANINGS = {
     "invalid_input": "a brightness temperature or the view zenith is NaN/inf (fill)",
     "out_of_training_range": "an input lies outside the bundle's training domain",
@@ -70,15 +76,23 @@ QC_MEANINGS = {
     "global_student_fallback": "the pixel's class or stratum had too little training data: global student used",
     "land_cover_from_rules": "the pixel's land-cover class comes from NDVI/brightness-temperature rules, not a map",
     "brightness_temperature_strata": "no land-cover class (no map, no NDVI) or no class students: the student "
-                                     "of the pixel's brightness-temperature stratum was used",
+    "of the pixel's brightness-temperature stratum was used",
     "cloud": "the cloud mask (built-in tests or an external mask) calls the pixel cloudy",
     "cloud_buffer": "the pixel lies within the cloud-edge buffer (a few pixels around cloud), not itself cloudy",
 }
 
 #: Land-cover classes, in the order of the ``land_cover`` codes 0…7 (the simulator's classes too);
 #: ``LAND_COVER_UNKNOWN`` (-1) marks pixels without a class.
-LAND_COVER_CLASSES = ("water", "snow_ice", "tree_cover", "cropland", "grassland_shrubland",
-                      "sparse_vegetation_bare_soil", "bare_rock_desert", "built_up")
+LAND_COVER_CLASSES = (
+    "water",
+    "snow_ice",
+    "tree_cover",
+    "cropland",
+    "grassland_shrubland",
+    "sparse_vegetation_bare_soil",
+    "bare_rock_desert",
+    "built_up",
+)
 LAND_COVER_UNKNOWN = -1
 
 #: CF attributes of the retrieval outputs; per-head variables (``lst_<head>`` …) add the head name.
@@ -89,7 +103,10 @@ OUTPUT_ATTRS = {
     "band": {"long_name": "ASTER TIR band"},
     "latitude": {"units": "degrees_north", "long_name": "geodetic latitude", "standard_name": "latitude"},
     "longitude": {"units": "degrees_east", "long_name": "longitude", "standard_name": "longitude"},
-    "land_cover": {"long_name": "land-cover class", "units": "1",
-                   "flag_values": list(range(LAND_COVER_UNKNOWN, len(LAND_COVER_CLASSES))),
-                   "flag_meanings": " ".join(("unknown",) + LAND_COVER_CLASSES)},
+    "land_cover": {
+        "long_name": "land-cover class",
+        "units": "1",
+        "flag_values": list(range(LAND_COVER_UNKNOWN, len(LAND_COVER_CLASSES))),
+        "flag_meanings": " ".join(("unknown",) + LAND_COVER_CLASSES),
+    },
 }

@@ -3,6 +3,7 @@
 Every error about user input names the file (or object), the variable and what was expected, so a
 batch log line is enough to fix the input without a debugger.
 """
+
 from __future__ import annotations
 
 import errno

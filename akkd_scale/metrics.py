@@ -1,4 +1,5 @@
 """The one set of accuracy metrics used by evaluation, distillation and the demo report."""
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,12 @@ def metrics(truth, pred) -> dict[str, float]:
     truth = np.asarray(truth, dtype=np.float64).ravel()
     pred = np.asarray(pred, dtype=np.float64).ravel()
     if truth.shape != pred.shape:
-        raise ParameterError("metrics", f"truth has {truth.size} values, prediction {pred.size}",
-                             variable="pred", expected="as many values as truth")
+        raise ParameterError(
+            "metrics",
+            f"truth has {truth.size} values, prediction {pred.size}",
+            variable="pred",
+            expected="as many values as truth",
+        )
     keep = np.isfinite(truth) & np.isfinite(pred)
     t, p = truth[keep], pred[keep]
     n = int(keep.sum())
@@ -26,5 +31,10 @@ def metrics(truth, pred) -> dict[str, float]:
     error = p - t
     st, sp = t.std(), p.std()
     pcc = float(np.mean((t - t.mean()) * (p - p.mean())) / (st * sp)) if n > 1 and st > 0 and sp > 0 else math.nan
-    return {"n": n, "pcc": pcc, "mae": float(np.mean(np.abs(error))),
-            "rmse": float(np.sqrt(np.mean(error ** 2))), "bias": float(np.mean(error))}
+    return {
+        "n": n,
+        "pcc": pcc,
+        "mae": float(np.mean(np.abs(error))),
+        "rmse": float(np.sqrt(np.mean(error**2))),
+        "bias": float(np.mean(error)),
+    }

@@ -1,4 +1,5 @@
 """Small helpers shared by several layers: file hashing, JSON-safe values, Markdown tables."""
+
 from __future__ import annotations
 
 import hashlib

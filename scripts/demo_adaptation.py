@@ -7,6 +7,7 @@ Markdown table and writes ``WORK/adaptation.json``::
 
     python scripts/demo_adaptation.py --work build/demo_adaptation [--bundle B]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,15 +19,17 @@ from pathlib import Path
 import xarray as xr
 
 from akkd_scale.models.bundle import default_bundle_path
-from akkd_scale.workflows.adapt import AdaptConfig, adapt_bundle
-from akkd_scale.workflows.demo import class_accuracy, land_cover_map_path, write_demo_scenes
 from akkd_scale.pipeline.runner import run_scenes
 from akkd_scale.pipeline.store import open_scene, scene_group
 from akkd_scale.utils import json_safe, markdown_table
+from akkd_scale.workflows.adapt import AdaptConfig, adapt_bundle
+from akkd_scale.workflows.demo import class_accuracy, land_cover_map_path, write_demo_scenes
 
 #: Two days over the demo's region: (name, atmosphere, TIR pointing angle in degrees, seed).
-REGION_SCENES = (("AST_L1B_region_day1", "midlatitude_summer", 5.7, 1),
-                 ("AST_L1B_region_day2", "midlatitude_summer", -3.0, 3))
+REGION_SCENES = (
+    ("AST_L1B_region_day1", "midlatitude_summer", 5.7, 1),
+    ("AST_L1B_region_day2", "midlatitude_summer", -3.0, 3),
+)
 
 
 def main(argv=None) -> dict:
@@ -44,8 +47,13 @@ def main(argv=None) -> dict:
     bundle = Path(args.bundle) if args.bundle else default_bundle_path()
     local = work / "local_bundle"
     if not local.exists():
-        adapt_bundle([scenes[0]], bundle, local, landcover=land_cover,
-                     config=AdaptConfig(n_samples=args.samples, epochs=args.epochs))
+        adapt_bundle(
+            [scenes[0]],
+            bundle,
+            local,
+            landcover=land_cover,
+            config=AdaptConfig(n_samples=args.samples, epochs=args.epochs),
+        )
     adapted_s = time.perf_counter() - start
     truth = xr.open_dataset(work / "scenes" / "truth" / f"{scenes[1].stem}.nc", engine="h5netcdf")
     results = {}
@@ -53,12 +61,18 @@ def main(argv=None) -> dict:
         store = work / f"results_{name}.zarr"
         run_scenes([scenes[1]], store, bundle=which, landcover=land_cover, overwrite=True)
         results[name] = class_accuracy(open_scene(store, scene_group(scenes[1])).load(), truth)
-    rows = [[cls, f"{results['default'][cls]['lst']['mae']:.3f} / {results['default'][cls]['lst']['bias']:+.3f}",
-             f"{results['adapted'][cls]['lst']['mae']:.3f} / {results['adapted'][cls]['lst']['bias']:+.3f}"]
-            for cls in results["default"]]
+    rows = [
+        [
+            cls,
+            f"{results['default'][cls]['lst']['mae']:.3f} / {results['default'][cls]['lst']['bias']:+.3f}",
+            f"{results['adapted'][cls]['lst']['mae']:.3f} / {results['adapted'][cls]['lst']['bias']:+.3f}",
+        ]
+        for cls in results["default"]
+    ]
     print(f"\n## Adapted on {scenes[0].stem}, evaluated on {scenes[1].stem} (fusion, with the land-cover map)\n")
-    print("\n".join(markdown_table(["class", "default bundle: LST MAE / bias (K)", "adapted: LST MAE / bias (K)"],
-                                   rows)))
+    print(
+        "\n".join(markdown_table(["class", "default bundle: LST MAE / bias (K)", "adapted: LST MAE / bias (K)"], rows))
+    )
     print(f"\nadaptation {adapted_s:.0f} s, total {time.perf_counter() - start:.0f} s")
     (work / "adaptation.json").write_text(json.dumps(json_safe(results), indent=1))
     return results

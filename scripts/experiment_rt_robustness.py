@@ -9,6 +9,7 @@ network and test set (mean and range over the repetitions), overall and for humi
 
     python scripts/experiment_rt_robustness.py --terms build/terms_default.nc --samples 300000 --seeds 3
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,12 +39,17 @@ def train(ds, hidden, config, seed):
     keras.utils.set_random_seed(seed)
     x, y, _ = arrays(ds, "train")
     xv, yv, _ = arrays(ds, "validation")
-    norm = {"input_mean": x.mean(0).tolist(), "input_variance": x.var(0).tolist(),
-            "output_mean": y.mean(0).tolist(), "output_scale": y.std(0).tolist()}
+    norm = {
+        "input_mean": x.mean(0).tolist(),
+        "input_variance": x.var(0).tolist(),
+        "output_mean": y.mean(0).tolist(),
+        "output_scale": y.std(0).tolist(),
+    }
     scale, mean = np.asarray(norm["output_scale"]), np.asarray(norm["output_mean"])
     train_model, model = build_network(hidden, norm, name="net")
-    history = fit_network(train_model, x, (y - mean) / scale, loss="mse", validation=(xv, (yv - mean) / scale),
-                          config=config)
+    history = fit_network(
+        train_model, x, (y - mean) / scale, loss="mse", validation=(xv, (yv - mean) / scale), config=config
+    )
     return model, len(history["loss"])
 
 
@@ -62,9 +68,11 @@ def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     lo, hi = (float(v) for v in args.amplitude.split(","))
     common = dict(seed=args.seed, terms_path=args.terms)
-    sets = {"plain": simulate_training_set(args.samples, **common),
-            "perturbed": simulate_training_set(args.samples, rt_perturbation=(lo, hi), **common),
-            "shifted": simulate_training_set(args.samples, rt_perturbation=(args.shift, args.shift), **common)}
+    sets = {
+        "plain": simulate_training_set(args.samples, **common),
+        "perturbed": simulate_training_set(args.samples, rt_perturbation=(lo, hi), **common),
+        "shifted": simulate_training_set(args.samples, rt_perturbation=(args.shift, args.shift), **common),
+    }
     config = FitConfig(epochs=args.epochs, batch_size=1024, patience=args.patience)
     hidden = tuple(int(v) for v in args.hidden.split(","))
     scores, epochs = {}, {"plain": [], "perturbed": []}  # (net, test) -> rows of (MAE, bias, MAE humid, bias humid)
@@ -77,14 +85,19 @@ def main(argv=None) -> None:
                 error = predict(net, x)[:, 0] - y[:, 0]
                 humid = cwv > 3
                 scores.setdefault((net_name, test_name), []).append(
-                    (np.mean(np.abs(error)), np.mean(error), np.mean(np.abs(error[humid])), np.mean(error[humid])))
-    print(f"\nLST error (K) of a {hidden} network, {args.seeds} initialisations (mean [min–max]); training "
-          f"perturbation U({lo:g}, {hi:g}); shifted test: amplitude {args.shift:g}; epochs {epochs}\n")
+                    (np.mean(np.abs(error)), np.mean(error), np.mean(np.abs(error[humid])), np.mean(error[humid]))
+                )
+    print(
+        f"\nLST error (K) of a {hidden} network, {args.seeds} initialisations (mean [min–max]); training "
+        f"perturbation U({lo:g}, {hi:g}); shifted test: amplitude {args.shift:g}; epochs {epochs}\n"
+    )
     print("| trained on | tested on | MAE | bias | MAE CWV > 3 | bias CWV > 3 |\n|---|---|---|---|---|---|")
     for (net_name, test_name), rows in scores.items():
         rows = np.array(rows)
-        cells = " | ".join(f"{m:+.3f} [{a:+.2f}…{b:+.2f}]" if k % 2 else f"{m:.3f} [{a:.2f}–{b:.2f}]"
-                           for k, (m, a, b) in enumerate(zip(rows.mean(0), rows.min(0), rows.max(0))))
+        cells = " | ".join(
+            f"{m:+.3f} [{a:+.2f}…{b:+.2f}]" if k % 2 else f"{m:.3f} [{a:.2f}–{b:.2f}]"
+            for k, (m, a, b) in enumerate(zip(rows.mean(0), rows.min(0), rows.max(0)))
+        )
         print(f"| {net_name} | {test_name} | {cells} |")
 
 

@@ -13,6 +13,7 @@ Run after ``train_default_bundle.py`` (it reuses its training set)::
     python scripts/experiment_split_protocol.py --protocol random --out build/random_split_bundle
     python scripts/experiment_split_protocol.py --protocol held-out --noise-free --out build/noise_free_bundle
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,11 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from akkd_scale.models.bundle import load_bundle
-from akkd_scale.training.recipe import SuiteConfig, train_suite
+from akkd_scale.simulate.trainingset import open_training_set
 from akkd_scale.training.evaluate import evaluate, format_markdown, select_test_split, write_report
+from akkd_scale.training.recipe import SuiteConfig, train_suite
 from akkd_scale.training.students import FitConfig
 from akkd_scale.training.teacher import TeacherConfig
-from akkd_scale.simulate.trainingset import open_training_set
 
 
 def main(argv=None) -> None:
@@ -51,10 +52,15 @@ def main(argv=None) -> None:
     if args.noise_free:
         ds = ds.assign(brightness_temperature=ds["brightness_temperature_noise_free"])
         ds.attrs["noise"] = 0
-    config = SuiteConfig(out=args.out, search_directory=str(Path(args.out).with_suffix(".search")), seed=args.seed,
-                         teacher=TeacherConfig(max_trials=args.max_trials, epochs=args.teacher_epochs,
-                                               num_layers=(3, 4), num_units=(256, 384)),
-                         student=FitConfig(epochs=args.student_epochs))
+    config = SuiteConfig(
+        out=args.out,
+        search_directory=str(Path(args.out).with_suffix(".search")),
+        seed=args.seed,
+        teacher=TeacherConfig(
+            max_trials=args.max_trials, epochs=args.teacher_epochs, num_layers=(3, 4), num_units=(256, 384)
+        ),
+        student=FitConfig(epochs=args.student_epochs),
+    )
     bundle_dir = train_suite(ds, config)
     evaluation = evaluate(select_test_split(ds), load_bundle(bundle_dir))
     write_report(evaluation, Path(bundle_dir).with_name(Path(bundle_dir).name + "_evaluation"))

@@ -8,10 +8,11 @@ transfer (it takes about a minute on 2 cores):
 
     AKKD_DATA_DIR=../shared/data .venv/bin/python scripts/make_afgl_tes_terms.py
 """
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +35,17 @@ def main() -> None:
         bands = [str(b) for b in one["band"].values]
     document = {
         "description": "ASTER TIR band-effective transmittance, path radiance (L_up) and hemispheric sky "
-                       "radiance (L_down) of the AFGL-1986 atmospheres at sea level, LOWTRAN7 with the "
-                       "near-surface layering of physics.atmosphere",
+        "radiance (L_down) of the AFGL-1986 atmospheres at sea level, LOWTRAN7 with the "
+        "near-surface layering of physics.atmosphere",
         "units": {"transmittance": "1", "path_radiance": "W m-2 sr-1 um-1", "sky_radiance": "W m-2 sr-1 um-1"},
-        "surface_altitude_km": 0.0, "bands": bands, "view_zenith": VIEW_ZENITH.tolist(),
-        "dims": ["view_zenith", "band"], "atmospheres": atmospheres,
-        "generator": "scripts/make_afgl_tes_terms.py", "akkd_scale_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "surface_altitude_km": 0.0,
+        "bands": bands,
+        "view_zenith": VIEW_ZENITH.tolist(),
+        "dims": ["view_zenith", "band"],
+        "atmospheres": atmospheres,
+        "generator": "scripts/make_afgl_tes_terms.py",
+        "akkd_scale_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     OUT.write_text(json.dumps(document, indent=1))
     print(f"wrote {OUT}")

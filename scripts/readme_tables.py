@@ -8,6 +8,7 @@ and is rendered on its own, so the README cannot drift from the code it document
 
 tests/test_docs.py runs the check.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,7 @@ PROG = "akkd-scale"
 #: Commands in the order a newcomer meets them; commands not named here follow in alphabetical order.
 COMMAND_ORDER = ("run", "demo", "quicklook", "export", "simulate", "evaluate", "adapt", "show-versions")
 #: Placeholders for option values by click type name (when the option names no metavar, choices or default).
-PLACEHOLDERS = {"integer": "N", "integer range": "N", "float": "X", "float range": "X", "path": "PATH",
-                "text": "TEXT"}
+PLACEHOLDERS = {"integer": "N", "integer range": "N", "float": "X", "float range": "X", "path": "PATH", "text": "TEXT"}
 
 
 def _cell(text: str) -> str:
@@ -76,8 +76,10 @@ def cli_table(group: click.Group | None = None) -> str:
         from akkd_scale.cli import main as group
     options = [p for p in group.params if isinstance(p, click.Option) and not p.hidden]
     own = " ".join([PROG] + [option_usage(p) for p in options] + ["COMMAND …"])
-    own_help = " ".join([first_help_line(group.help)] + [f"`{min(p.opts, key=len)}`: {first_help_line(p.help)}"
-                                                            for p in options if p.help])
+    own_help = " ".join(
+        [first_help_line(group.help)]
+        + [f"`{min(p.opts, key=len)}`: {first_help_line(p.help)}" for p in options if p.help]
+    )
     rows = ["| command | what it does |", "|---|---|", f"| `{_cell(own)}` | {_cell(own_help)} |"]
     for name in command_names(group):
         command = group.commands[name]
@@ -89,13 +91,16 @@ def qc_table(bits: dict[str, int] | None = None, meanings: dict[str, str] | None
     """Markdown table of the ``qc`` bits, by bit value: bit, name (CF ``flag_meanings``), meaning."""
     if bits is None or meanings is None:
         from akkd_scale.conventions import QC_BITS, QC_MEANINGS
+
         bits, meanings = QC_BITS if bits is None else bits, QC_MEANINGS if meanings is None else meanings
     missing = sorted(set(bits) - set(meanings))
     if missing:
         raise ValueError(f"QC bits without a meaning in QC_MEANINGS: {missing}")
     rows = ["| bit | name | meaning |", "|---|---|---|"]
-    rows += [f"| {value} | `{name}` | {_cell(meanings[name])} |" for name, value in sorted(bits.items(),
-                                                                                      key=lambda kv: kv[1])]
+    rows += [
+        f"| {value} | `{name}` | {_cell(meanings[name])} |"
+        for name, value in sorted(bits.items(), key=lambda kv: kv[1])
+    ]
     return "\n".join(rows)
 
 
@@ -108,8 +113,9 @@ def replace_block(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- BEGIN {re.escape(name)} -->\n)(.*?)(<!-- END {re.escape(name)} -->)", re.DOTALL)
     found = pattern.findall(text)
     if len(found) != 1:
-        raise ValueError(f"README needs exactly one '<!-- BEGIN {name} -->' … '<!-- END {name} -->' block, "
-                         f"found {len(found)}")
+        raise ValueError(
+            f"README needs exactly one '<!-- BEGIN {name} -->' … '<!-- END {name} -->' block, found {len(found)}"
+        )
     return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(3), text)
 
 
@@ -122,8 +128,11 @@ def render(text: str, tables: dict | None = None) -> str:
 
 def drift(text: str) -> str:
     """A unified diff from ``text`` to its up-to-date form; empty when nothing drifted."""
-    return "".join(difflib.unified_diff(text.splitlines(keepends=True), render(text).splitlines(keepends=True),
-                                        "README.md", "README.md (generated)"))
+    return "".join(
+        difflib.unified_diff(
+            text.splitlines(keepends=True), render(text).splitlines(keepends=True), "README.md", "README.md (generated)"
+        )
+    )
 
 
 def main(argv=None) -> int:

@@ -13,6 +13,7 @@ recorded in the bundle manifest.
 The training set is kept next to the bundle's work directory so the evaluation can be rerun with
 ``akkd-scale evaluate --data WORK/trainingset.zarr --bundle OUT``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,14 +23,24 @@ import shutil
 import time
 from pathlib import Path
 
-from akkd_scale.training.recipe import SuiteConfig, train_suite
-from akkd_scale.training.evaluate import (condition_metrics, evaluate, format_conditions_markdown, format_markdown,
-                                          select_test_split, write_report)
 from akkd_scale.models.bundle import load_bundle
+from akkd_scale.simulate.trainingset import (
+    DEFAULT_PROFILE_SETS,
+    open_training_set,
+    simulate_training_set,
+    write_training_set,
+)
+from akkd_scale.training.evaluate import (
+    condition_metrics,
+    evaluate,
+    format_conditions_markdown,
+    format_markdown,
+    select_test_split,
+    write_report,
+)
+from akkd_scale.training.recipe import SuiteConfig, train_suite
 from akkd_scale.training.students import FitConfig
 from akkd_scale.training.teacher import TeacherConfig
-from akkd_scale.simulate.trainingset import (DEFAULT_PROFILE_SETS, open_training_set, simulate_training_set,
-                                             write_training_set)
 
 log = logging.getLogger("train_default_bundle")
 
@@ -37,12 +48,16 @@ log = logging.getLogger("train_default_bundle")
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="akkd_scale/data/default_bundle", help="bundle directory to write")
-    parser.add_argument("--work", default="build/default_bundle_work",
-                        help="work directory: training set, AutoKeras search, logs")
+    parser.add_argument(
+        "--work", default="build/default_bundle_work", help="work directory: training set, AutoKeras search, logs"
+    )
     parser.add_argument("--samples", type=int, default=300_000, help="simulated samples (all splits)")
     parser.add_argument("--seed", type=int, default=2025)
-    parser.add_argument("--profiles", default=",".join(DEFAULT_PROFILE_SETS),
-                        help="profile sets (CRTM sets and TIGR-2000, clear-sky screened)")
+    parser.add_argument(
+        "--profiles",
+        default=",".join(DEFAULT_PROFILE_SETS),
+        help="profile sets (CRTM sets and TIGR-2000, clear-sky screened)",
+    )
     parser.add_argument("--max-trials", type=int, default=3, help="AutoKeras trials")
     parser.add_argument("--teacher-epochs", type=int, default=80)
     parser.add_argument("--teacher-layers", default="3,4", help="AutoKeras DenseBlock layer choices")
@@ -51,14 +66,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--student-epochs", type=int, default=60)
     parser.add_argument("--alpha", type=float, default=0.5, help="distillation weight on ground truth (strata)")
     parser.add_argument("--alphas", default="0.25,0.5,0.75", help="alpha grid of the class students")
-    parser.add_argument("--ndvi-missing-fraction", type=float, default=0.3,
-                        help="training rows whose NDVI is set missing (night scenes)")
-    parser.add_argument("--class-labelled", type=int, default=None,
-                        help="labelled rows per class student (default: all)")
+    parser.add_argument(
+        "--ndvi-missing-fraction",
+        type=float,
+        default=0.3,
+        help="training rows whose NDVI is set missing (night scenes)",
+    )
+    parser.add_argument(
+        "--class-labelled", type=int, default=None, help="labelled rows per class student (default: all)"
+    )
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--resimulate", action="store_true", help="rebuild the training set even if present")
-    parser.add_argument("--evaluate-only", action="store_true",
-                        help="only (re)write the evaluation report of the bundle at --out")
+    parser.add_argument(
+        "--evaluate-only", action="store_true", help="only (re)write the evaluation report of the bundle at --out"
+    )
     return parser.parse_args(argv)
 
 
@@ -76,8 +97,13 @@ def main(argv=None) -> Path:
     start = time.perf_counter()
     store = work / "trainingset.zarr"
     if args.resimulate or not store.exists():
-        ds = simulate_training_set(args.samples, seed=args.seed, profile_sets=args.profiles.split(","),
-                                   terms_path=str(work / "terms.nc"), processes=args.processes)
+        ds = simulate_training_set(
+            args.samples,
+            seed=args.seed,
+            profile_sets=args.profiles.split(","),
+            terms_path=str(work / "terms.nc"),
+            processes=args.processes,
+        )
         write_training_set(ds, store, overwrite=True)
     training_set = open_training_set(store).load()
     timings["simulate_s"] = time.perf_counter() - start
@@ -86,14 +112,22 @@ def main(argv=None) -> Path:
     if args.evaluate_only:
         return write_evaluation(training_set, Path(args.out))
     config = SuiteConfig(
-        out=str(args.out), search_directory=str(work / "autokeras_search"), seed=args.seed, alpha=args.alpha,
-        alphas=tuple(numbers(args.alphas)), ndvi_missing_fraction=args.ndvi_missing_fraction,
+        out=str(args.out),
+        search_directory=str(work / "autokeras_search"),
+        seed=args.seed,
+        alpha=args.alpha,
+        alphas=tuple(numbers(args.alphas)),
+        ndvi_missing_fraction=args.ndvi_missing_fraction,
         class_labelled=args.class_labelled,
-        teacher=TeacherConfig(max_trials=args.max_trials, epochs=args.teacher_epochs,
-                              time_limit_s=args.teacher_time_limit,
-                              num_layers=tuple(int(v) for v in numbers(args.teacher_layers)),
-                              num_units=tuple(int(v) for v in numbers(args.teacher_units))),
-        student=FitConfig(epochs=args.student_epochs))
+        teacher=TeacherConfig(
+            max_trials=args.max_trials,
+            epochs=args.teacher_epochs,
+            time_limit_s=args.teacher_time_limit,
+            num_layers=tuple(int(v) for v in numbers(args.teacher_layers)),
+            num_units=tuple(int(v) for v in numbers(args.teacher_units)),
+        ),
+        student=FitConfig(epochs=args.student_epochs),
+    )
     bundle_dir = train_suite(training_set, config)
     timings["train_s"] = time.perf_counter() - start
 

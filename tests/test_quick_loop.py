@@ -1,5 +1,6 @@
 """The quick loop's bundle (``bundle_path``): written from random weights without TensorFlow or Keras, with the
 structure of the trained tiny bundle, the same for the same seed."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,11 @@ def test_random_bundle_has_the_tiny_bundle_structure(bundle_path):
     assert [e["name"] for e in students["strata"]] == ["moisture0_contrast0_view0", "moisture1_contrast0_view0"]
     assert all(e["kd"] and e["baseline"] for e in students["strata"])
     assert [e["name"] for e in students["land_cover"]] == list(LAND_COVER_CLASSES)
-    assert {e["name"] for e in students["land_cover"] if e["kd"]} == {"tree_cover", "sparse_vegetation_bare_soil",
-                                                                      "bare_rock_desert"}
+    assert {e["name"] for e in students["land_cover"] if e["kd"]} == {
+        "tree_cover",
+        "sparse_vegetation_bare_soil",
+        "bare_rock_desert",
+    }
     n_local = len(LAND_COVER_CLASSES) + 2
     fusion = manifest["fusion"]
     assert len(fusion["teacher_weight"]) == n_local and set(fusion["lst_rmse"]) == set(NETWORK_HEADS)

@@ -12,6 +12,7 @@ the one given, else the one its file name or tags name (``mod35``/``myd35``, ``b
 under the scene prove (a 2 or a 3: ``mod35``). A mask of 0s and 1s alone fits both and is refused until the
 convention is given. Codes outside the convention (and not the file's no-data) are refused before any task runs.
 """
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,10 @@ from ..errors import InputError, ParameterError
 
 #: Convention → {code: cloudy}.
 CONVENTIONS = {"mod35": {0: True, 1: True, 2: False, 3: False}, "binary": {0: False, 1: True}}
-CONVENTION_MEANINGS = {"mod35": "0 cloudy, 1 probably cloudy (both cloud), 2 probably clear, 3 confident clear",
-                       "binary": "0 clear, 1 cloud"}
+CONVENTION_MEANINGS = {
+    "mod35": "0 cloudy, 1 probably cloudy (both cloud), 2 probably clear, 3 confident clear",
+    "binary": "0 clear, 1 cloud",
+}
 #: Words in a file name or its tags that name a convention.
 HINTS = {"mod35": re.compile(r"m[oy]d35", re.IGNORECASE), "binary": re.compile(r"binary", re.IGNORECASE)}
 
@@ -31,8 +34,12 @@ HINTS = {"mod35": re.compile(r"m[oy]d35", re.IGNORECASE), "binary": re.compile(r
 def check_convention(convention: str | None, source: str = "cloud_mask_convention") -> None:
     """Refuse an unknown convention name (None: detect)."""
     if convention is not None and convention not in CONVENTIONS:
-        raise ParameterError(source, f"unknown cloud-mask convention {convention!r}", variable="cloud_mask_convention",
-                             expected=" or ".join(CONVENTIONS))
+        raise ParameterError(
+            source,
+            f"unknown cloud-mask convention {convention!r}",
+            variable="cloud_mask_convention",
+            expected=" or ".join(CONVENTIONS),
+        )
 
 
 def hinted_convention(text: str) -> str | None:
@@ -47,16 +54,21 @@ def decide_convention(source: str, codes: set[int], convention: str | None, hint
     check_convention(convention)
     chosen = convention or hinted_convention(hint_text)
     if chosen is None and codes <= {0, 1}:
-        raise InputError(source, f"codes {sorted(codes)} fit both cloud-mask conventions (0 means cloudy in mod35, "
-                                 "clear in binary)", variable="cloud mask",
-                         expected="the convention given: --cloud-mask-convention mod35|binary "
-                                  "(cloud_mask_convention=...)")
+        raise InputError(
+            source,
+            f"codes {sorted(codes)} fit both cloud-mask conventions (0 means cloudy in mod35, clear in binary)",
+            variable="cloud mask",
+            expected="the convention given: --cloud-mask-convention mod35|binary (cloud_mask_convention=...)",
+        )
     chosen = chosen or "mod35"
     unknown = sorted(codes - set(CONVENTIONS[chosen]))
     if unknown:
-        raise InputError(source, f"unknown codes {unknown} under the scene for convention {chosen}",
-                         variable="cloud mask", expected=f"{chosen} codes: {CONVENTION_MEANINGS[chosen]} (the file's "
-                                                          "no-data code marks gaps)")
+        raise InputError(
+            source,
+            f"unknown codes {unknown} under the scene for convention {chosen}",
+            variable="cloud mask",
+            expected=f"{chosen} codes: {CONVENTION_MEANINGS[chosen]} (the file's no-data code marks gaps)",
+        )
     return chosen
 
 

@@ -23,6 +23,7 @@ brought to the pixel's altitude) replaces the scene reference and the night marg
 :data:`~.tests.PRIOR_COLD_MARGIN_K` below the prior (ECOSTRESS-style); it is what makes low clouds over
 relief detectable at night. By day the reflectance tests carry the decision and the prior is not used.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,18 +36,29 @@ from . import tests as T
 
 #: Bits of the ``cloud_tests`` field (uint16): each set where the test found cloud evidence (``snow``:
 #: clear-snow evidence). Tests that did not run (no VNIR at night) leave their bit 0.
-CLOUD_TEST_BITS = {"bright": 1, "not_vegetation": 2, "white": 4, "cold": 8, "very_cold": 16, "cirrus_tri": 32,
-                   "cirrus_split": 64, "textured": 128, "snow": 256, "night_tests": 512, "saturated": 1024,
-                   "external_mask": 2048}
+CLOUD_TEST_BITS = {
+    "bright": 1,
+    "not_vegetation": 2,
+    "white": 4,
+    "cold": 8,
+    "very_cold": 16,
+    "cirrus_tri": 32,
+    "cirrus_split": 64,
+    "textured": 128,
+    "snow": 256,
+    "night_tests": 512,
+    "saturated": 1024,
+    "external_mask": 2048,
+}
 CLOUD_TEST_MEANINGS = {
     "bright": f"band-2 TOA reflectance > {T.BRIGHT_MIN_RED}",
     "not_vegetation": f"NDVI < {T.CLOUD_MAX_NDVI}",
     "white": f"whiteness of bands 1, 2, 3N < {T.WHITENESS_MAX}",
     "cold": f"BT13 more than {T.COLD_MARGIN_K} K below the clear-sky reference",
     "very_cold": f"BT13 more than {T.DAY_BRIGHT_COLD_MARGIN_K} K (day) or {T.NIGHT_COLD_MARGIN_K} K (night) below the "
-                 f"clear-sky reference, or at night with a prior more than {T.PRIOR_COLD_MARGIN_K} K below the prior",
+    f"clear-sky reference, or at night with a prior more than {T.PRIOR_COLD_MARGIN_K} K below the prior",
     "cirrus_tri": f"BT11 - BT13 > {T.CIRRUS_TRI_MIN_K} K by day, {T.NIGHT_CIRRUS_TRI_MIN_K} K at night (semi-"
-                  "transparent ice)",
+    "transparent ice)",
     "cirrus_split": f"BT13 - BT14 > {T.CIRRUS_SPLIT_MIN_K} K (ice split window)",
     "textured": f"3x3 BT13 standard deviation > {T.TEXTURE_MIN_K} K",
     "snow": "snow-like: near-freezing BT13 and ice-grain NIR absorption or smooth (clear-sky evidence)",
@@ -73,8 +85,12 @@ class CloudMaskConfig:
 
     def __post_init__(self):
         if int(self.buffer_px) != self.buffer_px or self.buffer_px < 0:
-            raise ParameterError("cloud mask", f"buffer_px={self.buffer_px!r}", variable="buffer_px",
-                                 expected="a non-negative whole number of pixels")
+            raise ParameterError(
+                "cloud mask",
+                f"buffer_px={self.buffer_px!r}",
+                variable="buffer_px",
+                expected="a non-negative whole number of pixels",
+            )
 
 
 @dataclass(frozen=True)
@@ -101,16 +117,21 @@ def halo_px(config: CloudMaskConfig = CloudMaskConfig()) -> int:
     return T.TEXTURE_SIZE // 2 + config.buffer_px
 
 
-def scene_reference(bt13, *, day: bool, percentile: float = REFERENCE_PERCENTILE,
-                    stride: int = REFERENCE_STRIDE) -> SceneReference:
+def scene_reference(
+    bt13, *, day: bool, percentile: float = REFERENCE_PERCENTILE, stride: int = REFERENCE_STRIDE
+) -> SceneReference:
     """The clear-sky reference: the ``percentile`` of BT13 over the scene (every ``stride``-th pixel each way;
     a Dask array is computed only for that sample). A high percentile lands on clear land for any cloud
     cover below 100 − percentile %, and below the hottest few per cent of sunlit bare ground."""
     sample = np.asarray(bt13[::stride, ::stride], dtype=float)
     finite = sample[np.isfinite(sample)]
     if not finite.size:
-        raise ParameterError("cloud mask", "no finite BT13 in the scene", variable="brightness_temperature",
-                             expected="a scene with valid band-13 pixels")
+        raise ParameterError(
+            "cloud mask",
+            "no finite BT13 in the scene",
+            variable="brightness_temperature",
+            expected="a scene with valid band-13 pixels",
+        )
     return SceneReference(float(np.percentile(finite, percentile)), bool(day), float(percentile))
 
 
@@ -125,8 +146,14 @@ def _night(bt11, bt13, bt14, std, reference: SceneReference, prior, snow_possibl
     split = T.cirrus_split(bt13, bt14)
     cold = T.colder_than(bt13, reference.bt13, T.COLD_MARGIN_K)
     cloud = (very_cold & ~snow) | (cold & (tri | split)) | edge
-    return cloud, {"cold": cold, "very_cold": very_cold, "cirrus_tri": tri, "cirrus_split": split,
-                   "textured": rough, "snow": snow}
+    return cloud, {
+        "cold": cold,
+        "very_cold": very_cold,
+        "cirrus_tri": tri,
+        "cirrus_split": split,
+        "textured": rough,
+        "snow": snow,
+    }
 
 
 def _day(bt11, bt13, bt14, std, rho, reference: SceneReference, snow_possible, saturated):
@@ -140,13 +167,28 @@ def _day(bt11, bt13, bt14, std, rho, reference: SceneReference, snow_possible, s
     snow = T.snow_like(bt13, std, rho) & snow_possible & ~(saturated[0] | saturated[2])
     tri, split = T.cirrus_tri(bt11, bt13, T.CIRRUS_TRI_MIN_K), T.cirrus_split(bt13, bt14)
     cloud = ((bright & vegetation_free & (white & cold | very_cold)) | (cold & (tri | split))) & ~snow
-    return cloud, {"bright": bright, "not_vegetation": vegetation_free, "white": white, "cold": cold,
-                   "very_cold": very_cold, "cirrus_tri": tri, "cirrus_split": split, "textured": T.textured(std),
-                   "snow": snow}
+    return cloud, {
+        "bright": bright,
+        "not_vegetation": vegetation_free,
+        "white": white,
+        "cold": cold,
+        "very_cold": very_cold,
+        "cirrus_tri": tri,
+        "cirrus_split": split,
+        "textured": T.textured(std),
+        "snow": snow,
+    }
 
 
-def cloud_mask(bt, reference: SceneReference, reflectance=None, *, prior=None, snow_possible=None,
-               config: CloudMaskConfig = CloudMaskConfig()) -> CloudMask:
+def cloud_mask(
+    bt,
+    reference: SceneReference,
+    reflectance=None,
+    *,
+    prior=None,
+    snow_possible=None,
+    config: CloudMaskConfig = CloudMaskConfig(),
+) -> CloudMask:
     """Cloud tests, cloud and buffer flags of one block.
 
     ``bt``: brightness temperature (band, y, x) in the order of ``conventions.BANDS``; ``reflectance``:
@@ -162,8 +204,12 @@ def cloud_mask(bt, reference: SceneReference, reflectance=None, *, prior=None, s
     """
     bt = np.asarray(bt, dtype=np.float32)
     if bt.ndim != 3 or bt.shape[0] != len(BANDS):
-        raise ParameterError("cloud mask", f"brightness temperature of shape {bt.shape}", variable="bt",
-                             expected=f"(band, y, x) with {len(BANDS)} bands {BANDS}")
+        raise ParameterError(
+            "cloud mask",
+            f"brightness temperature of shape {bt.shape}",
+            variable="bt",
+            expected=f"(band, y, x) with {len(BANDS)} bands {BANDS}",
+        )
     bt11, bt13, bt14 = (bt[BANDS.index(b)] for b in ("B11", "B13", "B14"))
     std = T.local_std(bt13)
     snow_possible = np.ones(bt13.shape, bool) if snow_possible is None else np.asarray(snow_possible, bool)
@@ -172,8 +218,12 @@ def cloud_mask(bt, reference: SceneReference, reflectance=None, *, prior=None, s
     if reference.day and reflectance is not None:
         rho = np.asarray(reflectance, dtype=np.float32)
         if rho.shape != (3,) + bt13.shape:
-            raise ParameterError("cloud mask", f"reflectance of shape {rho.shape}", variable="reflectance",
-                                 expected=f"(3, y, x) = {(3,) + bt13.shape}: VNIR bands 1, 2, 3N")
+            raise ParameterError(
+                "cloud mask",
+                f"reflectance of shape {rho.shape}",
+                variable="reflectance",
+                expected=f"(3, y, x) = {(3,) + bt13.shape}: VNIR bands 1, 2, 3N",
+            )
         saturated = np.isposinf(rho)
         use_day = (np.isfinite(rho) | saturated).all(axis=0)
         if saturated.any():

@@ -6,6 +6,7 @@ E_sun the band's exo-atmospheric solar irradiance. E_sun of bands 2 and 3N are t
 (``VNIR_ESUN``: Thome et al. "B", the values of LP DAAC's ASTERL1T_DN2REF); band 1 uses the same table's
 1848 W m⁻² µm⁻¹ (published values run 1846–1848: Smith vs. Thome tables).
 """
+
 from __future__ import annotations
 
 import math
@@ -29,10 +30,14 @@ def reflectance_factor(band: str, day_of_year: int, solar_zenith: float) -> floa
     if band not in ESUN:
         raise ParameterError("toa_reflectance", f"band {band!r}", variable="band", expected=f"one of {tuple(ESUN)}")
     if not 0.0 <= solar_zenith < MAX_DAY_SOLAR_ZENITH:
-        raise ParameterError("toa_reflectance", f"solar zenith {solar_zenith}°", variable="solar_zenith",
-                             expected=f"a daytime sun: 0 ≤ θs < {MAX_DAY_SOLAR_ZENITH}° (night scenes: no VNIR tests)")
+        raise ParameterError(
+            "toa_reflectance",
+            f"solar zenith {solar_zenith}°",
+            variable="solar_zenith",
+            expected=f"a daytime sun: 0 ≤ θs < {MAX_DAY_SOLAR_ZENITH}° (night scenes: no VNIR tests)",
+        )
     distance = earth_sun_distance_au(int(day_of_year))
-    return math.pi * distance ** 2 / (ESUN[band] * math.cos(math.radians(solar_zenith)))
+    return math.pi * distance**2 / (ESUN[band] * math.cos(math.radians(solar_zenith)))
 
 
 def toa_reflectance(radiance, band: str, day_of_year: int, solar_zenith: float):

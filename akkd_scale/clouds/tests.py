@@ -23,6 +23,7 @@ the physically expected separation, with the margins stated next to each.
 Neighbourhood tests (:func:`local_std`, :func:`dilate`) need a halo of :data:`TEXTURE_SIZE` // 2 pixels
 (and the buffer radius) around a block to give the whole-scene answer at block edges.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,9 +57,9 @@ DAY_BRIGHT_COLD_MARGIN_K = 12.0
 #: Very cold, at night: a pixel this far below the clear-sky reference is cloud unless snow-like. Without a
 #: surface-temperature prior the margin must cover the scene's relief (6.5 K km⁻¹) and water–land contrasts.
 NIGHT_COLD_MARGIN_K = 15.0
-#: Very cold, at night with a per-pixel surface-temperature prior (ECOSTRESS-style, e.g. reanalysis 2 m air temperature at the
-#: pixel's altitude): BT13 this far below the prior (night land is ≤ 6 K below the air, BT13 1–3 K below
-#: LST; reanalysis errors 1–2 K).
+#: Very cold, at night with a per-pixel surface-temperature prior (ECOSTRESS-style, e.g. reanalysis 2 m air
+#: temperature at the pixel's altitude): BT13 this far below the prior (night land is ≤ 6 K below the air,
+#: BT13 1–3 K below LST; reanalysis errors 1–2 K).
 PRIOR_COLD_MARGIN_K = 10.0
 
 # --- Band differences ---------------------------------------------------------------------------------------
@@ -207,5 +208,5 @@ def dilate(mask, radius: int) -> np.ndarray:
     mask = np.asarray(mask, bool)
     if radius <= 0:
         return mask.copy()
-    y, x = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
     return ndimage.binary_dilation(mask, structure=(x * x + y * y) <= radius * radius + radius)

@@ -9,6 +9,7 @@ takes the cell each centre falls in and reads only that window of the file, reop
 runs on multi-process clusters). Land-cover legends are ``akkd_scale.landcover.legends``, cloud-mask
 conventions ``akkd_scale.clouds.external``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -88,8 +89,14 @@ def map_cells(lcmap: CategoricalMap, latitude, longitude) -> tuple[np.ndarray, n
     col, row = ~Affine(*lcmap.transform) @ (np.asarray(x), np.asarray(y))
     with np.errstate(invalid="ignore"):
         row, col = np.floor(row), np.floor(col)
-        inside = (np.isfinite(row) & np.isfinite(col) & (row >= 0) & (row < lcmap.shape[0]) & (col >= 0)
-                  & (col < lcmap.shape[1]))
+        inside = (
+            np.isfinite(row)
+            & np.isfinite(col)
+            & (row >= 0)
+            & (row < lcmap.shape[0])
+            & (col >= 0)
+            & (col < lcmap.shape[1])
+        )
     return np.where(inside, row, 0).astype(np.int64), np.where(inside, col, 0).astype(np.int64), inside
 
 
@@ -113,9 +120,12 @@ def _read_cells(source: str, raster: xr.DataArray, rows: slice, cols: slice) -> 
         return np.asarray(raster.isel(band=0, y=rows, x=cols).values)
     except (RasterioError, OSError) as exc:
         (r0, r1), (c0, c1) = rows.indices(raster.sizes["y"])[:2], cols.indices(raster.sizes["x"])[:2]
-        raise InputError(source, f"cannot read map rows {r0}–{r1}, columns {c0}–{c1} "
-                         f"({_cause(exc)}); truncated or corrupt?", variable="land cover map",
-                         expected="a complete, readable land-cover GeoTIFF") from exc
+        raise InputError(
+            source,
+            f"cannot read map rows {r0}–{r1}, columns {c0}–{c1} ({_cause(exc)}); truncated or corrupt?",
+            variable="land cover map",
+            expected="a complete, readable land-cover GeoTIFF",
+        ) from exc
 
 
 def _read_window(path: str, rows: slice, cols: slice) -> np.ndarray:
@@ -125,11 +135,19 @@ def _read_window(path: str, rows: slice, cols: slice) -> np.ndarray:
     try:
         raster = rioxarray.open_rasterio(path, cache=False)
     except (RasterioError, OSError) as exc:  # changed or removed since open_map checked it
-        raise InputError(path, f"cannot be read as a raster ({_cause(exc)})", variable="land cover map",
-                         expected="a land-cover GeoTIFF") from exc
+        raise InputError(
+            path,
+            f"cannot be read as a raster ({_cause(exc)})",
+            variable="land cover map",
+            expected="a land-cover GeoTIFF",
+        ) from exc
     if not isinstance(raster, xr.DataArray):  # open_map checked it: one band, no subdatasets
-        raise InputError(path, "is no longer one raster band", variable="land cover map",
-                         expected="the land-cover GeoTIFF checked when the run started")
+        raise InputError(
+            path,
+            "is no longer one raster band",
+            variable="land cover map",
+            expected="the land-cover GeoTIFF checked when the run started",
+        )
     with raster:
         return _read_cells(path, raster, rows, cols)
 
@@ -145,8 +163,14 @@ def sample_codes(latitude: np.ndarray, longitude: np.ndarray, lcmap: Categorical
     return codes, inside
 
 
-def open_map(path, latitude: xr.DataArray | None, longitude: xr.DataArray | None, kind: MapKind = LAND_COVER_MAP,
-             *, require_overlap: bool = True) -> MapUnderScene:
+def open_map(
+    path,
+    latitude: xr.DataArray | None,
+    longitude: xr.DataArray | None,
+    kind: MapKind = LAND_COVER_MAP,
+    *,
+    require_overlap: bool = True,
+) -> MapUnderScene:
     """Check a categorical GeoTIFF (a ``kind`` of map) against a scene (its pixel ``latitude``/``longitude``), or
     on its own (``latitude`` None: the codes of the whole map, e.g. to check a file before any scene).
 
@@ -163,41 +187,58 @@ def open_map(path, latitude: xr.DataArray | None, longitude: xr.DataArray | None
     try:
         raster = rioxarray.open_rasterio(path, cache=False)
     except (RasterioError, OSError, ValueError) as exc:
-        raise InputError(source, f"cannot be read as a raster ({exc})", variable=kind.variable,
-                         expected=kind.file) from exc
+        raise InputError(
+            source, f"cannot be read as a raster ({exc})", variable=kind.variable, expected=kind.file
+        ) from exc
     if not isinstance(raster, xr.DataArray) or raster.sizes.get("band") != 1:
-        raise InputError(source, "has several bands or subdatasets", variable=kind.variable,
-                         expected=f"one band of {kind.codes}")
+        raise InputError(
+            source, "has several bands or subdatasets", variable=kind.variable, expected=f"one band of {kind.codes}"
+        )
     with raster:
         return _checked_map(source, raster, latitude, longitude, kind, require_overlap)
 
 
-def _checked_map(source: str, raster: xr.DataArray, latitude, longitude, kind: MapKind,
-                 require_overlap: bool) -> MapUnderScene:
+def _checked_map(
+    source: str, raster: xr.DataArray, latitude, longitude, kind: MapKind, require_overlap: bool
+) -> MapUnderScene:
     """The rest of :func:`open_map` on an opened one-band raster."""
     if not np.issubdtype(raster.dtype, np.integer):
-        raise InputError(source, f"data type {raster.dtype}", variable=kind.variable,
-                         expected=f"integer {kind.codes}")
+        raise InputError(source, f"data type {raster.dtype}", variable=kind.variable, expected=f"integer {kind.codes}")
     if raster.rio.crs is None:
-        raise InputError(source, "no coordinate reference system", variable=kind.variable,
-                         expected="a georeferenced GeoTIFF (a CRS and a geotransform)")
+        raise InputError(
+            source,
+            "no coordinate reference system",
+            variable=kind.variable,
+            expected="a georeferenced GeoTIFF (a CRS and a geotransform)",
+        )
     nodata = raster.rio.nodata
-    lcmap = CategoricalMap(source, "", raster.rio.crs.to_wkt(), tuple(raster.rio.transform())[:6],
-                           (raster.sizes["y"], raster.sizes["x"]), None if nodata is None else float(nodata))
+    lcmap = CategoricalMap(
+        source,
+        "",
+        raster.rio.crs.to_wkt(),
+        tuple(raster.rio.transform())[:6],
+        (raster.sizes["y"], raster.sizes["x"]),
+        None if nodata is None else float(nodata),
+    )
     if latitude is None:  # the whole map
         row, col = np.array([0, lcmap.shape[0] - 1]), np.array([0, lcmap.shape[1] - 1])
         inside = np.ones(2, bool)
     else:
         step = [max(1, n // FOOTPRINT_POINTS) for n in latitude.shape]
         footprint = (slice(None, None, step[0]), slice(None, None, step[1]))
-        row, col, inside = map_cells(lcmap, np.asarray(latitude[footprint].values),
-                                     np.asarray(longitude[footprint].values))
+        row, col, inside = map_cells(
+            lcmap, np.asarray(latitude[footprint].values), np.asarray(longitude[footprint].values)
+        )
     hint_text = " ".join([Path(source).name] + [f"{k}={v}" for k, v in raster.attrs.items()])
     if not inside.any():
         if not require_overlap:
             return MapUnderScene(lcmap, set(), hint_text, 0.0)
-        raise InputError(source, "does not cover the scene (no sampled scene pixel falls on the map)",
-                         variable=kind.variable, expected="a map overlapping the scene's latitude/longitude")
+        raise InputError(
+            source,
+            "does not cover the scene (no sampled scene pixel falls on the map)",
+            variable=kind.variable,
+            expected="a map overlapping the scene's latitude/longitude",
+        )
     r0, r1, c0, c1 = row[inside].min(), row[inside].max() + 1, col[inside].min(), col[inside].max() + 1
     stride = max(1, math.ceil(math.sqrt((r1 - r0) * (c1 - c0) / LEGEND_SAMPLE_CELLS)))
     window = _read_cells(source, raster, slice(r0, r1, stride), slice(c0, c1, stride))

@@ -4,6 +4,7 @@ The HDF4 library is not thread safe, so every call into it holds :data:`HDF4_LOC
 Dask worker processes each get their own). No open handle is ever kept: every read opens the file by
 path and closes it, so objects built on these functions pickle by path and run on any worker.
 """
+
 from __future__ import annotations
 
 import logging
@@ -67,8 +68,11 @@ def open_sd(path):
         try:
             sd = SD(str(path), SDC.READ)
         except HDF4Error as exc:
-            raise SceneFileError(describe_path(path), f"HDF4 library cannot open the file ({exc}); "
-                                 "truncated or corrupt?", expected="a complete HDF4 file") from exc
+            raise SceneFileError(
+                describe_path(path),
+                f"HDF4 library cannot open the file ({exc}); truncated or corrupt?",
+                expected="a complete HDF4 file",
+            ) from exc
         try:
             yield sd
         finally:
@@ -92,8 +96,11 @@ def list_sds(sd, path) -> list[SdsInfo]:
                 sds.endaccess()
             out.append(SdsInfo(index, name, shape, type_code, dim_names))
     except HDF4Error as exc:
-        raise SceneFileError(describe_path(path), f"cannot list datasets ({exc}); truncated or corrupt?",
-                             expected="a readable HDF4 SD file") from exc
+        raise SceneFileError(
+            describe_path(path),
+            f"cannot list datasets ({exc}); truncated or corrupt?",
+            expected="a readable HDF4 SD file",
+        ) from exc
     return out
 
 
@@ -104,8 +111,11 @@ def read_text_attributes(sd, path) -> dict[str, str]:
     try:
         attributes = sd.attributes()
     except HDF4Error as exc:
-        raise SceneFileError(describe_path(path), f"cannot read global attributes ({exc})",
-                             expected="readable HDF-EOS metadata attributes") from exc
+        raise SceneFileError(
+            describe_path(path),
+            f"cannot read global attributes ({exc})",
+            expected="readable HDF-EOS metadata attributes",
+        ) from exc
     return {k: v for k, v in attributes.items() if isinstance(v, str)}
 
 
@@ -120,17 +130,21 @@ def read_sds(sd, path, info: SdsInfo, key=()) -> np.ndarray:
         finally:
             sds.endaccess()
     except (HDF4Error, ValueError, IndexError) as exc:
-        raise SceneFileError(describe_path(path), f"reading failed ({exc}); truncated or corrupt?",
-                             variable=info.name, expected=f"a readable {info.shape} dataset") from exc
+        raise SceneFileError(
+            describe_path(path),
+            f"reading failed ({exc}); truncated or corrupt?",
+            variable=info.name,
+            expected=f"a readable {info.shape} dataset",
+        ) from exc
 
 
 def swath_members(path) -> dict[str, set[int]]:
     """SDS indices (as in :func:`list_sds`) under each HDF-EOS swath Vgroup (class ``SWATH``), by swath
     name; empty when the file has no such Vgroups. Opens the file itself, under :data:`HDF4_LOCK`."""
+    import pyhdf.V  # noqa: F401  (HDF.vgstart uses pyhdf.V without importing it)
     from pyhdf.error import HDF4Error
     from pyhdf.HDF import HC, HDF
     from pyhdf.SD import SD, SDC
-    import pyhdf.V  # noqa: F401  (HDF.vgstart uses pyhdf.V without importing it)
 
     members: dict[str, set[int]] = {}
     with HDF4_LOCK:
@@ -156,8 +170,11 @@ def swath_members(path) -> dict[str, set[int]]:
                 hdf.close()
                 sd.end()
         except HDF4Error as exc:
-            raise SceneFileError(describe_path(path), f"cannot read the HDF-EOS Vgroups ({exc}); truncated or "
-                                 "corrupt?", expected="a readable HDF4 file") from exc
+            raise SceneFileError(
+                describe_path(path),
+                f"cannot read the HDF-EOS Vgroups ({exc}); truncated or corrupt?",
+                expected="a readable HDF4 file",
+            ) from exc
     return members
 
 

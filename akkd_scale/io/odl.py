@@ -5,11 +5,12 @@
 nested ``GROUP``/``OBJECT`` blocks of ``KEY = value`` statements, where a value is a quoted string, a
 parenthesised list, or a bare word/number, ending with ``END``.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from ..errors import SceneFileError
 
@@ -32,13 +33,13 @@ class OdlNode:
         """The ``VALUE`` statement of an ECS metadata object (None if absent)."""
         return self.attrs.get("VALUE")
 
-    def walk(self) -> Iterator["OdlNode"]:
+    def walk(self) -> Iterator[OdlNode]:
         """This node and every descendant, depth first, in document order."""
         yield self
         for child in self.children:
             yield from child.walk()
 
-    def find(self, name: str, kind: str | None = None) -> "OdlNode | None":
+    def find(self, name: str, kind: str | None = None) -> OdlNode | None:
         """First descendant (or self) called ``name`` (case-insensitive), optionally of ``kind``."""
         wanted = name.upper()
         for node in self.walk():
@@ -73,7 +74,7 @@ def _unquoted(text: str, start: int = 0):
 def _split_list(inner: str) -> tuple:
     """Split the inside of ``( … )`` at top-level commas, honouring quotes and nested lists."""
     cuts = [i for i, char, depth in _unquoted(inner) if char == "," and depth == 0]
-    items = [inner[a + 1:b] for a, b in zip([-1] + cuts, cuts + [len(inner)])]
+    items = [inner[a + 1 : b] for a, b in zip([-1] + cuts, cuts + [len(inner)])]
     values = []
     for item in (it.strip() for it in items):
         if item.startswith("("):
@@ -91,11 +92,11 @@ def _value(text: str, pos: int, source) -> tuple[object, int]:
         end = text.find('"', pos + 1)
         if end < 0:
             raise SceneFileError(source, f"unterminated string at character {pos}", expected="closing quote")
-        return text[pos + 1:end], end + 1
+        return text[pos + 1 : end], end + 1
     if text[pos] == "(":
         for i, char, depth in _unquoted(text, pos):
             if char == ")" and depth == 0:
-                return _split_list(text[pos + 1:i]), i + 1
+                return _split_list(text[pos + 1 : i]), i + 1
         raise SceneFileError(source, f"unbalanced parenthesis at character {pos}", expected="closing ')'")
     end = text.find("\n", pos)
     end = len(text) if end < 0 else end
@@ -111,11 +112,11 @@ def parse_odl(text: str, source="ODL text") -> OdlNode:
     while True:
         space = _SPACE.match(text, pos)
         pos = space.end() if space else pos
-        if pos >= len(text) or re.match(r"END(\s|$)", text[pos:pos + 4]):
+        if pos >= len(text) or re.match(r"END(\s|$)", text[pos : pos + 4]):
             break
         match = _KEY.match(text, pos)
         if not match:
-            snippet = text[pos:pos + 40].splitlines()[0] if text[pos:pos + 40].strip() else text[pos:pos + 40]
+            snippet = text[pos : pos + 40].splitlines()[0] if text[pos : pos + 40].strip() else text[pos : pos + 40]
             raise SceneFileError(source, f"cannot parse ODL near {snippet!r}", expected="KEY = value statements")
         key = match.group(1).upper()
         value, pos = _value(text, match.end(), source)

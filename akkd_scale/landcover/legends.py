@@ -4,6 +4,7 @@ Classes are ``conventions.LAND_COVER_CLASSES`` (codes 0…7, -1 unknown); the ta
 each mapping are documented in docs/pipeline.md ("Land cover"). One place checks a legend name
 (:func:`check_legend`).
 """
+
 from __future__ import annotations
 
 import re
@@ -14,23 +15,39 @@ from ..conventions import LAND_COVER_CLASSES, LAND_COVER_UNKNOWN
 from ..errors import InputError
 
 #: ESA WorldCover 2020/2021 (v100/v200) map codes → classes; 0 is the product's no-data value.
-WORLDCOVER = {10: "tree_cover", 20: "grassland_shrubland", 30: "grassland_shrubland", 40: "cropland",
-              50: "built_up", 60: "bare_rock_desert", 70: "snow_ice", 80: "water",
-              90: "grassland_shrubland",  # herbaceous wetland: a grass canopy over wet soil
-              95: "tree_cover",  # mangroves
-              100: "sparse_vegetation_bare_soil"}  # moss and lichen: thin partial cover over soil/rock
+WORLDCOVER = {
+    10: "tree_cover",
+    20: "grassland_shrubland",
+    30: "grassland_shrubland",
+    40: "cropland",
+    50: "built_up",
+    60: "bare_rock_desert",
+    70: "snow_ice",
+    80: "water",
+    90: "grassland_shrubland",  # herbaceous wetland: a grass canopy over wet soil
+    95: "tree_cover",  # mangroves
+    100: "sparse_vegetation_bare_soil",
+}  # moss and lichen: thin partial cover over soil/rock
 #: MODIS MCD12Q1 LC_Type1 (IGBP) codes → classes; 255 is the product's fill.
-IGBP = {1: "tree_cover", 2: "tree_cover", 3: "tree_cover", 4: "tree_cover", 5: "tree_cover",
-        6: "grassland_shrubland",  # closed shrublands (>60 % woody cover)
-        7: "sparse_vegetation_bare_soil",  # open shrublands: 10–60 % woody cover, mostly arid, soil between
-        8: "tree_cover",  # woody savannas: 30–60 % tree cover over grass
-        9: "grassland_shrubland",  # savannas: 10–30 % tree cover, herbaceous canopy dominates
-        10: "grassland_shrubland",
-        11: "grassland_shrubland",  # permanent wetlands: as WorldCover's herbaceous wetland
-        12: "cropland",
-        13: "built_up",
-        14: "cropland",  # cropland/natural vegetation mosaics: 40–60 % cropland
-        15: "snow_ice", 16: "bare_rock_desert", 17: "water"}
+IGBP = {
+    1: "tree_cover",
+    2: "tree_cover",
+    3: "tree_cover",
+    4: "tree_cover",
+    5: "tree_cover",
+    6: "grassland_shrubland",  # closed shrublands (>60 % woody cover)
+    7: "sparse_vegetation_bare_soil",  # open shrublands: 10–60 % woody cover, mostly arid, soil between
+    8: "tree_cover",  # woody savannas: 30–60 % tree cover over grass
+    9: "grassland_shrubland",  # savannas: 10–30 % tree cover, herbaceous canopy dominates
+    10: "grassland_shrubland",
+    11: "grassland_shrubland",  # permanent wetlands: as WorldCover's herbaceous wetland
+    12: "cropland",
+    13: "built_up",
+    14: "cropland",  # cropland/natural vegetation mosaics: 40–60 % cropland
+    15: "snow_ice",
+    16: "bare_rock_desert",
+    17: "water",
+}
 #: Legend name → (code → class, the product's no-data/fill code).
 LEGENDS = {"worldcover": (WORLDCOVER, 0), "igbp": (IGBP, 255)}
 
@@ -53,8 +70,12 @@ def classes_from_codes(codes, legend: str, *, source, nodata=None) -> np.ndarray
         known |= hit
     if not known.all():
         unknown = sorted(int(c) for c in np.unique(codes[~known]))
-        raise InputError(source, f"codes {unknown} are not in the {legend} legend", variable="land cover",
-                         expected=f"{legend} codes {sorted(legend_codes(legend))}")
+        raise InputError(
+            source,
+            f"codes {unknown} are not in the {legend} legend",
+            variable="land cover",
+            expected=f"{legend} codes {sorted(legend_codes(legend))}",
+        )
     return out
 
 
@@ -65,8 +86,9 @@ LEGEND_HINTS = {"worldcover": re.compile(r"worldcover", re.I), "igbp": re.compil
 def check_legend(legend: str | None, source=None) -> str | None:
     """``legend`` if it is None or a known legend name, else an InputError naming ``source``."""
     if legend is not None and legend not in LEGENDS:
-        raise InputError(source, f"unknown legend {legend!r}", variable="land cover legend",
-                         expected=" or ".join(LEGENDS))
+        raise InputError(
+            source, f"unknown legend {legend!r}", variable="land cover legend", expected=" or ".join(LEGENDS)
+        )
     return legend
 
 
@@ -79,14 +101,25 @@ def hinted_legend(text: str) -> str | None:
 def legend_from_codes(source: str, codes: set[int]) -> str:
     """The one legend whose codes include all ``codes`` (the map's codes under the scene, no-data removed)."""
     if not codes:
-        raise InputError(source, "only no-data cells under the scene", variable="land cover map",
-                         expected="land-cover codes over the scene, or --landcover-legend to accept an empty map")
+        raise InputError(
+            source,
+            "only no-data cells under the scene",
+            variable="land cover map",
+            expected="land-cover codes over the scene, or --landcover-legend to accept an empty map",
+        )
     fitting = [legend for legend in LEGENDS if codes <= legend_codes(legend)]
     if len(fitting) == 1:
         return fitting[0]
     if fitting:
-        raise InputError(source, f"codes {sorted(codes)} under the scene fit both the worldcover and the igbp "
-                         "legend", variable="land cover legend",
-                         expected="--landcover-legend worldcover|igbp (landcover_legend=) to say which")
-    raise InputError(source, f"codes {sorted(codes)} under the scene fit no known legend", variable="land cover",
-                     expected=", ".join(f"{name} codes {sorted(legend_codes(name))}" for name in LEGENDS))
+        raise InputError(
+            source,
+            f"codes {sorted(codes)} under the scene fit both the worldcover and the igbp legend",
+            variable="land cover legend",
+            expected="--landcover-legend worldcover|igbp (landcover_legend=) to say which",
+        )
+    raise InputError(
+        source,
+        f"codes {sorted(codes)} under the scene fit no known legend",
+        variable="land cover",
+        expected=", ".join(f"{name} codes {sorted(legend_codes(name))}" for name in LEGENDS),
+    )

@@ -19,6 +19,7 @@ Rules (:func:`classes_from_rules`), first match wins; ``contrast`` = BT14 − BT
 ``built_up`` never comes from the rules: urban materials have no NDVI/BT signature of their own.
 Pixels with a non-finite NDVI, BT10, BT13 or BT14 get -1.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,5 +45,4 @@ def classes_from_rules(ndvi, bt10, bt13, bt14) -> np.ndarray:
         (ndvi > GRASS_MIN_NDVI, code("grassland_shrubland")),
         (contrast > BARE_MIN_CONTRAST_K, code("bare_rock_desert")),
     ]
-    return np.select([c for c, _ in rules], [v for _, v in rules],
-                     code("sparse_vegetation_bare_soil")).astype(np.int8)
+    return np.select([c for c, _ in rules], [v for _, v in rules], code("sparse_vegetation_bare_soil")).astype(np.int8)

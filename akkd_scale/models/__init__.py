@@ -2,6 +2,7 @@
 
 Nothing here imports TensorFlow, Keras or the LOWTRAN build; training lives in ``akkd_scale.training``.
 """
+
 from __future__ import annotations
 
 from .bundle import Bundle, default_bundle_path, load_bundle, verify_bundle

@@ -22,6 +22,7 @@ unlisted files, e.g. an evaluation report written next to the models, are never 
 logged) and every ONNX file (parses, passes the ONNX checker, has the expected shapes). Loading needs
 only onnxruntime and never imports Keras. Bundles are written by ``akkd_scale.training.bundle_writer``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,8 +37,17 @@ import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 
-from ..conventions import (INPUT_NAMES, N_TARGETS, NETWORK_HEADS, OPTIONAL_INPUTS, QC_EXTRAPOLATION,
-                           QC_GLOBAL_STUDENT, QC_INVALID_INPUT, QC_NO_LAND_COVER, QC_OUT_OF_RANGE)
+from ..conventions import (
+    INPUT_NAMES,
+    N_TARGETS,
+    NETWORK_HEADS,
+    OPTIONAL_INPUTS,
+    QC_EXTRAPOLATION,
+    QC_GLOBAL_STUDENT,
+    QC_INVALID_INPUT,
+    QC_NO_LAND_COVER,
+    QC_OUT_OF_RANGE,
+)
 from ..errors import BundleError, BundleIntegrityError, ParameterError, describe_path
 from ..utils import sha256_file
 from .inference import N_BANDS, Networks
@@ -46,7 +56,7 @@ from .strata import assign_strata
 
 log = logging.getLogger(__name__)
 
-MODEL_SUFFIXES = (".onnx", ".keras")   # unlisted files with these suffixes are refused
+MODEL_SUFFIXES = (".onnx", ".keras")  # unlisted files with these suffixes are refused
 DEFAULT_BUNDLE_ENV = "AKKD_BUNDLE"
 
 
@@ -65,8 +75,10 @@ def _read_manifest(path: Path) -> tuple[dict, str]:
     digest = hashlib.sha256(raw).hexdigest()
     recorded = read_digest(path)
     if digest != recorded:
-        raise BundleIntegrityError(f"{describe_path(manifest_path)}: sha256 {digest} does not match {DIGEST} "
-                                   f"({recorded}); manifest edited or corrupted after the bundle was written")
+        raise BundleIntegrityError(
+            f"{describe_path(manifest_path)}: sha256 {digest} does not match {DIGEST} "
+            f"({recorded}); manifest edited or corrupted after the bundle was written"
+        )
     try:
         manifest = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -79,12 +91,15 @@ def read_digest(path: Path) -> str:
     """The manifest sha256 recorded in a bundle's ``bundle.sha256`` (``sha256sum`` format)."""
     digest_path = Path(path) / DIGEST
     if not digest_path.is_file():
-        raise BundleIntegrityError(f"{describe_path(digest_path)}: missing (every bundle carries the sha256 of "
-                                   f"its {MANIFEST}; rewrite the bundle with save_bundle)")
+        raise BundleIntegrityError(
+            f"{describe_path(digest_path)}: missing (every bundle carries the sha256 of "
+            f"its {MANIFEST}; rewrite the bundle with save_bundle)"
+        )
     parts = digest_path.read_bytes().decode("ascii", errors="replace").split()
     if len(parts) != 2 or parts[1] != MANIFEST or not is_sha256(parts[0]):
-        raise BundleIntegrityError(f"{describe_path(digest_path)}: malformed (expected one line "
-                                   f"'<sha256 hex>  {MANIFEST}')")
+        raise BundleIntegrityError(
+            f"{describe_path(digest_path)}: malformed (expected one line '<sha256 hex>  {MANIFEST}')"
+        )
     return parts[0]
 
 
@@ -98,8 +113,9 @@ def _check_inside(path: Path, relative: str) -> None:
     root = path.resolve()
     target = (path / relative).resolve()
     if not target.is_relative_to(root):
-        raise BundleIntegrityError(f"{describe_path(path / MANIFEST)}: {relative!r} resolves to {target}, "
-                                   f"outside the bundle directory {root}")
+        raise BundleIntegrityError(
+            f"{describe_path(path / MANIFEST)}: {relative!r} resolves to {target}, outside the bundle directory {root}"
+        )
 
 
 def _check_onnx(path: Path, relative: str, n_inputs: int) -> None:
@@ -108,22 +124,29 @@ def _check_onnx(path: Path, relative: str, n_inputs: int) -> None:
         model = onnx.load(str(path / relative))
         onnx.checker.check_model(model)
     except (DecodeError, onnx.checker.ValidationError, OSError) as exc:
-        raise BundleError(f"{describe_path(path / relative)}: not a readable ONNX model "
-                          f"({type(exc).__name__}: {str(exc)[:200]})") from exc
+        raise BundleError(
+            f"{describe_path(path / relative)}: not a readable ONNX model ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from exc
     graph = model.graph
-    dims = [[[d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim] for v in values]
-            for values in (graph.input, graph.output)]
+    dims = [
+        [[d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim] for v in values]
+        for values in (graph.input, graph.output)
+    ]
     if len(dims[0]) != 1 or len(dims[1]) != 1 or dims[0][0][-1:] != [n_inputs] or dims[1][0][-1:] != [N_TARGETS]:
-        raise BundleError(f"{describe_path(path / relative)}: ONNX input/output shapes {dims} "
-                          f"(expected one input (N, {n_inputs}) and one output (N, {N_TARGETS}))")
+        raise BundleError(
+            f"{describe_path(path / relative)}: ONNX input/output shapes {dims} "
+            f"(expected one input (N, {n_inputs}) and one output (N, {N_TARGETS}))"
+        )
 
 
 def verify_bundle(path) -> tuple[dict, str]:
     """Manifest and its sha256 after checking every file; raises BundleError/BundleIntegrityError."""
     path = Path(path)
     if path.is_file():
-        raise BundleError(f"{describe_path(path)}: is a file, not a bundle directory (expected the directory "
-                          "holding manifest.json, bundle.sha256 and the ONNX models)")
+        raise BundleError(
+            f"{describe_path(path)}: is a file, not a bundle directory (expected the directory "
+            "holding manifest.json, bundle.sha256 and the ONNX models)"
+        )
     if not path.is_dir():
         raise BundleError(f"{describe_path(path)}: bundle directory does not exist")
     manifest, digest = _read_manifest(path)
@@ -134,23 +157,29 @@ def verify_bundle(path) -> tuple[dict, str]:
     missing = set(recorded) - present
     keras = {relative for relative in recorded if relative.endswith(".keras")}
     if keras and keras <= missing:
-        log.debug("%s: no .keras files (a runtime install); retrieval runs the ONNX files, fine-tuning needs the "
-                 "bundle with its Keras files", path)
+        log.debug(
+            "%s: no .keras files (a runtime install); retrieval runs the ONNX files, fine-tuning needs the "
+            "bundle with its Keras files",
+            path,
+        )
         missing -= keras
     for relative in sorted(missing):
         raise BundleIntegrityError(f"{describe_path(path / relative)}: listed in the manifest but missing")
     for relative in sorted(present - set(recorded)):
         if Path(relative).suffix in MODEL_SUFFIXES:
-            raise BundleIntegrityError(f"{describe_path(path / relative)}: not listed in the manifest "
-                                       "(unexpected model file in bundle)")
+            raise BundleIntegrityError(
+                f"{describe_path(path / relative)}: not listed in the manifest (unexpected model file in bundle)"
+            )
         log.warning("%s: not listed in the bundle manifest; ignored", path / relative)
     for relative, expected in recorded.items():
         if relative not in present:
             continue  # an absent .keras file of a bundle without any (above)
         actual = sha256_file(path / relative)
         if actual != expected:
-            raise BundleIntegrityError(f"{describe_path(path / relative)}: sha256 {actual} does not match "
-                                       f"the manifest ({expected}); file altered or corrupted")
+            raise BundleIntegrityError(
+                f"{describe_path(path / relative)}: sha256 {actual} does not match "
+                f"the manifest ({expected}); file altered or corrupted"
+            )
     for relative in model_files(manifest):
         if relative not in recorded:
             raise BundleIntegrityError(f"{describe_path(path / relative)}: model not covered by a sha256")
@@ -195,17 +224,24 @@ class Bundle:
         inputs = self.manifest["inputs"]
         self.bands = tuple(inputs["bands"])
         self.input_names = tuple(inputs["names"])
-        self.extra_inputs = {OPTIONAL_INPUTS[name][0]: float(inputs["missing_values"][name])
-                             for name in self.input_names[len(INPUT_NAMES):]}
+        self.extra_inputs = {
+            OPTIONAL_INPUTS[name][0]: float(inputs["missing_values"][name])
+            for name in self.input_names[len(INPUT_NAMES) :]
+        }
         self.classes = land_cover_classes(self.manifest)
         self._range = (np.asarray(inputs["range_min"], np.float32), np.asarray(inputs["range_max"], np.float32))
         maha = inputs["mahalanobis"]
-        self._maha = (np.asarray(maha["mean"], np.float64), np.asarray(maha["inverse_covariance"], np.float64),
-                      float(maha["threshold"]))
+        self._maha = (
+            np.asarray(maha["mean"], np.float64),
+            np.asarray(maha["inverse_covariance"], np.float64),
+            float(maha["threshold"]),
+        )
 
     def __repr__(self) -> str:
-        return (f"Bundle({str(self.path)!r}, sha256={self.sha256[:12]}…, inputs={','.join(self.input_names)}, "
-                f"classes={len(self.classes)}, local students={len(self.networks.has_own_student)})")
+        return (
+            f"Bundle({str(self.path)!r}, sha256={self.sha256[:12]}…, inputs={','.join(self.input_names)}, "
+            f"classes={len(self.classes)}, local students={len(self.networks.has_own_student)})"
+        )
 
     @property
     def heads(self) -> tuple[str, ...]:
@@ -221,15 +257,22 @@ class Bundle:
         """
         bt = np.asarray(bt, dtype=np.float32)
         if bt.ndim != 2 or bt.shape[1] != len(self.bands):
-            raise ParameterError("Bundle.predict", f"brightness temperature shape {bt.shape}", variable="bt",
-                                 expected=f"(N, {len(self.bands)}) with bands {', '.join(self.bands)}")
+            raise ParameterError(
+                "Bundle.predict",
+                f"brightness temperature shape {bt.shape}",
+                variable="bt",
+                expected=f"(N, {len(self.bands)}) with bands {', '.join(self.bands)}",
+            )
         vza = np.broadcast_to(np.asarray(vza, dtype=np.float32), bt.shape[:1])
         columns = [bt, vza[:, None]]
         extra = extra or {}
         for name, missing in self.extra_inputs.items():
             value = extra.get(name)
-            value = (np.full(bt.shape[0], missing, np.float32) if value is None else
-                     np.broadcast_to(np.asarray(value, np.float32), bt.shape[:1]))
+            value = (
+                np.full(bt.shape[0], missing, np.float32)
+                if value is None
+                else np.broadcast_to(np.asarray(value, np.float32), bt.shape[:1])
+            )
             columns.append(np.where(np.isfinite(value), value, np.float32(missing))[:, None])
         x = np.concatenate(columns, axis=1)
         return x, np.all(np.isfinite(x), axis=1)
@@ -273,22 +316,29 @@ class Bundle:
         local_index = self.local_index(x[:, :N_BANDS], x[:, N_BANDS], land_cover)
         return self.networks.predict(x, local_index, heads), self._quality(x, local_index)
 
-    def predict_with_quality(self, bt, vza, heads=("fusion",), extra=None, land_cover=None
-                             ) -> tuple[dict, np.ndarray]:
+    def predict_with_quality(self, bt, vza, heads=("fusion",), extra=None, land_cover=None) -> tuple[dict, np.ndarray]:
         """``predict`` and ``quality`` together (local students assigned once per slab)."""
         heads = tuple(heads)
         unknown = [h for h in heads if h not in NETWORK_HEADS]
         if unknown or not heads:
-            raise ParameterError("Bundle.predict", f"unknown heads {unknown}", variable="heads",
-                                 expected=f"a non-empty subset of {', '.join(NETWORK_HEADS)}")
+            raise ParameterError(
+                "Bundle.predict",
+                f"unknown heads {unknown}",
+                variable="heads",
+                expected=f"a non-empty subset of {', '.join(NETWORK_HEADS)}",
+            )
         x, _ = self.features(bt, vza, extra)
         if land_cover is not None:
             land_cover = np.broadcast_to(np.asarray(land_cover), x.shape[:1])
-        parts = [self._predict_slab(x[i:i + self.slab_rows], heads,
-                                    None if land_cover is None else land_cover[i:i + self.slab_rows])
-                 for i in range(0, max(x.shape[0], 1), self.slab_rows)]
-        result = {head: {key: np.concatenate([p[0][head][key] for p in parts]) for key in parts[0][0][head]}
-                  for head in heads}
+        parts = [
+            self._predict_slab(
+                x[i : i + self.slab_rows], heads, None if land_cover is None else land_cover[i : i + self.slab_rows]
+            )
+            for i in range(0, max(x.shape[0], 1), self.slab_rows)
+        ]
+        result = {
+            head: {key: np.concatenate([p[0][head][key] for p in parts]) for key in parts[0][0][head]} for head in heads
+        }
         return result, np.concatenate([p[1] for p in parts])
 
     def predict(self, bt, vza, heads=("fusion",), extra=None, land_cover=None) -> dict[str, dict[str, np.ndarray]]:
@@ -310,11 +360,12 @@ def load_bundle(path, *, threads: int = 1, slab_rows: int = 65536, device: str =
 
 
 @functools.lru_cache(maxsize=8)
-def load_bundle_cached(path: str, sha256: str, threads: int = 1, slab_rows: int = 65536,
-                       device: str = "cpu") -> Bundle:
+def load_bundle_cached(path: str, sha256: str, threads: int = 1, slab_rows: int = 65536, device: str = "cpu") -> Bundle:
     """``load_bundle`` once per process for a (path, manifest sha256); refuses a bundle that changed."""
     bundle = load_bundle(path, threads=threads, slab_rows=slab_rows, device=device)
     if bundle.sha256 != sha256:
-        raise BundleIntegrityError(f"{describe_path(Path(path) / MANIFEST)}: sha256 {bundle.sha256} differs "
-                                   f"from the expected {sha256} (bundle replaced since the task was built)")
+        raise BundleIntegrityError(
+            f"{describe_path(Path(path) / MANIFEST)}: sha256 {bundle.sha256} differs "
+            f"from the expected {sha256} (bundle replaced since the task was built)"
+        )
     return bundle

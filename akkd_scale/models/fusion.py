@@ -20,6 +20,7 @@ Column water vapour is not known at retrieval time; its bin comes from an estima
 temperatures, their pairwise differences, the squared differences and BT13 × differences
 (:func:`cwv_features`; the split-window difference alone is dominated by emissivity contrast).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,7 +43,7 @@ def cwv_features(bt) -> np.ndarray:
     """Features (N, N_CWV_FEATURES) of the water-vapour estimate from brightness temperatures (N, 5) in K."""
     bt = np.asarray(bt, np.float64)
     diff = np.column_stack([bt[:, i] - bt[:, j] for i, j in _PAIRS])
-    return np.column_stack([np.ones(len(bt)), bt - 280.0, diff, diff ** 2, (bt[:, 3:4] - 280.0) * diff])
+    return np.column_stack([np.ones(len(bt)), bt - 280.0, diff, diff**2, (bt[:, 3:4] - 280.0) * diff])
 
 
 def moisture_bin(bt, calibration: dict) -> np.ndarray:
@@ -51,8 +52,9 @@ def moisture_bin(bt, calibration: dict) -> np.ndarray:
     return np.searchsorted(np.asarray(calibration["edges"], np.float64), estimate, side="right")
 
 
-def lst_uncertainty(head: str, strata: np.ndarray, fusion: dict, lst_teacher=None, lst_student=None,
-                    moisture=None) -> np.ndarray:
+def lst_uncertainty(
+    head: str, strata: np.ndarray, fusion: dict, lst_teacher=None, lst_student=None, moisture=None
+) -> np.ndarray:
     """Per-pixel LST uncertainty (K) of ``head`` (see module docstring); NaN where stratum is −1.
 
     With a ``calibration`` in ``fusion`` and the rows' water-vapour bins ``moisture`` (:func:`moisture_bin`,
@@ -64,8 +66,12 @@ def lst_uncertainty(head: str, strata: np.ndarray, fusion: dict, lst_teacher=Non
     variance = rmse[index] ** 2
     if head in ("teacher", "fusion"):
         if lst_teacher is None or lst_student is None:
-            raise ParameterError("lst_uncertainty", f"head {head!r} needs teacher and student LST",
-                                 variable="lst_teacher", expected="both arrays")
+            raise ParameterError(
+                "lst_uncertainty",
+                f"head {head!r} needs teacher and student LST",
+                variable="lst_teacher",
+                expected="both arrays",
+            )
         d2 = (np.asarray(lst_teacher, np.float64) - np.asarray(lst_student, np.float64)) ** 2
         variance = variance + np.maximum(0.0, d2 - np.asarray(fusion["lst_disagreement_ms"])[index])
     sigma = np.sqrt(variance)

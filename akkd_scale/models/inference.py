@@ -4,6 +4,7 @@
 predicts every network head — teacher, local and global students, fusion — with its LST uncertainty.
 ``akkd_scale.models.bundle.Bundle`` owns one and feeds it the rows' inputs and local-model indices.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,9 +38,13 @@ def execution_providers(device: str) -> list[str]:
         return ["CPUExecutionProvider"]
     available = ort.get_available_providers()
     if "CUDAExecutionProvider" not in available:
-        raise ParameterError(None, f"CUDA requested but this onnxruntime offers only {', '.join(available)}",
-                             variable="device", expected="onnxruntime-gpu with a visible NVIDIA GPU (pip install "
-                             "'akkd-scale[gpu]' in place of onnxruntime), or device 'cpu'")
+        raise ParameterError(
+            None,
+            f"CUDA requested but this onnxruntime offers only {', '.join(available)}",
+            variable="device",
+            expected="onnxruntime-gpu with a visible NVIDIA GPU (pip install "
+            "'akkd-scale[gpu]' in place of onnxruntime), or device 'cpu'",
+        )
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
@@ -57,7 +62,8 @@ class Networks:
         students = manifest["models"]["students"]
         #: (local model index or "global", "kd" | "baseline") → ONNX file.
         self._student_files: dict[tuple[int | str, str], str] = {
-            ("global", kind): students["global"][kind]["onnx"] for kind in ("kd", "baseline")}
+            ("global", kind): students["global"][kind]["onnx"] for kind in ("kd", "baseline")
+        }
         local = local_models(manifest)
         #: Per local model: whether it has its own students (else the global ones answer, QC bit 8).
         self.has_own_student = np.array([entry.get("kd") is not None for entry in local])
@@ -77,11 +83,14 @@ class Networks:
                 options.intra_op_num_threads = self.threads
                 options.inter_op_num_threads = 1
                 try:
-                    session = ort.InferenceSession(str(self.path / relative), sess_options=options,
-                                                   providers=self.providers)
+                    session = ort.InferenceSession(
+                        str(self.path / relative), sess_options=options, providers=self.providers
+                    )
                 except Exception as exc:  # onnxruntime's errors share no base class below Exception
-                    raise BundleError(f"{describe_path(self.path / relative)}: onnxruntime cannot load the "
-                                      f"model ({type(exc).__name__}: {str(exc)[:200]})") from exc
+                    raise BundleError(
+                        f"{describe_path(self.path / relative)}: onnxruntime cannot load the "
+                        f"model ({type(exc).__name__}: {str(exc)[:200]})"
+                    ) from exc
                 self._sessions[relative] = session
         return session
 
@@ -98,9 +107,16 @@ class Networks:
         bounds = list(starts) + [len(order)]
         sorted_x = x[order]
         out = np.empty((x.shape[0], N_TARGETS), dtype=np.float32)
-        out[order] = np.concatenate(
-            [self._run(self._student_files[(int(s), kind)], sorted_x[bounds[i]:bounds[i + 1]])
-             for i, s in enumerate(values)]) if len(values) else out
+        out[order] = (
+            np.concatenate(
+                [
+                    self._run(self._student_files[(int(s), kind)], sorted_x[bounds[i] : bounds[i + 1]])
+                    for i, s in enumerate(values)
+                ]
+            )
+            if len(values)
+            else out
+        )
         return out
 
     def predict(self, x: np.ndarray, local_index: np.ndarray, heads: tuple[str, ...]) -> dict:
@@ -122,8 +138,7 @@ class Networks:
             preds["fusion"] = fusion_mod.fuse(preds["teacher"], preds["student"], lv, fusion)
         lst_t = preds["teacher"][:, 0] if need_teacher else None
         lst_s = preds["student"][:, 0] if need_teacher else None
-        moisture = (fusion_mod.moisture_bin(xv[:, :N_BANDS], fusion["calibration"]) if "calibration" in fusion
-                    else None)
+        moisture = fusion_mod.moisture_bin(xv[:, :N_BANDS], fusion["calibration"]) if "calibration" in fusion else None
         result = {}
         for head in heads:
             full = np.full((x.shape[0], N_TARGETS), np.nan, dtype=np.float32)

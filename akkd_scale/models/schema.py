@@ -4,13 +4,23 @@ runtime reads (:func:`check_manifest`).
 Every error names the manifest, the dotted field (list items by index, e.g. ``fusion.teacher_weight.1``) and
 what was expected, so a malformed manifest never surfaces as an ``AttributeError`` or ``KeyError``.
 """
+
 from __future__ import annotations
 
 import json
 import math
 
-from ..conventions import (BANDS, INPUT_NAMES, INPUT_UNITS, LAND_COVER_CLASSES, N_TARGETS, NETWORK_HEADS,
-                           OPTIONAL_INPUTS, OUTPUT_NAMES, OUTPUT_UNITS)
+from ..conventions import (
+    BANDS,
+    INPUT_NAMES,
+    INPUT_UNITS,
+    LAND_COVER_CLASSES,
+    N_TARGETS,
+    NETWORK_HEADS,
+    OPTIONAL_INPUTS,
+    OUTPUT_NAMES,
+    OUTPUT_UNITS,
+)
 from ..errors import BundleError
 from .fusion import N_CWV_FEATURES
 from .strata import FEATURES as STRATA_FEATURES
@@ -23,7 +33,7 @@ FORMAT_VERSION = 2
 #: (``land_cover.classes``, ``models.students.land_cover``) and a calibrated uncertainty (``fusion.calibration``).
 READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
-DIGEST = "bundle.sha256"                # sha256 of manifest.json, in sha256sum format
+DIGEST = "bundle.sha256"  # sha256 of manifest.json, in sha256sum format
 #: A network's files: ONNX (what retrieval runs) and, optionally, Keras (fine-tuning, ``training.keras_io``).
 NETWORK_FILES = ("onnx", "keras")
 MODEL_ENTRY = 'an object {"onnx": path} or {"onnx": path, "keras": path}'
@@ -64,8 +74,13 @@ def _is_number(value) -> bool:
 def _is_relative_path(value: str, suffix: str = "") -> bool:
     """A POSIX path relative to the bundle directory that cannot leave it (no absolute, '..', '.', '')."""
     parts = value.split("/")
-    return (value.endswith(suffix) and "\\" not in value and ":" not in value and value not in (MANIFEST, DIGEST)
-            and not any(p in ("", ".", "..") for p in parts))
+    return (
+        value.endswith(suffix)
+        and "\\" not in value
+        and ":" not in value
+        and value not in (MANIFEST, DIGEST)
+        and not any(p in ("", ".", "..") for p in parts)
+    )
 
 
 def _path_expected(suffix: str = "") -> str:
@@ -120,8 +135,9 @@ class _Checker:
             self.fail(f"{field}.{key}", values, expected)
         return values
 
-    def rows(self, node: dict, field: str, key: str, n_rows: int, length: int, expected: str, lo=-math.inf,
-             hi=math.inf) -> None:
+    def rows(
+        self, node: dict, field: str, key: str, n_rows: int, length: int, expected: str, lo=-math.inf, hi=math.inf
+    ) -> None:
         """``node[key]``: ``n_rows`` lists of ``length`` numbers in [lo, hi]; row errors name the row index."""
         table = self.get(node, field, key, list, expected)
         if len(table) != n_rows or any(type(row) is not list for row in table):
@@ -160,8 +176,12 @@ def check_manifest(manifest, where: str) -> None:
     names = _strata(c, c.get(manifest, "", "strata"))
     classes = []
     if version >= 2 and "land_cover" in manifest:
-        c.equal(c.get(manifest, "", "land_cover", dict, "an object {classes}"), "land_cover", "classes",
-                list(LAND_COVER_CLASSES))
+        c.equal(
+            c.get(manifest, "", "land_cover", dict, "an object {classes}"),
+            "land_cover",
+            "classes",
+            list(LAND_COVER_CLASSES),
+        )
         classes = list(LAND_COVER_CLASSES)
     _models(c, c.get(manifest, "", "models"), names, classes)
     _fusion(c, c.get(manifest, "", "fusion"), len(classes) + len(names))
@@ -175,11 +195,18 @@ def check_manifest(manifest, where: str) -> None:
 
 def _inputs(c: _Checker, inputs: dict, version: int) -> None:
     names = c.get(inputs, "inputs", "names", list, "a list of input names")
-    extra = names[len(INPUT_NAMES):]
-    expected = (f"{list(INPUT_NAMES)} followed by optional inputs from {sorted(OPTIONAL_INPUTS)}, each once"
-                if version >= 2 else json.dumps(list(INPUT_NAMES)))
-    if (names[:len(INPUT_NAMES)] != list(INPUT_NAMES) or (extra and version < 2)
-            or any(name not in OPTIONAL_INPUTS for name in extra) or len(set(extra)) != len(extra)):
+    extra = names[len(INPUT_NAMES) :]
+    expected = (
+        f"{list(INPUT_NAMES)} followed by optional inputs from {sorted(OPTIONAL_INPUTS)}, each once"
+        if version >= 2
+        else json.dumps(list(INPUT_NAMES))
+    )
+    if (
+        names[: len(INPUT_NAMES)] != list(INPUT_NAMES)
+        or (extra and version < 2)
+        or any(name not in OPTIONAL_INPUTS for name in extra)
+        or len(set(extra)) != len(extra)
+    ):
         c.fail("inputs.names", names, expected)
     c.equal(inputs, "inputs", "bands", list(BANDS))
     c.equal(inputs, "inputs", "units", list(INPUT_UNITS) + [OPTIONAL_INPUTS[name][1] for name in extra])
@@ -252,8 +279,16 @@ def _local(c: _Checker, students: dict, key: str, names: list[str]) -> None:
 
 def _fusion(c: _Checker, fusion: dict, n: int) -> None:
     """Fusion weights, per-head LST RMSE and disagreement, one row per local model; optional calibration."""
-    c.rows(fusion, "fusion", "teacher_weight", n, N_TARGETS,
-           f"{n} x {N_TARGETS} weights in [0, 1] (one row per stratum)", 0.0, 1.0)
+    c.rows(
+        fusion,
+        "fusion",
+        "teacher_weight",
+        n,
+        N_TARGETS,
+        f"{n} x {N_TARGETS} weights in [0, 1] (one row per stratum)",
+        0.0,
+        1.0,
+    )
     rmse = c.get(fusion, "fusion", "lst_rmse", dict, f"an object with the heads {list(NETWORK_HEADS)}")
     for head in NETWORK_HEADS:
         c.numbers(rmse, "fusion.lst_rmse", head, n, 0.0)

@@ -11,6 +11,7 @@ Three classifications are crossed:
 Class edges are quantiles of the training inputs (equal-population classes), so every stratum has
 training data. The spec is a plain JSON-serialisable dict stored in the bundle manifest.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -32,12 +33,18 @@ def stratum_features(bt: np.ndarray, vza: np.ndarray) -> dict[str, np.ndarray]:
     """The three classification features for rows of ``bt`` (N, bands in BANDS order, K) and ``vza`` (N,)."""
     bt = np.asarray(bt)
     if bt.ndim != 2 or bt.shape[1] != len(BANDS):
-        raise InputError("brightness temperature array", f"shape {bt.shape}", variable="bt",
-                         expected=f"(N, {len(BANDS)}) with bands {', '.join(BANDS)}")
+        raise InputError(
+            "brightness temperature array",
+            f"shape {bt.shape}",
+            variable="bt",
+            expected=f"(N, {len(BANDS)}) with bands {', '.join(BANDS)}",
+        )
     vza = np.broadcast_to(np.asarray(vza), bt.shape[:1])
-    return {"moisture": bt[:, BANDS.index("B13")] - bt[:, BANDS.index("B14")],
-            "contrast": bt.max(axis=1) - bt.min(axis=1),
-            "view": vza}
+    return {
+        "moisture": bt[:, BANDS.index("B13")] - bt[:, BANDS.index("B14")],
+        "contrast": bt.max(axis=1) - bt.min(axis=1),
+        "view": vza,
+    }
 
 
 def fit_strata(bt, vza, *, n_moisture: int = 3, n_contrast: int = 2, n_view: int = 1) -> dict:
@@ -53,8 +60,12 @@ def fit_strata(bt, vza, *, n_moisture: int = 3, n_contrast: int = 2, n_view: int
     features = stratum_features(bt, vza)
     finite = np.all([np.isfinite(v) for v in features.values()], axis=0)
     if not finite.any():
-        raise InputError("training inputs", "no finite rows to fit strata", variable="bt",
-                         expected="finite brightness temperatures and view zenith")
+        raise InputError(
+            "training inputs",
+            "no finite rows to fit strata",
+            variable="bt",
+            expected="finite brightness temperatures and view zenith",
+        )
     classes = []
     for name, n in counts.items():
         quantiles = np.arange(1, int(n)) / int(n)
@@ -76,15 +87,18 @@ def n_strata(spec: dict) -> int:
 def stratum_names(spec: dict) -> list[str]:
     """Stratum names such as ``moisture1_contrast0_view0`` in stratum-index order."""
     names = [c["name"] for c in spec["classes"]]
-    return ["_".join(f"{n}{i}" for n, i in zip(names, combo))
-            for combo in itertools.product(*(range(k) for k in class_counts(spec)))]
+    return [
+        "_".join(f"{n}{i}" for n, i in zip(names, combo))
+        for combo in itertools.product(*(range(k) for k in class_counts(spec)))
+    ]
 
 
 def assign_strata(bt, vza, spec: dict) -> np.ndarray:
     """Stratum index (int32, N) of each row; −1 where any input is not finite."""
     if spec.get("version") != STRATA_VERSION:
-        raise ParameterError("strata spec", f"version {spec.get('version')!r}", variable="version",
-                             expected=str(STRATA_VERSION))
+        raise ParameterError(
+            "strata spec", f"version {spec.get('version')!r}", variable="version", expected=str(STRATA_VERSION)
+        )
     features = stratum_features(bt, vza)
     index = np.zeros(features["moisture"].shape, dtype=np.int64)
     finite = np.ones(index.shape, dtype=bool)

@@ -11,6 +11,7 @@ and view zenith:
   SRF-weighted mean of spectral τ (not weighted by the surface Planck function, so it does not
   depend on Ts; the difference from a B(Ts)-weighted τ is ≤ 0.0015 for ASTER TIR bands).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,8 +63,9 @@ def profile_levels(profile: xr.Dataset, index: int | None = None) -> tuple[Level
     pid = one["profile_id"].item() if "profile_id" in one.coords or "profile_id" in one else "profile"
     for name in ("altitude", "pressure", "temperature", "h2o"):
         if name not in one:
-            raise ProfileFormatError(pid, "variable missing", variable=name,
-                                     expected="the profile format of docs/architecture.md")
+            raise ProfileFormatError(
+                pid, "variable missing", variable=name, expected="the profile format of docs/architecture.md"
+            )
     gases = {}
     for name in SPECIES:
         if name in one and np.isfinite(one[name].values).any():
@@ -103,8 +105,9 @@ def column_water_vapour(pressure, h2o_ppmv, altitude=None, surface_altitude=None
     return float(np.sum(0.5 * (q[1:] + q[:-1]) * (p[:-1] - p[1:])) * 100.0 / G0 / 10.0)
 
 
-def spectral_terms(levels: Levels, view_zenith, surface_altitude: float, layering: str = LAYERING
-                   ) -> dict[str, np.ndarray]:
+def spectral_terms(
+    levels: Levels, view_zenith, surface_altitude: float, layering: str = LAYERING
+) -> dict[str, np.ndarray]:
     """Spectral τ and L↑ per view zenith (n_vz, n_wn) and L↓ (n_wn) on :data:`WAVENUMBER_GRID`.
 
     The profile is cut at ``surface_altitude`` and thinned on the ``layering`` grid; L↓ is computed once
@@ -114,58 +117,75 @@ def spectral_terms(levels: Levels, view_zenith, surface_altitude: float, layerin
     zs = float(prepared.altitude[0])
     common = dict(mode="radiance", surface_altitude=zs, wavenumber=WAVENUMBER_GRID, layering=layering)
     angles, weights = sky_quadrature()
-    sky = sum(w * run_lowtran(prepared, direction="up", view_zenith=a, **common).radiance
-              for a, w in zip(angles, weights))
-    up = [run_lowtran(prepared, direction="down", view_zenith=float(v), surface_albedo=1.0, **common)
-          for v in np.atleast_1d(view_zenith)]
-    return {"wavelength_um": up[0].wavelength_um,
-            "transmittance": np.stack([s.transmittance for s in up]),
-            "path_radiance": np.stack([s.radiance for s in up]),
-            "sky_radiance": sky,
-            "surface_air_temperature": float(prepared.temperature[0]),
-            "column_water_vapour": column_water_vapour(levels.pressure, levels.gases["h2o"], levels.altitude, zs)}
+    sky = sum(
+        w * run_lowtran(prepared, direction="up", view_zenith=a, **common).radiance for a, w in zip(angles, weights)
+    )
+    up = [
+        run_lowtran(prepared, direction="down", view_zenith=float(v), surface_albedo=1.0, **common)
+        for v in np.atleast_1d(view_zenith)
+    ]
+    return {
+        "wavelength_um": up[0].wavelength_um,
+        "transmittance": np.stack([s.transmittance for s in up]),
+        "path_radiance": np.stack([s.radiance for s in up]),
+        "sky_radiance": sky,
+        "surface_air_temperature": float(prepared.temperature[0]),
+        "column_water_vapour": column_water_vapour(levels.pressure, levels.gases["h2o"], levels.altitude, zs),
+    }
 
 
 def _band_dataset(spectra: dict, sensor) -> dict[str, np.ndarray]:
     lam = spectra["wavelength_um"]
-    return {"transmittance": band_average(lam, spectra["transmittance"], sensor),
-            "path_radiance": band_average(lam, spectra["path_radiance"], sensor),
-            "sky_radiance": band_average(lam, spectra["sky_radiance"], sensor)}
+    return {
+        "transmittance": band_average(lam, spectra["transmittance"], sensor),
+        "path_radiance": band_average(lam, spectra["path_radiance"], sensor),
+        "sky_radiance": band_average(lam, spectra["sky_radiance"], sensor),
+    }
 
 
 def _check_angles(view_zenith) -> np.ndarray:
     angles = np.atleast_1d(np.asarray(view_zenith, dtype=float))
     if angles.ndim != 1 or not np.all((angles >= 0) & (angles <= 89)):
-        raise ParameterError("atmospheric terms", f"view zenith {view_zenith}", variable="view_zenith",
-                             expected="degrees in [0, 89]")
+        raise ParameterError(
+            "atmospheric terms", f"view zenith {view_zenith}", variable="view_zenith", expected="degrees in [0, 89]"
+        )
     return angles
 
 
-def band_terms(profile: xr.Dataset, view_zenith: float, surface_altitude: float, sensor=ASTER_TIR,
-               layering: str = LAYERING) -> xr.Dataset:
+def band_terms(
+    profile: xr.Dataset, view_zenith: float, surface_altitude: float, sensor=ASTER_TIR, layering: str = LAYERING
+) -> xr.Dataset:
     """Band-effective ``transmittance``, ``path_radiance`` (L↑) and ``sky_radiance`` (L↓) on ``band``.
 
     ``profile``: one profile in the project format (or a profile set with a single profile).
     Radiances in W m⁻² sr⁻¹ µm⁻¹. A surface below the profile's lowest level raises ParameterError.
     """
     if "profile" in profile.dims and profile.sizes["profile"] != 1:
-        raise ParameterError("band_terms", f"{profile.sizes['profile']} profiles", variable="profile",
-                             expected="one profile (use terms_table for many)")
+        raise ParameterError(
+            "band_terms",
+            f"{profile.sizes['profile']} profiles",
+            variable="profile",
+            expected="one profile (use terms_table for many)",
+        )
     levels, lowest = profile_levels(profile, 0 if "profile" in profile.dims else None)
     angle = float(_check_angles(view_zenith)[0])
     zs = _effective_surface(float(surface_altitude), lowest)
     if zs is None:
-        raise ParameterError(levels.source, f"surface altitude {surface_altitude} km is below the profile's "
-                             f"lowest level ({lowest:.3f} km)", variable="surface_altitude",
-                             expected="an altitude inside the profile (no extrapolation below its surface)")
+        raise ParameterError(
+            levels.source,
+            f"surface altitude {surface_altitude} km is below the profile's lowest level ({lowest:.3f} km)",
+            variable="surface_altitude",
+            expected="an altitude inside the profile (no extrapolation below its surface)",
+        )
     spectra = spectral_terms(levels, [angle], zs, layering)
     bands = _band_dataset(spectra, sensor)
     coords = {"band": list(sensor.band_names), "wavelength": ("band", np.asarray(sensor.centers_um))}
     ds = xr.Dataset({k: ("band", v[0] if v.ndim == 2 else v) for k, v in bands.items()}, coords=coords)
     ds["surface_air_temperature"] = spectra["surface_air_temperature"]
     ds["column_water_vapour"] = spectra["column_water_vapour"]
-    return _annotate(ds.assign_attrs(profile_id=levels.source, view_zenith=angle, surface_altitude=zs,
-                                      layering=layering))
+    return _annotate(
+        ds.assign_attrs(profile_id=levels.source, view_zenith=angle, surface_altitude=zs, layering=layering)
+    )
 
 
 def _effective_surface(requested: float, lowest: float) -> float | None:
@@ -176,14 +196,24 @@ def _effective_surface(requested: float, lowest: float) -> float | None:
 
 
 def _annotate(ds: xr.Dataset) -> xr.Dataset:
-    units = {"transmittance": "1", "path_radiance": "W m-2 sr-1 um-1", "sky_radiance": "W m-2 sr-1 um-1",
-             "surface_air_temperature": "K", "column_water_vapour": "g cm-2", "wavelength": "um",
-             "view_zenith": "degree", "surface_altitude": "km"}
+    units = {
+        "transmittance": "1",
+        "path_radiance": "W m-2 sr-1 um-1",
+        "sky_radiance": "W m-2 sr-1 um-1",
+        "surface_air_temperature": "K",
+        "column_water_vapour": "g cm-2",
+        "wavelength": "um",
+        "view_zenith": "degree",
+        "surface_altitude": "km",
+    }
     for name, unit in units.items():
         if name in ds.variables:
             ds[name].attrs["units"] = unit
-    ds.attrs.update(rt_model="LOWTRAN7 (patched, no aerosol)", band_transmittance="SRF-weighted mean",
-                    sky_quadrature=f"Gauss-Legendre, {N_SKY_ANGLES} angles")
+    ds.attrs.update(
+        rt_model="LOWTRAN7 (patched, no aerosol)",
+        band_transmittance="SRF-weighted mean",
+        sky_quadrature=f"Gauss-Legendre, {N_SKY_ANGLES} angles",
+    )
     return ds
 
 
@@ -231,13 +261,24 @@ def _run_tasks(tasks, processes: int):
         with ProcessPoolExecutor(max_workers=processes, mp_context=get_context(method)) as pool:
             return list(pool.map(_table_task, tasks, chunksize=max(1, len(tasks) // (4 * processes))))
     except BrokenProcessPool as exc:
-        raise ParameterError("terms_table", f"LOWTRAN worker processes ({method}) died", variable="processes",
-                             expected="processes=1, or calling code under if __name__ == '__main__' (worker "
-                                      "processes started by 'spawn' re-import the main script)") from exc
+        raise ParameterError(
+            "terms_table",
+            f"LOWTRAN worker processes ({method}) died",
+            variable="processes",
+            expected="processes=1, or calling code under if __name__ == '__main__' (worker "
+            "processes started by 'spawn' re-import the main script)",
+        ) from exc
 
 
-def terms_table(profiles: xr.Dataset, view_zenith=(0.0,), surface_altitude=(0.0,), processes: int = 2,
-                cache: bool = True, sensor=ASTER_TIR, layering: str = LAYERING) -> xr.Dataset:
+def terms_table(
+    profiles: xr.Dataset,
+    view_zenith=(0.0,),
+    surface_altitude=(0.0,),
+    processes: int = 2,
+    cache: bool = True,
+    sensor=ASTER_TIR,
+    layering: str = LAYERING,
+) -> xr.Dataset:
     """Band terms on ``(profile, surface_altitude, view_zenith, band)``, computed in ``processes``
     worker processes and cached on disk (NetCDF keyed by a hash of every input).
 
@@ -247,12 +288,17 @@ def terms_table(profiles: xr.Dataset, view_zenith=(0.0,), surface_altitude=(0.0,
     """
     angles = _check_angles(view_zenith)
     if int(processes) != processes or processes < 1:
-        raise ParameterError("terms_table", f"processes={processes!r}", variable="processes",
-                             expected="a positive integer")
+        raise ParameterError(
+            "terms_table", f"processes={processes!r}", variable="processes", expected="a positive integer"
+        )
     altitudes = np.atleast_1d(np.asarray(surface_altitude, dtype=float))
     if altitudes.ndim != 1 or not np.all(np.isfinite(altitudes)):
-        raise ParameterError("terms_table", f"surface altitude {surface_altitude}", variable="surface_altitude",
-                             expected="finite altitudes in km")
+        raise ParameterError(
+            "terms_table",
+            f"surface altitude {surface_altitude}",
+            variable="surface_altitude",
+            expected="finite altitudes in km",
+        )
     if "profile" not in profiles.dims:
         profiles = profiles.expand_dims("profile")
     per_profile = [profile_levels(profiles, i) for i in range(profiles.sizes["profile"])]
@@ -288,17 +334,23 @@ def _assemble(profiles, per_profile, results, angles, altitudes, sensor) -> xr.D
         for name in scalars:
             scalars[name][i, j] = spectra[name]
     if skipped:
-        message = (f"{len(skipped)} (profile, surface altitude) pairs outside their profile are NaN: "
-                   f"{', '.join(skipped[:5])}{' …' if len(skipped) > 5 else ''}")
+        message = (
+            f"{len(skipped)} (profile, surface altitude) pairs outside their profile are NaN: "
+            f"{', '.join(skipped[:5])}{' …' if len(skipped) > 5 else ''}"
+        )
         warnings.warn(message, stacklevel=3)
         log.warning(message)
     dims4 = ("profile", "surface_altitude", "view_zenith", "band")
     data = {name: (dims4, values) for name, values in band_vars.items()}
     data["sky_radiance"] = (("profile", "surface_altitude", "band"), sky)
     data.update({name: (("profile", "surface_altitude"), values) for name, values in scalars.items()})
-    coords = {"profile_id": ("profile", [levels.source for levels, _ in per_profile]),
-              "surface_altitude": altitudes, "view_zenith": angles,
-              "band": list(sensor.band_names), "wavelength": ("band", np.asarray(sensor.centers_um))}
+    coords = {
+        "profile_id": ("profile", [levels.source for levels, _ in per_profile]),
+        "surface_altitude": altitudes,
+        "view_zenith": angles,
+        "band": list(sensor.band_names),
+        "wavelength": ("band", np.asarray(sensor.centers_um)),
+    }
     if "source" in profiles.coords:
         coords["source"] = ("profile", [str(s) for s in profiles["source"].values])
     table = xr.Dataset(data, coords=coords)

@@ -3,6 +3,7 @@
 Per band: ``L_sensor = τ·(ε·B(T_s) + (1 − ε)·L↓) + L↑`` with band-effective Planck radiance B; the one
 equation shared by the training-set builder, the demo scenes and (inverted) TES.
 """
+
 from __future__ import annotations
 
 import numpy as np

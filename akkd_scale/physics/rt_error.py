@@ -13,6 +13,7 @@ LOWTRAN7 → line-by-line (LBLRTM) difference measured on 80 TIGR profiles, ASTE
   measured B10 L↑ bias of 0.11 for a 0.039 τ bias); L↓ changes by −1.66·Δτ·B(T_air − 40 K)
   (diffusivity factor).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,17 @@ DIFFUSIVITY = 1.66
 DEFAULT_AMPLITUDE = (-0.5, 1.5)
 
 
-def perturb_terms(transmittance, path_radiance, sky_radiance, column_water_vapour, air_temperature, view_zenith,
-                  continuum, trace_gas, sensor=ASTER_TIR):
+def perturb_terms(
+    transmittance,
+    path_radiance,
+    sky_radiance,
+    column_water_vapour,
+    air_temperature,
+    view_zenith,
+    continuum,
+    trace_gas,
+    sensor=ASTER_TIR,
+):
     """Perturbed (τ, L↑, L↓), band on the last axis; amplitudes ``continuum`` and ``trace_gas`` per sample.
 
     τ is kept within [0.01, 1] and radiances non-negative.

@@ -16,6 +16,7 @@ Modules (see docs/evaluation.md for the conventions chosen where the ATBD leaves
 NumPy and Dask arrays are both accepted (Dask through ``map_blocks``; the band axis is made one
 chunk). NaN in any band of a pixel gives NaN out and a QC flag, never an exception.
 """
+
 from __future__ import annotations
 
 import logging
@@ -71,9 +72,12 @@ class TESParameters:
         }
         for name, ok in checks.items():
             if not ok:
-                raise ParameterError("TESParameters", f"invalid value {getattr(self, name)!r}", variable=name,
-                                     expected="0 < ε_max ≤ 1, 0 < a ≤ 1, b ≥ 0, c > 0, thresholds ≥ 0, "
-                                              "integer max_iterations ≥ 1")
+                raise ParameterError(
+                    "TESParameters",
+                    f"invalid value {getattr(self, name)!r}",
+                    variable=name,
+                    expected="0 < ε_max ≤ 1, 0 < a ≤ 1, b ≥ 0, c > 0, thresholds ≥ 0, integer max_iterations ≥ 1",
+                )
 
     def calibration(self, mmd):
         """ε_min from the MMD calibration curve."""
@@ -92,9 +96,17 @@ class TESResult:
     qc: Any
 
 
-def tes(observed, transmittance, path_radiance, sky_radiance, sensor=None, *,
-        quantity: str = "radiance", band_axis: int = -1,
-        parameters: TESParameters = TESParameters()) -> TESResult:
+def tes(
+    observed,
+    transmittance,
+    path_radiance,
+    sky_radiance,
+    sensor=None,
+    *,
+    quantity: str = "radiance",
+    band_axis: int = -1,
+    parameters: TESParameters = TESParameters(),
+) -> TESResult:
     """Run TES on at-sensor ``observed`` radiance (W m⁻² sr⁻¹ µm⁻¹) or brightness temperature (K).
 
     ``observed`` has the sensor's bands on ``band_axis``; the atmospheric terms (τ, L↑, hemispheric
@@ -104,54 +116,83 @@ def tes(observed, transmittance, path_radiance, sky_radiance, sensor=None, *,
     """
     if sensor is None:
         from ..sensors.aster import ASTER_TIR
+
         sensor = ASTER_TIR
     if quantity not in _QUANTITIES:
-        raise ParameterError("tes", f"unknown quantity {quantity!r}", variable="quantity",
-                             expected=" or ".join(_QUANTITIES))
-    arrays = {"observed": observed, "transmittance": transmittance,
-              "path_radiance": path_radiance, "sky_radiance": sky_radiance}
+        raise ParameterError(
+            "tes", f"unknown quantity {quantity!r}", variable="quantity", expected=" or ".join(_QUANTITIES)
+        )
+    arrays = {
+        "observed": observed,
+        "transmittance": transmittance,
+        "path_radiance": path_radiance,
+        "sky_radiance": sky_radiance,
+    }
     lazy = any(_is_dask(a) for a in arrays.values())
     xp = _dask_array() if lazy else np
     arrays = {name: xp.asarray(a) for name, a in arrays.items()}
     ndim = arrays["observed"].ndim
     if ndim == 0 or not -ndim <= band_axis < ndim:
-        raise ParameterError("tes", f"band_axis {band_axis} is outside an array of {ndim} dimensions",
-                             variable="observed", expected="an array with a band axis")
+        raise ParameterError(
+            "tes",
+            f"band_axis {band_axis} is outside an array of {ndim} dimensions",
+            variable="observed",
+            expected="an array with a band axis",
+        )
     axis = band_axis % ndim
     nbands = len(sensor.bands)
     if arrays["observed"].shape[axis] != nbands:
-        raise ParameterError("tes", f"band axis has length {arrays['observed'].shape[axis]}",
-                             variable="observed", expected=f"{nbands} bands {', '.join(sensor.band_names)}")
+        raise ParameterError(
+            "tes",
+            f"band axis has length {arrays['observed'].shape[axis]}",
+            variable="observed",
+            expected=f"{nbands} bands {', '.join(sensor.band_names)}",
+        )
     moved = {}
     for name, a in arrays.items():
         if name != "observed" and a.ndim < ndim:  # right-aligned broadcasting, like NumPy
             a = a.reshape((1,) * (ndim - a.ndim) + a.shape)
         if a.ndim != ndim or a.shape[axis] not in (1, nbands):
-            raise ParameterError("tes", f"shape {a.shape} does not broadcast to {arrays['observed'].shape} "
-                                        f"with bands on axis {axis}", variable=name,
-                                 expected=f"band axis of length {nbands} (or 1)")
+            raise ParameterError(
+                "tes",
+                f"shape {a.shape} does not broadcast to {arrays['observed'].shape} with bands on axis {axis}",
+                variable=name,
+                expected=f"band axis of length {nbands} (or 1)",
+            )
         moved[name] = xp.moveaxis(a, axis, -1)
     try:
         shape = np.broadcast_shapes(*(a.shape for a in moved.values()))
     except ValueError as exc:
-        raise ParameterError("tes", f"atmospheric terms do not broadcast to observed {moved['observed'].shape}",
-                             variable="transmittance/path_radiance/sky_radiance",
-                             expected="shapes broadcastable against observed") from exc
+        raise ParameterError(
+            "tes",
+            f"atmospheric terms do not broadcast to observed {moved['observed'].shape}",
+            variable="transmittance/path_radiance/sky_radiance",
+            expected="shapes broadcastable against observed",
+        ) from exc
     kernel_args = dict(sensor=sensor, quantity=quantity, parameters=parameters)
     if lazy:
         da = xp
         obs = da.broadcast_to(moved["observed"], shape).rechunk({len(shape) - 1: -1})
-        others = [da.broadcast_to(moved[n], shape).rechunk(obs.chunks)
-                  for n in ("transmittance", "path_radiance", "sky_radiance")]
-        stacked = da.map_blocks(_tes_block, obs, *others, dtype=np.float64,
-                                chunks=obs.chunks[:-1] + ((nbands + 4,),), **kernel_args)
+        others = [
+            da.broadcast_to(moved[n], shape).rechunk(obs.chunks)
+            for n in ("transmittance", "path_radiance", "sky_radiance")
+        ]
+        stacked = da.map_blocks(
+            _tes_block, obs, *others, dtype=np.float64, chunks=obs.chunks[:-1] + ((nbands + 4,),), **kernel_args
+        )
     else:
-        stacked = _tes_block(*(np.broadcast_to(moved[n], shape) for n in
-                               ("observed", "transmittance", "path_radiance", "sky_radiance")), **kernel_args)
-    emissivity = xp.moveaxis(stacked[..., 1:1 + nbands], -1, axis)
-    return TESResult(lst=stacked[..., 0], emissivity=emissivity, mmd=stacked[..., 1 + nbands],
-                     nem_iterations=stacked[..., 2 + nbands].astype(np.int16),
-                     qc=stacked[..., 3 + nbands].astype(np.uint8))
+        stacked = _tes_block(
+            *(np.broadcast_to(moved[n], shape) for n in ("observed", "transmittance", "path_radiance", "sky_radiance")),
+            **kernel_args,
+        )
+    emissivity = xp.moveaxis(stacked[..., 1 : 1 + nbands], -1, axis)
+    return TESResult(
+        lst=stacked[..., 0],
+        emissivity=emissivity,
+        mmd=stacked[..., 1 + nbands],
+        nem_iterations=stacked[..., 2 + nbands].astype(np.int16),
+        qc=stacked[..., 3 + nbands].astype(np.uint8),
+    )
 
 
 def tes_dataset(ds, sensor=None, *, parameters: TESParameters = TESParameters()):
@@ -165,25 +206,31 @@ def tes_dataset(ds, sensor=None, *, parameters: TESParameters = TESParameters())
     source = ds.attrs.get("source_file", "dataset")
     for name in names:
         if name not in ds or "band" not in ds[name].dims:
-            raise ParameterError(source, "variable missing or without a band dimension", variable=name,
-                                 expected="(…, band) variable as in the training-set contract")
+            raise ParameterError(
+                source,
+                "variable missing or without a band dimension",
+                variable=name,
+                expected="(…, band) variable as in the training-set contract",
+            )
 
     def run(bt, tau, lu, ld):
-        r = tes(bt, tau, lu, ld, sensor, quantity="brightness_temperature", band_axis=-1,
-                parameters=parameters)
+        r = tes(bt, tau, lu, ld, sensor, quantity="brightness_temperature", band_axis=-1, parameters=parameters)
         return r.lst, r.emissivity, r.mmd, r.nem_iterations, r.qc
 
     lst, emissivity, mmd, iterations, qc = xr.apply_ufunc(
-        run, *(ds[n] for n in names), input_core_dims=[["band"]] * 4,
-        output_core_dims=[[], ["band"], [], [], []], dask="allowed")
-    out = xr.Dataset({"lst": lst, "emissivity": emissivity, "tes_mmd": mmd,
-                      "nem_iterations": iterations, "tes_qc": qc})
+        run,
+        *(ds[n] for n in names),
+        input_core_dims=[["band"]] * 4,
+        output_core_dims=[[], ["band"], [], [], []],
+        dask="allowed",
+    )
+    out = xr.Dataset({"lst": lst, "emissivity": emissivity, "tes_mmd": mmd, "nem_iterations": iterations, "tes_qc": qc})
     out["lst"].attrs.update(units="K", long_name="land surface temperature (TES)")
     out["emissivity"].attrs.update(units="1", long_name="band emissivity (TES)")
-    out["tes_qc"].attrs.update(flag_masks=[QC_INVALID_INPUT, QC_NEM_NOT_CONVERGED, QC_NEM_DIVERGED,
-                                           QC_EMISSIVITY_OUT_OF_RANGE],
-                               flag_meanings="invalid_input nem_not_converged nem_diverged "
-                                             "emissivity_out_of_range")
+    out["tes_qc"].attrs.update(
+        flag_masks=[QC_INVALID_INPUT, QC_NEM_NOT_CONVERGED, QC_NEM_DIVERGED, QC_EMISSIVITY_OUT_OF_RANGE],
+        flag_meanings="invalid_input nem_not_converged nem_diverged emissivity_out_of_range",
+    )
     return out.transpose(*[d for d in emissivity.dims if d != "band"], "band")
 
 
@@ -213,9 +260,16 @@ def _tes_block(observed, transmittance, path_radiance, sky_radiance, *, sensor, 
         lst = np.where(invalid, np.nan, lst)
         emissivity = np.where(invalid[..., None], np.nan, emissivity)
         mmd = np.where(invalid, np.nan, mmd)
-        return np.concatenate([lst[..., None], emissivity, mmd[..., None],
-                               iterations[..., None].astype(np.float64),
-                               flags[..., None].astype(np.float64)], axis=-1)
+        return np.concatenate(
+            [
+                lst[..., None],
+                emissivity,
+                mmd[..., None],
+                iterations[..., None].astype(np.float64),
+                flags[..., None].astype(np.float64),
+            ],
+            axis=-1,
+        )
 
 
 def _nem(surface, sky, sensor, p):
@@ -257,10 +311,13 @@ def _nem(surface, sky, sensor, p):
         active, eps_current, previous = active[keep], eps_new[keep], corrected[keep]
         previous_change = None if change is None else change[keep]
     flags[active] |= QC_NEM_NOT_CONVERGED
-    logger.debug("NEM: %d pixels, %d diverged, %d not converged", radiance.shape[0],
-                 int(np.count_nonzero(flags & QC_NEM_DIVERGED)), active.size)
-    return (t_nem.reshape(shape), eps_nem.reshape(surface.shape), iterations.reshape(shape),
-            flags.reshape(shape))
+    logger.debug(
+        "NEM: %d pixels, %d diverged, %d not converged",
+        radiance.shape[0],
+        int(np.count_nonzero(flags & QC_NEM_DIVERGED)),
+        active.size,
+    )
+    return (t_nem.reshape(shape), eps_nem.reshape(surface.shape), iterations.reshape(shape), flags.reshape(shape))
 
 
 def _temperature_from_max_band(surface, sky, emissivity, sensor):
@@ -278,4 +335,5 @@ def _is_dask(value) -> bool:
 
 def _dask_array():
     import dask.array as da
+
     return da

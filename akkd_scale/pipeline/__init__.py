@@ -4,6 +4,7 @@
 Importing this package registers ``Dataset.akkd`` (xarray only); everything else, which pulls in
 onnxruntime, pandas and distributed, loads on first attribute access.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -11,9 +12,16 @@ import importlib
 from . import accessor as _accessor  # noqa: F401  (registers Dataset.akkd)
 
 _EXPORTS = {
-    "run_scenes": "runner", "retrieve": "graph", "BundleRef": "kernel", "bundle_ref": "kernel",
-    "get_client": "cluster", "close_client": "cluster", "dashboard_link": "cluster",
-    "group_status": "store", "open_scene": "store", "scene_group": "store",
+    "run_scenes": "runner",
+    "retrieve": "graph",
+    "BundleRef": "kernel",
+    "bundle_ref": "kernel",
+    "get_client": "cluster",
+    "close_client": "cluster",
+    "dashboard_link": "cluster",
+    "group_status": "store",
+    "open_scene": "store",
+    "scene_group": "store",
 }
 __all__ = sorted(_EXPORTS)
 

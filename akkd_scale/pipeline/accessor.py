@@ -3,6 +3,7 @@
 Registered when this module is imported (``import akkd_scale`` does it). Importing it loads only
 xarray; the models load on first use.
 """
+
 from __future__ import annotations
 
 import xarray as xr
@@ -15,12 +16,31 @@ class AkkdAccessor:
     def __init__(self, ds: xr.Dataset):
         self._ds = ds
 
-    def retrieve(self, bundle=None, heads=("fusion",), atmosphere: str | None = None, *, device: str | None = None,
-                 landcover=None, landcover_legend: str | None = None, cloud_mask="auto",
-                 cloud_mask_convention: str | None = None, keep_cloudy: bool = False) -> xr.Dataset:
+    def retrieve(
+        self,
+        bundle=None,
+        heads=("fusion",),
+        atmosphere: str | None = None,
+        *,
+        device: str | None = None,
+        landcover=None,
+        landcover_legend: str | None = None,
+        cloud_mask="auto",
+        cloud_mask_convention: str | None = None,
+        keep_cloudy: bool = False,
+    ) -> xr.Dataset:
         """``akkd_scale.retrieve`` on this dataset (lazy for Dask-backed data; compute or ``to_zarr`` it)."""
         from .graph import retrieve
 
-        return retrieve(self._ds, bundle, heads, atmosphere, device, landcover=landcover,
-                        landcover_legend=landcover_legend, cloud_mask=cloud_mask,
-                        cloud_mask_convention=cloud_mask_convention, keep_cloudy=keep_cloudy)
+        return retrieve(
+            self._ds,
+            bundle,
+            heads,
+            atmosphere,
+            device,
+            landcover=landcover,
+            landcover_legend=landcover_legend,
+            cloud_mask=cloud_mask,
+            cloud_mask_convention=cloud_mask_convention,
+            keep_cloudy=keep_cloudy,
+        )

@@ -17,6 +17,7 @@ Chunk edges: the kernel has no halo (one ``map_blocks`` task per chunk). The mas
 (3 × 3 texture, buffer dilation) see only their chunk, so only pixels within :func:`halo_px` (3) pixels of an
 inner chunk edge can differ from the whole-scene mask (measured: docs/clouds.md, "Integration").
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,15 +76,19 @@ class CloudPlan:
         if not self.active:
             return f"none: {self.note}"
         ref = self.reference
-        tests = (f"built-in tests ({'day: VNIR reflectance and TIR' if ref.day else 'night: TIR only'}; clear-sky "
-                 f"BT13 reference {ref.bt13:.2f} K, the {ref.percentile:g}th percentile of the scene; buffer "
-                 f"{self.config.buffer_px} px)")
+        tests = (
+            f"built-in tests ({'day: VNIR reflectance and TIR' if ref.day else 'night: TIR only'}; clear-sky "
+            f"BT13 reference {ref.bt13:.2f} K, the {ref.percentile:g}th percentile of the scene; buffer "
+            f"{self.config.buffer_px} px)"
+        )
         if self.note:
             tests += f" [{self.note}]"
         if self.cmap is None:
             return tests
-        return (f"external: {self.cmap.path} ({self.cmap.legend}), covering {self.covered:.1%} of the scene; "
-                f"{tests} where it has no data")
+        return (
+            f"external: {self.cmap.path} ({self.cmap.legend}), covering {self.covered:.1%} of the scene; "
+            f"{tests} where it has no data"
+        )
 
 
 def _no_mask(note: str) -> CloudPlan:
@@ -113,8 +118,14 @@ def _reference(ds: xr.Dataset, day: bool) -> SceneReference:
         return SceneReference(math.nan, day)
 
 
-def plan_clouds(ds: xr.Dataset, cloud_mask=AUTO, convention: str | None = None, *, keep_cloudy: bool = False,
-                config: CloudMaskConfig = CloudMaskConfig()) -> CloudPlan:
+def plan_clouds(
+    ds: xr.Dataset,
+    cloud_mask=AUTO,
+    convention: str | None = None,
+    *,
+    keep_cloudy: bool = False,
+    config: CloudMaskConfig = CloudMaskConfig(),
+) -> CloudPlan:
     """The cloud plan of a scene, decided before any task exists. ``cloud_mask``: ``"auto"``, ``"none"`` or a
     cloud-mask GeoTIFF (checked here: readable, one band of integer codes, a CRS, codes of ``convention`` —
     ``mod35``/``binary``, None: from the file's name/tags or its codes; InputError naming the file). A mask
@@ -123,21 +134,31 @@ def plan_clouds(ds: xr.Dataset, cloud_mask=AUTO, convention: str | None = None, 
     check_convention(convention)
     external = not (isinstance(cloud_mask, str) and cloud_mask in (AUTO, NONE))
     if not external and convention is not None:
-        raise ParameterError(None, "a cloud-mask convention without an external mask", variable="cloud_mask",
-                             expected="--cloud-mask MASK.tif with --cloud-mask-convention")
+        raise ParameterError(
+            None,
+            "a cloud-mask convention without an external mask",
+            variable="cloud_mask",
+            expected="--cloud-mask MASK.tif with --cloud-mask-convention",
+        )
     if cloud_mask == NONE:
         return CloudPlan(NONE, note="not requested (cloud_mask='none')")
     spatial = [d for d in ds[BT].dims if d != "band"] if BT in ds.variables else []
     pixels = int(np.prod([ds.sizes[d] for d in spatial])) if spatial else 0
     if len(spatial) != 2 or "solar_zenith" not in ds.variables or pixels < MIN_IMAGE_PIXELS:
-        why = (f"not an image (dimensions {tuple(spatial)}, the tests need two spatial ones)" if len(spatial) != 2
-               else "the dataset has no solar_zenith (day or night unknown; the reader's scenes have it)"
-               if "solar_zenith" not in ds.variables else
-               f"{pixels} pixels, fewer than the {MIN_IMAGE_PIXELS} the scene's clear-sky reference needs")
+        why = (
+            f"not an image (dimensions {tuple(spatial)}, the tests need two spatial ones)"
+            if len(spatial) != 2
+            else "the dataset has no solar_zenith (day or night unknown; the reader's scenes have it)"
+            if "solar_zenith" not in ds.variables
+            else f"{pixels} pixels, fewer than the {MIN_IMAGE_PIXELS} the scene's clear-sky reference needs"
+        )
         if external:
-            raise InputError(source, f"an external cloud mask needs a scene image with solar_zenith: {why}",
-                             variable="cloud_mask", expected=f"a scene opened with engine='aster_l1b' of at least "
-                                                             f"{MIN_IMAGE_PIXELS} pixels")
+            raise InputError(
+                source,
+                f"an external cloud mask needs a scene image with solar_zenith: {why}",
+                variable="cloud_mask",
+                expected=f"a scene opened with engine='aster_l1b' of at least {MIN_IMAGE_PIXELS} pixels",
+            )
         return _no_mask(f"auto, but {why}")
     zenith = _solar_zenith(ds)
     sun_up = math.isfinite(zenith) and zenith < MAX_DAY_SOLAR_ZENITH
@@ -154,17 +175,28 @@ def plan_clouds(ds: xr.Dataset, cloud_mask=AUTO, convention: str | None = None, 
         return CloudPlan(AUTO, reference, config=config, keep_cloudy=keep_cloudy, note=note)
     for name in ("latitude", "longitude"):
         if name not in ds.variables:
-            raise InputError(source, "variable missing", variable=name,
-                             expected="latitude/longitude (y, x) to place the scene's pixels on the cloud mask")
+            raise InputError(
+                source,
+                "variable missing",
+                variable=name,
+                expected="latitude/longitude (y, x) to place the scene's pixels on the cloud mask",
+            )
     found = open_map(cloud_mask, ds["latitude"], ds["longitude"], CLOUD_MASK_MAP, require_overlap=False)
     if not found.codes:
-        missed = (f"the cloud mask {found.lcmap.path} " + ("has only no-data cells under the scene" if found.covered
-                                                           else "does not cover the scene") + ": built-in tests only")
+        missed = (
+            f"the cloud mask {found.lcmap.path} "
+            + ("has only no-data cells under the scene" if found.covered else "does not cover the scene")
+            + ": built-in tests only"
+        )
         log.warning("%s: %s", source, missed)
         return CloudPlan(EXTERNAL, reference, None, config, keep_cloudy, 0.0, "; ".join(filter(None, (missed, note))))
     if found.covered < 1.0:
-        log.warning("%s: the cloud mask %s covers %.1f%% of the scene: the built-in tests decide the rest", source,
-                    found.lcmap.path, 100 * found.covered)
+        log.warning(
+            "%s: the cloud mask %s covers %.1f%% of the scene: the built-in tests decide the rest",
+            source,
+            found.lcmap.path,
+            100 * found.covered,
+        )
     chosen = decide_convention(found.lcmap.path, found.codes, convention, found.hint_text)
     return CloudPlan(EXTERNAL, reference, found.lcmap.with_legend(chosen), config, keep_cloudy, found.covered, note)
 
@@ -176,8 +208,12 @@ def check_mask_file(path, convention: str | None = None) -> str:
     check_convention(convention)
     found = open_map(path, None, None, CLOUD_MASK_MAP)
     if not found.codes:
-        raise InputError(found.lcmap.path, "only no-data cells", variable=CLOUD_MASK_MAP.variable,
-                         expected=f"{CLOUD_MASK_MAP.codes} ({' or '.join(CONVENTION_MEANINGS.values())})")
+        raise InputError(
+            found.lcmap.path,
+            "only no-data cells",
+            variable=CLOUD_MASK_MAP.variable,
+            expected=f"{CLOUD_MASK_MAP.codes} ({' or '.join(CONVENTION_MEANINGS.values())})",
+        )
     return decide_convention(found.lcmap.path, found.codes, convention, found.hint_text)
 
 

@@ -6,6 +6,7 @@ cached model bundle. Executors: :class:`ThreadedExecutor` (Dask's threaded sched
 and :class:`ClusterExecutor` (a distributed Client) offer the same small interface, so
 ``runner._run`` is one loop for both.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -29,9 +30,15 @@ CONNECT_TIMEOUT_S = 10.0
 WORKER_SETUP = "akkd_scale.pipeline.worker_setup"
 
 
-def get_client(scheduler: str | None = None, workers: int | None = None, threads_per_worker: int | None = None,
-               *, dashboard_address: str | None = ":8787", connect_timeout: float = CONNECT_TIMEOUT_S,
-               **cluster_kwargs):
+def get_client(
+    scheduler: str | None = None,
+    workers: int | None = None,
+    threads_per_worker: int | None = None,
+    *,
+    dashboard_address: str | None = ":8787",
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    **cluster_kwargs,
+):
     """Connect to ``scheduler`` (e.g. ``tcp://host:8786``) or start a LocalCluster with processes.
 
     ``workers``/``threads_per_worker`` apply only to the LocalCluster; ``dashboard_address=None``
@@ -47,16 +54,24 @@ def get_client(scheduler: str | None = None, workers: int | None = None, threads
         try:
             client = Client(scheduler, timeout=connect_timeout)
         except (OSError, TimeoutError) as exc:
-            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} within {connect_timeout:g} s "
-                               f"({type(exc).__name__}); check the address and that the scheduler is running") from None
+            raise ClusterError(
+                f"cannot reach the Dask scheduler at {scheduler} within {connect_timeout:g} s "
+                f"({type(exc).__name__}); check the address and that the scheduler is running"
+            ) from None
     else:
         if dashboard_address is None:
             cluster_kwargs["scheduler_kwargs"] = {**cluster_kwargs.get("scheduler_kwargs", {}), "dashboard": False}
         # Dask's default MALLOC_TRIM_THRESHOLD_=65536 turns glibc's adaptive mmap threshold off, so every
         # large NumPy temporary of the kernel is a fresh mmap: the kernel ran ~10 % slower in workers.
         with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
-                                   dashboard_address=dashboard_address, preload=[WORKER_SETUP], **cluster_kwargs)
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=threads_per_worker,
+                processes=True,
+                dashboard_address=dashboard_address,
+                preload=[WORKER_SETUP],
+                **cluster_kwargs,
+            )
         client = Client(cluster)
     log.debug("Dask client %s; dashboard: %s", client.scheduler.address, dashboard_link(client))
     return client
@@ -138,11 +153,11 @@ class ThreadedExecutor:
         if self._queued:
             threads = max(1, self.cores // min(self.cores, len(self._queued)))
             for graph, job in self._queued:
-                self._in_flight[self._pool.submit(dask.compute, graph, scheduler="threads",
-                                                  num_workers=threads)] = job
+                self._in_flight[self._pool.submit(dask.compute, graph, scheduler="threads", num_workers=threads)] = job
             self._queued = []
-        done, _ = concurrent.futures.wait(self._in_flight, timeout=timeout,
-                                          return_when=concurrent.futures.FIRST_COMPLETED)
+        done, _ = concurrent.futures.wait(
+            self._in_flight, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED
+        )
         return [(self._in_flight.pop(future), _error(future)) for future in done]
 
     def cancel(self) -> list:
@@ -193,8 +208,10 @@ class ClusterExecutor:
             return
         self._no_workers_since = self._no_workers_since or time.monotonic()
         if time.monotonic() - self._no_workers_since > self.worker_timeout:
-            raise ClusterError(f"the Dask cluster has had no worker for {self.worker_timeout:.0f} s (all workers "
-                               "lost); complete scenes are kept, rerun to finish the rest")
+            raise ClusterError(
+                f"the Dask cluster has had no worker for {self.worker_timeout:.0f} s (all workers "
+                "lost); complete scenes are kept, rerun to finish the rest"
+            )
 
     def cancel(self) -> list:
         jobs = list(self._in_flight.values())
@@ -205,8 +222,9 @@ class ClusterExecutor:
 
 
 @contextmanager
-def scene_executor(kind: str, n_scenes: int, client=None, *, max_in_flight: int | None = None,
-                   worker_timeout: float) -> Iterator[SceneExecutor]:
+def scene_executor(
+    kind: str, n_scenes: int, client=None, *, max_in_flight: int | None = None, worker_timeout: float
+) -> Iterator[SceneExecutor]:
     """The executor of a run: ``"threads"`` (:class:`ThreadedExecutor`) or ``"cluster"`` on ``client``, else
     a LocalCluster started here (:func:`get_client`) and closed at the end; at most ``max_in_flight``
     scenes at once on a cluster (default twice its thread count, at least 2)."""

@@ -8,6 +8,7 @@ with all its chunks (:func:`~akkd_scale.pipeline.store.open_scene`), every varia
 within :data:`MAX_EXPORT_BYTES` — and files are written under temporary names and renamed only when all of
 them succeeded: an error (also a full disk) leaves ``out_dir`` as it was.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,7 +36,7 @@ SIGNED_NODATA = -1
 GCP_POINTS = 11
 #: Largest output export makes, in bytes of one variable on the target grid (rioxarray reprojects in memory):
 #: 4 GiB, e.g. the five emissivity bands of a 700 × 830 scene down to about 5 m pixels.
-MAX_EXPORT_BYTES = 4 * 2 ** 30
+MAX_EXPORT_BYTES = 4 * 2**30
 
 
 def utm_epsg(latitude: float, longitude: float) -> int:
@@ -61,14 +62,21 @@ def georeferenced(ds: xr.Dataset, store, group: str) -> xr.Dataset:
     # open_zarr leaves the grid-mapping variable a data variable (rioxarray's default name: spatial_ref)
     mappings = {v.attrs.get("grid_mapping") for v in ds.data_vars.values()} | {"spatial_ref"}
     ds = ds.set_coords(sorted(mappings & set(ds.data_vars)))
-    if ds.rio.crs is not None and (ds.rio.get_gcps() or ("x" in ds.coords and "y" in ds.coords)
-                                   or "GeoTransform" in ds.coords.get("spatial_ref", xr.DataArray()).attrs):
+    if ds.rio.crs is not None and (
+        ds.rio.get_gcps()
+        or ("x" in ds.coords and "y" in ds.coords)
+        or "GeoTransform" in ds.coords.get("spatial_ref", xr.DataArray()).attrs
+    ):
         return ds
     if "latitude" in ds.variables and "longitude" in ds.variables:
         log.info("%s/%s: no spatial_ref; ground control points from latitude/longitude", store, group)
         return ds.rio.write_gcps(_gcps_from_coordinates(ds), "EPSG:4326")
-    raise InputError(store, "no georeferencing: neither a spatial_ref coordinate nor latitude/longitude",
-                     variable=group, expected="a result store of georeferenced scenes")
+    raise InputError(
+        store,
+        "no georeferencing: neither a spatial_ref coordinate nor latitude/longitude",
+        variable=group,
+        expected="a result store of georeferenced scenes",
+    )
 
 
 def scene_center(ds: xr.Dataset) -> tuple[float, float]:
@@ -98,15 +106,22 @@ def target_crs(ds: xr.Dataset, crs: str):
     try:
         return CRS.from_user_input(crs)
     except CRSError as exc:
-        raise InputError("--crs", f"{crs!r} is not a CRS ({exc})", variable="crs",
-                         expected='"utm" or a CRS such as "EPSG:32611"') from exc
+        raise InputError(
+            "--crs", f"{crs!r} is not a CRS ({exc})", variable="crs", expected='"utm" or a CRS such as "EPSG:32611"'
+        ) from exc
 
 
 def _tags(da: xr.DataArray, attrs: dict, store, group: str) -> dict:
     """GeoTIFF metadata: units, scale/offset, CF names, flags, and the scene's provenance."""
-    tags = {"units": da.attrs.get("units", ""), "scale_factor": 1.0, "add_offset": 0.0,
-            "long_name": str(da.attrs.get("long_name", da.name)), "source_store": str(Path(store).resolve()),
-            "source_group": group, "variable": str(da.name)}
+    tags = {
+        "units": da.attrs.get("units", ""),
+        "scale_factor": 1.0,
+        "add_offset": 0.0,
+        "long_name": str(da.attrs.get("long_name", da.name)),
+        "source_store": str(Path(store).resolve()),
+        "source_group": group,
+        "variable": str(da.name),
+    }
     for key in ("standard_name", "flag_masks", "flag_values", "flag_meanings"):
         if key in da.attrs:
             value = da.attrs[key]
@@ -138,12 +153,20 @@ def _output_grid(da: xr.DataArray, crs, resolution: float | None) -> tuple[int, 
         return da.rio.width, da.rio.height, abs(da.rio.resolution()[0])
     gcps = da.rio.get_gcps()
     transform, width, height = calculate_default_transform(
-        da.rio.crs, crs, da.rio.width, da.rio.height, *(() if gcps else da.rio.bounds()),
-        **({"gcps": gcps} if gcps else {}))
+        da.rio.crs,
+        crs,
+        da.rio.width,
+        da.rio.height,
+        *(() if gcps else da.rio.bounds()),
+        **({"gcps": gcps} if gcps else {}),
+    )
     if resolution is None:
         return width, height, abs(transform.a)
-    return (math.ceil(width * abs(transform.a) / resolution), math.ceil(height * abs(transform.e) / resolution),
-            resolution)
+    return (
+        math.ceil(width * abs(transform.a) / resolution),
+        math.ceil(height * abs(transform.e) / resolution),
+        resolution,
+    )
 
 
 def _size(nbytes: float) -> str:
@@ -168,10 +191,14 @@ def _check_size(ds: xr.Dataset, names, crs, resolution: float | None, store, gro
         units = "degrees" if crs.is_geographic else (crs.linear_units or "CRS units")
         at = f"resolution {resolution:g}" if resolution is not None else f"its default resolution {pixel:g}"
         coarser = pixel * math.sqrt(nbytes / MAX_EXPORT_BYTES)
-        raise InputError(store, f"{name}: the output grid at {at} would be {width} x {height} pixels x {bands} "
-                         f"band(s) = {_size(nbytes)} in memory", variable=group,
-                         expected=f"at most {_size(MAX_EXPORT_BYTES)} per file: a coarser --resolution (at least "
-                         f"{coarser:.3g} {units}) or another --crs")
+        raise InputError(
+            store,
+            f"{name}: the output grid at {at} would be {width} x {height} pixels x {bands} "
+            f"band(s) = {_size(nbytes)} in memory",
+            variable=group,
+            expected=f"at most {_size(MAX_EXPORT_BYTES)} per file: a coarser --resolution (at least "
+            f"{coarser:.3g} {units}) or another --crs",
+        )
 
 
 def _write_geotiff(da: xr.DataArray, partial: Path, final: Path, driver: str, tags: dict, **options) -> None:
@@ -204,8 +231,17 @@ def reproject_variable(ds: xr.Dataset, name: str, crs, resolution: float | None)
     da = da.drop_vars([c for c in da.coords if c not in ("band", "x", "y", da.rio.grid_mapping)])
     attrs = dict(da.attrs)
     integer = np.issubdtype(da.dtype, np.integer)
-    nodata = ((SIGNED_NODATA if np.issubdtype(da.dtype, np.signedinteger) else INTEGER_NODATA if da.dtype == np.uint8
-               else np.iinfo(da.dtype).max) if integer else np.nan)  # uint16 cloud_tests: 65535 (bits reach 2048)
+    nodata = (
+        (
+            SIGNED_NODATA
+            if np.issubdtype(da.dtype, np.signedinteger)
+            else INTEGER_NODATA
+            if da.dtype == np.uint8
+            else np.iinfo(da.dtype).max
+        )
+        if integer
+        else np.nan
+    )  # uint16 cloud_tests: 65535 (bits reach 2048)
     da = da.copy(data=da.values)
     da.encoding = {}
     da = da.rio.write_nodata(nodata, encoded=False)
@@ -213,25 +249,40 @@ def reproject_variable(ds: xr.Dataset, name: str, crs, resolution: float | None)
     if _on_grid(da, crs, resolution):
         out = da
     else:
-        out = da.rio.reproject(crs, resolution=resolution, nodata=nodata,
-                               resampling=Resampling.nearest if integer else Resampling.bilinear)
-    out.attrs = {**{k: v for k, v in attrs.items() if k in ("units", "long_name", "standard_name")},
-                 "_FillValue": nodata}
+        out = da.rio.reproject(
+            crs, resolution=resolution, nodata=nodata, resampling=Resampling.nearest if integer else Resampling.bilinear
+        )
+    out.attrs = {
+        **{k: v for k, v in attrs.items() if k in ("units", "long_name", "standard_name")},
+        "_FillValue": nodata,
+    }
     if "band" in out.dims:
         out.attrs["long_name"] = tuple(f"{name} {band}" for band in out["band"].values)
     return out
 
 
-def export_store(store, out_dir, *, variables=DEFAULT_VARIABLES, crs: str = "utm",
-                 resolution: float | None = None, fmt: str = "cog", scenes=None) -> list[Path]:
+def export_store(
+    store,
+    out_dir,
+    *,
+    variables=DEFAULT_VARIABLES,
+    crs: str = "utm",
+    resolution: float | None = None,
+    fmt: str = "cog",
+    scenes=None,
+) -> list[Path]:
     """Write ``<scene>_<variable>.tif`` for every complete scene group (or ``scenes``) of ``store``
     into ``out_dir`` and return the paths. ``crs``: ``"utm"`` (scene centre's zone) or a CRS;
     ``resolution`` in CRS units (default 90 for projected CRSs); ``fmt``: ``"cog"`` or ``"geotiff"``."""
     if fmt not in DRIVERS:
         raise InputError("--format", f"unknown format {fmt!r}", variable="format", expected=" or ".join(DRIVERS))
     if resolution is not None and not resolution > 0:
-        raise InputError("--resolution", f"resolution {resolution}", variable="resolution",
-                         expected="a positive pixel size in CRS units")
+        raise InputError(
+            "--resolution",
+            f"resolution {resolution}",
+            variable="resolution",
+            expected="a positive pixel size in CRS units",
+        )
     variables = tuple(variables)
     if not variables:
         raise InputError("--variables", "no variables given", variable="variables", expected="e.g. lst,emissivity,qc")
@@ -241,15 +292,20 @@ def export_store(store, out_dir, *, variables=DEFAULT_VARIABLES, crs: str = "utm
         raise InputError(store, "the store has no scene groups", expected="a store written by `akkd-scale run`")
     unknown = sorted(set(chosen) - set(groups))
     if unknown:
-        raise InputError(store, f"no scene group(s) {', '.join(unknown)}", variable="scenes",
-                         expected=f"one of {', '.join(groups)}")
+        raise InputError(
+            store, f"no scene group(s) {', '.join(unknown)}", variable="scenes", expected=f"one of {', '.join(groups)}"
+        )
     plans = []
     for group in chosen:
         ds = open_scene(store, group)  # complete, with every chunk present
         missing = [v for v in variables if v not in ds.data_vars]
         if missing:
-            raise InputError(store, f"variable(s) {', '.join(missing)} not in scene group {group}", variable=missing[0],
-                             expected=f"some of {', '.join(sorted(ds.data_vars))}")
+            raise InputError(
+                store,
+                f"variable(s) {', '.join(missing)} not in scene group {group}",
+                variable=missing[0],
+                expected=f"some of {', '.join(sorted(ds.data_vars))}",
+            )
         ds = georeferenced(ds, store, group)
         dst_crs = target_crs(ds, crs)
         _check_size(ds, variables, dst_crs, resolution, store, group)

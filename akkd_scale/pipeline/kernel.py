@@ -6,6 +6,7 @@ thread count; it refuses a bundle whose sha256 changed), so a graph with thousan
 ships network weights and never reloads them per chunk. NumPy-backed datasets run the same kernel
 once, in the calling process.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,9 +16,22 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..conventions import (BANDS, BT, CLOUD_TESTS, LAND_COVER_UNKNOWN, NDVI, QC_CLOUD, QC_CLOUD_BUFFER,
-                           QC_INVALID_INPUT, QC_LAND_COVER_RULES, TES_HEAD, TES_TERMS, VNIR_BAND, VNIR_REFLECTANCE,
-                           VZA)
+from ..conventions import (
+    BANDS,
+    BT,
+    CLOUD_TESTS,
+    LAND_COVER_UNKNOWN,
+    NDVI,
+    QC_CLOUD,
+    QC_CLOUD_BUFFER,
+    QC_INVALID_INPUT,
+    QC_LAND_COVER_RULES,
+    TES_HEAD,
+    TES_TERMS,
+    VNIR_BAND,
+    VNIR_REFLECTANCE,
+    VZA,
+)
 from ..errors import BundleError, InputError
 from ..io.aster.vnir import ndvi_from_reflectance
 from .cloud_plan import CloudPlan, mask_block
@@ -55,8 +69,10 @@ def bundle_ref(bundle=None, device: str | None = None) -> BundleRef:
     if bundle is None:
         bundle = default_bundle_path()
         if not Path(bundle).exists():
-            raise BundleError(f"{bundle}: no default model bundle there; pass --bundle PATH (bundle=...) or "
-                              "set AKKD_BUNDLE to a bundle directory built by the training pipeline")
+            raise BundleError(
+                f"{bundle}: no default model bundle there; pass --bundle PATH (bundle=...) or "
+                "set AKKD_BUNDLE to a bundle directory built by the training pipeline"
+            )
     if not isinstance(bundle, Bundle):
         if Path(bundle).is_file():
             raise BundleError(f"{Path(bundle).resolve()}: is a file; expected a bundle directory (with manifest.json)")
@@ -83,8 +99,7 @@ def cached_bundle(ref: BundleRef):
     return load_bundle_cached(ref.path, ref.sha256, 1, SLAB_ROWS, ref.device)
 
 
-def predict_block(bt_block, vza_block, bundle, heads=("fusion",), extra=None, land_cover=None
-                  ) -> dict[str, np.ndarray]:
+def predict_block(bt_block, vza_block, bundle, heads=("fusion",), extra=None, land_cover=None) -> dict[str, np.ndarray]:
     """Network heads on one NumPy block: ``bt_block`` (band, ...) in K, ``vza_block``, the bundle's further
     inputs ``extra`` ({variable: array}, e.g. NDVI) and ``land_cover`` (class codes choosing the class
     students), each broadcastable to (...).
@@ -95,14 +110,19 @@ def predict_block(bt_block, vza_block, bundle, heads=("fusion",), extra=None, la
     """
     bt_block = np.asarray(bt_block, dtype=np.float32)
     if bt_block.ndim < 1 or bt_block.shape[0] != len(BANDS):
-        raise InputError("brightness temperature block", f"shape {bt_block.shape}", variable=BT,
-                         expected=f"band axis first with {len(BANDS)} bands ({', '.join(BANDS)})")
+        raise InputError(
+            "brightness temperature block",
+            f"shape {bt_block.shape}",
+            variable=BT,
+            expected=f"band axis first with {len(BANDS)} bands ({', '.join(BANDS)})",
+        )
     shape = bt_block.shape[1:]
     bt = bt_block.reshape(len(BANDS), -1).T
     vza = np.broadcast_to(np.asarray(vza_block, dtype=np.float32), shape).reshape(-1)
     heads = tuple(heads)
-    flat = {name: np.broadcast_to(np.asarray(value, np.float32), shape).reshape(-1)
-            for name, value in (extra or {}).items()}
+    flat = {
+        name: np.broadcast_to(np.asarray(value, np.float32), shape).reshape(-1) for name, value in (extra or {}).items()
+    }
     if land_cover is not None:
         land_cover = np.broadcast_to(np.asarray(land_cover), shape).reshape(-1)
     result, qc = bundle.predict_with_quality(bt, vza, heads, flat, land_cover)
@@ -129,14 +149,19 @@ MASKED_OUTPUTS = ("lst", "emissivity", "lst_uncertainty")
 
 def _cloud_inputs(block: xr.Dataset, plan: CloudPlan, dims: tuple[str, ...]) -> dict[str, np.ndarray]:
     """What :func:`~.cloud_plan.mask_block` reads from the block besides brightness temperature."""
-    return {name: _values(block, name, ((VNIR_BAND,) if name == VNIR_REFLECTANCE else ()) + dims[1:], np.float64)
-            for name in plan.inputs}
+    return {
+        name: _values(block, name, ((VNIR_BAND,) if name == VNIR_REFLECTANCE else ()) + dims[1:], np.float64)
+        for name in plan.inputs
+    }
 
 
 def _apply_clouds(out: dict, plan: CloudPlan, cloud: np.ndarray, buffer: np.ndarray) -> None:
     """QC bits ``cloud``/``cloud_buffer``; NaN LST, ε and uncertainty of every head on cloud unless kept."""
-    out["qc"] = (out["qc"] | np.where(cloud, np.uint8(QC_CLOUD), np.uint8(0))
-                 | np.where(buffer, np.uint8(QC_CLOUD_BUFFER), np.uint8(0)))
+    out["qc"] = (
+        out["qc"]
+        | np.where(cloud, np.uint8(QC_CLOUD), np.uint8(0))
+        | np.where(buffer, np.uint8(QC_CLOUD_BUFFER), np.uint8(0))
+    )
     if plan.keep_cloudy or not cloud.any():
         return
     for name in out:
@@ -151,9 +176,14 @@ def _predict_unmasked(bt, vza, bundle, heads, extra, land_cover, skip) -> dict[s
     if skip is None or not skip.any():
         return predict_block(bt, vza, bundle, heads, extra, land_cover)
     shape, keep = bt.shape[1:], ~skip
-    part = predict_block(bt[:, keep], np.broadcast_to(vza, shape)[keep], bundle, heads,
-                         {name: np.broadcast_to(value, shape)[keep] for name, value in (extra or {}).items()},
-                         None if land_cover is None else np.broadcast_to(land_cover, shape)[keep])
+    part = predict_block(
+        bt[:, keep],
+        np.broadcast_to(vza, shape)[keep],
+        bundle,
+        heads,
+        {name: np.broadcast_to(value, shape)[keep] for name, value in (extra or {}).items()},
+        None if land_cover is None else np.broadcast_to(land_cover, shape)[keep],
+    )
     invalid = ~(np.isfinite(bt).all(axis=0) & np.isfinite(np.broadcast_to(vza, shape)))
     out = {}
     for name, values in part.items():
@@ -166,9 +196,15 @@ def _predict_unmasked(bt, vza, bundle, heads, extra, land_cover, skip) -> dict[s
     return out
 
 
-def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
-                   spec: dict[str, tuple[tuple[str, ...], str]], cover: LandCoverPlan = LandCoverPlan(),
-                   clouds: CloudPlan = CloudPlan(), derived: tuple[str, ...] = ()) -> xr.Dataset:
+def retrieve_block(
+    block: xr.Dataset,
+    ref: BundleRef,
+    heads: tuple[str, ...],
+    spec: dict[str, tuple[tuple[str, ...], str]],
+    cover: LandCoverPlan = LandCoverPlan(),
+    clouds: CloudPlan = CloudPlan(),
+    derived: tuple[str, ...] = (),
+) -> xr.Dataset:
     """Retrieve one chunk: ``block`` holds ``brightness_temperature(band, …)``, ``view_zenith``, for a
     ``tes`` head ``transmittance``/``path_radiance``/``sky_radiance`` (band, …) broadcastable to it, and
     what the land-cover plan ``cover`` and the cloud plan ``clouds`` need (``ndvi``, ``vnir_reflectance``,
@@ -178,7 +214,8 @@ def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
     what the kernel returns always matches what the graph promised. The cloud mask comes first: cloudy
     pixels get no land-cover class (-1: the rules never call a cloud snow or water), QC bit ``cloud``
     (its buffer ``cloud_buffer``), the ``cloud_tests`` bits and NaN LST/ε/uncertainty unless the plan keeps
-    them (the networks then skip those pixels, whose ``qc`` keeps only the cloud and invalid-input bits). The pixels' land cover (``land_cover``, QC bit ``land_cover_from_rules``) chooses the class
+    them (the networks then skip those pixels, whose ``qc`` keeps only the cloud and invalid-input bits).
+    The pixels' land cover (``land_cover``, QC bit ``land_cover_from_rules``) chooses the class
     students of bundles that have them; the bundle's further inputs (NDVI) are read from the block when
     present, else they take the bundle's missing value. ``derived``: ``("ndvi",)`` when NDVI is to be computed
     from the block's ``vnir_reflectance`` (:func:`~akkd_scale.io.aster.vnir.ndvi_from_reflectance`, the
@@ -190,25 +227,40 @@ def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
     dims = ("band",) + tuple(d for d in block[BT].dims if d != "band")
     bt = _values(block, BT, dims)
     cloud_inputs = _cloud_inputs(block, clouds, dims) if clouds.active else {}
-    made = ({NDVI: ndvi_from_reflectance(*cloud_inputs[VNIR_REFLECTANCE][1:3])} if NDVI in derived else {})
-    extra = {name: made[name] if name in made else _values(block, name, dims[1:])
-             for name in bundle.extra_inputs if name in block or name in made}
-    cover_inputs = {name: extra[name] if name in extra else made[name] if name in made else
-                    _values(block, name, dims[1:], np.float32 if name == NDVI else np.float64)
-                    for name in cover.inputs}  # NDVI is read once when the networks take it too
+    made = {NDVI: ndvi_from_reflectance(*cloud_inputs[VNIR_REFLECTANCE][1:3])} if NDVI in derived else {}
+    extra = {
+        name: made[name] if name in made else _values(block, name, dims[1:])
+        for name in bundle.extra_inputs
+        if name in block or name in made
+    }
+    cover_inputs = {
+        name: extra[name]
+        if name in extra
+        else made[name]
+        if name in made
+        else _values(block, name, dims[1:], np.float32 if name == NDVI else np.float64)
+        for name in cover.inputs
+    }  # NDVI is read once when the networks take it too
     mask = mask_block(clouds, bt, **cloud_inputs) if clouds.active else None
     land_cover, from_rules = classify_block(cover, bt, **cover_inputs)
     if mask is not None and mask.cloud.any():
         land_cover = np.where(mask.cloud, np.int8(LAND_COVER_UNKNOWN), land_cover)
         from_rules = from_rules & ~mask.cloud
     skip = mask.cloud if mask is not None and not clouds.keep_cloudy else None
-    out = _predict_unmasked(bt, _values(block, VZA, dims[1:]), bundle, tuple(h for h in heads if h != TES_HEAD),
-                            extra, land_cover, skip)
+    out = _predict_unmasked(
+        bt, _values(block, VZA, dims[1:]), bundle, tuple(h for h in heads if h != TES_HEAD), extra, land_cover, skip
+    )
     if TES_HEAD in heads:
-        result = tes(bt, *(_values(block, name, dims) for name in TES_TERMS), quantity="brightness_temperature",
-                     band_axis=0)
-        out.update({"lst_tes": result.lst, "emissivity_tes": result.emissivity,  # no uncertainty model: NaN
-                    "lst_uncertainty_tes": np.full(bt.shape[1:], np.nan, np.float32)})
+        result = tes(
+            bt, *(_values(block, name, dims) for name in TES_TERMS), quantity="brightness_temperature", band_axis=0
+        )
+        out.update(
+            {
+                "lst_tes": result.lst,
+                "emissivity_tes": result.emissivity,  # no uncertainty model: NaN
+                "lst_uncertainty_tes": np.full(bt.shape[1:], np.nan, np.float32),
+            }
+        )
     out["land_cover"] = land_cover
     out["qc"] = out["qc"] | np.where(from_rules, np.uint8(QC_LAND_COVER_RULES), np.uint8(0))
     if mask is not None:
@@ -217,7 +269,8 @@ def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
     data_vars = {}
     for name, (var_dims, dtype) in spec.items():
         if name not in out:
-            raise BundleError(f"{ref.path}: the bundle's block prediction gave no {name!r} "
-                              f"(got {sorted(out)}) for heads {heads}")
+            raise BundleError(
+                f"{ref.path}: the bundle's block prediction gave no {name!r} (got {sorted(out)}) for heads {heads}"
+            )
         data_vars[name] = (var_dims, np.asarray(out[name]).astype(dtype, copy=False))
     return xr.Dataset(data_vars, coords=block.coords)

@@ -9,6 +9,7 @@ the task converts its pixels' latitude/longitude to the map's CRS (pyproj), take
 centre falls in and reads only that window of the file (reopened by path, so the graph runs on
 multi-process clusters). Pixels outside the map or with its no-data code fall back to the rules.
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,8 +34,7 @@ RULES = "rules"
 NONE = "none"
 
 
-def open_landcover(path, latitude: xr.DataArray, longitude: xr.DataArray, legend: str | None = None
-                   ) -> CategoricalMap:
+def open_landcover(path, latitude: xr.DataArray, longitude: xr.DataArray, legend: str | None = None) -> CategoricalMap:
     """Check a land-cover GeoTIFF against a scene and decide its legend.
 
     ``legend``: ``worldcover``, ``igbp`` or None (from the file's name/tags, else from its codes under the
@@ -99,20 +99,30 @@ def plan_land_cover(ds: xr.Dataset, landcover=None, legend: str | None = None) -
         return LandCoverPlan(None, _has_ndvi(ds))
     for name in ("latitude", "longitude"):
         if name not in ds.variables:
-            raise InputError(ds.attrs.get("source_file", "dataset"), "variable missing", variable=name,
-                             expected="latitude/longitude (y, x) to place the scene's pixels on the land-cover map")
+            raise InputError(
+                ds.attrs.get("source_file", "dataset"),
+                "variable missing",
+                variable=name,
+                expected="latitude/longitude (y, x) to place the scene's pixels on the land-cover map",
+            )
     if not isinstance(landcover, CategoricalMap):
         landcover = open_landcover(landcover, ds["latitude"], ds["longitude"], legend)
     return LandCoverPlan(landcover, _has_ndvi(ds))
 
 
-def classify_block(plan: LandCoverPlan, bt: np.ndarray, ndvi=None, latitude=None, longitude=None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def classify_block(
+    plan: LandCoverPlan, bt: np.ndarray, ndvi=None, latitude=None, longitude=None
+) -> tuple[np.ndarray, np.ndarray]:
     """(int8 classes, pixels classed by the rules) of one block; ``bt`` (band, …) in BANDS order, the others
     (…) as ``plan.inputs`` asks."""
     shape = bt.shape[1:]
-    rules = (classes_from_rules(np.broadcast_to(ndvi, shape), bt[BANDS.index("B10")], bt[BANDS.index("B13")],
-                                bt[BANDS.index("B14")]) if plan.rules else np.full(shape, LAND_COVER_UNKNOWN, np.int8))
+    rules = (
+        classes_from_rules(
+            np.broadcast_to(ndvi, shape), bt[BANDS.index("B10")], bt[BANDS.index("B13")], bt[BANDS.index("B14")]
+        )
+        if plan.rules
+        else np.full(shape, LAND_COVER_UNKNOWN, np.int8)
+    )
     if plan.lcmap is None:
         return rules, rules != LAND_COVER_UNKNOWN
     cover = sample_block(np.broadcast_to(latitude, shape), np.broadcast_to(longitude, shape), plan.lcmap)

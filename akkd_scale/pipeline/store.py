@@ -15,6 +15,7 @@ created, and deletes only scene groups it wrote; one run holds the store's lock;
 ``complete`` only after every chunk of every variable is verified present, together with the record of
 what produced it (input sha256 and size, bundle sha256, heads, chunks, atmosphere, package version).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -62,8 +63,13 @@ def group_status(out, group: str) -> str:
 
     try:
         attrs = zarr.open_group(str(out), path=group, mode="r").attrs
-    except (FileNotFoundError, KeyError, ValueError, zarr.errors.GroupNotFoundError,
-            zarr.errors.NodeTypeValidationError):
+    except (
+        FileNotFoundError,
+        KeyError,
+        ValueError,
+        zarr.errors.GroupNotFoundError,
+        zarr.errors.NodeTypeValidationError,
+    ):
         return MISSING
     return COMPLETE if attrs.get(STATUS) == COMPLETE else INCOMPLETE
 
@@ -74,10 +80,18 @@ def scene_groups(store) -> list[str]:
 
     try:
         root = zarr.open_group(str(store), mode="r")
-    except (FileNotFoundError, ValueError, KeyError, zarr.errors.GroupNotFoundError,
-            zarr.errors.NodeTypeValidationError) as exc:
-        raise InputError(store, f"not a result store: no Zarr group there ({type(exc).__name__})",
-                         expected="a store written by `akkd-scale run` (one group per scene)") from exc
+    except (
+        FileNotFoundError,
+        ValueError,
+        KeyError,
+        zarr.errors.GroupNotFoundError,
+        zarr.errors.NodeTypeValidationError,
+    ) as exc:
+        raise InputError(
+            store,
+            f"not a result store: no Zarr group there ({type(exc).__name__})",
+            expected="a store written by `akkd-scale run` (one group per scene)",
+        ) from exc
     return sorted(root.group_keys())
 
 
@@ -103,8 +117,10 @@ def prepare_store(out) -> None:
         raise StoreError(f"{path}: exists and is a file (expected a new path or a result store from akkd-scale)")
     try:
         if root is not None or (is_local(out) and path.is_dir() and any(path.iterdir())):
-            raise StoreError(f"{out}: exists and is not a result store written by akkd-scale; refusing to write "
-                             "into it (choose a new --out path)")
+            raise StoreError(
+                f"{out}: exists and is not a result store written by akkd-scale; refusing to write "
+                "into it (choose a new --out path)"
+            )
         zarr.open_group(str(out), mode="a", zarr_format=3).attrs[STORE_MARKER] = 1
     except OSError as exc:  # read-only file system, no permission, full disk
         raise StoreError(f"{out}: cannot create the result store: {describe_os_error(exc)}") from None
@@ -148,18 +164,25 @@ class StoreLock:
         import psutil
 
         if self.path.is_dir():
-            raise StoreError(f"{self.path}: is a directory, not the store's lock file (expected a file {LOCK_FILE} "
-                             "or none: remove that directory)")
+            raise StoreError(
+                f"{self.path}: is a directory, not the store's lock file (expected a file {LOCK_FILE} "
+                "or none: remove that directory)"
+            )
         me = psutil.Process()
-        owner = {"pid": me.pid, "process_started": me.create_time(), "host": socket.gethostname(),
-                 "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                 "command_line": self.command_line}
+        owner = {
+            "pid": me.pid,
+            "process_started": me.create_time(),
+            "host": socket.gethostname(),
+            "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "command_line": self.command_line,
+        }
         for _ in range(3):
             try:
                 created = _create_lock(self.path, json.dumps(owner))
             except OSError as exc:  # read-only file system, no permission, full disk
-                raise StoreError(f"{self.path.parent}: cannot take the store lock {LOCK_FILE}: "
-                                 f"{describe_os_error(exc)}") from None
+                raise StoreError(
+                    f"{self.path.parent}: cannot take the store lock {LOCK_FILE}: {describe_os_error(exc)}"
+                ) from None
             if created:
                 self.owned = True
                 return self
@@ -169,17 +192,24 @@ class StoreLock:
             if holder is not None and _is_me(holder, me):
                 return self  # re-entered by the run that holds it (the CLI locks before its cluster starts)
             if holder is None and age < LOCK_GRACE_S:
-                raise StoreError(f"{self.path.parent}: locked by another run (its lock file is being written, "
-                                 f"{age:.0f} s old); wait for it, or delete {self.path} if no run is starting")
+                raise StoreError(
+                    f"{self.path.parent}: locked by another run (its lock file is being written, "
+                    f"{age:.0f} s old); wait for it, or delete {self.path} if no run is starting"
+                )
             if holder is not None and not _stale(holder):
-                raise StoreError(f"{self.path.parent}: locked by another run (pid {holder.get('pid')} on "
-                                 f"{holder.get('host')}, started {holder.get('started')}: "
-                                 f"{holder.get('command_line') or 'unknown command'}); wait for it to finish, "
-                                 f"or delete {self.path} if that run is dead") from None
+                raise StoreError(
+                    f"{self.path.parent}: locked by another run (pid {holder.get('pid')} on "
+                    f"{holder.get('host')}, started {holder.get('started')}: "
+                    f"{holder.get('command_line') or 'unknown command'}); wait for it to finish, "
+                    f"or delete {self.path} if that run is dead"
+                ) from None
             if self._holder()[0] != text:
                 continue  # replaced meanwhile (another run took the stale lock over first): look again
-            log.warning("%s: taking over a stale lock left by %s", self.path.parent,
-                        holder or f"an empty or unreadable lock file ({age:.0f} s old)")
+            log.warning(
+                "%s: taking over a stale lock left by %s",
+                self.path.parent,
+                holder or f"an empty or unreadable lock file ({age:.0f} s old)",
+            )
             self.path.unlink(missing_ok=True)
         raise StoreError(f"{self.path}: could not take the store lock (another run raced for it)")
 
@@ -255,14 +285,19 @@ def active_writer(out) -> str | None:
         return f"a run whose lock file is being written ({age:.0f} s old)" if age < LOCK_GRACE_S else None
     if _stale(holder):
         return None
-    return (f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}: "
-            f"{holder.get('command_line') or 'unknown command'}")
+    return (
+        f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}: "
+        f"{holder.get('command_line') or 'unknown command'}"
+    )
 
 
 def _is_me(holder: dict, me) -> bool:
     """A lock taken by this very process."""
-    return (holder.get("host") == socket.gethostname() and holder.get("pid") == me.pid
-            and abs(float(holder.get("process_started", 0)) - me.create_time()) < 1.0)
+    return (
+        holder.get("host") == socket.gethostname()
+        and holder.get("pid") == me.pid
+        and abs(float(holder.get("process_started", 0)) - me.create_time()) < 1.0
+    )
 
 
 def _stale(holder: dict) -> bool:
@@ -335,8 +370,12 @@ def output_dataset(result: xr.Dataset, scene_attrs: dict, provenance: dict) -> x
     if time:
         out = out.assign_coords(time=np.datetime64(pd.Timestamp(time).tz_localize(None), "ns"))
         out["time"].attrs = {"long_name": "acquisition time", "standard_name": "time"}
-    out.attrs = {"Conventions": "CF-1.10", "title": "AK-KD land surface temperature and emissivity",
-                 **provenance, STATUS: INCOMPLETE}
+    out.attrs = {
+        "Conventions": "CF-1.10",
+        "title": "AK-KD land surface temperature and emissivity",
+        **provenance,
+        STATUS: INCOMPLETE,
+    }
     return out
 
 
@@ -367,11 +406,20 @@ def write_scene(ds: xr.Dataset, out, group: str):
     except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError):
         existing = None
     if existing is not None and (not isinstance(existing, zarr.Group) or STATUS not in existing.attrs):
-        raise StoreError(f"{out}/{group}: exists and was not written by akkd-scale as a scene group; refusing "
-                         "to replace it")
+        raise StoreError(
+            f"{out}/{group}: exists and was not written by akkd-scale as a scene group; refusing to replace it"
+        )
     log.debug("writing group %s of %s", group, out)
-    return ds.to_zarr(str(out), group=group, mode="w", consolidated=False, compute=False,
-                      encoding=encoding_for(ds), zarr_format=3, write_empty_chunks=True)
+    return ds.to_zarr(
+        str(out),
+        group=group,
+        mode="w",
+        consolidated=False,
+        compute=False,
+        encoding=encoding_for(ds),
+        zarr_format=3,
+        write_empty_chunks=True,
+    )
 
 
 def mark_complete(out, group: str, record: dict) -> None:
@@ -380,11 +428,14 @@ def mark_complete(out, group: str, record: dict) -> None:
 
     missing = missing_chunks(out, group)
     if missing:
-        raise StoreError(f"{out}/{group}: not marked complete, chunks missing: "
-                         + ", ".join(f"{k} ({v})" for k, v in sorted(missing.items())))
+        raise StoreError(
+            f"{out}/{group}: not marked complete, chunks missing: "
+            + ", ".join(f"{k} ({v})" for k, v in sorted(missing.items()))
+        )
     node = zarr.open_group(str(out), path=group, mode="r+")
-    node.attrs.update({STATUS: COMPLETE, RECORD: record,
-                       "date_completed": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+    node.attrs.update(
+        {STATUS: COMPLETE, RECORD: record, "date_completed": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+    )
 
 
 def open_scene(out, group: str, *, require_complete: bool = True) -> xr.Dataset:
@@ -397,14 +448,22 @@ def open_scene(out, group: str, *, require_complete: bool = True) -> xr.Dataset:
     """
     status = group_status(out, group)
     if require_complete and status != COMPLETE:
-        raise InputError(out, f"scene group is {status}", variable=group,
-                         expected=f"{STATUS}={COMPLETE!r} (rerun `akkd-scale run` to finish it)")
+        raise InputError(
+            out,
+            f"scene group is {status}",
+            variable=group,
+            expected=f"{STATUS}={COMPLETE!r} (rerun `akkd-scale run` to finish it)",
+        )
     ds = xr.open_zarr(str(out), group=group, consolidated=False)
     if require_complete:
         missing = missing_chunks(out, group, [name for name, var in ds.variables.items() if var.ndim])
         if missing:
-            raise InputError(out, "scene group is marked complete but chunks are missing: "
-                             + ", ".join(f"{k} ({v})" for k, v in sorted(missing.items())), variable=group,
-                             expected="every chunk present (the store was damaged after the run: rerun "
-                             "`akkd-scale run` on the scene's file to repair it)")
+            raise InputError(
+                out,
+                "scene group is marked complete but chunks are missing: "
+                + ", ".join(f"{k} ({v})" for k, v in sorted(missing.items())),
+                variable=group,
+                expected="every chunk present (the store was damaged after the run: rerun "
+                "`akkd-scale run` on the scene's file to repair it)",
+            )
     return ds

@@ -1,6 +1,7 @@
 """Preloaded into every LocalCluster worker process (``distributed`` preload): the command that started the
 cluster owns Ctrl-C. A terminal sends SIGINT to the whole process group; without this each worker printed
 its own KeyboardInterrupt traceback while the client was already shutting the cluster down cleanly."""
+
 from __future__ import annotations
 
 import logging

@@ -3,6 +3,7 @@
 A :class:`Band` carries its spectral response function (SRF); everything band-effective (Planck
 radiance, brightness temperature, SRF-weighted means) is derived from it in :mod:`.planck`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -34,19 +35,28 @@ class Band:
         wavelength = np.asarray(self.srf_wavelength_um, dtype=float)
         response = np.asarray(self.srf_response, dtype=float)
         if wavelength.ndim != 1 or wavelength.shape != response.shape or wavelength.size < 2:
-            raise SpectrumError(f"band {self.name}", "SRF wavelength and response differ in shape or are too short",
-                                variable="srf_response", expected="two 1-D arrays of equal length ≥ 2")
+            raise SpectrumError(
+                f"band {self.name}",
+                "SRF wavelength and response differ in shape or are too short",
+                variable="srf_response",
+                expected="two 1-D arrays of equal length ≥ 2",
+            )
         if np.any(np.diff(wavelength) <= 0) or np.any(response < 0) or not np.any(response > 0):
-            raise SpectrumError(f"band {self.name}", "SRF is not a non-negative response on increasing wavelengths",
-                                variable="srf_response", expected="increasing wavelength (µm), response ≥ 0, not all 0")
+            raise SpectrumError(
+                f"band {self.name}",
+                "SRF is not a non-negative response on increasing wavelengths",
+                variable="srf_response",
+                expected="increasing wavelength (µm), response ≥ 0, not all 0",
+            )
         wavelength.setflags(write=False)
         response.setflags(write=False)
         object.__setattr__(self, "srf_wavelength_um", wavelength)
         object.__setattr__(self, "srf_response", response)
 
     @classmethod
-    def from_srf(cls, name: str, wavelength_um, response, *, ucc: float | None = None,
-                 nedt: float | None = None) -> "Band":
+    def from_srf(
+        cls, name: str, wavelength_um, response, *, ucc: float | None = None, nedt: float | None = None
+    ) -> Band:
         """Band whose centre is the SRF-weighted mean wavelength (centroid)."""
         wavelength = np.asarray(wavelength_um, dtype=float)
         weights = np.asarray(response, dtype=float)
@@ -78,8 +88,12 @@ class Sensor:
         bands = tuple(self.bands)
         names = [band.name for band in bands]
         if not bands or len(set(names)) != len(names):
-            raise SpectrumError(f"sensor {self.name}", "band names are empty or repeated",
-                                variable="bands", expected="at least one band, unique names")
+            raise SpectrumError(
+                f"sensor {self.name}",
+                "band names are empty or repeated",
+                variable="bands",
+                expected="at least one band, unique names",
+            )
         object.__setattr__(self, "bands", bands)
 
     @property

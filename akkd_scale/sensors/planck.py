@@ -4,17 +4,19 @@ Radiance is spectral radiance per µm (W m⁻² sr⁻¹ µm⁻¹) everywhere. Ba
 a per-band table of ln L on a 0.05 K temperature grid (120–480 K) built by integrating Planck over the
 SRF (cached on disk per SRF); linear interpolation of ln L against T (and back) is accurate to ~1e-5 K,
 far inside the 0.005 K round-trip requirement, and costs an index computation per pixel and band (no
-search). Outside the table's range the result is NaN. Every array function accepts NumPy or Dask arrays (Dask stays lazy) and, where noted,
-xarray DataArrays.
+search). Outside the table's range the result is NaN. Every array function accepts NumPy or Dask arrays (Dask
+stays lazy) and, where noted, xarray DataArrays.
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import dask.array as da
 import numpy as np
@@ -51,7 +53,7 @@ class BandLUT(NamedTuple):
 
     temperature_k: np.ndarray
     log_radiance: np.ndarray
-    segment_of_log: np.ndarray   # table segment at log_radiance[0] + k · (ln L range) / (size − 1)
+    segment_of_log: np.ndarray  # table segment at log_radiance[0] + k · (ln L range) / (size − 1)
     temperature_slope: np.ndarray  # dT / d ln L of each table segment
 
     def radiance(self, temperature):
@@ -92,8 +94,10 @@ def band_effective_radiance(srf_wavelength_um, srf_response, temperature_k) -> n
     out = np.empty(flat.shape)
     norm = np.trapezoid(response, wavelength)
     for start in range(0, flat.size, 512):  # bounded memory: 512 temperatures × SRF samples at a time
-        block = flat[start:start + 512, None]
-        out[start:start + 512] = np.trapezoid(planck_radiance(wavelength, block) * response, wavelength, axis=-1) / norm
+        block = flat[start : start + 512, None]
+        out[start : start + 512] = (
+            np.trapezoid(planck_radiance(wavelength, block) * response, wavelength, axis=-1) / norm
+        )
     return out.reshape(t.shape)
 
 
@@ -105,8 +109,11 @@ def band_lut(srf_wavelength_um, srf_response) -> BandLUT:
     """
     wavelength = np.ascontiguousarray(srf_wavelength_um, dtype=float)
     response = np.ascontiguousarray(srf_response, dtype=float)
-    key = hashlib.sha256(wavelength.tobytes() + response.tobytes() +
-                         repr((LUT_T_MIN, LUT_T_MAX, LUT_T_STEP, INVERSE_OVERSAMPLING, C1, C2)).encode()).hexdigest()
+    key = hashlib.sha256(
+        wavelength.tobytes()
+        + response.tobytes()
+        + repr((LUT_T_MIN, LUT_T_MAX, LUT_T_STEP, INVERSE_OVERSAMPLING, C1, C2)).encode()
+    ).hexdigest()
     path = cache_dir() / "planck" / f"{key[:24]}.npz"
     try:
         with np.load(path) as cached:
@@ -166,8 +173,9 @@ def _per_band_kernel(block: np.ndarray, luts, kernel_name: str, axis: int, dtype
         out = np.exp(np.where(inside[..., None], out, np.nan)).astype(dtype, copy=False)
     else:
         pick = (lambda i: moved[..., 0]) if moved.shape[-1] == 1 else (lambda i: moved[..., i])
-        out = np.stack([getattr(lut, kernel_name)(pick(i)) for i, lut in enumerate(luts)],
-                       axis=-1).astype(dtype, copy=False)
+        out = np.stack([getattr(lut, kernel_name)(pick(i)) for i, lut in enumerate(luts)], axis=-1).astype(
+            dtype, copy=False
+        )
     return np.moveaxis(out, -1, axis)
 
 
@@ -186,12 +194,20 @@ def _per_band(values, sensor, band_axis: int, kernel_name: str, what: str):
     is_dask = isinstance(values, da.Array)
     array: Any = values if is_dask else np.asarray(values)  # dask's map_blocks defeats the type checker
     if array.ndim == 0:
-        raise ParameterError(f"{what} for {sensor.name}", "scalar input has no band axis",
-                             variable="band_axis", expected=f"an array with a band axis of length {len(sensor)} or 1")
+        raise ParameterError(
+            f"{what} for {sensor.name}",
+            "scalar input has no band axis",
+            variable="band_axis",
+            expected=f"an array with a band axis of length {len(sensor)} or 1",
+        )
     axis = band_axis % array.ndim
     if array.shape[axis] not in (1, len(sensor)):
-        raise ParameterError(f"{what} for {sensor.name}", f"band axis {band_axis} has length {array.shape[axis]}",
-                             variable="band_axis", expected=f"length {len(sensor)} ({', '.join(sensor.band_names)}) or 1")
+        raise ParameterError(
+            f"{what} for {sensor.name}",
+            f"band axis {band_axis} has length {array.shape[axis]}",
+            variable="band_axis",
+            expected=f"length {len(sensor)} ({', '.join(sensor.band_names)}) or 1",
+        )
     luts = [band.lut for band in sensor.bands]
     dtype = _out_dtype(array.dtype)
     if not is_dask:
@@ -224,13 +240,18 @@ def srf_weights(wavelength_um, sensor, *, max_missing: float = 0.01) -> np.ndarr
     """
     grid = np.asarray(wavelength_um, dtype=float)
     if grid.ndim != 1 or grid.size < 2 or not np.all(np.isfinite(grid)):
-        raise SpectrumError("spectral grid", "wavelengths are not a finite 1-D grid of ≥ 2 points",
-                            variable="wavelength_um", expected="1-D finite wavelengths in µm")
+        raise SpectrumError(
+            "spectral grid",
+            "wavelengths are not a finite 1-D grid of ≥ 2 points",
+            variable="wavelength_um",
+            expected="1-D finite wavelengths in µm",
+        )
     order = np.argsort(grid)
     ascending = grid[order]
     if np.any(np.diff(ascending) <= 0):
-        raise SpectrumError("spectral grid", "wavelengths repeat", variable="wavelength_um",
-                            expected="distinct wavelengths in µm")
+        raise SpectrumError(
+            "spectral grid", "wavelengths repeat", variable="wavelength_um", expected="distinct wavelengths in µm"
+        )
     weights = np.zeros((grid.size, len(sensor)))
     for b, band in enumerate(sensor.bands):
         lam, response = band.srf_wavelength_um, band.srf_response
@@ -238,9 +259,13 @@ def srf_weights(wavelength_um, sensor, *, max_missing: float = 0.01) -> np.ndarr
         inside = (lam >= ascending[0]) & (lam <= ascending[-1])
         missing = 1.0 - mass[inside].sum() / mass.sum()
         if missing > max_missing:
-            raise SpectrumError("spectral grid", f"covers {ascending[0]:.3f}–{ascending[-1]:.3f} µm, missing "
-                                f"{missing:.1%} of band {band.name}'s response", variable="wavelength_um",
-                                expected=f"coverage of {lam[response > 0][0]:.3f}–{lam[response > 0][-1]:.3f} µm")
+            raise SpectrumError(
+                "spectral grid",
+                f"covers {ascending[0]:.3f}–{ascending[-1]:.3f} µm, missing "
+                f"{missing:.1%} of band {band.name}'s response",
+                variable="wavelength_um",
+                expected=f"coverage of {lam[response > 0][0]:.3f}–{lam[response > 0][-1]:.3f} µm",
+            )
         idx = np.clip(np.searchsorted(ascending, lam[inside], side="right") - 1, 0, grid.size - 2)
         frac = (lam[inside] - ascending[idx]) / (ascending[idx + 1] - ascending[idx])
         column = np.zeros(grid.size)
@@ -267,8 +292,12 @@ def band_average(wavelength_um, values, sensor):
     is_dask = isinstance(values, da.Array)
     array = values if is_dask else np.asarray(values, dtype=float)
     if array.ndim == 0 or array.shape[-1] != weights.shape[0]:
-        raise SpectrumError("spectra", f"last axis has shape {array.shape[-1:] or '()'}", variable="values",
-                            expected=f"last axis of length {weights.shape[0]} (one value per wavelength)")
+        raise SpectrumError(
+            "spectra",
+            f"last axis has shape {array.shape[-1:] or '()'}",
+            variable="values",
+            expected=f"last axis of length {weights.shape[0]} (one value per wavelength)",
+        )
     out = []
     for b in range(weights.shape[1]):
         used = np.flatnonzero(weights[:, b] > 0)

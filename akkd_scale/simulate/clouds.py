@@ -50,6 +50,7 @@ Truth kept: the cloud optical depth of each kind, top altitude and temperature o
 ``cloud_mask`` (any layer with visible τ ≥ :data:`VISIBLE_OPTICAL_DEPTH`). ``opaque_cloud`` marks the
 pixels whose stack lets less than :data:`OPAQUE_TRANSMISSIVITY` of the band-13 radiance below through.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -113,17 +114,25 @@ class CloudLayer:
 
 #: Default layers: low-to-mid water clouds (cumulus/stratocumulus, tops 1–5 km) and cirrus (8–12 km) —
 #: a total cover near 30 %, as in the ≈ 20–40 % of the demo's target.
-DEFAULT_LAYERS = (CloudLayer("water", 0.18, (1.0, 5.0), (8.0, 40.0), 1 / 14, 10.0),
-                  CloudLayer("ice", 0.14, (8.0, 12.0), (0.3, 3.0), 1 / 8, 25.0))
+DEFAULT_LAYERS = (
+    CloudLayer("water", 0.18, (1.0, 5.0), (8.0, 40.0), 1 / 14, 10.0),
+    CloudLayer("ice", 0.14, (8.0, 12.0), (0.3, 3.0), 1 / 8, 25.0),
+)
 
 #: Clear top-of-atmosphere reflectance of band 2 (red) per class (range over a smooth field), and band 1
 #: relative to band 2 for bare and snow surfaces. Band 3N follows from the scene's NDVI. Typical TOA values
 #: of ASTER/Landsat scenes (spectral libraries, e.g. ASTER/USGS: green vegetation red 0.03–0.06, soils 0.1–0.3,
 #: sand dunes 0.3–0.45, snow 0.7–0.95, water 0.02–0.06 including the atmospheric path).
-RED_REFLECTANCE = {"water": (0.03, 0.06), "snow_ice": (0.65, 0.92), "tree_cover": (0.03, 0.06),
-                   "cropland": (0.04, 0.12), "grassland_shrubland": (0.05, 0.12),
-                   "sparse_vegetation_bare_soil": (0.08, 0.20), "bare_rock_desert": (0.15, 0.32),
-                   "built_up": (0.10, 0.20)}
+RED_REFLECTANCE = {
+    "water": (0.03, 0.06),
+    "snow_ice": (0.65, 0.92),
+    "tree_cover": (0.03, 0.06),
+    "cropland": (0.04, 0.12),
+    "grassland_shrubland": (0.05, 0.12),
+    "sparse_vegetation_bare_soil": (0.08, 0.20),
+    "bare_rock_desert": (0.15, 0.32),
+    "built_up": (0.10, 0.20),
+}
 #: ``bright_desert=True``: bright sand/playa (quartz dunes, dry lake beds).
 BRIGHT_DESERT_RED = (0.30, 0.45)
 #: Snow: band 3N relative to band 2 (ice absorbs slightly at 0.81 µm; coarse old snow is darker there).
@@ -135,12 +144,24 @@ SNOW_LST_DAY, SNOW_LST_NIGHT = (270.5, MELTING_POINT_K), (262.0, 270.0)
 
 
 def _check_scene(scene: xr.Dataset, what: str) -> None:
-    needed = ("lst", "emissivity", "transmittance", "path_radiance", "sky_radiance", "land_cover", "ndvi",
-              "surface_altitude")
+    needed = (
+        "lst",
+        "emissivity",
+        "transmittance",
+        "path_radiance",
+        "sky_radiance",
+        "land_cover",
+        "ndvi",
+        "surface_altitude",
+    )
     missing = [n for n in needed if n not in scene]
     if missing:
-        raise ParameterError(what, f"scene lacks {', '.join(missing)}", variable="scene",
-                             expected="a scene of simulate.scenes.make_demo_scene")
+        raise ParameterError(
+            what,
+            f"scene lacks {', '.join(missing)}",
+            variable="scene",
+            expected="a scene of simulate.scenes.make_demo_scene",
+        )
 
 
 def _bands_last(da: xr.DataArray) -> np.ndarray:
@@ -153,24 +174,34 @@ def _bands_first(values: np.ndarray) -> np.ndarray:
 
 def clear_radiance(scene: xr.Dataset, sensor=ASTER_TIR) -> np.ndarray:
     """Noise-free at-sensor radiance (y, x, band) of the scene's truth (LST, emissivity, terms)."""
-    return at_sensor_radiance(scene["lst"].values, _bands_last(scene["emissivity"]),
-                              _bands_last(scene["transmittance"]),
-                              _bands_last(scene["path_radiance"]), _bands_last(scene["sky_radiance"]), sensor)
+    return at_sensor_radiance(
+        scene["lst"].values,
+        _bands_last(scene["emissivity"]),
+        _bands_last(scene["transmittance"]),
+        _bands_last(scene["path_radiance"]),
+        _bands_last(scene["sky_radiance"]),
+        sensor,
+    )
 
 
 def _with_radiance(scene: xr.Dataset, radiance: np.ndarray, rng, sensor=ASTER_TIR) -> xr.Dataset:
     """Scene with ``radiance`` (noise-free, y, x, band) plus NEΔT noise, and its brightness temperature."""
-    noisy = radiance + rng.standard_normal(radiance.shape) * radiance_noise_sigma(scene.attrs.get("nedt_k", NEDT_K),
-                                                                                  sensor)
+    noisy = radiance + rng.standard_normal(radiance.shape) * radiance_noise_sigma(
+        scene.attrs.get("nedt_k", NEDT_K), sensor
+    )
     out = scene.copy()
     out["radiance"] = (("band", "y", "x"), _bands_first(noisy), scene["radiance"].attrs)
-    out["brightness_temperature"] = (("band", "y", "x"), _bands_first(brightness_temperature(noisy, sensor)),
-                                     scene["brightness_temperature"].attrs)
+    out["brightness_temperature"] = (
+        ("band", "y", "x"),
+        _bands_first(brightness_temperature(noisy, sensor)),
+        scene["brightness_temperature"].attrs,
+    )
     return out
 
 
-def add_snow(scene: xr.Dataset, snowline_km: float = 2.0, *, seed: int = 0, night: bool = False,
-             sensor=ASTER_TIR) -> xr.Dataset:
+def add_snow(
+    scene: xr.Dataset, snowline_km: float = 2.0, *, seed: int = 0, night: bool = False, sensor=ASTER_TIR
+) -> xr.Dataset:
     """Snow/ice above a ragged snowline (altitude + 0.15 km smooth jitter > ``snowline_km``), re-simulated.
 
     Snow surfaces: the held-out (test split) snow/ice surfaces of ``land_cover_surfaces``; LST uniform in
@@ -265,7 +296,7 @@ def absorption_efficiency(kind: str, radius_um: float, sensor=ASTER_TIR) -> np.n
         weights = band.srf_response / band.srf_response.sum()
         k_band = float(np.sum(np.interp(band.srf_wavelength_um, lam, k) * weights))
         y = 8 * np.pi * radius_um * k_band / float(np.sum(band.srf_wavelength_um * weights))
-        out.append(1 + 2 * np.exp(-y) / y + 2 * (np.exp(-y) - 1) / y ** 2)
+        out.append(1 + 2 * np.exp(-y) / y + 2 * (np.exp(-y) - 1) / y**2)
     return np.array(out)
 
 
@@ -280,24 +311,44 @@ def _layer_field(rng, shape, layer: CloudLayer, surface_altitude) -> tuple[np.nd
     interior = np.exp(lo + (hi - lo) * special.ndtr(_smooth_field(rng, shape, scale / 2)))
     tau = interior * (1 - np.exp(-ramp))
     z0, z1 = layer.top_km
-    top = (z0 + (z1 - z0) * special.ndtr(_smooth_field(rng, shape, scale * 1.5))
-           + TOP_RELIEF_KM * _smooth_field(rng, shape, TOP_RELIEF_PX))
+    top = (
+        z0
+        + (z1 - z0) * special.ndtr(_smooth_field(rng, shape, scale * 1.5))
+        + TOP_RELIEF_KM * _smooth_field(rng, shape, TOP_RELIEF_PX)
+    )
     top = np.maximum(top, surface_altitude + MIN_CLOUD_DEPTH_KM)
     return tau, top
 
 
 def _check_layers(layers) -> None:
     for layer in layers:
-        if layer.kind not in PHASE_MATERIAL or not 0 <= layer.cover <= 1 or min(layer.optical_depth) <= 0 \
-                or max(layer.top_km) > max(CLOUD_ALTITUDE_GRID) or min(layer.top_km) < 0:
-            raise ParameterError("add_clouds", f"layer {layer}", variable="layers",
-                                 expected=f"kind in {tuple(PHASE_MATERIAL)}, cover in [0, 1], optical depth > 0, "
-                                          f"tops within 0–{max(CLOUD_ALTITUDE_GRID)} km")
+        if (
+            layer.kind not in PHASE_MATERIAL
+            or not 0 <= layer.cover <= 1
+            or min(layer.optical_depth) <= 0
+            or max(layer.top_km) > max(CLOUD_ALTITUDE_GRID)
+            or min(layer.top_km) < 0
+        ):
+            raise ParameterError(
+                "add_clouds",
+                f"layer {layer}",
+                variable="layers",
+                expected=f"kind in {tuple(PHASE_MATERIAL)}, cover in [0, 1], optical depth > 0, "
+                f"tops within 0–{max(CLOUD_ALTITUDE_GRID)} km",
+            )
 
 
-def add_clouds(scene: xr.Dataset, layers=DEFAULT_LAYERS, *, seed: int = 0, day: bool = True,
-               solar_zenith: float = 30.0, bright_desert: bool = False, processes: int = 2,
-               sensor=ASTER_TIR) -> xr.Dataset:
+def add_clouds(
+    scene: xr.Dataset,
+    layers=DEFAULT_LAYERS,
+    *,
+    seed: int = 0,
+    day: bool = True,
+    solar_zenith: float = 30.0,
+    bright_desert: bool = False,
+    processes: int = 2,
+    sensor=ASTER_TIR,
+) -> xr.Dataset:
     """The scene under cloud ``layers`` (lowest first; later layers lie above earlier ones), re-simulated.
 
     Returns the scene with cloudy ``radiance``/``brightness_temperature`` (fresh NEΔT noise), ``ndvi`` of
@@ -314,10 +365,12 @@ def add_clouds(scene: xr.Dataset, layers=DEFAULT_LAYERS, *, seed: int = 0, day: 
     vz = float(scene.attrs.get("view_zenith", 0.0))
     mu = np.cos(np.radians(vz))
     water_scales = tuple(scene.attrs.get("water_scales", (1.0,)))
-    profiles = augment_profiles(read_afgl(scene.attrs.get("atmosphere", "midlatitude_summer")),
-                                water_scales=water_scales)
-    table = terms_table(profiles, view_zenith=(vz,), surface_altitude=CLOUD_ALTITUDE_GRID, processes=processes,
-                        sensor=sensor)
+    profiles = augment_profiles(
+        read_afgl(scene.attrs.get("atmosphere", "midlatitude_summer")), water_scales=water_scales
+    )
+    table = terms_table(
+        profiles, view_zenith=(vz,), surface_altitude=CLOUD_ALTITUDE_GRID, processes=processes, sensor=sensor
+    )
     # the scene's moisture gradient, as in make_demo_scene: water-scale index linear from west to east
     moisture_index = np.broadcast_to(np.linspace(0.0, 1.0, shape[1]), shape) * (len(water_scales) - 1)
     surface_altitude = scene["surface_altitude"].values.astype(float)
@@ -340,8 +393,11 @@ def add_clouds(scene: xr.Dataset, layers=DEFAULT_LAYERS, *, seed: int = 0, day: 
         r = np.asarray(IR_REFLECTIVITY[layer.kind]) * (1 - t)
         eps = 1 - t - r
         emitted = band_radiance(terms["surface_air_temperature"][..., None], sensor)
-        radiance = (t * below + (1 - t) * terms["path_radiance"]
-                    + terms["transmittance"] * (eps * emitted + r * terms["sky_radiance"]))
+        radiance = (
+            t * below
+            + (1 - t) * terms["path_radiance"]
+            + terms["transmittance"] * (eps * emitted + r * terms["sky_radiance"])
+        )
         below = np.where(cloudy[..., None], radiance, below)
         transmissivity13 = np.where(cloudy, transmissivity13 * t[..., b13], transmissivity13)
         g = ASYMMETRY[layer.kind]
@@ -364,18 +420,27 @@ def add_clouds(scene: xr.Dataset, layers=DEFAULT_LAYERS, *, seed: int = 0, day: 
     out = _with_radiance(scene, below, rng, sensor)
     yx = ("y", "x")
     out["clear_radiance"] = (("band", "y", "x"), _bands_first(clear), {"units": "W m-2 sr-1 um-1"})
-    out["clear_brightness_temperature"] = (("band", "y", "x"), _bands_first(brightness_temperature(clear, sensor)),
-                                           {"units": "K", "long_name": "noise-free clear-sky brightness temperature"})
+    out["clear_brightness_temperature"] = (
+        ("band", "y", "x"),
+        _bands_first(brightness_temperature(clear, sensor)),
+        {"units": "K", "long_name": "noise-free clear-sky brightness temperature"},
+    )
     out["clear_ndvi"] = scene["ndvi"].astype(np.float32)
     out["cloud_optical_depth_water"] = (yx, water_tau.astype(np.float32), {"units": "1", "long_name": "visible τ"})
     out["cloud_optical_depth_ice"] = (yx, ice_tau.astype(np.float32), {"units": "1", "long_name": "visible τ"})
     out["cloud_top_altitude"] = (yx, top_altitude.astype(np.float32), {"units": "km"})
     out["cloud_top_temperature"] = (yx, top_temperature.astype(np.float32), {"units": "K"})
-    out["cloud_type"] = (yx, cloud_type, {"flag_values": [0, 1, 2, 3],
-                                          "flag_meanings": "clear water ice ice_over_water"})
+    out["cloud_type"] = (
+        yx,
+        cloud_type,
+        {"flag_values": [0, 1, 2, 3], "flag_meanings": "clear water ice ice_over_water"},
+    )
     out["cloud_mask"] = (yx, truth, {"long_name": f"true cloud: a layer with visible τ ≥ {VISIBLE_OPTICAL_DEPTH}"})
-    out["opaque_cloud"] = (yx, transmissivity13 < OPAQUE_TRANSMISSIVITY,
-                           {"long_name": f"cloud stack transmits < {OPAQUE_TRANSMISSIVITY} of B13 from below"})
+    out["opaque_cloud"] = (
+        yx,
+        transmissivity13 < OPAQUE_TRANSMISSIVITY,
+        {"long_name": f"cloud stack transmits < {OPAQUE_TRANSMISSIVITY} of B13 from below"},
+    )
     if day:
         dims = ("vnir_band", "y", "x")
         out = out.assign_coords(vnir_band=list(VNIR_BANDS))
@@ -384,10 +449,15 @@ def add_clouds(scene: xr.Dataset, layers=DEFAULT_LAYERS, *, seed: int = 0, day: 
         out["ndvi"] = (yx, ndvi.astype(np.float32), scene["ndvi"].attrs)
     else:
         out["ndvi"] = (yx, np.full(shape, np.nan, np.float32), scene["ndvi"].attrs)
-    out.attrs.update(solar_zenith=float(solar_zenith) if day else float("nan"),
-                     cloud_fraction=float(truth.mean()),
-                     cloud_layers=[f"{la.kind}: cover {la.cover}, tops {la.top_km} km, tau {la.optical_depth}, "
-                                   f"r_eff {la.effective_radius_um} um" for la in layers])
+    out.attrs.update(
+        solar_zenith=float(solar_zenith) if day else float("nan"),
+        cloud_fraction=float(truth.mean()),
+        cloud_layers=[
+            f"{la.kind}: cover {la.cover}, tops {la.top_km} km, tau {la.optical_depth}, "
+            f"r_eff {la.effective_radius_um} um"
+            for la in layers
+        ],
+    )
     return out
 
 
@@ -438,9 +508,22 @@ def mask_rates(scene: xr.Dataset, flag, valid=None) -> MaskRates:
     over_snow = opaque & (cover == LAND_COVER_CLASSES.index("snow_ice"))
     height = scene["cloud_top_altitude"].values - scene["surface_altitude"].values
     bands = {f"{lo:g}-{hi:g} km": opaque & (height >= lo) & (height < hi) for lo, hi in HEIGHT_BANDS_KM}
-    counts = {"opaque": int(opaque.sum()), "opaque_over_snow": int(over_snow.sum()), "cirrus": int(cirrus.sum()),
-              "clear": int(clear.sum()), **{name: int(group.sum()) for name, group in bands.items()},
-              "faint": int(faint.sum()),
-              **{name: int((clear & (cover == LAND_COVER_CLASSES.index(name))).sum()) for name in HARD_CASES}}
-    return MaskRates(rate(opaque), rate(over_snow), {name: rate(group) for name, group in bands.items()},
-                     rate(cirrus), rate(clear), by_class, rate(faint), counts)
+    counts = {
+        "opaque": int(opaque.sum()),
+        "opaque_over_snow": int(over_snow.sum()),
+        "cirrus": int(cirrus.sum()),
+        "clear": int(clear.sum()),
+        **{name: int(group.sum()) for name, group in bands.items()},
+        "faint": int(faint.sum()),
+        **{name: int((clear & (cover == LAND_COVER_CLASSES.index(name))).sum()) for name in HARD_CASES},
+    }
+    return MaskRates(
+        rate(opaque),
+        rate(over_snow),
+        {name: rate(group) for name, group in bands.items()},
+        rate(cirrus),
+        rate(clear),
+        by_class,
+        rate(faint),
+        counts,
+    )

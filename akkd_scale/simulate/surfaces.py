@@ -17,6 +17,7 @@ Each class draws surfaces as a vegetation cover fraction ``f`` of a closed canop
 Components are split (train/validation/test) within each material pool, and every surface uses
 components of one split only, so splits are disjoint by spectrum within every class.
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,8 +41,16 @@ CLASSES = LAND_COVER_CLASSES
 #: 2014): tree-covered 27.7 + mangroves 0.1; grassland 13.0 + shrub-covered 9.5 + herbaceous 1.3;
 #: croplands 12.6; sparse vegetation 7.7; bare soils 15.2; snow and glaciers 9.7; inland water 2.6;
 #: artificial surfaces 0.6.
-GLOBAL_MIXTURE = {"water": 2.6, "snow_ice": 9.7, "tree_cover": 27.8, "cropland": 12.6, "grassland_shrubland": 23.8,
-                  "sparse_vegetation_bare_soil": 7.7, "bare_rock_desert": 15.2, "built_up": 0.6}
+GLOBAL_MIXTURE = {
+    "water": 2.6,
+    "snow_ice": 9.7,
+    "tree_cover": 27.8,
+    "cropland": 12.6,
+    "grassland_shrubland": 23.8,
+    "sparse_vegetation_bare_soil": 7.7,
+    "bare_rock_desert": 15.2,
+    "built_up": 0.6,
+}
 
 #: The library the classes are built from (v1 lacks soils and most vegetation).
 LIBRARY_V2 = "emissivity/tir_emissivity_library_v2.nc"
@@ -83,8 +92,15 @@ NDVI_VEGETATION = (0.70, 0.90)
 NDVI_NOISE = 0.02
 
 #: Library ``material_class`` values of each component pool.
-POOLS = {"leaf": ("vegetation",), "soil": ("soil",), "npv": ("npv",), "rock": ("rock", "mineral"),
-         "urban": ("urban",), "water": ("water",), "snow_ice": ("snow", "ice", "frost")}
+POOLS = {
+    "leaf": ("vegetation",),
+    "soil": ("soil",),
+    "npv": ("npv",),
+    "rock": ("rock", "mineral"),
+    "urban": ("urban",),
+    "water": ("water",),
+    "snow_ice": ("snow", "ice", "frost"),
+}
 
 
 def canopy_emissivity(leaf):
@@ -139,7 +155,7 @@ def _split_within(names, fractions, rng):
     counts[0] = max(len(names) - counts[1:].sum(), 1 if len(names) else 0)
     bounds = np.cumsum(counts)
     for k, name in enumerate(("train", "validation", "test")):
-        labels[order[(bounds[k - 1] if k else 0):bounds[k]]] = name
+        labels[order[(bounds[k - 1] if k else 0) : bounds[k]]] = name
     return labels
 
 
@@ -163,8 +179,12 @@ def _pools(library, angles, sensor, fractions, rng):
                 values = np.concatenate([values, fresnel[None]], axis=0)
                 pool_names.append(f"fresnel.{material}.{source}")
         if not len(pool_names):
-            raise ParameterError("emissivity library", f"no spectra for the {pool!r} pool", variable="material_class",
-                                 expected=f"spectra of class {' or '.join(members)} covering bands 10–14")
+            raise ParameterError(
+                "emissivity library",
+                f"no spectra for the {pool!r} pool",
+                variable="material_class",
+                expected=f"spectra of class {' or '.join(members)} covering bands 10–14",
+            )
         if pool == "leaf":
             values = canopy_emissivity(values)
         pools[pool] = (values, np.array(pool_names), _split_within(pool_names, fractions, rng))
@@ -177,8 +197,16 @@ def _weights_by_emissivity(values):
     return np.clip(1.0 - (0.8 - values.min(axis=(1, 2))) / 0.2 * 0.95, 0.05, 1.0)
 
 
-def land_cover_surfaces(library=None, *, mixture=None, n_per_class=400, view_zenith=(0.0, 12.0),
-                        split_fractions=(0.7, 0.15, 0.15), seed=0, sensor=ASTER_TIR) -> xr.Dataset:
+def land_cover_surfaces(
+    library=None,
+    *,
+    mixture=None,
+    n_per_class=400,
+    view_zenith=(0.0, 12.0),
+    split_fractions=(0.7, 0.15, 0.15),
+    seed=0,
+    sensor=ASTER_TIR,
+) -> xr.Dataset:
     """Band emissivities of ``n_per_class`` surfaces for each class of ``mixture`` (default
     :data:`GLOBAL_MIXTURE`), drawn from the class priors with components of one split each.
     ``library``: spectra Dataset (default: the v2 library, :data:`LIBRARY_V2` under ``data_dir()``).
@@ -191,15 +219,24 @@ def land_cover_surfaces(library=None, *, mixture=None, n_per_class=400, view_zen
     mixture = dict(GLOBAL_MIXTURE if mixture is None else mixture)
     unknown = sorted(set(mixture) - set(CLASSES))
     if unknown or not mixture or any(v < 0 for v in mixture.values()) or sum(mixture.values()) <= 0:
-        raise ParameterError("land_cover_surfaces", f"mixture {mixture}", variable="mixture",
-                             expected=f"non-negative shares of {', '.join(CLASSES)} (not all zero)")
+        raise ParameterError(
+            "land_cover_surfaces",
+            f"mixture {mixture}",
+            variable="mixture",
+            expected=f"non-negative shares of {', '.join(CLASSES)} (not all zero)",
+        )
     fractions = np.asarray(split_fractions, float)
     if fractions.shape != (3,) or np.any(fractions < 0) or not np.isclose(fractions.sum(), 1):
-        raise ParameterError("land_cover_surfaces", f"split_fractions {split_fractions}", variable="split_fractions",
-                             expected="three non-negative fractions summing to 1")
+        raise ParameterError(
+            "land_cover_surfaces",
+            f"split_fractions {split_fractions}",
+            variable="split_fractions",
+            expected="three non-negative fractions summing to 1",
+        )
     if int(n_per_class) < 1:
-        raise ParameterError("land_cover_surfaces", f"n_per_class={n_per_class}", variable="n_per_class",
-                             expected="≥ 1")
+        raise ParameterError(
+            "land_cover_surfaces", f"n_per_class={n_per_class}", variable="n_per_class", expected="≥ 1"
+        )
     angles = np.atleast_1d(np.asarray(view_zenith, float))
     rng = np.random.default_rng(seed)
     library = library if library is not None else load_library(data_dir() / LIBRARY_V2)
@@ -221,8 +258,12 @@ def land_cover_surfaces(library=None, *, mixture=None, n_per_class=400, view_zen
             values, names, labels = pools[pool_names[background[i]]]
             members = np.flatnonzero(labels == s)
             if not members.size:
-                raise ParameterError("land_cover_surfaces", f"no {pool_names[background[i]]!r} spectra in split {s!r}",
-                                     variable="split_fractions", expected="a library with spectra for every split")
+                raise ParameterError(
+                    "land_cover_surfaces",
+                    f"no {pool_names[background[i]]!r} spectra in split {s!r}",
+                    variable="split_fractions",
+                    expected="a library with spectra for every split",
+                )
             weight = _weights_by_emissivity(values[members])
             b = members[rng.choice(members.size, p=weight / weight.sum())]
             surface = values[b]
@@ -246,14 +287,28 @@ def land_cover_surfaces(library=None, *, mixture=None, n_per_class=400, view_zen
             weight[own] = share[own] / max(own.sum(), 1)
     out = xr.Dataset(
         {"emissivity": (("spectrum", "view_zenith", "band"), np.array(eps))},
-        coords={"spectrum": [f"{CLASSES[c]}.{i:05d}" for i, c in enumerate(codes)], "view_zenith": angles,
-                "band": list(sensor.band_names), "land_cover": ("spectrum", codes.astype(np.int8)),
-                "land_cover_name": ("spectrum", np.array(CLASSES)[codes]),
-                "material_class": ("spectrum", np.array(CLASSES)[codes]),
-                "vegetation_fraction": ("spectrum", np.array(fv)), "split": ("spectrum", split_of),
-                "components": ("spectrum", np.array(components)), "weight": ("spectrum", weight)},
-        attrs={"description": "land-cover classes from the emissivity library (akkd_scale.simulate.surfaces)",
-               "mixture": str(mixture), "seed": int(seed), "n_per_class": int(n_per_class)})
-    logger.info("%d land-cover surfaces (%s)", codes.size,
-                ", ".join(f"{CLASSES[c]}: {(codes == c).sum()}" for c in np.unique(codes)))
+        coords={
+            "spectrum": [f"{CLASSES[c]}.{i:05d}" for i, c in enumerate(codes)],
+            "view_zenith": angles,
+            "band": list(sensor.band_names),
+            "land_cover": ("spectrum", codes.astype(np.int8)),
+            "land_cover_name": ("spectrum", np.array(CLASSES)[codes]),
+            "material_class": ("spectrum", np.array(CLASSES)[codes]),
+            "vegetation_fraction": ("spectrum", np.array(fv)),
+            "split": ("spectrum", split_of),
+            "components": ("spectrum", np.array(components)),
+            "weight": ("spectrum", weight),
+        },
+        attrs={
+            "description": "land-cover classes from the emissivity library (akkd_scale.simulate.surfaces)",
+            "mixture": str(mixture),
+            "seed": int(seed),
+            "n_per_class": int(n_per_class),
+        },
+    )
+    logger.info(
+        "%d land-cover surfaces (%s)",
+        codes.size,
+        ", ".join(f"{CLASSES[c]}: {(codes == c).sum()}" for c in np.unique(codes)),
+    )
     return out

@@ -10,6 +10,7 @@ mix a greybody level with a quartz-like reststrahlen shape (low at 8–9.5 µm);
 land-cover class (rock, tree cover, sparse vegetation) and each sample an NDVI in its class's range.
 Splits are disjoint by profile and by spectrum, as in the real builder.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,8 @@ from ..sensors.aster import ASTER_TIR
 from ..sensors.planck import band_radiance, brightness_temperature
 
 DRY_DEPTH = np.array([0.12, 0.10, 0.09, 0.03, 0.04])
-WATER_DEPTH = np.array([0.07, 0.06, 0.05, 0.07, 0.11])   # per g cm⁻²
-QUARTZ_SHAPE = np.array([1.0, 0.85, 0.95, 0.15, 0.10])   # relative emissivity dip per band
+WATER_DEPTH = np.array([0.07, 0.06, 0.05, 0.07, 0.11])  # per g cm⁻²
+QUARTZ_SHAPE = np.array([1.0, 0.85, 0.95, 0.15, 0.10])  # relative emissivity dip per band
 SPLITS = ("train", "validation", "test")
 
 
@@ -33,26 +34,44 @@ def _split_labels(n: int, fractions, rng) -> np.ndarray:
     return rng.permutation(labels)
 
 
-def synthetic_training_set(n_samples: int = 3000, *, seed: int = 0, n_profiles: int = 60, n_spectra: int = 90,
-                           fractions=(0.6, 0.2, 0.2), view_zenith_max: float = 10.0) -> xr.Dataset:
+def synthetic_training_set(
+    n_samples: int = 3000,
+    *,
+    seed: int = 0,
+    n_profiles: int = 60,
+    n_spectra: int = 90,
+    fractions=(0.6, 0.2, 0.2),
+    view_zenith_max: float = 10.0,
+) -> xr.Dataset:
     """Dataset with dim ``sample`` (and ``band``) following the ``build_training_set`` contract."""
     if n_samples < 3 or n_profiles < 3 or n_spectra < 3:
-        raise ParameterError("synthetic_training_set", f"n_samples={n_samples}, n_profiles={n_profiles}, "
-                             f"n_spectra={n_spectra}", variable="n_samples", expected="each >= 3")
+        raise ParameterError(
+            "synthetic_training_set",
+            f"n_samples={n_samples}, n_profiles={n_profiles}, n_spectra={n_spectra}",
+            variable="n_samples",
+            expected="each >= 3",
+        )
     rng = np.random.default_rng(seed)
     water = rng.uniform(0.2, 5.0, n_profiles)
     air_t = rng.uniform(265.0, 305.0, n_profiles) + 2.0 * water
     profile_split = _split_labels(n_profiles, fractions, rng)
     greybody = rng.uniform(0.93, 0.99, n_spectra)
     dip = rng.choice([0.0, 0.0, 1.0], n_spectra) * rng.uniform(0.02, 0.2, n_spectra)
-    spectra = np.clip(greybody[:, None] - dip[:, None] * QUARTZ_SHAPE - rng.normal(0, 0.004, (n_spectra, 5)),
-                      0.6, 0.995)
+    spectra = np.clip(
+        greybody[:, None] - dip[:, None] * QUARTZ_SHAPE - rng.normal(0, 0.004, (n_spectra, 5)), 0.6, 0.995
+    )
     spectrum_class = np.where(dip > 0, "rock", "vegetation")
     # Land-cover class per spectrum: quartz-like → bare rock, dark greybodies → tree cover, others → sparse
     # vegetation/bare soil; NDVI per sample from class ranges.
-    cover = np.where(dip > 0, LAND_COVER_CLASSES.index("bare_rock_desert"),
-                     np.where(greybody > 0.97, LAND_COVER_CLASSES.index("tree_cover"),
-                              LAND_COVER_CLASSES.index("sparse_vegetation_bare_soil")))
+    cover = np.where(
+        dip > 0,
+        LAND_COVER_CLASSES.index("bare_rock_desert"),
+        np.where(
+            greybody > 0.97,
+            LAND_COVER_CLASSES.index("tree_cover"),
+            LAND_COVER_CLASSES.index("sparse_vegetation_bare_soil"),
+        ),
+    )
     spectrum_split = _split_labels(n_spectra, fractions, rng)
 
     split = rng.choice(SPLITS, n_samples, p=np.asarray(fractions) / np.sum(fractions))
@@ -61,9 +80,11 @@ def synthetic_training_set(n_samples: int = 3000, *, seed: int = 0, n_profiles: 
     vza = rng.uniform(0.0, view_zenith_max, n_samples)
     lst = air_t[profile] + rng.uniform(-5.0, 20.0, n_samples)
     eps = spectra[spectrum]
-    ndvi_range = {LAND_COVER_CLASSES.index("bare_rock_desert"): (0.0, 0.15),
-                  LAND_COVER_CLASSES.index("tree_cover"): (0.6, 0.9),
-                  LAND_COVER_CLASSES.index("sparse_vegetation_bare_soil"): (0.15, 0.4)}
+    ndvi_range = {
+        LAND_COVER_CLASSES.index("bare_rock_desert"): (0.0, 0.15),
+        LAND_COVER_CLASSES.index("tree_cover"): (0.6, 0.9),
+        LAND_COVER_CLASSES.index("sparse_vegetation_bare_soil"): (0.15, 0.4),
+    }
     lo, hi = (np.array([ndvi_range[c][i] for c in cover[spectrum]]) for i in (0, 1))
     ndvi = rng.uniform(lo, hi)
 
@@ -78,22 +99,28 @@ def synthetic_training_set(n_samples: int = 3000, *, seed: int = 0, n_profiles: 
     band = list(ASTER_TIR.band_names)
     sb = ("sample", "band")
     return xr.Dataset(
-        {"brightness_temperature": (sb, bt.astype(np.float32), {"units": "K"}),
-         "view_zenith": ("sample", vza.astype(np.float32), {"units": "deg"}),
-         "column_water_vapour": ("sample", water[profile].astype(np.float32), {"units": "g cm-2"}),
-         "surface_altitude": ("sample", np.zeros(n_samples, np.float32), {"units": "km"}),
-         "lst": ("sample", lst.astype(np.float32), {"units": "K"}),
-         "emissivity": (sb, eps.astype(np.float32), {"units": "1"}),
-         "transmittance": (sb, tau.astype(np.float32), {"units": "1"}),
-         "path_radiance": (sb, up.astype(np.float32), {"units": "W m-2 sr-1 um-1"}),
-         "sky_radiance": (sb, down.astype(np.float32), {"units": "W m-2 sr-1 um-1"}),
-         "surface_air_temperature": ("sample", air_t[profile].astype(np.float32), {"units": "K"}),
-         "split": ("sample", split.astype(str)),
-         "profile_id": ("sample", np.array([f"synthetic:{p:03d}" for p in profile])),
-         "spectrum_id": ("sample", np.array([f"synthetic:{s:03d}" for s in spectrum])),
-         "material_class": ("sample", spectrum_class[spectrum]),
-         "land_cover": ("sample", cover[spectrum].astype(np.int8)),
-         "ndvi": ("sample", ndvi.astype(np.float32), {"units": "1"})},
+        {
+            "brightness_temperature": (sb, bt.astype(np.float32), {"units": "K"}),
+            "view_zenith": ("sample", vza.astype(np.float32), {"units": "deg"}),
+            "column_water_vapour": ("sample", water[profile].astype(np.float32), {"units": "g cm-2"}),
+            "surface_altitude": ("sample", np.zeros(n_samples, np.float32), {"units": "km"}),
+            "lst": ("sample", lst.astype(np.float32), {"units": "K"}),
+            "emissivity": (sb, eps.astype(np.float32), {"units": "1"}),
+            "transmittance": (sb, tau.astype(np.float32), {"units": "1"}),
+            "path_radiance": (sb, up.astype(np.float32), {"units": "W m-2 sr-1 um-1"}),
+            "sky_radiance": (sb, down.astype(np.float32), {"units": "W m-2 sr-1 um-1"}),
+            "surface_air_temperature": ("sample", air_t[profile].astype(np.float32), {"units": "K"}),
+            "split": ("sample", split.astype(str)),
+            "profile_id": ("sample", np.array([f"synthetic:{p:03d}" for p in profile])),
+            "spectrum_id": ("sample", np.array([f"synthetic:{s:03d}" for s in spectrum])),
+            "material_class": ("sample", spectrum_class[spectrum]),
+            "land_cover": ("sample", cover[spectrum].astype(np.int8)),
+            "ndvi": ("sample", ndvi.astype(np.float32), {"units": "1"}),
+        },
         coords={"band": band, "wavelength": ("band", np.asarray(ASTER_TIR.centers_um, np.float64))},
-        attrs={"source": "akkd_scale.simulate.synthetic.synthetic_training_set", "seed": seed,
-               "version": "synthetic-1"})
+        attrs={
+            "source": "akkd_scale.simulate.synthetic.synthetic_training_set",
+            "seed": seed,
+            "version": "synthetic-1",
+        },
+    )

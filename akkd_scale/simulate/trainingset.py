@@ -20,6 +20,7 @@ Per sample (all arithmetic vectorised over samples):
    surfaces also give ``land_cover``, ``vegetation_fraction`` and a simulated TOA ``ndvi``.
 5. L = τ(εB(T) + (1−ε)L↓) + L↑ per band; Gaussian radiance noise σ_b = NEΔT·dB_b/dT at 300 K; BT.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,7 +32,8 @@ import xarray as xr
 from scipy.interpolate import RegularGridInterpolator
 
 from .. import __version__
-from ..conventions import NEDT_K, TES_TERMS as TERMS
+from ..conventions import NEDT_K
+from ..conventions import TES_TERMS as TERMS
 from ..errors import InputError, ParameterError
 from ..physics.atmosphere import LAYERING, column_water_vapour
 from ..physics.forward import at_sensor_radiance, radiance_noise_sigma
@@ -53,8 +55,17 @@ DEFAULT_ALTITUDES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 #: ``build_training_set(split_by=...)``: splits disjoint by profile and spectrum (default), or random per sample.
 SPLIT_BY = ("profile_and_spectrum", "sample")
 LAPSE_RATE = 6.5  # K/km, standard atmosphere, for surfaces below a profile's lowest level
-REQUIRED = ("brightness_temperature", "view_zenith", "column_water_vapour", "surface_altitude", "lst",
-            "emissivity", "split", "profile_id", "spectrum_id")
+REQUIRED = (
+    "brightness_temperature",
+    "view_zenith",
+    "column_water_vapour",
+    "surface_altitude",
+    "lst",
+    "emissivity",
+    "split",
+    "profile_id",
+    "spectrum_id",
+)
 
 
 def _check(condition, name, problem, expected):
@@ -99,23 +110,36 @@ def _terms_for(profiles, terms, sensor):
     """Terms as (profile, z, v, band) arrays aligned with ``profiles``; grids; checks."""
     for name in TERMS:
         if name not in terms:
-            raise InputError("terms", f"missing variable {name}", variable=name,
-                             expected="terms_table Dataset (profile, surface_altitude, view_zenith, band)")
+            raise InputError(
+                "terms",
+                f"missing variable {name}",
+                variable=name,
+                expected="terms_table Dataset (profile, surface_altitude, view_zenith, band)",
+            )
     if "profile_id" in terms.coords:
         index = {pid: i for i, pid in enumerate(terms["profile_id"].values)}
         missing = [pid for pid in profiles["profile_id"].values if pid not in index]
         if missing:
-            raise InputError("terms", f"no terms for profiles {missing[:3]}", variable="profile_id",
-                             expected="terms for every profile")
+            raise InputError(
+                "terms",
+                f"no terms for profiles {missing[:3]}",
+                variable="profile_id",
+                expected="terms for every profile",
+            )
         terms = terms.isel(profile=[index[pid] for pid in profiles["profile_id"].values])
     elif terms.sizes["profile"] != profiles.sizes["profile"]:
-        raise InputError("terms", f"{terms.sizes['profile']} profiles", variable="profile",
-                         expected=f"{profiles.sizes['profile']} profiles (one per input profile)")
+        raise InputError(
+            "terms",
+            f"{terms.sizes['profile']} profiles",
+            variable="profile",
+            expected=f"{profiles.sizes['profile']} profiles (one per input profile)",
+        )
     terms = terms.sortby("surface_altitude").sortby("view_zenith")
     if "band" in terms.coords:
         terms = terms.sel(band=list(sensor.band_names))
-    arrays = [terms[n].transpose("profile", "surface_altitude", "view_zenith", "band").values.astype(float)
-              for n in TERMS]
+    arrays = [
+        terms[n].transpose("profile", "surface_altitude", "view_zenith", "band").values.astype(float) for n in TERMS
+    ]
     valid = np.all([np.isfinite(a).all(axis=(2, 3)) for a in arrays], axis=0)  # (profile, z)
     tau = arrays[0][valid]
     if np.any(tau <= 0) or np.any(tau > 1):
@@ -147,32 +171,67 @@ def _band_table(spectra, sensor):
     """Band emissivity as (spectrum, view_zenith, band) plus angle grid, weights, splits or None."""
     eps = spectra["emissivity"] if isinstance(spectra, xr.Dataset) else spectra
     if "band" not in eps.dims or "spectrum" not in eps.dims:
-        raise InputError("spectra", f"emissivity dims {eps.dims}", variable="emissivity",
-                         expected="band emissivity (spectrum, [view_zenith,] band); see band_emissivity()")
+        raise InputError(
+            "spectra",
+            f"emissivity dims {eps.dims}",
+            variable="emissivity",
+            expected="band emissivity (spectrum, [view_zenith,] band); see band_emissivity()",
+        )
     eps = eps.sel(band=list(sensor.band_names))
     if "view_zenith" not in eps.dims:
         eps = eps.expand_dims(view_zenith=[0.0])
     eps = eps.sortby("view_zenith").transpose("spectrum", "view_zenith", "band")
     values = eps.values.astype(float)
     if not np.isfinite(values).all() or values.min() <= 0 or values.max() > 1:
-        raise InputError("spectra", "band emissivity outside (0, 1] or NaN", variable="emissivity",
-                         expected="0 < ε ≤ 1 for every spectrum and band")
+        raise InputError(
+            "spectra",
+            "band emissivity outside (0, 1] or NaN",
+            variable="emissivity",
+            expected="0 < ε ≤ 1 for every spectrum and band",
+        )
     n = values.shape[0]
-    weight = spectra["weight"].values.astype(float) if "weight" in spectra.coords or (
-        isinstance(spectra, xr.Dataset) and "weight" in spectra) else np.ones(n)
+    weight = (
+        spectra["weight"].values.astype(float)
+        if "weight" in spectra.coords or (isinstance(spectra, xr.Dataset) and "weight" in spectra)
+        else np.ones(n)
+    )
     split = spectra["split"].values.astype(str) if "split" in spectra.coords else None
-    classes = (spectra["material_class"].values.astype(str) if "material_class" in spectra.coords
-               else np.full(n, "unknown"))
-    cover = ((spectra["land_cover"].values.astype(int), spectra["vegetation_fraction"].values.astype(float))
-             if "land_cover" in spectra.coords else None)
-    return (values, eps["view_zenith"].values.astype(float), weight, split, classes,
-            eps["spectrum"].values.astype(str), cover)
+    classes = (
+        spectra["material_class"].values.astype(str) if "material_class" in spectra.coords else np.full(n, "unknown")
+    )
+    cover = (
+        (spectra["land_cover"].values.astype(int), spectra["vegetation_fraction"].values.astype(float))
+        if "land_cover" in spectra.coords
+        else None
+    )
+    return (
+        values,
+        eps["view_zenith"].values.astype(float),
+        weight,
+        split,
+        classes,
+        eps["spectrum"].values.astype(str),
+        cover,
+    )
 
 
-def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_samples: int, seed: int = 0, *,
-                       sensor=ASTER_TIR, view_zenith_range=(0.0, 12.0), surface_altitude_range=(0.0, 4.0),
-                       lst_offset=(-5.0, 20.0), nedt=NEDT_K, split_fractions=(0.7, 0.15, 0.15),
-                       noise=True, rt_perturbation=None, split_by="profile_and_spectrum") -> xr.Dataset:
+def build_training_set(
+    profiles: xr.Dataset,
+    spectra,
+    terms: xr.Dataset,
+    n_samples: int,
+    seed: int = 0,
+    *,
+    sensor=ASTER_TIR,
+    view_zenith_range=(0.0, 12.0),
+    surface_altitude_range=(0.0, 4.0),
+    lst_offset=(-5.0, 20.0),
+    nedt=NEDT_K,
+    split_fractions=(0.7, 0.15, 0.15),
+    noise=True,
+    rt_perturbation=None,
+    split_by="profile_and_spectrum",
+) -> xr.Dataset:
     """Simulate ``n_samples`` ASTER TIR samples (see module docstring); deterministic for ``seed``.
 
     ``spectra``: band emissivities ``emissivity(spectrum, [view_zenith,] band)`` (e.g. from
@@ -186,25 +245,39 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
     ``split_by``: ``"profile_and_spectrum"`` (default: splits disjoint by profile and spectrum) or
     ``"sample"`` (random per-sample split; profiles and spectra shared between splits).
     """
-    _check(isinstance(n_samples, (int, np.integer)) and n_samples > 0, "n_samples", f"n_samples={n_samples}",
-           "a positive integer")
+    _check(
+        isinstance(n_samples, (int, np.integer)) and n_samples > 0,
+        "n_samples",
+        f"n_samples={n_samples}",
+        "a positive integer",
+    )
     vz_lo, vz_hi = _range(view_zenith_range, "view_zenith_range", 0.0, 89.0)
     z_lo, z_hi = _range(surface_altitude_range, "surface_altitude_range", -0.5, 9.0)
     off_lo, off_hi = _range(lst_offset, "lst_offset", -60.0, 60.0)
     _check(np.isfinite(nedt) and 0 <= nedt <= 5, "nedt", f"nedt={nedt}", "0–5 K")
     fractions = np.asarray(split_fractions, float)
-    _check(fractions.shape == (3,) and np.all(fractions >= 0) and np.isclose(fractions.sum(), 1), "split_fractions",
-           f"split_fractions={split_fractions}", "three non-negative fractions (train, validation, test) summing to 1")
+    _check(
+        fractions.shape == (3,) and np.all(fractions >= 0) and np.isclose(fractions.sum(), 1),
+        "split_fractions",
+        f"split_fractions={split_fractions}",
+        "three non-negative fractions (train, validation, test) summing to 1",
+    )
     _check(split_by in SPLIT_BY, "split_by", f"split_by={split_by!r}", " or ".join(map(repr, SPLIT_BY)))
     rng = np.random.default_rng(seed)
 
     z_grid, v_grid, valid, cwv_table, tair_table, tau, lup, ldown = _terms_for(profiles, terms, sensor)
-    _check(z_grid.min() <= z_lo and z_hi <= z_grid.max(), "surface_altitude_range",
-           f"{z_lo}–{z_hi} km outside the terms grid {z_grid.min()}–{z_grid.max()} km",
-           "a range inside terms.surface_altitude")
-    _check(v_grid.min() <= vz_lo and vz_hi <= v_grid.max(), "view_zenith_range",
-           f"{vz_lo}–{vz_hi}° outside the terms grid {v_grid.min()}–{v_grid.max()}°",
-           "a range inside terms.view_zenith")
+    _check(
+        z_grid.min() <= z_lo and z_hi <= z_grid.max(),
+        "surface_altitude_range",
+        f"{z_lo}–{z_hi} km outside the terms grid {z_grid.min()}–{z_grid.max()} km",
+        "a range inside terms.surface_altitude",
+    )
+    _check(
+        v_grid.min() <= vz_lo and vz_hi <= v_grid.max(),
+        "view_zenith_range",
+        f"{vz_lo}–{vz_hi}° outside the terms grid {v_grid.min()}–{v_grid.max()}°",
+        "a range inside terms.view_zenith",
+    )
     z_min, z_max = _valid_altitudes(valid, z_grid, z_lo, z_hi)
     usable = np.isfinite(z_min)
     profile_ids = profiles["profile_id"].values.astype(str)
@@ -233,9 +306,12 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
             continue
         members = np.flatnonzero(usable if shared else (prof_split == name) & usable)
         spec_members = np.flatnonzero((weight > 0) if shared else (spec_split == name) & (weight > 0))
-        _check(members.size > 0 and spec_members.size > 0, "split_fractions",
-               f"split {name!r} has {members.size} usable profiles and {spec_members.size} spectra",
-               "at least one profile and one spectrum per split with a non-zero fraction")
+        _check(
+            members.size > 0 and spec_members.size > 0,
+            "split_fractions",
+            f"split {name!r} has {members.size} usable profiles and {spec_members.size} spectra",
+            "at least one profile and one spectrum per split with a non-zero fraction",
+        )
         p_idx[chosen] = rng.choice(members, chosen.size)
         w = weight[spec_members] / weight[spec_members].sum()
         s_idx[chosen] = rng.choice(spec_members, chosen.size, p=w)
@@ -245,10 +321,9 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
     with np.errstate(invalid="ignore", divide="ignore"):
         stacked = np.nan_to_num(np.concatenate([np.log(tau), lup, ldown], axis=-1))  # ln τ: Beer–Lambert
     sec_vz = 1.0 / np.cos(np.deg2rad(vz))
-    at = interpolate_grid((np.arange(len(tau)), z_grid, 1.0 / np.cos(np.deg2rad(v_grid))), stacked,
-                          (p_idx, z, sec_vz))
+    at = interpolate_grid((np.arange(len(tau)), z_grid, 1.0 / np.cos(np.deg2rad(v_grid))), stacked, (p_idx, z, sec_vz))
     n_band = tau.shape[-1]
-    tau_s, lup_s, ldown_s = np.exp(at[:, :n_band]), at[:, n_band:2 * n_band], at[:, 2 * n_band:]
+    tau_s, lup_s, ldown_s = np.exp(at[:, :n_band]), at[:, n_band : 2 * n_band], at[:, 2 * n_band :]
     eps = interpolate_grid((np.arange(len(eps_table)), eps_angles), eps_table, (s_idx, vz))
     columns = np.nan_to_num(np.stack([cwv_table, tair_table], axis=-1))
     cwv, tair = interpolate_grid((np.arange(len(tau)), z_grid), columns, (p_idx, z)).T
@@ -258,16 +333,26 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
     else:
         codes, fraction = cover[0][s_idx], cover[1][s_idx]
         lst = land_surfaces.skin_temperature(codes, tair, rng)
-        extra = {"land_cover": ("sample", codes.astype(np.int8), {
-                     "flag_values": list(range(len(land_surfaces.CLASSES))), "flag_meanings": " ".join(land_surfaces.CLASSES)}),
-                 "vegetation_fraction": ("sample", fraction.astype(np.float32)),
-                 "ndvi": ("sample", land_surfaces.ndvi(codes, fraction, rng).astype(np.float32))}
+        extra = {
+            "land_cover": (
+                "sample",
+                codes.astype(np.int8),
+                {
+                    "flag_values": list(range(len(land_surfaces.CLASSES))),
+                    "flag_meanings": " ".join(land_surfaces.CLASSES),
+                },
+            ),
+            "vegetation_fraction": ("sample", fraction.astype(np.float32)),
+            "ndvi": ("sample", land_surfaces.ndvi(codes, fraction, rng).astype(np.float32)),
+        }
     if rt_perturbation is not None:
         # own generator: switching the perturbation changes nothing else (same samples, same noise)
         amplitude = np.random.default_rng([seed, 1]).uniform(pert_lo, pert_hi, (2, n_samples))
         tau_s, lup_s, ldown_s = perturb_terms(tau_s, lup_s, ldown_s, cwv, tair, vz, *amplitude, sensor=sensor)
-        extra.update(rt_continuum=("sample", amplitude[0].astype(np.float32)),
-                     rt_trace_gas=("sample", amplitude[1].astype(np.float32)))
+        extra.update(
+            rt_continuum=("sample", amplitude[0].astype(np.float32)),
+            rt_trace_gas=("sample", amplitude[1].astype(np.float32)),
+        )
 
     radiance = at_sensor_radiance(lst, eps, tau_s, lup_s, ldown_s, sensor)
     clean_bt = brightness_temperature(radiance, sensor)
@@ -278,40 +363,67 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
     f32 = np.float32
     band_coords = {"band": list(sensor.band_names), "wavelength": ("band", sensor.centers_um)}
     ds = xr.Dataset(
-        {"brightness_temperature": (("sample", "band"), bt.astype(f32)),
-         "brightness_temperature_noise_free": (("sample", "band"), clean_bt.astype(f32)),
-         "view_zenith": ("sample", vz.astype(f32)),
-         "column_water_vapour": ("sample", cwv.astype(f32)),
-         "surface_altitude": ("sample", z.astype(f32)),
-         "lst": ("sample", lst.astype(f32)),
-         "emissivity": (("sample", "band"), eps.astype(f32)),
-         "transmittance": (("sample", "band"), tau_s.astype(f32)),
-         "path_radiance": (("sample", "band"), lup_s.astype(f32)),
-         "sky_radiance": (("sample", "band"), ldown_s.astype(f32)),
-         "surface_air_temperature": ("sample", tair.astype(f32)),
-         "split": ("sample", np.array(SPLITS, dtype=object)[sample_split]),
-         "profile_id": ("sample", profile_ids.astype(object)[p_idx]),
-         "spectrum_id": ("sample", spec_ids.astype(object)[s_idx]),
-         "material_class": ("sample", classes.astype(object)[s_idx]), **extra},
+        {
+            "brightness_temperature": (("sample", "band"), bt.astype(f32)),
+            "brightness_temperature_noise_free": (("sample", "band"), clean_bt.astype(f32)),
+            "view_zenith": ("sample", vz.astype(f32)),
+            "column_water_vapour": ("sample", cwv.astype(f32)),
+            "surface_altitude": ("sample", z.astype(f32)),
+            "lst": ("sample", lst.astype(f32)),
+            "emissivity": (("sample", "band"), eps.astype(f32)),
+            "transmittance": (("sample", "band"), tau_s.astype(f32)),
+            "path_radiance": (("sample", "band"), lup_s.astype(f32)),
+            "sky_radiance": (("sample", "band"), ldown_s.astype(f32)),
+            "surface_air_temperature": ("sample", tair.astype(f32)),
+            "split": ("sample", np.array(SPLITS, dtype=object)[sample_split]),
+            "profile_id": ("sample", profile_ids.astype(object)[p_idx]),
+            "spectrum_id": ("sample", spec_ids.astype(object)[s_idx]),
+            "material_class": ("sample", classes.astype(object)[s_idx]),
+            **extra,
+        },
         coords=band_coords,
-        attrs={"seed": int(seed), "version": __version__, "sensor": sensor.name, "nedt_k": float(nedt),
-               "noise": int(bool(noise)),
-               "sources": ", ".join(sorted(set(profiles["source"].values.astype(str)))) if "source" in profiles.coords else "",
-               "spectra": str(getattr(spectra, "attrs", {}).get("description", "")),
-               "view_zenith_range": [vz_lo, vz_hi], "surface_altitude_range": [z_lo, z_hi],
-               "lst_offset": [off_lo, off_hi] if cover is None else "per land-cover class (akkd_scale.simulate.surfaces.PRIORS)",
-               "split_fractions": fractions.tolist(), "split_by": split_by,
-               "radiative_transfer": str(terms.attrs.get("model", "terms table")),
-               "rt_perturbation": "off" if rt_perturbation is None else [pert_lo, pert_hi],
-               "dropped_profiles": "; ".join(dropped),
-               "n_profiles": int(profiles.sizes["profile"]), "n_spectra": int(eps_table.shape[0])})
-    units = {"brightness_temperature": "K", "brightness_temperature_noise_free": "K", "view_zenith": "degree",
-             "column_water_vapour": "g cm-2", "surface_altitude": "km", "lst": "K",
-             "path_radiance": "W m-2 sr-1 um-1", "sky_radiance": "W m-2 sr-1 um-1", "surface_air_temperature": "K"}
+        attrs={
+            "seed": int(seed),
+            "version": __version__,
+            "sensor": sensor.name,
+            "nedt_k": float(nedt),
+            "noise": int(bool(noise)),
+            "sources": ", ".join(sorted(set(profiles["source"].values.astype(str))))
+            if "source" in profiles.coords
+            else "",
+            "spectra": str(getattr(spectra, "attrs", {}).get("description", "")),
+            "view_zenith_range": [vz_lo, vz_hi],
+            "surface_altitude_range": [z_lo, z_hi],
+            "lst_offset": [off_lo, off_hi]
+            if cover is None
+            else "per land-cover class (akkd_scale.simulate.surfaces.PRIORS)",
+            "split_fractions": fractions.tolist(),
+            "split_by": split_by,
+            "radiative_transfer": str(terms.attrs.get("model", "terms table")),
+            "rt_perturbation": "off" if rt_perturbation is None else [pert_lo, pert_hi],
+            "dropped_profiles": "; ".join(dropped),
+            "n_profiles": int(profiles.sizes["profile"]),
+            "n_spectra": int(eps_table.shape[0]),
+        },
+    )
+    units = {
+        "brightness_temperature": "K",
+        "brightness_temperature_noise_free": "K",
+        "view_zenith": "degree",
+        "column_water_vapour": "g cm-2",
+        "surface_altitude": "km",
+        "lst": "K",
+        "path_radiance": "W m-2 sr-1 um-1",
+        "sky_radiance": "W m-2 sr-1 um-1",
+        "surface_air_temperature": "K",
+    }
     for name, unit in units.items():
         ds[name].attrs["units"] = unit
-    logger.info("simulated %d samples (%s)", n_samples,
-                ", ".join(f"{s}: {(sample_split == k).sum()}" for k, s in enumerate(SPLITS)))
+    logger.info(
+        "simulated %d samples (%s)",
+        n_samples,
+        ", ".join(f"{s}: {(sample_split == k).sum()}" for k, s in enumerate(SPLITS)),
+    )
     return ds
 
 
@@ -319,8 +431,12 @@ def write_training_set(ds: xr.Dataset, path, *, chunk=262144, overwrite=False) -
     """Write a training set to a Zarr store (v3, unconsolidated), chunked along ``sample``."""
     missing = [v for v in REQUIRED if v not in ds]
     if missing:
-        raise InputError("write_training_set", f"missing variables {missing}", variable=missing[0],
-                         expected="a build_training_set() Dataset")
+        raise InputError(
+            "write_training_set",
+            f"missing variables {missing}",
+            variable=missing[0],
+            expected="a build_training_set() Dataset",
+        )
     out = ds.copy()
     for name in list(out.data_vars):
         if out[name].dtype.kind == "O":  # fixed-width text reads back as plain NumPy '<U' everywhere
@@ -340,18 +456,39 @@ def open_training_set(path) -> xr.Dataset:
         raise InputError(path, f"not a readable Zarr store ({exc})", expected="a training-set Zarr store") from exc
     missing = [v for v in REQUIRED if v not in ds]
     if missing:
-        raise InputError(path, f"missing variables {missing}", variable=missing[0],
-                         expected="a training set written by write_training_set()")
+        raise InputError(
+            path,
+            f"missing variables {missing}",
+            variable=missing[0],
+            expected="a training set written by write_training_set()",
+        )
     return ds
 
 
-def simulate_training_set(n_samples: int, *, seed: int = 0, profile_sets=DEFAULT_PROFILE_SETS, tigr=None, profiles=None,
-                          emissivity_library=None, surfaces="land_cover", land_cover_mixture=None,
-                          n_per_class: int = 400, n_mixtures: int = 400, view_zenith=DEFAULT_VIEW_ZENITH_GRID,
-                          view_zenith_range=DEFAULT_VIEW_ZENITH_RANGE, altitudes=DEFAULT_ALTITUDES,
-                          temperature_offsets=(0.0,), water_scales=(1.0,),
-                          max_relative_humidity=CLEAR_SKY_MAX_RH, rt_perturbation=None, terms_path=None,
-                          layering=LAYERING, processes: int = 2, sensor=ASTER_TIR) -> xr.Dataset:
+def simulate_training_set(
+    n_samples: int,
+    *,
+    seed: int = 0,
+    profile_sets=DEFAULT_PROFILE_SETS,
+    tigr=None,
+    profiles=None,
+    emissivity_library=None,
+    surfaces="land_cover",
+    land_cover_mixture=None,
+    n_per_class: int = 400,
+    n_mixtures: int = 400,
+    view_zenith=DEFAULT_VIEW_ZENITH_GRID,
+    view_zenith_range=DEFAULT_VIEW_ZENITH_RANGE,
+    altitudes=DEFAULT_ALTITUDES,
+    temperature_offsets=(0.0,),
+    water_scales=(1.0,),
+    max_relative_humidity=CLEAR_SKY_MAX_RH,
+    rt_perturbation=None,
+    terms_path=None,
+    layering=LAYERING,
+    processes: int = 2,
+    sensor=ASTER_TIR,
+) -> xr.Dataset:
     """The whole simulation: profiles (clear-sky screened, + augmentation) → LOWTRAN terms (cached) →
     surfaces → samples. Shared by ``akkd-scale simulate`` and the training recipes in ``scripts/``.
 
@@ -368,41 +505,75 @@ def simulate_training_set(n_samples: int, *, seed: int = 0, profile_sets=DEFAULT
     from .profiles import augment_profiles, concat_profiles, load_profiles, read_tigr, screen_clear_sky
 
     if surfaces not in ("land_cover", "library"):
-        raise ParameterError("simulate_training_set", f"surfaces={surfaces!r}", variable="surfaces",
-                             expected="'land_cover' or 'library'")
+        raise ParameterError(
+            "simulate_training_set", f"surfaces={surfaces!r}", variable="surfaces", expected="'land_cover' or 'library'"
+        )
     parts = [load_profiles(list(profile_sets))] if profile_sets else []
     if tigr:
         parts.append(read_tigr(tigr))
     if profiles is not None:
         parts.append(profiles)
     if not parts:
-        raise ParameterError("simulate_training_set", "no profiles", variable="profile_sets",
-                             expected="at least one profile set or a TIGR file")
+        raise ParameterError(
+            "simulate_training_set",
+            "no profiles",
+            variable="profile_sets",
+            expected="at least one profile set or a TIGR file",
+        )
     profiles, dropped = concat_profiles(parts), []
     if max_relative_humidity is not None:
         profiles, dropped = screen_clear_sky(profiles, max_relative_humidity)
     profiles = augment_profiles(profiles, temperature_offsets, water_scales)
     if surfaces == "land_cover":
         library = load_library(emissivity_library) if emissivity_library else None
-        spectra = land_surfaces.land_cover_surfaces(library, mixture=land_cover_mixture, n_per_class=n_per_class,
-                                                seed=seed, view_zenith=view_zenith, sensor=sensor)
+        spectra = land_surfaces.land_cover_surfaces(
+            library,
+            mixture=land_cover_mixture,
+            n_per_class=n_per_class,
+            seed=seed,
+            view_zenith=view_zenith,
+            sensor=sensor,
+        )
     else:
-        spectra = natural_surfaces(load_library(emissivity_library), n_mixtures=n_mixtures, seed=seed,
-                                   view_zenith=view_zenith, sensor=sensor)
-    logger.info("%d profiles, %d surfaces; terms for %d altitudes x %d angles", profiles.sizes["profile"],
-                spectra.sizes["spectrum"], len(altitudes), len(view_zenith))
+        spectra = natural_surfaces(
+            load_library(emissivity_library), n_mixtures=n_mixtures, seed=seed, view_zenith=view_zenith, sensor=sensor
+        )
+    logger.info(
+        "%d profiles, %d surfaces; terms for %d altitudes x %d angles",
+        profiles.sizes["profile"],
+        spectra.sizes["spectrum"],
+        len(altitudes),
+        len(view_zenith),
+    )
     if terms_path and Path(terms_path).is_file():
         with xr.open_dataset(terms_path, engine="h5netcdf") as cached:
             terms = cached.load()
         logger.info("atmospheric terms reused from %s", terms_path)
     else:
-        terms = terms_table(profiles, view_zenith=view_zenith, surface_altitude=altitudes, processes=processes,
-                            sensor=sensor, layering=layering)
+        terms = terms_table(
+            profiles,
+            view_zenith=view_zenith,
+            surface_altitude=altitudes,
+            processes=processes,
+            sensor=sensor,
+            layering=layering,
+        )
         if terms_path:
             terms.to_netcdf(terms_path, engine="h5netcdf")
-    ds = build_training_set(profiles, spectra, terms, n_samples, seed, sensor=sensor,
-                            view_zenith_range=view_zenith_range,
-                            surface_altitude_range=(min(altitudes), max(altitudes)), rt_perturbation=rt_perturbation)
+    ds = build_training_set(
+        profiles,
+        spectra,
+        terms,
+        n_samples,
+        seed,
+        sensor=sensor,
+        view_zenith_range=view_zenith_range,
+        surface_altitude_range=(min(altitudes), max(altitudes)),
+        rt_perturbation=rt_perturbation,
+    )
     screened = "; ".join(f"{pid}: failed clear-sky screening" for pid in dropped)
-    return ds.assign_attrs(dropped_profiles="; ".join(filter(None, [screened, ds.attrs["dropped_profiles"]])),
-                           surfaces=surfaces, clear_sky_max_relative_humidity=str(max_relative_humidity))
+    return ds.assign_attrs(
+        dropped_profiles="; ".join(filter(None, [screened, ds.attrs["dropped_profiles"]])),
+        surfaces=surfaces,
+        clear_sky_max_relative_humidity=str(max_relative_humidity),
+    )

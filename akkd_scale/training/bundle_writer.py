@@ -2,6 +2,7 @@
 
 Imports the ONNX exporter and, through the Keras models it is given (if any), Keras: training-side only.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -10,14 +11,23 @@ import logging
 import os
 import shutil
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import onnx
 
-from ..conventions import (BANDS, INPUT_NAMES, INPUT_UNITS, LAND_COVER_CLASSES, NEDT_K, OPTIONAL_INPUTS, OUTPUT_NAMES,
-                           OUTPUT_UNITS, QC_BITS)
+from ..conventions import (
+    BANDS,
+    INPUT_NAMES,
+    INPUT_UNITS,
+    LAND_COVER_CLASSES,
+    NEDT_K,
+    OPTIONAL_INPUTS,
+    OUTPUT_NAMES,
+    OUTPUT_UNITS,
+    QC_BITS,
+)
 from ..errors import BundleError, ParameterError, describe_path
 from ..models.bundle import digest_line
 from ..models.schema import DIGEST, FORMAT, FORMAT_VERSION, MANIFEST
@@ -32,8 +42,9 @@ log = logging.getLogger(__name__)
 BT_MARGIN_K = 3 * NEDT_K
 
 
-def input_domain(x_train: np.ndarray, *, view_zenith_range=None, bt_margin_k: float = BT_MARGIN_K,
-                 quantile: float = 0.999) -> dict:
+def input_domain(
+    x_train: np.ndarray, *, view_zenith_range=None, bt_margin_k: float = BT_MARGIN_K, quantile: float = 0.999
+) -> dict:
     """Training domain for QC: per-input bounds of the simulated domain (bit 2) and a Mahalanobis threshold (bit 4).
 
     View zenith spans ``view_zenith_range``, the simulation's range (deg); by default the sample
@@ -49,21 +60,30 @@ def input_domain(x_train: np.ndarray, *, view_zenith_range=None, bt_margin_k: fl
         view_zenith_range = (float(np.floor(vza.min())), float(np.ceil(vza.max())))
     lo, hi = (float(v) for v in view_zenith_range)
     if not 0.0 <= lo <= hi <= 90.0 or vza.min() < lo or vza.max() > hi:
-        raise ParameterError("input_domain", f"view_zenith_range=({lo}, {hi}) with samples in "
-                             f"[{vza.min()}, {vza.max()}]", variable="view_zenith_range",
-                             expected="0 <= min <= max <= 90 deg covering every training sample")
-    bt, extra = x[:, :len(BANDS)], x[:, len(BANDS) + 1:]
+        raise ParameterError(
+            "input_domain",
+            f"view_zenith_range=({lo}, {hi}) with samples in [{vza.min()}, {vza.max()}]",
+            variable="view_zenith_range",
+            expected="0 <= min <= max <= 90 deg covering every training sample",
+        )
+    bt, extra = x[:, : len(BANDS)], x[:, len(BANDS) + 1 :]
     mean = x.mean(axis=0)
     inv_cov = np.linalg.pinv(np.cov(x, rowvar=False))
     centred = x - mean
     distance2 = np.einsum("ij,jk,ik->i", centred, inv_cov, centred)
-    return {"range_min": (bt.min(axis=0) - bt_margin_k).tolist() + [lo] + extra.min(axis=0).tolist(),
-            "range_max": (bt.max(axis=0) + bt_margin_k).tolist() + [hi] + extra.max(axis=0).tolist(),
-            "range_definition": f"brightness temperatures: training extremes -/+ {bt_margin_k:g} K; "
-                                f"view zenith: simulated range [{lo:g}, {hi:g}] deg; further inputs: training "
-                                "extremes (missing values included)",
-            "mahalanobis": {"mean": mean.tolist(), "inverse_covariance": inv_cov.tolist(),
-                            "threshold": float(np.quantile(distance2, quantile)), "quantile": quantile}}
+    return {
+        "range_min": (bt.min(axis=0) - bt_margin_k).tolist() + [lo] + extra.min(axis=0).tolist(),
+        "range_max": (bt.max(axis=0) + bt_margin_k).tolist() + [hi] + extra.max(axis=0).tolist(),
+        "range_definition": f"brightness temperatures: training extremes -/+ {bt_margin_k:g} K; "
+        f"view zenith: simulated range [{lo:g}, {hi:g}] deg; further inputs: training "
+        "extremes (missing values included)",
+        "mahalanobis": {
+            "mean": mean.tolist(),
+            "inverse_covariance": inv_cov.tolist(),
+            "threshold": float(np.quantile(distance2, quantile)),
+            "quantile": quantile,
+        },
+    }
 
 
 def write_manifest(path, manifest: dict) -> str:
@@ -91,10 +111,14 @@ def _write_network(model, directory: Path, stem: str) -> dict:
 def optional_inputs(inputs, where) -> list[str]:
     """The optional inputs (after BT10..14 and view zenith) of an input specification; a ParameterError
     naming ``where`` unless it is the six inputs followed by known optional inputs."""
-    extra = list(inputs[len(INPUT_NAMES):])
-    if list(inputs[:len(INPUT_NAMES)]) != list(INPUT_NAMES) or any(n not in OPTIONAL_INPUTS for n in extra):
-        raise ParameterError(where, f"inputs {list(inputs)}", variable="inputs",
-                             expected=f"{list(INPUT_NAMES)} then optional inputs from {sorted(OPTIONAL_INPUTS)}")
+    extra = list(inputs[len(INPUT_NAMES) :])
+    if list(inputs[: len(INPUT_NAMES)]) != list(INPUT_NAMES) or any(n not in OPTIONAL_INPUTS for n in extra):
+        raise ParameterError(
+            where,
+            f"inputs {list(inputs)}",
+            variable="inputs",
+            expected=f"{list(INPUT_NAMES)} then optional inputs from {sorted(OPTIONAL_INPUTS)}",
+        )
     return extra
 
 
@@ -110,9 +134,22 @@ def _local_entries(work: Path, names, models) -> list[dict]:
     return entries
 
 
-def save_bundle(path, *, teacher, students: dict, strata: dict, normalisation: dict, domain: dict,
-                fusion: dict, distillation: dict, provenance: dict, metrics: dict, teacher_info: dict,
-                inputs=INPUT_NAMES, overwrite: bool = False) -> Path:
+def save_bundle(
+    path,
+    *,
+    teacher,
+    students: dict,
+    strata: dict,
+    normalisation: dict,
+    domain: dict,
+    fusion: dict,
+    distillation: dict,
+    provenance: dict,
+    metrics: dict,
+    teacher_info: dict,
+    inputs=INPUT_NAMES,
+    overwrite: bool = False,
+) -> Path:
     """Write a bundle directory at ``path`` and return it.
 
     ``students`` = {"global": {"kd": model, "baseline": model}, "strata": [{"kd": m, "baseline": m}
@@ -130,27 +167,42 @@ def save_bundle(path, *, teacher, students: dict, strata: dict, normalisation: d
     work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         teacher_files = _write_network(teacher, work, "teacher")
-        student_entries = {"global": {"kd": _write_network(students["global"]["kd"], work, "students/global"),
-                                      "baseline": _write_network(students["global"]["baseline"], work,
-                                                                 "students/global_baseline")},
-                           "strata": _local_entries(work, stratum_names(strata), students["strata"])}
+        student_entries = {
+            "global": {
+                "kd": _write_network(students["global"]["kd"], work, "students/global"),
+                "baseline": _write_network(students["global"]["baseline"], work, "students/global_baseline"),
+            },
+            "strata": _local_entries(work, stratum_names(strata), students["strata"]),
+        }
         class_students = students.get("land_cover")
         if class_students is not None:
             student_entries["land_cover"] = _local_entries(work, LAND_COVER_CLASSES, class_students)
         files = {p.relative_to(work).as_posix(): sha256_file(p) for p in sorted(work.rglob("*")) if p.is_file()}
         manifest = {
-            "format": FORMAT, "format_version": FORMAT_VERSION,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "inputs": {"names": list(inputs), "bands": list(BANDS),
-                       "units": list(INPUT_UNITS) + [OPTIONAL_INPUTS[n][1] for n in extra],
-                       "missing_values": {n: OPTIONAL_INPUTS[n][2] for n in extra}, **domain},
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "inputs": {
+                "names": list(inputs),
+                "bands": list(BANDS),
+                "units": list(INPUT_UNITS) + [OPTIONAL_INPUTS[n][1] for n in extra],
+                "missing_values": {n: OPTIONAL_INPUTS[n][2] for n in extra},
+                **domain,
+            },
             "outputs": {"names": list(OUTPUT_NAMES), "units": list(OUTPUT_UNITS)},
             "normalisation": normalisation,
             "strata": strata,
-            **({"land_cover": {"classes": list(LAND_COVER_CLASSES),
-                               "assignment": "a land-cover map, else NDVI/brightness-temperature rules; pixels "
-                                             "without a class use their brightness-temperature stratum"}}
-               if class_students is not None else {}),
+            **(
+                {
+                    "land_cover": {
+                        "classes": list(LAND_COVER_CLASSES),
+                        "assignment": "a land-cover map, else NDVI/brightness-temperature rules; pixels "
+                        "without a class use their brightness-temperature stratum",
+                    }
+                }
+                if class_students is not None
+                else {}
+            ),
             "models": {"teacher": {**teacher_files, **teacher_info}, "students": student_entries},
             "distillation": distillation,
             "fusion": fusion,

@@ -8,6 +8,7 @@ and 10 µm (ΔB/B ≈ Δε/ε and ΔB/B ≈ c₂/(λT²)·ΔT ≈ 0.015 K⁻¹·
 
 No TensorFlow here: evaluation and the teacher search share these without the training stack.
 """
+
 from __future__ import annotations
 
 import logging
@@ -73,8 +74,19 @@ def dataset_rows(ds, split: str, inputs=INPUT_NAMES, *, missing_fraction: float 
     targets are dropped (logged)."""
     source = ds.attrs.get("source", "training set")
     extra = optional_inputs(inputs, source)
-    require_variables(ds, ("brightness_temperature", "view_zenith", "lst", "emissivity", "split",
-                           *(OPTIONAL_INPUTS[n][0] for n in extra)), source, "the training-set contract")
+    require_variables(
+        ds,
+        (
+            "brightness_temperature",
+            "view_zenith",
+            "lst",
+            "emissivity",
+            "split",
+            *(OPTIONAL_INPUTS[n][0] for n in extra),
+        ),
+        source,
+        "the training-set contract",
+    )
     for name in ("brightness_temperature", "emissivity"):
         bands = [str(b) for b in ds[name]["band"].values]
         if bands != list(BANDS):
@@ -82,8 +94,9 @@ def dataset_rows(ds, split: str, inputs=INPUT_NAMES, *, missing_fraction: float 
     sub = ds.isel(sample=np.flatnonzero(np.asarray(ds["split"].values).astype(str) == split))
     n = sub.sizes["sample"]
     if n == 0:
-        raise InputError(source, f"no samples in split {split!r}", variable="split",
-                         expected="train, validation and test samples")
+        raise InputError(
+            source, f"no samples in split {split!r}", variable="split", expected="train, validation and test samples"
+        )
     arrays = sample_arrays(sub)
     columns = [arrays.brightness_temperature, arrays.view_zenith[:, None]]
     masked = np.random.default_rng(seed).random(n) < missing_fraction
@@ -96,11 +109,15 @@ def dataset_rows(ds, split: str, inputs=INPUT_NAMES, *, missing_fraction: float 
     keep = np.all(np.isfinite(x), axis=1) & np.all(np.isfinite(y), axis=1)
     if not keep.all():
         log.warning("%s: dropping %d %s rows with non-finite values", source, int((~keep).sum()), split)
-    land_cover = (sub["land_cover"].values.astype(np.int32) if "land_cover" in sub
-                  else np.full(n, LAND_COVER_UNKNOWN, np.int32))
-    profile = (sub["profile_id"].values.astype(str) if "profile_id" in sub else np.full(n, "", dtype=object))
-    cwv = (sub["column_water_vapour"].values.astype(np.float32) if "column_water_vapour" in sub
-           else np.full(n, np.nan, np.float32))
+    land_cover = (
+        sub["land_cover"].values.astype(np.int32) if "land_cover" in sub else np.full(n, LAND_COVER_UNKNOWN, np.int32)
+    )
+    profile = sub["profile_id"].values.astype(str) if "profile_id" in sub else np.full(n, "", dtype=object)
+    cwv = (
+        sub["column_water_vapour"].values.astype(np.float32)
+        if "column_water_vapour" in sub
+        else np.full(n, np.nan, np.float32)
+    )
     return Rows(x, y, land_cover, profile, cwv).take(keep)
 
 
@@ -110,8 +127,12 @@ def split_validation(held: Rows, source) -> tuple[Rows, Rows]:
     base = np.array([str(p).split("+")[0] for p in held.profile_id])
     names = np.unique(base)
     if names.size < 2:
-        raise InputError(source, f"{names.size} validation atmosphere(s)", variable="profile_id",
-                         expected="at least 2 validation profiles (one half for early stopping, one for calibration)")
+        raise InputError(
+            source,
+            f"{names.size} validation atmosphere(s)",
+            variable="profile_id",
+            expected="at least 2 validation profiles (one half for early stopping, one for calibration)",
+        )
     in_calibration = np.isin(base, names[1::2])
     return held.take(~in_calibration), held.take(in_calibration)
 
@@ -120,14 +141,18 @@ def target_normalisation(x_train, y_train) -> dict:
     """Input standardisation and target scaling (module docstring) from training arrays."""
     x = np.asarray(x_train, np.float64)
     y = np.asarray(y_train, np.float64)
-    return {"input_mean": x.mean(axis=0).tolist(), "input_variance": np.maximum(x.var(axis=0), 1e-6).tolist(),
-            "output_mean": y.mean(axis=0).tolist(),
-            "output_scale": [LST_SCALE_K] + [EMISSIVITY_SCALE] * (y.shape[1] - 1),
-            "target_scaling": "z = (y - output_mean) / output_scale; 10 K for LST, 0.15 per emissivity "
-                              "(0.015 emissivity ~ 1 K in band radiance at 300 K, 10 um)"}
+    return {
+        "input_mean": x.mean(axis=0).tolist(),
+        "input_variance": np.maximum(x.var(axis=0), 1e-6).tolist(),
+        "output_mean": y.mean(axis=0).tolist(),
+        "output_scale": [LST_SCALE_K] + [EMISSIVITY_SCALE] * (y.shape[1] - 1),
+        "target_scaling": "z = (y - output_mean) / output_scale; 10 K for LST, 0.15 per emissivity "
+        "(0.015 emissivity ~ 1 K in band radiance at 300 K, 10 um)",
+    }
 
 
 def scale_targets(y, normalisation: dict) -> np.ndarray:
     """z = (y − output_mean) / output_scale (float32)."""
-    return ((np.asarray(y, np.float64) - normalisation["output_mean"]) /
-            np.asarray(normalisation["output_scale"])).astype(np.float32)
+    return (
+        (np.asarray(y, np.float64) - normalisation["output_mean"]) / np.asarray(normalisation["output_scale"])
+    ).astype(np.float32)

@@ -17,6 +17,7 @@ adaptation, the scenes' own pixels), α chosen from a grid by the class's valida
 
 ``config`` below is a ``recipe.SuiteConfig`` (seed, student architecture and budget, α and its grid).
 """
+
 from __future__ import annotations
 
 import logging
@@ -72,7 +73,7 @@ def augment_inputs(x, n: int, rng: np.random.Generator) -> np.ndarray:
     n_bands = len(BANDS)
     bt = rows[:, :n_bands] + rng.normal(0, NEDT_K, (n, n_bands)) + rng.normal(0, COMMON_OFFSET_K, (n, 1))
     vza = rng.uniform(x[:, n_bands].min(), x[:, n_bands].max(), n)
-    return np.concatenate([bt, vza[:, None], rows[:, n_bands + 1:]], axis=1).astype(np.float32)
+    return np.concatenate([bt, vza[:, None], rows[:, n_bands + 1 :]], axis=1).astype(np.float32)
 
 
 def _fit_student(name, x, targets, loss, validation, normalisation, config, initial=None):
@@ -85,28 +86,39 @@ def _fit_student(name, x, targets, loss, validation, normalisation, config, init
     return model
 
 
-def _fit_kd(name, x, z, z_teacher, x_unlabelled, z_teacher_unlabelled, validation, normalisation, config, alpha,
-            initial=None):
+def _fit_kd(
+    name, x, z, z_teacher, x_unlabelled, z_teacher_unlabelled, validation, normalisation, config, alpha, initial=None
+):
     """Student trained with the distillation loss: labelled rows (x, z) and teacher-only rows."""
     x_val, z_val, zt_val = validation
     x_kd = np.concatenate([x, x_unlabelled])
     truth = np.concatenate([z, np.full((x_unlabelled.shape[0], z.shape[1]), np.nan, np.float32)])
     targets = np.concatenate([truth, np.concatenate([z_teacher, z_teacher_unlabelled])], axis=1)
-    return _fit_student(name, x_kd, targets, distillation_loss(alpha),
-                        (x_val, np.concatenate([z_val, zt_val], axis=1)), normalisation, config, initial)
+    return _fit_student(
+        name,
+        x_kd,
+        targets,
+        distillation_loss(alpha),
+        (x_val, np.concatenate([z_val, zt_val], axis=1)),
+        normalisation,
+        config,
+        initial,
+    )
 
 
 def train_pair(name, x, z, z_teacher, x_aug, z_teacher_aug, validation, normalisation, config) -> dict:
     """Baseline (truth only) and distilled (α = ``config.alpha``) students of one stratum (or the global one):
     {"baseline", "kd"}. ``validation`` is (x, z, ẑ_teacher) of the stratum's validation rows."""
     x_val, z_val, _ = validation
-    return {"baseline": _fit_student(f"{name}_baseline", x, z, "mse", (x_val, z_val), normalisation, config),
-            "kd": _fit_kd(name, x, z, z_teacher, x_aug, z_teacher_aug, validation, normalisation, config,
-                          config.alpha)}
+    return {
+        "baseline": _fit_student(f"{name}_baseline", x, z, "mse", (x_val, z_val), normalisation, config),
+        "kd": _fit_kd(name, x, z, z_teacher, x_aug, z_teacher_aug, validation, normalisation, config, config.alpha),
+    }
 
 
-def train_class_students(name, labelled, unlabelled, validation, normalisation, config, teacher_z,
-                         initial: dict | None = None) -> dict:
+def train_class_students(
+    name, labelled, unlabelled, validation, normalisation, config, teacher_z, initial: dict | None = None
+) -> dict:
     """Students of one land-cover class: a baseline on the labelled rows alone and a distilled one whose
     α (``config.alphas``) gives the lowest validation LST MAE.
 
@@ -119,19 +131,32 @@ def train_class_students(name, labelled, unlabelled, validation, normalisation, 
     z, z_val = scale_targets(y, normalisation), scale_targets(y_val, normalisation)
     zt, zt_unl, zt_val = teacher_z(x), teacher_z(unlabelled), teacher_z(x_val)
     initial = initial or {}
-    baseline = _fit_student(f"{name}_baseline", x, z, "mse", (x_val, z_val), normalisation, config,
-                            initial.get("baseline"))
+    baseline = _fit_student(
+        f"{name}_baseline", x, z, "mse", (x_val, z_val), normalisation, config, initial.get("baseline")
+    )
     candidates = {}
     for alpha in config.alphas:
-        model = _fit_kd(name, x, z, zt, unlabelled, zt_unl, (x_val, z_val, zt_val), normalisation, config, alpha,
-                        initial.get("kd"))
+        model = _fit_kd(
+            name, x, z, zt, unlabelled, zt_unl, (x_val, z_val, zt_val), normalisation, config, alpha, initial.get("kd")
+        )
         candidates[alpha] = (float(np.mean(np.abs(predict(model, x_val)[:, 0] - y_val[:, 0]))), model)
     alpha = min(candidates, key=lambda a: candidates[a][0])
-    log.info("class %s: %d labelled, %d teacher-only rows; alpha %.2f (validation LST MAE %s K)", name, len(x),
-             len(unlabelled), alpha, ", ".join(f"{a:g}: {m:.3f}" for a, (m, _) in candidates.items()))
-    return {"baseline": baseline, "kd": candidates[alpha][1], "alpha": alpha,
-            "validation_lst_mae_by_alpha": {str(a): m for a, (m, _) in candidates.items()},
-            "n_labelled": int(len(x)), "n_unlabelled": int(len(unlabelled))}
+    log.info(
+        "class %s: %d labelled, %d teacher-only rows; alpha %.2f (validation LST MAE %s K)",
+        name,
+        len(x),
+        len(unlabelled),
+        alpha,
+        ", ".join(f"{a:g}: {m:.3f}" for a, (m, _) in candidates.items()),
+    )
+    return {
+        "baseline": baseline,
+        "kd": candidates[alpha][1],
+        "alpha": alpha,
+        "validation_lst_mae_by_alpha": {str(a): m for a, (m, _) in candidates.items()},
+        "n_labelled": int(len(x)),
+        "n_unlabelled": int(len(unlabelled)),
+    }
 
 
 def local_predictions(local_models, global_models, kind: str, x, local) -> np.ndarray:

@@ -6,13 +6,14 @@ The pieces take plain arrays (``metrics``, ``evaluation_table``) or an :class:`E
 (``write_report``) so they are testable without a trained bundle; ``evaluate`` glues them to a
 test Dataset (training-set contract) and a loaded bundle. Definitions: docs/evaluation.md.
 """
+
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -21,8 +22,8 @@ import xarray as xr
 from ..conventions import BANDS, CWV, LAND_COVER_CLASSES, TES_HEAD, TES_TERMS
 from ..errors import InputError, ParameterError
 from ..metrics import metrics
-from ..physics.tes import TESParameters, tes_dataset
 from ..models.strata import stratum_names
+from ..physics.tes import TESParameters, tes_dataset
 from ..utils import json_safe, markdown_table
 from .data import require_variables, sample_arrays
 
@@ -58,8 +59,9 @@ class Evaluation:
     metadata: Mapping = field(default_factory=dict)
 
 
-def evaluation_table(truth_lst, truth_emissivity, predictions: Mapping[str, Mapping[str, np.ndarray]], *,
-                     strata=None, bands=BANDS) -> pd.DataFrame:
+def evaluation_table(
+    truth_lst, truth_emissivity, predictions: Mapping[str, Mapping[str, np.ndarray]], *, strata=None, bands=BANDS
+) -> pd.DataFrame:
     """Metrics table: rows (method, stratum, variable) → n, pcc, mae, rmse, bias.
 
     ``truth_lst`` (N,), ``truth_emissivity`` (N, band); ``predictions`` maps a method name to
@@ -70,28 +72,47 @@ def evaluation_table(truth_lst, truth_emissivity, predictions: Mapping[str, Mapp
     truth_emissivity = np.asarray(truth_emissivity, dtype=np.float64)
     n = truth_lst.shape[0]
     if truth_lst.ndim != 1 or truth_emissivity.shape != (n, len(bands)):
-        raise ParameterError("evaluation_table", f"truth shapes {truth_lst.shape} and {truth_emissivity.shape}",
-                             variable="truth_emissivity", expected=f"(N,) and (N, {len(bands)})")
+        raise ParameterError(
+            "evaluation_table",
+            f"truth shapes {truth_lst.shape} and {truth_emissivity.shape}",
+            variable="truth_emissivity",
+            expected=f"(N,) and (N, {len(bands)})",
+        )
     groups = [(ALL_STRATA, np.ones(n, dtype=bool))]
     if strata is not None:
         labels = np.asarray(strata)
         if labels.shape != (n,):
-            raise ParameterError("evaluation_table", f"strata shape {labels.shape}", variable="strata",
-                                 expected=f"one label per sample ({n},)")
+            raise ParameterError(
+                "evaluation_table",
+                f"strata shape {labels.shape}",
+                variable="strata",
+                expected=f"one label per sample ({n},)",
+            )
         groups += [(str(label), labels == label) for label in _ordered_unique(labels)]
     rows = []
     for method, pred in predictions.items():
         lst = np.asarray(pred["lst"], dtype=np.float64)
         emissivity = np.asarray(pred["emissivity"], dtype=np.float64)
         if lst.shape != (n,) or emissivity.shape != (n, len(bands)):
-            raise ParameterError("evaluation_table", f"{method} predictions have shapes {lst.shape} and "
-                                 f"{emissivity.shape}", variable=method, expected=f"({n},) and ({n}, {len(bands)})")
+            raise ParameterError(
+                "evaluation_table",
+                f"{method} predictions have shapes {lst.shape} and {emissivity.shape}",
+                variable=method,
+                expected=f"({n},) and ({n}, {len(bands)})",
+            )
         for stratum, rows_in in groups:
-            rows.append({"method": method, "stratum": stratum, "variable": "lst",
-                         **metrics(truth_lst[rows_in], lst[rows_in])})
+            rows.append(
+                {"method": method, "stratum": stratum, "variable": "lst", **metrics(truth_lst[rows_in], lst[rows_in])}
+            )
             for b, band in enumerate(bands):
-                rows.append({"method": method, "stratum": stratum, "variable": f"emissivity_{band}",
-                             **metrics(truth_emissivity[rows_in, b], emissivity[rows_in, b])})
+                rows.append(
+                    {
+                        "method": method,
+                        "stratum": stratum,
+                        "variable": f"emissivity_{band}",
+                        **metrics(truth_emissivity[rows_in, b], emissivity[rows_in, b]),
+                    }
+                )
     return pd.DataFrame(rows, columns=["method", "stratum", "variable", "n", *METRICS])
 
 
@@ -103,8 +124,12 @@ def open_test_set(path) -> xr.Dataset:
     try:
         ds = xr.open_zarr(path, consolidated=False) if path.is_dir() else xr.open_dataset(path)
     except (OSError, ValueError, KeyError) as exc:
-        raise InputError(path, f"cannot open as a dataset ({exc})", variable="data",
-                         expected="a Zarr store or netCDF file in the training-set format") from exc
+        raise InputError(
+            path,
+            f"cannot open as a dataset ({exc})",
+            variable="data",
+            expected="a Zarr store or netCDF file in the training-set format",
+        ) from exc
     return ds.assign_attrs(source_file=str(path))
 
 
@@ -114,14 +139,25 @@ def select_test_split(ds: xr.Dataset) -> xr.Dataset:
         return ds
     keep = np.asarray(ds["split"].values).astype(str) == "test"
     if not keep.any():
-        raise InputError(ds.attrs.get("source_file", "test dataset"), "no samples with split == 'test'",
-                         variable="split", expected="at least one 'test' sample")
+        raise InputError(
+            ds.attrs.get("source_file", "test dataset"),
+            "no samples with split == 'test'",
+            variable="split",
+            expected="at least one 'test' sample",
+        )
     return ds.isel(sample=np.flatnonzero(keep))
 
 
-def evaluate(test_ds: xr.Dataset, bundle, *, strata="bundle", heads=tuple(METHODS),
-             tes_parameters: TESParameters = TESParameters(), ndvi: bool = True, land_cover: bool = True
-             ) -> Evaluation:
+def evaluate(
+    test_ds: xr.Dataset,
+    bundle,
+    *,
+    strata="bundle",
+    heads=tuple(METHODS),
+    tes_parameters: TESParameters = TESParameters(),
+    ndvi: bool = True,
+    land_cover: bool = True,
+) -> Evaluation:
     """Evaluate ``bundle`` heads and TES on every sample of ``test_ds`` (training-set contract).
 
     ``strata``: ``"bundle"`` (the bundle's retrieval-time strata), ``None``, the name of a
@@ -131,14 +167,21 @@ def evaluate(test_ds: xr.Dataset, bundle, *, strata="bundle", heads=tuple(METHOD
     true land-cover class (as a perfect land-cover map would) when the set has them.
     """
     source = test_ds.attrs.get("source_file", "test dataset")
-    require_variables(test_ds, ("brightness_temperature", "view_zenith", "lst", "emissivity"), source,
-                      "a training-set Dataset (docs/architecture.md, simulate.trainingset)")
+    require_variables(
+        test_ds,
+        ("brightness_temperature", "view_zenith", "lst", "emissivity"),
+        source,
+        "a training-set Dataset (docs/architecture.md, simulate.trainingset)",
+    )
     ds = test_ds.load()
     bands = tuple(str(b) for b in getattr(bundle, "bands", BANDS))
     arrays = sample_arrays(ds, bands)
     bt, vza = arrays.brightness_temperature, arrays.view_zenith
-    truth = {"lst": arrays.lst.astype(np.float64), "emissivity": arrays.emissivity,
-             "view_zenith": np.asarray(vza, dtype=np.float64)}
+    truth = {
+        "lst": arrays.lst.astype(np.float64),
+        "emissivity": arrays.emissivity,
+        "view_zenith": np.asarray(vza, dtype=np.float64),
+    }
     if "column_water_vapour" in ds:
         truth["column_water_vapour"] = ds["column_water_vapour"].values.astype(np.float64)
 
@@ -150,27 +193,35 @@ def evaluate(test_ds: xr.Dataset, bundle, *, strata="bundle", heads=tuple(METHOD
     if networks:
         extra = {"ndvi": ds["ndvi"].values} if ndvi and "ndvi" in ds else None
         classes = ds["land_cover"].values if land_cover and "land_cover" in ds else None
-        predicted = bundle.predict(bt.astype(np.float32), vza.astype(np.float32), heads=networks, extra=extra,
-                                   land_cover=classes)
+        predicted = bundle.predict(
+            bt.astype(np.float32), vza.astype(np.float32), heads=networks, extra=extra, land_cover=classes
+        )
         predictions = {h: {"lst": predicted[h]["lst"], "emissivity": predicted[h]["emissivity"]} for h in networks}
     if TES_HEAD in heads:
         if all(name in ds for name in TES_TERMS):
             result = tes_dataset(ds.sel(band=list(bands)), parameters=tes_parameters)
-            predictions[TES_HEAD] = {"lst": result["lst"].values,
-                                  "emissivity": result["emissivity"].transpose("sample", "band").values}
+            predictions[TES_HEAD] = {
+                "lst": result["lst"].values,
+                "emissivity": result["emissivity"].transpose("sample", "band").values,
+            }
         else:
             logger.warning("%s has no atmospheric terms: TES left out of the evaluation", source)
     predictions = {h: predictions[h] for h in heads if h in predictions}  # paper order
 
     labels = _strata_labels(strata, ds, bundle, bt, vza, source)
     table = evaluation_table(truth["lst"], truth["emissivity"], predictions, strata=labels, bands=bands)
-    metadata = {"samples": int(bt.shape[0]), "source": str(source), "bands": list(bands),
-                "bundle": str(getattr(bundle, "path", bundle)), "bundle_sha256": getattr(bundle, "sha256", None),
-                "strata": strata if isinstance(strata, str) or strata is None else "labels",
-                "ndvi": bool(ndvi and "ndvi" in ds), "land_cover": bool(land_cover and "land_cover" in ds),
-                "tes_parameters": asdict(tes_parameters)}
-    return Evaluation(table=table, truth=truth, predictions=predictions, strata=labels, bands=bands,
-                      metadata=metadata)
+    metadata = {
+        "samples": int(bt.shape[0]),
+        "source": str(source),
+        "bands": list(bands),
+        "bundle": str(getattr(bundle, "path", bundle)),
+        "bundle_sha256": getattr(bundle, "sha256", None),
+        "strata": strata if isinstance(strata, str) or strata is None else "labels",
+        "ndvi": bool(ndvi and "ndvi" in ds),
+        "land_cover": bool(land_cover and "land_cover" in ds),
+        "tes_parameters": asdict(tes_parameters),
+    }
+    return Evaluation(table=table, truth=truth, predictions=predictions, strata=labels, bands=bands, metadata=metadata)
 
 
 def _strata_labels(strata, ds, bundle, bt, vza, source):
@@ -183,13 +234,21 @@ def _strata_labels(strata, ds, bundle, bt, vza, source):
         return names[np.where(index < 0, len(names) - 1, index)]
     if isinstance(strata, str):
         if strata not in ds or ds[strata].dims != ("sample",):
-            raise InputError(source, "strata variable missing or not per sample", variable=strata,
-                             expected="a (sample,) variable, 'bundle' or None")
+            raise InputError(
+                source,
+                "strata variable missing or not per sample",
+                variable=strata,
+                expected="a (sample,) variable, 'bundle' or None",
+            )
         return np.asarray(ds[strata].values).astype(str)
     labels = np.asarray(strata)
     if labels.shape != bt.shape[:1]:
-        raise ParameterError("evaluate", f"strata shape {labels.shape}", variable="strata",
-                             expected=f"one label per sample ({bt.shape[0]},)")
+        raise ParameterError(
+            "evaluate",
+            f"strata shape {labels.shape}",
+            variable="strata",
+            expected=f"one label per sample ({bt.shape[0]},)",
+        )
     return labels.astype(str)
 
 
@@ -202,12 +261,16 @@ def _ordered_unique(labels: np.ndarray) -> list:
 
 #: What the bundle is given, as at retrieval time: name → (NDVI, land cover: None, "rules" from NDVI/BT,
 #: "map" = the true class, as a perfect land-cover map).
-CONDITIONS = {"night, no map": (False, None), "day, no map": (True, "rules"), "night, map": (False, "map"),
-              "day, map": (True, "map")}
+CONDITIONS = {
+    "night, no map": (False, None),
+    "day, no map": (True, "rules"),
+    "night, map": (False, "map"),
+    "day, map": (True, "map"),
+}
 #: Bin edges of the conditional tables, bins [a, b); an infinite edge makes an open bin ("> 5 g cm-2").
-CWV_BINS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, np.inf)                                 # g cm-2
+CWV_BINS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, np.inf)  # g cm-2
 CONTRAST_BINS = (-np.inf, -10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0, np.inf)  # LST − air temperature, K
-VIEW_BINS = (0.0, 3.0, 6.0, 9.0, 12.0, 90.0)                                      # deg
+VIEW_BINS = (0.0, 3.0, 6.0, 9.0, 12.0, 90.0)  # deg
 CONDITION_HEADS = ("teacher", "student_baseline", "student", "fusion")
 #: Groups of :func:`condition_metrics` after ``"all"``, in report order.
 CONDITION_GROUPS = ("LST − air temperature", "column water vapour", "land cover", "view zenith")
@@ -241,9 +304,21 @@ def condition_metrics(test_ds: xr.Dataset, bundle, *, heads=CONDITION_HEADS, con
     from ..landcover.rules import classes_from_rules
 
     source = test_ds.attrs.get("source_file", "test dataset")
-    require_variables(test_ds, ("brightness_temperature", "view_zenith", "lst", "emissivity", "land_cover", "ndvi",
-                                CWV, "surface_air_temperature"), source,
-                      "a land-cover training set (simulate_training_set(surfaces='land_cover'))")
+    require_variables(
+        test_ds,
+        (
+            "brightness_temperature",
+            "view_zenith",
+            "lst",
+            "emissivity",
+            "land_cover",
+            "ndvi",
+            CWV,
+            "surface_air_temperature",
+        ),
+        source,
+        "a land-cover training set (simulate_training_set(surfaces='land_cover'))",
+    )
     ds = test_ds.load()
     arrays = sample_arrays(ds)
     bt, vza = arrays.brightness_temperature.astype(np.float32), arrays.view_zenith.astype(np.float32)
@@ -251,15 +326,22 @@ def condition_metrics(test_ds: xr.Dataset, bundle, *, heads=CONDITION_HEADS, con
     ndvi, truth_class = ds["ndvi"].values, ds["land_cover"].values.astype(int)
     classes = np.array(list(LAND_COVER_CLASSES) + ["unknown"], dtype=object)
     cover = classes[truth_class]
-    groups = {"all": (np.full(lst.shape, "all", dtype=object), ["all"]),
-              "LST − air temperature": _bins(lst - ds["surface_air_temperature"].values, CONTRAST_BINS, "K"),
-              "column water vapour": _bins(ds[CWV].values, CWV_BINS, "g cm-2"),
-              "land cover": (cover, [c for c in classes if np.any(cover == c)]),
-              "view zenith": _bins(vza, VIEW_BINS, "deg")}
+    groups = {
+        "all": (np.full(lst.shape, "all", dtype=object), ["all"]),
+        "LST − air temperature": _bins(lst - ds["surface_air_temperature"].values, CONTRAST_BINS, "K"),
+        "column water vapour": _bins(ds[CWV].values, CWV_BINS, "g cm-2"),
+        "land cover": (cover, [c for c in classes if np.any(cover == c)]),
+        "view zenith": _bins(vza, VIEW_BINS, "deg"),
+    }
     rows = []
     for condition, (with_ndvi, given_cover) in (conditions or CONDITIONS).items():
-        given = (truth_class if given_cover == "map" else
-                 classes_from_rules(ndvi, bt[:, 0], bt[:, 3], bt[:, 4]) if given_cover == "rules" else None)
+        given = (
+            truth_class
+            if given_cover == "map"
+            else classes_from_rules(ndvi, bt[:, 0], bt[:, 3], bt[:, 4])
+            if given_cover == "rules"
+            else None
+        )
         pred = bundle.predict(bt, vza, heads=heads, extra={"ndvi": ndvi} if with_ndvi else None, land_cover=given)
         for head in heads:
             error = pred[head]["lst"] - lst
@@ -268,12 +350,20 @@ def condition_metrics(test_ds: xr.Dataset, bundle, *, heads=CONDITION_HEADS, con
             for kind, (labels, order) in groups.items():
                 for label in order:
                     own = labels == label
-                    rows.append({"condition": condition, "head": head, "group": kind, "label": label,
-                                 "n": int(own.sum()), "lst_mae": float(np.nanmean(np.abs(error[own]))),
-                                 "lst_rmse": float(np.sqrt(np.nanmean(error[own] ** 2))),
-                                 "lst_bias": float(np.nanmean(error[own])),
-                                 "emissivity_mae": float(np.nanmean(eps_error[own])),
-                                 "coverage": float(np.mean(covered[own]))})
+                    rows.append(
+                        {
+                            "condition": condition,
+                            "head": head,
+                            "group": kind,
+                            "label": label,
+                            "n": int(own.sum()),
+                            "lst_mae": float(np.nanmean(np.abs(error[own]))),
+                            "lst_rmse": float(np.sqrt(np.nanmean(error[own] ** 2))),
+                            "lst_bias": float(np.nanmean(error[own])),
+                            "emissivity_mae": float(np.nanmean(eps_error[own])),
+                            "coverage": float(np.mean(covered[own])),
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -281,19 +371,41 @@ def format_conditions_markdown(table: pd.DataFrame) -> str:
     """Markdown: overall per condition and head; per LST − air-temperature bin, water-vapour bin, class and view
     bin the teacher and fusion in two conditions (MAE, bias, ε, coverage), then their LST bias and MAE in every
     condition (the conditional-bias tables)."""
-    lines = ["## LST (K) and emissivity per retrieval condition", "",
-             "Conditions: NDVI given (day) or missing (night); land cover from a perfect map (the true class), "
-             "from the NDVI/BT rules, or none (brightness-temperature strata). Coverage: share of test samples "
-             "with |LST error| < lst_uncertainty (target 68 ± 5 %).", ""]
+    lines = [
+        "## LST (K) and emissivity per retrieval condition",
+        "",
+        "Conditions: NDVI given (day) or missing (night); land cover from a perfect map (the true class), "
+        "from the NDVI/BT rules, or none (brightness-temperature strata). Coverage: share of test samples "
+        "with |LST error| < lst_uncertainty (target 68 ± 5 %).",
+        "",
+    ]
     overall = table[table["group"] == "all"]
-    lines += markdown_table(["condition", "head", "n", "LST MAE", "LST RMSE", "LST bias", "ε MAE", "coverage"], [
-        [r.condition, METHODS.get(r.head, r.head), r.n, _fmt(r.lst_mae, 3), _fmt(r.lst_rmse, 3), _fmt(r.lst_bias, 3),
-         _fmt(r.emissivity_mae, 4), f"{100 * r.coverage:.1f} %"] for r in overall.itertuples()])
+    lines += markdown_table(
+        ["condition", "head", "n", "LST MAE", "LST RMSE", "LST bias", "ε MAE", "coverage"],
+        [
+            [
+                r.condition,
+                METHODS.get(r.head, r.head),
+                r.n,
+                _fmt(r.lst_mae, 3),
+                _fmt(r.lst_rmse, 3),
+                _fmt(r.lst_bias, 3),
+                _fmt(r.emissivity_mae, 4),
+                f"{100 * r.coverage:.1f} %",
+            ]
+            for r in overall.itertuples()
+        ],
+    )
     for kind in CONDITION_GROUPS:
         sub = table[(table["group"] == kind) & table["head"].isin(["teacher", "fusion"])]
         conditions = [c for c in ("night, no map", "day, map") if c in set(sub["condition"])]
-        lines += ["", f"## Per {kind}: teacher and fusion, {' / '.join(conditions)}", "",
-                  "Each cell: LST MAE / bias (K), ε MAE, σ coverage.", ""]
+        lines += [
+            "",
+            f"## Per {kind}: teacher and fusion, {' / '.join(conditions)}",
+            "",
+            "Each cell: LST MAE / bias (K), ε MAE, σ coverage.",
+            "",
+        ]
         header = [kind, "n"] + [f"{METHODS.get(h, h)}, {c}" for c in conditions for h in ("teacher", "fusion")]
         body = []
         for label in sub["label"].unique():
@@ -303,13 +415,19 @@ def format_conditions_markdown(table: pd.DataFrame) -> str:
                 for head in ("teacher", "fusion"):
                     r = sub[(sub["label"] == label) & (sub["condition"] == condition) & (sub["head"] == head)].iloc[0]
                     n = r.n
-                    cells.append(f"{_fmt(r.lst_mae, 2)} / {r.lst_bias:+.2f}, {_fmt(r.emissivity_mae, 4)}, "
-                                 f"{100 * r.coverage:.0f} %")
+                    cells.append(
+                        f"{_fmt(r.lst_mae, 2)} / {r.lst_bias:+.2f}, {_fmt(r.emissivity_mae, 4)}, "
+                        f"{100 * r.coverage:.0f} %"
+                    )
             body.append([label, n] + cells)
         lines += markdown_table(header, body)
-    lines += ["", "## Conditional LST bias, every retrieval condition", "",
-              "Each cell: LST bias / MAE (K) of the teacher and the fusion (bias = retrieved − true). Targets: "
-              "|bias| ≤ 0.5 K in every bin without atmosphere inputs, ≤ 0.3 K with them."]
+    lines += [
+        "",
+        "## Conditional LST bias, every retrieval condition",
+        "",
+        "Each cell: LST bias / MAE (K) of the teacher and the fusion (bias = retrieved − true). Targets: "
+        "|bias| ≤ 0.5 K in every bin without atmosphere inputs, ≤ 0.3 K with them.",
+    ]
     heads = [h for h in ("teacher", "fusion") if h in set(table["head"])]
     conditions = list(dict.fromkeys(table["condition"]))
     for kind in CONDITION_GROUPS:
@@ -332,26 +450,45 @@ def format_conditions_markdown(table: pd.DataFrame) -> str:
 
 # --------------------------------------------------------------------------------------- report
 
+
 def format_markdown(evaluation: Evaluation) -> str:
     """Markdown report: overall LST and emissivity tables, then per-stratum LST and mean-ε tables."""
     table = evaluation.table
     label = {m: METHODS.get(m, m) for m in table["method"].unique()}
     meta = evaluation.metadata
     lines = ["# AK-KD evaluation", ""]
-    lines += [f"- test samples: {meta.get('samples', len(evaluation.truth['lst']))}",
-              f"- data: `{meta.get('source', '?')}`",
-              f"- bundle: `{meta.get('bundle', '?')}` (sha256 {meta.get('bundle_sha256') or 'n/a'})",
-              f"- strata: {meta.get('strata', 'none')}",
-              "- PCC: Pearson correlation; MAE, RMSE, bias (retrieved − truth) in K for LST, unitless for ε", ""]
+    lines += [
+        f"- test samples: {meta.get('samples', len(evaluation.truth['lst']))}",
+        f"- data: `{meta.get('source', '?')}`",
+        f"- bundle: `{meta.get('bundle', '?')}` (sha256 {meta.get('bundle_sha256') or 'n/a'})",
+        f"- strata: {meta.get('strata', 'none')}",
+        "- PCC: Pearson correlation; MAE, RMSE, bias (retrieved − truth) in K for LST, unitless for ε",
+        "",
+    ]
     overall = table[table["stratum"] == ALL_STRATA]
     lines += ["## LST (K), all test samples", ""]
-    lines += markdown_table(["method", "n", "PCC", "MAE", "RMSE", "bias"], [
-        [label[row.method], row.n, _fmt(row.pcc, 4), _fmt(row.mae, 3), _fmt(row.rmse, 3), _fmt(row.bias, 3)]
-        for _, row in overall[overall["variable"] == "lst"].iterrows()])
+    lines += markdown_table(
+        ["method", "n", "PCC", "MAE", "RMSE", "bias"],
+        [
+            [label[row.method], row.n, _fmt(row.pcc, 4), _fmt(row.mae, 3), _fmt(row.rmse, 3), _fmt(row.bias, 3)]
+            for _, row in overall[overall["variable"] == "lst"].iterrows()
+        ],
+    )
     lines += ["", "## Emissivity, all test samples", ""]
-    lines += markdown_table(["method", "band", "PCC", "MAE", "RMSE", "bias"], [
-        [label[row.method], row.variable.removeprefix("emissivity_"), _fmt(row.pcc, 4), _fmt(row.mae, 4),
-         _fmt(row.rmse, 4), _fmt(row.bias, 4)] for _, row in overall[overall["variable"] != "lst"].iterrows()])
+    lines += markdown_table(
+        ["method", "band", "PCC", "MAE", "RMSE", "bias"],
+        [
+            [
+                label[row.method],
+                row.variable.removeprefix("emissivity_"),
+                _fmt(row.pcc, 4),
+                _fmt(row.mae, 4),
+                _fmt(row.rmse, 4),
+                _fmt(row.bias, 4),
+            ]
+            for _, row in overall[overall["variable"] != "lst"].iterrows()
+        ],
+    )
     strata = table[table["stratum"] != ALL_STRATA]
     if not strata.empty:
         lines += ["", "## Per stratum", "", "LST metrics and the emissivity MAE/RMSE averaged over the bands.", ""]
@@ -361,10 +498,22 @@ def format_markdown(evaluation: Evaluation) -> str:
                 group = strata[(strata["stratum"] == stratum) & (strata["method"] == method)]
                 lst = group[group["variable"] == "lst"].iloc[0]
                 eps = group[group["variable"] != "lst"]
-                rows.append([stratum, label[method], lst.n, _fmt(lst.pcc, 4), _fmt(lst.mae, 3), _fmt(lst.rmse, 3),
-                             _fmt(lst.bias, 3), _fmt(eps["mae"].mean(), 4), _fmt(eps["rmse"].mean(), 4)])
-        lines += markdown_table(["stratum", "method", "n", "LST PCC", "LST MAE", "LST RMSE", "LST bias", "ε MAE",
-                                 "ε RMSE"], rows)
+                rows.append(
+                    [
+                        stratum,
+                        label[method],
+                        lst.n,
+                        _fmt(lst.pcc, 4),
+                        _fmt(lst.mae, 3),
+                        _fmt(lst.rmse, 3),
+                        _fmt(lst.bias, 3),
+                        _fmt(eps["mae"].mean(), 4),
+                        _fmt(eps["rmse"].mean(), 4),
+                    ]
+                )
+        lines += markdown_table(
+            ["stratum", "method", "n", "LST PCC", "LST MAE", "LST RMSE", "LST bias", "ε MAE", "ε RMSE"], rows
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -373,26 +522,43 @@ def write_report(evaluation: Evaluation, out_dir, *, emissivity_band: str = "B10
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if emissivity_band not in evaluation.bands:
-        raise ParameterError("write_report", f"unknown band {emissivity_band!r}", variable="emissivity_band",
-                             expected=" or ".join(evaluation.bands))
+        raise ParameterError(
+            "write_report",
+            f"unknown band {emissivity_band!r}",
+            variable="emissivity_band",
+            expected=" or ".join(evaluation.bands),
+        )
     paths = {"markdown": out / "evaluation.md", "json": out / "evaluation.json"}
     paths["markdown"].write_text(format_markdown(evaluation), encoding="utf-8")
     records = [{k: json_safe(v) for k, v in row.items()} for row in evaluation.table.to_dict("records")]
-    document = {"metadata": json_safe(dict(evaluation.metadata)), "methods": {m: METHODS.get(m, m) for m in
-                evaluation.predictions}, "metrics": list(METRICS), "rows": records}
+    document = {
+        "metadata": json_safe(dict(evaluation.metadata)),
+        "methods": {m: METHODS.get(m, m) for m in evaluation.predictions},
+        "metrics": list(METRICS),
+        "rows": records,
+    }
     paths["json"].write_text(json.dumps(document, indent=1, allow_nan=False), encoding="utf-8")
     b = evaluation.bands.index(emissivity_band)
     paths["lst_scatter"] = _density_scatter(
-        evaluation.truth["lst"], {m: p["lst"] for m, p in evaluation.predictions.items()},
-        "LST (K)", out / "scatter_lst.png")
+        evaluation.truth["lst"],
+        {m: p["lst"] for m, p in evaluation.predictions.items()},
+        "LST (K)",
+        out / "scatter_lst.png",
+    )
     paths["emissivity_scatter"] = _density_scatter(
-        evaluation.truth["emissivity"][:, b], {m: p["emissivity"][:, b] for m, p in evaluation.predictions.items()},
-        f"emissivity {emissivity_band}", out / f"scatter_emissivity_{emissivity_band}.png")
-    for key, name, unit in (("column_water_vapour", "column water vapour", "g cm⁻²"),
-                            ("view_zenith", "view zenith", "deg")):
+        evaluation.truth["emissivity"][:, b],
+        {m: p["emissivity"][:, b] for m, p in evaluation.predictions.items()},
+        f"emissivity {emissivity_band}",
+        out / f"scatter_emissivity_{emissivity_band}.png",
+    )
+    for key, name, unit in (
+        ("column_water_vapour", "column water vapour", "g cm⁻²"),
+        ("view_zenith", "view zenith", "deg"),
+    ):
         if key in evaluation.truth:
-            paths[f"error_vs_{key}"] = _error_versus(evaluation, key, f"{name} ({unit})",
-                                                     out / f"lst_error_vs_{key}.png")
+            paths[f"error_vs_{key}"] = _error_versus(
+                evaluation, key, f"{name} ({unit})", out / f"lst_error_vs_{key}.png"
+            )
     logger.info("evaluation report written to %s", out)
     return paths
 
@@ -436,8 +602,9 @@ def _error_versus(evaluation: Evaluation, key: str, xlabel: str, path: Path, bin
     ax_bias, ax_rmse = fig.subplots(1, 2)
     for method, pred in evaluation.predictions.items():
         error = np.asarray(pred["lst"], dtype=np.float64) - evaluation.truth["lst"]
-        stats = [metrics(np.zeros(np.sum(m)), error[m]) for m in (np.isfinite(x) & (which == i)
-                                                                  for i in range(centres.size))]
+        stats = [
+            metrics(np.zeros(np.sum(m)), error[m]) for m in (np.isfinite(x) & (which == i) for i in range(centres.size))
+        ]
         label = METHODS.get(method, method)
         ax_bias.plot(centres, [s["bias"] for s in stats], marker="o", label=label)
         ax_rmse.plot(centres, [s["rmse"] for s in stats], marker="o", label=label)

@@ -22,6 +22,7 @@ water vapour. Cells with fewer than ``min_rows`` rows use the stratum's factor, 
 
 No TensorFlow here: the fits take predictions, not networks.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,16 +32,18 @@ from ..models.fusion import cwv_features, moisture_bin
 
 FUSION_METHOD = "per-stratum minimum-MSE weight (error covariance), clipped to [0, 1], best-endpoint fallback"
 CALIBRATION_QUANTILE = 0.6827
-CALIBRATION_METHOD = ("sigma scaled per stratum and estimated-water-vapour bin by the 68.27th percentile of "
-                      "|error|/sigma on calibration rows")
+CALIBRATION_METHOD = (
+    "sigma scaled per stratum and estimated-water-vapour bin by the 68.27th percentile of "
+    "|error|/sigma on calibration rows"
+)
 #: Bin edges (g cm-2) of the estimated column water vapour used by the calibration.
 CWV_EDGES = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 
 
 def _teacher_weight(e_t: np.ndarray, e_s: np.ndarray) -> np.ndarray:
     """Minimum-MSE teacher weight per column for error arrays (n, k); never worse than w=0 or w=1."""
-    mse_t = np.mean(e_t ** 2, axis=0)
-    mse_s = np.mean(e_s ** 2, axis=0)
+    mse_t = np.mean(e_t**2, axis=0)
+    mse_s = np.mean(e_s**2, axis=0)
     diff = np.mean((e_t - e_s) ** 2, axis=0)
     cross = np.mean(e_t * e_s, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -59,8 +62,12 @@ def fit_fusion(y_val: np.ndarray, predictions: dict[str, np.ndarray], strata: np
     """
     for head in ("teacher", "student"):
         if head not in predictions:
-            raise ParameterError("fit_fusion", f"no {head!r} predictions", variable="predictions",
-                                 expected="'teacher' and 'student' heads")
+            raise ParameterError(
+                "fit_fusion",
+                f"no {head!r} predictions",
+                variable="predictions",
+                expected="'teacher' and 'student' heads",
+            )
     y_val = np.asarray(y_val, dtype=np.float64)
     preds = {h: np.asarray(p, dtype=np.float64) for h, p in predictions.items()}
     e_t, e_s = preds["teacher"] - y_val, preds["student"] - y_val
@@ -77,26 +84,43 @@ def fit_fusion(y_val: np.ndarray, predictions: dict[str, np.ndarray], strata: np
         for head, pred in list(preds.items()) + [("fusion", fused)]:
             rmse[head].append(float(np.sqrt(np.mean((pred[sel, 0] - y_val[sel, 0]) ** 2))))
         disagreement.append(float(np.mean((preds["teacher"][sel, 0] - preds["student"][sel, 0]) ** 2)))
-    return {"method": FUSION_METHOD,
-            "teacher_weight": [[float(v) for v in w] for w in weights],
-            "validation_rows": counts,
-            "lst_rmse": rmse,
-            "lst_disagreement_ms": disagreement}
+    return {
+        "method": FUSION_METHOD,
+        "teacher_weight": [[float(v) for v in w] for w in weights],
+        "validation_rows": counts,
+        "lst_rmse": rmse,
+        "lst_disagreement_ms": disagreement,
+    }
 
 
-def fit_calibration(lst_true, lst_pred: dict[str, np.ndarray], sigma: dict[str, np.ndarray], strata: np.ndarray,
-                    n_strata: int, bt, column_water_vapour, *, edges=CWV_EDGES, min_rows: int = 30,
-                    coefficients=None) -> dict:
+def fit_calibration(
+    lst_true,
+    lst_pred: dict[str, np.ndarray],
+    sigma: dict[str, np.ndarray],
+    strata: np.ndarray,
+    n_strata: int,
+    bt,
+    column_water_vapour,
+    *,
+    edges=CWV_EDGES,
+    min_rows: int = 30,
+    coefficients=None,
+) -> dict:
     """Calibration factors (module docstring) from calibration rows: truth, per-head LST, uncalibrated σ,
     local-model index, brightness temperatures (N, 5) and the true column water vapour (g cm⁻²).
     ``coefficients``: an existing water-vapour estimate to keep (else fitted here)."""
     if coefficients is None:
         coefficients, *_ = np.linalg.lstsq(cwv_features(bt), np.asarray(column_water_vapour, np.float64), rcond=None)
     coefficients = np.asarray(coefficients, np.float64)
-    calibration = {"method": CALIBRATION_METHOD, "quantile": CALIBRATION_QUANTILE,
-                   "moisture": "column water vapour (g cm-2) estimated from BT10-14: least squares on BT - 280 K, "
-                               "pairwise BT differences, their squares and (BT13 - 280 K) x differences",
-                   "cwv_coefficients": coefficients.tolist(), "edges": [float(e) for e in edges], "factor": {}}
+    calibration = {
+        "method": CALIBRATION_METHOD,
+        "quantile": CALIBRATION_QUANTILE,
+        "moisture": "column water vapour (g cm-2) estimated from BT10-14: least squares on BT - 280 K, "
+        "pairwise BT differences, their squares and (BT13 - 280 K) x differences",
+        "cwv_coefficients": coefficients.tolist(),
+        "edges": [float(e) for e in edges],
+        "factor": {},
+    }
     bins = moisture_bin(bt, calibration)
     n_bins = len(edges) + 1
     for head, pred in lst_pred.items():

@@ -5,6 +5,7 @@ layers. Writing the ONNX graph from their weights with ``onnx.helper`` needs no 
 TensorFlow at inference time and gives a graph onnxruntime runs fast. This module never imports
 Keras itself: it reads layer class names, configs and weights from the model it is given.
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,19 +53,31 @@ def network_layers(model) -> list[tuple]:
             if activation == "relu":
                 ops.append(("relu",))
             elif activation != "linear":
-                raise ParameterError(model.name, f"Dense layer {layer.name} has activation {activation!r}",
-                                     variable="activation", expected="'linear' or 'relu'")
+                raise ParameterError(
+                    model.name,
+                    f"Dense layer {layer.name} has activation {activation!r}",
+                    variable="activation",
+                    expected="'linear' or 'relu'",
+                )
         elif kind == "ReLU":
             config = layer.get_config()
             if config.get("max_value") is not None or config.get("negative_slope", 0.0) or config.get("threshold", 0.0):
-                raise ParameterError(model.name, f"ReLU layer {layer.name} is not a plain ReLU",
-                                     variable="layers", expected="max_value=None, negative_slope=0, threshold=0")
+                raise ParameterError(
+                    model.name,
+                    f"ReLU layer {layer.name} is not a plain ReLU",
+                    variable="layers",
+                    expected="max_value=None, negative_slope=0, threshold=0",
+                )
             ops.append(("relu",))
         elif kind == "Activation" and layer.get_config().get("activation") == "relu":
             ops.append(("relu",))
         else:
-            raise ParameterError(model.name, f"layer {layer.name} of type {kind} cannot be exported",
-                                 variable="layers", expected="InputLayer, Normalization, Dense, ReLU, Dropout")
+            raise ParameterError(
+                model.name,
+                f"layer {layer.name} of type {kind} cannot be exported",
+                variable="layers",
+                expected="InputLayer, Normalization, Dense, ReLU, Dropout",
+            )
     return ops
 
 
@@ -80,16 +93,24 @@ def onnx_from_layers(ops: list[tuple], n_inputs: int, *, name: str = "akkd_netwo
             m_name, d_name = f"norm{index}_mean", f"norm{index}_scale"
             initializers += [numpy_helper.from_array(mean, m_name), numpy_helper.from_array(divisor, d_name)]
             if invert:
-                nodes += [helper.make_node("Mul", [current, d_name], [f"{out}_scaled"]),
-                          helper.make_node("Add", [f"{out}_scaled", m_name], [out])]
+                nodes += [
+                    helper.make_node("Mul", [current, d_name], [f"{out}_scaled"]),
+                    helper.make_node("Add", [f"{out}_scaled", m_name], [out]),
+                ]
             else:
-                nodes += [helper.make_node("Sub", [current, m_name], [f"{out}_centred"]),
-                          helper.make_node("Div", [f"{out}_centred", d_name], [out])]
+                nodes += [
+                    helper.make_node("Sub", [current, m_name], [f"{out}_centred"]),
+                    helper.make_node("Div", [f"{out}_centred", d_name], [out]),
+                ]
         elif op[0] == "dense":
             _, kernel, bias = op
             if kernel.shape[0] != width:
-                raise ParameterError(name, f"Dense layer {index} expects {kernel.shape[0]} inputs, got {width}",
-                                     variable="kernel", expected=f"{width} rows")
+                raise ParameterError(
+                    name,
+                    f"Dense layer {index} expects {kernel.shape[0]} inputs, got {width}",
+                    variable="kernel",
+                    expected=f"{width} rows",
+                )
             w_name, b_name = f"dense{index}_kernel", f"dense{index}_bias"
             initializers += [numpy_helper.from_array(kernel, w_name), numpy_helper.from_array(bias, b_name)]
             nodes.append(helper.make_node("Gemm", [current, w_name, b_name], [out]))
@@ -100,12 +121,13 @@ def onnx_from_layers(ops: list[tuple], n_inputs: int, *, name: str = "akkd_netwo
     if not ops:
         raise ParameterError(name, "network has no layers", variable="layers", expected="at least one Dense layer")
     graph = helper.make_graph(
-        nodes, name,
+        nodes,
+        name,
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", n_inputs])],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", width])],
-        initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="akkd_scale")
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="akkd_scale")
     model.ir_version = IR_VERSION
     onnx.checker.check_model(model)
     return model

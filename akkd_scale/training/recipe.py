@@ -9,6 +9,7 @@ half), then the manifest records (:func:`calibration_metrics`, :func:`provenance
 :func:`distillation_record`) and ``save_bundle``. One random generator seeded with ``config.seed`` draws the
 perturbed inputs and then the class rows, in that order, so a seed gives the same bundle.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,7 +46,7 @@ class SuiteConfig:
     """
 
     out: str
-    search_directory: str | None = None   # default: "<out>.search" next to the bundle
+    search_directory: str | None = None  # default: "<out>.search" next to the bundle
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: FitConfig = field(default_factory=FitConfig)
     student_hidden: tuple[int, ...] = STUDENT_HIDDEN
@@ -111,10 +112,23 @@ def prepare_rows(train_ds, config: SuiteConfig) -> SuiteRows:
     held = dataset_rows(train_ds, "validation", inputs, missing_fraction=fraction, seed=config.seed + 1)
     val, cal = split_validation(held, train_ds.attrs.get("source", "training set"))
     normalisation = target_normalisation(train.x, train.y)
-    log.info("training suite on %d train / %d validation / %d calibration rows; inputs %s", len(train.x),
-             len(val.x), len(cal.x), ", ".join(inputs))
-    return SuiteRows(inputs, fraction, train, val, cal, normalisation, scale_targets(train.y, normalisation),
-                     scale_targets(val.y, normalisation))
+    log.info(
+        "training suite on %d train / %d validation / %d calibration rows; inputs %s",
+        len(train.x),
+        len(val.x),
+        len(cal.x),
+        ", ".join(inputs),
+    )
+    return SuiteRows(
+        inputs,
+        fraction,
+        train,
+        val,
+        cal,
+        normalisation,
+        scale_targets(train.y, normalisation),
+        scale_targets(val.y, normalisation),
+    )
 
 
 def train_teacher(rows: SuiteRows, config: SuiteConfig):
@@ -122,8 +136,16 @@ def train_teacher(rows: SuiteRows, config: SuiteConfig):
     info."""
     out = Path(config.out)
     search_dir = Path(config.search_directory or out.parent / f"{out.name}.search")
-    return search_teacher(rows.train.x, rows.z, rows.validation.x, rows.z_validation, rows.normalisation,
-                          directory=search_dir, config=config.teacher, seed=config.seed)
+    return search_teacher(
+        rows.train.x,
+        rows.z,
+        rows.validation.x,
+        rows.z_validation,
+        rows.normalisation,
+        directory=search_dir,
+        config=config.teacher,
+        seed=config.seed,
+    )
 
 
 def teacher_z_of(teacher, normalisation: dict) -> Callable[[np.ndarray], np.ndarray]:
@@ -141,8 +163,9 @@ def teacher_targets(rows: SuiteRows, teacher_z, config: SuiteConfig, rng: np.ran
 def fit_strata_spec(x: np.ndarray, config: SuiteConfig) -> dict:
     """The brightness-temperature strata (moisture × contrast × view) fitted on the training inputs."""
     n_bands = len(BANDS)
-    return fit_strata(x[:, :n_bands], x[:, n_bands], n_moisture=config.n_moisture, n_contrast=config.n_contrast,
-                      n_view=config.n_view)
+    return fit_strata(
+        x[:, :n_bands], x[:, n_bands], n_moisture=config.n_moisture, n_contrast=config.n_contrast, n_view=config.n_view
+    )
 
 
 def _strata_of(x: np.ndarray, spec: dict) -> np.ndarray:
@@ -150,15 +173,15 @@ def _strata_of(x: np.ndarray, spec: dict) -> np.ndarray:
     return assign_strata(x[:, :n_bands], x[:, n_bands], spec)
 
 
-def train_strata_students(rows: SuiteRows, targets: TeacherTargets, spec: dict, config: SuiteConfig
-                          ) -> tuple[dict, list]:
+def train_strata_students(
+    rows: SuiteRows, targets: TeacherTargets, spec: dict, config: SuiteConfig
+) -> tuple[dict, list]:
     """The global pair and one pair per stratum (None: fewer than ``min_stratum_samples`` training rows or no
     validation rows, the global students are used)."""
     x, z, x_val, z_val = rows.train.x, rows.z, rows.validation.x, rows.z_validation
     zt, x_aug, zt_aug, zt_val = targets.z_train, targets.x_augmented, targets.z_augmented, targets.z_validation
     s_train, s_aug, s_val = _strata_of(x, spec), _strata_of(x_aug, spec), _strata_of(x_val, spec)
-    global_models = train_pair("global", x, z, zt, x_aug, zt_aug, (x_val, z_val, zt_val), rows.normalisation,
-                               config)
+    global_models = train_pair("global", x, z, zt, x_aug, zt_aug, (x_val, z_val, zt_val), rows.normalisation, config)
     strata_models = []
     for s, name in enumerate(stratum_names(spec)):
         train, aug, val = s_train == s, s_aug == s, s_val == s
@@ -166,20 +189,33 @@ def train_strata_students(rows: SuiteRows, targets: TeacherTargets, spec: dict, 
             log.info("stratum %s: %d training rows, using the global students", name, int(train.sum()))
             strata_models.append(None)
             continue
-        strata_models.append(train_pair(name, x[train], z[train], zt[train], x_aug[aug], zt_aug[aug],
-                                        (x_val[val], z_val[val], zt_val[val]), rows.normalisation, config))
+        strata_models.append(
+            train_pair(
+                name,
+                x[train],
+                z[train],
+                zt[train],
+                x_aug[aug],
+                zt_aug[aug],
+                (x_val[val], z_val[val], zt_val[val]),
+                rows.normalisation,
+                config,
+            )
+        )
     return global_models, strata_models
 
 
-def train_land_cover_students(rows: SuiteRows, teacher_z, config: SuiteConfig,
-                              rng: np.random.Generator) -> ClassStudents:
+def train_land_cover_students(
+    rows: SuiteRows, teacher_z, config: SuiteConfig, rng: np.random.Generator
+) -> ClassStudents:
     """Class students (when the set has land cover, or ``config.land_cover_students``) for every class with at
     least ``min_class_samples`` training rows and some validation rows; teacher-only rows: the class's other
     training inputs and ``augment_factor`` × its rows of perturbed copies."""
     train, val = rows.train, rows.validation
     x, y = train.x, train.y
-    with_classes = (bool((train.land_cover >= 0).any()) if config.land_cover_students is None
-                    else config.land_cover_students)
+    with_classes = (
+        bool((train.land_cover >= 0).any()) if config.land_cover_students is None else config.land_cover_students
+    )
     classes = LAND_COVER_CLASSES if with_classes else ()
     class_models, class_info = [], {}
     for code, name in enumerate(classes):
@@ -189,19 +225,31 @@ def train_land_cover_students(rows: SuiteRows, teacher_z, config: SuiteConfig,
             class_models.append(None)
             continue
         order = rng.permutation(own)
-        labelled, rest = (order[:config.class_labelled], order[config.class_labelled:]) if config.class_labelled \
+        labelled, rest = (
+            (order[: config.class_labelled], order[config.class_labelled :])
+            if config.class_labelled
             else (order, order[:0])
-        unlabelled = np.concatenate([x[rest], augment_inputs(x[own], int(round(config.augment_factor * own.size)),
-                                                             rng)])
-        models = train_class_students(name, (x[labelled], y[labelled]), unlabelled,
-                                      (val.x[val_rows], val.y[val_rows]), rows.normalisation, config, teacher_z)
+        )
+        unlabelled = np.concatenate(
+            [x[rest], augment_inputs(x[own], int(round(config.augment_factor * own.size)), rng)]
+        )
+        models = train_class_students(
+            name,
+            (x[labelled], y[labelled]),
+            unlabelled,
+            (val.x[val_rows], val.y[val_rows]),
+            rows.normalisation,
+            config,
+            teacher_z,
+        )
         class_models.append(models)
         class_info[name] = {k: v for k, v in models.items() if k not in ("kd", "baseline")}
     return ClassStudents(tuple(classes), class_models, class_info)
 
 
-def fit_fusion_and_calibration(teacher, global_models, local_models, cal: Rows, strata_spec: dict, n_classes: int,
-                               cwv_coefficients=None) -> tuple[dict, dict, Rows, np.ndarray]:
+def fit_fusion_and_calibration(
+    teacher, global_models, local_models, cal: Rows, strata_spec: dict, n_classes: int, cwv_coefficients=None
+) -> tuple[dict, dict, Rows, np.ndarray]:
     """Fusion weights and calibrated uncertainty per local model, fitted on calibration rows.
 
     With class students (``n_classes`` > 0) every classed calibration row counts twice: as its land-cover
@@ -219,34 +267,55 @@ def fit_fusion_and_calibration(teacher, global_models, local_models, cal: Rows, 
         rows, local = cal, strata
     n_local = n_classes + n_strata(strata_spec)
     x, y = rows.x, rows.y
-    preds = {"teacher": predict(teacher, x),
-             "student": local_predictions(local_models, global_models, "kd", x, local),
-             "student_baseline": local_predictions(local_models, global_models, "baseline", x, local),
-             "student_global": predict(global_models["kd"], x),
-             "student_global_baseline": predict(global_models["baseline"], x)}
+    preds = {
+        "teacher": predict(teacher, x),
+        "student": local_predictions(local_models, global_models, "kd", x, local),
+        "student_baseline": local_predictions(local_models, global_models, "baseline", x, local),
+        "student_global": predict(global_models["kd"], x),
+        "student_global_baseline": predict(global_models["baseline"], x),
+    }
     fusion = fusion_fit.fit_fusion(y, preds, local, n_local)
     preds["fusion"] = fusion_mod.fuse(preds["teacher"], preds["student"], local, fusion)
-    sigma = {head: fusion_mod.lst_uncertainty(head, local, fusion, preds["teacher"][:, 0], preds["student"][:, 0])
-             for head in preds}
-    fusion["calibration"] = fusion_fit.fit_calibration(y[:, 0], {h: p[:, 0] for h, p in preds.items()}, sigma,
-                                                       local, n_local, x[:, :n_bands], rows.column_water_vapour,
-                                                       coefficients=cwv_coefficients)
+    sigma = {
+        head: fusion_mod.lst_uncertainty(head, local, fusion, preds["teacher"][:, 0], preds["student"][:, 0])
+        for head in preds
+    }
+    fusion["calibration"] = fusion_fit.fit_calibration(
+        y[:, 0],
+        {h: p[:, 0] for h, p in preds.items()},
+        sigma,
+        local,
+        n_local,
+        x[:, :n_bands],
+        rows.column_water_vapour,
+        coefficients=cwv_coefficients,
+    )
     return fusion, preds, rows, local
 
 
 def _metrics(y, pred) -> dict:
     """LST MAE/RMSE/bias (K) and emissivity MAE/RMSE (all bands) of (N, 6) predictions."""
     lst, eps = metrics(y[:, 0], pred[:, 0]), metrics(y[:, 1:], pred[:, 1:])
-    return {"n": int(y.shape[0]), "lst_mae": lst["mae"], "lst_rmse": lst["rmse"], "lst_bias": lst["bias"],
-            "emissivity_mae": eps["mae"], "emissivity_rmse": eps["rmse"]}
+    return {
+        "n": int(y.shape[0]),
+        "lst_mae": lst["mae"],
+        "lst_rmse": lst["rmse"],
+        "lst_bias": lst["bias"],
+        "emissivity_mae": eps["mae"],
+        "emissivity_rmse": eps["rmse"],
+    }
 
 
 def calibration_metrics(y, preds: dict, local: np.ndarray, names: list[str]) -> dict:
     """The manifest's metrics: every head on the calibration rows, overall and per local model (``names``)."""
-    return {"calibration": {head: _metrics(y, p) for head, p in preds.items()},
-            "calibration_by_local_model": {
-                name: {head: _metrics(y[local == s], p[local == s]) for head, p in preds.items()}
-                for s, name in enumerate(names) if (local == s).any()}}
+    return {
+        "calibration": {head: _metrics(y, p) for head, p in preds.items()},
+        "calibration_by_local_model": {
+            name: {head: _metrics(y[local == s], p[local == s]) for head, p in preds.items()}
+            for s, name in enumerate(names)
+            if (local == s).any()
+        },
+    }
 
 
 def provenance_record(train_ds, rows: SuiteRows, n_augmented: int, config: SuiteConfig) -> dict:
@@ -254,25 +323,36 @@ def provenance_record(train_ds, rows: SuiteRows, n_augmented: int, config: Suite
     configuration and the package versions."""
     x, y = rows.train.x, rows.train.y
     digest = hashlib.sha256(np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes()).hexdigest()
-    return {"training_set_attrs": {k: str(v) for k, v in train_ds.attrs.items()},
-            "n_train": int(len(x)), "n_validation": int(len(rows.validation.x)),
-            "n_calibration": int(len(rows.calibration.x)), "n_augmented": int(n_augmented),
-            "train_arrays_sha256": digest, "config": json_safe(asdict(config)),
-            "versions": {p: version(p) for p in ("tensorflow", "keras", "autokeras", "onnx", "numpy")}}
+    return {
+        "training_set_attrs": {k: str(v) for k, v in train_ds.attrs.items()},
+        "n_train": int(len(x)),
+        "n_validation": int(len(rows.validation.x)),
+        "n_calibration": int(len(rows.calibration.x)),
+        "n_augmented": int(n_augmented),
+        "train_arrays_sha256": digest,
+        "config": json_safe(asdict(config)),
+        "versions": {p: version(p) for p in ("tensorflow", "keras", "autokeras", "onnx", "numpy")},
+    }
 
 
 def distillation_record(config: SuiteConfig, ndvi_missing_fraction: float, class_info: dict) -> dict:
     """The manifest's distillation settings: α, loss, augmentation, class-student choices, NDVI, architecture."""
-    return {"alpha": config.alpha, "loss": "alpha*MSE(z, z_s) + (1-alpha)*MSE(z_teacher, z_s) on "
-            "scaled targets; teacher-only rows: teacher term only",
-            "augment_factor": config.augment_factor,
-            "augmentation": f"BT + N(0,{NEDT_K} K) per band + N(0,{COMMON_OFFSET_K} K) common; "
-                            "view zenith uniform over training range",
-            "class_students": {"alphas_tried": list(config.alphas), "class_labelled": config.class_labelled,
-                               "teacher_only_rows": "the class's training inputs and perturbed copies",
-                               "by_class": class_info},
-            "ndvi_missing_fraction": ndvi_missing_fraction,
-            "student_hidden": list(config.student_hidden)}
+    return {
+        "alpha": config.alpha,
+        "loss": "alpha*MSE(z, z_s) + (1-alpha)*MSE(z_teacher, z_s) on "
+        "scaled targets; teacher-only rows: teacher term only",
+        "augment_factor": config.augment_factor,
+        "augmentation": f"BT + N(0,{NEDT_K} K) per band + N(0,{COMMON_OFFSET_K} K) common; "
+        "view zenith uniform over training range",
+        "class_students": {
+            "alphas_tried": list(config.alphas),
+            "class_labelled": config.class_labelled,
+            "teacher_only_rows": "the class's training inputs and perturbed copies",
+            "by_class": class_info,
+        },
+        "ndvi_missing_fraction": ndvi_missing_fraction,
+        "student_hidden": list(config.student_hidden),
+    }
 
 
 def train_suite(train_ds, config: SuiteConfig) -> Path:
@@ -292,15 +372,27 @@ def train_suite(train_ds, config: SuiteConfig) -> Path:
     targets = teacher_targets(rows, teacher_z, config, rng)
     global_models, strata_models = train_strata_students(rows, targets, spec, config)
     classes = train_land_cover_students(rows, teacher_z, config, rng)
-    fusion, preds, doubled, local = fit_fusion_and_calibration(teacher, global_models, classes.models + strata_models,
-                                                               rows.calibration, spec, len(classes.classes))
-    students = {"global": global_models, "strata": strata_models,
-                "land_cover": classes.models if classes.classes else None}
+    fusion, preds, doubled, local = fit_fusion_and_calibration(
+        teacher, global_models, classes.models + strata_models, rows.calibration, spec, len(classes.classes)
+    )
+    students = {
+        "global": global_models,
+        "strata": strata_models,
+        "land_cover": classes.models if classes.classes else None,
+    }
     domain = input_domain(rows.train.x, view_zenith_range=train_ds.attrs.get("view_zenith_range"))
-    return save_bundle(Path(config.out), teacher=teacher, students=students, strata=spec,
-                       normalisation=rows.normalisation, domain=domain, fusion=fusion,
-                       distillation=distillation_record(config, rows.ndvi_missing_fraction, classes.info),
-                       provenance=provenance_record(train_ds, rows, len(targets.x_augmented), config),
-                       metrics=calibration_metrics(doubled.y, preds, local,
-                                                   list(classes.classes) + stratum_names(spec)),
-                       teacher_info=teacher_info, inputs=rows.inputs, overwrite=config.overwrite)
+    return save_bundle(
+        Path(config.out),
+        teacher=teacher,
+        students=students,
+        strata=spec,
+        normalisation=rows.normalisation,
+        domain=domain,
+        fusion=fusion,
+        distillation=distillation_record(config, rows.ndvi_missing_fraction, classes.info),
+        provenance=provenance_record(train_ds, rows, len(targets.x_augmented), config),
+        metrics=calibration_metrics(doubled.y, preds, local, list(classes.classes) + stratum_names(spec)),
+        teacher_info=teacher_info,
+        inputs=rows.inputs,
+        overwrite=config.overwrite,
+    )

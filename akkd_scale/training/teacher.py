@@ -12,6 +12,7 @@ The best model is rebuilt as a plain Keras model (``students.build_network``: no
 inside, no AutoKeras layers such as CastToFloat32), so it loads with ``safe_mode=True`` without
 importing autokeras and exports to ONNX.
 """
+
 from __future__ import annotations
 
 import logging
@@ -65,12 +66,20 @@ def _dense_stack(model) -> list[tuple[np.ndarray, np.ndarray]]:
         kind = type(layer).__name__
         if kind == "Dense":
             if layer.get_config().get("activation", "linear") != "linear":
-                raise ParameterError(model.name, f"Dense layer {layer.name} has a built-in activation",
-                                     variable="activation", expected="linear Dense followed by ReLU")
+                raise ParameterError(
+                    model.name,
+                    f"Dense layer {layer.name} has a built-in activation",
+                    variable="activation",
+                    expected="linear Dense followed by ReLU",
+                )
             stack.append(tuple(np.asarray(w, np.float32) for w in layer.get_weights()))
         elif kind not in ("InputLayer", "CastToFloat32", "ReLU", "Dropout", "Flatten"):
-            raise ParameterError(model.name, f"searched model has a {kind} layer ({layer.name})",
-                                 variable="layers", expected="Dense/ReLU/Dropout only")
+            raise ParameterError(
+                model.name,
+                f"searched model has a {kind} layer ({layer.name})",
+                variable="layers",
+                expected="Dense/ReLU/Dropout only",
+            )
     return stack
 
 
@@ -87,8 +96,18 @@ def _rebuild_error(searched, rebuilt, x_standardised, normalisation: dict) -> fl
     return error
 
 
-def search_teacher(x_train, z_train, x_val, z_val, normalisation: dict, *, directory, config: TeacherConfig,
-                   seed: int = 0, name: str = "teacher") -> tuple[keras.Model, dict]:
+def search_teacher(
+    x_train,
+    z_train,
+    x_val,
+    z_val,
+    normalisation: dict,
+    *,
+    directory,
+    config: TeacherConfig,
+    seed: int = 0,
+    name: str = "teacher",
+) -> tuple[keras.Model, dict]:
     """AutoKeras search on (x → z); returns (plain Keras teacher with physical outputs, search info).
 
     ``x_*`` are raw inputs (N, 6); ``z_*`` scaled targets (N, 6); ``normalisation`` as in
@@ -98,8 +117,12 @@ def search_teacher(x_train, z_train, x_val, z_val, normalisation: dict, *, direc
     from keras_tuner.engine.hyperparameters import Choice
 
     if config.max_trials < 1 or config.epochs < 1:
-        raise ParameterError("TeacherConfig", f"max_trials={config.max_trials}, epochs={config.epochs}",
-                             variable="max_trials/epochs", expected=">= 1")
+        raise ParameterError(
+            "TeacherConfig",
+            f"max_trials={config.max_trials}, epochs={config.epochs}",
+            variable="max_trials/epochs",
+            expected=">= 1",
+        )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     mean = np.asarray(normalisation["input_mean"], np.float32)
@@ -110,20 +133,37 @@ def search_teacher(x_train, z_train, x_val, z_val, normalisation: dict, *, direc
 
     keras.utils.set_random_seed(seed)
     inputs = ak.Input()
-    block = ak.DenseBlock(num_layers=Choice("num_layers", [int(n) for n in config.num_layers]),
-                          num_units=Choice("num_units", [int(u) for u in config.num_units]),
-                          use_batchnorm=False, dropout=0.0)
+    block = ak.DenseBlock(
+        num_layers=Choice("num_layers", [int(n) for n in config.num_layers]),
+        num_units=Choice("num_units", [int(u) for u in config.num_units]),
+        use_batchnorm=False,
+        dropout=0.0,
+    )
     head = ak.RegressionHead(output_dim=z_train.shape[1], loss="mean_squared_error", metrics=["mae"])
-    auto = ak.AutoModel(inputs=inputs, outputs=head(block(inputs)), project_name=name,
-                        directory=str(directory), max_trials=config.max_trials, overwrite=True, seed=seed,
-                        tuner=config.tuner)
+    auto = ak.AutoModel(
+        inputs=inputs,
+        outputs=head(block(inputs)),
+        project_name=name,
+        directory=str(directory),
+        max_trials=config.max_trials,
+        overwrite=True,
+        seed=seed,
+        tuner=config.tuner,
+    )
     start = time.monotonic()
-    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
-                                               restore_best_weights=True),
-                 _Deadline(start + config.time_limit_s)]
-    auto.fit(standardise(x_train), np.asarray(z_train, np.float32),
-             validation_data=(standardise(x_val), np.asarray(z_val, np.float32)),
-             epochs=config.epochs, batch_size=config.batch_size, callbacks=callbacks, verbose=0)
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
+        _Deadline(start + config.time_limit_s),
+    ]
+    auto.fit(
+        standardise(x_train),
+        np.asarray(z_train, np.float32),
+        validation_data=(standardise(x_val), np.asarray(z_val, np.float32)),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        callbacks=callbacks,
+        verbose=0,
+    )
     searched = auto.export_model()
     stack = _dense_stack(searched)
     hidden = [kernel.shape[1] for kernel, _ in stack[:-1]]
@@ -132,11 +172,18 @@ def search_teacher(x_train, z_train, x_val, z_val, normalisation: dict, *, direc
     for layer, weights in zip(dense, stack):
         layer.set_weights(list(weights))
     rebuild_error = _rebuild_error(searched, teacher, standardise(x_val[:2048]), normalisation)
-    info = {"search": "autokeras.AutoModel(DenseBlock, RegressionHead)", "hidden_units": hidden,
-            "parameters": int(teacher.count_params()), "max_trials": config.max_trials,
-            "epochs_per_trial": config.epochs, "time_limit_s": config.time_limit_s,
-            "search_space": {"num_layers": list(config.num_layers), "num_units": list(config.num_units)},
-            "search_seconds": round(time.monotonic() - start, 1), "rebuild_max_abs_error_z": rebuild_error}
-    log.info("teacher search done: hidden %s (%d parameters) in %.0f s", hidden, info["parameters"],
-             info["search_seconds"])
+    info = {
+        "search": "autokeras.AutoModel(DenseBlock, RegressionHead)",
+        "hidden_units": hidden,
+        "parameters": int(teacher.count_params()),
+        "max_trials": config.max_trials,
+        "epochs_per_trial": config.epochs,
+        "time_limit_s": config.time_limit_s,
+        "search_space": {"num_layers": list(config.num_layers), "num_units": list(config.num_units)},
+        "search_seconds": round(time.monotonic() - start, 1),
+        "rebuild_max_abs_error_z": rebuild_error,
+    }
+    log.info(
+        "teacher search done: hidden %s (%d parameters) in %.0f s", hidden, info["parameters"], info["search_seconds"]
+    )
     return teacher, info

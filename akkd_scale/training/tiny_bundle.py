@@ -6,6 +6,7 @@ same code path as the production recipe, in well under a minute on two cores. It
 meaningless; its structure (manifest, sha256, ONNX, strata, fusion) is the real thing. Tests that need only a
 valid bundle use ``training.random_bundle`` (the same structure from random weights, no TensorFlow).
 """
+
 from __future__ import annotations
 
 import os
@@ -20,12 +21,21 @@ def tiny_suite_config(path, seed: int = 0):
     from ..training.students import FitConfig
     from ..training.teacher import TeacherConfig
 
-    return SuiteConfig(out=str(path), teacher=TeacherConfig(max_trials=1, epochs=15, time_limit_s=40.0,
-                                                            num_layers=(2,), num_units=(32,), batch_size=128,
-                                                            patience=5),
-                       student=FitConfig(epochs=15, batch_size=128, learning_rate=5e-3, patience=5),
-                       augment_factor=0.5, n_moisture=2, n_contrast=1, n_view=1, min_stratum_samples=200,
-                       alphas=(0.25, 0.75), min_class_samples=100, seed=seed)
+    return SuiteConfig(
+        out=str(path),
+        teacher=TeacherConfig(
+            max_trials=1, epochs=15, time_limit_s=40.0, num_layers=(2,), num_units=(32,), batch_size=128, patience=5
+        ),
+        student=FitConfig(epochs=15, batch_size=128, learning_rate=5e-3, patience=5),
+        augment_factor=0.5,
+        n_moisture=2,
+        n_contrast=1,
+        n_view=1,
+        min_stratum_samples=200,
+        alphas=(0.25, 0.75),
+        min_class_samples=100,
+        seed=seed,
+    )
 
 
 def make_test_bundle(path, seed: int = 0, n_samples: int = 1500) -> Path:

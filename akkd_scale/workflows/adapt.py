@@ -24,6 +24,7 @@ The output is a normal bundle whose manifest records the input bundle's sha256, 
 the atmospheres and the number of pixels per class. This module trains (TensorFlow): it is a training
 entry point beside the retrieval pipeline, never imported by retrieval.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,14 +39,19 @@ import xarray as xr
 from ..config import data_dir
 from ..conventions import BANDS, BT, LAND_COVER_CLASSES, NDVI, VZA
 from ..errors import InputError, ParameterError
-from ..utils import json_safe, sha256_file
 from ..pipeline.landcover_plan import classify_block, plan_land_cover
+from ..utils import json_safe, sha256_file
 
 log = logging.getLogger(__name__)
 
 #: TIGR-2000 air-mass classes by profile id (data/README.md).
-TIGR_AIRMASS_IDS = {"tropical": (1, 872), "midlatitude_summer": (873, 1260), "midlatitude_winter": (1261, 1614),
-                    "polar_summer": (1615, 1718), "polar_winter": (1719, 2311)}
+TIGR_AIRMASS_IDS = {
+    "tropical": (1, 872),
+    "midlatitude_summer": (873, 1260),
+    "midlatitude_winter": (1261, 1614),
+    "polar_summer": (1615, 1718),
+    "polar_winter": (1719, 2311),
+}
 
 
 def air_mass(latitude: float, month: int) -> str:
@@ -89,8 +95,13 @@ def scene_pixels(path, bundle, *, landcover=None, landcover_legend=None) -> dict
     latitude = float(np.nanmean(ds["latitude"].values))
     when = datetime.fromisoformat(str(ds.attrs["acquisition_time"]).replace("Z", "+00:00"))
     log.info("%s: %d classed pixels (%s); %s", path, int(keep.sum()), plan.source, air_mass(latitude, when.month))
-    return {"x": x[keep], "land_cover": classes.reshape(-1)[keep].astype(np.int32), "latitude": latitude,
-            "month": when.month, "has_ndvi": NDVI in ds}
+    return {
+        "x": x[keep],
+        "land_cover": classes.reshape(-1)[keep].astype(np.int32),
+        "latitude": latitude,
+        "month": when.month,
+        "has_ndvi": NDVI in ds,
+    }
 
 
 def local_profiles(scenes: list[dict], profiles, n_profiles: int, seed: int) -> tuple[xr.Dataset, str]:
@@ -114,15 +125,16 @@ def local_profiles(scenes: list[dict], profiles, n_profiles: int, seed: int) -> 
     return chosen, f"{what} ({chosen.sizes['profile']} profiles before clear-sky screening)"
 
 
-def adapt_bundle(scenes, bundle, out, *, landcover=None, landcover_legend=None, profiles=None,
-                 config: AdaptConfig = AdaptConfig()) -> Path:
+def adapt_bundle(
+    scenes, bundle, out, *, landcover=None, landcover_legend=None, profiles=None, config: AdaptConfig = AdaptConfig()
+) -> Path:
     """Write a bundle at ``out`` whose class students are distilled for the scenes' region; returns ``out``."""
     from ..models.bundle import load_bundle
-    from ..training.keras_io import load_keras_model
     from ..simulate.trainingset import simulate_training_set
     from ..training.bundle_writer import save_bundle
     from ..training.data import dataset_rows, scale_targets, split_validation
     from ..training.distill import train_class_students
+    from ..training.keras_io import load_keras_model
     from ..training.recipe import SuiteConfig, fit_fusion_and_calibration
     from ..training.students import FitConfig, predict
 
@@ -131,23 +143,38 @@ def adapt_bundle(scenes, bundle, out, *, landcover=None, landcover_legend=None, 
         raise ParameterError("adapt", "no scenes", variable="scenes", expected="one or more ASTER L1B/L1T files")
     source = load_bundle(bundle)
     if not source.classes:
-        raise InputError(source.path, "the bundle has no land-cover class students", variable="land_cover",
-                         expected="a format-2 bundle trained with land-cover classes")
+        raise InputError(
+            source.path,
+            "the bundle has no land-cover class students",
+            variable="land_cover",
+            expected="a format-2 bundle trained with land-cover classes",
+        )
     pixels = [scene_pixels(path, source, landcover=landcover, landcover_legend=landcover_legend) for path in scenes]
     rng = np.random.default_rng(config.seed)
     x_scene = np.concatenate([p["x"] for p in pixels])
     c_scene = np.concatenate([p["land_cover"] for p in pixels])
     if not len(x_scene):
-        raise InputError(", ".join(map(str, scenes)), "no pixel has a land-cover class", variable="land_cover",
-                         expected="day scenes with VNIR (NDVI) or a land-cover map (--landcover MAP.tif)")
+        raise InputError(
+            ", ".join(map(str, scenes)),
+            "no pixel has a land-cover class",
+            variable="land_cover",
+            expected="day scenes with VNIR (NDVI) or a land-cover map (--landcover MAP.tif)",
+        )
 
     atmospheres, atmospheres_text = local_profiles(pixels, profiles, config.n_profiles, config.seed)
-    sim = simulate_training_set(config.n_samples, seed=config.seed, profile_sets=(), profiles=atmospheres,
-                                altitudes=config.altitudes, processes=config.processes)
+    sim = simulate_training_set(
+        config.n_samples,
+        seed=config.seed,
+        profile_sets=(),
+        profiles=atmospheres,
+        altitudes=config.altitudes,
+        processes=config.processes,
+    )
     inputs = source.input_names
     # night scenes among them: train with NDVI missing as the input bundle was
-    ndvi_missing = (0.0 if all(p["has_ndvi"] for p in pixels)
-                    else source.manifest["distillation"].get("ndvi_missing_fraction", 0.0))
+    ndvi_missing = (
+        0.0 if all(p["has_ndvi"] for p in pixels) else source.manifest["distillation"].get("ndvi_missing_fraction", 0.0)
+    )
     train = dataset_rows(sim, "train", inputs, missing_fraction=ndvi_missing, seed=config.seed)
     held = dataset_rows(sim, "validation", inputs, missing_fraction=ndvi_missing, seed=config.seed + 1)
     val, cal = split_validation(held, "local simulation")
@@ -157,13 +184,19 @@ def adapt_bundle(scenes, bundle, out, *, landcover=None, landcover_legend=None, 
     teacher = keras_of(manifest["models"]["teacher"])
     students = manifest["models"]["students"]
     global_models = {kind: keras_of(students["global"][kind]) for kind in ("kd", "baseline")}
-    strata_models = [None if e["kd"] is None else {k: keras_of(e[k]) for k in ("kd", "baseline")}
-                     for e in students["strata"]]
-    class_models = [None if e["kd"] is None else {k: keras_of(e[k]) for k in ("kd", "baseline")}
-                    for e in students["land_cover"]]
+    strata_models = [
+        None if e["kd"] is None else {k: keras_of(e[k]) for k in ("kd", "baseline")} for e in students["strata"]
+    ]
+    class_models = [
+        None if e["kd"] is None else {k: keras_of(e[k]) for k in ("kd", "baseline")} for e in students["land_cover"]
+    ]
     normalisation = manifest["normalisation"]
-    suite = SuiteConfig(out=str(out), student=FitConfig(epochs=config.epochs, learning_rate=config.learning_rate),
-                        alphas=config.alphas, seed=config.seed)
+    suite = SuiteConfig(
+        out=str(out),
+        student=FitConfig(epochs=config.epochs, learning_rate=config.learning_rate),
+        alphas=config.alphas,
+        seed=config.seed,
+    )
 
     adapted, scene_counts = {}, {}
     for code, name in enumerate(LAND_COVER_CLASSES):
@@ -171,44 +204,84 @@ def adapt_bundle(scenes, bundle, out, *, landcover=None, landcover_legend=None, 
         scene_counts[name] = int(mine.size)
         rows, val_rows = train.land_cover == code, val.land_cover == code
         if mine.size == 0 or rows.sum() < config.min_class_samples or val_rows.sum() == 0:
-            log.info("class %s: %d scene pixels, %d simulated rows: keeping the input bundle's students", name,
-                     mine.size, int(rows.sum()))
+            log.info(
+                "class %s: %d scene pixels, %d simulated rows: keeping the input bundle's students",
+                name,
+                mine.size,
+                int(rows.sum()),
+            )
             continue
-        mine = rng.permutation(mine)[:config.pixels_per_class]
-        models = train_class_students(name, (train.x[rows], train.y[rows]), x_scene[mine],
-                                      (val.x[val_rows], val.y[val_rows]), normalisation, suite,
-                                      lambda x: scale_targets(predict(teacher, x), normalisation),
-                                      initial=class_models[code])
+        mine = rng.permutation(mine)[: config.pixels_per_class]
+        models = train_class_students(
+            name,
+            (train.x[rows], train.y[rows]),
+            x_scene[mine],
+            (val.x[val_rows], val.y[val_rows]),
+            normalisation,
+            suite,
+            lambda x: scale_targets(predict(teacher, x), normalisation),
+            initial=class_models[code],
+        )
         class_models[code] = models
         adapted[name] = {k: v for k, v in models.items() if k not in ("kd", "baseline")}
     if not adapted:
-        raise InputError(", ".join(map(str, scenes)), f"no class with scene pixels and {config.min_class_samples} "
-                         f"simulated rows (scene pixels per class: {scene_counts})", variable="land_cover",
-                         expected="more simulated samples (n_samples) or scenes with classed pixels")
+        raise InputError(
+            ", ".join(map(str, scenes)),
+            f"no class with scene pixels and {config.min_class_samples} "
+            f"simulated rows (scene pixels per class: {scene_counts})",
+            variable="land_cover",
+            expected="more simulated samples (n_samples) or scenes with classed pixels",
+        )
 
     previous = manifest["fusion"]
     refitted, preds, doubled, local = fit_fusion_and_calibration(
-        teacher, global_models, class_models + strata_models, cal, manifest["strata"], len(LAND_COVER_CLASSES),
-        cwv_coefficients=previous.get("calibration", {}).get("cwv_coefficients"))
+        teacher,
+        global_models,
+        class_models + strata_models,
+        cal,
+        manifest["strata"],
+        len(LAND_COVER_CLASSES),
+        cwv_coefficients=previous.get("calibration", {}).get("cwv_coefficients"),
+    )
     fusion = merge_fusion(previous, refitted, [LAND_COVER_CLASSES.index(name) for name in adapted])
-    domain = {k: v for k, v in manifest["inputs"].items() if k in ("range_min", "range_max", "range_definition",
-                                                                    "mahalanobis")}
-    distillation = {**manifest["distillation"],
-                    "adaptation": {"classes": adapted, "scene_pixels_per_class": scene_counts,
-                                   "teacher_only_rows": "the scenes' own pixels of the class"}}
-    provenance = {"adapted_from": {"bundle": str(source.path), "sha256": source.sha256},
-                  "scenes": [{"path": str(p.resolve()), "sha256": sha256_file(p)} for p in scenes],
-                  "land_cover": str(landcover) if landcover is not None else "NDVI/BT rules",
-                  "atmospheres": atmospheres_text, "config": json_safe(asdict(config)),
-                  "n_simulated": {"train": int(len(train.x)), "validation": int(len(val.x)),
-                                  "calibration": int(len(cal.x))}}
+    domain = {
+        k: v
+        for k, v in manifest["inputs"].items()
+        if k in ("range_min", "range_max", "range_definition", "mahalanobis")
+    }
+    distillation = {
+        **manifest["distillation"],
+        "adaptation": {
+            "classes": adapted,
+            "scene_pixels_per_class": scene_counts,
+            "teacher_only_rows": "the scenes' own pixels of the class",
+        },
+    }
+    provenance = {
+        "adapted_from": {"bundle": str(source.path), "sha256": source.sha256},
+        "scenes": [{"path": str(p.resolve()), "sha256": sha256_file(p)} for p in scenes],
+        "land_cover": str(landcover) if landcover is not None else "NDVI/BT rules",
+        "atmospheres": atmospheres_text,
+        "config": json_safe(asdict(config)),
+        "n_simulated": {"train": int(len(train.x)), "validation": int(len(val.x)), "calibration": int(len(cal.x))},
+    }
     metrics = {"calibration": {head: _lst_mae(doubled.y, p) for head, p in preds.items()}}
     teacher_info = {k: v for k, v in manifest["models"]["teacher"].items() if k not in ("onnx", "keras")}
-    return save_bundle(out, teacher=teacher, students={"global": global_models, "strata": strata_models,
-                                                       "land_cover": class_models},
-                       strata=manifest["strata"], normalisation=normalisation, domain=domain, fusion=fusion,
-                       distillation=distillation, provenance=provenance, metrics=metrics, teacher_info=teacher_info,
-                       inputs=inputs, overwrite=False)
+    return save_bundle(
+        out,
+        teacher=teacher,
+        students={"global": global_models, "strata": strata_models, "land_cover": class_models},
+        strata=manifest["strata"],
+        normalisation=normalisation,
+        domain=domain,
+        fusion=fusion,
+        distillation=distillation,
+        provenance=provenance,
+        metrics=metrics,
+        teacher_info=teacher_info,
+        inputs=inputs,
+        overwrite=False,
+    )
 
 
 def merge_fusion(previous: dict, refitted: dict, rows: list[int]) -> dict:
@@ -229,4 +302,3 @@ def merge_fusion(previous: dict, refitted: dict, rows: list[int]) -> dict:
 
 def _lst_mae(y, pred) -> dict:
     return {"n": int(len(y)), "lst_mae": float(np.mean(np.abs(pred[:, 0] - y[:, 0])))}
-

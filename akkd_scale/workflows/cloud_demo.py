@@ -8,6 +8,7 @@ twice with the default pipeline (``cloud_mask="auto"`` and ``"none"``), and scor
 mask: hit and false-alarm rates per surface, day and night, and the LST accuracy on clear pixels with and
 without the mask (the mask must not disturb clear pixels: target within 0.02 K).
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,8 +42,18 @@ NIGHT_SOLAR_DIRECTION = (300.0, -40.0)
 #: for ``make demo``: 350 × 415).
 MIN_CLOUD_SHAPE = (120, 140)
 #: Truth layers kept for scoring (the rest of the simulated scene is not written).
-TRUTH = ("lst", "emissivity", "land_cover", "surface_altitude", "cloud_mask", "opaque_cloud",
-         "cloud_optical_depth_water", "cloud_optical_depth_ice", "cloud_top_altitude", "cloud_type")
+TRUTH = (
+    "lst",
+    "emissivity",
+    "land_cover",
+    "surface_altitude",
+    "cloud_mask",
+    "opaque_cloud",
+    "cloud_optical_depth_water",
+    "cloud_optical_depth_ice",
+    "cloud_top_altitude",
+    "cloud_type",
+)
 #: Runs of the cloudy scenes: name → ``cloud_mask``.
 RUNS = {"mask": "auto", "no mask": "none"}
 
@@ -52,8 +63,17 @@ def cloud_shape(shape) -> tuple[int, int]:
     return tuple(max(int(n) // 2, m) for n, m in zip(shape, MIN_CLOUD_SHAPE))
 
 
-def write_cloudy_scenes(out_dir, *, shape=(350, 415), scenes=CLOUD_SCENES, acquisition_time: str,
-                        solar_direction, landscape_seed: int, fill_mask=None, processes: int = 2) -> list[Path]:
+def write_cloudy_scenes(
+    out_dir,
+    *,
+    shape=(350, 415),
+    scenes=CLOUD_SCENES,
+    acquisition_time: str,
+    solar_direction,
+    landscape_seed: int,
+    fill_mask=None,
+    processes: int = 2,
+) -> list[Path]:
     """Write the cloudy L1B files (``<name>.hdf``; by day VNIR bands 1, 2, 3N carrying the cloudy reflectance)
     and their truth (``truth/<name>.nc``); returns the HDF paths."""
     out_dir = Path(out_dir)
@@ -62,18 +82,36 @@ def write_cloudy_scenes(out_dir, *, shape=(350, 415), scenes=CLOUD_SCENES, acqui
     surfaces = demo_surfaces(tuple(sorted(set(view_zeniths.values()))))
     paths = []
     for name, atmosphere, pointing, seed, cloud_seed, day in scenes:
-        ground = make_demo_scene(shape, seed=seed, view_zenith=view_zeniths[name], atmosphere=atmosphere,
-                                 surfaces=surfaces, landscape_seed=landscape_seed, processes=processes)
+        ground = make_demo_scene(
+            shape,
+            seed=seed,
+            view_zenith=view_zeniths[name],
+            atmosphere=atmosphere,
+            surfaces=surfaces,
+            landscape_seed=landscape_seed,
+            processes=processes,
+        )
         ground = add_snow(ground, SNOWLINE_KM, seed=seed)
         if not day:
             ground = add_snow(night_scene(ground, seed=seed), SNOWLINE_KM, seed=seed, night=True)
         scene = add_clouds(ground, seed=cloud_seed, day=day, bright_desert=day, processes=processes)
         sun = solar_direction if day else NIGHT_SOLAR_DIRECTION
-        vnir = (vnir_dn_for_reflectance(scene["reflectance"].values, acquisition_time=acquisition_time,
-                                        solar_direction=sun) if day else None)
-        path = write_aster_l1b(out_dir / f"{name}.hdf", radiance=scene["radiance"].values, shape=shape,
-                               pointing_angle=pointing, fill_mask=fill_mask, vnir_dn=vnir, include_vnir=day,
-                               acquisition_time=acquisition_time, solar_direction=sun)
+        vnir = (
+            vnir_dn_for_reflectance(scene["reflectance"].values, acquisition_time=acquisition_time, solar_direction=sun)
+            if day
+            else None
+        )
+        path = write_aster_l1b(
+            out_dir / f"{name}.hdf",
+            radiance=scene["radiance"].values,
+            shape=shape,
+            pointing_angle=pointing,
+            fill_mask=fill_mask,
+            vnir_dn=vnir,
+            include_vnir=day,
+            acquisition_time=acquisition_time,
+            solar_direction=sun,
+        )
         truth = scene[list(TRUTH)]
         truth.attrs = {"cloud_fraction": scene.attrs["cloud_fraction"], "day": int(day), "atmosphere": atmosphere}
         truth.to_netcdf(out_dir / "truth" / f"{name}.nc", engine="h5netcdf")
@@ -100,15 +138,24 @@ def cloud_scores(result: xr.Dataset, truth: xr.Dataset, without: xr.Dataset) -> 
     by_class = {}
     for code in np.unique(cover):
         own = cover == code
-        by_class[LAND_COVER_CLASSES[code]] = {"opaque_hit": _rate(flag, opaque & own), "n_opaque": int((opaque & own).sum()),
-                                              "false_alarm": _rate(flag, clear & own), "n_clear": int((clear & own).sum())}
+        by_class[LAND_COVER_CLASSES[code]] = {
+            "opaque_hit": _rate(flag, opaque & own),
+            "n_opaque": int((opaque & own).sum()),
+            "false_alarm": _rate(flag, clear & own),
+            "n_clear": int((clear & own).sum()),
+        }
     lst_true = truth["lst"].values
     masked = metrics(lst_true[clear], result["lst"].values[clear])
     unmasked = metrics(lst_true[clear], without["lst"].values[clear])
-    return {"day": bool(truth.attrs.get("day", 1)), "true_cloud_fraction": float(truth["cloud_mask"].values[valid].mean()),
-            "flagged_fraction": float(flag[valid].mean()), "rates": asdict(rates), "by_class": by_class,
-            "clear_lst": {"mask": masked, "no mask": unmasked, "mae_difference": masked["mae"] - unmasked["mae"]},
-            "cloud_mask_source": result.attrs.get("cloud_mask_source", "")}
+    return {
+        "day": bool(truth.attrs.get("day", 1)),
+        "true_cloud_fraction": float(truth["cloud_mask"].values[valid].mean()),
+        "flagged_fraction": float(flag[valid].mean()),
+        "rates": asdict(rates),
+        "by_class": by_class,
+        "clear_lst": {"mask": masked, "no mask": unmasked, "mae_difference": masked["mae"] - unmasked["mae"]},
+        "cloud_mask_source": result.attrs.get("cloud_mask_source", ""),
+    }
 
 
 def _pct(value: float) -> str:
@@ -117,29 +164,49 @@ def _pct(value: float) -> str:
 
 def format_cloud_section(clouds: dict) -> list[str]:
     """Markdown lines of the report's cloud section."""
-    lines = ["## Clouds", "",
-             f"Cloudy copies of the demo ground ({clouds['shape'][0]} × {clouds['shape'][1]}; snow above "
-             f"{SNOWLINE_KM:g} km, a bright warm desert, the lake) and a night scene, retrieved with the built-in mask "
-             f"(`--cloud-mask auto`) and without it (`--cloud-mask none`) in {clouds['seconds_retrieval']:.1f} s. "
-             "Hits: opaque clouds (B13 transmissivity < 0.1) and visible cirrus (τ ≥ 0.5) flagged; false alarms: "
-             "cloud-free pixels flagged. Targets: day opaque ≥ 97 %, cirrus ≥ 85 %, false alarms ≤ 1 % (≤ 3 % over "
-             "snow, bright desert, water); night opaque ≥ 90 %, false alarms ≤ 3 %; clear-pixel LST MAE within "
-             "0.02 K of the unmasked run.", ""]
+    lines = [
+        "## Clouds",
+        "",
+        f"Cloudy copies of the demo ground ({clouds['shape'][0]} × {clouds['shape'][1]}; snow above "
+        f"{SNOWLINE_KM:g} km, a bright warm desert, the lake) and a night scene, retrieved with the built-in mask "
+        f"(`--cloud-mask auto`) and without it (`--cloud-mask none`) in {clouds['seconds_retrieval']:.1f} s. "
+        "Hits: opaque clouds (B13 transmissivity < 0.1) and visible cirrus (τ ≥ 0.5) flagged; false alarms: "
+        "cloud-free pixels flagged. Targets: day opaque ≥ 97 %, cirrus ≥ 85 %, false alarms ≤ 1 % (≤ 3 % over "
+        "snow, bright desert, water); night opaque ≥ 90 %, false alarms ≤ 3 %; clear-pixel LST MAE within "
+        "0.02 K of the unmasked run.",
+        "",
+    ]
     rows = []
     for name, s in clouds["scenes"].items():
         r = s["rates"]
         fa = r["false_alarm_by_class"]
         lst = s["clear_lst"]
-        rows.append([name.replace("AST_L1B_demo_", ""), "day" if s["day"] else "night", _pct(s["true_cloud_fraction"]),
-                     _pct(s["flagged_fraction"]), _pct(r["opaque"]), _pct(r["cirrus"]), _pct(r["false_alarm"])]
-                    + [_pct(fa[c]) for c in HARD_CASES]
-                    + [f"{lst['mask']['mae']:.3f}", f"{lst['no mask']['mae']:.3f}", f"{lst['mae_difference']:+.4f}"])
-    lines += markdown_table(["scene", "", "true cloud", "flagged", "opaque hit", "cirrus hit", "false alarms"]
-                            + [f"false alarms {c}" for c in HARD_CASES]
-                            + ["clear LST MAE mask (K)", "no mask (K)", "difference (K)"], rows)
+        rows.append(
+            [
+                name.replace("AST_L1B_demo_", ""),
+                "day" if s["day"] else "night",
+                _pct(s["true_cloud_fraction"]),
+                _pct(s["flagged_fraction"]),
+                _pct(r["opaque"]),
+                _pct(r["cirrus"]),
+                _pct(r["false_alarm"]),
+            ]
+            + [_pct(fa[c]) for c in HARD_CASES]
+            + [f"{lst['mask']['mae']:.3f}", f"{lst['no mask']['mae']:.3f}", f"{lst['mae_difference']:+.4f}"]
+        )
+    lines += markdown_table(
+        ["scene", "", "true cloud", "flagged", "opaque hit", "cirrus hit", "false alarms"]
+        + [f"false alarms {c}" for c in HARD_CASES]
+        + ["clear LST MAE mask (K)", "no mask (K)", "difference (K)"],
+        rows,
+    )
     for name, s in clouds["scenes"].items():
         lines += ["", f"### {name}: per surface", "", f"Mask: {s['cloud_mask_source']}", ""]
-        lines += markdown_table(["surface", "opaque pixels", "opaque hit", "clear pixels", "false alarms"],
-                                [[c, v["n_opaque"], _pct(v["opaque_hit"]), v["n_clear"], _pct(v["false_alarm"])]
-                                 for c, v in s["by_class"].items()])
+        lines += markdown_table(
+            ["surface", "opaque pixels", "opaque hit", "clear pixels", "false alarms"],
+            [
+                [c, v["n_opaque"], _pct(v["opaque_hit"]), v["n_clear"], _pct(v["false_alarm"])]
+                for c, v in s["by_class"].items()
+            ],
+        )
     return lines + [""]

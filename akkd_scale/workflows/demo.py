@@ -7,6 +7,7 @@ also written as an ESA WorldCover GeoTIFF, and the scenes are retrieved twice, w
 accuracy both ways and how well the map, sampled at the pixels, matches the truth. A separate cloud part
 (:mod:`.cloud_demo`) retrieves cloudy copies of the ground and a night scene with and without the cloud mask.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,14 +22,14 @@ from numpy.polynomial import polynomial
 from ..conventions import LAND_COVER_CLASSES
 from ..io.aster import open_aster_l1b, view_zenith_from_pointing
 from ..io.summary import brightness_temperature_summary
-from ..metrics import metrics
 from ..landcover.legends import WORLDCOVER
-from ..simulate.scenes import demo_surfaces, make_demo_scene
-from ..simulate.l1b_writer import vnir_dn_for_ndvi, write_aster_l1b
-from ..utils import json_safe, markdown_table
+from ..metrics import metrics
 from ..pipeline.quicklook import quicklook_scene
 from ..pipeline.runner import run_scenes
 from ..pipeline.store import open_scene, scene_group
+from ..simulate.l1b_writer import vnir_dn_for_ndvi, write_aster_l1b
+from ..simulate.scenes import demo_surfaces, make_demo_scene
+from ..utils import json_safe, markdown_table
 from .cloud_demo import RUNS, cloud_scores, cloud_shape, format_cloud_section, write_cloudy_scenes
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,7 @@ def land_cover_map_path(scenes_dir) -> Path:
     return Path(scenes_dir) / "demo_worldcover.tif"
 
 
-def write_worldcover_map(path, land_cover, latitude, longitude, *, cells_per_pixel: int = MAP_CELLS_PER_PIXEL
-                         ) -> Path:
+def write_worldcover_map(path, land_cover, latitude, longitude, *, cells_per_pixel: int = MAP_CELLS_PER_PIXEL) -> Path:
     """Write a scene's land cover (class codes on the image grid) as an ESA WorldCover GeoTIFF.
 
     A north-up EPSG:4326 grid of square cells, 1/``cells_per_pixel`` of the pixel spacing, over the
@@ -92,7 +92,7 @@ def write_worldcover_map(path, land_cover, latitude, longitude, *, cells_per_pix
     east, north = (longitude - lon0) * cos0 * METERS_PER_DEGREE, (latitude - lat0) * METERS_PER_DEGREE
     spacing = float(np.median(np.hypot(np.diff(east, axis=1), np.diff(north, axis=1))))
     scale = max(np.ptp(east), np.ptp(north)) / 2
-    lines, pixels = np.mgrid[0:land_cover.shape[0], 0:land_cover.shape[1]]
+    lines, pixels = np.mgrid[0 : land_cover.shape[0], 0 : land_cover.shape[1]]
     every = (slice(None, None, FIT_STRIDE), slice(None, None, FIT_STRIDE))
     design = polynomial.polyvander2d(east[every].ravel() / scale, north[every].ravel() / scale, [3, 3])
     position = np.column_stack([lines[every].ravel(), pixels[every].ravel()]).astype(float)
@@ -103,17 +103,21 @@ def write_worldcover_map(path, land_cover, latitude, longitude, *, cells_per_pix
     x_edges = np.arange(east.min() - spacing, east.max() + spacing + cell, cell)
     y_edges = np.arange(north.max() + spacing, north.min() - spacing - cell, -cell)
     x_centres, y_centres = x_edges[:-1] + cell / 2, y_edges[:-1] - cell / 2
-    line, pixel = (polynomial.polygrid2d(x_centres / scale, y_centres / scale, coef[:, k].reshape(4, 4)).T
-                   for k in range(2))
+    line, pixel = (
+        polynomial.polygrid2d(x_centres / scale, y_centres / scale, coef[:, k].reshape(4, 4)).T for k in range(2)
+    )
     row, col = np.rint(line).astype(np.int64), np.rint(pixel).astype(np.int64)
     inside = (row >= 0) & (row < land_cover.shape[0]) & (col >= 0) & (col < land_cover.shape[1])
     lut = np.array([WORLDCOVER_CODES[name] for name in LAND_COVER_CLASSES], np.uint8)
-    codes = np.where(inside, lut[land_cover[np.where(inside, row, 0), np.where(inside, col, 0)]],
-                     WORLDCOVER_NODATA).astype(np.uint8)
-    raster = xr.DataArray(codes, dims=("y", "x"),
-                          coords={"y": lat0 + y_centres / METERS_PER_DEGREE,
-                                  "x": lon0 + x_centres / (METERS_PER_DEGREE * cos0)},
-                          attrs={"legend": "ESA WorldCover", "source": "akkd_scale demo: true land cover"})
+    codes = np.where(
+        inside, lut[land_cover[np.where(inside, row, 0), np.where(inside, col, 0)]], WORLDCOVER_NODATA
+    ).astype(np.uint8)
+    raster = xr.DataArray(
+        codes,
+        dims=("y", "x"),
+        coords={"y": lat0 + y_centres / METERS_PER_DEGREE, "x": lon0 + x_centres / (METERS_PER_DEGREE * cos0)},
+        attrs={"legend": "ESA WorldCover", "source": "akkd_scale demo: true land cover"},
+    )
     raster = raster.rio.write_crs("EPSG:4326").rio.write_nodata(WORLDCOVER_NODATA)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     raster.rio.to_raster(path, compress="deflate")
@@ -130,18 +134,37 @@ def write_demo_scenes(out_dir, *, shape=(700, 830), scenes=DEMO_SCENES, processe
     view_zeniths = {name: view_zenith_from_pointing(pointing) for name, _, pointing, _ in scenes}
     surfaces = demo_surfaces(tuple(sorted(set(view_zeniths.values()))))
     for name, atmosphere, pointing, seed in scenes:
-        scene = make_demo_scene(shape, seed=seed, view_zenith=view_zeniths[name], atmosphere=atmosphere,
-                                surfaces=surfaces, landscape_seed=LANDSCAPE_SEED, processes=processes)
-        vnir = vnir_dn_for_ndvi(scene["ndvi"].values, acquisition_time=ACQUISITION_TIME,
-                                solar_direction=SOLAR_DIRECTION)
-        path = write_aster_l1b(out_dir / f"{name}.hdf", radiance=scene["radiance"].values, shape=shape,
-                               pointing_angle=pointing, fill_mask=no_data_margins(shape), vnir_dn=vnir,
-                               acquisition_time=ACQUISITION_TIME, solar_direction=SOLAR_DIRECTION)
+        scene = make_demo_scene(
+            shape,
+            seed=seed,
+            view_zenith=view_zeniths[name],
+            atmosphere=atmosphere,
+            surfaces=surfaces,
+            landscape_seed=LANDSCAPE_SEED,
+            processes=processes,
+        )
+        vnir = vnir_dn_for_ndvi(
+            scene["ndvi"].values, acquisition_time=ACQUISITION_TIME, solar_direction=SOLAR_DIRECTION
+        )
+        path = write_aster_l1b(
+            out_dir / f"{name}.hdf",
+            radiance=scene["radiance"].values,
+            shape=shape,
+            pointing_angle=pointing,
+            fill_mask=no_data_margins(shape),
+            vnir_dn=vnir,
+            acquisition_time=ACQUISITION_TIME,
+            solar_direction=SOLAR_DIRECTION,
+        )
         scene.drop_vars(["radiance"]).to_netcdf(out_dir / "truth" / f"{name}.nc", engine="h5netcdf")
         if not paths:
             geolocation = open_aster_l1b(path)
-            write_worldcover_map(land_cover_map_path(out_dir), scene["land_cover"].values,
-                                 geolocation["latitude"].values, geolocation["longitude"].values)
+            write_worldcover_map(
+                land_cover_map_path(out_dir),
+                scene["land_cover"].values,
+                geolocation["latitude"].values,
+                geolocation["longitude"].values,
+            )
         paths.append(path)
     return paths
 
@@ -173,10 +196,15 @@ def accuracy(result: xr.Dataset, truth: xr.Dataset, head: str) -> dict:
 def class_accuracy(result: xr.Dataset, truth: xr.Dataset, head: str = CLASS_HEAD) -> dict:
     """Per true land-cover class: LST metrics and ε MAE (mean of the bands) of one head."""
     lst, lst_true, eps, eps_true = _head_values(result, truth, head)
-    return {name: {"lst": metrics(lst_true[own], lst[own]),
-                   "emissivity_mae": float(np.nanmean(np.abs(eps[:, own] - eps_true[:, own])))
-                   if np.isfinite(lst[own]).any() else float("nan")}
-            for name, own in _scene_classes(truth).items()}
+    return {
+        name: {
+            "lst": metrics(lst_true[own], lst[own]),
+            "emissivity_mae": float(np.nanmean(np.abs(eps[:, own] - eps_true[:, own])))
+            if np.isfinite(lst[own]).any()
+            else float("nan"),
+        }
+        for name, own in _scene_classes(truth).items()
+    }
 
 
 def map_agreement(result: xr.Dataset, truth: xr.Dataset) -> dict:
@@ -184,9 +212,13 @@ def map_agreement(result: xr.Dataset, truth: xr.Dataset) -> dict:
     pixels: overall and per true class."""
     valid = np.isfinite(result["lst"].values)
     same = result["land_cover"].values == truth["land_cover"].values
-    return {"n": int(valid.sum()), "fraction": float(same[valid].mean()),
-            "by_class": {name: float(same[valid & own].mean()) for name, own in _scene_classes(truth).items()
-                         if (valid & own).any()}}
+    return {
+        "n": int(valid.sum()),
+        "fraction": float(same[valid].mean()),
+        "by_class": {
+            name: float(same[valid & own].mean()) for name, own in _scene_classes(truth).items() if (valid & own).any()
+        },
+    }
 
 
 def _land_cover_table(scene: dict) -> list[str]:
@@ -203,40 +235,64 @@ def _land_cover_table(scene: dict) -> list[str]:
             m = classes[name]
             row += [f"{m['lst']['mae']:.3f}", f"{m['lst']['bias']:+.3f}", f"{m['emissivity_mae']:.4f}"]
         rows.append(row)
-    lake = ", ".join(f"{run} {classes['water']['lst']['bias']:+.2f} K" for run, classes in runs.items()
-                     if "water" in classes)
-    return ([f"### Per land-cover class ({cover['head']}), without (NDVI rules) and with the land-cover map", "",
-             f"Map: `{cover['map']}` (ESA WorldCover codes); sampled at the pixels it gives the true class for "
-             f"{agreement['fraction']:.2%} of {agreement['n']} pixels.", ""]
-            + markdown_table(header, rows) + ["", f"Lake (water) LST bias: {lake} (target ±0.5 K).", ""])
+    lake = ", ".join(
+        f"{run} {classes['water']['lst']['bias']:+.2f} K" for run, classes in runs.items() if "water" in classes
+    )
+    return (
+        [
+            f"### Per land-cover class ({cover['head']}), without (NDVI rules) and with the land-cover map",
+            "",
+            f"Map: `{cover['map']}` (ESA WorldCover codes); sampled at the pixels it gives the true class for "
+            f"{agreement['fraction']:.2%} of {agreement['n']} pixels.",
+            "",
+        ]
+        + markdown_table(header, rows)
+        + ["", f"Lake (water) LST bias: {lake} (target ±0.5 K).", ""]
+    )
 
 
 def format_report(report: dict) -> str:
     """Markdown accuracy report of a demo run: one row per method, LST MAE per land cover, then per-class
     accuracy without and with the land-cover map."""
-    lines = ["# akkd_scale demo: accuracy against the simulated truth", "",
-             f"Runtime: scene simulation {report['seconds_simulation']:.1f} s, retrieval "
-             f"{report['seconds_retrieval']:.1f} s, retrieval with the land-cover map "
-             f"{report['seconds_retrieval_landcover']:.1f} s ({report['megapixels']:.2f} Mpx).",
-             "TES corrects the atmosphere with the scene's standard AFGL atmosphere (sea level, no moisture "
-             "gradient, no mountain); the networks see brightness temperatures, the view angle and the NDVI (VNIR). "
-             f"Without a map ('{NO_MAP_RUN}') the pixels' classes come from the NDVI/BT rules and choose the class "
-             "students; with the map, from the map.", "",
-             "## Input scenes (lazy ASTER L1B reader)", "", "```", "\n\n".join(report["brightness_temperature_summaries"]),
-             "```", ""]
+    lines = [
+        "# akkd_scale demo: accuracy against the simulated truth",
+        "",
+        f"Runtime: scene simulation {report['seconds_simulation']:.1f} s, retrieval "
+        f"{report['seconds_retrieval']:.1f} s, retrieval with the land-cover map "
+        f"{report['seconds_retrieval_landcover']:.1f} s ({report['megapixels']:.2f} Mpx).",
+        "TES corrects the atmosphere with the scene's standard AFGL atmosphere (sea level, no moisture "
+        "gradient, no mountain); the networks see brightness temperatures, the view angle and the NDVI (VNIR). "
+        f"Without a map ('{NO_MAP_RUN}') the pixels' classes come from the NDVI/BT rules and choose the class "
+        "students; with the map, from the map.",
+        "",
+        "## Input scenes (lazy ASTER L1B reader)",
+        "",
+        "```",
+        "\n\n".join(report["brightness_temperature_summaries"]),
+        "```",
+        "",
+    ]
     for name, scene in report["scenes"].items():
         methods = scene["methods"]
         bands = list(next(iter(methods.values()))["emissivity"])
         lines += [f"## {name}", "", f"TES atmosphere: {scene['tes_atmosphere'] or 'not run'}", ""]
         lines += markdown_table(
             ["method", "pixels", "LST MAE (K)", "LST bias (K)", "LST RMSE (K)"] + [f"ε {b} MAE" for b in bands],
-            [[method, m["lst"]["n"], f"{m['lst']['mae']:.3f}", f"{m['lst']['bias']:+.3f}", f"{m['lst']['rmse']:.3f}"]
-             + [f"{m['emissivity'][b]['mae']:.4f}" for b in bands] for method, m in methods.items()])
+            [
+                [method, m["lst"]["n"], f"{m['lst']['mae']:.3f}", f"{m['lst']['bias']:+.3f}", f"{m['lst']['rmse']:.3f}"]
+                + [f"{m['emissivity'][b]['mae']:.4f}" for b in bands]
+                for method, m in methods.items()
+            ],
+        )
         first = next(iter(methods.values()))["lst_by_land_cover"]
         lines += [""] + markdown_table(
             ["land cover", "pixels"] + [f"{m} LST MAE (K)" for m in methods],
-            [[cls, s0["n"]] + [f"{m['lst_by_land_cover'][cls]['mae']:.3f}" for m in methods.values()]
-             for cls, s0 in first.items() if s0["n"]])
+            [
+                [cls, s0["n"]] + [f"{m['lst_by_land_cover'][cls]['mae']:.3f}" for m in methods.values()]
+                for cls, s0 in first.items()
+                if s0["n"]
+            ],
+        )
         lines += [""] + _land_cover_table(scene)
     if "clouds" in report:
         lines += format_cloud_section(report["clouds"])
@@ -249,15 +305,31 @@ def run_cloud_demo(out_dir, *, shape, bundle=None, client=None, chunks="auto") -
     run (``quicklooks_clouds/``); returns the report's "clouds" entry."""
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    paths = write_cloudy_scenes(out_dir / "scenes_clouds", shape=shape, acquisition_time=ACQUISITION_TIME,
-                                solar_direction=SOLAR_DIRECTION, landscape_seed=LANDSCAPE_SEED,
-                                fill_mask=no_data_margins(shape))
+    paths = write_cloudy_scenes(
+        out_dir / "scenes_clouds",
+        shape=shape,
+        acquisition_time=ACQUISITION_TIME,
+        solar_direction=SOLAR_DIRECTION,
+        landscape_seed=LANDSCAPE_SEED,
+        fill_mask=no_data_margins(shape),
+    )
     simulated = time.perf_counter()
-    stores = {run: out_dir / ("results_clouds.zarr" if mask == "auto" else "results_clouds_nomask.zarr")
-              for run, mask in RUNS.items()}
+    stores = {
+        run: out_dir / ("results_clouds.zarr" if mask == "auto" else "results_clouds_nomask.zarr")
+        for run, mask in RUNS.items()
+    }
     for run, mask in RUNS.items():  # without a client in this process's threads, as the clear scenes
-        table = run_scenes(paths, stores[run], bundle=bundle, chunks=chunks, client=client, overwrite=True,
-                           heads=(CLASS_HEAD,), cloud_mask=mask, executor="cluster" if client else "threads")
+        table = run_scenes(
+            paths,
+            stores[run],
+            bundle=bundle,
+            chunks=chunks,
+            client=client,
+            overwrite=True,
+            heads=(CLASS_HEAD,),
+            cloud_mask=mask,
+            executor="cluster" if client else "threads",
+        )
         for row in table[table["status"] == "failed"].itertuples():
             log.error("cloudy demo scene failed: %s: %s", row.scene, row.error)
     retrieved = time.perf_counter()
@@ -268,12 +340,25 @@ def run_cloud_demo(out_dir, *, shape, bundle=None, client=None, chunks="auto") -
         result = open_scene(stores["mask"], group).load()
         scores[group] = cloud_scores(result, truth, open_scene(stores["no mask"], group).load())
         quicklook_scene(result, out_dir / "quicklooks_clouds", group)  # the cloud mask among them; no error maps
-    return {"shape": list(shape), "seconds_simulation": simulated - started, "seconds_retrieval": retrieved - simulated,
-            "scenes": scores}
+    return {
+        "shape": list(shape),
+        "seconds_simulation": simulated - started,
+        "seconds_retrieval": retrieved - simulated,
+        "scenes": scores,
+    }
 
 
-def run_demo(out_dir, *, bundle=None, shape=(700, 830), scenes=DEMO_SCENES, client=None, chunks="auto",
-             heads=("fusion", "tes"), clouds: bool = True) -> dict:
+def run_demo(
+    out_dir,
+    *,
+    bundle=None,
+    shape=(700, 830),
+    scenes=DEMO_SCENES,
+    client=None,
+    chunks="auto",
+    heads=("fusion", "tes"),
+    clouds: bool = True,
+) -> dict:
     """Simulate, retrieve, render and report; returns the report dict (also written as JSON + Markdown).
 
     A ``tes`` head runs TES with each scene's standard AFGL atmosphere beside the networks. Every scene is
@@ -299,10 +384,14 @@ def run_demo(out_dir, *, bundle=None, shape=(700, 830), scenes=DEMO_SCENES, clie
     retrieved = time.perf_counter()
     retrieve(paths, store_map, heads=(CLASS_HEAD,), landcover=land_cover_map, cloud_mask=CLEAR_SCENES_MASK)
     retrieved_map = time.perf_counter()
-    report = {"seconds_simulation": simulated - started, "seconds_retrieval": retrieved - simulated,
-              "seconds_retrieval_landcover": retrieved_map - retrieved,
-              "megapixels": len(paths) * shape[0] * shape[1] / 1e6, "scenes": {},
-              "brightness_temperature_summaries": summaries}
+    report = {
+        "seconds_simulation": simulated - started,
+        "seconds_retrieval": retrieved - simulated,
+        "seconds_retrieval_landcover": retrieved_map - retrieved,
+        "megapixels": len(paths) * shape[0] * shape[1] / 1e6,
+        "scenes": {},
+        "brightness_temperature_summaries": summaries,
+    }
     for path, atmosphere in atmospheres.items():
         group = scene_group(path)
         truth = xr.open_dataset(out_dir / "scenes" / "truth" / f"{path.stem}.nc", engine="h5netcdf")
@@ -311,12 +400,18 @@ def run_demo(out_dir, *, bundle=None, shape=(700, 830), scenes=DEMO_SCENES, clie
         report["scenes"][group] = {
             "tes_atmosphere": atmosphere,
             "methods": {head: accuracy(result, truth, head) for head in heads},
-            "land_cover": {"map": land_cover_map, "head": CLASS_HEAD, "map_agreement": map_agreement(with_map, truth),
-                           "runs": {NO_MAP_RUN: class_accuracy(result, truth), "map": class_accuracy(with_map, truth)}}}
+            "land_cover": {
+                "map": land_cover_map,
+                "head": CLASS_HEAD,
+                "map_agreement": map_agreement(with_map, truth),
+                "runs": {NO_MAP_RUN: class_accuracy(result, truth), "map": class_accuracy(with_map, truth)},
+            },
+        }
         quicklook_scene(result, out_dir / "quicklooks", group, truth=truth)
     if clouds:
-        report["clouds"] = run_cloud_demo(out_dir, shape=cloud_shape(shape), bundle=bundle, client=client,
-                                          chunks=chunks)
+        report["clouds"] = run_cloud_demo(
+            out_dir, shape=cloud_shape(shape), bundle=bundle, client=client, chunks=chunks
+        )
     (out_dir / "report.json").write_text(json.dumps(json_safe(report), indent=2))
     (out_dir / "report.md").write_text(format_report(report))
     return report

@@ -10,6 +10,7 @@ snow test switched off (snow nowhere possible).
 
     PYTHONPATH=. AKKD_DATA_DIR=../shared/data python benchmarks/clouds/measure_mask.py [--seeds 11-20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,9 +33,15 @@ def _seeds(text: str) -> list[int]:
 
 
 def _accumulate(total: dict, rates) -> None:
-    for key, value in (("opaque", rates.opaque), ("opaque_over_snow", rates.opaque_over_snow),
-                       ("cirrus", rates.cirrus), ("false_alarm", rates.false_alarm),
-                       ("faint", rates.faint), *rates.false_alarm_by_class.items(), *rates.opaque_by_height.items()):
+    for key, value in (
+        ("opaque", rates.opaque),
+        ("opaque_over_snow", rates.opaque_over_snow),
+        ("cirrus", rates.cirrus),
+        ("false_alarm", rates.false_alarm),
+        ("faint", rates.faint),
+        *rates.false_alarm_by_class.items(),
+        *rates.opaque_by_height.items(),
+    ):
         group = {"false_alarm": "clear"}.get(key, key)  # opaque hit rates per height band: counts share the name
         n = rates.counts[group]
         if n:
@@ -55,25 +62,41 @@ def main(argv=None) -> None:
         totals: dict[str, dict] = {}
         buffer_cost = []
         for seed in _seeds(args.seeds):
-            clear = add_snow(make_demo_scene(SHAPE, seed=seed, surfaces=surfaces, atmosphere=atmosphere), 2.0,
-                             seed=seed)
+            clear = add_snow(
+                make_demo_scene(SHAPE, seed=seed, surfaces=surfaces, atmosphere=atmosphere), 2.0, seed=seed
+            )
             day = add_clouds(clear, seed=seed + 100, bright_desert=True)
-            night = add_clouds(add_snow(night_scene(clear, seed=seed), 2.0, seed=seed, night=True), seed=seed + 100,
-                               day=False)
-            prior = (night["surface_air_temperature"].values
-                     + np.random.default_rng(seed).normal(0.0, PRIOR_ERROR_K, SHAPE))
+            night = add_clouds(
+                add_snow(night_scene(clear, seed=seed), 2.0, seed=seed, night=True), seed=seed + 100, day=False
+            )
+            prior = night["surface_air_temperature"].values + np.random.default_rng(seed).normal(
+                0.0, PRIOR_ERROR_K, SHAPE
+            )
             snow_map = night["land_cover"].values == LAND_COVER_CLASSES.index("snow_ice")
             bt_day, bt_night = day["brightness_temperature"].values, night["brightness_temperature"].values
-            runs = {"day": cloud_mask(bt_day, scene_reference(bt_day[3], day=True), day["reflectance"].values,
-                                      config=config),
-                    "night": cloud_mask(bt_night, scene_reference(bt_night[3], day=False), config=config),
-                    "night+prior": cloud_mask(bt_night, scene_reference(bt_night[3], day=False), prior=prior,
-                                              config=config),
-                    "night+prior+snow map": cloud_mask(bt_night, scene_reference(bt_night[3], day=False),
-                                                       prior=prior, snow_possible=snow_map, config=config),
-                    "night+prior, no snow": cloud_mask(bt_night, scene_reference(bt_night[3], day=False),
-                                                       prior=prior, snow_possible=np.zeros(SHAPE, bool),
-                                                       config=config)}
+            runs = {
+                "day": cloud_mask(
+                    bt_day, scene_reference(bt_day[3], day=True), day["reflectance"].values, config=config
+                ),
+                "night": cloud_mask(bt_night, scene_reference(bt_night[3], day=False), config=config),
+                "night+prior": cloud_mask(
+                    bt_night, scene_reference(bt_night[3], day=False), prior=prior, config=config
+                ),
+                "night+prior+snow map": cloud_mask(
+                    bt_night,
+                    scene_reference(bt_night[3], day=False),
+                    prior=prior,
+                    snow_possible=snow_map,
+                    config=config,
+                ),
+                "night+prior, no snow": cloud_mask(
+                    bt_night,
+                    scene_reference(bt_night[3], day=False),
+                    prior=prior,
+                    snow_possible=np.zeros(SHAPE, bool),
+                    config=config,
+                ),
+            }
             for name, mask in runs.items():
                 scene = day if name == "day" else night
                 _accumulate(totals.setdefault(name, {}), mask_rates(scene, mask.cloud))
@@ -83,8 +106,10 @@ def main(argv=None) -> None:
                     buffer_cost.append(float(mask.buffer[clear_px].mean()))
                     _accumulate(totals.setdefault("day cloud|buffer", {}), mask_rates(scene, mask.cloud | mask.buffer))
         print(f"\n{atmosphere}, seeds {args.seeds}, buffer {config.buffer_px} px")
-        for header in (["opaque", "opaque_over_snow", "cirrus", "false_alarm", *HARD_CASES, "faint"],
-                       ["opaque"] + [f"{lo:g}-{hi:g} km" for lo, hi in HEIGHT_BANDS_KM]):
+        for header in (
+            ["opaque", "opaque_over_snow", "cirrus", "false_alarm", *HARD_CASES, "faint"],
+            ["opaque"] + [f"{lo:g}-{hi:g} km" for lo, hi in HEIGHT_BANDS_KM],
+        ):
             print(f"{'':22s}" + "".join(f"{h:>18s}" for h in header))
             for name, total in totals.items():
                 cells = [f"{total[h][0] / total[h][1]:.4f} ({total[h][1]})" if h in total else "-" for h in header]

@@ -4,6 +4,7 @@ Baseline: reading the five DN bands with pyhdf and converting them with NumPy in
 hand-written eager script does). The lazy reader adds the per-chunk reopen, locking and Dask overhead.
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/io/bench_reader.py
 """
+
 from __future__ import annotations
 
 import os
@@ -51,16 +52,18 @@ def main() -> None:
         t_eager = best_of(3, lambda: eager_baseline(path))
         with dask.config.set(scheduler="threads", num_workers=2):
             for chunks in ({}, "auto", {"y": 350}):
-                t_lazy = best_of(3, lambda: xr.open_dataset(path, engine="aster_l1b", chunks=chunks)
-                                 .brightness_temperature.compute())
-                print(f"lazy open+BT compute chunks={chunks!r}: {t_lazy * 1e3:7.1f} ms "
-                      f"({pixels / t_lazy / 1e6:.2f} Mpx/s, ratio to eager baseline {t_lazy / t_eager:.2f})")
+                t_lazy = best_of(
+                    3, lambda: xr.open_dataset(path, engine="aster_l1b", chunks=chunks).brightness_temperature.compute()
+                )
+                print(
+                    f"lazy open+BT compute chunks={chunks!r}: {t_lazy * 1e3:7.1f} ms "
+                    f"({pixels / t_lazy / 1e6:.2f} Mpx/s, ratio to eager baseline {t_lazy / t_eager:.2f})"
+                )
         print(f"open (metadata, lattice, fill check): {t_open * 1e3:7.1f} ms")
         print(f"eager pyhdf+NumPy baseline:            {t_eager * 1e3:7.1f} ms ({pixels / t_eager / 1e6:.2f} Mpx/s)")
         temps = np.random.default_rng(0).uniform(200, 340, (pixels, 5))
         t_bt = best_of(3, lambda: brightness_temperature(temps, ASTER_TIR))
-        print(f"brightness_temperature on {pixels} px x 5 bands: {t_bt * 1e3:.1f} ms "
-              f"({pixels / t_bt / 1e6:.2f} Mpx/s)")
+        print(f"brightness_temperature on {pixels} px x 5 bands: {t_bt * 1e3:.1f} ms ({pixels / t_bt / 1e6:.2f} Mpx/s)")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ bare GPU machine; the teacher's weights are read from the bundle's ONNX file.
 This measures what the CUDA path can reach (fp32, as onnxruntime's CUDA provider runs the model): the
 product's `--device cuda` runs the same graph through onnxruntime-gpu, which this script does not need.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,10 +58,14 @@ def main() -> None:
     xg = torch.as_tensor(x, device=device)
 
     def timed(fn, repeat=5):
-        fn(); torch.cuda.synchronize()
+        fn()
+        torch.cuda.synchronize()
         best = float("inf")
         for _ in range(repeat):
-            t0 = time.perf_counter(); fn(); torch.cuda.synchronize(); best = min(best, time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            fn()
+            torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - t0)
         return best
 
     width = max(a[1].shape[1] for op, a in ops if op == "Gemm")
@@ -68,32 +73,40 @@ def main() -> None:
     b = torch.randn(width, width, device=device)
     gemm = 2.0 * args.pixels * width * width / timed(lambda: a @ b) / 1e12
     big = torch.randn(8192, 8192, device=device)
-    gemm_big = 2.0 * 8192 ** 3 / timed(lambda: big @ big) / 1e12
+    gemm_big = 2.0 * 8192**3 / timed(lambda: big @ big) / 1e12
     gpu_seconds = timed(lambda: torch_forward(gpu_ops, xg))
     transfer = timed(lambda: torch_forward(gpu_ops, torch.as_tensor(x).to(device)).cpu())
     options = ort.SessionOptions()
     options.intra_op_num_threads = os.cpu_count()
     session = ort.InferenceSession(args.onnx, sess_options=options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    cpu_pixels = min(args.pixels, 2 ** 21)
+    cpu_pixels = min(args.pixels, 2**21)
     session.run(None, {name: x[:8192]})
     t0 = time.perf_counter()
     for i in range(0, cpu_pixels, 65536):
-        session.run(None, {name: x[i:i + 65536]})
+        session.run(None, {name: x[i : i + 65536]})
     cpu_rate = cpu_pixels / (time.perf_counter() - t0)
     ref = session.run(None, {name: x[:65536]})[0]
     got = torch_forward(gpu_ops, xg[:65536]).cpu().numpy()
     print(f"GPU {torch.cuda.get_device_name()}; teacher {flops / 1e6:.3f} MFLOP/pixel, {args.pixels} pixels")
-    print(f"fp32 GEMM rate: {gemm:.1f} TFLOP/s at the teacher's shape ({args.pixels} x {width} x {width}), "
-          f"{gemm_big:.1f} TFLOP/s at 8192^3")
-    print(f"teacher on GPU (data resident): {args.pixels / gpu_seconds / 1e6:.1f} Mpx/s = "
-          f"{args.pixels * flops / gpu_seconds / 1e12:.1f} TFLOP/s = {args.pixels * flops / gpu_seconds / 1e12 / gemm:.2f}"
-          f" of the GEMM rate at its shape")
+    print(
+        f"fp32 GEMM rate: {gemm:.1f} TFLOP/s at the teacher's shape ({args.pixels} x {width} x {width}), "
+        f"{gemm_big:.1f} TFLOP/s at 8192^3"
+    )
+    print(
+        f"teacher on GPU (data resident): {args.pixels / gpu_seconds / 1e6:.1f} Mpx/s = "
+        f"{args.pixels * flops / gpu_seconds / 1e12:.1f} TFLOP/s = "
+        f"{args.pixels * flops / gpu_seconds / 1e12 / gemm:.2f} of the GEMM rate at its shape"
+    )
     print(f"teacher on GPU with host<->device copies: {args.pixels / transfer / 1e6:.1f} Mpx/s")
-    print(f"teacher on CPU, onnxruntime, {os.cpu_count()} threads: {cpu_rate / 1e6:.2f} Mpx/s; "
-          f"GPU / CPU = {args.pixels / transfer / cpu_rate:.1f} (with copies)")
-    print(f"max |GPU - onnxruntime CPU| over 65536 pixels: LST {np.abs(got[:, 0] - ref[:, 0]).max():.2e} K, "
-          f"emissivity {np.abs(got[:, 1:] - ref[:, 1:]).max():.2e}")
+    print(
+        f"teacher on CPU, onnxruntime, {os.cpu_count()} threads: {cpu_rate / 1e6:.2f} Mpx/s; "
+        f"GPU / CPU = {args.pixels / transfer / cpu_rate:.1f} (with copies)"
+    )
+    print(
+        f"max |GPU - onnxruntime CPU| over 65536 pixels: LST {np.abs(got[:, 0] - ref[:, 0]).max():.2e} K, "
+        f"emissivity {np.abs(got[:, 1:] - ref[:, 1:]).max():.2e}"
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Prints throughput (Mpx/s) and ratios; nothing is asserted. Run:
 
     OMP_NUM_THREADS=2 AKKD_DATA_DIR=../shared/data .venv/bin/python benchmarks/models/bench_inference.py [rows]
 """
+
 from __future__ import annotations
 
 import os
@@ -29,28 +30,37 @@ def _best_of(fn, repeats=3) -> float:
 
 def main(rows: int = 200_000, threads: int = 2) -> None:
     from akkd_scale.models.bundle import load_bundle
-    from akkd_scale.training.onnx_export import INPUT_NAME, keras_to_onnx
     from akkd_scale.pipeline.kernel import predict_block
+    from akkd_scale.training.onnx_export import INPUT_NAME, keras_to_onnx
     from akkd_scale.training.students import build_network
     from akkd_scale.training.tiny_bundle import make_test_bundle
 
     rng = np.random.default_rng(0)
     x = np.column_stack([rng.uniform(260, 330, (rows, 5)), rng.uniform(0, 10, rows)]).astype(np.float32)
-    norm = {"input_mean": x.mean(0).tolist(), "input_variance": x.var(0).tolist(),
-            "output_mean": [300.0] + [0.95] * 5, "output_scale": [10.0] + [0.15] * 5}
+    norm = {
+        "input_mean": x.mean(0).tolist(),
+        "input_variance": x.var(0).tolist(),
+        "output_mean": [300.0] + [0.95] * 5,
+        "output_scale": [10.0] + [0.15] * 5,
+    }
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     print(f"rows={rows} onnxruntime threads={threads}")
-    for label, hidden in (("teacher 6-512x4-6", (512,) * 4), ("teacher 6-256x3-6", (256,) * 3),
-                          ("student 6-32-32-6", (32, 32))):
+    for label, hidden in (
+        ("teacher 6-512x4-6", (512,) * 4),
+        ("teacher 6-256x3-6", (256,) * 3),
+        ("student 6-32-32-6", (32, 32)),
+    ):
         _, model = build_network(hidden, norm, name="bench")
-        session = ort.InferenceSession(keras_to_onnx(model).SerializeToString(), sess_options=options,
-                                       providers=["CPUExecutionProvider"])
-        t_onnx = _best_of(lambda: [session.run(None, {INPUT_NAME: x[i:i + 65536]})
-                                   for i in range(0, rows, 65536)])
+        session = ort.InferenceSession(
+            keras_to_onnx(model).SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        t_onnx = _best_of(lambda: [session.run(None, {INPUT_NAME: x[i : i + 65536]}) for i in range(0, rows, 65536)])
         t_keras = _best_of(lambda: model.predict(x, batch_size=65536, verbose=0))
-        print(f"{label:22s} onnxruntime {rows / t_onnx / 1e6:6.2f} Mpx/s  keras {rows / t_keras / 1e6:6.2f} Mpx/s  "
-              f"onnx/keras speed ratio {t_keras / t_onnx:5.2f}")
+        print(
+            f"{label:22s} onnxruntime {rows / t_onnx / 1e6:6.2f} Mpx/s  keras {rows / t_keras / 1e6:6.2f} Mpx/s  "
+            f"onnx/keras speed ratio {t_keras / t_onnx:5.2f}"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         bundle_dir = make_test_bundle(Path(tmp) / "bundle")
         bundle = load_bundle(bundle_dir, threads=threads)

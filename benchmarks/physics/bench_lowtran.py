@@ -4,6 +4,7 @@ An entry is one (profile, surface altitude, view zenith) with band τ, L↑ and 
 the 4 sky angles once per (profile, altitude) and one down-looking run per view zenith.
 Run: AKKD_DATA_DIR=../shared/data .venv/bin/python benchmarks/physics/bench_lowtran.py
 """
+
 from __future__ import annotations
 
 import os
@@ -23,9 +24,11 @@ from akkd_scale.simulate.profiles import read_afgl, read_crtm_ecmwf83  # noqa: E
 def per_call_ms(levels, repeats: int = 200) -> dict[str, float]:
     """Mean time of ``run_lowtran`` per mode (validation, thinning and unit conversion included)."""
     out = {}
-    for label, kwargs in {"transmittance": dict(mode="transmittance"),
-                          "radiance (down, albedo 1)": dict(surface_albedo=1.0),
-                          "radiance (up, 60 deg)": dict(direction="up", view_zenith=60.0)}.items():
+    for label, kwargs in {
+        "transmittance": dict(mode="transmittance"),
+        "radiance (down, albedo 1)": dict(surface_albedo=1.0),
+        "radiance (up, 60 deg)": dict(direction="up", view_zenith=60.0),
+    }.items():
         run_lowtran(levels, **kwargs)
         start = time.perf_counter()
         for _ in range(repeats):
@@ -75,13 +78,16 @@ def main() -> None:
     entries = profiles.sizes["profile"] * len(view_zenith) * len(altitudes)
     for processes in (1, 2):
         start = time.perf_counter()
-        table = terms_table(profiles, view_zenith=view_zenith, surface_altitude=altitudes,
-                            processes=processes, cache=False)
+        table = terms_table(
+            profiles, view_zenith=view_zenith, surface_altitude=altitudes, processes=processes, cache=False
+        )
         elapsed = time.perf_counter() - start
         valid = int(np.isfinite(table.transmittance.isel(band=0)).sum())
-        print(f"terms_table {entries} entries (50 ECMWF-83 profiles x {len(altitudes)} altitudes x "
-              f"{len(view_zenith)} view zeniths; {valid} valid), {processes} process(es): "
-              f"{elapsed:.1f} s -> {elapsed / entries * 1000:.1f} s per 1000 entries")
+        print(
+            f"terms_table {entries} entries (50 ECMWF-83 profiles x {len(altitudes)} altitudes x "
+            f"{len(view_zenith)} view zeniths; {valid} valid), {processes} process(es): "
+            f"{elapsed:.1f} s -> {elapsed / entries * 1000:.1f} s per 1000 entries"
+        )
         if processes == 1:
             serial = elapsed
     print(f"speed-up 2 processes vs 1: {serial / elapsed:.2f}x")

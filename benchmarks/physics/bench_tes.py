@@ -5,6 +5,7 @@ ratio. Pixels carry a realistic atmosphere with sky radiance, so NEM iterates as
 
     OMP_NUM_THREADS=1 python benchmarks/physics/bench_tes.py --pixels 1000000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,7 @@ def synthetic_pixels(n: int, seed: int = 0):
     water = rng.uniform(0.2, 5.0, n)[:, None]
     tau = np.exp(-(np.array([0.12, 0.10, 0.09, 0.03, 0.04]) + np.array([0.07, 0.06, 0.05, 0.07, 0.11]) * water))
     air = band_radiance((lst - rng.uniform(0, 10, n))[:, None], ASTER_TIR)
-    path, sky = (1 - tau) * air * 0.9, (1 - tau ** 1.66) * air * 0.95
+    path, sky = (1 - tau) * air * 0.9, (1 - tau**1.66) * air * 0.95
     radiance = tau * (emissivity * band_radiance(lst[:, None], ASTER_TIR) + (1 - emissivity) * sky) + path
     return radiance, tau, path, sky
 
@@ -60,11 +61,15 @@ def main() -> None:
     assert np.array_equal(lst, result.lst, equal_nan=True)
 
     numpy_rate, dask_rate = args.pixels / numpy_s, args.pixels / dask_s
-    print(f"pixels: {args.pixels}, NEM iterations histogram: {iterations.tolist()}, "
-          f"qc != 0: {int(np.count_nonzero(result.qc))}")
+    print(
+        f"pixels: {args.pixels}, NEM iterations histogram: {iterations.tolist()}, "
+        f"qc != 0: {int(np.count_nonzero(result.qc))}"
+    )
     print(f"numpy (1 block):          {numpy_rate / 1e6:.3f} Mpx/s, {SCENE_PIXELS / numpy_rate:.2f} s per ASTER scene")
-    print(f"dask ({args.workers} threads, {args.chunk} px chunks): {dask_rate / 1e6:.3f} Mpx/s, "
-          f"{SCENE_PIXELS / dask_rate:.2f} s per ASTER scene")
+    print(
+        f"dask ({args.workers} threads, {args.chunk} px chunks): {dask_rate / 1e6:.3f} Mpx/s, "
+        f"{SCENE_PIXELS / dask_rate:.2f} s per ASTER scene"
+    )
     print(f"ratio dask/numpy: {dask_rate / numpy_rate:.2f}")
 
 

@@ -4,6 +4,7 @@
 
 Run: AKKD_DATA_DIR=../shared/data .venv/bin/python benchmarks/physics/check_layering.py
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,10 @@ def main() -> None:
             engine.STANDARD_GRID_KM = standard_grid
         d, s = fine - std, np.abs(strat - std).max(axis=1)
         fmt = lambda v: " ".join(f"{x:+6.3f}" for x in v)  # noqa: E731
-        print(f"{name:20s} {float(profile.column_water_vapour[0]):5.2f} | {fmt(d[0])} | {fmt(d[1])} | {fmt(d[2])} | "
-              f"{s[0]:.4f}/{s[1]:.4f}/{s[2]:.4f}")
+        print(
+            f"{name:20s} {float(profile.column_water_vapour[0]):5.2f} | {fmt(d[0])} | {fmt(d[1])} | {fmt(d[2])} | "
+            f"{s[0]:.4f}/{s[1]:.4f}/{s[2]:.4f}"
+        )
 
 
 if __name__ == "__main__":

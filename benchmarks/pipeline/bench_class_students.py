@@ -8,6 +8,7 @@ today's pipeline runs it (no land cover: ``landcover="none"``) against the new b
 land cover from the NDVI rules (the default). Best of ``--repeat``. The issue's target: new / baseline
 throughput ≥ 0.90.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,11 +24,11 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from akkd_scale.models.bundle import default_bundle_path, load_bundle  # noqa: E402
 from akkd_scale.landcover.rules import classes_from_rules  # noqa: E402
-from akkd_scale.workflows.demo import write_demo_scenes  # noqa: E402
+from akkd_scale.models.bundle import default_bundle_path, load_bundle  # noqa: E402
 from akkd_scale.pipeline.kernel import SLAB_ROWS, predict_block  # noqa: E402
 from akkd_scale.pipeline.runner import run_scenes  # noqa: E402
+from akkd_scale.workflows.demo import write_demo_scenes  # noqa: E402
 
 
 def best(repeat: int, fn) -> float:
@@ -62,19 +63,26 @@ def main() -> None:
                 extra = {"ndvi": ndvi} if bundle.extra_inputs else None
                 arrays.append((bt, np.float32(ds["view_zenith"].values), extra, cover))
             pixels = sum(a[0][0].size for a in arrays)
-            kernel[name] = best(args.repeat, lambda: [predict_block(bt, vza, bundle, ("fusion",), extra, cover)
-                                                      for bt, vza, extra, cover in arrays])
+            kernel[name] = best(
+                args.repeat,
+                lambda: [predict_block(bt, vza, bundle, ("fusion",), extra, cover) for bt, vza, extra, cover in arrays],
+            )
         end_to_end = {}
         for name, path, cover in (("baseline", args.baseline, "none"), ("class students", new_path, None)):
-            end_to_end[name] = best(args.repeat, lambda: run_scenes(scenes, tmp / f"{name}.zarr", bundle=path,
-                                                                   landcover=cover, overwrite=True,
-                                                                   executor="threads"))
+            end_to_end[name] = best(
+                args.repeat,
+                lambda: run_scenes(
+                    scenes, tmp / f"{name}.zarr", bundle=path, landcover=cover, overwrite=True, executor="threads"
+                ),
+            )
     print(f"{len(scenes)} demo scenes, {pixels / 1e6:.2f} Mpx; best of {args.repeat}\n")
     print("| measurement | baseline (s) | class students (s) | throughput ratio new/baseline |")
     print("|---|---|---|---|")
     for label, numbers in (("kernel alone, 1 thread", kernel), ("run_scenes end to end", end_to_end)):
-        print(f"| {label} | {numbers['baseline']:.2f} | {numbers['class students']:.2f} | "
-              f"{numbers['baseline'] / numbers['class students']:.2f} |")
+        print(
+            f"| {label} | {numbers['baseline']:.2f} | {numbers['class students']:.2f} | "
+            f"{numbers['baseline'] / numbers['class students']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

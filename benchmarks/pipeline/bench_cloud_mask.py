@@ -7,11 +7,12 @@ and one clear demo scene (``workflows.demo``: the cost of the mask where it find
 on every pixel either way), written as L1B, then ``run_scenes`` (threaded executor, the whole pipeline: HDF
 read → kernel → Zarr) with ``cloud_mask="auto"`` and ``"none"``, interleaved ``--repeats`` times after one
 warm-up run of each; the median wall time of each gives Mpx/s and the ratio (target: the mask within 10 %).
-On the cloudy scene the networks skip the masked pixels, so the mask can be faster than none. Also: the mask alone on one chunk
-(``clouds.mask.cloud_mask``), the client-side scene reference, and the chunk-edge effect (pixels whose cloud or
-buffer flag differs between the chunked run and the whole scene as one block: no halo).
+On the cloudy scene the networks skip the masked pixels, so the mask can be faster than none. Also: the mask
+alone on one chunk (``clouds.mask.cloud_mask``), the client-side scene reference, and the chunk-edge effect
+(pixels whose cloud or buffer flag differs between the chunked run and the whole scene as one block: no halo).
 Environment: set before NumPy loads, every process uses one BLAS/OpenMP thread.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,17 +47,30 @@ def main() -> None:
     from akkd_scale.pipeline.runner import auto_chunks
     from akkd_scale.pipeline.store import open_scene, scene_group
     from akkd_scale.workflows.cloud_demo import CLOUD_SCENES, write_cloudy_scenes
-    from akkd_scale.workflows.demo import (ACQUISITION_TIME, DEMO_SCENES, LANDSCAPE_SEED, SOLAR_DIRECTION,
-                                           no_data_margins, write_demo_scenes)
+    from akkd_scale.workflows.demo import (
+        ACQUISITION_TIME,
+        DEMO_SCENES,
+        LANDSCAPE_SEED,
+        SOLAR_DIRECTION,
+        no_data_margins,
+        write_demo_scenes,
+    )
 
     root = Path(tempfile.mkdtemp(prefix="bench_clouds_"))
     started = time.perf_counter()
-    (path,) = write_cloudy_scenes(root / "scenes", shape=shape, scenes=CLOUD_SCENES[:1], acquisition_time=ACQUISITION_TIME,
-                                  solar_direction=SOLAR_DIRECTION, landscape_seed=LANDSCAPE_SEED,
-                                  fill_mask=no_data_margins(shape))
+    (path,) = write_cloudy_scenes(
+        root / "scenes",
+        shape=shape,
+        scenes=CLOUD_SCENES[:1],
+        acquisition_time=ACQUISITION_TIME,
+        solar_direction=SOLAR_DIRECTION,
+        landscape_seed=LANDSCAPE_SEED,
+        fill_mask=no_data_margins(shape),
+    )
     (clear,) = write_demo_scenes(root / "clear", shape=shape, scenes=DEMO_SCENES[:1])
-    print(f"scenes {path.name}, {clear.name} {shape[0]} x {shape[1]} simulated in "
-          f"{time.perf_counter() - started:.1f} s")
+    print(
+        f"scenes {path.name}, {clear.name} {shape[0]} x {shape[1]} simulated in {time.perf_counter() - started:.1f} s"
+    )
     pixels = shape[0] * shape[1]
 
     def run(scene: Path, mask: str, index: int) -> float:
@@ -76,15 +90,18 @@ def main() -> None:
                 times[mask].append(run(scene, mask, i))
         median = {mask: statistics.median(values) for mask, values in times.items()}
         for mask, values in times.items():
-            print(f"{label} scene, cloud_mask={mask}: {', '.join(f'{v:.2f}' for v in values)} s; median "
-                  f"{median[mask]:.2f} s = {pixels / median[mask] / 1e6:.3f} Mpx/s")
+            print(
+                f"{label} scene, cloud_mask={mask}: {', '.join(f'{v:.2f}' for v in values)} s; median "
+                f"{median[mask]:.2f} s = {pixels / median[mask] / 1e6:.3f} Mpx/s"
+            )
         print(f"{label} scene: throughput ratio mask / none {median['none'] / median['auto']:.3f} (target >= 0.90)")
 
     ds = xr.open_dataset(path, engine="aster_l1b")
     t0 = time.perf_counter()
     plan = plan_clouds(ds)
-    print(f"client: cloud plan with the scene reference {plan.reference.bt13:.2f} K in "
-          f"{time.perf_counter() - t0:.2f} s")
+    print(
+        f"client: cloud plan with the scene reference {plan.reference.bt13:.2f} K in {time.perf_counter() - t0:.2f} s"
+    )
     size = auto_chunks(*shape) if chunks == "auto" else {"y": chunks, "x": chunks}
     block = ds.isel(y=slice(0, size["y"]), x=slice(0, size["x"])).load()
     bt, rho = block["brightness_temperature"].values, block["vnir_reflectance"].values
@@ -92,8 +109,10 @@ def main() -> None:
     for _ in range(3):
         cloud_mask(bt, plan.reference, rho)
     per_block = (time.perf_counter() - t0) / 3
-    print(f"mask alone on one {bt.shape[1]} x {bt.shape[2]} chunk: {per_block:.3f} s "
-          f"({bt.shape[1] * bt.shape[2] / per_block / 1e6:.1f} Mpx/s)")
+    print(
+        f"mask alone on one {bt.shape[1]} x {bt.shape[2]} chunk: {per_block:.3f} s "
+        f"({bt.shape[1] * bt.shape[2] / per_block / 1e6:.1f} Mpx/s)"
+    )
 
     chunked = open_scene(root / f"{path.stem}_auto_0.zarr", scene_group(path))["qc"].values
     whole = cloud_mask(ds["brightness_temperature"].values, plan.reference, ds["vnir_reflectance"].values)
@@ -106,9 +125,11 @@ def main() -> None:
     for edges, where in ((edges_y, rows), (edges_x, cols)):
         if edges.size and where.size:
             distance = np.minimum(distance, np.abs(where[:, None] + 0.5 - edges).min(axis=1) - 0.5)
-    print(f"chunk edges ({size}): {int(differ.sum())} of {pixels} pixels ({differ.mean():.3%}) differ from the "
-          f"whole-scene mask (of them cloud in the whole scene: {int((differ & whole.cloud).sum())}); farthest "
-          f"{distance.max() if rows.size else 0:.0f} px from an inner chunk edge")
+    print(
+        f"chunk edges ({size}): {int(differ.sum())} of {pixels} pixels ({differ.mean():.3%}) differ from the "
+        f"whole-scene mask (of them cloud in the whole scene: {int((differ & whole.cloud).sum())}); farthest "
+        f"{distance.max() if rows.size else 0:.0f} px from an inner chunk edge"
+    )
 
 
 if __name__ == "__main__":

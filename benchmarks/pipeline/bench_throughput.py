@@ -20,6 +20,7 @@ read — before any figure that involves workers, and LocalCluster start-up is l
 Without ``--bundle`` the shipped default bundle is used (a 4 × 256 teacher).
 Environment: set before NumPy loads, every process uses one BLAS/OpenMP thread.
 """
+
 from __future__ import annotations
 
 import os
@@ -81,20 +82,20 @@ def teacher_pixels_per_s(bundle_path: Path, rows: int, pixels: int = 262144) -> 
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(bundle_path / "teacher.onnx"), sess_options=options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(bundle_path / "teacher.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
+    )
     name = session.get_inputs()[0].name
     x = np.random.default_rng(0).uniform(250, 320, (pixels, 6)).astype(np.float32)
     x[:, 5] = 5.0
     session.run(None, {name: x[:rows]})
-    return pixels / _timed(lambda: [session.run(None, {name: x[i:i + rows]}) for i in range(0, pixels, rows)])
+    return pixels / _timed(lambda: [session.run(None, {name: x[i : i + rows]}) for i in range(0, pixels, rows)])
 
 
 def kernel_alone_pixels_per_s(scene: Path, bundle_path: Path, chunks: int, heads) -> float:
     """``predict_block`` over in-memory chunks of the scene, one thread, bundle loaded as workers load it."""
     from akkd_scale.models.bundle import load_bundle
-    from akkd_scale.pipeline.kernel import predict_block
-    from akkd_scale.pipeline.kernel import SLAB_ROWS
+    from akkd_scale.pipeline.kernel import SLAB_ROWS, predict_block
 
     bundle = load_bundle(bundle_path, threads=1, slab_rows=SLAB_ROWS)
     ds = xr.open_dataset(scene, engine="aster_l1b").load()
@@ -105,15 +106,16 @@ def kernel_alone_pixels_per_s(scene: Path, bundle_path: Path, chunks: int, heads
     start = time.perf_counter()
     for y in range(0, ny, chunks):
         for x in range(0, nx, chunks):
-            predict_block(bt[:, y:y + chunks, x:x + chunks], vza, bundle, heads)
+            predict_block(bt[:, y : y + chunks, x : x + chunks], vza, bundle, heads)
     return ny * nx / (time.perf_counter() - start)
 
 
 def _io_only_block(block, spec):
     """Stand-in kernel for the I/O-only run: touches the inputs, returns the template's arrays."""
     block["brightness_temperature"].values  # noqa: B018  (the read this run measures)
-    data = {name: (dims, np.zeros(tuple(block.sizes[d] for d in dims), dtype=dtype))
-            for name, (dims, dtype) in spec.items()}
+    data = {
+        name: (dims, np.zeros(tuple(block.sizes[d] for d in dims), dtype=dtype)) for name, (dims, dtype) in spec.items()
+    }
     return xr.Dataset(data, coords=block.coords)
 
 
@@ -161,8 +163,9 @@ def e2e_pixels_per_s(paths, out: Path, bundle_path: Path, chunks: int, heads, cl
     from akkd_scale.pipeline import run_scenes
 
     start = time.perf_counter()
-    table = run_scenes(paths, out, bundle=bundle_path, heads=heads, chunks=chunks, client=client, overwrite=True,
-                       executor="cluster")
+    table = run_scenes(
+        paths, out, bundle=bundle_path, heads=heads, chunks=chunks, client=client, overwrite=True, executor="cluster"
+    )
     seconds = time.perf_counter() - start
     if (table["status"] != "complete").any():
         raise RuntimeError(f"benchmark run failed:\n{table}")
@@ -203,10 +206,15 @@ def main() -> None:
     results = {}
     try:
         big = write_aster_l1b(work / "big.hdf", shape=(args.size, args.size))
-        standard = [write_aster_l1b(work / f"std_{i}.hdf", shape=STANDARD, pointing_angle=2.0 + i)
-                    for i in range(max(args.scenes, 4))]
-        print(f"scenes: large {args.size}x{args.size}, {len(standard)} x {STANDARD}; chunks {args.chunks}; "
-              f"heads {heads}; bundle {bundle_path}", flush=True)
+        standard = [
+            write_aster_l1b(work / f"std_{i}.hdf", shape=STANDARD, pointing_angle=2.0 + i)
+            for i in range(max(args.scenes, 4))
+        ]
+        print(
+            f"scenes: large {args.size}x{args.size}, {len(standard)} x {STANDARD}; chunks {args.chunks}; "
+            f"heads {heads}; bundle {bundle_path}",
+            flush=True,
+        )
 
         flops = teacher_flops_per_pixel(bundle_path)
         gflops = sgemm_gflops()
@@ -219,16 +227,21 @@ def main() -> None:
             warm_workers(client, bundle_path)
             e2e_rate, _ = e2e_pixels_per_s([big], work / "e2e.zarr", bundle_path, args.chunks, heads, client)
             io_rate = io_only_pixels_per_s(big, work / "io.zarr", args.chunks, heads, client)
-            one_worker, _ = e2e_pixels_per_s(standard[:args.scenes], work / "w1.zarr", bundle_path, args.chunks,
-                                             heads, client)
+            one_worker, _ = e2e_pixels_per_s(
+                standard[: args.scenes], work / "w1.zarr", bundle_path, args.chunks, heads, client
+            )
         finally:
             close_client(client)
         memory = []
         if not args.skip_memory:
-            series = [("size", f"{s}x{s}", [p]) for s, p in
-                      ((512, write_aster_l1b(work / "m512.hdf", shape=(512, 512))),
-                       (1024, write_aster_l1b(work / "m1024.hdf", shape=(1024, 1024))),
-                       (args.size, big))]
+            series = [
+                ("size", f"{s}x{s}", [p])
+                for s, p in (
+                    (512, write_aster_l1b(work / "m512.hdf", shape=(512, 512))),
+                    (1024, write_aster_l1b(work / "m1024.hdf", shape=(1024, 1024))),
+                    (args.size, big),
+                )
+            ]
             series += [("count", f"{n} x {STANDARD[0]}x{STANDARD[1]}", standard[:n]) for n in (1, 2, 4)]
             for kind, label, paths in series:  # a fresh worker process per row: ru_maxrss is per process
                 client = get_client(workers=1, threads_per_worker=1, dashboard_address=None)
@@ -241,8 +254,9 @@ def main() -> None:
         client = get_client(workers=2, threads_per_worker=1, dashboard_address=None)
         try:
             warm_workers(client, bundle_path)
-            two_workers, _ = e2e_pixels_per_s(standard[:args.scenes], work / "w2.zarr", bundle_path, args.chunks,
-                                              heads, client)
+            two_workers, _ = e2e_pixels_per_s(
+                standard[: args.scenes], work / "w2.zarr", bundle_path, args.chunks, heads, client
+            )
             many = [work / f"many_{i}.hdf" for i in range(args.many)]
             for path in many:
                 shutil.copyfile(standard[0], path)
@@ -250,8 +264,11 @@ def main() -> None:
 
             with get_task_stream(client=client) as stream:
                 many_rate, _ = e2e_pixels_per_s(many, work / "many.zarr", bundle_path, args.chunks, heads, client)
-            busy = sum(end - start for task in stream.data for start, end in
-                       [(t["start"], t["stop"]) for t in task["startstops"] if t["action"] == "compute"])
+            busy = sum(
+                end - start
+                for task in stream.data
+                for start, end in [(t["start"], t["stop"]) for t in task["startstops"] if t["action"] == "compute"]
+            )
             wall = args.many * STANDARD[0] * STANDARD[1] / many_rate
             overhead_ms = (wall * 2 - busy) / max(len(stream.data), 1) * 1e3
         finally:
@@ -259,27 +276,38 @@ def main() -> None:
         naive_rate = naive_keras_pixels_per_s(big, bundle_path, args.chunks, args.naive_pixels)
 
         results = {
-            "end-to-end (1 worker x 1 thread)": e2e_rate, "kernel alone, in memory (1 thread)": kernel_rate,
-            "I/O-only run of the same graph": io_rate, "naive keras predict per chunk (teacher)": naive_rate,
+            "end-to-end (1 worker x 1 thread)": e2e_rate,
+            "kernel alone, in memory (1 thread)": kernel_rate,
+            "I/O-only run of the same graph": io_rate,
+            "naive keras predict per chunk (teacher)": naive_rate,
             f"teacher alone (onnxruntime, 1 thread, {SLAB_ROWS} rows)": teacher_rate,
             "teacher alone (onnxruntime, 1 thread, 65536 rows)": teacher_rate_65536,
-            "1 worker, standard scenes": one_worker, "2 workers, standard scenes": two_workers,
-            f"2 workers, {args.many} standard scenes": many_rate}
+            "1 worker, standard scenes": one_worker,
+            "2 workers, standard scenes": two_workers,
+            f"2 workers, {args.many} standard scenes": many_rate,
+        }
         print("\nthroughput (pixels/s)")
         for name, value in results.items():
             print(f"  {name:<52s} {value / 1e6:8.3f} Mpx/s")
-        print(f"\nteacher: {flops / 1e6:.3f} MFLOP/pixel; sgemm (1 thread): {gflops:.1f} GFLOP/s "
-              f"→ sgemm-bound teacher rate {gflops * 1e9 / flops / 1e6:.3f} Mpx/s")
-        print(f"\nmany scenes: {args.many} x {STANDARD}, 2 workers: {many_rate / 1e6:.3f} Mpx/s; idle worker time "
-              f"per task (scheduler and transfer overhead) {overhead_ms:.1f} ms")
+        print(
+            f"\nteacher: {flops / 1e6:.3f} MFLOP/pixel; sgemm (1 thread): {gflops:.1f} GFLOP/s "
+            f"→ sgemm-bound teacher rate {gflops * 1e9 / flops / 1e6:.3f} Mpx/s"
+        )
+        print(
+            f"\nmany scenes: {args.many} x {STANDARD}, 2 workers: {many_rate / 1e6:.3f} Mpx/s; idle worker time "
+            f"per task (scheduler and transfer overhead) {overhead_ms:.1f} ms"
+        )
         print("\nratios")
         print(f"  end-to-end / kernel alone              {e2e_rate / kernel_rate:6.2f}   (target ≥ 0.90)")
         print(f"  end-to-end / I/O-only                  {e2e_rate / io_rate:6.2f}   (I/O share of the run)")
         print(f"  end-to-end / naive keras predict       {e2e_rate / naive_rate:6.1f}   (target ≥ 5)")
-        print(f"  teacher kernel FLOP rate / sgemm rate  {teacher_rate * flops / (gflops * 1e9):6.2f}   "
-              "(target ≥ 0.80)")
-        print(f"  2 workers / 1 worker (independent)     {two_workers / one_worker:6.2f}   (target ≥ 1.8; "
-              f"this machine has {os.cpu_count()} cores, shared)")
+        print(
+            f"  teacher kernel FLOP rate / sgemm rate  {teacher_rate * flops / (gflops * 1e9):6.2f}   (target ≥ 0.80)"
+        )
+        print(
+            f"  2 workers / 1 worker (independent)     {two_workers / one_worker:6.2f}   (target ≥ 1.8; "
+            f"this machine has {os.cpu_count()} cores, shared)"
+        )
         if memory:
             print("\npeak worker memory (fresh worker per row; target: flat)")
             for kind, label, mib in memory:

@@ -5,6 +5,7 @@ then the cached read. Writes the table to ``--out`` for reuse (``akkd-scale simu
 Run: AKKD_DATA_DIR=../shared/data AKKD_CACHE_DIR=$(mktemp -d) PYTHONPATH=. .venv/bin/python \
     benchmarks/simulate/bench_terms.py --out /tmp/terms_default.nc
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,11 @@ def main() -> None:
     cached = time.perf_counter() - t0
     table.to_netcdf(args.out, engine="h5netcdf")
     n = prof.sizes["profile"]
-    print(f"terms table: {n} profiles x {len(grid['surface_altitude'])} altitudes x {len(grid['view_zenith'])} angles, "
-          f"{args.processes} processes: cold {cold:.0f} s ({cold / 60:.1f} min; target {TARGET_S / 60:.0f} min, "
-          f"ratio {cold / TARGET_S:.2f}), cached {cached:.1f} s")
+    print(
+        f"terms table: {n} profiles x {len(grid['surface_altitude'])} altitudes x {len(grid['view_zenith'])} angles, "
+        f"{args.processes} processes: cold {cold:.0f} s ({cold / 60:.1f} min; target {TARGET_S / 60:.0f} min, "
+        f"ratio {cold / TARGET_S:.2f}), cached {cached:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ once and cached by physics.atmosphere; surfaces: the default land-cover classes 
 LST); also with the RT-error perturbation on. Prints the build time per 1 M samples and its ratio to the target.
 Run: AKKD_DATA_DIR=../shared/data PYTHONPATH=. .venv/bin/python benchmarks/simulate/bench_trainingset.py
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,13 +36,14 @@ def main() -> None:
         times = []
         for seed in range(args.repeat):
             t0 = time.perf_counter()
-            ds = trainingset.build_training_set(prof, surfaces, terms, args.samples, seed,
-                                                rt_perturbation=perturbation)
+            ds = trainingset.build_training_set(prof, surfaces, terms, args.samples, seed, rt_perturbation=perturbation)
             times.append(time.perf_counter() - t0)
         per_million = min(times) / args.samples * 1e6
-        print(f"build_training_set (rt_perturbation={perturbation}): {args.samples} samples, best of {args.repeat}: "
-              f"{min(times):.2f} s -> {per_million:.2f} s per 1 M samples; target {TARGET_S:.0f} s, "
-              f"ratio {per_million / TARGET_S:.2f}")
+        print(
+            f"build_training_set (rt_perturbation={perturbation}): {args.samples} samples, best of {args.repeat}: "
+            f"{min(times):.2f} s -> {per_million:.2f} s per 1 M samples; target {TARGET_S:.0f} s, "
+            f"ratio {per_million / TARGET_S:.2f}"
+        )
     t0 = time.perf_counter()
     trainingset.write_training_set(ds, "/tmp/akkd_bench_trainingset.zarr", overwrite=True)
     print(f"write_training_set (Zarr): {time.perf_counter() - t0:.2f} s for {args.samples} samples")

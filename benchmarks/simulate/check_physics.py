@@ -6,6 +6,7 @@
    natural-surface set used for training.
 Run: AKKD_DATA_DIR=../shared/data .venv/bin/python benchmarks/simulate/check_physics.py
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,8 +47,9 @@ def main() -> None:
     for cls in ("rock", "mineral"):
         keep = bands["material_class"].values == cls
         rows.append((f"library, {cls}", bands["emissivity"].values[keep], None))
-    rows.append(("natural surfaces, weighted", surfaces["emissivity"].isel(view_zenith=0).values,
-                 surfaces["weight"].values))
+    rows.append(
+        ("natural surfaces, weighted", surfaces["emissivity"].isel(view_zenith=0).values, surfaces["weight"].values)
+    )
     print(f"{'spectra':28s} {'n':>5s} {'a':>7s} {'b':>7s} {'c':>7s} {'rmse fit':>9s} {'rmse ASTER':>10s}")
     for label, values, weights in rows:
         (a, b, c), rmse_fit, rmse_aster, n = fit(values, weights)

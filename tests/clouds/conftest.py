@@ -1,4 +1,5 @@
 """Simulated cloudy scenes (120 × 140, day and night) with snow on the mountain, a bright warm desert and the lake."""
+
 from __future__ import annotations
 
 import pytest

@@ -6,14 +6,22 @@ seeds 1–6) with ``benchmarks/clouds/measure_mask.py``'s method: day opaque 0.9
 0.0003 (snow 0.005, desert 0, water 0); night opaque 0.398, cirrus 0.870, false alarms 0.0128; night with a
 surface-temperature prior and a snow map opaque 0.851, false alarms 0.0157.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from akkd_scale.clouds import tests as T
-from akkd_scale.clouds.mask import (CLOUD_TEST_BITS, CLOUD_TEST_MEANINGS, CloudMaskConfig, SceneReference, cloud_mask,
-                                    halo_px, scene_reference)
+from akkd_scale.clouds.mask import (
+    CLOUD_TEST_BITS,
+    CLOUD_TEST_MEANINGS,
+    CloudMaskConfig,
+    SceneReference,
+    cloud_mask,
+    halo_px,
+    scene_reference,
+)
 from akkd_scale.conventions import LAND_COVER_CLASSES, QC_BITS, QC_CLOUD, QC_CLOUD_BUFFER, QC_MEANINGS
 from akkd_scale.errors import ParameterError
 from akkd_scale.simulate.clouds import mask_rates
@@ -70,7 +78,9 @@ def test_bits_flags_and_buffer():
     bt[:, 0, 0] = np.nan
     mask = cloud_mask(bt, SceneReference(300.0, day=True), rho, config=CloudMaskConfig(buffer_px=2))
     assert mask.tests.dtype == np.uint16 and mask.cloud.dtype == bool and mask.buffer.dtype == bool
-    assert set(CLOUD_TEST_BITS) == set(CLOUD_TEST_MEANINGS) and len(set(CLOUD_TEST_BITS.values())) == len(CLOUD_TEST_BITS)
+    assert set(CLOUD_TEST_BITS) == set(CLOUD_TEST_MEANINGS) and len(set(CLOUD_TEST_BITS.values())) == len(
+        CLOUD_TEST_BITS
+    )
     assert not (mask.cloud & mask.buffer).any() and not mask.cloud[0, 0] and not mask.buffer[0, 0]
     grown = T.dilate(mask.cloud, 2)
     np.testing.assert_array_equal(mask.buffer, grown & ~mask.cloud)
@@ -121,18 +131,24 @@ def _blockwise(bt, reference, reflectance, chunk, halo, **kw):
     cloud, buffer = np.zeros((ny, nx), bool), np.zeros((ny, nx), bool)
     for y0 in range(0, ny, chunk):
         for x0 in range(0, nx, chunk):
-            ya, yb, xa, xb = max(0, y0 - halo), min(ny, y0 + chunk + halo), max(0, x0 - halo), min(nx, x0 + chunk + halo)
+            ya, yb, xa, xb = (
+                max(0, y0 - halo),
+                min(ny, y0 + chunk + halo),
+                max(0, x0 - halo),
+                min(nx, x0 + chunk + halo),
+            )
             rho = None if reflectance is None else reflectance[:, ya:yb, xa:xb]
             part = cloud_mask(bt[:, ya:yb, xa:xb], reference, rho, **kw)
             inner = (slice(y0 - ya, y0 - ya + min(chunk, ny - y0)), slice(x0 - xa, x0 - xa + min(chunk, nx - x0)))
-            cloud[y0:y0 + chunk, x0:x0 + chunk] = part.cloud[inner]
-            buffer[y0:y0 + chunk, x0:x0 + chunk] = part.buffer[inner]
+            cloud[y0 : y0 + chunk, x0 : x0 + chunk] = part.cloud[inner]
+            buffer[y0 : y0 + chunk, x0 : x0 + chunk] = part.buffer[inner]
     return cloud, buffer
 
 
 @pytest.mark.parametrize("when", ["day", "night"])
-def test_blocks_with_the_halo_reproduce_the_scene_and_without_differ_only_near_block_edges(when, day_scene,
-                                                                                           night_cloudy_scene):
+def test_blocks_with_the_halo_reproduce_the_scene_and_without_differ_only_near_block_edges(
+    when, day_scene, night_cloudy_scene
+):
     scene = day_scene if when == "day" else night_cloudy_scene
     bt = scene["brightness_temperature"].values
     reflectance = scene["reflectance"].values if when == "day" else None
@@ -191,7 +207,8 @@ def test_day_branches_grey_cloud_over_vegetation_cirrus_and_bright_desert():
     # thin cirrus over vegetation: BT11 − BT13 = +3 K, 12 K colder, hardly brighter
     bt[:, 2, 10] = (290.0, 291.0, 289.5, 288.0, 287.5)
     rho[:, 2, 10] = (0.12, 0.09, 0.42)
-    # bright warm desert (reddish, warm): clear; the same desert 14 K below the reference (high, shaded): the relief confusion
+    # bright warm desert (reddish, warm): clear; the same desert 14 K below the reference (high, shaded):
+    # the relief confusion
     bt[:, 9, 2] = (298.0, 296.0, 299.0, 305.0, 304.5)
     rho[:, 9, 2] = rho[:, 9, 10] = (0.32, 0.40, 0.46)
     bt[:, 9, 10] = bt[:, 9, 2] - 19.0

@@ -4,6 +4,7 @@ Pixels are built from the physics the tests rely on: band radiances of a surface
 emissivity) seen through an atmosphere (τ, L↑, L↓ of a mid-latitude summer, AFGL-like orders of magnitude)
 and of a cloud layer over it (the simulator's layer equation).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,11 +19,20 @@ TAU = np.array([0.62, 0.74, 0.81, 0.83, 0.80])
 L_UP = np.array([1.9, 1.35, 0.95, 0.95, 1.1])
 L_DOWN = np.array([3.4, 2.6, 2.0, 1.9, 2.2])
 #: Band emissivities (B10…B14) of the test surfaces.
-EMISSIVITY = {"vegetation": [0.975, 0.975, 0.978, 0.985, 0.985], "water": [0.985, 0.986, 0.987, 0.990, 0.986],
-              "desert": [0.80, 0.78, 0.82, 0.95, 0.96], "snow": [0.995, 0.994, 0.992, 0.990, 0.975]}
+EMISSIVITY = {
+    "vegetation": [0.975, 0.975, 0.978, 0.985, 0.985],
+    "water": [0.985, 0.986, 0.987, 0.990, 0.986],
+    "desert": [0.80, 0.78, 0.82, 0.95, 0.96],
+    "snow": [0.995, 0.994, 0.992, 0.990, 0.975],
+}
 #: (band 1, band 2, band 3N) TOA reflectance of the test surfaces and of a thick cloud.
-REFLECTANCE = {"vegetation": (0.07, 0.04, 0.40), "water": (0.06, 0.04, 0.02), "desert": (0.32, 0.40, 0.46),
-               "snow": (0.85, 0.84, 0.74), "cloud": (0.63, 0.62, 0.62)}  # a thick cloud: flat to ≈ 2 %
+REFLECTANCE = {
+    "vegetation": (0.07, 0.04, 0.40),
+    "water": (0.06, 0.04, 0.02),
+    "desert": (0.32, 0.40, 0.46),
+    "snow": (0.85, 0.84, 0.74),
+    "cloud": (0.63, 0.62, 0.62),
+}  # a thick cloud: flat to ≈ 2 %
 
 
 def bt_of_surface(lst, surface) -> np.ndarray:

@@ -1,4 +1,5 @@
 """VNIR TOA reflectance: the solar constants used, the reader's Earth–Sun distance, round trip, bad input."""
+
 from __future__ import annotations
 
 import math
@@ -6,8 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from akkd_scale.clouds.reflectance import ESUN, MAX_DAY_SOLAR_ZENITH, REFLECTANCE_BANDS, reflectance_factor
-from akkd_scale.clouds.reflectance import radiance_from_reflectance, toa_reflectance
+from akkd_scale.clouds.reflectance import (
+    ESUN,
+    MAX_DAY_SOLAR_ZENITH,
+    REFLECTANCE_BANDS,
+    radiance_from_reflectance,
+    reflectance_factor,
+    toa_reflectance,
+)
 from akkd_scale.errors import ParameterError
 from akkd_scale.io.aster.vnir import VNIR_BANDS, VNIR_ESUN, earth_sun_distance_au
 

@@ -1,4 +1,5 @@
 """The lazy ASTER L1B reader on real HDF4 files written with pyhdf."""
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,16 @@ def scene(tmp_path_factory):
     fill = np.zeros(SHAPE, bool)
     fill[:3, :5] = True  # a fill corner, as at real scene edges
     path = tmp_path_factory.mktemp("l1b") / "AST_L1B_00307152004183005_test.hdf"
-    write_aster_l1b(path, brightness_temperature=input_bt(), shape=SHAPE, fill_mask=fill, pointing_angle=-5.7,
-                    center_lat=36.5, center_lon=-116.9, acquisition_time="2004-07-15T18:30:05.250Z")
+    write_aster_l1b(
+        path,
+        brightness_temperature=input_bt(),
+        shape=SHAPE,
+        fill_mask=fill,
+        pointing_angle=-5.7,
+        center_lat=36.5,
+        center_lon=-116.9,
+        acquisition_time="2004-07-15T18:30:05.250Z",
+    )
     return path, fill
 
 
@@ -165,10 +174,14 @@ def test_unit_conversion_from_metadata(tmp_path):
     dn = np.full((5,) + SHAPE, 2001, np.uint16)
     with_meta = write_aster_l1b(tmp_path / "AST_L1B_custom.hdf", dn=dn, shape=SHAPE, unit_conversion=custom)
     without = write_aster_l1b(tmp_path / "AST_L1B_none.hdf", dn=dn, shape=SHAPE, unit_conversion=False)
-    np.testing.assert_allclose(xr.open_dataset(with_meta, engine="aster_l1b").radiance.values[:, 0, 0],
-                               [2000 * custom[b] for b in ASTER_TIR.band_names], rtol=1e-6)
-    np.testing.assert_allclose(xr.open_dataset(without, engine="aster_l1b").radiance.values[:, 0, 0],
-                               [2000 * u for u in UCC], rtol=1e-6)
+    np.testing.assert_allclose(
+        xr.open_dataset(with_meta, engine="aster_l1b").radiance.values[:, 0, 0],
+        [2000 * custom[b] for b in ASTER_TIR.band_names],
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        xr.open_dataset(without, engine="aster_l1b").radiance.values[:, 0, 0], [2000 * u for u in UCC], rtol=1e-6
+    )
 
 
 def test_engine_guessed_from_file(scene):
@@ -193,8 +206,10 @@ def test_computes_on_local_cluster_with_processes(scene):
     path, _ = scene
     names = ["brightness_temperature", "latitude", "ndvi"]
     expected = xr.open_dataset(path, engine="aster_l1b")[names].load()
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as cluster, distributed.Client(cluster):
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        distributed.Client(cluster),
+    ):
         ds = open_aster_l1b(path, chunks={"y": 20})
         result = ds[names].compute()
     xr.testing.assert_identical(result, expected)

@@ -1,4 +1,5 @@
 """Every kind of unreadable scene raises SceneFileError naming the file, the variable and the expectation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 import xarray as xr
 
 from akkd_scale.errors import SceneFileError
-from akkd_scale.simulate.l1b_writer import write_aster_l1b, write_ast08
+from akkd_scale.simulate.l1b_writer import write_ast08, write_aster_l1b
 
 SHAPE = (30, 40)
 
@@ -81,7 +82,7 @@ def test_truncated_file(tmp_path, fraction):
     good = write_aster_l1b(tmp_path / "AST_L1B_good.hdf", shape=SHAPE)
     data = good.read_bytes()
     path = tmp_path / "AST_L1B_truncated.hdf"
-    path.write_bytes(data[:int(len(data) * fraction)])
+    path.write_bytes(data[: int(len(data) * fraction)])
     with pytest.raises(SceneFileError, match="AST_L1B_truncated.hdf.*(truncated|corrupt)"):
         open_scene(path).compute()
 
@@ -107,14 +108,25 @@ def _set_lattice(path, name: str, values: float) -> None:
         sd.end()
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("Latitude", -999.0, r"Latitude: geolocation lattice has 121 invalid point\(s\), e.g. -999.0 \(expected finite "
-                         r"degrees within ±90"),
-    ("Latitude", 95.0, r"Latitude: geolocation lattice has 121 invalid point\(s\), e.g. 95.0"),
-    ("Latitude", np.nan, r"Latitude: geolocation lattice has 121 invalid point\(s\), e.g. nan"),
-    ("Longitude", 200.0, r"Longitude: geolocation lattice has 121 invalid point\(s\), e.g. 200.0 \(expected finite "
-                         r"degrees within ±180"),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        (
+            "Latitude",
+            -999.0,
+            r"Latitude: geolocation lattice has 121 invalid point\(s\), e.g. -999.0 \(expected finite "
+            r"degrees within ±90",
+        ),
+        ("Latitude", 95.0, r"Latitude: geolocation lattice has 121 invalid point\(s\), e.g. 95.0"),
+        ("Latitude", np.nan, r"Latitude: geolocation lattice has 121 invalid point\(s\), e.g. nan"),
+        (
+            "Longitude",
+            200.0,
+            r"Longitude: geolocation lattice has 121 invalid point\(s\), e.g. 200.0 \(expected finite "
+            r"degrees within ±180",
+        ),
+    ],
+)
 def test_impossible_geolocation_lattice_is_refused(tmp_path, name, value, message):
     path = write_aster_l1b(tmp_path / "AST_L1B_lattice.hdf", shape=SHAPE)
     _set_lattice(path, name, value)
@@ -124,14 +136,20 @@ def test_impossible_geolocation_lattice_is_refused(tmp_path, name, value, messag
 
 def test_pointing_angle_beyond_aster_range_is_refused(tmp_path):
     path = write_aster_l1b(tmp_path / "AST_L1B_pointing.hdf", shape=SHAPE, pointing_angle=25.0)
-    with pytest.raises(SceneFileError, match=r"POINTINGANGLE: TIR pointing angle 25.0° .*\(expected a finite angle "
-                                             r"within ±9.0°"):
+    with pytest.raises(
+        SceneFileError,
+        match=r"POINTINGANGLE: TIR pointing angle 25.0° .*\(expected a finite angle "
+        r"within ±9.0°",
+    ):
         open_scene(path)
 
 
 def test_non_positive_calibration_is_refused(tmp_path):
     dn = np.full((5,) + SHAPE, 2000, dtype=np.uint16)
     path = write_aster_l1b(tmp_path / "AST_L1B_gain.hdf", dn=dn, shape=SHAPE, unit_conversion={"B12": -0.00659})
-    with pytest.raises(SceneFileError, match=r"INCL: unit conversion coefficients B12 -0.00659 .*\(expected finite "
-                                             r"positive radiance per DN"):
+    with pytest.raises(
+        SceneFileError,
+        match=r"INCL: unit conversion coefficients B12 -0.00659 .*\(expected finite "
+        r"positive radiance per DN",
+    ):
         open_scene(path)

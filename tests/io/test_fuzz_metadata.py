@@ -7,13 +7,14 @@ random ODL trees (which must parse back unchanged); files from ``akkd_scale.simu
 metadata attributes, random attribute sets, random writer parameters (lattice, pointing, calibration, time,
 sun) and random lattice values. Budgets: tests/io/conftest.py (``pytest -m fuzz`` for ~20 times more).
 """
+
 from __future__ import annotations
 
 import math
 import re
 import shutil
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,13 @@ pytestmark = pytest.mark.fuzz
 
 DATA = Path(__file__).parent / "data"
 SHAPE = (12, 14)
-METADATA_ATTRIBUTES = ("StructMetadata.0", "coremetadata.0", "productmetadata.0", "productmetadata.t",
-                       "productmetadata.v")
+METADATA_ATTRIBUTES = (
+    "StructMetadata.0",
+    "coremetadata.0",
+    "productmetadata.0",
+    "productmetadata.t",
+    "productmetadata.v",
+)
 SOURCE = "/fuzz/AST_L1B_fuzz.hdf"
 
 
@@ -45,12 +51,50 @@ def budget(weight: int):
 # strategies ---------------------------------------------------------------------------------------------------------
 
 #: Replacement values that are valid ODL but odd for the reader: zero, negative, huge, non-finite, wrong kind.
-ODD_VALUES = ("0", "-0", "1", "-1", "61", "99", "-61", "1e309", "-1e309", "nan", "NaN", "inf", "-inf", "1e-320",
-              "9" * 30, "0.0", "-999", "4294967296", '"text"', '""', "()", "(1, 2)", "(1, 2, 3)", '("a", "b")',
-              "((1, 2), (3, 4))", "abc", '"2004-02-30"', '"25:61:61Z"', "T", '"0001-01-01T00:00:00"', '"²³"',
-              '"20040715"', '"183005²Z"', "(nan, inf)", "(-91.0, 400.0)", "(0, 0)", '("01", "OFF")', '("3N")')
-ODL_CHARS = st.sampled_from(list("=()\",/*\n\t _-.:+eE0123456789AZaz") + ["GROUP", "OBJECT", "END", "END_GROUP",
-                                                                           "END_OBJECT", "VALUE", "\x00", "é"])
+ODD_VALUES = (
+    "0",
+    "-0",
+    "1",
+    "-1",
+    "61",
+    "99",
+    "-61",
+    "1e309",
+    "-1e309",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "1e-320",
+    "9" * 30,
+    "0.0",
+    "-999",
+    "4294967296",
+    '"text"',
+    '""',
+    "()",
+    "(1, 2)",
+    "(1, 2, 3)",
+    '("a", "b")',
+    "((1, 2), (3, 4))",
+    "abc",
+    '"2004-02-30"',
+    '"25:61:61Z"',
+    "T",
+    '"0001-01-01T00:00:00"',
+    '"²³"',
+    '"20040715"',
+    '"183005²Z"',
+    "(nan, inf)",
+    "(-91.0, 400.0)",
+    "(0, 0)",
+    '("01", "OFF")',
+    '("3N")',
+)
+ODL_CHARS = st.sampled_from(
+    list('=()",/*\n\t _-.:+eE0123456789AZaz')
+    + ["GROUP", "OBJECT", "END", "END_GROUP", "END_OBJECT", "VALUE", "\x00", "é"]
+)
 LATIN1 = st.characters(min_codepoint=1, max_codepoint=255)
 
 
@@ -76,13 +120,38 @@ REAL_TEXTS = _real_texts()
 NUMBER = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?")
 VALUE_LINE = re.compile(r"(VALUE\s*=\s*)([^\n]*)")
 #: Metadata objects the reader reads (their VALUE is edited) and StructMetadata statements (their value is).
-ECS_KEYS = ("PROCESSINGLEVELID", "SHORTNAME", "MAPPROJECTIONNAME", "CALENDARDATE", "TIMEOFDAY", "SETTINGTIMEOFPOINTING",
-            "SENSORNAME", "POINTINGANGLE", "GAIN", "SCENECENTER", "SOLARDIRECTION", "SCENEORIENTATIONANGLE",
-            "UTMZONENUMBER", "UPPERLEFTM", "LOWERRIGHTM", "NORTHBOUNDINGCOORDINATE",
-            *(f"{k}{b}" for k in ("INCL", "OFFSET", "CONUNIT") for b in ("10", "11", "12", "13", "14", "2", "3N")))
-STRUCT_KEYS = ("Size", "Offset", "Increment", "DimensionName", "GeoDimension", "DataDimension", "SwathName",
-               "DataFieldName", "GeoFieldName", "DimList")
-ODD_OR_NUMBER = st.one_of(st.sampled_from(ODD_VALUES), st.floats().map(repr), st.integers(-10 ** 20, 10 ** 20).map(str))
+ECS_KEYS = (
+    "PROCESSINGLEVELID",
+    "SHORTNAME",
+    "MAPPROJECTIONNAME",
+    "CALENDARDATE",
+    "TIMEOFDAY",
+    "SETTINGTIMEOFPOINTING",
+    "SENSORNAME",
+    "POINTINGANGLE",
+    "GAIN",
+    "SCENECENTER",
+    "SOLARDIRECTION",
+    "SCENEORIENTATIONANGLE",
+    "UTMZONENUMBER",
+    "UPPERLEFTM",
+    "LOWERRIGHTM",
+    "NORTHBOUNDINGCOORDINATE",
+    *(f"{k}{b}" for k in ("INCL", "OFFSET", "CONUNIT") for b in ("10", "11", "12", "13", "14", "2", "3N")),
+)
+STRUCT_KEYS = (
+    "Size",
+    "Offset",
+    "Increment",
+    "DimensionName",
+    "GeoDimension",
+    "DataDimension",
+    "SwathName",
+    "DataFieldName",
+    "GeoFieldName",
+    "DimList",
+)
+ODD_OR_NUMBER = st.one_of(st.sampled_from(ODD_VALUES), st.floats().map(repr), st.integers(-(10**20), 10**20).map(str))
 
 
 def _key_spans(text: str, key: str) -> list[tuple[int, int]]:
@@ -130,7 +199,7 @@ def edited(draw, text: str, alphabet=ODL_CHARS, kinds=EDITS) -> str:
             if matches:
                 match = draw(st.sampled_from(matches))
                 span = match.span() if kind == "number" else match.span(2)
-                text = text[:span[0]] + draw(st.sampled_from(ODD_VALUES)) + text[span[1]:]
+                text = text[: span[0]] + draw(st.sampled_from(ODD_VALUES)) + text[span[1] :]
     return text
 
 
@@ -140,13 +209,18 @@ def real_text_edited(alphabet=ODL_CHARS):
 
 FIRST = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
 NAMES = st.builds(str.__add__, st.sampled_from(FIRST), st.text(FIRST + "0123456789", max_size=12)).filter(
-    lambda s: s.upper() not in ("END", "GROUP", "OBJECT", "END_GROUP", "END_OBJECT"))
+    lambda s: s.upper() not in ("END", "GROUP", "OBJECT", "END_GROUP", "END_OBJECT")
+)
 WORDS = st.builds(str.__add__, st.sampled_from(FIRST), st.text(FIRST + "0123456789.:", max_size=10))
-SCALARS = st.one_of(st.integers(-10 ** 12, 10 ** 12), st.floats(allow_nan=False, allow_infinity=False),
-                    st.text(st.characters(exclude_characters='"', min_codepoint=32, max_codepoint=0x2FF), max_size=12),
-                    WORDS)
-VALUES = st.one_of(SCALARS, st.lists(st.one_of(SCALARS, st.lists(SCALARS, max_size=3).map(tuple)), max_size=4)
-                   .map(tuple))
+SCALARS = st.one_of(
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(st.characters(exclude_characters='"', min_codepoint=32, max_codepoint=0x2FF), max_size=12),
+    WORDS,
+)
+VALUES = st.one_of(
+    SCALARS, st.lists(st.one_of(SCALARS, st.lists(SCALARS, max_size=3).map(tuple)), max_size=4).map(tuple)
+)
 
 
 def odl_value(value, bare: bool = False) -> str:
@@ -168,8 +242,12 @@ def odl_trees(draw, depth: int = 0) -> dict:
         value = draw(WORDS if bare else VALUES)
         attrs[key.upper()] = (value, bare)
     children = draw(st.lists(odl_trees(depth + 1), max_size=0 if depth >= 3 else 3))
-    return {"name": draw(NAMES), "kind": draw(st.sampled_from(["GROUP", "OBJECT"])), "attrs": attrs,
-            "children": children}
+    return {
+        "name": draw(NAMES),
+        "kind": draw(st.sampled_from(["GROUP", "OBJECT"])),
+        "attrs": attrs,
+        "children": children,
+    }
 
 
 def odl_text(tree: dict, indent: str = "") -> str:
@@ -198,6 +276,7 @@ def assert_own_error(exc: BaseException, source: str) -> None:
 
 # the ODL parser -----------------------------------------------------------------------------------------------------
 
+
 @budget(20)
 @given(st.one_of(st.text(max_size=300), st.lists(ODL_CHARS, max_size=60).map("".join), real_text_edited()))
 def test_parse_odl_gives_a_tree_or_a_scene_file_error(text):
@@ -221,6 +300,7 @@ def test_odl_trees_parse_back_unchanged(trees, end):
 
 # metadata extraction ------------------------------------------------------------------------------------------------
 
+
 def _metadata_outcomes(meta: md.Metadata) -> None:
     """Every extractor gives a value of its documented kind or a SceneFileError naming the file."""
     assert md.processing_level(meta) in ("1B", "1T")
@@ -237,7 +317,7 @@ def _metadata_outcomes(meta: md.Metadata) -> None:
     assert all(isinstance(v, float) and math.isfinite(v) for v in attrs.values()), attrs
     try:
         when = md.acquisition_time(meta)
-        assert when.endswith("Z") and datetime.fromisoformat(when.replace("Z", "+00:00")).tzinfo == timezone.utc
+        assert when.endswith("Z") and datetime.fromisoformat(when.replace("Z", "+00:00")).tzinfo == UTC
     except SceneFileError as exc:
         assert_own_error(exc, SOURCE)
     for sensor in ("TIR", "VNIR"):
@@ -261,8 +341,14 @@ def attribute_sets(draw) -> dict[str, str]:
         key = f"{level} {name}"
         if key in REAL_TEXTS and draw(st.integers(0, 4)):
             attrs[name] = draw(edited(REAL_TEXTS[key])) if draw(st.booleans()) else REAL_TEXTS[key]
-    for name in draw(st.lists(st.sampled_from(["coremetadata.1", "productmetadata.s", "productmetadata.1",
-                                               "COREMETADATA.0", "productmetadata.t"]), max_size=2)):
+    for name in draw(
+        st.lists(
+            st.sampled_from(
+                ["coremetadata.1", "productmetadata.s", "productmetadata.1", "COREMETADATA.0", "productmetadata.t"]
+            ),
+            max_size=2,
+        )
+    ):
         attrs[name] = draw(st.one_of(real_text_edited(), st.lists(ODL_CHARS, max_size=40).map("".join)))
     return attrs
 
@@ -280,12 +366,15 @@ def test_metadata_values_or_a_scene_file_error(attrs):
 
 # the reader on files ------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def base_files(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("fuzz_base")
-    return {"1B": write_aster_l1b(root / "AST_L1B_base.hdf", shape=SHAPE),
-            "1T": write_aster_l1t(root / "AST_L1T_base.hdf", shape=SHAPE),
-            "work": root}
+    return {
+        "1B": write_aster_l1b(root / "AST_L1B_base.hdf", shape=SHAPE),
+        "1T": write_aster_l1t(root / "AST_L1T_base.hdf", shape=SHAPE),
+        "work": root,
+    }
 
 
 def _scratch(base_files, level: str) -> Path:
@@ -344,10 +433,15 @@ def test_reader_on_edited_metadata_attributes(base_files, level, data):
 
 
 @budget(3)
-@given(st.sampled_from(["1B", "1T"]), st.dictionaries(
-    st.sampled_from(METADATA_ATTRIBUTES + ("coremetadata.1", "productmetadata.s", "productmetadata.1")),
-    st.one_of(st.just(""), st.text(LATIN1, max_size=50), real_text_edited(LATIN1).map(lambda t: t[:60_000])),
-    min_size=1, max_size=4))
+@given(
+    st.sampled_from(["1B", "1T"]),
+    st.dictionaries(
+        st.sampled_from(METADATA_ATTRIBUTES + ("coremetadata.1", "productmetadata.s", "productmetadata.1")),
+        st.one_of(st.just(""), st.text(LATIN1, max_size=50), real_text_edited(LATIN1).map(lambda t: t[:60_000])),
+        min_size=1,
+        max_size=4,
+    ),
+)
 def test_reader_on_random_attribute_sets(base_files, level, attrs):
     path = _scratch(base_files, level)
     try:
@@ -362,30 +456,48 @@ COEFFICIENT = st.one_of(st.floats(-0.1, 0.1), st.sampled_from([0.0, -0.0, math.n
 
 
 @budget(5)
-@given(level=st.sampled_from(["1B", "1T"]),
-       shape=st.tuples(st.integers(2, 16), st.integers(2, 16)),
-       pointing=st.one_of(st.none(), ANGLES),
-       center=st.tuples(st.floats(-89.0, 89.0), st.floats(-180.0, 180.0)),
-       orientation=st.floats(-180.0, 180.0),
-       pixel=st.sampled_from([15.0, 30.0, 90.0, 1000.0, 0.5]),
-       coefficients=st.one_of(st.booleans(), st.dictionaries(st.sampled_from(["B10", "B11", "B12", "B13", "B14"]),
-                                                             COEFFICIENT, min_size=1)),
-       sun=st.one_of(st.none(), st.tuples(st.floats(-400.0, 400.0), st.one_of(st.floats(-100.0, 100.0),
-                                                                                st.sampled_from([math.nan, 90.0])))),
-       when=st.datetimes(datetime(1999, 12, 18), datetime(2040, 1, 1)),
-       vnir=st.booleans(), sensor_names=st.booleans(),
-       gain=st.sampled_from(["NOR", "HGH", "LO1", "OFF", "XYZ"]))
-def test_reader_on_random_writer_parameters(base_files, level, shape, pointing, center, orientation, pixel,
-                                            coefficients, sun, when, vnir, sensor_names, gain):
+@given(
+    level=st.sampled_from(["1B", "1T"]),
+    shape=st.tuples(st.integers(2, 16), st.integers(2, 16)),
+    pointing=st.one_of(st.none(), ANGLES),
+    center=st.tuples(st.floats(-89.0, 89.0), st.floats(-180.0, 180.0)),
+    orientation=st.floats(-180.0, 180.0),
+    pixel=st.sampled_from([15.0, 30.0, 90.0, 1000.0, 0.5]),
+    coefficients=st.one_of(
+        st.booleans(), st.dictionaries(st.sampled_from(["B10", "B11", "B12", "B13", "B14"]), COEFFICIENT, min_size=1)
+    ),
+    sun=st.one_of(
+        st.none(),
+        st.tuples(st.floats(-400.0, 400.0), st.one_of(st.floats(-100.0, 100.0), st.sampled_from([math.nan, 90.0]))),
+    ),
+    when=st.datetimes(datetime(1999, 12, 18), datetime(2040, 1, 1)),
+    vnir=st.booleans(),
+    sensor_names=st.booleans(),
+    gain=st.sampled_from(["NOR", "HGH", "LO1", "OFF", "XYZ"]),
+)
+def test_reader_on_random_writer_parameters(
+    base_files, level, shape, pointing, center, orientation, pixel, coefficients, sun, when, vnir, sensor_names, gain
+):
     path = base_files["work"] / f"AST_L1{level[-1]}_{uuid.uuid4().hex[:8]}.hdf"
     try:
         try:
-            write_aster_l1b(path, shape=shape, processing_level=level, pointing_angle=pointing, center_lat=center[0],
-                            center_lon=center[1], orientation_deg=orientation, pixel_size_m=pixel,
-                            unit_conversion=coefficients, solar_direction=sun,
-                            acquisition_time=when.replace(tzinfo=timezone.utc), include_vnir=vnir,
-                            sensor_names=sensor_names, vnir_gain=gain if gain in ("NOR", "HGH", "LO1") else "NOR",
-                            dn=np.full((5,) + shape, 1500, np.uint16))
+            write_aster_l1b(
+                path,
+                shape=shape,
+                processing_level=level,
+                pointing_angle=pointing,
+                center_lat=center[0],
+                center_lon=center[1],
+                orientation_deg=orientation,
+                pixel_size_m=pixel,
+                unit_conversion=coefficients,
+                solar_direction=sun,
+                acquisition_time=when.replace(tzinfo=UTC),
+                include_vnir=vnir,
+                sensor_names=sensor_names,
+                vnir_gain=gain if gain in ("NOR", "HGH", "LO1") else "NOR",
+                dn=np.full((5,) + shape, 1500, np.uint16),
+            )
         except (AkkdError, ValueError, KeyError, OverflowError):  # parameters the writer itself cannot write
             assume(False)
         if gain not in ("NOR", "HGH", "LO1"):  # a VNIR gain the writer cannot set: edit it into the file

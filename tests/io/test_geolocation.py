@@ -1,4 +1,5 @@
 """The geolocation helpers shared by the reader and the GeoTIFF export: longitude unwrap and lattice GCPs."""
+
 from __future__ import annotations
 
 import numpy as np

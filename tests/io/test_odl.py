@@ -1,4 +1,5 @@
 """ODL parsing of HDF-EOS structure metadata and ECS metadata."""
+
 from __future__ import annotations
 
 import pytest
@@ -67,12 +68,15 @@ def test_ecs_values():
     assert root.find("MISSING") is None
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("GROUP = A\n  X = 1\nEND", "not closed"),
-    ("END_GROUP = A\nEND", "without an open block"),
-    ("GROUP = A\n  this line has no equals\nEND_GROUP = A\nEND", "cannot parse"),
-    ('OBJECT = A\n VALUE = "unterminated\nEND', "unterminated"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("GROUP = A\n  X = 1\nEND", "not closed"),
+        ("END_GROUP = A\nEND", "without an open block"),
+        ("GROUP = A\n  this line has no equals\nEND_GROUP = A\nEND", "cannot parse"),
+        ('OBJECT = A\n VALUE = "unterminated\nEND', "unterminated"),
+    ],
+)
 def test_malformed_odl(text, problem):
     with pytest.raises(SceneFileError, match=f"somefile: coremetadata.0.*{problem}"):
         parse_odl(text, source="somefile: coremetadata.0")

@@ -1,5 +1,6 @@
 """The reader on the real AST_L1B/L1T layout: calibration in productmetadata.t, L1T grid, optional keys,
 SDS lookup without the ':' separator, VNIR NDVI, georeferencing, and a real granule's metadata."""
+
 from __future__ import annotations
 
 import logging
@@ -14,10 +15,16 @@ from pyhdf.SD import SD, SDC
 from pyproj import Transformer
 
 from akkd_scale.errors import SceneFileError
+from akkd_scale.io.aster.metadata import (
+    Metadata,
+    acquisition_time,
+    map_projection,
+    processing_level,
+    short_name,
+    unit_conversion,
+)
 from akkd_scale.io.aster.structure import dimension_maps, find_sds, lattice_map
 from akkd_scale.io.hdf4 import SdsInfo
-from akkd_scale.io.aster.metadata import (Metadata, acquisition_time, map_projection, processing_level, short_name,
-                                      unit_conversion)
 from akkd_scale.io.odl import parse_odl
 from akkd_scale.simulate.l1b_writer import write_aster_l1b, write_aster_l1t
 
@@ -90,8 +97,9 @@ def test_calibration_from_productmetadata_t_with_its_own_offset(tmp_path):
 
 
 def test_missing_coefficients_fall_back_to_handbook_with_a_warning(tmp_path, caplog):
-    path = write_aster_l1b(tmp_path / "AST_L1B_nocal.hdf", dn=np.full((5,) + SHAPE, 1001, np.uint16), shape=SHAPE,
-                           unit_conversion=False)
+    path = write_aster_l1b(
+        tmp_path / "AST_L1B_nocal.hdf", dn=np.full((5,) + SHAPE, 1001, np.uint16), shape=SHAPE, unit_conversion=False
+    )
     with caplog.at_level(logging.WARNING):
         ds = open_scene(path)
     assert "no unit conversion coefficients (INCL) for TIR bands 10, 11, 12, 13, 14" in caplog.text
@@ -101,8 +109,9 @@ def test_missing_coefficients_fall_back_to_handbook_with_a_warning(tmp_path, cap
 
 def test_l1t_opens_with_utm_crs_pixel_size_and_geodetic_latitude(tmp_path):
     shape = (25, 33)
-    path = write_aster_l1t(tmp_path / "AST_L1T_t.hdf", shape=shape, center_lat=-34.87, center_lon=138.68,
-                           pointing_angle=4.0)
+    path = write_aster_l1t(
+        tmp_path / "AST_L1T_t.hdf", shape=shape, center_lat=-34.87, center_lon=138.68, pointing_angle=4.0
+    )
     ds = open_scene(path)
     assert ds.attrs["processing_level"] == "1T" and ds.attrs["product"] == "AST_L1T"
     assert ds.rio.crs.to_epsg() == 32754
@@ -122,8 +131,8 @@ def test_l1t_opens_with_utm_crs_pixel_size_and_geodetic_latitude(tmp_path):
     # the L1T lattice is geodetic: no geocentric conversion (it would move latitude by ~0.19 deg here)
     stored = read_sds(path, "Latitude", "TIR_Swath")
     increment = (shape[0] // 10, shape[1] // 10)
-    got = ds.latitude.values[::increment[0], ::increment[1]][:11, :11]
-    np.testing.assert_allclose(got, stored[:got.shape[0], :got.shape[1]], atol=1e-7)
+    got = ds.latitude.values[:: increment[0], :: increment[1]][:11, :11]
+    np.testing.assert_allclose(got, stored[: got.shape[0], : got.shape[1]], atol=1e-7)
     assert float(ds.view_zenith) > 4.0 and ds.brightness_temperature.notnull().all()
 
 
@@ -176,15 +185,22 @@ def test_no_pointing_angles_gives_nan_view_zenith_and_a_reason(tmp_path, caplog)
     assert "NaN because the pointing angle is unavailable" in ds.view_zenith.attrs["comment"]
 
 
-@pytest.mark.parametrize("separator, vgroups, vnir", [(".", True, True), ("_", False, True), (None, True, False),
-                                                     (None, False, False)])
+@pytest.mark.parametrize(
+    "separator, vgroups, vnir", [(".", True, True), ("_", False, True), (None, True, False), (None, False, False)]
+)
 def test_band_lookup_with_other_dimension_separators(tmp_path, separator, vgroups, vnir):
     """Swath membership from Vgroups, a dimension name mentioning the swath, or the only SDS of the name.
     (Bare names shared by VNIR and TIR without Vgroups cannot be written: HDF4 dimensions of one name
     must have one size.)"""
     dn = np.arange(5 * SHAPE[0] * SHAPE[1], dtype=np.uint16).reshape((5,) + SHAPE) % 4000 + 1
-    path = write_aster_l1b(tmp_path / "AST_L1B_sep.hdf", dn=dn, shape=SHAPE, dimension_separator=separator,
-                           vgroups=vgroups, include_vnir=vnir)
+    path = write_aster_l1b(
+        tmp_path / "AST_L1B_sep.hdf",
+        dn=dn,
+        shape=SHAPE,
+        dimension_separator=separator,
+        vgroups=vgroups,
+        include_vnir=vnir,
+    )
     ds = open_scene(path)
     expected = (dn[2].astype(float) - 1) * 6.590e-3
     np.testing.assert_allclose(ds.radiance.sel(band="B12").values, expected, rtol=1e-6)
@@ -202,8 +218,9 @@ def test_sds_lookup_rules():
     assert find_sds(table + [named], "Latitude", "TIR_Swath", {}, None, "f") is named
     assert find_sds(table, "ImageData2", "VNIR_Swath", {}, (120, 180), "f") is vnir
     assert find_sds(table, "ImageData10", "TIR_Swath", {}, (20, 30), "f") is None
-    with pytest.raises(SceneFileError, match="f: Latitude: 2 datasets called Latitude and nothing says which "
-                                             "belongs to TIR_Swath"):
+    with pytest.raises(
+        SceneFileError, match="f: Latitude: 2 datasets called Latitude and nothing says which belongs to TIR_Swath"
+    ):
         find_sds(table, "Latitude", "TIR_Swath", {}, None, "f")
 
 
@@ -213,8 +230,13 @@ def test_ndvi_equals_hand_computation(tmp_path):
     nir = np.full_like(red, 100)
     nir[:f, :f] = np.arange(f * f, dtype=np.uint8).reshape(f, f) + 80  # one TIR pixel with varying VNIR
     red[f * 3 + 2, f * 4 + 5] = 0  # a fill VNIR pixel inside TIR pixel (3, 4)
-    path = write_aster_l1b(tmp_path / "AST_L1B_ndvi.hdf", shape=SHAPE, vnir_dn={"2": red, "3N": nir},
-                           acquisition_time="2004-07-15T18:30:05Z", solar_direction=(135.0, 62.0))
+    path = write_aster_l1b(
+        tmp_path / "AST_L1B_ndvi.hdf",
+        shape=SHAPE,
+        vnir_dn={"2": red, "3N": nir},
+        acquisition_time="2004-07-15T18:30:05Z",
+        solar_direction=(135.0, 62.0),
+    )
     ds = open_scene(path)
     ndvi = ds.ndvi.values
     # by hand: L = (DN - 1)·UCC (handbook INCL written by the fixture), rho = pi L d^2 / (ESUN cos sza)
@@ -265,8 +287,11 @@ def test_real_l1t_granule_metadata():
     swath = struct.find("SWATH_1", "GROUP")
     assert swath.attrs["SWATHNAME"] == "VNIR_Swath"
     maps = dimension_maps(swath)
-    assert maps == {("GeoTrack", "ImageLine"): (0.0, 485.0), ("GeoXtrack", "ImagePixel"): (0.0, 552.0),
-                    ("GeoTrack", "ImageLine3B"): (0.0, 485.0)}
+    assert maps == {
+        ("GeoTrack", "ImageLine"): (0.0, 485.0),
+        ("GeoXtrack", "ImagePixel"): (0.0, 552.0),
+        ("GeoTrack", "ImageLine3B"): (0.0, 485.0),
+    }
     # the file's increments are floor(n/10), as the fallback assumes: 4855 // 10, 5521 // 10
     assert lattice_map({}, "GeoTrack", "ImageLine", 11, 4855) == (0.0, 485.0)
     assert lattice_map({}, "GeoXtrack", "ImagePixel", 11, 5521) == (0.0, 552.0)
@@ -289,8 +314,10 @@ def test_unit_conversion_lookup_prefers_the_subsystem_attribute():
 
 
 def l1t_meta(zone, upper_left, lower_right, north_bound):
-    text = "".join(f"OBJECT = {k}\n VALUE = {v}\nEND_OBJECT = {k}\n" for k, v in (
-        ("UTMZONENUMBER", zone), ("UPPERLEFTM", upper_left), ("LOWERRIGHTM", lower_right)))
+    text = "".join(
+        f"OBJECT = {k}\n VALUE = {v}\nEND_OBJECT = {k}\n"
+        for k, v in (("UTMZONENUMBER", zone), ("UPPERLEFTM", upper_left), ("LOWERRIGHTM", lower_right))
+    )
     core = f"OBJECT = NORTHBOUNDINGCOORDINATE\n VALUE = {north_bound}\nEND_OBJECT = NORTHBOUNDINGCOORDINATE\nEND\n"
     return Metadata.from_attributes({"productmetadata.t": text + "END\n", "coremetadata.0": core}, "x")
 

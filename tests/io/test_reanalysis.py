@@ -1,5 +1,6 @@
 """Reanalysis reader: ERA5 and MERRA-2 layouts written here, against a hand interpolation (bilinear in space,
 linear in time, written independently below), unit conversions, height correction and every bad input."""
+
 from __future__ import annotations
 
 import logging
@@ -27,6 +28,7 @@ SCENE_LON = ((179.3 + 0.25 * COLS - 0.03 * ROWS) + 180.0) % 360.0 - 180.0
 
 # ------------------------------------------------------------------------------ independent reference
 
+
 def hand_weights(lat_grid, lon_grid, phi, lam, periodic):
     """[(row, column, weight)] of the bilinear stencil of (phi, lam) on a grid in the file's own order."""
     rows = None
@@ -47,8 +49,9 @@ def hand_weights(lat_grid, lon_grid, phi, lam, periodic):
     return [(i, k, wi * wk) for i, wi in rows for k, wk in cols]
 
 
-def hand_interpolation(lat_grid, lon_grid, fields, times, when, plat, plon, *, periodic, height=None,
-                       elevation=None, kind="T"):
+def hand_interpolation(
+    lat_grid, lon_grid, fields, times, when, plat, plon, *, periodic, height=None, elevation=None, kind="T"
+):
     """Linear in time between the bracketing steps, bilinear in space; with ``height`` and ``elevation`` each
     node moved to the pixel's elevation first (lapse rate for T, scale height for water vapour)."""
     times = np.asarray(times, dtype="datetime64[ns]")
@@ -62,8 +65,11 @@ def hand_interpolation(lat_grid, lon_grid, fields, times, when, plat, plon, *, p
             value = at_time[i, k]
             if height is not None:
                 dz = height[i, k] - elevation[idx]
-                value = value + LAPSE_RATE_K_PER_KM * dz / 1e3 if kind == "T" else \
-                    value * np.exp(dz / (WATER_VAPOUR_SCALE_HEIGHT_KM * 1e3))
+                value = (
+                    value + LAPSE_RATE_K_PER_KM * dz / 1e3
+                    if kind == "T"
+                    else value * np.exp(dz / (WATER_VAPOUR_SCALE_HEIGHT_KM * 1e3))
+                )
             total += weight * value
         out[idx] = total
     return out
@@ -71,23 +77,42 @@ def hand_interpolation(lat_grid, lon_grid, fields, times, when, plat, plon, *, p
 
 # --------------------------------------------------------------------------------------- fixtures
 
+
 def era5_dataset(lat, lon, times=ERA5_TIMES, seed=0, time_name="valid_time", geopotential=True):
     """A CDS-style ERA5 single-level Dataset: tcwv (kg m-2), t2m (K), z (m2 s-2), descending latitudes."""
     rng = np.random.default_rng(seed)
     shape = (len(times), len(lat), len(lon))
     dims = (time_name, "latitude", "longitude")
     variables = {
-        "tcwv": (dims, rng.uniform(5.0, 60.0, shape).astype(np.float32),
-                 {"units": "kg m**-2", "long_name": "Total column vertically-integrated water vapour",
-                  "standard_name": "unknown", "GRIB_shortName": "tcwv"}),
-        "t2m": (dims, rng.uniform(270.0, 310.0, shape).astype(np.float32),
-                {"units": "K", "long_name": "2 metre temperature", "standard_name": "unknown"})}
+        "tcwv": (
+            dims,
+            rng.uniform(5.0, 60.0, shape).astype(np.float32),
+            {
+                "units": "kg m**-2",
+                "long_name": "Total column vertically-integrated water vapour",
+                "standard_name": "unknown",
+                "GRIB_shortName": "tcwv",
+            },
+        ),
+        "t2m": (
+            dims,
+            rng.uniform(270.0, 310.0, shape).astype(np.float32),
+            {"units": "K", "long_name": "2 metre temperature", "standard_name": "unknown"},
+        ),
+    }
     if geopotential:
         z = np.broadcast_to(rng.uniform(0.0, 25000.0, shape[1:]), shape).astype(np.float32)
-        variables["z"] = (dims, z, {"units": "m**2 s**-2", "long_name": "Geopotential",
-                                    "standard_name": "geopotential"})
-    coords = {time_name: times, "latitude": ("latitude", lat, {"units": "degrees_north"}),
-              "longitude": ("longitude", lon, {"units": "degrees_east"}), "number": 0}
+        variables["z"] = (
+            dims,
+            z,
+            {"units": "m**2 s**-2", "long_name": "Geopotential", "standard_name": "geopotential"},
+        )
+    coords = {
+        time_name: times,
+        "latitude": ("latitude", lat, {"units": "degrees_north"}),
+        "longitude": ("longitude", lon, {"units": "degrees_east"}),
+        "number": 0,
+    }
     return xr.Dataset(variables, coords=coords, attrs={"Conventions": "CF-1.7", "institution": "ECMWF"})
 
 
@@ -115,17 +140,38 @@ def merra2_day(day, seed):
     rng = np.random.default_rng(seed)
     shape = (24, lat.size, lon.size)
     return xr.Dataset(
-        {"TQV": (("time", "lat", "lon"), rng.uniform(2.0, 50.0, shape).astype(np.float32),
-                 {"units": "kg m-2", "long_name": "total_precipitable_water_vapor",
-                  "standard_name": "total_precipitable_water_vapor"}),
-         "T2M": (("time", "lat", "lon"), rng.uniform(265.0, 305.0, shape).astype(np.float32),
-                 {"units": "K", "long_name": "2-meter_air_temperature", "standard_name": "2-meter_air_temperature"}),
-         "T10M": (("time", "lat", "lon"), rng.uniform(265.0, 305.0, shape).astype(np.float32),
-                  {"units": "K", "long_name": "10-meter_air_temperature"}),
-         "TS": (("time", "lat", "lon"), rng.uniform(265.0, 305.0, shape).astype(np.float32),
-                {"units": "K", "long_name": "surface_skin_temperature"})},
-        coords={"time": times, "lat": ("lat", lat, {"units": "degrees_north"}),
-                "lon": ("lon", lon, {"units": "degrees_east"})})
+        {
+            "TQV": (
+                ("time", "lat", "lon"),
+                rng.uniform(2.0, 50.0, shape).astype(np.float32),
+                {
+                    "units": "kg m-2",
+                    "long_name": "total_precipitable_water_vapor",
+                    "standard_name": "total_precipitable_water_vapor",
+                },
+            ),
+            "T2M": (
+                ("time", "lat", "lon"),
+                rng.uniform(265.0, 305.0, shape).astype(np.float32),
+                {"units": "K", "long_name": "2-meter_air_temperature", "standard_name": "2-meter_air_temperature"},
+            ),
+            "T10M": (
+                ("time", "lat", "lon"),
+                rng.uniform(265.0, 305.0, shape).astype(np.float32),
+                {"units": "K", "long_name": "10-meter_air_temperature"},
+            ),
+            "TS": (
+                ("time", "lat", "lon"),
+                rng.uniform(265.0, 305.0, shape).astype(np.float32),
+                {"units": "K", "long_name": "surface_skin_temperature"},
+            ),
+        },
+        coords={
+            "time": times,
+            "lat": ("lat", lat, {"units": "degrees_north"}),
+            "lon": ("lon", lon, {"units": "degrees_east"}),
+        },
+    )
 
 
 @pytest.fixture
@@ -137,9 +183,16 @@ def merra2(tmp_path):
         ds.to_netcdf(path, engine="h5netcdf")
     rng = np.random.default_rng(7)
     lat, lon = days[0]["lat"].values, days[0]["lon"].values
-    const = xr.Dataset({"PHIS": (("time", "lat", "lon"), rng.uniform(0.0, 30000.0, (1, lat.size, lon.size)),
-                                 {"units": "m+2 s-2", "long_name": "surface geopotential height"})},
-                       coords={"time": pd.to_datetime(["1980-01-01T00:00"]), "lat": lat, "lon": lon})
+    const = xr.Dataset(
+        {
+            "PHIS": (
+                ("time", "lat", "lon"),
+                rng.uniform(0.0, 30000.0, (1, lat.size, lon.size)),
+                {"units": "m+2 s-2", "long_name": "surface geopotential height"},
+            )
+        },
+        coords={"time": pd.to_datetime(["1980-01-01T00:00"]), "lat": lat, "lon": lon},
+    )
     const_path = tmp_path / "MERRA2_101.const_2d_asm_Nx.00000000.nc4"
     const.to_netcdf(const_path, engine="h5netcdf")
     return paths, const_path, days, const
@@ -152,12 +205,14 @@ def write(ds, path, engine="netcdf4"):
 
 # ------------------------------------------------------------------------------------ both layouts
 
+
 def test_era5_global_across_the_dateline_matches_hand_interpolation(era5):
     path, ds = era5
     out = read_atmosphere(path, SCENE_LAT, SCENE_LON, "2020-07-01T10:24:00Z")
     lat, lon = ds["latitude"].values, ds["longitude"].values
-    cwv = hand_interpolation(lat, lon, ds["tcwv"].values / 10.0, ERA5_TIMES, WHEN, SCENE_LAT, SCENE_LON,
-                             periodic=True, kind="W")
+    cwv = hand_interpolation(
+        lat, lon, ds["tcwv"].values / 10.0, ERA5_TIMES, WHEN, SCENE_LAT, SCENE_LON, periodic=True, kind="W"
+    )
     tair = hand_interpolation(lat, lon, ds["t2m"].values, ERA5_TIMES, WHEN, SCENE_LAT, SCENE_LON, periodic=True)
     assert out[CWV].dims == ("y", "x") and out[CWV].dtype == np.float32
     np.testing.assert_allclose(out[CWV].values, cwv, rtol=1e-5)
@@ -182,17 +237,40 @@ def test_era5_height_correction_per_grid_node(era5):
     out = read_atmosphere(path, SCENE_LAT, SCENE_LON, WHEN, elevation=elevation)
     lat, lon = ds["latitude"].values, ds["longitude"].values
     height = ds["z"].values[0] / G0
-    tair = hand_interpolation(lat, lon, ds["t2m"].values, ERA5_TIMES, WHEN, SCENE_LAT, SCENE_LON, periodic=True,
-                              height=height, elevation=elevation, kind="T")
-    cwv = hand_interpolation(lat, lon, ds["tcwv"].values / 10, ERA5_TIMES, WHEN, SCENE_LAT, SCENE_LON, periodic=True,
-                             height=height, elevation=elevation, kind="W")
+    tair = hand_interpolation(
+        lat,
+        lon,
+        ds["t2m"].values,
+        ERA5_TIMES,
+        WHEN,
+        SCENE_LAT,
+        SCENE_LON,
+        periodic=True,
+        height=height,
+        elevation=elevation,
+        kind="T",
+    )
+    cwv = hand_interpolation(
+        lat,
+        lon,
+        ds["tcwv"].values / 10,
+        ERA5_TIMES,
+        WHEN,
+        SCENE_LAT,
+        SCENE_LON,
+        periodic=True,
+        height=height,
+        elevation=elevation,
+        kind="W",
+    )
     np.testing.assert_allclose(out[TAIR].values, tair, atol=2e-4)
     np.testing.assert_allclose(out[CWV].values, cwv, rtol=1e-5)
     plain = read_atmosphere(path, SCENE_LAT, SCENE_LON, WHEN)
     assert not np.allclose(out[TAIR].values, plain[TAIR].values)
     km = xr.DataArray(elevation / 1000.0, dims=("y", "x"), attrs={"units": "km"})
-    np.testing.assert_allclose(read_atmosphere(path, SCENE_LAT, SCENE_LON, WHEN, elevation=km)[TAIR].values,
-                               out[TAIR].values, atol=1e-4)
+    np.testing.assert_allclose(
+        read_atmosphere(path, SCENE_LAT, SCENE_LON, WHEN, elevation=km)[TAIR].values, out[TAIR].values, atol=1e-4
+    )
     assert "6.5 K/km" in out.attrs["atmosphere_height_correction"]
     assert "2 km" in out.attrs["atmosphere_height_correction"]
     assert plain.attrs["atmosphere_height_correction"].startswith("none")
@@ -208,12 +286,23 @@ def test_merra2_two_days_and_constants_file(merra2):
     both = xr.concat(days, dim="time")
     height = const["PHIS"].values[0] / G0
     for name, variable, kind, scale in ((CWV, "TQV", "W", 0.1), (TAIR, "T2M", "T", 1.0)):
-        expected = hand_interpolation(both["lat"].values, both["lon"].values, both[variable].values * scale,
-                                      both["time"].values, when, lat, lon, periodic=True, height=height,
-                                      elevation=elevation, kind=kind)
+        expected = hand_interpolation(
+            both["lat"].values,
+            both["lon"].values,
+            both[variable].values * scale,
+            both["time"].values,
+            when,
+            lat,
+            lon,
+            periodic=True,
+            height=height,
+            elevation=elevation,
+            kind=kind,
+        )
         np.testing.assert_allclose(out[name].values, expected, rtol=1e-5, atol=2e-4)
-    assert "2020-07-01T23:30:00 and 2020-07-02T00:30:00 (weight 0.333 on the later)" in \
-        out.attrs["atmosphere_time_steps"]
+    assert (
+        "2020-07-01T23:30:00 and 2020-07-02T00:30:00 (weight 0.333 on the later)" in out.attrs["atmosphere_time_steps"]
+    )
     assert [p.rsplit("/", 1)[1] for p in out.attrs["atmosphere_files"]] == [const_path.name] + [p.name for p in paths]
     assert out.attrs["atmosphere_sha256"] == [sha256_file(p) for p in [const_path, *paths]]
     variables = " ".join(out.attrs["atmosphere_variables"])
@@ -224,8 +313,16 @@ def test_merra2_across_the_dateline(merra2):
     paths, _, days, _ = merra2
     out = read_atmosphere(paths[0], SCENE_LAT, SCENE_LON, "2020-07-01T10:00:00")
     ds = days[0]
-    expected = hand_interpolation(ds["lat"].values, ds["lon"].values, ds["T2M"].values, ds["time"].values,
-                                  np.datetime64("2020-07-01T10:00:00"), SCENE_LAT, SCENE_LON, periodic=True)
+    expected = hand_interpolation(
+        ds["lat"].values,
+        ds["lon"].values,
+        ds["T2M"].values,
+        ds["time"].values,
+        np.datetime64("2020-07-01T10:00:00"),
+        SCENE_LAT,
+        SCENE_LON,
+        periodic=True,
+    )
     np.testing.assert_allclose(out[TAIR].values, expected, atol=2e-4)
 
 
@@ -262,8 +359,10 @@ def test_old_cds_layout_packed_int16_time_and_expver(tmp_path):
         expver[:] = [1, 5]
         time = nc.createVariable("time", "i4", ("time",))
         time.units, time.calendar, time[:] = "hours since 1900-01-01 00:00:00.0", "gregorian", hours
-        for name, values, units, long_name in (("t2m", t2m, "K", "2 metre temperature"),
-                                               ("tcwv", tcwv, "kg m**-2", "Total column water vapour")):
+        for name, values, units, long_name in (
+            ("t2m", t2m, "K", "2 metre temperature"),
+            ("tcwv", tcwv, "kg m**-2", "Total column water vapour"),
+        ):
             var = nc.createVariable(name, "i2", ("time", "expver", "latitude", "longitude"), fill_value=-32767)
             lo, hi = values.min(), values.max()
             var.scale_factor, var.add_offset = (hi - lo) / 60000.0, (hi + lo) / 2
@@ -285,6 +384,7 @@ def test_old_cds_layout_packed_int16_time_and_expver(tmp_path):
 
 # ------------------------------------------------------------------------ names and units by attributes
 
+
 def test_fields_found_by_standard_and_long_name_and_units_converted(tmp_path, era5):
     path, ds = era5
     renamed = ds.rename({"tcwv": "water", "t2m": "airt"}).drop_vars("z")
@@ -301,8 +401,9 @@ def test_fields_found_by_standard_and_long_name_and_units_converted(tmp_path, er
     assert "water [g cm-2] (long_name 'Total column water vapour'" in variables
     assert "airt [degC, + 273.15] (standard_name 'air_temperature'" in variables
     mm = renamed.assign(water=(renamed["water"] * 10).assign_attrs(units="mm", long_name="precipitable water"))
-    np.testing.assert_allclose(read_atmosphere(write(mm, tmp_path / "mm.nc"), SCENE_LAT, SCENE_LON, WHEN)[CWV],
-                               plain[CWV].values, rtol=1e-5)
+    np.testing.assert_allclose(
+        read_atmosphere(write(mm, tmp_path / "mm.nc"), SCENE_LAT, SCENE_LON, WHEN)[CWV], plain[CWV].values, rtol=1e-5
+    )
 
 
 def test_older_time_name_and_time_zones(tmp_path):
@@ -324,32 +425,50 @@ def test_on_a_grid_node_and_at_a_time_step(era5):
 
 # ------------------------------------------------------------------------------------------ bad input
 
+
 def test_unidentifiable_variables(tmp_path, era5):
     _, ds = era5
     other = ds.rename({"tcwv": "foo", "t2m": "bar", "z": "baz"})
     for name in ("foo", "bar", "baz"):
         other[name].attrs = {"units": "1"}
     path = write(other, tmp_path / "other.nc")
-    with pytest.raises(InputError, match=r"other\.nc: data variables: no column water vapour, air temperature or "
-                                         r"surface height among the variables foo \(\?\), bar"):
+    with pytest.raises(
+        InputError,
+        match=r"other\.nc: data variables: no column water vapour, air temperature or "
+        r"surface height among the variables foo \(\?\), bar",
+    ):
         read_atmosphere(path, SCENE_LAT, SCENE_LON, WHEN)
     only_water = write(ds[["tcwv"]], tmp_path / "water.nc")
-    with pytest.raises(InputError, match=r"water\.nc: air_temperature: no near-surface \(2 m\) air temperature in "
-                                         r"the files \(expected a near-surface .*t2m"):
+    with pytest.raises(
+        InputError,
+        match=r"water\.nc: air_temperature: no near-surface \(2 m\) air temperature in "
+        r"the files \(expected a near-surface .*t2m",
+    ):
         read_atmosphere(only_water, SCENE_LAT, SCENE_LON, WHEN)
 
 
 def test_ambiguous_variables(tmp_path, era5):
     _, ds = era5
     twice = ds.assign(tcwv2=ds["tcwv"].assign_attrs(long_name="Total column water vapour", GRIB_shortName="x"))
-    with pytest.raises(InputError, match=r"twice\.nc: column_water_vapour: several variables could be the column "
-                                         r"water vapour: tcwv \(long_name .*\), tcwv2 \(long_name"):
+    with pytest.raises(
+        InputError,
+        match=r"twice\.nc: column_water_vapour: several variables could be the column "
+        r"water vapour: tcwv \(long_name .*\), tcwv2 \(long_name",
+    ):
         read_atmosphere(write(twice, tmp_path / "twice.nc"), SCENE_LAT, SCENE_LON, WHEN)
 
 
-@pytest.mark.parametrize("units, match", [("furlongs", r"unknown units 'furlongs' \(expected units of column water "
-                                                       r"vapour: kg m-2 \(ERA5, MERRA-2\), mm"),
-                                          (None, r"no units attribute")])
+@pytest.mark.parametrize(
+    "units, match",
+    [
+        (
+            "furlongs",
+            r"unknown units 'furlongs' \(expected units of column water "
+            r"vapour: kg m-2 \(ERA5, MERRA-2\), mm",
+        ),
+        (None, r"no units attribute"),
+    ],
+)
 def test_unknown_or_missing_units(tmp_path, era5, units, match):
     _, ds = era5
     bad = ds.copy()
@@ -363,17 +482,23 @@ def test_unknown_or_missing_units(tmp_path, era5, units, match):
 def test_implausible_values_for_the_units(tmp_path, era5):
     _, ds = era5
     celsius = ds.assign(t2m=(ds["t2m"] - 273.15).assign_attrs(ds["t2m"].attrs))  # says K, holds °C
-    with pytest.raises(InputError, match=r"celsius\.nc: t2m: values .* K after conversion from 'K' \(expected "
-                                         r"near-surface \(2 m\) air temperature in 150…350 K: is the units"):
+    with pytest.raises(
+        InputError,
+        match=r"celsius\.nc: t2m: values .* K after conversion from 'K' \(expected "
+        r"near-surface \(2 m\) air temperature in 150…350 K: is the units",
+    ):
         read_atmosphere(write(celsius, tmp_path / "celsius.nc"), SCENE_LAT, SCENE_LON, WHEN)
 
 
 def test_scene_outside_the_grid(era5_regional, caplog):
     path, ds = era5_regional
     far_lat, far_lon = SCENE_LAT + 30.0, SCENE_LON
-    with pytest.raises(InputError, match=r"era5_pacific\.nc: tcwv: the grid \(latitude 0…20, longitude 170…190\) "
-                                         r"does not cover the scene \(latitude 40\.100.*\) \(expected files covering "
-                                         r"the scene \(or optional=True\)\)"):
+    with pytest.raises(
+        InputError,
+        match=r"era5_pacific\.nc: tcwv: the grid \(latitude 0…20, longitude 170…190\) "
+        r"does not cover the scene \(latitude 40\.100.*\) \(expected files covering "
+        r"the scene \(or optional=True\)\)",
+    ):
         read_atmosphere(path, far_lat, far_lon, WHEN)
     with caplog.at_level(logging.WARNING, logger="akkd_scale.io.reanalysis"):
         out = read_atmosphere(path, far_lat, far_lon, WHEN, optional=True)
@@ -391,17 +516,28 @@ def test_scene_partly_outside_the_grid(era5_regional, caplog):
         out = read_atmosphere(path, lat, SCENE_LON, WHEN, optional=True)
     inside = lat <= 20.0
     assert np.isfinite(out[TAIR].values[inside]).all() and np.isnan(out[TAIR].values[~inside]).all()
-    expected = hand_interpolation(ds["latitude"].values, ds["longitude"].values, ds["t2m"].values, ERA5_TIMES, WHEN,
-                                  np.where(inside, lat, 10.0), SCENE_LON, periodic=False)
+    expected = hand_interpolation(
+        ds["latitude"].values,
+        ds["longitude"].values,
+        ds["t2m"].values,
+        ERA5_TIMES,
+        WHEN,
+        np.where(inside, lat, 10.0),
+        SCENE_LON,
+        periodic=False,
+    )
     np.testing.assert_allclose(out[TAIR].values[inside], expected[inside], atol=2e-4)
     assert "partial" in out.attrs["atmosphere_coverage"] and "NaN at the pixels outside" in caplog.text
 
 
 def test_time_outside_the_files(era5, caplog):
     path, _ = era5
-    with pytest.raises(InputError, match=r"era5_20200701\.nc: tcwv: acquisition time 2020-07-01T14:10:00 outside "
-                                         r"the files' time steps 2020-07-01T08:00:00…2020-07-01T13:00:00 \(expected "
-                                         r"files whose time steps bracket the acquisition time"):
+    with pytest.raises(
+        InputError,
+        match=r"era5_20200701\.nc: tcwv: acquisition time 2020-07-01T14:10:00 outside "
+        r"the files' time steps 2020-07-01T08:00:00…2020-07-01T13:00:00 \(expected "
+        r"files whose time steps bracket the acquisition time",
+    ):
         read_atmosphere(path, SCENE_LAT, SCENE_LON, "2020-07-01T14:10")
     with caplog.at_level(logging.WARNING, logger="akkd_scale.io.reanalysis"):
         out = read_atmosphere(path, SCENE_LAT, SCENE_LON, "2020-07-01T14:10", optional=True)
@@ -421,8 +557,9 @@ def test_same_file_twice_and_different_grids(tmp_path, era5, merra2):
     path, ds = era5
     with pytest.raises(InputError, match=r"time step 2020-07-01 08:00:00 appears more than once"):
         read_atmosphere([path, path], SCENE_LAT, SCENE_LON, WHEN)
-    coarse = era5_dataset(np.arange(90.0, -90.1, -5.0), np.arange(0.0, 360.0, 5.0),
-                          times=ERA5_TIMES + pd.Timedelta(hours=6))
+    coarse = era5_dataset(
+        np.arange(90.0, -90.1, -5.0), np.arange(0.0, 360.0, 5.0), times=ERA5_TIMES + pd.Timedelta(hours=6)
+    )
     with pytest.raises(InputError, match=r"coarse\.nc: tcwv: latitude grid differs from that of .*era5_20200701\.nc"):
         read_atmosphere([path, write(coarse, tmp_path / "coarse.nc")], SCENE_LAT, SCENE_LON, WHEN)
 
@@ -447,12 +584,20 @@ def test_nan_cells_give_nan_where_they_are_used(tmp_path, era5, caplog):
 def test_elevation_without_surface_height(tmp_path, era5):
     _, ds = era5
     path = write(ds.drop_vars("z"), tmp_path / "no_z.nc")
-    with pytest.raises(InputError, match=r"no_z\.nc: surface_height: a pixel elevation was given but no file has "
-                                         r"the grid's surface height"):
+    with pytest.raises(
+        InputError,
+        match=r"no_z\.nc: surface_height: a pixel elevation was given but no file has "
+        r"the grid's surface height",
+    ):
         read_atmosphere(path, SCENE_LAT, SCENE_LON, WHEN, elevation=np.zeros(SCENE_LAT.shape))
     with pytest.raises(ParameterError, match=r"elevation: elevation units 'ft' \(expected m or km\)"):
-        read_atmosphere(path, SCENE_LAT, SCENE_LON, WHEN,
-                        elevation=xr.DataArray(np.zeros(SCENE_LAT.shape), dims=("y", "x"), attrs={"units": "ft"}))
+        read_atmosphere(
+            path,
+            SCENE_LAT,
+            SCENE_LON,
+            WHEN,
+            elevation=xr.DataArray(np.zeros(SCENE_LAT.shape), dims=("y", "x"), attrs={"units": "ft"}),
+        )
 
 
 def test_files_that_are_not_netcdf(tmp_path):
@@ -476,8 +621,11 @@ def test_files_that_are_not_netcdf(tmp_path):
 
 def test_pressure_level_temperature_is_not_taken(tmp_path, era5):
     _, ds = era5
-    levels = ds[["tcwv"]].assign(t=ds["t2m"].expand_dims(pressure_level=[850.0], axis=1).assign_attrs(
-        standard_name="air_temperature", units="K", long_name="Temperature"))
+    levels = ds[["tcwv"]].assign(
+        t=ds["t2m"]
+        .expand_dims(pressure_level=[850.0], axis=1)
+        .assign_attrs(standard_name="air_temperature", units="K", long_name="Temperature")
+    )
     with pytest.raises(InputError, match="no near-surface"):
         read_atmosphere(write(levels, tmp_path / "levels.nc"), SCENE_LAT, SCENE_LON, WHEN)
 

@@ -1,4 +1,5 @@
 """Fixtures for the model tests: keep TensorFlow's C++ logging quiet when a test trains."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """Bundle: round trip through the random-weight bundle and a real trained one, integrity checks, inference
 without TensorFlow."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,13 +13,20 @@ import textwrap
 import numpy as np
 import pytest
 
-from akkd_scale.conventions import NETWORK_HEADS as HEADS, QC_EXTRAPOLATION, QC_INVALID_INPUT, QC_OUT_OF_RANGE
+from akkd_scale.conventions import (
+    LAND_COVER_CLASSES,
+    OPTIONAL_INPUTS,
+    QC_EXTRAPOLATION,
+    QC_INVALID_INPUT,
+    QC_NO_LAND_COVER,
+    QC_OUT_OF_RANGE,
+)
+from akkd_scale.conventions import NETWORK_HEADS as HEADS
 from akkd_scale.errors import BundleError, BundleIntegrityError, ParameterError
-from akkd_scale.conventions import LAND_COVER_CLASSES, OPTIONAL_INPUTS, QC_NO_LAND_COVER
 from akkd_scale.models.bundle import default_bundle_path, load_bundle, load_bundle_cached
-from akkd_scale.training.keras_io import load_keras_model
 from akkd_scale.models.strata import n_strata
 from akkd_scale.training.bundle_writer import write_manifest
+from akkd_scale.training.keras_io import load_keras_model
 
 
 @pytest.fixture
@@ -51,8 +59,9 @@ def test_round_trip_without_keras_files(tiny_bundle, tiny_bundle_path, synthetic
         assert out[head]["lst"].shape == (len(bt),) and out[head]["emissivity"].shape == (len(bt), 5)
         assert np.all(np.isfinite(out[head]["lst"])) and np.all(out[head]["lst_uncertainty"] > 0)
     small = load_bundle(tiny_bundle_path, slab_rows=7)
-    np.testing.assert_array_equal(small.predict(bt, vza, ("fusion",), {"ndvi": ndvi}, land_cover)["fusion"]["lst"],
-                                  out["fusion"]["lst"])
+    np.testing.assert_array_equal(
+        small.predict(bt, vza, ("fusion",), {"ndvi": ndvi}, land_cover)["fusion"]["lst"], out["fusion"]["lst"]
+    )
     tree = land_cover == LAND_COVER_CLASSES.index("tree_cover")
     night = tiny_bundle.predict(bt, vza, heads=("teacher", "student"))
     assert not np.allclose(night["student"]["lst"][tree], out["student"]["lst"][tree])
@@ -86,12 +95,12 @@ def test_manifest_and_round_trip(trained_bundle, trained_bundle_path, synthetic_
     keras_lst = teacher.predict(x, verbose=0)[:, 0]
     np.testing.assert_allclose(out["teacher"]["lst"], keras_lst, atol=1e-3)
     global_kd = load_keras_model(trained_bundle, "students/global.keras")
-    np.testing.assert_allclose(out["student_global"]["emissivity"], global_kd.predict(x, verbose=0)[:, 1:],
-                               atol=1e-4)
+    np.testing.assert_allclose(out["student_global"]["emissivity"], global_kd.predict(x, verbose=0)[:, 1:], atol=1e-4)
     # slabs give the same numbers as one pass
     small = load_bundle(trained_bundle_path, slab_rows=7)
-    np.testing.assert_array_equal(small.predict(bt, vza, ("fusion",), {"ndvi": ndvi}, land_cover)["fusion"]["lst"],
-                                  out["fusion"]["lst"])
+    np.testing.assert_array_equal(
+        small.predict(bt, vza, ("fusion",), {"ndvi": ndvi}, land_cover)["fusion"]["lst"], out["fusion"]["lst"]
+    )
     # the class students: a tree-cover pixel's student head is the tree_cover student's ONNX output
     tree = land_cover == LAND_COVER_CLASSES.index("tree_cover")
     tree_kd = load_keras_model(trained_bundle, "students/tree_cover.keras")
@@ -122,7 +131,7 @@ def test_nan_rows_and_quality_flags(tiny_bundle, synthetic_set):
     bt, vza = bt[:20].copy(), vza[:20].copy()
     bt[0, 2] = np.nan
     vza[1] = np.inf
-    bt[2] += 80.0          # far outside the training range
+    bt[2] += 80.0  # far outside the training range
     out = tiny_bundle.predict(bt, vza, heads=("fusion", "student"))
     for head in ("fusion", "student"):
         assert np.all(np.isnan(out[head]["lst"][:2])) and np.all(np.isnan(out[head]["emissivity"][:2]))

@@ -1,4 +1,5 @@
 """Fusion weights: never worse than the better of teacher and student on each stratum's validation data."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,13 @@ def _case(rng, n, teacher_sd, student_sd, correlation, student_bias=0.0):
 @pytest.mark.parametrize("seed", range(5))
 def test_fused_never_worse_than_better_model_per_stratum(seed):
     rng = np.random.default_rng(seed)
-    cases = [_case(rng, 300, 1.0, 1.0, 0.0), _case(rng, 300, 0.5, 2.0, 0.9),   # highly correlated
-             _case(rng, 300, 2.0, 0.4, 0.95), _case(rng, 200, 1.0, 1.2, 0.3, 0.5), _case(rng, 5, 1, 1, 0.5)]
+    cases = [
+        _case(rng, 300, 1.0, 1.0, 0.0),
+        _case(rng, 300, 0.5, 2.0, 0.9),  # highly correlated
+        _case(rng, 300, 2.0, 0.4, 0.95),
+        _case(rng, 200, 1.0, 1.2, 0.3, 0.5),
+        _case(rng, 5, 1, 1, 0.5),
+    ]
     y = np.concatenate([c[0] for c in cases])
     teacher = np.concatenate([c[1] for c in cases])
     student = np.concatenate([c[2] for c in cases])
@@ -58,8 +64,10 @@ def test_fuse_nan_rows_and_missing_heads():
 
 
 def test_uncertainty_grows_with_excess_disagreement():
-    fusion = {"lst_rmse": {"teacher": [1.0, 2.0], "student": [1.5, 2.5], "fusion": [0.8, 1.9]},
-              "lst_disagreement_ms": [1.0, 4.0]}
+    fusion = {
+        "lst_rmse": {"teacher": [1.0, 2.0], "student": [1.5, 2.5], "fusion": [0.8, 1.9]},
+        "lst_disagreement_ms": [1.0, 4.0],
+    }
     strata = np.array([0, 0, 1, -1])
     lst_t = np.array([300.0, 300.0, 300.0, np.nan])
     lst_s = np.array([300.5, 303.0, 301.0, np.nan])
@@ -91,8 +99,9 @@ def test_calibration_gives_68_percent_in_every_stratum_and_water_vapour_bin():
 
     strata, bt, cwv, error = rows(40_000)
     sigma = np.full(error.shape, 0.7)
-    calibration = fit_calibration(np.zeros_like(error), {"fusion": error}, {"fusion": sigma}, strata, 3, bt, cwv,
-                                  edges=(1.0, 2.0, 3.0, 4.0))
+    calibration = fit_calibration(
+        np.zeros_like(error), {"fusion": error}, {"fusion": sigma}, strata, 3, bt, cwv, edges=(1.0, 2.0, 3.0, 4.0)
+    )
     coefficients, *_ = np.linalg.lstsq(cwv_features(bt), cwv, rcond=None)
     np.testing.assert_allclose(calibration["cwv_coefficients"], coefficients)
     bins = moisture_bin(bt, calibration)

@@ -1,4 +1,5 @@
 """Land-cover legends and NDVI/BT rules, against hand-written expectations."""
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,16 @@ CODE = {name: i for i, name in enumerate(LAND_COVER_CLASSES)}
 
 
 def test_classes_are_the_simulator_order():
-    assert LAND_COVER_CLASSES == ("water", "snow_ice", "tree_cover", "cropland", "grassland_shrubland",
-                                  "sparse_vegetation_bare_soil", "bare_rock_desert", "built_up")
+    assert LAND_COVER_CLASSES == (
+        "water",
+        "snow_ice",
+        "tree_cover",
+        "cropland",
+        "grassland_shrubland",
+        "sparse_vegetation_bare_soil",
+        "bare_rock_desert",
+        "built_up",
+    )
 
 
 def test_worldcover_legend():
@@ -43,21 +52,23 @@ def test_unknown_codes_are_an_error_naming_them(legend, codes, bad):
 
 def test_rules_on_synthetic_values():
     #            ndvi   bt10   bt13   bt14   expected
-    cases = [(-0.05, 268.0, 270.0, 269.5, "snow_ice"),      # cold, low NDVI
-             (0.05, 271.0, 272.0, 272.0, "snow_ice"),
-             (-0.20, 290.0, 291.5, 291.0, "water"),         # negative NDVI, flat spectrum
-             (-0.20, 290.0, 296.0, 295.0, "water"),         # humid air: 5 K of atmospheric contrast
-             (-0.20, 288.0, 297.0, 296.0, "bare_rock_desert"),  # negative NDVI but quartz-like contrast
-             (0.75, 296.0, 298.0, 297.5, "tree_cover"),
-             (0.45, 300.0, 302.0, 301.0, "grassland_shrubland"),
-             (0.15, 305.0, 313.0, 312.0, "bare_rock_desert"),
-             (0.15, 308.0, 311.0, 310.5, "sparse_vegetation_bare_soil"),
-             (0.30, 300.0, 301.0, 301.0, "sparse_vegetation_bare_soil"),
-             (0.60, 300.0, 301.0, 301.0, "grassland_shrubland"),
-             (np.nan, 300.0, 301.0, 301.0, None), (0.5, np.nan, 301.0, 301.0, None)]
+    cases = [
+        (-0.05, 268.0, 270.0, 269.5, "snow_ice"),  # cold, low NDVI
+        (0.05, 271.0, 272.0, 272.0, "snow_ice"),
+        (-0.20, 290.0, 291.5, 291.0, "water"),  # negative NDVI, flat spectrum
+        (-0.20, 290.0, 296.0, 295.0, "water"),  # humid air: 5 K of atmospheric contrast
+        (-0.20, 288.0, 297.0, 296.0, "bare_rock_desert"),  # negative NDVI but quartz-like contrast
+        (0.75, 296.0, 298.0, 297.5, "tree_cover"),
+        (0.45, 300.0, 302.0, 301.0, "grassland_shrubland"),
+        (0.15, 305.0, 313.0, 312.0, "bare_rock_desert"),
+        (0.15, 308.0, 311.0, 310.5, "sparse_vegetation_bare_soil"),
+        (0.30, 300.0, 301.0, 301.0, "sparse_vegetation_bare_soil"),
+        (0.60, 300.0, 301.0, 301.0, "grassland_shrubland"),
+        (np.nan, 300.0, 301.0, 301.0, None),
+        (0.5, np.nan, 301.0, 301.0, None),
+    ]
     ndvi, bt10, bt13, bt14 = (np.array([c[i] for c in cases]) for i in range(4))
     got = classes_from_rules(ndvi, bt10, bt13, bt14)
     assert got.dtype == np.int8
     assert got.tolist() == [CODE[c[4]] if c[4] else -1 for c in cases]
     assert CODE["built_up"] not in got and CODE["cropland"] not in got
-

@@ -1,4 +1,5 @@
 """QC bit 2 means "outside the simulated domain": in-domain pixels, nadir included, are never flagged."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -51,8 +52,10 @@ def test_nadir_pixels_retrieved_with_qc_zero(default_bundle):
     bt = synthetic_training_set(1500, seed=5)["brightness_temperature"].values
     bt = bt[np.all((bt > 270.0) & (bt < 310.0), axis=1)]
     assert len(bt) > 500
-    ds = xr.Dataset({"brightness_temperature": (("band", "sample"), bt.T),
-                     "view_zenith": ("sample", np.zeros(len(bt)))}, coords={"band": list(BANDS)})
+    ds = xr.Dataset(
+        {"brightness_temperature": (("band", "sample"), bt.T), "view_zenith": ("sample", np.zeros(len(bt)))},
+        coords={"band": list(BANDS)},
+    )
     out = akkd_scale.retrieve(ds, default_bundle, heads=("fusion",))
     assert np.all(out["qc"].values == QC_NO_LAND_COVER)
     assert np.isfinite(out["lst"].values).all()

@@ -1,4 +1,5 @@
 """Strata: definition from retrieval-time quantities, quantile edges, assignment, NaN rows."""
+
 from __future__ import annotations
 
 import json
@@ -44,10 +45,14 @@ def test_fit_gives_equal_population_classes_and_json_spec():
 
 
 def test_assignment_by_hand_and_nan():
-    spec = {"version": 1, "classes": [
-        {"name": "moisture", "definition": "", "edges": [1.0, 2.0]},
-        {"name": "contrast", "definition": "", "edges": [5.0]},
-        {"name": "view", "definition": "", "edges": []}]}
+    spec = {
+        "version": 1,
+        "classes": [
+            {"name": "moisture", "definition": "", "edges": [1.0, 2.0]},
+            {"name": "contrast", "definition": "", "edges": [5.0]},
+            {"name": "view", "definition": "", "edges": []},
+        ],
+    }
     bt, vza, contrast = _inputs([0.5, 1.5, 2.5, 2.5, 0.2], [1.0, 1.0, 9.0, 9.0, 1.0], [0, 0, 0, 0, 0])
     bt[3, 0] = np.nan
     vza[4] = np.nan

@@ -1,4 +1,5 @@
 """Physics fixtures: a fresh cache per test session, so LOWTRAN7 is really built from source + patch."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Band-effective atmospheric terms and cached parallel tables (real LOWTRAN runs, real processes)."""
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,7 @@ import xarray as xr
 
 from akkd_scale.config import cache_dir
 from akkd_scale.errors import ParameterError
-from akkd_scale.physics.atmosphere import band_terms, sky_quadrature, spectral_terms, terms_table, profile_levels
+from akkd_scale.physics.atmosphere import band_terms, profile_levels, sky_quadrature, spectral_terms, terms_table
 from akkd_scale.physics.lowtran import thinning_grid
 from akkd_scale.sensors.aster import ASTER_TIR
 from akkd_scale.sensors.planck import band_average, planck_radiance
@@ -31,8 +32,11 @@ def two_profiles():
 
 def raised_surface(profile):
     """The same atmosphere with its lowest level (0 km) removed: surface at 1 km."""
-    return profile.isel(level=slice(1, None)).assign(surface_altitude=("profile", [1.0])).assign_coords(
-        profile_id=("profile", ["afgl:mls-1km"]))
+    return (
+        profile.isel(level=slice(1, None))
+        .assign(surface_altitude=("profile", [1.0]))
+        .assign_coords(profile_id=("profile", ["afgl:mls-1km"]))
+    )
 
 
 def test_quadrature_integrates_the_hemisphere():
@@ -85,11 +89,14 @@ def test_terms_table_parallel_cached_and_consistent(two_profiles, session_cache)
     tau = table.transmittance
     assert np.all(tau.sel(view_zenith=50.0) < tau.sel(view_zenith=0.0))
     assert np.all(tau.sel(surface_altitude=2.0) > tau.sel(surface_altitude=0.0))
-    assert np.all(table.column_water_vapour.sel(surface_altitude=2.0) < table.column_water_vapour.sel(surface_altitude=0.0))
+    assert np.all(
+        table.column_water_vapour.sel(surface_altitude=2.0) < table.column_water_vapour.sel(surface_altitude=0.0)
+    )
     single = band_terms(two_profiles.isel(profile=[0]), 50.0, 2.0)
     for name in ("transmittance", "path_radiance", "sky_radiance"):
-        np.testing.assert_allclose(table[name].isel(profile=0).sel(view_zenith=50.0, surface_altitude=2.0),
-                                   single[name], rtol=1e-10)
+        np.testing.assert_allclose(
+            table[name].isel(profile=0).sel(view_zenith=50.0, surface_altitude=2.0), single[name], rtol=1e-10
+        )
     files = list((session_cache / "atmosphere_terms").glob("*.nc"))
     assert len(files) == 1
     again = terms_table(two_profiles, **kwargs)
@@ -107,8 +114,11 @@ def test_terms_table_marks_altitudes_outside_a_profile(mls):
     assert np.all(np.isnan(table.transmittance.isel(profile=1).sel(surface_altitude=0.0)))
     assert np.all(np.isfinite(table.transmittance.isel(profile=1).sel(surface_altitude=1.0)))
     assert np.all(np.isfinite(table.transmittance.isel(profile=0)))
-    np.testing.assert_allclose(table.transmittance.isel(profile=0).sel(surface_altitude=1.0),
-                               table.transmittance.isel(profile=1).sel(surface_altitude=1.0), atol=2e-3)
+    np.testing.assert_allclose(
+        table.transmittance.isel(profile=0).sel(surface_altitude=1.0),
+        table.transmittance.isel(profile=1).sel(surface_altitude=1.0),
+        atol=2e-3,
+    )
 
 
 def test_near_surface_layering_warms_the_humid_bottom_kilometre():
@@ -126,22 +136,28 @@ def test_near_surface_layering_warms_the_humid_bottom_kilometre():
     d_sky = (fine.sky_radiance - coarse.sky_radiance).values
     assert np.all(d_sky > 0.03) and np.all(np.abs((fine.transmittance - coarse.transmittance).values) < 0.003)
     dry = read_afgl("subarctic_winter")
-    assert np.all(np.abs((band_terms(dry, 0.0, 0.0).sky_radiance - band_terms(dry, 0.0, 0.0, layering="standard")
-                          .sky_radiance).values) < 0.01)
+    assert np.all(
+        np.abs(
+            (
+                band_terms(dry, 0.0, 0.0).sky_radiance - band_terms(dry, 0.0, 0.0, layering="standard").sky_radiance
+            ).values
+        )
+        < 0.01
+    )
 
 
 def test_parallel_terms_from_stdin_and_unguarded_script(tmp_path, session_cache):
     """Worker processes must not re-run the caller's main module (no BrokenProcessPool)."""
-    code = ("from akkd_scale.physics.atmosphere import terms_table\n"
-            "from akkd_scale.simulate.profiles import load_profiles\n"
-            "t = terms_table(load_profiles(['afgl']).isel(profile=[0, 1]), surface_altitude=[0.0, 1.0], "
-            "processes=2, cache=False)\n"
-            "print('ok', int(t.transmittance.notnull().all()))\n")
+    code = (
+        "from akkd_scale.physics.atmosphere import terms_table\n"
+        "from akkd_scale.simulate.profiles import load_profiles\n"
+        "t = terms_table(load_profiles(['afgl']).isel(profile=[0, 1]), surface_altitude=[0.0, 1.0], "
+        "processes=2, cache=False)\n"
+        "print('ok', int(t.transmittance.notnull().all()))\n"
+    )
     script = tmp_path / "unguarded.py"
     script.write_text(code)
-    env = {**os.environ, "AKKD_CACHE_DIR": str(session_cache),
-           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = {**os.environ, "AKKD_CACHE_DIR": str(session_cache), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     for args, stdin in (([str(script)], None), (["-"], code)):
-        run = subprocess.run([sys.executable, *args], input=stdin, env=env, capture_output=True, text=True,
-                             timeout=300)
+        run = subprocess.run([sys.executable, *args], input=stdin, env=env, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0 and run.stdout.strip() == "ok 1", run.stderr[-2000:]

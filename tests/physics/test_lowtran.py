@@ -1,4 +1,5 @@
 """Patched LOWTRAN7: build, AFGL round trip, physical sanity and input checks (real Fortran runs)."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,16 @@ import pytest
 
 from akkd_scale.errors import BuildError, ParameterError, ProfileFormatError
 from akkd_scale.physics import lowtran
-from akkd_scale.physics.lowtran import (MAX_LEVELS, Levels, apply_unified_diff, build_key, ensure_built,
-                                        prepare_levels, run_builtin_model, run_lowtran)
+from akkd_scale.physics.lowtran import (
+    MAX_LEVELS,
+    Levels,
+    apply_unified_diff,
+    build_key,
+    ensure_built,
+    prepare_levels,
+    run_builtin_model,
+    run_lowtran,
+)
 from akkd_scale.physics.lowtran.build import PATCH_FILE, lowtran_source
 from akkd_scale.physics.lowtran.engine import _call, _check_grid
 from akkd_scale.sensors.planck import planck_radiance
@@ -59,16 +68,31 @@ def test_user_mls_profile_reproduces_builtin_model_2():
 
 def test_missing_well_mixed_gases_default_to_400_ppm_co2():
     levels = mls_levels()
-    without = Levels(levels.altitude, levels.pressure, levels.temperature,
-                     {k: v for k, v in levels.gases.items() if k not in ("co2", "ch4", "n2o")}, "no-co2")
-    explicit = Levels(levels.altitude, levels.pressure, levels.temperature,
-                      {**levels.gases, "co2": np.full(levels.altitude.size, 400.0),
-                       "ch4": np.full(levels.altitude.size, 1.8), "n2o": np.full(levels.altitude.size, 0.32)})
+    without = Levels(
+        levels.altitude,
+        levels.pressure,
+        levels.temperature,
+        {k: v for k, v in levels.gases.items() if k not in ("co2", "ch4", "n2o")},
+        "no-co2",
+    )
+    explicit = Levels(
+        levels.altitude,
+        levels.pressure,
+        levels.temperature,
+        {
+            **levels.gases,
+            "co2": np.full(levels.altitude.size, 400.0),
+            "ch4": np.full(levels.altitude.size, 1.8),
+            "n2o": np.full(levels.altitude.size, 0.32),
+        },
+    )
     a, b = (run_lowtran(x, mode="transmittance", wavenumber=GRID) for x in (without, explicit))
     np.testing.assert_allclose(a.transmittance, b.transmittance, atol=1e-6)
     co2_band = a.wavenumber <= 740
-    assert np.all(a.transmittance[co2_band] < run_lowtran(levels, mode="transmittance", wavenumber=GRID)
-                  .transmittance[co2_band] + 1e-6)
+    assert np.all(
+        a.transmittance[co2_band]
+        < run_lowtran(levels, mode="transmittance", wavenumber=GRID).transmittance[co2_band] + 1e-6
+    )
 
 
 def test_transmittance_falls_as_water_vapour_rises():
@@ -106,8 +130,9 @@ def test_slant_path_is_more_opaque_than_nadir():
 
 
 def test_higher_surface_is_more_transparent():
-    means = [run_lowtran(mls_levels(), mode="transmittance", surface_altitude=z, wavenumber=GRID)
-             for z in (0.0, 1.0, 2.5)]
+    means = [
+        run_lowtran(mls_levels(), mode="transmittance", surface_altitude=z, wavenumber=GRID) for z in (0.0, 1.0, 2.5)
+    ]
     window = in_window(means[0])
     values = [m.transmittance[window].mean() for m in means]
     assert np.all(np.diff(values) > 0.02)
@@ -127,42 +152,74 @@ def test_profile_is_thinned_to_34_levels_from_the_surface():
     assert np.all(np.diff(prepared.altitude) > 0) and np.all(np.diff(prepared.pressure) < 0)
     assert prepared.pressure[0] == pytest.approx(np.exp(np.interp(0.7, levels.altitude, np.log(levels.pressure))))
     with pytest.raises(ParameterError, match=r"altitude: 50 levels \(expected at most 34"):
-        _call(model=7, emission=False, itype=3, levels=lowtran.validate_levels(levels), grid=_check_grid(GRID), h1=0.0, h2=0.0,
-              angle=0.0, surface_temperature=0.0, surface_albedo=0.0)
+        _call(
+            model=7,
+            emission=False,
+            itype=3,
+            levels=lowtran.validate_levels(levels),
+            grid=_check_grid(GRID),
+            h1=0.0,
+            h2=0.0,
+            angle=0.0,
+            surface_temperature=0.0,
+            surface_albedo=0.0,
+        )
 
 
 def test_nan_padding_at_top_is_dropped():
     levels = mls_levels()
     pad = lambda a: np.r_[a, np.nan, np.nan]  # noqa: E731
-    padded = Levels(pad(levels.altitude), pad(levels.pressure), pad(levels.temperature),
-                    {k: pad(v) for k, v in levels.gases.items()}, "padded")
+    padded = Levels(
+        pad(levels.altitude),
+        pad(levels.pressure),
+        pad(levels.temperature),
+        {k: pad(v) for k, v in levels.gases.items()},
+        "padded",
+    )
     assert lowtran.validate_levels(padded).altitude.size == levels.altitude.size
 
 
-@pytest.mark.parametrize("change, variable", [
-    (lambda l: Levels(l.altitude, np.r_[l.pressure[:5], l.pressure[6:7], l.pressure[5:6], l.pressure[7:]],
-                      l.temperature, l.gases, "bad"), "pressure"),
-    (lambda l: Levels(l.altitude, l.pressure, l.temperature, {**l.gases, "h2o": -l.gases["h2o"]}, "bad"), "h2o"),
-    (lambda l: Levels(l.altitude, l.pressure, l.temperature - 273.15, l.gases, "bad"), "temperature"),
-    (lambda l: Levels(l.altitude[::-1], l.pressure, l.temperature, l.gases, "bad"), "altitude"),
-    (lambda l: Levels(l.altitude, l.pressure, l.temperature, {**l.gases, "xe": l.gases["h2o"]}, "bad"), "xe"),
-])
+@pytest.mark.parametrize(
+    "change, variable",
+    [
+        (
+            lambda lv: Levels(
+                lv.altitude,
+                np.r_[lv.pressure[:5], lv.pressure[6:7], lv.pressure[5:6], lv.pressure[7:]],
+                lv.temperature,
+                lv.gases,
+                "bad",
+            ),
+            "pressure",
+        ),
+        (
+            lambda lv: Levels(lv.altitude, lv.pressure, lv.temperature, {**lv.gases, "h2o": -lv.gases["h2o"]}, "bad"),
+            "h2o",
+        ),
+        (lambda lv: Levels(lv.altitude, lv.pressure, lv.temperature - 273.15, lv.gases, "bad"), "temperature"),
+        (lambda lv: Levels(lv.altitude[::-1], lv.pressure, lv.temperature, lv.gases, "bad"), "altitude"),
+        (lambda lv: Levels(lv.altitude, lv.pressure, lv.temperature, {**lv.gases, "xe": lv.gases["h2o"]}, "bad"), "xe"),
+    ],
+)
 def test_bad_profiles_are_named(change, variable):
     with pytest.raises(ProfileFormatError) as info:
         run_lowtran(change(mls_levels()))
     assert info.value.variable == variable and "bad" in str(info.value)
 
 
-@pytest.mark.parametrize("kwargs, variable", [
-    ({"surface_altitude": -0.5}, "surface_altitude"),
-    ({"surface_altitude": 99.5}, "surface_altitude"),
-    ({"view_zenith": 95.0}, "view_zenith"),
-    ({"surface_albedo": 1.5}, "surface_albedo"),
-    ({"surface_temperature": 20.0}, "surface_temperature"),
-    ({"mode": "flux"}, "mode"),
-    ({"wavenumber": (700.0, 1400.0, 3.0)}, "wavenumber"),
-    ({"direction": "sideways"}, "direction"),
-])
+@pytest.mark.parametrize(
+    "kwargs, variable",
+    [
+        ({"surface_altitude": -0.5}, "surface_altitude"),
+        ({"surface_altitude": 99.5}, "surface_altitude"),
+        ({"view_zenith": 95.0}, "view_zenith"),
+        ({"surface_albedo": 1.5}, "surface_albedo"),
+        ({"surface_temperature": 20.0}, "surface_temperature"),
+        ({"mode": "flux"}, "mode"),
+        ({"wavenumber": (700.0, 1400.0, 3.0)}, "wavenumber"),
+        ({"direction": "sideways"}, "direction"),
+    ],
+)
 def test_bad_parameters_are_named(kwargs, variable):
     with pytest.raises(ParameterError) as info:
         run_lowtran(mls_levels(), **kwargs)
@@ -186,8 +243,9 @@ def test_missing_compiler_gives_install_hint(tmp_path, monkeypatch):
 def test_concurrent_first_use_builds_once(tmp_path):
     env = {**os.environ, "AKKD_CACHE_DIR": str(tmp_path)}
     code = "from akkd_scale.physics.lowtran import ensure_built; print(ensure_built())"
-    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     paths = {proc.communicate(timeout=600)[0].strip() for proc in procs}
     assert all(proc.returncode == 0 for proc in procs)
     assert len(paths) == 1 and Path(paths.pop()).is_file()

@@ -1,4 +1,5 @@
 """Radiative-transfer error perturbation of band terms, and its switch in the training-set builder."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,8 +48,10 @@ def test_switch_in_training_set(umbc_surfaces):
     d13 = (shifted["transmittance"] - off["transmittance"]).sel(band="B13").values
     sec = 1 / np.cos(np.deg2rad(off["view_zenith"].values.astype(float)))
     np.testing.assert_allclose(d13, -0.009 * off["column_water_vapour"].values * sec, atol=2e-6)
-    assert np.all(shifted["brightness_temperature_noise_free"].sel(band="B10").values
-                  != off["brightness_temperature_noise_free"].sel(band="B10").values)
+    assert np.all(
+        shifted["brightness_temperature_noise_free"].sel(band="B10").values
+        != off["brightness_temperature_noise_free"].sel(band="B10").values
+    )
     spread = T.build_training_set(umbc, surfaces, terms, 3000, seed=5, rt_perturbation=(-0.5, 1.5))
     a = spread["rt_continuum"].values
     assert -0.5 <= a.min() < -0.3 and 1.3 < a.max() <= 1.5 and spread.attrs["rt_perturbation"] == [-0.5, 1.5]

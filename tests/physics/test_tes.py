@@ -5,6 +5,7 @@ equals the spectrum's largest emissivity, and the spectrum lies on the MMD calib
 The cases below are constructed that way (not hard-coded results): blackbody and greybody with the
 curve's intercept at the true emissivity, and spectra built from a β shape and ASTER's curve.
 """
+
 from __future__ import annotations
 
 import dask.array as da
@@ -14,8 +15,14 @@ import xarray as xr
 from scipy.optimize import brentq
 
 from akkd_scale.errors import ParameterError
-from akkd_scale.physics.tes import (QC_INVALID_INPUT, QC_NEM_DIVERGED, QC_NEM_NOT_CONVERGED, TESParameters,
-                                    tes, tes_dataset)
+from akkd_scale.physics.tes import (
+    QC_INVALID_INPUT,
+    QC_NEM_DIVERGED,
+    QC_NEM_NOT_CONVERGED,
+    TESParameters,
+    tes,
+    tes_dataset,
+)
 from akkd_scale.sensors.aster import ASTER_TIR
 from akkd_scale.sensors.planck import band_radiance, brightness_temperature
 
@@ -32,6 +39,7 @@ def at_sensor(lst, emissivity, tau=TAU, path=PATH, sky=SKY):
 
 def on_curve_spectrum(shape, params=TESParameters(), contrast="high"):
     """ε = β·ε_min(MMD)/min β scaled so that max ε = ε_max: a spectrum TES can recover exactly."""
+
     def spectrum(k):
         beta = 1 + k * shape
         beta = beta / beta.mean()
@@ -134,8 +142,7 @@ def test_noise_sensitivity(curve_spectra):
     for nedt in (0.0, 0.1, 0.3, 0.6):
         noisy = bt + rng.normal(0.0, nedt, bt.shape)
         result = tes(noisy, TAU, PATH, SKY, quantity="brightness_temperature")
-        rmse[nedt] = (np.sqrt(np.mean((result.lst - lst) ** 2)),
-                      np.sqrt(np.mean((result.emissivity - spectra) ** 2)))
+        rmse[nedt] = (np.sqrt(np.mean((result.lst - lst) ** 2)), np.sqrt(np.mean((result.emissivity - spectra) ** 2)))
     assert rmse[0.0][0] < 0.05
     assert rmse[0.0][0] < rmse[0.1][0] < rmse[0.3][0] < rmse[0.6][0]
     assert rmse[0.1][1] < rmse[0.3][1] < rmse[0.6][1]
@@ -171,8 +178,9 @@ def test_nan_in_nan_out_and_other_pixels_unaffected(curve_spectra):
 def test_dask_is_lazy_and_equal_to_numpy_with_band_axis_first(curve_spectra):
     radiance = at_sensor(np.linspace(270.0, 320.0, len(curve_spectra)), curve_spectra)
     scene = np.moveaxis(radiance.reshape(4, 4, 5), -1, 0)  # (band, y, x)
-    lazy = tes(da.from_array(scene, chunks=(1, 2, 3)), TAU[:, None, None], PATH[:, None, None],
-               SKY[:, None, None], band_axis=0)
+    lazy = tes(
+        da.from_array(scene, chunks=(1, 2, 3)), TAU[:, None, None], PATH[:, None, None], SKY[:, None, None], band_axis=0
+    )
     assert isinstance(lazy.lst, da.Array) and isinstance(lazy.emissivity, da.Array)
     assert lazy.lst.chunks == ((2, 2), (3, 1)) and lazy.emissivity.shape == scene.shape
     eager = tes(radiance, TAU, PATH, SKY)
@@ -186,8 +194,10 @@ def test_tes_dataset_on_training_set_contract(curve_spectra):
     lst = np.linspace(270.0, 320.0, n)
     bands = list(ASTER_TIR.band_names)
     bt = brightness_temperature(at_sensor(lst, curve_spectra), ASTER_TIR)
-    terms = {name: (("sample", "band"), np.broadcast_to(v, (n, 5)))
-             for name, v in (("transmittance", TAU), ("path_radiance", PATH), ("sky_radiance", SKY))}
+    terms = {
+        name: (("sample", "band"), np.broadcast_to(v, (n, 5)))
+        for name, v in (("transmittance", TAU), ("path_radiance", PATH), ("sky_radiance", SKY))
+    }
     ds = xr.Dataset({"brightness_temperature": (("band", "sample"), bt.T), **terms}, coords={"band": bands})
     out = tes_dataset(ds.chunk({"sample": 5}))
     assert isinstance(out["lst"].data, da.Array)
@@ -208,5 +218,11 @@ def test_bad_inputs_raise_parameter_errors():
     with pytest.raises(ParameterError, match=r"emissivity_max: invalid value 1\.2"):
         TESParameters(emissivity_max=1.2)
     with pytest.raises(ParameterError, match="path_radiance: variable missing or without a band dimension"):
-        tes_dataset(xr.Dataset({"brightness_temperature": (("sample", "band"), radiance),
-                                "transmittance": (("sample", "band"), radiance)}))
+        tes_dataset(
+            xr.Dataset(
+                {
+                    "brightness_temperature": (("sample", "band"), radiance),
+                    "transmittance": (("sample", "band"), radiance),
+                }
+            )
+        )

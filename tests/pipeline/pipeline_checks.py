@@ -1,12 +1,13 @@
 """Shared checks for pipeline tests: reference predictions straight from the Bundle API, store reads."""
+
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
 from akkd_scale.conventions import QC_LAND_COVER_RULES
-from akkd_scale.models.bundle import load_bundle
 from akkd_scale.landcover.rules import classes_from_rules
+from akkd_scale.models.bundle import load_bundle
 
 OUTPUTS = ("lst", "emissivity", "lst_uncertainty", "qc")
 
@@ -25,16 +26,20 @@ def reference(path, bundle_path, heads=("fusion",), land_cover=None) -> dict[str
     rows, angles = bt.reshape(5, -1).T, vza.ravel()
     ndvi = ds["ndvi"].values.ravel() if "ndvi" in ds else None
     if land_cover is None:
-        land_cover = (classes_from_rules(ndvi, rows[:, 0], rows[:, 3], rows[:, 4]) if ndvi is not None
-                      else np.full(ny * nx, -1))
+        land_cover = (
+            classes_from_rules(ndvi, rows[:, 0], rows[:, 3], rows[:, 4]) if ndvi is not None else np.full(ny * nx, -1)
+        )
     land_cover = np.asarray(land_cover).ravel()
     extra = {"ndvi": ndvi} if ndvi is not None else None
     pred = bundle.predict(rows, angles, heads=heads, extra=extra, land_cover=land_cover)
     first = pred[heads[0]]
     qc = bundle.quality(rows, angles, extra=extra, land_cover=land_cover)
-    out = {"lst": first["lst"].reshape(ny, nx), "emissivity": first["emissivity"].T.reshape(5, ny, nx),
-           "lst_uncertainty": first["lst_uncertainty"].reshape(ny, nx),
-           "qc": (qc | np.where(land_cover >= 0, QC_LAND_COVER_RULES, 0).astype(np.uint8)).reshape(ny, nx)}
+    out = {
+        "lst": first["lst"].reshape(ny, nx),
+        "emissivity": first["emissivity"].T.reshape(5, ny, nx),
+        "lst_uncertainty": first["lst_uncertainty"].reshape(ny, nx),
+        "qc": (qc | np.where(land_cover >= 0, QC_LAND_COVER_RULES, 0).astype(np.uint8)).reshape(ny, nx),
+    }
     for head in heads[1:]:
         out[f"lst_{head}"] = pred[head]["lst"].reshape(ny, nx)
         out[f"emissivity_{head}"] = pred[head]["emissivity"].T.reshape(5, ny, nx)
@@ -44,8 +49,9 @@ def reference(path, bundle_path, heads=("fusion",), land_cover=None) -> dict[str
 def stored(out, group, names=OUTPUTS) -> dict[str, np.ndarray]:
     """Arrays of one scene group, read back from the Zarr store."""
     ds = xr.open_zarr(str(out), group=group, consolidated=False)
-    return {name: ds[name].transpose(*(("band",) if "band" in ds[name].dims else ()), "y", "x").values
-            for name in names}
+    return {
+        name: ds[name].transpose(*(("band",) if "band" in ds[name].dims else ()), "y", "x").values for name in names
+    }
 
 
 def assert_same(actual: dict, expected: dict) -> None:

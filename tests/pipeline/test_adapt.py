@@ -1,5 +1,6 @@
 """Regional adaptation (``akkd-scale adapt``): a tiny real run — scene pixels with the NDVI rules, a small LOWTRAN
 simulation with user profiles, class students distilled — gives a loadable bundle whose class students differ."""
+
 from __future__ import annotations
 
 import json
@@ -31,16 +32,24 @@ def vegetated_scene(tmp_path_factory):
     bt = 296.0 + rng.normal(0, 1.5, (5,) + SHAPE) + np.array([-3.0, -2.5, -2.0, 0.0, -0.4])[:, None, None]
     red = np.full((SHAPE[0] * 6, SHAPE[1] * 6), 60, np.uint8)
     nir = np.full_like(red, 70)
-    nir[:, : SHAPE[1] * 3] = 200           # west half: dense canopy (NDVI > 0.6)
+    nir[:, : SHAPE[1] * 3] = 200  # west half: dense canopy (NDVI > 0.6)
     red[:, : SHAPE[1] * 3] = 20
-    return write_aster_l1b(tmp_path_factory.mktemp("adapt") / "AST_L1T_region.hdf", brightness_temperature=bt,
-                           shape=SHAPE, processing_level="1T", vnir_dn={"2": red, "3N": nir})
+    return write_aster_l1b(
+        tmp_path_factory.mktemp("adapt") / "AST_L1T_region.hdf",
+        brightness_temperature=bt,
+        shape=SHAPE,
+        processing_level="1T",
+        vnir_dn={"2": red, "3N": nir},
+    )
 
 
 def _tigr_file(path, data_dir, n=16):
     """The first ``n`` tropical TIGR-2000 records (26 lines each) as the user's regional profile file."""
-    lines = [ln for ln in (data_dir / "profiles/tigr2000/tigr2000_v1.2_43lev_2231.dsf").read_text().splitlines()
-             if ln.strip()]
+    lines = [
+        ln
+        for ln in (data_dir / "profiles/tigr2000/tigr2000_v1.2_43lev_2231.dsf").read_text().splitlines()
+        if ln.strip()
+    ]
     path.write_text("\n".join(lines[: 26 * n]) + "\n")
     return path
 
@@ -52,8 +61,22 @@ def test_adapt_writes_a_bundle_with_new_class_students(trained_bundle_path, vege
 
     profiles = _tigr_file(tmp_path / "region.dsf", data_dir)
     out = tmp_path / "local_bundle"
-    args = ["adapt", str(vegetated_scene), "--bundle", str(trained_bundle_path), "--out", str(out), "--profiles",
-            str(profiles), "--samples", "8000", "--pixels-per-class", "200", "--epochs", "3"]
+    args = [
+        "adapt",
+        str(vegetated_scene),
+        "--bundle",
+        str(trained_bundle_path),
+        "--out",
+        str(out),
+        "--profiles",
+        str(profiles),
+        "--samples",
+        "8000",
+        "--pixels-per-class",
+        "200",
+        "--epochs",
+        "3",
+    ]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     adapted = load_bundle(out)
@@ -78,11 +101,14 @@ def test_adapt_writes_a_bundle_with_new_class_students(trained_bundle_path, vege
     assert manifest["fusion"]["adapted_rows"] == codes
     for s in range(len(original["fusion"]["teacher_weight"])):
         same = manifest["fusion"]["teacher_weight"][s] == original["fusion"]["teacher_weight"][s]
-        kept = manifest["fusion"]["calibration"]["factor"]["fusion"][s] == \
-            original["fusion"]["calibration"]["factor"]["fusion"][s]
+        kept = (
+            manifest["fusion"]["calibration"]["factor"]["fusion"][s]
+            == original["fusion"]["calibration"]["factor"]["fusion"][s]
+        )
         assert (same and kept) or s in codes, s
-    assert manifest["fusion"]["calibration"]["cwv_coefficients"] == \
-        original["fusion"]["calibration"]["cwv_coefficients"]
+    assert (
+        manifest["fusion"]["calibration"]["cwv_coefficients"] == original["fusion"]["calibration"]["cwv_coefficients"]
+    )
     bt = np.full((3, 5), 295.0, np.float32)
     assert np.isfinite(adapted.predict(bt, np.zeros(3), land_cover=np.array([2, 5, -1]))["fusion"]["lst"]).all()
     again = CliRunner().invoke(main, args)
@@ -91,10 +117,13 @@ def test_adapt_writes_a_bundle_with_new_class_students(trained_bundle_path, vege
 
 @pytest.mark.slow  # imports Keras (the quick loop runs without TensorFlow)
 def test_adapt_refuses_scenes_without_land_cover(tiny_bundle_path, tmp_path):
-    from akkd_scale.workflows.adapt import AdaptConfig, adapt_bundle
     from akkd_scale.simulate.l1b_writer import write_aster_l1b
+    from akkd_scale.workflows.adapt import AdaptConfig, adapt_bundle
 
     night = write_aster_l1b(tmp_path / "AST_L1T_night.hdf", shape=SHAPE, processing_level="1T", include_vnir=False)
-    with pytest.raises(InputError, match=r"AST_L1T_night\.hdf: land_cover: no pixel has a land-cover class "
-                                         r"\(expected day scenes with VNIR \(NDVI\) or a land-cover map"):
+    with pytest.raises(
+        InputError,
+        match=r"AST_L1T_night\.hdf: land_cover: no pixel has a land-cover class "
+        r"\(expected day scenes with VNIR \(NDVI\) or a land-cover map",
+    ):
         adapt_bundle([night], tiny_bundle_path, tmp_path / "out", config=AdaptConfig(n_samples=100))

@@ -1,6 +1,7 @@
 """The bad-input and fault corpus of the store, `export`, the land-cover map and the CLI's options: every case
 ends in one line naming the file (or option), what is wrong and what was expected, never a library traceback
 or a silent result. Full and read-only file systems are real tmpfs mounts (as root; else chmod, or skipped)."""
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,15 @@ from click.testing import CliRunner
 from akkd_scale.cli import main
 from akkd_scale.errors import InputError, OutputError, StoreError
 from akkd_scale.pipeline.export import MAX_EXPORT_BYTES, export_store
-from akkd_scale.pipeline.store import (LOCK_FILE, StoreLock, mark_complete, open_scene, output_dataset, prepare_store,
-                                       write_scene)
+from akkd_scale.pipeline.store import (
+    LOCK_FILE,
+    StoreLock,
+    mark_complete,
+    open_scene,
+    output_dataset,
+    prepare_store,
+    write_scene,
+)
 from akkd_scale.simulate.l1b_writer import write_aster_l1b
 
 SHAPE = (40, 48)
@@ -33,8 +41,9 @@ GROUP = "AST_L1B_corpus"
 def tmpfs(path: Path, size: str = "1m"):
     """A real tmpfs of ``size`` mounted at ``path`` (needs root and mount permission, else the test is skipped)."""
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+    )
     if done.returncode:
         pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})")
     try:
@@ -84,9 +93,13 @@ def complete_store(store: Path, scene_path: Path) -> Path:
     lst and emissivity (CHUNK × CHUNK chunks), latitude/longitude and the reader's spatial_ref."""
     scene = xr.open_dataset(scene_path, engine="aster_l1b", chunks={"y": CHUNK, "x": CHUNK})
     bt = scene["brightness_temperature"]
-    result = xr.Dataset({"lst": bt.sel(band="B13", drop=True).assign_attrs(units="K"),
-                         "emissivity": (bt * 0 + 0.97).assign_attrs(units="1")},
-                        coords={k: scene[k] for k in ("latitude", "longitude", "spatial_ref")})
+    result = xr.Dataset(
+        {
+            "lst": bt.sel(band="B13", drop=True).assign_attrs(units="K"),
+            "emissivity": (bt * 0 + 0.97).assign_attrs(units="1"),
+        },
+        coords={k: scene[k] for k in ("latitude", "longitude", "spatial_ref")},
+    )
     result = result.drop_vars("wavelength")
     prepare_store(store)
     dask.compute(write_scene(output_dataset(result, scene.attrs, {"source_file": str(scene_path)}), store, GROUP))
@@ -95,6 +108,7 @@ def complete_store(store: Path, scene_path: Path) -> Path:
 
 
 # 1. read-only file system ------------------------------------------------------------------------------------
+
 
 def test_new_store_on_a_read_only_file_system_is_one_line(tmp_path, corpus_scene):
     with read_only_folder(tmp_path / "ro") as code:
@@ -122,6 +136,7 @@ def test_existing_store_on_a_read_only_file_system_is_one_line(tmp_path, corpus_
 
 # 5. a lock path that is a directory ---------------------------------------------------------------------------
 
+
 def test_a_lock_path_that_is_a_directory_is_named(tmp_path):
     out = tmp_path / "results.zarr"
     prepare_store(out)
@@ -144,8 +159,7 @@ time.sleep(120)
 def test_an_empty_lock_of_a_live_creator_is_respected(tmp_path, caplog):
     out = tmp_path / "results.zarr"
     prepare_store(out)
-    creator = subprocess.Popen([sys.executable, "-c", CREATOR, str(out / LOCK_FILE)], stdout=subprocess.PIPE,
-                               text=True)
+    creator = subprocess.Popen([sys.executable, "-c", CREATOR, str(out / LOCK_FILE)], stdout=subprocess.PIPE, text=True)
     try:
         assert creator.stdout.readline().strip() == "created"
         with pytest.raises(StoreError, match=r"locked by another run \(its lock file is being written"):
@@ -184,8 +198,16 @@ def test_racing_processes_one_takes_the_lock(tmp_path):
     out, go = tmp_path / "results.zarr", tmp_path / "go"
     prepare_store(out)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    racers = [subprocess.Popen([sys.executable, "-c", RACER, str(out), str(go)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env) for _ in range(4)]
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(out), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(4)
+    ]
     for racer in racers:
         assert racer.stdout.readline().strip() == "ready", racer.stderr.read()
     go.touch()
@@ -199,13 +221,16 @@ def test_racing_processes_one_takes_the_lock(tmp_path):
 
 # 3. export verifies the chunks of a "complete" scene -------------------------------------------------------------
 
+
 def test_export_of_a_complete_scene_with_a_deleted_chunk_is_refused(tmp_path, corpus_scene):
     store = complete_store(tmp_path / "results.zarr", corpus_scene)
     export_store(store, tmp_path / "good", variables=["lst"])  # intact: exports
     (store / GROUP / "lst" / "c" / "1" / "0").unlink()
     out = tmp_path / "out"
-    message = (rf"results.zarr: {GROUP}: scene group is marked complete but chunks are missing: lst \(5 of 6 chunks "
-               r"present\) \(expected every chunk present")
+    message = (
+        rf"results.zarr: {GROUP}: scene group is marked complete but chunks are missing: lst \(5 of 6 chunks "
+        r"present\) \(expected every chunk present"
+    )
     with pytest.raises(InputError, match=message):
         export_store(store, out, variables=["lst"])
     with pytest.raises(InputError, match=message):
@@ -217,33 +242,44 @@ def test_export_of_a_complete_scene_with_a_deleted_chunk_is_refused(tmp_path, co
 
 # 5. export output-size guard -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("crs, resolution", [("utm", 1e-9), ("utm", 0.01), ("EPSG:4326", 1e-7)])
 def test_export_output_size_guard(tmp_path, corpus_scene, crs, resolution):
     store = complete_store(tmp_path / "results.zarr", corpus_scene)
     out = tmp_path / "out"
-    limit = f"{MAX_EXPORT_BYTES / 2 ** 30:g} GiB"
-    with pytest.raises(InputError, match=rf"{GROUP}: lst: the output grid at resolution {resolution:g} would be "
-                                         rf"\d+ x \d+ pixels x 1 band\(s\) = .* \(expected at most {limit} per file: a "
-                                         r"coarser --resolution \(at least .*\) or another --crs"):
+    limit = f"{MAX_EXPORT_BYTES / 2**30:g} GiB"
+    with pytest.raises(
+        InputError,
+        match=rf"{GROUP}: lst: the output grid at resolution {resolution:g} would be "
+        rf"\d+ x \d+ pixels x 1 band\(s\) = .* \(expected at most {limit} per file: a "
+        r"coarser --resolution \(at least .*\) or another --crs",
+    ):
         export_store(store, out, variables=["lst"], crs=crs, resolution=resolution)
     assert not out.exists()
-    result = CliRunner().invoke(main, ["export", str(store), "--out", str(out), "--variables", "lst", "--crs", crs,
-                                       "--resolution", str(resolution)])
+    result = CliRunner().invoke(
+        main,
+        ["export", str(store), "--out", str(out), "--variables", "lst", "--crs", crs, "--resolution", str(resolution)],
+    )
     assert result.exit_code == 1 and result.output.count("\n") == 1 and "--resolution" in result.output, result.output
 
 
 # 5. export onto a full disk ----------------------------------------------------------------------------------------
 
+
 def test_export_onto_a_full_disk_names_the_file_and_leaves_the_folder_clean(tmp_path, corpus_scene):
     store = complete_store(tmp_path / "results.zarr", corpus_scene)
     with tmpfs(tmp_path / "small", size="64k") as small:
         out = small / "tifs"
-        with pytest.raises(OutputError, match=rf"tifs/{GROUP}_(lst|emissivity).tif: cannot write the [\d.]+ KiB "
-                                              r"GeoTIFF: no space left on device \(ENOSPC\)$"):
+        with pytest.raises(
+            OutputError,
+            match=rf"tifs/{GROUP}_(lst|emissivity).tif: cannot write the [\d.]+ KiB "
+            r"GeoTIFF: no space left on device \(ENOSPC\)$",
+        ):
             export_store(store, out, variables=["lst", "emissivity"], resolution=10.0)
         assert list(small.iterdir()) == []
-        result = CliRunner().invoke(main, ["export", str(store), "--out", str(out), "--variables", "lst,emissivity",
-                                           "--resolution", "10"])
+        result = CliRunner().invoke(
+            main, ["export", str(store), "--out", str(out), "--variables", "lst,emissivity", "--resolution", "10"]
+        )
         assert result.exit_code == 1 and result.output.count("\n") == 1 and "(ENOSPC)" in result.output, result.output
         assert list(small.iterdir()) == []
 
@@ -257,10 +293,12 @@ def test_export_into_a_read_only_folder_names_it(tmp_path, corpus_scene):
 
 # 5. --scheduler that is not an address ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("address", ["notanaddress", "tcp://host", "host:99999", "tcp://host:port"])
 def test_a_scheduler_that_is_not_an_address_is_a_usage_error(tmp_path, address):
-    result = CliRunner().invoke(main, ["run", "AST_L1B_x.hdf", "--out", str(tmp_path / "r.zarr"), "--scheduler",
-                                       address])
+    result = CliRunner().invoke(
+        main, ["run", "AST_L1B_x.hdf", "--out", str(tmp_path / "r.zarr"), "--scheduler", address]
+    )
     assert result.exit_code == 2, result.output
     assert "Invalid value for '--scheduler'" in result.output and "host:port" in result.output
     assert not (tmp_path / "r.zarr").exists()
@@ -275,6 +313,7 @@ def test_scheduler_addresses_that_are_accepted(address):
 
 # 6 / 5. a truncated land-cover GeoTIFF in run and adapt ---------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def truncated_map(tmp_path_factory, corpus_scene) -> Path:
     """A WorldCover-coded GeoTIFF around the corpus scene, cut to 40 % of its bytes."""
@@ -286,8 +325,11 @@ def truncated_map(tmp_path_factory, corpus_scene) -> Path:
     west, north = lon.min() - 0.002, lat.max() + 0.002
     ny, nx = int((north - lat.min() + 0.002) / cell) + 1, int((lon.max() + 0.002 - west) / cell) + 1
     codes = np.array([10, 20, 30, 40, 50, 60], np.uint8)[(np.arange(ny)[:, None] + np.arange(nx)[None]) % 6]
-    grid = xr.DataArray(codes, dims=("y", "x"), coords={"y": north - cell * (np.arange(ny) + 0.5),
-                                                         "x": west + cell * (np.arange(nx) + 0.5)})
+    grid = xr.DataArray(
+        codes,
+        dims=("y", "x"),
+        coords={"y": north - cell * (np.arange(ny) + 0.5), "x": west + cell * (np.arange(nx) + 0.5)},
+    )
     path = tmp_path_factory.mktemp("maps") / "cover.tif"
     grid.rio.write_crs("EPSG:4326").rio.to_raster(path)
     path.write_bytes(path.read_bytes()[: int(path.stat().st_size * 0.4)])
@@ -309,6 +351,9 @@ def test_adapt_with_a_truncated_land_cover_map_names_the_file(corpus_scene, trun
     from akkd_scale.models.bundle import default_bundle_path, load_bundle
     from akkd_scale.workflows.adapt import scene_pixels  # adapt's first step: the scenes' classed pixels
 
-    with pytest.raises(InputError, match=rf"{truncated_map}: land cover map: cannot read map rows .*"
-                                         r"TIFFReadEncodedStrip.*truncated or corrupt"):
+    with pytest.raises(
+        InputError,
+        match=rf"{truncated_map}: land cover map: cannot read map rows .*"
+        r"TIFFReadEncodedStrip.*truncated or corrupt",
+    ):
         scene_pixels(corpus_scene, load_bundle(default_bundle_path()), landcover=truncated_map)

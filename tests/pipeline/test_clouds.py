@@ -2,6 +2,7 @@
 invariants (cloud ⇒ NaN unless --keep-cloudy, class -1 on cloud), external masks in another CRS and their bad
 input, the record, the exported QC bit, the reader's VNIR reflectance. The mask's rates do not depend on the
 networks, so the random-weight ``bundle_path`` serves."""
+
 from __future__ import annotations
 
 import math
@@ -15,8 +16,14 @@ from click.testing import CliRunner
 
 from akkd_scale.cli import main
 from akkd_scale.clouds.mask import CLOUD_TEST_BITS
-from akkd_scale.conventions import (LAND_COVER_CLASSES, LAND_COVER_UNKNOWN, QC_BITS, QC_CLOUD, QC_CLOUD_BUFFER,
-                                    QC_INVALID_INPUT)
+from akkd_scale.conventions import (
+    LAND_COVER_CLASSES,
+    LAND_COVER_UNKNOWN,
+    QC_BITS,
+    QC_CLOUD,
+    QC_CLOUD_BUFFER,
+    QC_INVALID_INPUT,
+)
 from akkd_scale.errors import InputError
 from akkd_scale.pipeline.graph import retrieve
 from akkd_scale.pipeline.store import open_scene, scene_group
@@ -31,8 +38,7 @@ DAY, NIGHT = CLOUD_SCENES[0], CLOUD_SCENES[2]
 #: once through `akkd-scale run` (chunks auto): opaque hit, cirrus hit, false alarms (all clear pixels), false
 #: alarms over snow / bright desert / water. Deterministic (seeded scenes, no network in the mask): the margin
 #: only absorbs float noise across machines.
-MEASURED = {DAY[0]: (0.996, 0.933, 0.0242, 0.308, 0.031, 0.0),
-            NIGHT[0]: (0.268, 0.986, 0.0247, 0.179, 0.077, 0.0)}
+MEASURED = {DAY[0]: (0.996, 0.933, 0.0242, 0.308, 0.031, 0.0), NIGHT[0]: (0.268, 0.986, 0.0247, 0.179, 0.077, 0.0)}
 RATE_MARGIN = 0.01
 
 
@@ -40,11 +46,19 @@ RATE_MARGIN = 0.01
 def cloudy(tmp_path_factory):
     """The demo's cloudy midlatitude-summer day scene and its night scene, written as L1B files with truth."""
     root = tmp_path_factory.mktemp("cloudy")
-    paths = write_cloudy_scenes(root, shape=SHAPE, scenes=(DAY, NIGHT), acquisition_time=ACQUISITION_TIME,
-                                solar_direction=SOLAR_DIRECTION, landscape_seed=LANDSCAPE_SEED,
-                                fill_mask=no_data_margins(SHAPE))
-    return {path.stem: (path, xr.open_dataset(root / "truth" / f"{path.stem}.nc", engine="h5netcdf").load())
-            for path in paths}
+    paths = write_cloudy_scenes(
+        root,
+        shape=SHAPE,
+        scenes=(DAY, NIGHT),
+        acquisition_time=ACQUISITION_TIME,
+        solar_direction=SOLAR_DIRECTION,
+        landscape_seed=LANDSCAPE_SEED,
+        fill_mask=no_data_margins(SHAPE),
+    )
+    return {
+        path.stem: (path, xr.open_dataset(root / "truth" / f"{path.stem}.nc", engine="h5netcdf").load())
+        for path in paths
+    }
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +69,22 @@ def cli_run(cloudy, bundle_path, tmp_path_factory):
     runs = {}
     for name, options in (("auto", []), ("keep", ["--keep-cloudy"])):
         out = root / f"{name}.zarr"
-        result = CliRunner().invoke(main, ["run", *paths, "--out", str(out), "--bundle", str(bundle_path),
-                                           "--executor", "threads", "--heads", "fusion,teacher", *options])
+        result = CliRunner().invoke(
+            main,
+            [
+                "run",
+                *paths,
+                "--out",
+                str(out),
+                "--bundle",
+                str(bundle_path),
+                "--executor",
+                "threads",
+                "--heads",
+                "fusion,teacher",
+                *options,
+            ],
+        )
         assert result.exit_code == 0, result.output
         runs[name] = (out, result.output)
     return runs
@@ -78,8 +106,9 @@ def test_cloudy_scenes_end_to_end_hit_and_false_alarm_rates(cloudy, cli_run):
         assert rates.cirrus == pytest.approx(cirrus, abs=RATE_MARGIN), (name, rates)
         assert rates.false_alarm == pytest.approx(false_alarm, abs=RATE_MARGIN / 2), (name, rates)
         by_class = rates.false_alarm_by_class
-        for got, want in zip((by_class["snow_ice"], by_class["bare_rock_desert"], by_class["water"]),
-                             (snow, desert, water)):
+        for got, want in zip(
+            (by_class["snow_ice"], by_class["bare_rock_desert"], by_class["water"]), (snow, desert, water)
+        ):
             assert got == pytest.approx(want, abs=RATE_MARGIN), (name, by_class)
         day = "_night_" not in name
         assert result.attrs["cloud_mask"] == "auto"
@@ -102,8 +131,14 @@ def test_no_cloudy_pixel_leaves_with_a_value_unless_kept(cloudy, cli_run):
         kept = open_scene(cli_run["keep"][0], scene_group(path)).load()
         flag, valid = _flag(masked)
         assert flag.any() and ((masked["qc"].values & QC_CLOUD_BUFFER) > 0).any()
-        for var in ("lst", "lst_uncertainty", "emissivity", "lst_teacher", "emissivity_teacher",
-                    "lst_uncertainty_fusion"):
+        for var in (
+            "lst",
+            "lst_uncertainty",
+            "emissivity",
+            "lst_teacher",
+            "emissivity_teacher",
+            "lst_uncertainty_fusion",
+        ):
             values = masked[var].values
             assert np.isnan(values[..., flag]).all(), (name, var)
             assert np.isfinite(values[..., ~flag & valid]).all(), (name, var)
@@ -131,8 +166,9 @@ def test_clear_pixels_are_not_disturbed(cloudy, bundle_path, tmp_path):
     flag, _ = _flag(masked)
     for var in ("lst", "emissivity", "lst_uncertainty", "land_cover"):
         np.testing.assert_array_equal(masked[var].values[..., ~flag], plain[var].values[..., ~flag], err_msg=var)
-    np.testing.assert_array_equal((masked["qc"].values & ~np.uint8(QC_CLOUD | QC_CLOUD_BUFFER))[~flag],
-                                  plain["qc"].values[~flag])
+    np.testing.assert_array_equal(
+        (masked["qc"].values & ~np.uint8(QC_CLOUD | QC_CLOUD_BUFFER))[~flag], plain["qc"].values[~flag]
+    )
 
 
 def test_chunk_edges_change_the_mask_only_near_them(cloudy, bundle_path):
@@ -141,15 +177,23 @@ def test_chunk_edges_change_the_mask_only_near_them(cloudy, bundle_path):
     whole = retrieve(xr.open_dataset(path, engine="aster_l1b"), bundle_path)
     chunked = retrieve(xr.open_dataset(path, engine="aster_l1b", chunks={"y": 40, "x": 50}), bundle_path).compute()
     rows, cols = np.nonzero(whole["qc"].values != chunked["qc"].values)
-    to_edge = np.minimum(np.abs(rows[:, None] + 0.5 - np.array([40, 80])).min(axis=1),
-                         np.abs(cols[:, None] + 0.5 - np.array([50, 100])).min(axis=1))
+    to_edge = np.minimum(
+        np.abs(rows[:, None] + 0.5 - np.array([40, 80])).min(axis=1),
+        np.abs(cols[:, None] + 0.5 - np.array([50, 100])).min(axis=1),
+    )
     assert (to_edge <= 3.5).all(), to_edge.max()
     assert rows.size < 0.01 * SHAPE[0] * SHAPE[1]
 
 
 def _write_raster(path, values, transform, crs, nodata=None, tags=None):
-    profile = {"driver": "GTiff", "height": values.shape[0], "width": values.shape[1], "count": 1,
-               "dtype": values.dtype, "transform": transform}
+    profile = {
+        "driver": "GTiff",
+        "height": values.shape[0],
+        "width": values.shape[1],
+        "count": 1,
+        "dtype": values.dtype,
+        "transform": transform,
+    }
     if crs is not None:
         profile["crs"] = crs
     if nodata is not None:
@@ -193,8 +237,9 @@ def test_external_mask_in_web_mercator_sampled_at_pixel_centres(cloudy, bundle_p
     np.testing.assert_array_equal(flag[valid], expected[valid])
     assert ((out["cloud_tests"].values & CLOUD_TEST_BITS["external_mask"]) > 0).all()
     assert out.attrs["cloud_mask"] == "external"
-    assert out.attrs["cloud_mask_source"].startswith(f"external: {tmp_path / 'clouds_binary.tif'} (binary), "
-                                                     "covering 100.0% of the scene")
+    assert out.attrs["cloud_mask_source"].startswith(
+        f"external: {tmp_path / 'clouds_binary.tif'} (binary), covering 100.0% of the scene"
+    )
     # MOD35 codes (0 cloudy … 3 clear) are detected from the codes; the same pixels are cloud
     _mercator_mask(tmp_path / "mask.tif", ds, truth["cloud_mask"].values, codes=(3, 0))
     mod35 = retrieve(ds, bundle_path, cloud_mask=tmp_path / "mask.tif")
@@ -202,8 +247,9 @@ def test_external_mask_in_web_mercator_sampled_at_pixel_centres(cloudy, bundle_p
     np.testing.assert_array_equal(_flag(mod35)[0], flag)
 
 
-def test_external_mask_covering_part_of_the_scene_warns_and_uses_the_built_in_tests(cloudy, bundle_path, tmp_path,
-                                                                                     caplog):
+def test_external_mask_covering_part_of_the_scene_warns_and_uses_the_built_in_tests(
+    cloudy, bundle_path, tmp_path, caplog
+):
     path, truth = cloudy[DAY[0]]
     ds = xr.open_dataset(path, engine="aster_l1b")
     _mercator_mask(tmp_path / "west_binary.tif", ds, np.zeros(SHAPE, bool), west_only=True)  # all clear, west half
@@ -234,23 +280,48 @@ def test_bad_cloud_masks_are_named_before_any_cluster(cloudy, bundle_path, tmp_p
     _write_raster(tmp_path / "nocrs.tif", np.zeros((4, 4), np.uint8), from_origin(0, 0, 1, 1), None)
     _mercator_mask(tmp_path / "ambiguous.tif", ds, truth["cloud_mask"].values)
     _mercator_mask(tmp_path / "odd_binary.tif", ds, truth["cloud_mask"].values, codes=(0, 7))
-    cases = {notes: "cloud mask: cannot be read as a raster",
-             tmp_path / "nocrs.tif": "cloud mask: no coordinate reference system",
-             tmp_path / "ambiguous.tif": "cloud mask: codes [0, 1] fit both cloud-mask conventions",
-             tmp_path / "odd_binary.tif": "cloud mask: unknown codes [7]"}
+    cases = {
+        notes: "cloud mask: cannot be read as a raster",
+        tmp_path / "nocrs.tif": "cloud mask: no coordinate reference system",
+        tmp_path / "ambiguous.tif": "cloud mask: codes [0, 1] fit both cloud-mask conventions",
+        tmp_path / "odd_binary.tif": "cloud mask: unknown codes [7]",
+    }
     for mask, message in cases.items():
-        result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o.zarr"), "--bundle",
-                                           str(bundle_path), "--cloud-mask", str(mask)])
+        result = CliRunner().invoke(
+            main,
+            [
+                "run",
+                str(path),
+                "--out",
+                str(tmp_path / "o.zarr"),
+                "--bundle",
+                str(bundle_path),
+                "--cloud-mask",
+                str(mask),
+            ],
+        )
         assert result.exit_code == 1, result.output
         assert f"{mask}: {message}" in " ".join(result.output.split()), result.output
         assert not (tmp_path / "o.zarr").exists()
         with pytest.raises(InputError, match=re.escape(f"{mask}: {message}")):
             retrieve(ds, bundle_path, cloud_mask=mask)
-    given = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o.zarr"), "--cloud-mask", "none",
-                                      "--cloud-mask-convention", "binary"])
+    given = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(path),
+            "--out",
+            str(tmp_path / "o.zarr"),
+            "--cloud-mask",
+            "none",
+            "--cloud-mask-convention",
+            "binary",
+        ],
+    )
     assert given.exit_code == 2 and "needs --cloud-mask MASK.tif" in given.output
-    missing = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o.zarr"), "--cloud-mask",
-                                        str(tmp_path / "missing.tif")])
+    missing = CliRunner().invoke(
+        main, ["run", str(path), "--out", str(tmp_path / "o.zarr"), "--cloud-mask", str(tmp_path / "missing.tif")]
+    )
     assert missing.exit_code == 2 and "expected 'auto', 'none' or an existing cloud-mask GeoTIFF" in missing.output
     # declared, the ambiguous mask is read as binary
     declared = retrieve(ds, bundle_path, cloud_mask=tmp_path / "ambiguous.tif", cloud_mask_convention="binary")
@@ -267,7 +338,8 @@ def test_other_cloud_options_redo_the_scene_and_the_qc_bit_reaches_the_geotiff(c
     assert list(run_scenes([path], out, bundle=bundle_path, executor="threads")["status"]) == ["skipped"]
     for options in ({"keep_cloudy": True}, {"cloud_mask": "none"}):
         assert list(run_scenes([path], out, bundle=bundle_path, executor="threads", **options)["status"]) == [
-            "complete"], options
+            "complete"
+        ], options
     assert open_scene(out, scene_group(path)).attrs["akkd_record"]["cloud_fraction"] is None
     run_scenes([path], out, bundle=bundle_path, executor="threads")
     qc_tif, tests_tif = export_store(out, tmp_path / "tifs", variables=["qc", "cloud_tests"], fmt="geotiff")
@@ -287,8 +359,14 @@ def test_other_cloud_options_redo_the_scene_and_the_qc_bit_reaches_the_geotiff(c
 def test_day_scene_without_vnir_runs_the_night_tests_and_says_so(cloudy, bundle_path, tmp_path, caplog):
     path, truth = cloudy[DAY[0]]
     ds = xr.open_dataset(path, engine="aster_l1b").load()
-    no_vnir = write_aster_l1b(tmp_path / "AST_L1B_no_vnir.hdf", radiance=ds["radiance"].values, shape=SHAPE,
-                              include_vnir=False, acquisition_time=ACQUISITION_TIME, solar_direction=SOLAR_DIRECTION)
+    no_vnir = write_aster_l1b(
+        tmp_path / "AST_L1B_no_vnir.hdf",
+        radiance=ds["radiance"].values,
+        shape=SHAPE,
+        include_vnir=False,
+        acquisition_time=ACQUISITION_TIME,
+        solar_direction=SOLAR_DIRECTION,
+    )
     with caplog.at_level("WARNING"):
         out = retrieve(xr.open_dataset(no_vnir, engine="aster_l1b"), bundle_path)
     assert "without VNIR reflectance: the night (TIR-only) tests ran" in caplog.text
@@ -312,8 +390,13 @@ def test_reader_vnir_reflectance_by_hand_saturation_and_fill(tmp_path):
     rho[2, 1, 1] = 0.95  # saturates band 3N
     dn = vnir_dn_for_reflectance(rho, acquisition_time=ACQUISITION_TIME, solar_direction=SOLAR_DIRECTION)
     dn["1"][f * 3 + 2, f * 4 + 1] = 0  # one fill VNIR pixel under TIR pixel (3, 4)
-    path = write_aster_l1b(tmp_path / "AST_L1B_rho.hdf", shape=shape, vnir_dn=dn, acquisition_time=ACQUISITION_TIME,
-                           solar_direction=SOLAR_DIRECTION)
+    path = write_aster_l1b(
+        tmp_path / "AST_L1B_rho.hdf",
+        shape=shape,
+        vnir_dn=dn,
+        acquisition_time=ACQUISITION_TIME,
+        solar_direction=SOLAR_DIRECTION,
+    )
     ds = xr.open_dataset(path, engine="aster_l1b")
     got = ds["vnir_reflectance"].values
     assert ds["vnir_reflectance"].dtype == np.float64 and list(ds["vnir_band"].values) == ["1", "2", "3N"]

@@ -1,5 +1,6 @@
 """The demo job end to end with the shipped default bundle: scenes → L1B → cluster → Zarr → PNGs → report,
 and its land-cover map: a WorldCover GeoTIFF that, sampled by the retrieval, gives back the true classes."""
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,10 @@ from akkd_scale.cli import main
 from akkd_scale.conventions import LAND_COVER_CLASSES, LAND_COVER_UNKNOWN, QC_LAND_COVER_RULES
 from akkd_scale.io import open_aster_l1b
 from akkd_scale.landcover.legends import WORLDCOVER
-from akkd_scale.workflows.demo import DEMO_SCENES, land_cover_map_path, run_demo, write_worldcover_map
 from akkd_scale.pipeline.landcover_plan import plan_land_cover, sample_block
 from akkd_scale.pipeline.store import open_scene
 from akkd_scale.simulate.l1b_writer import write_aster_l1b
+from akkd_scale.workflows.demo import DEMO_SCENES, land_cover_map_path, run_demo, write_worldcover_map
 
 SHAPE = (48, 60)
 #: Accuracy of this test's demo run (``run_demo(shape=SHAPE, chunks=32)`` with the shipped default bundle):
@@ -33,15 +34,45 @@ DEMO_ACCURACY = {
 #: bare_rock_desert, built_up (measured with DEMO_ACCURACY).
 CLASS_ACCURACY = {
     "AST_L1B_demo_midlatitude_summer": {
-        "no map (NDVI rules)": [(0.470, 0.0012), (0.442, 0.0025), (0.572, 0.0056), (1.192, 0.0115), (0.850, 0.0101),
-                                (2.055, 0.0206), (0.959, 0.0130)],
-        "map": [(0.470, 0.0012), (0.442, 0.0025), (0.580, 0.0056), (1.151, 0.0111), (0.750, 0.0111),
-                (1.281, 0.0185), (0.703, 0.0122)]},
+        "no map (NDVI rules)": [
+            (0.470, 0.0012),
+            (0.442, 0.0025),
+            (0.572, 0.0056),
+            (1.192, 0.0115),
+            (0.850, 0.0101),
+            (2.055, 0.0206),
+            (0.959, 0.0130),
+        ],
+        "map": [
+            (0.470, 0.0012),
+            (0.442, 0.0025),
+            (0.580, 0.0056),
+            (1.151, 0.0111),
+            (0.750, 0.0111),
+            (1.281, 0.0185),
+            (0.703, 0.0122),
+        ],
+    },
     "AST_L1B_demo_tropical": {
-        "no map (NDVI rules)": [(0.583, 0.0014), (0.528, 0.0025), (0.699, 0.0055), (1.203, 0.0131), (1.105, 0.0102),
-                                (2.372, 0.0206), (1.185, 0.0166)],
-        "map": [(0.583, 0.0014), (0.527, 0.0024), (0.577, 0.0049), (1.167, 0.0125), (1.028, 0.0098),
-                (1.569, 0.0189), (1.124, 0.0136)]},
+        "no map (NDVI rules)": [
+            (0.583, 0.0014),
+            (0.528, 0.0025),
+            (0.699, 0.0055),
+            (1.203, 0.0131),
+            (1.105, 0.0102),
+            (2.372, 0.0206),
+            (1.185, 0.0166),
+        ],
+        "map": [
+            (0.583, 0.0014),
+            (0.527, 0.0024),
+            (0.577, 0.0049),
+            (1.167, 0.0125),
+            (1.028, 0.0098),
+            (1.569, 0.0189),
+            (1.124, 0.0136),
+        ],
+    },
 }
 #: Margins around the measured values: the run is deterministic (seeded scenes, fixed bundle), so they only
 #: absorb float noise across machines; a ±0.3 K offset of the fused or TES LST, or +0.005 on ε, fails.
@@ -124,7 +155,9 @@ def test_map_run_gives_back_the_true_land_cover(demo_run):
         without = open_scene(out / "results.zarr", name)  # the default run: classes from the NDVI/BT rules
         assert without.attrs["land_cover_source"] == "ndvi_bt_rules"
         classed = without["land_cover"].values != LAND_COVER_UNKNOWN
-        assert classed[valid].mean() > 0.95 and ((without["qc"].values & QC_LAND_COVER_RULES) > 0)[valid & classed].all()
+        assert (
+            classed[valid].mean() > 0.95 and ((without["qc"].values & QC_LAND_COVER_RULES) > 0)[valid & classed].all()
+        )
 
 
 def test_report_has_per_class_rows_for_both_runs(demo_run):
@@ -178,8 +211,9 @@ def test_quicklook_command_renders_any_result_store(demo_run, tmp_path):
 
 def test_quicklook_command_with_truth_renders_error_maps(demo_run, tmp_path):
     out, _ = demo_run
-    result = CliRunner().invoke(main, ["quicklook", str(out / "results.zarr"), "--out", str(tmp_path),
-                                       "--truth", str(out / "scenes" / "truth")])
+    result = CliRunner().invoke(
+        main, ["quicklook", str(out / "results.zarr"), "--out", str(tmp_path), "--truth", str(out / "scenes" / "truth")]
+    )
     assert result.exit_code == 0, result.output
     assert len(list(tmp_path.glob("*_lst_error.png"))) == len(DEMO_SCENES)
 

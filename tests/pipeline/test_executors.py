@@ -1,5 +1,6 @@
 """The run loop's two executors without a cluster: errors come back per job, a cluster without workers
 raises ClusterError, and the table row of a scene lost with it reads as before."""
+
 from __future__ import annotations
 
 import time
@@ -48,8 +49,13 @@ def test_cluster_without_workers_fails_the_scenes_with_a_cluster_error():
         executor._check_workers(progressed=False)
     job = SceneJob(0, Path("AST_L1B_x.hdf"), 0.0).ended("failed", lost.value, timed=False)
     assert job.row("/out.zarr") == {
-        "scene": "AST_L1B_x.hdf", "group": None, "status": "failed", "pixels": 0, "seconds": 0.0,
+        "scene": "AST_L1B_x.hdf",
+        "group": None,
+        "status": "failed",
+        "pixels": 0,
+        "seconds": 0.0,
         "error": "ClusterError: the Dask cluster has had no worker for 0 s (all workers lost); complete scenes are "
-                 "kept, rerun to finish the rest"}
+        "kept, rerun to finish the rest",
+    }
     executor._check_workers(progressed=True)  # any progress resets the clock
     assert executor._no_workers_since is None

@@ -1,6 +1,7 @@
 """GeoTIFF/COG export of result stores. The stores are written here in the layout of pipeline/store.py
 (one Zarr v3 group per scene, ``akkd_status`` last), from scenes opened with the reader, so these tests
 do not depend on the pipeline or a bundle."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,17 +35,33 @@ def write_result(store, group, scene_path, *, complete=True, with_spatial_ref=Tr
     shape = (scene.sizes["y"], scene.sizes["x"])
     qc = np.zeros(shape, np.uint8)
     qc[:3, :4] = 1
-    coords = {"latitude": scene.latitude.variable, "longitude": scene.longitude.variable,
-              "band": np.array(BANDS, dtype=object)}
+    coords = {
+        "latitude": scene.latitude.variable,
+        "longitude": scene.longitude.variable,
+        "band": np.array(BANDS, dtype=object),
+    }
     coords.update({k: scene[k] for k in ("x", "y", "spatial_ref") if k in scene.coords and with_spatial_ref})
-    result = xr.Dataset({
-        "lst": (("y", "x"), lst_field(shape), {"units": "K", "long_name": "land surface temperature"}),
-        "emissivity": (("band", "y", "x"), np.broadcast_to(np.linspace(0.95, 0.99, 5, dtype=np.float32)[:, None, None],
-                                                         (5,) + shape).copy(), {"units": "1"}),
-        "qc": (("y", "x"), qc, {"long_name": "retrieval quality flags", "flag_masks": np.array([1, 2, 4, 8], np.uint8),
-                                "flag_meanings": "invalid_input out_of_training_range extrapolation global"}),
-    }, coords=coords, attrs={"Conventions": "CF-1.10", "source_file": str(scene_path), "bundle": "tiny",
-                              "akkd_status": "incomplete"})
+    result = xr.Dataset(
+        {
+            "lst": (("y", "x"), lst_field(shape), {"units": "K", "long_name": "land surface temperature"}),
+            "emissivity": (
+                ("band", "y", "x"),
+                np.broadcast_to(np.linspace(0.95, 0.99, 5, dtype=np.float32)[:, None, None], (5,) + shape).copy(),
+                {"units": "1"},
+            ),
+            "qc": (
+                ("y", "x"),
+                qc,
+                {
+                    "long_name": "retrieval quality flags",
+                    "flag_masks": np.array([1, 2, 4, 8], np.uint8),
+                    "flag_meanings": "invalid_input out_of_training_range extrapolation global",
+                },
+            ),
+        },
+        coords=coords,
+        attrs={"Conventions": "CF-1.10", "source_file": str(scene_path), "bundle": "tiny", "akkd_status": "incomplete"},
+    )
     result.to_zarr(str(store), group=group, mode="w", consolidated=False, zarr_format=3)
     if complete:
         zarr.open_group(str(store), path=group, mode="r+").attrs.update({"akkd_status": "complete"})
@@ -66,8 +83,11 @@ def test_cog_at_lattice_points_equals_swath_within_half_a_pixel(l1b_store, tmp_p
     assert [(g.row, g.col) for g in gcps] == [(g.row, g.col) for g in scene.rio.get_gcps()]  # the stored lattice
     assert max(g.row for g in gcps) == 60.5  # lattice line 60 lies past the last image line
     paths = export_store(store, tmp_path, variables=["lst", "emissivity", "qc"])
-    assert sorted(p.name for p in paths) == ["AST_L1B_export_emissivity.tif", "AST_L1B_export_lst.tif",
-                                             "AST_L1B_export_qc.tif"]
+    assert sorted(p.name for p in paths) == [
+        "AST_L1B_export_emissivity.tif",
+        "AST_L1B_export_lst.tif",
+        "AST_L1B_export_qc.tif",
+    ]
     cog = rioxarray.open_rasterio(tmp_path / "AST_L1B_export_lst.tif", masked=True).squeeze("band", drop=True)
     assert cog.rio.crs.to_epsg() == utm_epsg(36.5, -116.9) == 32611
     assert cog.rio.resolution() == (90.0, -90.0)
@@ -138,8 +158,9 @@ def test_errors_write_nothing(l1b_store, tmp_path):
     out = tmp_path / "out"
     with pytest.raises(InputError, match="b_unfinished: scene group is incomplete"):
         export_store(mixed, out)
-    with pytest.raises(InputError, match="variable.s. ndvi not in scene group AST_L1B_export.*expected some of "
-                                         "emissivity, lst, qc"):
+    with pytest.raises(
+        InputError, match="variable.s. ndvi not in scene group AST_L1B_export.*expected some of emissivity, lst, qc"
+    ):
         export_store(store, out, variables=["lst", "ndvi"])
     with pytest.raises(InputError, match="not a result store: no Zarr group there"):
         export_store(tmp_path / "AST_L1B_half.hdf", out)
@@ -151,8 +172,10 @@ def test_errors_write_nothing(l1b_store, tmp_path):
 def test_cli_export(l1b_store, tmp_path):
     store, _ = l1b_store
     runner = CliRunner()
-    result = runner.invoke(main, ["export", str(store), "--out", str(tmp_path), "--variables", "lst",
-                                  "--crs", "utm", "--resolution", "180"])
+    result = runner.invoke(
+        main,
+        ["export", str(store), "--out", str(tmp_path), "--variables", "lst", "--crs", "utm", "--resolution", "180"],
+    )
     assert result.exit_code == 0, result.output
     assert result.output.strip().endswith("AST_L1B_export_lst.tif")
     assert rioxarray.open_rasterio(tmp_path / "AST_L1B_export_lst.tif").rio.resolution() == (180.0, -180.0)

@@ -1,24 +1,24 @@
 """The retrieval graph (size, model by reference, accessor) and the Zarr layout (CF, provenance, chunks)."""
+
 from __future__ import annotations
 
 import hashlib
-
 import warnings
 
 import cloudpickle
 import numpy as np
 import onnx
-from dask.utils import key_split
 import pytest
 import xarray as xr
+from dask.utils import key_split
 from onnx import numpy_helper
+from pipeline_checks import assert_same, reference, stored
 
 import akkd_scale.pipeline  # noqa: F401  (registers Dataset.akkd)
 from akkd_scale import __version__
-from akkd_scale.errors import InputError
 from akkd_scale.conventions import QC_BITS
+from akkd_scale.errors import InputError
 from akkd_scale.pipeline import bundle_ref, open_scene, retrieve, run_scenes, scene_group
-from pipeline_checks import assert_same, reference, stored
 
 
 def open_scene_file(path, chunks):
@@ -53,8 +53,10 @@ def test_accessor_equals_bundle_predict(scenes, bundle_path):
     lazy = ds.akkd.retrieve(bundle=bundle_path, heads=("fusion", "student"))
     assert lazy["lst"].chunks == ((20, 20, 8), (20, 20, 16))
     result = lazy.compute(scheduler="threads")
-    got = {name: result[name].transpose(*(("band",) if "band" in result[name].dims else ()), "y", "x").values
-           for name in result.data_vars}
+    got = {
+        name: result[name].transpose(*(("band",) if "band" in result[name].dims else ()), "y", "x").values
+        for name in result.data_vars
+    }
     expected = reference(scenes["good_b"], bundle_path, heads=("fusion", "student"))
     assert_same(got, expected)
     assert (got["qc"][:5, :9] & QC_BITS["invalid_input"]).all() and np.isnan(got["lst"][:5, :9]).all()
@@ -64,11 +66,16 @@ def test_bad_dataset_is_named(bundle_path):
     ds = xr.Dataset({"radiance": (("band", "y", "x"), np.zeros((5, 2, 2)))}, attrs={"source_file": "x.hdf"})
     with pytest.raises(InputError, match="x.hdf: brightness_temperature"):
         retrieve(ds, bundle_ref(bundle_path))
-    for heads, message in ((("fusion", "fusion"), r"heads: repeated heads in fusion,fusion"),
-                           (("fusion", "tes"), r"atmosphere: the 'tes' head needs atmospheric terms \(expected "
-                                               r"transmittance, path_radiance, sky_radiance"),
-                           (("nonsense",), r"heads: unknown heads \['nonsense'\] \(expected one or more of teacher"),
-                           ((), r"heads: no heads given")):
+    for heads, message in (
+        (("fusion", "fusion"), r"heads: repeated heads in fusion,fusion"),
+        (
+            ("fusion", "tes"),
+            r"atmosphere: the 'tes' head needs atmospheric terms \(expected "
+            r"transmittance, path_radiance, sky_radiance",
+        ),
+        (("nonsense",), r"heads: unknown heads \['nonsense'\] \(expected one or more of teacher"),
+        ((), r"heads: no heads given"),
+    ):
         with pytest.raises(InputError, match=message):
             retrieve(ds, bundle_ref(bundle_path), heads=heads)
 
@@ -76,8 +83,15 @@ def test_bad_dataset_is_named(bundle_path):
 def test_zarr_layout_cf_attrs_and_provenance(scenes, bundle_path, client, tmp_path):
     out = tmp_path / "layout.zarr"
     path = scenes["good_b"]
-    table = run_scenes([path], out, bundle=bundle_path, heads=("fusion", "teacher"), chunks=20, client=client,
-                       command_line="akkd-scale run test")
+    table = run_scenes(
+        [path],
+        out,
+        bundle=bundle_path,
+        heads=("fusion", "teacher"),
+        chunks=20,
+        client=client,
+        command_line="akkd-scale run test",
+    )
     assert list(table["status"]) == ["complete"]
     group = scene_group(path)
     assert group == "AST_L1B_good_b"
@@ -109,8 +123,10 @@ def test_zarr_layout_cf_attrs_and_provenance(scenes, bundle_path, client, tmp_pa
     assert attrs["source_file"] == str(path.resolve())
     assert attrs["source_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert attrs["command_line"] == "akkd-scale run test" and attrs["heads"] == "fusion,teacher"
-    assert_same(stored(out, group, ("lst_teacher",)),
-                {"lst_teacher": reference(path, bundle_path, ("fusion", "teacher"))["lst_teacher"]})
+    assert_same(
+        stored(out, group, ("lst_teacher",)),
+        {"lst_teacher": reference(path, bundle_path, ("fusion", "teacher"))["lst_teacher"]},
+    )
 
 
 def test_open_scene_refuses_incomplete(scenes, bundle_path, client, tmp_path):

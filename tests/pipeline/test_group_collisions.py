@@ -1,5 +1,6 @@
 """Two input files whose names map to one scene group, in separate runs: the second never replaces the first
 file's results silently (issue: "two inputs mapping to one group")."""
+
 from __future__ import annotations
 
 import shutil
@@ -31,8 +32,7 @@ def test_a_second_file_of_the_same_group_is_refused_then_replaced_only_with_over
     refused = _run(second, "--out", out, "--bundle", bundle_path)
     assert refused.exit_code == 1, refused.output
     text = " ".join(refused.output.split())
-    assert (f"maps to group '{group}' of {out}, which holds the results of another file, {first.resolve()}"
-            in text), text
+    assert f"maps to group '{group}' of {out}, which holds the results of another file, {first.resolve()}" in text, text
     assert "rename one), another --out, or --overwrite to replace them" in text
     assert group_status(out, group) == "complete" and group_source(out, group) == str(first.resolve())
     after = np.asarray(zarr.open_group(str(out), path=group, mode="r")["lst"][:])
@@ -59,16 +59,25 @@ def test_verify_while_another_run_holds_the_lock_names_that_run(scenes, bundle_p
     assert _run(scenes["good_a"], "--out", out, "--bundle", bundle_path).exit_code == 0
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # the running writer
     try:
-        (out / LOCK_FILE).write_text(json.dumps({
-            "pid": other.pid, "process_started": psutil.Process(other.pid).create_time(),
-            "host": socket.gethostname(), "started": "2026-01-01T00:00:00+00:00",
-            "command_line": "akkd-scale run b.hdf"}))
+        (out / LOCK_FILE).write_text(
+            json.dumps(
+                {
+                    "pid": other.pid,
+                    "process_started": psutil.Process(other.pid).create_time(),
+                    "host": socket.gethostname(),
+                    "started": "2026-01-01T00:00:00+00:00",
+                    "command_line": "akkd-scale run b.hdf",
+                }
+            )
+        )
         result = _run(scenes["good_a"], scenes["good_b"], "--out", out, "--bundle", bundle_path, "--verify")
     finally:
         other.kill()
         other.wait()
     assert result.exit_code == 1, result.output
     text = " ".join(result.output.split())
-    assert (f"group missing (the store is being written by a running run: pid {other.pid} on "
-            f"{socket.gethostname()}, started 2026-01-01T00:00:00+00:00: akkd-scale run b.hdf)") in text, text
+    assert (
+        f"group missing (the store is being written by a running run: pid {other.pid} on "
+        f"{socket.gethostname()}, started 2026-01-01T00:00:00+00:00: akkd-scale run b.hdf)"
+    ) in text, text
     assert "AST_L1B_good_a ok" in text

@@ -1,6 +1,7 @@
 """Land cover at retrieval time: user maps (WorldCover, IGBP) sampled at the pixels, NDVI/BT rules, night
 scenes, the QC bit and attributes, the CLI option and the errors. Expected classes are computed here by
 hand from the map geometry, independently of akkd_scale.pipeline.landcover_plan."""
+
 from __future__ import annotations
 
 import re
@@ -9,19 +10,37 @@ import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
+from pipeline_checks import reference
 
 from akkd_scale.conventions import QC_BITS, QC_LAND_COVER_RULES, QC_NO_LAND_COVER
 from akkd_scale.errors import InputError
 from akkd_scale.models.bundle import default_bundle_path
 from akkd_scale.pipeline.graph import retrieve
-from pipeline_checks import reference
 
 SHAPE = (12, 14)
 CHUNKS = {"y": 6, "x": 7}
 #: Hand-written legend tables (the documented mapping), independent of akkd_scale.landcover.legends.
 WORLDCOVER_CLASS = {10: 2, 20: 4, 30: 4, 40: 3, 50: 7, 60: 6, 70: 1, 80: 0, 90: 4, 95: 2, 100: 5}
-IGBP_CLASS = {1: 2, 2: 2, 3: 2, 4: 2, 5: 2, 6: 4, 7: 5, 8: 2, 9: 4, 10: 4, 11: 4, 12: 3, 13: 7, 14: 3, 15: 1, 16: 6,
-              17: 0, 255: -1}
+IGBP_CLASS = {
+    1: 2,
+    2: 2,
+    3: 2,
+    4: 2,
+    5: 2,
+    6: 4,
+    7: 5,
+    8: 2,
+    9: 4,
+    10: 4,
+    11: 4,
+    12: 3,
+    13: 7,
+    14: 3,
+    15: 1,
+    16: 6,
+    17: 0,
+    255: -1,
+}
 MODIS_SINUSOIDAL = "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs"
 
 
@@ -32,16 +51,25 @@ def day_scene(tmp_path_factory):
     root = tmp_path_factory.mktemp("lc_scenes")
     rng = np.random.default_rng(3)
     bt = 295.0 + rng.normal(0, 2, (5,) + SHAPE) + np.array([-6.0, -5, -4, 0, -0.5])[:, None, None]
-    return write_aster_l1b(root / "AST_L1T_day.hdf", brightness_temperature=bt, shape=SHAPE, processing_level="1T",
-                           vnir_dn={"2": rng.integers(20, 90, (SHAPE[0] * 6, SHAPE[1] * 6)).astype(np.uint8)})
+    return write_aster_l1b(
+        root / "AST_L1T_day.hdf",
+        brightness_temperature=bt,
+        shape=SHAPE,
+        processing_level="1T",
+        vnir_dn={"2": rng.integers(20, 90, (SHAPE[0] * 6, SHAPE[1] * 6)).astype(np.uint8)},
+    )
 
 
 @pytest.fixture(scope="module")
 def night_scene(tmp_path_factory):
     from akkd_scale.simulate.l1b_writer import write_aster_l1b
 
-    return write_aster_l1b(tmp_path_factory.mktemp("lc_night") / "AST_L1T_night.hdf", shape=SHAPE,
-                           processing_level="1T", include_vnir=False)
+    return write_aster_l1b(
+        tmp_path_factory.mktemp("lc_night") / "AST_L1T_night.hdf",
+        shape=SHAPE,
+        processing_level="1T",
+        include_vnir=False,
+    )
 
 
 def _open(path):
@@ -58,8 +86,11 @@ def _write_map(path, codes, x_edges_start, y_edges_start, cell, crs, nodata=None
     import rioxarray  # noqa: F401
 
     ny, nx = codes.shape
-    grid = xr.DataArray(codes, dims=("y", "x"), coords={"y": y_edges_start - cell * (np.arange(ny) + 0.5),
-                                                         "x": x_edges_start + cell * (np.arange(nx) + 0.5)})
+    grid = xr.DataArray(
+        codes,
+        dims=("y", "x"),
+        coords={"y": y_edges_start - cell * (np.arange(ny) + 0.5), "x": x_edges_start + cell * (np.arange(nx) + 0.5)},
+    )
     grid = grid.rio.write_crs(crs)
     if nodata is not None:
         grid = grid.rio.write_nodata(nodata)
@@ -153,16 +184,18 @@ def test_map_gaps_fall_back_to_rules_and_classes_choose_the_students(day_scene, 
     on_map = np.floor((lon - west) / cell) < 12
     assert on_map.any() and (~on_map).any()
     rows, cols = np.floor((north - lat) / cell).astype(int), np.floor((lon - west) / cell).astype(int)
-    expected = np.where(on_map, np.vectorize(WORLDCOVER_CLASS.get)(codes[rows, np.minimum(cols, 11)]),
-                        _rules_by_hand(ds.compute()))
+    expected = np.where(
+        on_map, np.vectorize(WORLDCOVER_CLASS.get)(codes[rows, np.minimum(cols, 11)]), _rules_by_hand(ds.compute())
+    )
     np.testing.assert_array_equal(mapped["land_cover"].values, expected)
     assert np.all((mapped["qc"].values & QC_LAND_COVER_RULES) == np.where(on_map, 0, 16))
     assert mapped.attrs["land_cover_source"].endswith("; ndvi_bt_rules where the map gives no class")
     by_hand = reference(day_scene, default_bundle_path(), land_cover=expected)
     for name in ("lst", "emissivity", "lst_uncertainty"):
         np.testing.assert_array_equal(mapped[name].values, by_hand[name], err_msg=name)
-    np.testing.assert_array_equal(mapped["qc"].values & ~np.uint8(QC_LAND_COVER_RULES),
-                                  by_hand["qc"] & ~np.uint8(QC_LAND_COVER_RULES))
+    np.testing.assert_array_equal(
+        mapped["qc"].values & ~np.uint8(QC_LAND_COVER_RULES), by_hand["qc"] & ~np.uint8(QC_LAND_COVER_RULES)
+    )
     assert np.all(plain["land_cover"].values == -1)
 
 
@@ -196,17 +229,31 @@ def test_errors_name_the_file_and_what_was_expected(day_scene, tmp_path):
         retrieve(ds, landcover=tmp_path / "bad.tif", landcover_legend="worldcover")
     with pytest.raises(InputError, match=r"codes \[30, 33\] under the scene fit no known legend"):
         retrieve(ds, landcover=tmp_path / "bad.tif")
-    _write_map(tmp_path / "tens.tif", np.full((40, 40), 10, np.uint8), lon.min() - 0.01, lat.max() + 0.01, 0.002,
-               "EPSG:4326")
+    _write_map(
+        tmp_path / "tens.tif", np.full((40, 40), 10, np.uint8), lon.min() - 0.01, lat.max() + 0.01, 0.002, "EPSG:4326"
+    )
     with pytest.raises(InputError, match=r"codes \[10\] under the scene fit both .*--landcover-legend"):
         retrieve(ds, landcover=tmp_path / "tens.tif")
     assert set(np.unique(retrieve(ds, landcover=tmp_path / "tens.tif", landcover_legend="igbp")["land_cover"])) == {4}
-    _write_map(tmp_path / "empty.tif", np.zeros((40, 40), np.uint8), lon.min() - 0.01, lat.max() + 0.01, 0.002,
-               "EPSG:4326", nodata=0)
+    _write_map(
+        tmp_path / "empty.tif",
+        np.zeros((40, 40), np.uint8),
+        lon.min() - 0.01,
+        lat.max() + 0.01,
+        0.002,
+        "EPSG:4326",
+        nodata=0,
+    )
     with pytest.raises(InputError, match=r"empty\.tif: land cover map: only no-data cells under the scene"):
         retrieve(ds, landcover=tmp_path / "empty.tif")
-    _write_map(tmp_path / "ESA_WorldCover_10m_2021_v200_tile.tif", np.full((40, 40), 10, np.uint8),
-               lon.min() - 0.01, lat.max() + 0.01, 0.002, "EPSG:4326")
+    _write_map(
+        tmp_path / "ESA_WorldCover_10m_2021_v200_tile.tif",
+        np.full((40, 40), 10, np.uint8),
+        lon.min() - 0.01,
+        lat.max() + 0.01,
+        0.002,
+        "EPSG:4326",
+    )
     named = retrieve(ds, landcover=tmp_path / "ESA_WorldCover_10m_2021_v200_tile.tif")
     assert set(np.unique(named["land_cover"])) == {2} and "(worldcover)" in named.attrs["land_cover_source"]
 
@@ -220,8 +267,21 @@ def test_cli_landcover_option(day_scene, tmp_path):
 
     codes, west, north, cell = _worldcover_map(tmp_path / "cover.tif", day_scene)
     store = tmp_path / "out.zarr"
-    result = CliRunner().invoke(main, ["run", str(day_scene), "--out", str(store), "--executor", "threads",
-                                       "--landcover", str(tmp_path / "cover.tif"), "--landcover-legend", "worldcover"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(day_scene),
+            "--out",
+            str(store),
+            "--executor",
+            "threads",
+            "--landcover",
+            str(tmp_path / "cover.tif"),
+            "--landcover-legend",
+            "worldcover",
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = open_scene(store, "AST_L1T_day").compute()
     lat, lon = _geo(day_scene)
@@ -229,12 +289,13 @@ def test_cli_landcover_option(day_scene, tmp_path):
     np.testing.assert_array_equal(out["land_cover"].values, np.vectorize(WORLDCOVER_CLASS.get)(codes[rows, cols]))
     assert out.attrs["land_cover_source"].startswith(f"map: {tmp_path / 'cover.tif'} (worldcover)")
     assert out.attrs["akkd_record"]["land_cover_map"].endswith("(worldcover)")
-    tif, = export_store(store, tmp_path / "tifs", variables=["land_cover"], crs="utm", fmt="geotiff")
+    (tif,) = export_store(store, tmp_path / "tifs", variables=["land_cover"], crs="utm", fmt="geotiff")
     with rasterio.open(tif) as src:  # an L1T scene exported to its own UTM grid: no resampling
         np.testing.assert_array_equal(src.read(1), out["land_cover"].values)
         assert src.nodata == -1 and src.tags()["flag_values"] == "-1 0 1 2 3 4 5 6 7"
-    usage = CliRunner().invoke(main, ["run", str(day_scene), "--out", str(tmp_path / "o2.zarr"),
-                                      "--landcover-legend", "igbp"])
+    usage = CliRunner().invoke(
+        main, ["run", str(day_scene), "--out", str(tmp_path / "o2.zarr"), "--landcover-legend", "igbp"]
+    )
     assert usage.exit_code == 2 and "--landcover-legend" in usage.output and "needs --landcover" in usage.output
 
 
@@ -248,8 +309,9 @@ def test_run_scenes_on_a_cluster_samples_the_map_and_records_it(day_scene, tmp_p
     assert list(table["status"]) == ["complete"], table["error"].tolist()
     lat, lon = _geo(day_scene)
     rows, cols = np.floor((north - lat) / cell).astype(int), np.floor((lon - west) / cell).astype(int)
-    np.testing.assert_array_equal(open_scene(out, "AST_L1T_day")["land_cover"].values,
-                                  np.vectorize(WORLDCOVER_CLASS.get)(codes[rows, cols]))
+    np.testing.assert_array_equal(
+        open_scene(out, "AST_L1T_day")["land_cover"].values, np.vectorize(WORLDCOVER_CLASS.get)(codes[rows, cols])
+    )
     again = run_scenes([day_scene], out, chunks=7, client=client, landcover=tmp_path / "cover.tif")
     assert list(again["status"]) == ["skipped"]
     without = run_scenes([day_scene], out, chunks=7, client=client, landcover="rules")  # record names the map

@@ -1,5 +1,6 @@
 """retrieve(): 1-D samples and 2-D scenes give identical numbers; lazy in → lazy out; NaN → NaN + QC;
 the bundle travels by reference."""
+
 from __future__ import annotations
 
 import pickle
@@ -22,8 +23,10 @@ def _scene(samples: xr.Dataset, ny: int, nx: int) -> xr.Dataset:
     """The first ny·nx samples laid out as a (band, y, x) scene."""
     bt = samples["brightness_temperature"].values[: ny * nx].reshape(ny, nx, 5).transpose(2, 0, 1)
     vza = samples["view_zenith"].values[: ny * nx].reshape(ny, nx)
-    return xr.Dataset({"brightness_temperature": (("band", "y", "x"), bt), "view_zenith": (("y", "x"), vza)},
-                      coords={"band": BANDS, "y": np.arange(ny) * 90.0, "x": np.arange(nx) * 90.0})
+    return xr.Dataset(
+        {"brightness_temperature": (("band", "y", "x"), bt), "view_zenith": (("y", "x"), vza)},
+        coords={"band": BANDS, "y": np.arange(ny) * 90.0, "x": np.arange(nx) * 90.0},
+    )
 
 
 @pytest.fixture
@@ -87,8 +90,10 @@ def test_distributed_cluster_carries_bundle_by_reference(tiny_bundle, samples):
 
     scene = _scene(samples, 10, 12).chunk({"y": 5})
     expected = retrieve(scene.compute(), tiny_bundle)
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster):
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster),
+    ):
         out = retrieve(scene, tiny_bundle).compute()
     xr.testing.assert_identical(out, expected)
 

@@ -1,4 +1,5 @@
 """run_scenes and `akkd-scale run` on a real LocalCluster: bad scenes, resume, interruption, worker death."""
+
 from __future__ import annotations
 
 import os
@@ -14,11 +15,11 @@ import zarr
 from click.testing import CliRunner
 from dask.utils import key_split
 from distributed import WorkerPlugin
+from pipeline_checks import assert_same, reference, stored
 
 from akkd_scale.cli import main
 from akkd_scale.errors import BundleError
 from akkd_scale.pipeline import bundle_ref, group_status, run_scenes, scene_group
-from pipeline_checks import assert_same, reference, stored
 
 GOOD = ("good_a", "good_b", "good_c")
 BAD = ("truncated", "not_hdf", "vnir_only")
@@ -27,8 +28,18 @@ BAD = ("truncated", "not_hdf", "vnir_only")
 def test_cli_batch_with_bad_scenes(scenes, bundle_path, client, tmp_path):
     out = tmp_path / "results.zarr"
     order = ["good_a", "truncated", "not_hdf", "good_b", "vnir_only", "good_c"]
-    args = ["run", *[str(scenes[k]) for k in order], "--out", str(out), "--bundle", str(bundle_path),
-            "--scheduler", client.scheduler.address, "--chunks", "32"]
+    args = [
+        "run",
+        *[str(scenes[k]) for k in order],
+        "--out",
+        str(out),
+        "--bundle",
+        str(bundle_path),
+        "--scheduler",
+        client.scheduler.address,
+        "--chunks",
+        "32",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1, result.output
     assert "3 complete" in result.output and "3 failed" in result.output, result.output
@@ -69,8 +80,7 @@ def test_chunking_invariance(scenes, bundle_path, client, tmp_path):
     paths = [scenes["good_b"]]  # has fill pixels
     heads = ("fusion", "teacher", "student")
     for chunks in (16, 25, 48):
-        run_scenes(paths, tmp_path / f"c{chunks}.zarr", bundle=bundle_path, heads=heads, chunks=chunks,
-                   client=client)
+        run_scenes(paths, tmp_path / f"c{chunks}.zarr", bundle=bundle_path, heads=heads, chunks=chunks, client=client)
     names = ("lst", "emissivity", "lst_uncertainty", "qc", "lst_teacher", "emissivity_student")
     group = scene_group(paths[0])
     base = stored(tmp_path / "c16.zarr", group, names)
@@ -89,8 +99,9 @@ def test_missing_bundle_is_a_clear_error(tmp_path, scenes, bundle_path, monkeypa
         run_scenes([scenes["good_a"]], tmp_path / "o.zarr")
     monkeypatch.setenv("AKKD_BUNDLE", str(bundle_path))
     assert bundle_ref(None) == bundle_ref(bundle_path)
-    result = CliRunner().invoke(main, ["run", str(scenes["good_a"]), "--out", str(tmp_path / "o.zarr"),
-                                       "--bundle", str(tmp_path)])
+    result = CliRunner().invoke(
+        main, ["run", str(scenes["good_a"]), "--out", str(tmp_path / "o.zarr"), "--bundle", str(tmp_path)]
+    )
     assert result.exit_code != 0 and "manifest.json" in result.output
 
 
@@ -99,11 +110,26 @@ def test_interrupted_run_then_rerun_gives_same_arrays(scenes, bundle_path, clien
     paths = [scenes[k] for k in GOOD] + [scenes["good_a"].with_name("AST_L1B_copy_d.hdf")]
     paths[-1].write_bytes(scenes["good_a"].read_bytes())
     out = tmp_path / "killed.zarr"
-    command = [sys.executable, "-m", "akkd_scale.cli", "run", *map(str, paths), "--out", str(out),
-               "--bundle", str(bundle_path), "--workers", "1", "--threads-per-worker", "1", "--chunks", "8",
-               "--dashboard-address", ""]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "akkd_scale.cli",
+        "run",
+        *map(str, paths),
+        "--out",
+        str(out),
+        "--bundle",
+        str(bundle_path),
+        "--workers",
+        "1",
+        "--threads-per-worker",
+        "1",
+        "--chunks",
+        "8",
+        "--dashboard-address",
+        "",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     groups = [scene_group(p) for p in paths]
     try:
         deadline = time.monotonic() + 120
@@ -144,8 +170,9 @@ def test_scene_failing_on_the_cluster_is_reported_and_others_finish(scenes, bund
     out = tmp_path / "failing.zarr"
     client.register_plugin(TruncateOnFirstKernel(str(victim)), name="truncate")
     try:
-        table = run_scenes([victim, scenes["good_a"]], out, bundle=bundle_path, chunks=8, client=client,
-                           max_in_flight=1)
+        table = run_scenes(
+            [victim, scenes["good_a"]], out, bundle=bundle_path, chunks=8, client=client, max_in_flight=1
+        )
     finally:
         client.unregister_worker_plugin("truncate")
     assert list(table["status"]) == ["failed", "complete"], table
@@ -194,10 +221,24 @@ def test_threaded_executor_gives_the_cluster_numbers_bit_for_bit(scenes, bundle_
     paths = [scenes["good_b"], scenes["good_c"]]
     heads = ("fusion", "teacher", "tes")
     names = ("lst", "emissivity", "lst_uncertainty", "qc", "lst_teacher", "lst_tes", "emissivity_tes")
-    threaded = run_scenes(paths, tmp_path / "threads.zarr", bundle=bundle_path, heads=heads, chunks="auto",
-                          atmosphere="tropical", executor="threads")
-    clustered = run_scenes(paths, tmp_path / "cluster.zarr", bundle=bundle_path, heads=heads, chunks=16,
-                           atmosphere="tropical", client=client)
+    threaded = run_scenes(
+        paths,
+        tmp_path / "threads.zarr",
+        bundle=bundle_path,
+        heads=heads,
+        chunks="auto",
+        atmosphere="tropical",
+        executor="threads",
+    )
+    clustered = run_scenes(
+        paths,
+        tmp_path / "cluster.zarr",
+        bundle=bundle_path,
+        heads=heads,
+        chunks=16,
+        atmosphere="tropical",
+        client=client,
+    )
     assert list(threaded["status"]) == list(clustered["status"]) == ["complete", "complete"]
     for path in paths:
         group = scene_group(path)

@@ -1,5 +1,6 @@
 """Result-store integrity and bad input, one reproducer per case of the store-safety issue: exclusive
 writer, safe --out, completeness you can trust, no endless waits, smaller CLI cases."""
+
 from __future__ import annotations
 
 import errno
@@ -16,6 +17,7 @@ import zarr
 from click.testing import CliRunner
 from dask.utils import key_split
 from distributed import WorkerPlugin
+from pipeline_checks import assert_same, reference, stored
 
 from akkd_scale.cli import main
 from akkd_scale.errors import BundleError, ClusterError, StoreError
@@ -24,7 +26,6 @@ from akkd_scale.pipeline.cluster import get_client
 from akkd_scale.pipeline.runner import _describe, verify_store
 from akkd_scale.pipeline.store import LOCK_FILE, StoreLock, mark_complete
 from akkd_scale.simulate.l1b_writer import write_aster_l1b
-from pipeline_checks import assert_same, reference, stored
 
 SHAPE = (48, 56)  # the pipeline fixtures' scene size
 
@@ -37,6 +38,7 @@ def _dead_pid() -> int:
 
 # 1. exclusive writer -------------------------------------------------------------------------------
 
+
 def test_second_run_on_a_locked_store_is_refused_with_the_owner(scenes, bundle_path, client, tmp_path):
     import socket
 
@@ -46,9 +48,17 @@ def test_second_run_on_a_locked_store_is_refused_with_the_owner(scenes, bundle_p
     run_scenes([scenes["good_a"]], out, bundle=bundle_path, chunks=24, client=client)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # the other, live run
     try:
-        (out / LOCK_FILE).write_text(json.dumps({
-            "pid": other.pid, "process_started": psutil.Process(other.pid).create_time(), "host": socket.gethostname(),
-            "started": "2026-01-01T00:00:00+00:00", "command_line": "akkd-scale run first.hdf"}))
+        (out / LOCK_FILE).write_text(
+            json.dumps(
+                {
+                    "pid": other.pid,
+                    "process_started": psutil.Process(other.pid).create_time(),
+                    "host": socket.gethostname(),
+                    "started": "2026-01-01T00:00:00+00:00",
+                    "command_line": "akkd-scale run first.hdf",
+                }
+            )
+        )
         with pytest.raises(StoreError, match=rf"locked by another run \(pid {other.pid} on .*akkd-scale run first"):
             run_scenes([scenes["good_b"]], out, bundle=bundle_path, chunks=24, client=client)
         assert group_status(out, scene_group(scenes["good_b"])) == "missing"
@@ -65,8 +75,16 @@ def test_stale_lock_of_a_dead_process_is_taken_over(scenes, bundle_path, client,
     run_scenes([scenes["good_a"]], out, bundle=bundle_path, chunks=24, client=client)
     import socket
 
-    (out / LOCK_FILE).write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname(),
-                                             "process_started": 0.0, "started": "2026-01-01T00:00:00+00:00"}))
+    (out / LOCK_FILE).write_text(
+        json.dumps(
+            {
+                "pid": _dead_pid(),
+                "host": socket.gethostname(),
+                "process_started": 0.0,
+                "started": "2026-01-01T00:00:00+00:00",
+            }
+        )
+    )
     with caplog.at_level(logging.WARNING, logger="akkd_scale"):
         table = run_scenes([scenes["good_b"]], out, bundle=bundle_path, chunks=24, client=client)
     assert list(table["status"]) == ["complete"]
@@ -77,8 +95,23 @@ def test_stale_lock_of_a_dead_process_is_taken_over(scenes, bundle_path, client,
 def test_two_processes_on_one_store_one_runs_one_is_refused(scenes, bundle_path, tmp_path):
     out = tmp_path / "two.zarr"
     paths = [str(scenes[k]) for k in ("good_a", "good_b", "good_c")]
-    command = [sys.executable, "-m", "akkd_scale.cli", "run", *paths, "--out", str(out), "--bundle",
-               str(bundle_path), "--workers", "1", "--chunks", "8", "--dashboard-address", ""]
+    command = [
+        sys.executable,
+        "-m",
+        "akkd_scale.cli",
+        "run",
+        *paths,
+        "--out",
+        str(out),
+        "--bundle",
+        str(bundle_path),
+        "--workers",
+        "1",
+        "--chunks",
+        "8",
+        "--dashboard-address",
+        "",
+    ]
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not (out / LOCK_FILE).exists():
@@ -93,6 +126,7 @@ def test_two_processes_on_one_store_one_runs_one_is_refused(scenes, bundle_path,
 
 
 # 2. safe output location ---------------------------------------------------------------------------
+
 
 def test_foreign_directory_as_out_is_refused_and_untouched(scenes, bundle_path, tmp_path):
     folder = tmp_path / "my_folder"
@@ -130,6 +164,7 @@ def test_a_foreign_node_at_a_scene_group_is_never_replaced(scenes, bundle_path, 
 
 # 3. completeness you can trust ---------------------------------------------------------------------
 
+
 def test_rerun_redoes_changed_input_more_heads_and_other_chunks(scenes, bundle_path, client, tmp_path, caplog):
     out = tmp_path / "stale.zarr"
     scene = tmp_path / "AST_L1B_same_stem.hdf"
@@ -161,8 +196,9 @@ def test_missing_chunks_are_never_marked_complete_and_are_repaired(scenes, bundl
         mark_complete(out, group, {})
     report = verify_store(paths, out, bundle=bundle_path, chunks=16)
     assert list(report["status"]) == ["redo"] and "lst 11 of 12 chunks present" in report.loc[0, "problem"]
-    result = CliRunner().invoke(main, ["run", str(paths[0]), "--out", str(out), "--bundle", str(bundle_path),
-                                       "--chunks", "16", "--verify"])
+    result = CliRunner().invoke(
+        main, ["run", str(paths[0]), "--out", str(out), "--bundle", str(bundle_path), "--chunks", "16", "--verify"]
+    )
     assert result.exit_code == 1 and "redo" in result.output
     table = run_scenes(paths, out, bundle=bundle_path, chunks=16, client=client)
     assert list(table["status"]) == ["complete"] and chunk.is_file()
@@ -198,13 +234,27 @@ def test_input_replaced_mid_run_fails_that_scene(scenes, bundle_path, client, tm
 
 # 4. no endless waits -------------------------------------------------------------------------------
 
+
 def test_unreachable_scheduler_fails_fast_with_one_line(tmp_path, scenes, bundle_path):
     started = time.monotonic()
     with pytest.raises(ClusterError, match=r"cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 1 s"):
         get_client("tcp://127.0.0.1:9", connect_timeout=1.0)
     assert time.monotonic() - started < 15
-    result = CliRunner().invoke(main, ["run", str(scenes["good_a"]), "--out", str(tmp_path / "u.zarr"), "--bundle",
-                                       str(bundle_path), "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "1"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(scenes["good_a"]),
+            "--out",
+            str(tmp_path / "u.zarr"),
+            "--bundle",
+            str(bundle_path),
+            "--scheduler",
+            "tcp://127.0.0.1:9",
+            "--connect-timeout",
+            "1",
+        ],
+    )
     assert result.exit_code == 1 and result.output.count("\n") == 1 and "cannot reach" in result.output
 
 
@@ -212,8 +262,10 @@ def test_unreachable_scheduler_fails_fast_with_one_line(tmp_path, scenes, bundle
 def test_run_fails_in_bounded_time_when_every_worker_is_gone(scenes, bundle_path, tmp_path):
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         client.wait_for_workers(1)
         cluster.scale(0)
         deadline = time.monotonic() + 30
@@ -221,8 +273,15 @@ def test_run_fails_in_bounded_time_when_every_worker_is_gone(scenes, bundle_path
             assert time.monotonic() < deadline
             time.sleep(0.1)
         started = time.monotonic()
-        table = run_scenes([scenes["good_a"], scenes["good_c"]], tmp_path / "orphan.zarr", bundle=bundle_path,
-                           chunks=24, client=client, worker_timeout=2.0, max_in_flight=1)
+        table = run_scenes(
+            [scenes["good_a"], scenes["good_c"]],
+            tmp_path / "orphan.zarr",
+            bundle=bundle_path,
+            chunks=24,
+            client=client,
+            worker_timeout=2.0,
+            max_in_flight=1,
+        )
     assert time.monotonic() - started < 30
     assert list(table["status"]) == ["failed", "failed"]
     assert all("has had no worker for 2 s" in e for e in table["error"])
@@ -230,12 +289,12 @@ def test_run_fails_in_bounded_time_when_every_worker_is_gone(scenes, bundle_path
 
 # 9. smaller cases ----------------------------------------------------------------------------------
 
+
 def test_directory_and_duplicate_paths_do_not_abort_or_fail_the_batch(scenes, bundle_path, tmp_path, client):
     folder = tmp_path / "AST_L1B_folder.hdf"
     folder.mkdir()
     out = tmp_path / "batch.zarr"
-    table = run_scenes([scenes["good_a"], folder, scenes["good_a"]], out, bundle=bundle_path, chunks=24,
-                       client=client)
+    table = run_scenes([scenes["good_a"], folder, scenes["good_a"]], out, bundle=bundle_path, chunks=24, client=client)
     assert list(table["status"]) == ["complete", "failed", "skipped"]
     assert "is a directory (expected an ASTER L1B HDF file)" in table.loc[1, "error"]
     assert table.loc[2, "error"] == "same file as input 1 of this run"
@@ -265,8 +324,21 @@ def test_quicklook_of_a_foreign_store_is_an_error(tmp_path):
 
 
 def test_no_dashboard_prints_no_link(scenes, bundle_path, tmp_path):
-    result = CliRunner().invoke(main, ["run", str(scenes["good_a"]), "--out", str(tmp_path / "d.zarr"), "--bundle",
-                                       str(bundle_path), "--workers", "1", "--dashboard-address", ""])
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            str(scenes["good_a"]),
+            "--out",
+            str(tmp_path / "d.zarr"),
+            "--bundle",
+            str(bundle_path),
+            "--workers",
+            "1",
+            "--dashboard-address",
+            "",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Dask dashboard: off" in result.output and "http" not in result.output
 
@@ -277,8 +349,9 @@ def test_disk_full_error_names_the_store():
 
 
 def test_a_scene_without_pointing_angle_is_not_a_silent_all_nan_complete(tmp_path, bundle_path, client):
-    path = write_aster_l1b(tmp_path / "AST_L1B_no_pointing.hdf", brightness_temperature=295.0, shape=SHAPE,
-                           pointing_angle=None)
+    path = write_aster_l1b(
+        tmp_path / "AST_L1B_no_pointing.hdf", brightness_temperature=295.0, shape=SHAPE, pointing_angle=None
+    )
     table = run_scenes([path], tmp_path / "nan.zarr", bundle=bundle_path, chunks=24, client=client)
     assert table.loc[0, "status"] == "failed"
     assert "no pixel could be retrieved (every pixel has QC bit invalid_input" in table.loc[0, "error"]

@@ -1,4 +1,5 @@
 """The ``tes`` head of the pipeline: TES with an assumed AFGL atmosphere, next to the networks."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,15 +24,27 @@ def greybody_scene(tmp_path_factory):
     path = tmp_path_factory.mktemp("tes") / "AST_L1B_greybody.hdf"
     write_aster_l1b(path, brightness_temperature=280.0, shape=SHAPE, pointing_angle=4.0)  # for the view zenith
     terms = tes_terms(open_aster_l1b(path), "midlatitude_summer")
-    radiance = at_sensor_radiance(np.full(SHAPE, LST), np.full(SHAPE + (5,), 0.985), terms["transmittance"],
-                                  terms["path_radiance"], terms["sky_radiance"])
+    radiance = at_sensor_radiance(
+        np.full(SHAPE, LST),
+        np.full(SHAPE + (5,), 0.985),
+        terms["transmittance"],
+        terms["path_radiance"],
+        terms["sky_radiance"],
+    )
     return write_aster_l1b(path, radiance=np.moveaxis(radiance, -1, 0), shape=SHAPE, pointing_angle=4.0)
 
 
 def test_tes_head_recovers_a_greybody_and_matches_direct_tes(greybody_scene, bundle_path, client, tmp_path):
     out = tmp_path / "tes.zarr"
-    table = run_scenes([greybody_scene], out, bundle=bundle_path, heads=("fusion", "tes"),
-                       atmosphere="midlatitude_summer", chunks=16, client=client)
+    table = run_scenes(
+        [greybody_scene],
+        out,
+        bundle=bundle_path,
+        heads=("fusion", "tes"),
+        atmosphere="midlatitude_summer",
+        chunks=16,
+        client=client,
+    )
     assert list(table["status"]) == ["complete"], table["error"].tolist()
     result = open_scene(out, scene_group(greybody_scene)).load()
     assert "midlatitude_summer" in result.attrs["tes_atmosphere"]
@@ -40,19 +53,27 @@ def test_tes_head_recovers_a_greybody_and_matches_direct_tes(greybody_scene, bun
     assert abs(float(np.mean(lst_tes)) - LST) < 0.5  # greybody: only the MMD curve and 12-bit DN remain
     ds = open_aster_l1b(greybody_scene)
     terms = tes_terms(ds, "midlatitude_summer")
-    direct = tes(ds["brightness_temperature"].values, *(terms[n][:, None, None] for n in
-                                                        ("transmittance", "path_radiance", "sky_radiance")),
-                 quantity="brightness_temperature", band_axis=0)
+    direct = tes(
+        ds["brightness_temperature"].values,
+        *(terms[n][:, None, None] for n in ("transmittance", "path_radiance", "sky_radiance")),
+        quantity="brightness_temperature",
+        band_axis=0,
+    )
     np.testing.assert_allclose(lst_tes, direct.lst, atol=1e-4)
-    np.testing.assert_allclose(result["emissivity_tes"].transpose("band", "y", "x").values, direct.emissivity,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        result["emissivity_tes"].transpose("band", "y", "x").values, direct.emissivity, atol=1e-6
+    )
 
 
-@pytest.mark.parametrize("heads, atmosphere, message", [
-    (("fusion", "tes"), None, r"atmosphere: the 'tes' head needs atmospheric terms"),
-    (("fusion", "tes"), "mars", r"atmosphere: unknown atmosphere 'mars' for the 'tes' head \(expected an AFGL"),
-    (("fusion",), "tropical", r"atmosphere: atmosphere 'tropical' given but no 'tes' head"),
-    (("tes", "fusion"), "tropical", r"heads: 'tes' cannot be the first head")])
+@pytest.mark.parametrize(
+    "heads, atmosphere, message",
+    [
+        (("fusion", "tes"), None, r"atmosphere: the 'tes' head needs atmospheric terms"),
+        (("fusion", "tes"), "mars", r"atmosphere: unknown atmosphere 'mars' for the 'tes' head \(expected an AFGL"),
+        (("fusion",), "tropical", r"atmosphere: atmosphere 'tropical' given but no 'tes' head"),
+        (("tes", "fusion"), "tropical", r"heads: 'tes' cannot be the first head"),
+    ],
+)
 def test_tes_head_needs_a_known_atmosphere_and_a_network_first(heads, atmosphere, message, bundle_path, tmp_path):
     with pytest.raises(InputError, match=message):
         run_scenes([tmp_path / "x.hdf"], tmp_path / "x.zarr", bundle=bundle_path, heads=heads, atmosphere=atmosphere)

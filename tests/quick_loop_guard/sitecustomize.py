@@ -1,5 +1,6 @@
 """Put on PYTHONPATH by tests/conftest.py for ``pytest -m "not slow"``: every process the quick loop starts
 (pytest itself, CLI subprocesses, Dask workers) refuses to import TensorFlow, Keras or AutoKeras."""
+
 import os
 import sys
 
@@ -11,8 +12,10 @@ class _NoTensorFlow:
 
     def find_spec(self, name, path=None, target=None):
         if name.partition(".")[0] in BLOCKED:
-            raise ModuleNotFoundError(f"import of {name} refused: the quick test loop (pytest -m 'not slow') runs "
-                                      "without TensorFlow/Keras; mark the test slow or use the random bundle")
+            raise ModuleNotFoundError(
+                f"import of {name} refused: the quick test loop (pytest -m 'not slow') runs "
+                "without TensorFlow/Keras; mark the test slow or use the random bundle"
+            )
         return None
 
 

@@ -1,4 +1,5 @@
 """Band-effective Planck physics of the ASTER TIR sensor against independent integrations."""
+
 from __future__ import annotations
 
 import dask.array as da
@@ -8,8 +9,15 @@ import xarray as xr
 from scipy.integrate import quad
 
 from akkd_scale.errors import ParameterError, SpectrumError
-from akkd_scale.sensors import (ASTER_TIR, Band, Sensor, band_average, band_radiance, brightness_temperature,
-                                planck_radiance)
+from akkd_scale.sensors import (
+    ASTER_TIR,
+    Band,
+    Sensor,
+    band_average,
+    band_radiance,
+    brightness_temperature,
+    planck_radiance,
+)
 
 H, C, K = 6.62607015e-34, 2.99792458e8, 1.380649e-23
 
@@ -132,11 +140,12 @@ def test_band_average_rejects_short_grid():
 
 def test_sensor_from_data_alone():
     lam = np.linspace(10.0, 11.0, 101)
-    band = Band.from_srf("T1", lam, np.exp(-((lam - 10.5) / 0.2) ** 2), nedt=0.1)
+    band = Band.from_srf("T1", lam, np.exp(-(((lam - 10.5) / 0.2) ** 2)), nedt=0.1)
     sensor = Sensor("toy", (band,))
     assert sensor.centers_um[0] == pytest.approx(10.5, abs=1e-6)
-    np.testing.assert_allclose(brightness_temperature(band_radiance(np.array([[275.0]]), sensor), sensor), 275.0,
-                               atol=0.005)
+    np.testing.assert_allclose(
+        brightness_temperature(band_radiance(np.array([[275.0]]), sensor), sensor), 275.0, atol=0.005
+    )
     with pytest.raises(SpectrumError):
         Sensor("dup", (band, band))
 
@@ -159,5 +168,8 @@ def test_table_lookups_equal_np_interp_and_the_table_is_cached(tmp_path, monkeyp
     radiance = np.concatenate([lut.radiance(rng.uniform(115.0, 485.0, 50_000)), np.exp(lut.log_radiance), [0.0, -1.0]])
     with np.errstate(divide="ignore", invalid="ignore"):
         log_l = np.where(radiance > 0, np.log(np.where(radiance > 0, radiance, 1.0)), np.nan)
-    np.testing.assert_allclose(lut.temperature(radiance), np.interp(log_l, lut.log_radiance, lut.temperature_k,
-                                                                    left=np.nan, right=np.nan), rtol=1e-13)
+    np.testing.assert_allclose(
+        lut.temperature(radiance),
+        np.interp(log_l, lut.log_radiance, lut.temperature_k, left=np.nan, right=np.nan),
+        rtol=1e-13,
+    )

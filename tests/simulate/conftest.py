@@ -1,4 +1,5 @@
 """Fixtures for simulate tests: small profile sets and terms tables made from simple physics."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,9 +24,15 @@ def simple_terms(profiles, altitudes=(0.0, 1.0, 2.0, 4.0), angles=(0.0, 30.0, 60
     lup = (1 - tau) * 0.9 * planck
     ldn = np.broadcast_to((1 - np.exp(-depth * 1.66))[:, :, None, :] * 0.95 * planck, tau.shape).copy()
     dims = ("profile", "surface_altitude", "view_zenith", "band")
-    return xr.Dataset({"transmittance": (dims, tau), "path_radiance": (dims, lup), "sky_radiance": (dims, ldn)},
-                      coords={"profile_id": ("profile", profiles["profile_id"].values), "surface_altitude": z,
-                              "view_zenith": vz, "band": list(ASTER_TIR.band_names)})
+    return xr.Dataset(
+        {"transmittance": (dims, tau), "path_radiance": (dims, lup), "sky_radiance": (dims, ldn)},
+        coords={
+            "profile_id": ("profile", profiles["profile_id"].values),
+            "surface_altitude": z,
+            "view_zenith": vz,
+            "band": list(ASTER_TIR.band_names),
+        },
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """`akkd-scale simulate` end to end: AFGL profiles, real LOWTRAN terms, library spectra, Zarr out."""
+
 from __future__ import annotations
 
 from click.testing import CliRunner
@@ -9,8 +10,25 @@ from akkd_scale.simulate.trainingset import open_training_set
 
 def test_simulate_command(tmp_path):
     out = tmp_path / "train.zarr"
-    args = ["simulate", "--profiles", "afgl", "--samples", "600", "--seed", "3", "--view-zenith", "0,40",
-            "--altitudes", "0,2", "--mixtures", "20", "--processes", "1", "--out", str(out)]
+    args = [
+        "simulate",
+        "--profiles",
+        "afgl",
+        "--samples",
+        "600",
+        "--seed",
+        "3",
+        "--view-zenith",
+        "0,40",
+        "--altitudes",
+        "0,2",
+        "--mixtures",
+        "20",
+        "--processes",
+        "1",
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     ds = open_training_set(out)
@@ -24,11 +42,25 @@ def test_simulate_command(tmp_path):
 
 def test_simulate_land_cover_geometry_terms_reuse_and_perturbation(tmp_path):
     terms = tmp_path / "terms.nc"
-    base = ["simulate", "--profiles", "afgl", "--samples", "3000", "--altitudes", "0,2", "--per-class", "30",
-            "--processes", "1", "--terms", str(terms)]
+    base = [
+        "simulate",
+        "--profiles",
+        "afgl",
+        "--samples",
+        "3000",
+        "--altitudes",
+        "0,2",
+        "--per-class",
+        "30",
+        "--processes",
+        "1",
+        "--terms",
+        str(terms),
+    ]
     out = tmp_path / "a.zarr"
-    first = CliRunner().invoke(main, base + ["--land-cover", "water=1,tree_cover=3", "--view-zenith-range", "0,5",
-                                             "--out", str(out)])
+    first = CliRunner().invoke(
+        main, base + ["--land-cover", "water=1,tree_cover=3", "--view-zenith-range", "0,5", "--out", str(out)]
+    )
     assert first.exit_code == 0, first.output
     assert terms.is_file()
     ds = open_training_set(out)

@@ -1,5 +1,6 @@
 """Cloudy demo scenes: physical cloud radiances (opaque water, semi-transparent ice), VNIR reflectance, snow, night,
 the truth kept, bad input."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +8,19 @@ import pytest
 
 from akkd_scale.conventions import LAND_COVER_CLASSES
 from akkd_scale.errors import ParameterError
-from akkd_scale.simulate.clouds import (DEFAULT_LAYERS, MELTING_POINT_K, MIN_CLOUD_DEPTH_KM, VISIBLE_OPTICAL_DEPTH,
-                                        CloudLayer, absorption_efficiency, add_clouds, add_snow, clear_reflectance,
-                                        mask_rates, night_scene)
+from akkd_scale.simulate.clouds import (
+    DEFAULT_LAYERS,
+    MELTING_POINT_K,
+    MIN_CLOUD_DEPTH_KM,
+    VISIBLE_OPTICAL_DEPTH,
+    CloudLayer,
+    absorption_efficiency,
+    add_clouds,
+    add_snow,
+    clear_reflectance,
+    mask_rates,
+    night_scene,
+)
 from akkd_scale.simulate.scenes import demo_surfaces, make_demo_scene
 
 SHAPE = (60, 70)
@@ -32,8 +43,11 @@ def test_clear_pixels_keep_their_radiance(clear, cloudy):
     assert 0.4 < clear_px.mean() < 0.9
     diff = (cloudy["brightness_temperature"] - cloudy["clear_brightness_temperature"]).values[:, clear_px]
     assert abs(diff.mean()) < 0.05 and diff.std() < 0.4  # NEΔT 0.3 K noise only
-    np.testing.assert_allclose(cloudy["clear_brightness_temperature"].values[:, clear_px],
-                               clear["brightness_temperature"].values[:, clear_px], atol=1.6)
+    np.testing.assert_allclose(
+        cloudy["clear_brightness_temperature"].values[:, clear_px],
+        clear["brightness_temperature"].values[:, clear_px],
+        atol=1.6,
+    )
 
 
 def test_opaque_water_clouds_show_their_top_temperature(cloudy):
@@ -85,7 +99,11 @@ def test_cirrus_has_the_band_difference_signatures(cloudy):
 
 def test_vnir_clouds_are_bright_and_white_clear_reflectance_matches_ndvi(clear, cloudy):
     rho = cloudy["reflectance"].values
-    assert cloudy["reflectance"].dims == ("vnir_band", "y", "x") and list(cloudy["vnir_band"].values) == ["1", "2", "3N"]
+    assert cloudy["reflectance"].dims == ("vnir_band", "y", "x") and list(cloudy["vnir_band"].values) == [
+        "1",
+        "2",
+        "3N",
+    ]
     thick = cloudy["cloud_optical_depth_water"].values > 15
     assert np.all(rho[1][thick] > 0.45)
     flat = np.abs(rho[:, thick] / rho[:, thick].mean(axis=0) - 1).sum(axis=0)

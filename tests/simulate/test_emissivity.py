@@ -1,4 +1,5 @@
 """Emissivity library, text spectra, band emissivity, Fresnel water/ice, mixtures, natural surfaces."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,9 +16,10 @@ def library(data_dir):
 
 
 def _spectrum(wavelength, values, name="s"):
-    return xr.Dataset({"emissivity": (("spectrum", "wavelength"), np.asarray(values, float)[None])},
-                      coords={"spectrum": [name], "wavelength": wavelength,
-                              "material_class": ("spectrum", ["rock"])})
+    return xr.Dataset(
+        {"emissivity": (("spectrum", "wavelength"), np.asarray(values, float)[None])},
+        coords={"spectrum": [name], "wavelength": wavelength, "material_class": ("spectrum", ["rock"])},
+    )
 
 
 def test_library_band_emissivity(library):
@@ -69,8 +71,10 @@ def test_spectrum_not_covering_a_band_names_spectrum_and_band():
 def test_read_ecostress_style_reflectance_percent(tmp_path):
     path = tmp_path / "quartz.spectrum.txt"
     rows = "\n".join(f"{w:.4f}\t{100 * (0.02 + 0.01 * (w > 10)):.4f}" for w in np.arange(13.5, 7.0, -0.05))
-    path.write_text("Name: Quartz SiO2\nType: mineral\nX Units: Wavelength (micrometers)\n"
-                    f"Y Units: Reflectance (percent)\nAdditional Information: none\n\n{rows}\n")
+    path.write_text(
+        "Name: Quartz SiO2\nType: mineral\nX Units: Wavelength (micrometers)\n"
+        f"Y Units: Reflectance (percent)\nAdditional Information: none\n\n{rows}\n"
+    )
     ds = E.read_spectrum_text(path)
     assert ds["spectrum"].item() == "Quartz SiO2"
     assert ds["material_class"].item() == "mineral"
@@ -117,8 +121,9 @@ def test_fresnel_ice_differs_from_water_in_b14():
 
 def test_mixtures_are_linear_and_validated():
     wl = np.round(np.arange(7.5, 13.0001, 0.01), 4)
-    pair = xr.concat([_spectrum(wl, np.full(wl.size, 0.98), "veg"), _spectrum(wl, np.full(wl.size, 0.70), "rock")],
-                     "spectrum")
+    pair = xr.concat(
+        [_spectrum(wl, np.full(wl.size, 0.98), "veg"), _spectrum(wl, np.full(wl.size, 0.70), "rock")], "spectrum"
+    )
     mixed = E.mix(pair, [[0.25, 0.75], [1.0, 0.0]])
     np.testing.assert_allclose(mixed["emissivity"].values[:, 0], [0.25 * 0.98 + 0.75 * 0.70, 0.98])
     assert mixed["spectrum"].values[1] == "1.000*veg"

@@ -1,4 +1,5 @@
 """The synthetic L1B writer produces what real AST_L1B files contain (checked with pyhdf directly)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,8 @@ import pytest
 from pyhdf.SD import SD, SDC
 
 from akkd_scale.errors import ParameterError
-from akkd_scale.io.odl import parse_odl
 from akkd_scale.io.hdf4 import swath_members
+from akkd_scale.io.odl import parse_odl
 from akkd_scale.simulate.l1b_writer import geodetic_to_geocentric, radiance_to_dn, write_aster_l1b, write_aster_l1t
 
 SHAPE = (20, 30)
@@ -36,8 +37,14 @@ def test_dn_encoding():
 def test_structure_and_values(tmp_path):
     fill = np.zeros(SHAPE, bool)
     fill[0, 0] = True
-    path = write_aster_l1b(tmp_path / "AST_L1B_x.hdf", radiance=np.full((5,) + SHAPE, 9.0), shape=SHAPE,
-                           fill_mask=fill, pointing_angle=-8.55, center_lat=60.0)
+    path = write_aster_l1b(
+        tmp_path / "AST_L1B_x.hdf",
+        radiance=np.full((5,) + SHAPE, 9.0),
+        shape=SHAPE,
+        fill_mask=fill,
+        pointing_angle=-8.55,
+        center_lat=60.0,
+    )
     table, attrs = contents(path)
     for band, ucc in zip(range(10, 15), [6.822e-3, 6.780e-3, 6.590e-3, 5.693e-3, 5.225e-3]):
         data, dims, type_code = table[(f"ImageData{band}", "TIR_Swath")]
@@ -72,8 +79,13 @@ def test_structure_and_values(tmp_path):
 
 
 def test_l1t_layout(tmp_path):
-    path = write_aster_l1t(tmp_path / "AST_L1T_x.hdf", shape=(25, 33), center_lat=-34.9, center_lon=138.7,
-                           acquisition_time="2023-12-17T00:24:43.486Z")
+    path = write_aster_l1t(
+        tmp_path / "AST_L1T_x.hdf",
+        shape=(25, 33),
+        center_lat=-34.9,
+        center_lon=138.7,
+        acquisition_time="2023-12-17T00:24:43.486Z",
+    )
     _, attrs = contents(path)
     core = parse_odl(attrs["coremetadata.0"])
     assert core.find("SHORTNAME").value == "AST_L1T" and core.find("PROCESSINGLEVELID").value == "1T"
@@ -93,8 +105,7 @@ def test_geocentric_round_trip():
 
 def test_rejects_conflicting_inputs(tmp_path):
     with pytest.raises(ParameterError, match="more than one of brightness_temperature, radiance, dn given"):
-        write_aster_l1b(tmp_path / "a.hdf", shape=SHAPE, radiance=np.ones((5,) + SHAPE),
-                        brightness_temperature=300.0)
+        write_aster_l1b(tmp_path / "a.hdf", shape=SHAPE, radiance=np.ones((5,) + SHAPE), brightness_temperature=300.0)
     with pytest.raises(ParameterError, match=r"bands: unknown bands \['B9'\]"):
         write_aster_l1b(tmp_path / "a.hdf", shape=SHAPE, bands=("B9",))
 

@@ -1,4 +1,5 @@
 """Land-cover surface classes: canopy and mixture physics, class priors, splits, NDVI and skin temperature."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,10 +41,16 @@ def test_cover_mixture_end_members_and_cavity_term():
 
 
 # documented bounds (docs/simulation.md): 5th and 95th percentile of ε13 per class at nadir
-BOUNDS_E13 = {"water": (0.985, 0.996), "snow_ice": (0.985, 1.0), "tree_cover": (0.965, 0.995),
-              "cropland": (0.955, 0.995), "grassland_shrubland": (0.945, 0.995),
-              "sparse_vegetation_bare_soil": (0.90, 0.99), "bare_rock_desert": (0.83, 0.985),
-              "built_up": (0.90, 0.99)}
+BOUNDS_E13 = {
+    "water": (0.985, 0.996),
+    "snow_ice": (0.985, 1.0),
+    "tree_cover": (0.965, 0.995),
+    "cropland": (0.955, 0.995),
+    "grassland_shrubland": (0.945, 0.995),
+    "sparse_vegetation_bare_soil": (0.90, 0.99),
+    "bare_rock_desert": (0.83, 0.985),
+    "built_up": (0.90, 0.99),
+}
 
 
 @pytest.mark.parametrize("name", L.CLASSES)
@@ -129,6 +136,8 @@ def test_samples_disjoint_by_profile_and_by_component_within_classes(samples, su
     assert not profiles["train"] & profiles["test"] and not profiles["validation"] & profiles["test"]
     for code in range(len(L.CLASSES)):
         own = samples["land_cover"].values == code
-        used = {s: {c for sid in samples["spectrum_id"].values[own & (split == s)] for c in components[sid].split("|")}
-                for s in ("train", "validation", "test")}
+        used = {
+            s: {c for sid in samples["spectrum_id"].values[own & (split == s)] for c in components[sid].split("|")}
+            for s in ("train", "validation", "test")
+        }
         assert not used["train"] & used["test"] and not used["train"] & used["validation"], L.CLASSES[code]

@@ -1,4 +1,5 @@
 """Profile readers on the shared CRTM files, AFGL from joseki, a TIGR-layout file, bad inputs."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,14 +9,32 @@ from akkd_scale.errors import ParameterError, ProfileFormatError
 from akkd_scale.simulate import profiles as P
 
 # Published AFGL-1986 precipitable water (cm): tropical 4.1, MLS 2.9, MLW 0.85, SAS 2.1, SAW 0.42, US 1.4
-AFGL_PW = {"tropical": 4.1, "midlatitude_summer": 2.92, "midlatitude_winter": 0.85, "subarctic_summer": 2.1,
-           "subarctic_winter": 0.42, "us_standard": 1.42}
+AFGL_PW = {
+    "tropical": 4.1,
+    "midlatitude_summer": 2.92,
+    "midlatitude_winter": 0.85,
+    "subarctic_summer": 2.1,
+    "subarctic_winter": 0.42,
+    "us_standard": 1.42,
+}
 
 
 def _check_format(ds):
     assert set(ds.dims) == {"profile", "level"}
-    for name in ("pressure", "altitude", "temperature", "h2o", "o3", "co2", "ch4", "n2o",
-                 "surface_pressure", "surface_altitude", "surface_air_temperature", "column_water_vapour"):
+    for name in (
+        "pressure",
+        "altitude",
+        "temperature",
+        "h2o",
+        "o3",
+        "co2",
+        "ch4",
+        "n2o",
+        "surface_pressure",
+        "surface_altitude",
+        "surface_air_temperature",
+        "column_water_vapour",
+    ):
         assert name in ds, name
     p = ds["pressure"].values
     for row in p:
@@ -94,8 +113,10 @@ def test_load_profiles_pads_levels(data_dir):
 def _write_tigr(path, temperatures, h2o, psurf=1000.0):
     """Two 26-line records in the TIGR-2000 layout: 43 values on 8 lines of ≤6 each, top first."""
     lines = []
+
     def block(values):
-        return [" ".join(f"{v:.6e}" for v in values[i:i + 6]) for i in range(0, 43, 6)] + [""] * 0
+        return [" ".join(f"{v:.6e}" for v in values[i : i + 6]) for i in range(0, 43, 6)] + [""] * 0
+
     for k, (t, w) in enumerate(zip(temperatures, h2o)):
         lines.append(f"{k + 1} -12345 4500 930615")
         lines += block(t)
@@ -136,8 +157,9 @@ UMBC_TEMPLATE = """! test profile
 
 
 def _umbc(path, pressures, water, n=None):
-    rows = "\n".join(f" {p:.5E} {280 - 6 * i:.2f} 2.0E+19 {w:.3E} 4.000E+02"
-                     for i, (p, w) in enumerate(zip(pressures, water)))
+    rows = "\n".join(
+        f" {p:.5E} {280 - 6 * i:.2f} 2.0E+19 {w:.3E} 4.000E+02" for i, (p, w) in enumerate(zip(pressures, water))
+    )
     path.write_text(UMBC_TEMPLATE.format(n=n or len(pressures), rows=rows))
     return path
 
@@ -157,7 +179,7 @@ def test_bad_profiles_name_file_profile_and_field(tmp_path):
 def test_ecmwf83_wrong_level_count(tmp_path, data_dir):
     text = (data_dir / "profiles" / "crtm_ecmwf83" / "ECMWF_83P_91L.dat").read_text().splitlines()
     start = next(i for i, ln in enumerate(text) if ln.startswith("Profile"))
-    record = text[start:start + 2 + 101]
+    record = text[start : start + 2 + 101]
     del record[50]
     path = tmp_path / "short.dat"
     path.write_text("\n".join(record) + "\n")
@@ -174,7 +196,11 @@ def test_augmentation_caps_water_at_saturation():
     sat = P.saturation_h2o_ppmv(aug["pressure"], aug["temperature"])
     scaled = aug.sel(profile=1)  # dT 0, ×3: capped at saturation near the humid surface
     assert np.all(scaled["h2o"].values <= np.maximum(sat[1], base["h2o"].values[0]) + 1e-6)
-    assert 1.2 * base["column_water_vapour"].item() < scaled["column_water_vapour"].item() < 3 * base["column_water_vapour"].item()
+    assert (
+        1.2 * base["column_water_vapour"].item()
+        < scaled["column_water_vapour"].item()
+        < 3 * base["column_water_vapour"].item()
+    )
     assert aug["surface_air_temperature"].values[2] == pytest.approx(base["surface_air_temperature"].item() - 10)
     with pytest.raises(ParameterError, match=r"water_scales: water scale outside \(0, 5\]"):
         P.augment_profiles(base, water_scales=[-1])

@@ -1,5 +1,6 @@
 """Demo scenes: the simulator's land-cover classes, truth kept, physically consistent with the L1B file the
 reader sees (TIR and VNIR NDVI), deterministic."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,9 +11,9 @@ from akkd_scale.errors import ParameterError
 from akkd_scale.io import open_aster_l1b
 from akkd_scale.physics.forward import at_sensor_radiance
 from akkd_scale.sensors import ASTER_TIR, brightness_temperature
-from akkd_scale.simulate.surfaces import PRIORS
-from akkd_scale.simulate.scenes import MIN_EMISSIVITY, SCENE_CLASSES, demo_surfaces, make_demo_scene
 from akkd_scale.simulate.l1b_writer import vnir_dn_for_ndvi, write_aster_l1b
+from akkd_scale.simulate.scenes import MIN_EMISSIVITY, SCENE_CLASSES, demo_surfaces, make_demo_scene
+from akkd_scale.simulate.surfaces import PRIORS
 
 SHAPE = (64, 80)
 SCENE_CODES = {LAND_COVER_CLASSES.index(name) for name in SCENE_CLASSES}
@@ -37,8 +38,19 @@ def test_demo_surfaces_are_the_simulators_held_out_class_surfaces(surfaces):
 
 
 def test_truth_layers_are_kept_and_physical(scene):
-    for name in ("lst", "emissivity", "surface_altitude", "column_water_vapour", "land_cover", "vegetation_fraction",
-                 "ndvi", "transmittance", "path_radiance", "sky_radiance", "surface_air_temperature"):
+    for name in (
+        "lst",
+        "emissivity",
+        "surface_altitude",
+        "column_water_vapour",
+        "land_cover",
+        "vegetation_fraction",
+        "ndvi",
+        "transmittance",
+        "path_radiance",
+        "sky_radiance",
+        "surface_air_temperature",
+    ):
         assert name in scene, name
     cover = scene["land_cover"]
     assert cover.dtype == np.int8
@@ -65,8 +77,10 @@ def test_lst_follows_the_class_priors_daytime_half(scene):
 
 def test_ndvi_follows_vegetation_cover(scene):
     cover, ndvi = scene["land_cover"].values, scene["ndvi"].values
-    mean = {name: ndvi[cover == LAND_COVER_CLASSES.index(name)].mean() for name in ("water", "tree_cover",
-                                                                                     "bare_rock_desert")}
+    mean = {
+        name: ndvi[cover == LAND_COVER_CLASSES.index(name)].mean()
+        for name in ("water", "tree_cover", "bare_rock_desert")
+    }
     assert mean["water"] < 0 < mean["bare_rock_desert"] < mean["tree_cover"]
     land = cover != WATER
     assert np.corrcoef(scene["vegetation_fraction"].values[land], ndvi[land])[0, 1] > 0.8
@@ -87,13 +101,23 @@ def test_resimulated_truth_matches_the_l1b_file_the_reader_sees(scene, tmp_path)
     (0.3 K) and 12-bit quantisation separate them; the VNIR bands give back the true NDVI."""
     when, sun = "2004-07-15T18:30:05Z", (135.0, 62.0)
     vnir = vnir_dn_for_ndvi(scene["ndvi"].values, acquisition_time=when, solar_direction=sun)
-    path = write_aster_l1b(tmp_path / "scene.hdf", radiance=scene["radiance"].values, shape=SHAPE, vnir_dn=vnir,
-                           acquisition_time=when, solar_direction=sun)
+    path = write_aster_l1b(
+        tmp_path / "scene.hdf",
+        radiance=scene["radiance"].values,
+        shape=SHAPE,
+        vnir_dn=vnir,
+        acquisition_time=when,
+        solar_direction=sun,
+    )
     ds = open_aster_l1b(path)
     observed = ds["brightness_temperature"].transpose("y", "x", "band").values
     t = lambda name: scene[name].transpose("y", "x", "band").values  # noqa: E731
-    clean = brightness_temperature(at_sensor_radiance(scene["lst"].values, t("emissivity"), t("transmittance"),
-                                                      t("path_radiance"), t("sky_radiance"), ASTER_TIR), ASTER_TIR)
+    clean = brightness_temperature(
+        at_sensor_radiance(
+            scene["lst"].values, t("emissivity"), t("transmittance"), t("path_radiance"), t("sky_radiance"), ASTER_TIR
+        ),
+        ASTER_TIR,
+    )
     difference = observed - clean
     assert abs(float(np.mean(difference))) < 0.02
     assert 0.25 < float(np.std(difference)) < 0.40
@@ -112,10 +136,14 @@ def test_deterministic_for_a_seed_and_one_ground_for_a_landscape_seed(surfaces):
     assert not np.array_equal(a["lst"].values, d["lst"].values)
 
 
-@pytest.mark.parametrize("kwargs, variable, problem", [
-    ({"shape": (8, 8)}, "shape", r"shape \(8, 8\) \(expected \(ny, nx\), both ≥ 16\)"),
-    ({"view_zenith": 45.0}, "view_zenith", r"view_zenith=45\.0 \(expected 0–30°"),
-    ({"mountain_km": 3.5}, "altitude_grid", r"altitude grid tops at 2\.8 km \(expected a grid reaching the summit")])
+@pytest.mark.parametrize(
+    "kwargs, variable, problem",
+    [
+        ({"shape": (8, 8)}, "shape", r"shape \(8, 8\) \(expected \(ny, nx\), both ≥ 16\)"),
+        ({"view_zenith": 45.0}, "view_zenith", r"view_zenith=45\.0 \(expected 0–30°"),
+        ({"mountain_km": 3.5}, "altitude_grid", r"altitude grid tops at 2\.8 km \(expected a grid reaching the summit"),
+    ],
+)
 def test_bad_parameters_are_named(kwargs, variable, problem):
     shape = kwargs.pop("shape", (32, 32))
     with pytest.raises(ParameterError, match=f"{variable}: {problem}"):

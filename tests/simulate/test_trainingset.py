@@ -1,4 +1,5 @@
 """Training-set builder: radiative-transfer arithmetic, splits, determinism, bad input, Zarr, real LOWTRAN."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,9 +27,22 @@ def small(umbc, umbc_terms, surfaces):
 
 
 def test_contract_variables(small):
-    for name in ("brightness_temperature", "view_zenith", "column_water_vapour", "surface_altitude", "lst",
-                 "emissivity", "transmittance", "path_radiance", "sky_radiance", "surface_air_temperature",
-                 "split", "profile_id", "spectrum_id", "material_class"):
+    for name in (
+        "brightness_temperature",
+        "view_zenith",
+        "column_water_vapour",
+        "surface_altitude",
+        "lst",
+        "emissivity",
+        "transmittance",
+        "path_radiance",
+        "sky_radiance",
+        "surface_air_temperature",
+        "split",
+        "profile_id",
+        "spectrum_id",
+        "material_class",
+    ):
         assert name in small, name
     assert small["brightness_temperature"].dims == ("sample", "band")
     assert list(small["band"].values) == list(ASTER_TIR.band_names)
@@ -64,11 +78,18 @@ def test_blackbody_in_vacuum_sees_lst(umbc, surfaces):
     terms = simple_terms(umbc).copy()
     terms["transmittance"][:] = 1.0
     terms["path_radiance"][:] = 0.0
-    black = xr.Dataset({"emissivity": (("spectrum", "band"), np.ones((3, 5)))},
-                       coords={"spectrum": ["a", "b", "c"], "band": list(ASTER_TIR.band_names),
-                               "split": ("spectrum", ["train", "validation", "test"])})
+    black = xr.Dataset(
+        {"emissivity": (("spectrum", "band"), np.ones((3, 5)))},
+        coords={
+            "spectrum": ["a", "b", "c"],
+            "band": list(ASTER_TIR.band_names),
+            "split": ("spectrum", ["train", "validation", "test"]),
+        },
+    )
     ds = T.build_training_set(umbc, black, terms, 500, seed=1, noise=False)
-    np.testing.assert_allclose(ds["brightness_temperature"].values, np.repeat(ds["lst"].values[:, None], 5, 1), atol=2e-3)
+    np.testing.assert_allclose(
+        ds["brightness_temperature"].values, np.repeat(ds["lst"].values[:, None], 5, 1), atol=2e-3
+    )
 
 
 def test_splits_disjoint_by_profile_and_spectrum(small):
@@ -164,8 +185,16 @@ def test_real_lowtran_terms(surfaces):
 
     prof = P.concat_profiles([P.read_afgl("midlatitude_summer"), P.read_afgl("subarctic_winter")])
     terms = atmosphere.terms_table(prof, view_zenith=[0, 40], surface_altitude=[0, 2], processes=1)
-    ds = T.build_training_set(prof, surfaces, terms, 2000, seed=5, view_zenith_range=(0, 40),
-                              surface_altitude_range=(0, 2), split_fractions=(0.5, 0.0, 0.5))
+    ds = T.build_training_set(
+        prof,
+        surfaces,
+        terms,
+        2000,
+        seed=5,
+        view_zenith_range=(0, 40),
+        surface_altitude_range=(0, 2),
+        split_fractions=(0.5, 0.0, 0.5),
+    )
     assert set(ds["split"].values) == {"train", "test"}
     assert set(ds["profile_id"].values) == set(prof["profile_id"].values)
     humid = ds["profile_id"].values == "afgl:midlatitude_summer"

@@ -1,4 +1,5 @@
 """Distillation loss math, target scaling and input augmentation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +10,7 @@ from akkd_scale.errors import ParameterError
 
 def _keras_loss(alpha, z, zt, zs):
     import keras
+
     from akkd_scale.training.distill import distillation_loss
 
     y_true = np.concatenate([z, zt], axis=1).astype(np.float32)
@@ -54,8 +56,11 @@ def test_unlabelled_rows_keep_only_teacher_term():
     per_row = _keras_loss(0.5, z, zt, zs)
     assert np.all(np.isfinite(per_row))
     np.testing.assert_allclose(per_row[5:], 0.5 * np.mean((zt[5:] - zs[5:]) ** 2, axis=1), rtol=1e-5)
-    np.testing.assert_allclose(per_row[:5], 0.5 * np.mean((z[:5] - zs[:5]) ** 2, axis=1)
-                               + 0.5 * np.mean((zt[:5] - zs[:5]) ** 2, axis=1), rtol=1e-5)
+    np.testing.assert_allclose(
+        per_row[:5],
+        0.5 * np.mean((z[:5] - zs[:5]) ** 2, axis=1) + 0.5 * np.mean((zt[:5] - zs[:5]) ** 2, axis=1),
+        rtol=1e-5,
+    )
     assert distillation_loss_numpy(z, zt, zs, 0.5) == pytest.approx(per_row.mean(), rel=1e-5)
 
 
@@ -77,8 +82,8 @@ def test_target_scaling_weighs_emissivity_like_lst():
     z = scale_targets(y, norm)
     np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-5)
     shifted = y.copy()
-    shifted[:, 0] += 1.0          # 1 K of LST ...
-    shifted[:, 1] += 0.015        # ... and 0.015 of emissivity change z by the same amount
+    shifted[:, 0] += 1.0  # 1 K of LST ...
+    shifted[:, 1] += 0.015  # ... and 0.015 of emissivity change z by the same amount
     dz = scale_targets(shifted, norm) - z
     assert dz[0, 0] == pytest.approx(1.0 / LST_SCALE_K, rel=1e-4)
     assert dz[0, 1] == pytest.approx(dz[0, 0], rel=1e-3)

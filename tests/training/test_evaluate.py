@@ -1,4 +1,5 @@
 """Evaluation table: metrics on hand-computable cases, table structure, report files, a real bundle."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,18 @@ import pytest
 import xarray as xr
 
 from akkd_scale.errors import InputError, ParameterError
-from akkd_scale.training.evaluate import (ALL_STRATA, METRICS, Evaluation, evaluate, evaluation_table,
-                                        format_markdown, metrics, open_test_set, select_test_split,
-                                        write_report)
+from akkd_scale.training.evaluate import (
+    ALL_STRATA,
+    METRICS,
+    Evaluation,
+    evaluate,
+    evaluation_table,
+    format_markdown,
+    metrics,
+    open_test_set,
+    select_test_split,
+    write_report,
+)
 
 BANDS = ("B10", "B11", "B12", "B13", "B14")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -64,8 +74,12 @@ def synthetic():
         "tes": {"lst": lst + rng.normal(-0.5, 1.5, n), "emissivity": emissivity + rng.normal(0, 0.02, (n, 5))},
     }
     predictions["tes"]["lst"][:5] = np.nan  # TES failures: left out of its metrics only
-    truth = {"lst": lst, "emissivity": emissivity, "view_zenith": rng.uniform(0, 8.6, n),
-             "column_water_vapour": rng.uniform(0.2, 5.0, n)}
+    truth = {
+        "lst": lst,
+        "emissivity": emissivity,
+        "view_zenith": rng.uniform(0, 8.6, n),
+        "column_water_vapour": rng.uniform(0.2, 5.0, n),
+    }
     return truth, predictions, strata
 
 
@@ -76,7 +90,7 @@ def test_table_structure_and_values(synthetic):
     assert len(table) == 3 * 3 * 6  # methods × (all + 2 strata) × (LST + 5 bands)
     assert set(table["variable"]) == {"lst", *(f"emissivity_{b}" for b in BANDS)}
     assert set(table["stratum"]) == {ALL_STRATA, "dry", "humid"}
-    humid = (strata == "humid")
+    humid = strata == "humid"
     row = table.query("method == 'student' and stratum == 'humid' and variable == 'emissivity_B12'").iloc[0]
     expected = metrics(truth["emissivity"][humid, 2], predictions["student"]["emissivity"][humid, 2])
     assert row["n"] == humid.sum() and row["rmse"] == pytest.approx(expected["rmse"])
@@ -89,8 +103,11 @@ def test_table_structure_and_values(synthetic):
 def test_table_rejects_mismatched_shapes(synthetic):
     truth, predictions, strata = synthetic
     with pytest.raises(ParameterError, match=r"teacher: teacher predictions have shapes \(399,\) and \(400, 5\)"):
-        evaluation_table(truth["lst"], truth["emissivity"],
-                         {"teacher": {"lst": truth["lst"][:-1], "emissivity": truth["emissivity"]}})
+        evaluation_table(
+            truth["lst"],
+            truth["emissivity"],
+            {"teacher": {"lst": truth["lst"][:-1], "emissivity": truth["emissivity"]}},
+        )
     with pytest.raises(ParameterError, match=r"strata: strata shape \(10,\)"):
         evaluation_table(truth["lst"], truth["emissivity"], predictions, strata=strata[:10])
 
@@ -98,8 +115,13 @@ def test_table_rejects_mismatched_shapes(synthetic):
 def test_report_files(synthetic, tmp_path):
     truth, predictions, strata = synthetic
     table = evaluation_table(truth["lst"], truth["emissivity"], predictions, strata=strata)
-    evaluation = Evaluation(table=table, truth=truth, predictions=predictions, strata=strata,
-                            metadata={"samples": len(strata), "source": "synthetic"})
+    evaluation = Evaluation(
+        table=table,
+        truth=truth,
+        predictions=predictions,
+        strata=strata,
+        metadata={"samples": len(strata), "source": "synthetic"},
+    )
     paths = write_report(evaluation, tmp_path / "report", emissivity_band="B12")
     markdown = paths["markdown"].read_text()
     assert "## LST (K), all test samples" in markdown and "## Per stratum" in markdown
@@ -109,13 +131,15 @@ def test_report_files(synthetic, tmp_path):
     assert len(document["rows"]) == len(table)
     assert document["metadata"]["source"] == "synthetic"
     assert all(r["pcc"] is None or -1 <= r["pcc"] <= 1 for r in document["rows"])
-    pngs = [paths[k] for k in ("lst_scatter", "emissivity_scatter", "error_vs_column_water_vapour",
-                               "error_vs_view_zenith")]
+    pngs = [
+        paths[k] for k in ("lst_scatter", "emissivity_scatter", "error_vs_column_water_vapour", "error_vs_view_zenith")
+    ]
     assert paths["emissivity_scatter"].name == "scatter_emissivity_B12.png"
     for png in pngs:
         data = png.read_bytes()
         assert data.startswith(PNG_SIGNATURE) and len(data) > 5000
     import matplotlib.image
+
     image = matplotlib.image.imread(paths["lst_scatter"])
     assert image.shape[1] > image.shape[0] > 100  # one panel per method side by side
     assert np.ptp(image[..., :3]) > 0.5  # not a blank canvas
@@ -129,8 +153,12 @@ ZARR_STRINGS = "ignore:The data type .* does not have a Zarr V3 specification"
 @pytest.mark.filterwarnings(ZARR_STRINGS)
 def test_test_split_selection_from_zarr(tmp_path):
     n = 12
-    ds = xr.Dataset({"lst": ("sample", np.linspace(280, 300, n)),
-                     "split": ("sample", np.array(["train", "validation", "test"] * 4))})
+    ds = xr.Dataset(
+        {
+            "lst": ("sample", np.linspace(280, 300, n)),
+            "split": ("sample", np.array(["train", "validation", "test"] * 4)),
+        }
+    )
     store = tmp_path / "set.zarr"
     ds.to_zarr(store, consolidated=False)
     opened = open_test_set(store)
@@ -151,9 +179,11 @@ def test_cli_reports_bad_test_set_without_traceback(tmp_path):
 
     store = tmp_path / "train_only.zarr"
     xr.Dataset({"lst": ("sample", [290.0, 300.0]), "split": ("sample", ["train", "validation"])}).to_zarr(
-        store, consolidated=False)
-    result = CliRunner().invoke(main, ["evaluate", "--data", str(store), "--bundle", str(tmp_path),
-                                       "--out", str(tmp_path / "report")])
+        store, consolidated=False
+    )
+    result = CliRunner().invoke(
+        main, ["evaluate", "--data", str(store), "--bundle", str(tmp_path), "--out", str(tmp_path / "report")]
+    )
     assert result.exit_code == 1
     assert "split" in result.output and "train_only.zarr" in result.output
     assert not (tmp_path / "report").exists()
@@ -179,8 +209,9 @@ def test_evaluate_real_bundle_and_cli(tiny_bundle_path, tiny_bundle, synthetic_s
     store = tmp_path / "test.zarr"
     test_ds.to_zarr(store, consolidated=False)
     out = tmp_path / "report"
-    result = CliRunner().invoke(main, ["evaluate", "--data", str(store), "--bundle", str(bundle_dir),
-                                       "--out", str(out)])
+    result = CliRunner().invoke(
+        main, ["evaluate", "--data", str(store), "--bundle", str(bundle_dir), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "Fusion" in result.output and (out / "evaluation.json").is_file()
     document = json.loads((out / "evaluation.json").read_text())

@@ -1,4 +1,5 @@
 """ONNX graphs written from Keras weights reproduce the Keras networks (onnxruntime vs Keras)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,14 +15,22 @@ def _randomised(model, seed):
     for layer in model.layers:
         if type(layer).__name__ == "Dense":
             kernel, bias = layer.get_weights()
-            layer.set_weights([rng.normal(0, 1 / np.sqrt(kernel.shape[0]), kernel.shape).astype(np.float32),
-                               rng.normal(0, 0.1, bias.shape).astype(np.float32)])
+            layer.set_weights(
+                [
+                    rng.normal(0, 1 / np.sqrt(kernel.shape[0]), kernel.shape).astype(np.float32),
+                    rng.normal(0, 0.1, bias.shape).astype(np.float32),
+                ]
+            )
     return model
 
 
 def _norm():
-    return {"input_mean": [290, 291, 292, 293, 294, 4.0], "input_variance": [100, 90, 80, 120, 110, 9.0],
-            "output_mean": [300.0, 0.95, 0.95, 0.95, 0.97, 0.97], "output_scale": [10.0] + [0.15] * 5}
+    return {
+        "input_mean": [290, 291, 292, 293, 294, 4.0],
+        "input_variance": [100, 90, 80, 120, 110, 9.0],
+        "output_mean": [300.0, 0.95, 0.95, 0.95, 0.97, 0.97],
+        "output_scale": [10.0] + [0.15] * 5,
+    }
 
 
 @pytest.mark.slow  # imports Keras (the quick loop runs without TensorFlow)
@@ -38,14 +47,15 @@ def test_onnx_matches_keras(hidden):
     keras_out = predict(model, x)
     assert onnx_out.shape == (4000, 6)
     assert np.std(keras_out[:, 0]) > 1.0  # a non-trivial function
-    np.testing.assert_allclose(onnx_out[:, 0], keras_out[:, 0], atol=1e-3)         # K
-    np.testing.assert_allclose(onnx_out[:, 1:], keras_out[:, 1:], atol=1e-4)        # emissivity
+    np.testing.assert_allclose(onnx_out[:, 0], keras_out[:, 0], atol=1e-3)  # K
+    np.testing.assert_allclose(onnx_out[:, 1:], keras_out[:, 1:], atol=1e-4)  # emissivity
     np.testing.assert_allclose((onnx_out - keras_out) / np.asarray(_norm()["output_scale"]), 0, atol=1e-4)
 
 
 @pytest.mark.slow  # imports Keras (the quick loop runs without TensorFlow)
 def test_relu_layers_and_unsupported_layers():
     import keras
+
     from akkd_scale.training.students import predict
 
     inputs = keras.Input((6,))

@@ -1,4 +1,5 @@
 """scripts/paper_protocol.py at toy size: the paper's table beside ours, the protocol's choices, targets."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -36,8 +37,12 @@ def toy_run(protocol, tmp_path_factory, data_dir):
 def test_toy_run_writes_the_table(toy_run):
     report, work = toy_run
     markdown = (work / "paper_protocol.md").read_text()
-    for row in ("| Teacher (AutoKeras) | 0.348 |", "| Student, no KD | 1.065 |", "| Student, KD | 0.724 |",
-                "| Fusion | – |"):
+    for row in (
+        "| Teacher (AutoKeras) | 0.348 |",
+        "| Student, no KD | 1.065 |",
+        "| Student, KD | 0.724 |",
+        "| Fusion | – |",
+    ):
         assert row in markdown
     assert "random per sample 70/15/15" in markdown and "--toy --work" in markdown
     saved = json.loads((work / "paper_protocol.json").read_text())
@@ -74,8 +79,11 @@ def test_toy_set_follows_the_stated_protocol(toy_run):
 def test_targets_met_and_missed(protocol):
     results = {"teacher": {"lst_mae": 0.349, "lst_pcc": 0.9991}, "student": {"emissivity_mae": 0.0061}}
     checks = protocol.check_targets(results)
-    assert [(c["metric"], c["met"]) for c in checks] == [("lst_mae", True), ("lst_pcc", True),
-                                                           ("emissivity_mae", False)]
+    assert [(c["metric"], c["met"]) for c in checks] == [
+        ("lst_mae", True),
+        ("lst_pcc", True),
+        ("emissivity_mae", False),
+    ]
     results["teacher"]["lst_pcc"] = math.nan
     assert protocol.check_targets(results)[1]["met"] is False
 

@@ -1,4 +1,5 @@
 """train_suite end to end (the tiny bundle): strata students, fusion never worse per stratum, metrics."""
+
 from __future__ import annotations
 
 import json
@@ -35,11 +36,17 @@ def test_manifest_metrics_and_fusion(trained_bundle_path):
         assert metrics["fusion"]["lst_rmse"] <= best * (1 + 1e-5)
     teacher = manifest["models"]["teacher"]
     assert teacher["hidden_units"] == [32, 32] and teacher["rebuild_max_abs_error_z"] < 1e-3
-    n_classed = sum(v["fusion"]["n"] for k, v in manifest["metrics"]["calibration_by_local_model"].items()
-                    if k in LAND_COVER_CLASSES)
+    n_classed = sum(
+        v["fusion"]["n"]
+        for k, v in manifest["metrics"]["calibration_by_local_model"].items()
+        if k in LAND_COVER_CLASSES
+    )
     # calibration rows count once as their class and once as their brightness-temperature stratum
-    assert manifest["metrics"]["calibration"]["fusion"]["n"] == 2 * manifest["provenance"]["n_calibration"] \
+    assert (
+        manifest["metrics"]["calibration"]["fusion"]["n"]
+        == 2 * manifest["provenance"]["n_calibration"]
         == 2 * n_classed
+    )
 
 
 def test_dataset_rows_checks_contract():

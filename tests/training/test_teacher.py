@@ -1,4 +1,5 @@
 """Teacher: a (tiny-budget) real AutoKeras search, rebuilt as plain Keras that loads without AutoKeras."""
+
 from __future__ import annotations
 
 import subprocess
@@ -30,8 +31,9 @@ def test_search_rebuild_and_safe_load(tmp_path):
     search_dir = tmp_path / "search"
     (search_dir / "teacher").mkdir(parents=True)
     (search_dir / "teacher" / "stale_marker").write_text("old project")
-    teacher, info = search_teacher(x, scale_targets(y, norm), x_val, scale_targets(y_val, norm), norm,
-                                   directory=search_dir, config=config, seed=0)
+    teacher, info = search_teacher(
+        x, scale_targets(y, norm), x_val, scale_targets(y_val, norm), norm, directory=search_dir, config=config, seed=0
+    )
     assert not (search_dir / "teacher" / "stale_marker").exists()  # overwrite=True: never resumed
     assert 2 <= len(info["hidden_units"]) <= 3 and set(info["hidden_units"]) <= {16, 24}
     assert info["rebuild_max_abs_error_z"] < 1e-3
@@ -50,8 +52,8 @@ def test_search_rebuild_and_safe_load(tmp_path):
     script = textwrap.dedent(f"""
         import sys, numpy as np, keras
         model = keras.models.load_model({str(path)!r}, safe_mode=True, compile=False)
-        out = model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)
-        np.testing.assert_allclose(out, np.load({str(tmp_path / 'expected.npy')!r}), rtol=1e-5, atol=1e-4)
+        out = model.predict(np.load({str(tmp_path / "x.npy")!r}), verbose=0)
+        np.testing.assert_allclose(out, np.load({str(tmp_path / "expected.npy")!r}), rtol=1e-5, atol=1e-4)
         assert "autokeras" not in sys.modules
     """)
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)

@@ -1,4 +1,5 @@
 """Synthetic training sets: contract, disjoint splits, radiative-transfer consistency."""
+
 from __future__ import annotations
 
 import numpy as np

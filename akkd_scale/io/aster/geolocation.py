@@ -2,6 +2,7 @@
 geodetic, longitude made continuous across ±180°, bilinear interpolation, ground control points); L1T: the
 UTM grid (pyproj); both: the ``spatial_ref`` coordinate (rioxarray). Also the view zenith of the pointing angle.
 Conventions in ``docs/reader.md`` (*Georeferencing*, *Pointing angle and view zenith*)."""
+
 from __future__ import annotations
 
 import math
@@ -104,8 +105,9 @@ def great_circle_m(lat1, lon1, lat2, lon2) -> np.ndarray:
     return 2_000.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
-def projection_lattice_offset(projection: MapProjection, shape: tuple[int, int], latitude: np.ndarray,
-                              longitude: np.ndarray, line_map, pixel_map) -> tuple[float, tuple[int, int], tuple]:
+def projection_lattice_offset(
+    projection: MapProjection, shape: tuple[int, int], latitude: np.ndarray, longitude: np.ndarray, line_map, pixel_map
+) -> tuple[float, tuple[int, int], tuple]:
     """(largest distance in m, its lattice point (k, l), (latitude, longitude) the grid gives there) between the
     UTM grid's position of each lattice point and the lattice's own latitude/longitude; inf where not finite."""
     lines, pixels = lattice_positions(line_map, pixel_map, latitude.shape)
@@ -125,14 +127,24 @@ def lattice_gcps(latitude: np.ndarray, longitude: np.ndarray, lines, pixels) -> 
     convention — → (longitude, latitude, 0), id "k,m"; non-finite points are left out."""
     from rasterio.control import GroundControlPoint
 
-    return [GroundControlPoint(row=float(line) + 0.5, col=float(pixel) + 0.5, x=float(longitude[k, m]),
-                               y=float(latitude[k, m]), z=0.0, id=f"{k},{m}")
-            for k, line in enumerate(lines) for m, pixel in enumerate(pixels)
-            if np.isfinite(latitude[k, m] + longitude[k, m])]
+    return [
+        GroundControlPoint(
+            row=float(line) + 0.5,
+            col=float(pixel) + 0.5,
+            x=float(longitude[k, m]),
+            y=float(latitude[k, m]),
+            z=0.0,
+            id=f"{k},{m}",
+        )
+        for k, line in enumerate(lines)
+        for m, pixel in enumerate(pixels)
+        if np.isfinite(latitude[k, m] + longitude[k, m])
+    ]
 
 
-def georeference(ds: xr.Dataset, shape: tuple[int, int], projection: MapProjection | None = None,
-                 gcps=None) -> xr.Dataset:
+def georeference(
+    ds: xr.Dataset, shape: tuple[int, int], projection: MapProjection | None = None, gcps=None
+) -> xr.Dataset:
     """Add the ``spatial_ref`` coordinate (rioxarray): with an L1T ``projection``, its UTM CRS, transform
     and x/y in metres of the ``shape`` grid; without, EPSG:4326 and the (lattice) ``gcps``."""
     import rioxarray  # noqa: F401  (registers the .rio accessor)

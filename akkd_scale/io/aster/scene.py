@@ -2,6 +2,7 @@
 (:class:`TirScene`) — TIR layout, lattice, L1T grid, pointing, calibration, VNIR — reading no pixel data except
 one band for the all-fill check. Each bad input gives a :class:`SceneFileError` naming the field
 (``docs/reader.md``, *Validation behaviour*)."""
+
 from __future__ import annotations
 
 import logging
@@ -16,12 +17,36 @@ from ...errors import describe_path
 from ...sensors import ASTER_TIR
 from ..hdf4 import SdsInfo, check_hdf4, list_sds, open_sd, read_sds, read_text_attributes, swath_members
 from ..odl import OdlNode, parse_odl
-from .geolocation import (PROJECTION_LATTICE_TOLERANCE_PIXELS, geodetic_latitude, projection_lattice_offset,
-                          unwrap_longitude)
-from .metadata import (MapProjection, Metadata, acquisition_time, calibration, map_projection, missing_projection_keys,
-                       pointing_angle, processing_level, scene_attributes, short_name)
-from .structure import (PYHDF_UINT16, SWATH, Structure, check_lattice_map, dimension_maps, file_error, find_sds,
-                        image_bands, lattice_map, swaths)
+from .geolocation import (
+    PROJECTION_LATTICE_TOLERANCE_PIXELS,
+    geodetic_latitude,
+    projection_lattice_offset,
+    unwrap_longitude,
+)
+from .metadata import (
+    MapProjection,
+    Metadata,
+    acquisition_time,
+    calibration,
+    map_projection,
+    missing_projection_keys,
+    pointing_angle,
+    processing_level,
+    scene_attributes,
+    short_name,
+)
+from .structure import (
+    PYHDF_UINT16,
+    SWATH,
+    Structure,
+    check_lattice_map,
+    dimension_maps,
+    file_error,
+    find_sds,
+    image_bands,
+    lattice_map,
+    swaths,
+)
 from .vnir import VnirGrid, vnir_grid
 
 log = logging.getLogger(__name__)
@@ -66,17 +91,25 @@ def _read_structure(path) -> tuple[Structure, Metadata]:
         attrs = read_text_attributes(sd, path)
         table = list_sds(sd, path)
     if "StructMetadata.0" not in attrs:
-        raise file_error(path, "no HDF-EOS structure metadata", variable="StructMetadata.0",
-                         expected="an HDF-EOS2 file (ASTER L1B/L1T)")
+        raise file_error(
+            path,
+            "no HDF-EOS structure metadata",
+            variable="StructMetadata.0",
+            expected="an HDF-EOS2 file (ASTER L1B/L1T)",
+        )
     struct = parse_odl(attrs["StructMetadata.0"], source=f"{where}: StructMetadata.0")
     meta = Metadata.from_attributes(attrs, where)
     found = swaths(struct)
     if SWATH not in found:
         short = short_name(meta)
         hint = f" (product {short})" if short else ""
-        raise file_error(path, f"no {SWATH} in the file{hint}; swaths present: {sorted(found) or 'none'}",
-                         variable=SWATH, expected="the TIR subsystem of an AST_L1B/AST_L1T file "
-                         "(VNIR-only files and Level-2 products cannot be read)")
+        raise file_error(
+            path,
+            f"no {SWATH} in the file{hint}; swaths present: {sorted(found) or 'none'}",
+            variable=SWATH,
+            expected="the TIR subsystem of an AST_L1B/AST_L1T file "
+            "(VNIR-only files and Level-2 products cannot be read)",
+        )
     return Structure(path, table, swath_members(path), found), meta
 
 
@@ -89,11 +122,19 @@ def _read_lattice_fields(sd, structure: Structure, level: str) -> dict[str, np.n
         if info is None:
             if level == "1T":
                 continue
-            raise file_error(path, "geolocation lattice missing", variable=name,
-                             expected=f"{SWATH} geolocation field {name} (11 × 11 lattice)")
+            raise file_error(
+                path,
+                "geolocation lattice missing",
+                variable=name,
+                expected=f"{SWATH} geolocation field {name} (11 × 11 lattice)",
+            )
         if len(info.shape) != 2 or min(info.shape) < 2:
-            raise file_error(path, f"lattice has shape {info.shape}", variable=name,
-                             expected="a 2-D lattice of at least 2 × 2 points")
+            raise file_error(
+                path,
+                f"lattice has shape {info.shape}",
+                variable=name,
+                expected="a 2-D lattice of at least 2 × 2 points",
+            )
         fields[name] = read_sds(sd, path, info).astype(float)
     return fields
 
@@ -106,8 +147,12 @@ def _check_not_all_fill(sd, path, band: SdsInfo) -> None:
         return
     if np.any(read_sds(sd, path, band) != DN_FILL):
         return
-    raise file_error(path, "every pixel is fill (DN 0): no data in the scene", variable=band.name,
-                     expected="at least one non-fill pixel")
+    raise file_error(
+        path,
+        "every pixel is fill (DN 0): no data in the scene",
+        variable=band.name,
+        expected="at least one non-fill pixel",
+    )
 
 
 def _lattice_pair(path, fields: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -117,8 +162,12 @@ def _lattice_pair(path, fields: dict[str, np.ndarray]) -> tuple[np.ndarray, np.n
         return None
     latitude, longitude = fields["Latitude"], fields["Longitude"]
     if latitude.shape != longitude.shape:
-        raise file_error(path, f"Latitude {latitude.shape} and Longitude {longitude.shape} differ",
-                         variable="Longitude", expected="lattices of equal shape")
+        raise file_error(
+            path,
+            f"Latitude {latitude.shape} and Longitude {longitude.shape} differ",
+            variable="Longitude",
+            expected="lattices of equal shape",
+        )
     return latitude, longitude
 
 
@@ -127,8 +176,10 @@ def _lattice_maps(path, swath: OdlNode, lattice, shape) -> tuple[tuple[float, fl
     maps = dimension_maps(swath)
     rows, cols = lattice[0].shape if lattice else (11, 11)
     result = []
-    for geo_dim, data_dim, points, size in (("GeoTrack", "ImageLine", rows, shape[0]),
-                                            ("GeoXtrack", "ImagePixel", cols, shape[1])):
+    for geo_dim, data_dim, points, size in (
+        ("GeoTrack", "ImageLine", rows, shape[0]),
+        ("GeoXtrack", "ImagePixel", cols, shape[1]),
+    ):
         mapping = lattice_map(maps, geo_dim, data_dim, points, size)
         check_lattice_map(path, mapping, geo_dim, data_dim, points, size)
         result.append(mapping)
@@ -148,31 +199,41 @@ def l1t_projection(path, meta: Metadata, shape, lattice, line_map, pixel_map) ->
     if missing:
         why = f"L1T map projection incomplete (no {', '.join(missing)} for TIR)"
         if lattice is None:
-            raise file_error(path, f"{why} and no {LATTICE}", variable="productmetadata.t",
-                             expected="UTMZONENUMBER, UPPERLEFTM and LOWERRIGHTM (productmetadata.t), or a TIR "
-                             "geolocation lattice")
+            raise file_error(
+                path,
+                f"{why} and no {LATTICE}",
+                variable="productmetadata.t",
+                expected="UTMZONENUMBER, UPPERLEFTM and LOWERRIGHTM (productmetadata.t), or a TIR geolocation lattice",
+            )
         log.warning("%s: %s: geolocated by its %s", where, why, LATTICE)
         return None, f"{LATTICE}: {why}"
     projection = map_projection(meta, "TIR")
     sizes = projection.pixel_size(shape)
     if not all(size > 0 for size in sizes):
-        raise file_error(path, f"UPPERLEFTM {projection.upper_left} / LOWERRIGHTM {projection.lower_right} give "
-                         f"pixel size {sizes}", variable=projection.source,
-                         expected="a north-up grid (easting growing right, northing growing up)")
+        raise file_error(
+            path,
+            f"UPPERLEFTM {projection.upper_left} / LOWERRIGHTM {projection.lower_right} give pixel size {sizes}",
+            variable=projection.source,
+            expected="a north-up grid (easting growing right, northing growing up)",
+        )
     grid = f"UTM grid EPSG:{projection.epsg} of {projection.source}"
     if lattice is None:
         return projection, f"{grid} (no {LATTICE} to check it against)"
     latitude, longitude = lattice
-    offset, (k, m), (grid_lat, grid_lon) = projection_lattice_offset(projection, shape, latitude, longitude, line_map,
-                                                                     pixel_map)
+    offset, (k, m), (grid_lat, grid_lon) = projection_lattice_offset(
+        projection, shape, latitude, longitude, line_map, pixel_map
+    )
     tolerance = PROJECTION_LATTICE_TOLERANCE_PIXELS * max(sizes)
     if not offset <= tolerance:
         apart = f"{offset / 1000:.0f} km" if offset >= 1000 else f"{offset:.0f} m"
-        raise file_error(path, f"map projection EPSG:{projection.epsg} (UTMZONENUMBER {projection.epsg % 100}, "
-                         f"UPPERLEFTM, LOWERRIGHTM) puts lattice point ({k}, {m}) at {grid_lat:.4f}°, {grid_lon:.4f}° "
-                         f"but the file's {LATTICE} at {latitude[k, m]:.4f}°, {longitude[k, m]:.4f}°: {apart} apart",
-                         variable=projection.source,
-                         expected=f"agreement within {tolerance:g} m (one pixel of the grid) at every lattice point")
+        raise file_error(
+            path,
+            f"map projection EPSG:{projection.epsg} (UTMZONENUMBER {projection.epsg % 100}, "
+            f"UPPERLEFTM, LOWERRIGHTM) puts lattice point ({k}, {m}) at {grid_lat:.4f}°, {grid_lon:.4f}° "
+            f"but the file's {LATTICE} at {latitude[k, m]:.4f}°, {longitude[k, m]:.4f}°: {apart} apart",
+            variable=projection.source,
+            expected=f"agreement within {tolerance:g} m (one pixel of the grid) at every lattice point",
+        )
     return projection, f"{grid}, within {offset:.1f} m of the file's {LATTICE}"
 
 
@@ -180,8 +241,12 @@ def _tir_pointing(path, meta: Metadata) -> tuple[float, str]:
     """(TIR pointing angle, where it came from): within ±MAX_TIR_POINTING_DEG, or NaN with a warning."""
     pointing, source = pointing_angle(meta, "TIR")
     if not math.isnan(pointing) and not abs(pointing) <= MAX_TIR_POINTING_DEG:
-        raise file_error(path, f"TIR pointing angle {pointing}° ({source})", variable="POINTINGANGLE",
-                         expected=f"a finite angle within ±{MAX_TIR_POINTING_DEG}° (ASTER TIR cross-track pointing)")
+        raise file_error(
+            path,
+            f"TIR pointing angle {pointing}° ({source})",
+            variable="POINTINGANGLE",
+            expected=f"a finite angle within ±{MAX_TIR_POINTING_DEG}° (ASTER TIR cross-track pointing)",
+        )
     if math.isnan(pointing):
         log.warning("%s: TIR pointing angle unavailable (%s): view_zenith is NaN", describe_path(path), source)
     return pointing, source
@@ -192,18 +257,31 @@ def _tir_calibration(path, meta: Metadata) -> tuple[tuple[float, ...], tuple[flo
     (TIR has one gain setting), every offset finite and no larger than the full-scale radiance."""
     handbook = tuple(b.ucc for b in ASTER_TIR.bands)
     gain, offset, source = calibration(meta, tuple(b[1:] for b in BANDS), "TIR", handbook)
-    bad = [f"{band} {g}" for band, g, ucc in zip(BANDS, np.atleast_1d(gain), handbook)
-           if not (np.isfinite(g) and ucc / MAX_GAIN_FACTOR <= g <= ucc * MAX_GAIN_FACTOR)]
+    bad = [
+        f"{band} {g}"
+        for band, g, ucc in zip(BANDS, np.atleast_1d(gain), handbook)
+        if not (np.isfinite(g) and ucc / MAX_GAIN_FACTOR <= g <= ucc * MAX_GAIN_FACTOR)
+    ]
     if bad:
-        raise file_error(path, f"unit conversion coefficients {', '.join(bad)} ({source})", variable="INCL",
-                         expected=f"finite positive radiance per DN for every TIR band, within a factor "
-                         f"{MAX_GAIN_FACTOR:g} of the ASTER handbook UCC ({', '.join(f'{u:.3e}' for u in handbook)})")
-    bad = [f"{band} {o}" for band, o, g in zip(BANDS, np.atleast_1d(offset), gain)
-           if not (np.isfinite(o) and abs(o) <= DN_SATURATED * g)]
+        raise file_error(
+            path,
+            f"unit conversion coefficients {', '.join(bad)} ({source})",
+            variable="INCL",
+            expected=f"finite positive radiance per DN for every TIR band, within a factor "
+            f"{MAX_GAIN_FACTOR:g} of the ASTER handbook UCC ({', '.join(f'{u:.3e}' for u in handbook)})",
+        )
+    bad = [
+        f"{band} {o}"
+        for band, o, g in zip(BANDS, np.atleast_1d(offset), gain)
+        if not (np.isfinite(o) and abs(o) <= DN_SATURATED * g)
+    ]
     if bad:
-        raise file_error(path, f"unit conversion offsets {', '.join(bad)} ({source})", variable="OFFSET",
-                         expected="a finite radiance offset for every TIR band, no larger than the full-scale "
-                         "radiance (4095 INCL)")
+        raise file_error(
+            path,
+            f"unit conversion offsets {', '.join(bad)} ({source})",
+            variable="OFFSET",
+            expected="a finite radiance offset for every TIR band, no larger than the full-scale radiance (4095 INCL)",
+        )
     return gain, offset, source
 
 
@@ -215,9 +293,12 @@ def _geolocated_lattice(path, lattice, level: str) -> tuple[np.ndarray | None, n
     for name, values, limit in zip(LATTICE_FIELDS, lattice, (90.0, 180.0)):
         bad = ~(np.isfinite(values) & (np.abs(values) <= limit))
         if np.any(bad):
-            raise file_error(path, f"geolocation lattice has {np.sum(bad)} invalid point(s), e.g. "
-                             f"{values[bad].ravel()[0]}", variable=name,
-                             expected=f"finite degrees within ±{limit:g} at every lattice point")
+            raise file_error(
+                path,
+                f"geolocation lattice has {np.sum(bad)} invalid point(s), e.g. {values[bad].ravel()[0]}",
+                variable=name,
+                expected=f"finite degrees within ±{limit:g} at every lattice point",
+            )
     latitude, longitude = lattice
     return (geodetic_latitude(latitude) if level == "1B" else latitude), unwrap_longitude(longitude)
 
@@ -248,6 +329,24 @@ def inspect_scene(path, *, check_fill: bool = True) -> TirScene:
     solar_zenith = 90.0 - extra["solar_elevation"] if "solar_elevation" in extra else math.nan
     vnir, vnir_note = vnir_grid(structure, meta, level, shape, projection, solar_zenith, when)
     attrs = {"product": short_name(meta) or "unknown", "processing_level": level, "geolocation": geolocation, **extra}
-    return TirScene(str(Path(path).resolve()), level, shape, bands, latitude, longitude, line_map, pixel_map,
-                    projection, gain, offset, source, pointing, pointing_source, solar_zenith, when, vnir,
-                    vnir_note, attrs)
+    return TirScene(
+        str(Path(path).resolve()),
+        level,
+        shape,
+        bands,
+        latitude,
+        longitude,
+        line_map,
+        pixel_map,
+        projection,
+        gain,
+        offset,
+        source,
+        pointing,
+        pointing_source,
+        solar_zenith,
+        when,
+        vnir,
+        vnir_note,
+        attrs,
+    )

