@@ -29,7 +29,7 @@ demo: setup
 	$(VENV)/bin/akkd-scale demo --out demo_output
 
 #: Type-checked: the retrieval runtime (what `run`, `export`, `quicklook` execute).
-RUNTIME_SOURCES := akkd_scale/sensors akkd_scale/io akkd_scale/physics/tes.py akkd_scale/landcover \
+RUNTIME_SOURCES := akkd_scale/sensors akkd_scale/io akkd_scale/physics/tes.py akkd_scale/landcover akkd_scale/clouds \
 	akkd_scale/models akkd_scale/pipeline akkd_scale/conventions.py akkd_scale/constants.py \
 	akkd_scale/errors.py akkd_scale/config.py akkd_scale/utils.py akkd_scale/metrics.py
 

@@ -225,7 +225,7 @@ def cloud_mask(
                 expected=f"(3, y, x) = {(3,) + bt13.shape}: VNIR bands 1, 2, 3N",
             )
         saturated = np.isposinf(rho)
-        use_day = (np.isfinite(rho) | saturated).all(axis=0)
+        use_day = np.asarray((np.isfinite(rho) | saturated).all(axis=0))
         if saturated.any():
             rho = np.where(saturated, np.float32(SATURATED_REFLECTANCE), rho)
         day_cloud, day_bits = _day(bt11, bt13, bt14, std, rho, reference, snow_possible, saturated)

@@ -61,7 +61,7 @@ def georeferenced(ds: xr.Dataset, store, group: str) -> xr.Dataset:
 
     # open_zarr leaves the grid-mapping variable a data variable (rioxarray's default name: spatial_ref)
     mappings = {v.attrs.get("grid_mapping") for v in ds.data_vars.values()} | {"spatial_ref"}
-    ds = ds.set_coords(sorted(mappings & set(ds.data_vars)))
+    ds = ds.set_coords(sorted(str(m) for m in mappings & set(ds.data_vars)))
     if ds.rio.crs is not None and (
         ds.rio.get_gcps()
         or ("x" in ds.coords and "y" in ds.coords)
@@ -304,7 +304,7 @@ def export_store(
                 store,
                 f"variable(s) {', '.join(missing)} not in scene group {group}",
                 variable=missing[0],
-                expected=f"some of {', '.join(sorted(ds.data_vars))}",
+                expected=f"some of {', '.join(sorted(map(str, ds.data_vars)))}",
             )
         ds = georeferenced(ds, store, group)
         dst_crs = target_crs(ds, crs)

@@ -10,6 +10,7 @@ once, in the calling process.
 from __future__ import annotations
 
 import logging
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,7 +137,7 @@ def predict_block(bt_block, vza_block, bundle, heads=("fusion",), extra=None, la
     return out
 
 
-def _values(block: xr.Dataset, name: str, dims: tuple[str, ...], dtype=np.float32) -> np.ndarray:
+def _values(block: xr.Dataset, name: str, dims: tuple[Hashable, ...], dtype=np.float32) -> np.ndarray:
     """``block[name]`` as ``dtype`` with axes in ``dims`` order; axes it lacks have length 1 (broadcastable)."""
     var = block[name].variable
     return np.asarray(var.set_dims({d: var.sizes.get(d, 1) for d in dims}).values, dtype=dtype)
@@ -147,7 +148,7 @@ def _values(block: xr.Dataset, name: str, dims: tuple[str, ...], dtype=np.float3
 MASKED_OUTPUTS = ("lst", "emissivity", "lst_uncertainty")
 
 
-def _cloud_inputs(block: xr.Dataset, plan: CloudPlan, dims: tuple[str, ...]) -> dict[str, np.ndarray]:
+def _cloud_inputs(block: xr.Dataset, plan: CloudPlan, dims: tuple[Hashable, ...]) -> dict[str, np.ndarray]:
     """What :func:`~.cloud_plan.mask_block` reads from the block besides brightness temperature."""
     return {
         name: _values(block, name, ((VNIR_BAND,) if name == VNIR_REFLECTANCE else ()) + dims[1:], np.float64)

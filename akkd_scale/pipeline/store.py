@@ -383,7 +383,7 @@ def encoding_for(ds: xr.Dataset) -> dict:
     """Zarr chunks equal to the Dask chunks and CF fill values (NaN for floats)."""
     encoding = {}
     for name, var in ds.variables.items():
-        enc = {}
+        enc: dict[str, object] = {}
         if var.chunks is not None:
             enc["chunks"] = tuple(c[0] for c in var.chunks)
         if np.issubdtype(var.dtype, np.floating):
