@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import sys
 
 import click
@@ -116,6 +117,26 @@ def show_versions() -> None:
             click.echo(f"{name}: not installed")
 
 
+def redacted_command_line(argv) -> str:
+    """The command line as recorded in provenance and the store's lock: ``--storage-options`` values (they may
+    hold credentials) replaced by ``<redacted>``, URLs without user-info and query string (signed URLs)."""
+    from .io.remote import is_url, redact
+
+    out, hide = [], False
+    for arg in argv:
+        if hide:
+            out.append("<redacted>")
+            hide = False
+        elif arg == "--storage-options":
+            out.append(arg)
+            hide = True
+        elif arg.startswith("--storage-options="):
+            out.append("--storage-options=<redacted>")
+        else:
+            out.append(redact(arg) if is_url(arg) else arg)
+    return shlex.join(out)
+
+
 @main.command("run")
 @click.argument("scenes", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--out", required=True, type=click.Path(path_type=str),
@@ -156,12 +177,33 @@ def show_versions() -> None:
                    "(docs/pipeline.md, 'Land cover').")
 @click.option("--landcover-legend", type=click.Choice(tuple(LEGENDS)), default=None,
               help="Legend of --landcover [default: from the file's name/tags, else from its codes].")
+@click.option("--storage-options", default=None, metavar="JSON",
+              help="fsspec options for SCENES given by URL, e.g. '{\"endpoint_url\": \"http://host:9000\"}' or "
+                   "'{\"anon\": true}' [default: credentials from the environment]; never recorded.")
+@click.option("--staging-dir", type=click.Path(file_okay=False, path_type=str), default=None,
+              help="Local cache for HDF scenes staged from URLs [default: $AKKD_STAGING_DIR, else "
+                   "~/.cache/akkd_scale/staging].")
+@click.option("--keep-staged", is_flag=True, help="Keep staged copies of URL scenes (reused while unchanged).")
+@click.option("--remote-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Seconds a connection or read of a URL scene may stall before the scene fails.")
 def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, heads, atmosphere, overwrite, verify,
-        dashboard_address, connect_timeout, worker_timeout, executor, device, landcover, landcover_legend) -> None:
-    """Retrieve LST and emissivity for SCENES (ASTER L1B HDF files) into a Zarr store."""
-    import shlex
+        dashboard_address, connect_timeout, worker_timeout, executor, device, landcover, landcover_legend,
+        storage_options, staging_dir, keep_staged, remote_timeout) -> None:
+    """Retrieve LST and emissivity for SCENES into a Zarr store.
+
+    SCENES: ASTER L1B/L1T HDF files, HDF objects by URL (s3://, gs://, https://, glob patterns such as
+    's3://bucket/scenes/*.hdf') and STAC items of COG scenes (item.json, local or by URL)."""
+    from .errors import InputError
+    from .io.remote import parse_storage_options
 
     heads = _options_checked(heads, atmosphere, scheduler, workers)
+    try:
+        storage_options = parse_storage_options(storage_options)
+    except InputError as exc:
+        raise click.BadParameter(f"{exc.problem} (expected {exc.expected})", param_hint="'--storage-options'") from exc
+    remote = {"storage_options": storage_options, "staging_dir": staging_dir, "keep_staged": keep_staged,
+              "remote_timeout": remote_timeout}
+    command_line = redacted_command_line(sys.argv)
     if executor == "threads" and (scheduler or workers or threads_per_worker):
         raise click.BadParameter("'threads' runs without a cluster: drop --scheduler/--workers/--threads-per-worker",
                                  param_hint="'--executor'")
@@ -180,7 +222,7 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
     ref = bundle_ref(bundle, device)  # a missing or altered bundle, or no CUDA, stops the run before any cluster
     if verify:
         table = verify_store(scenes, out, bundle=ref, heads=heads, chunks=chunks, atmosphere=atmosphere,
-                             landcover=landcover, landcover_legend=landcover_legend)
+                             landcover=landcover, landcover_legend=landcover_legend, **remote)
         click.echo(table.to_string(index=False))
         sys.exit(0 if (table["status"] == "ok").all() else 1)
     prepare_store(out)  # a foreign --out stops the run before any cluster starts
@@ -188,7 +230,7 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
                                cluster_given=bool(scheduler or workers or threads_per_worker))
     client = None
     try:
-        with store_lock(out, shlex.join(sys.argv)):
+        with store_lock(out, command_line):
             if executor == "threads":  # the lock is taken first: a second run exits before starting a cluster
                 click.echo(f"Dask threaded scheduler, {os.cpu_count()} threads, no cluster (--executor cluster "
                            "for one with a dashboard)")
@@ -199,9 +241,9 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
                 click.echo(f"Dask dashboard: {link or 'off'}")
             with logging_redirect_tqdm():
                 table = run_scenes(scenes, out, bundle=ref, heads=heads, chunks=chunks, client=client,
-                                   overwrite=overwrite, atmosphere=atmosphere, command_line=shlex.join(sys.argv),
+                                   overwrite=overwrite, atmosphere=atmosphere, command_line=command_line,
                                    progress=True, worker_timeout=worker_timeout, executor=executor,
-                                   landcover=landcover, landcover_legend=landcover_legend)
+                                   landcover=landcover, landcover_legend=landcover_legend, **remote)
     except KeyboardInterrupt:
         click.echo("interrupted: complete scenes are kept; rerun the same command to finish the rest", err=True)
         sys.exit(130)

@@ -1,4 +1,4 @@
-"""Batch retrieval: many scene files → one Zarr store, resumable, one bad scene never stops the rest.
+"""Batch retrieval: many scenes → one Zarr store, resumable, one bad scene never stops the rest.
 
 Each scene becomes one graph (reader → map_blocks kernel → Zarr chunk writes), a :class:`SceneJob`,
 submitted to an executor (:mod:`.cluster`: Dask's threaded scheduler in this process, or a distributed
@@ -8,6 +8,15 @@ flat however long the list is); :class:`RunContext` holds what is fixed for the 
 only after its writes finished, every chunk is verified present and its input is unchanged. A complete
 scene is skipped only when its record (input sha256 and size, bundle, heads, chunks, atmosphere,
 package version) matches this run; otherwise it is redone and the log says why.
+
+A scene is a local HDF file, an HDF object by URL (``s3://``, ``gs://``, ``https://``, glob patterns
+expanded), or a STAC item of COGs (``*.json``, local or by URL). An HDF object is staged into the local
+cache in this (the client) process before its graph is built, because the reader opens the file to
+validate it and build the lazy dataset, the run hashes it whole before any task exists, and the graph then
+reads it by path: staging on the workers as well would move every byte twice. Its staged copy is what
+the threads and a LocalCluster's workers read (for workers on other hosts, ``staging_dir`` must be a
+volume they share); it is removed when the scene ends unless kept. A STAC scene is never staged: each
+chunk range-reads its window of the COGs by URL, on whichever worker runs it.
 """
 from __future__ import annotations
 
@@ -31,6 +40,10 @@ import xarray as xr
 from .. import __version__
 from ..conventions import BANDS, BT, QC_INVALID_INPUT
 from ..errors import ClusterError, InputError, ParameterError, SceneFileError
+from ..io.aster.stac import (StacScene, current_digest, is_stac_item, open_stac_dataset, read_stac_scene,
+                             tile_chunks)
+from ..io.remote import TIMEOUT_S as REMOTE_TIMEOUT_S, Identity, Remote, Staged, expand, identity, is_url, redact, \
+    release, stage
 from ..landcover.legends import check_legend
 from ..utils import sha256_file
 from .cluster import SceneExecutor, current_client, scene_executor
@@ -81,6 +94,7 @@ class RunContext:
     landcover: LandCover
     command_line: str = ""
     overwrite: bool = False
+    remote: Remote = field(default_factory=Remote.of)
 
     def record(self, digest: str, size: int, chunks: dict[str, int]) -> dict:
         """What a complete group must match to be skipped: its input (``digest``, ``size``), chunks and this run."""
@@ -89,13 +103,36 @@ class RunContext:
                 "atmosphere": self.atmosphere or "", "land_cover_map": self.landcover.record_id,
                 "akkd_scale_version": __version__}
 
-    def provenance(self, path: Path, digest: str) -> dict:
-        """Provenance attributes of one scene group."""
+    def provenance(self, source: str, digest: str) -> dict:
+        """Provenance attributes of one scene group (``source``: the input's path or redacted URL)."""
         return {"akkd_scale_version": __version__, "bundle_path": self.ref.path, "bundle_sha256": self.ref.sha256,
-                "heads": ",".join(self.heads), "source_file": str(path.resolve()),
+                "heads": ",".join(self.heads), "source_file": source,
                 "source_sha256": digest, "command_line": self.command_line,
                 "tes_atmosphere": self.atmosphere or "",
                 "date_created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+#: Record key of an HDF input by URL: the object's identity (size, ETag/Last-Modified), so a complete scene
+#: is skipped on a rerun without downloading the object again while the object is unchanged.
+SOURCE_IDENTITY = "source_identity"
+
+
+@dataclass(frozen=True)
+class SceneInput:
+    """One scene input once located: ``key`` (resolved path or redacted URL: the same input given twice is
+    done once), ``group``, the ``path`` the HDF reader opens (the staged copy of a URL) or the ``stac``
+    scene, ``digest``/``size`` (what the record holds) and ``stat`` (what must not change while it runs)."""
+
+    key: str
+    group: str
+    source: str
+    digest: str = ""
+    size: int = 0
+    stat: Any = None
+    path: Path | None = None
+    stac: StacScene | None = None
+    staged: Staged | None = None
+    remote_identity: Identity | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,13 +146,14 @@ class SceneJob:
     """
 
     index: int
-    path: Path
+    path: Path | str
     started: float
     group: str | None = None
     pixels: int = 0
     graph: Any = None
     record: dict | None = None
-    stat: tuple | None = None
+    stat: Any = None
+    scene: SceneInput | None = None
     status: str = "running"
     seconds: float = 0.0
     failure: BaseException | None = None
@@ -129,7 +167,7 @@ class SceneJob:
 
     def row(self, out: str) -> dict:
         """The job's row of the result table (columns :data:`COLUMNS`)."""
-        return {"scene": str(self.path), "group": self.group, "status": self.status, "pixels": self.pixels,
+        return {"scene": redact(self.path), "group": self.group, "status": self.status, "pixels": self.pixels,
                 "seconds": self.seconds, "error": _describe(self.failure, out) if self.failure else self.note}
 
 
@@ -137,8 +175,16 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
                atmosphere: str | None = None, command_line: str | None = None, progress: bool = False,
                max_in_flight: int | None = None, worker_timeout: float = WORKER_TIMEOUT_S,
                executor: str = "auto", device: str | None = None, landcover=None,
-               landcover_legend: str | None = None) -> pd.DataFrame:
-    """Retrieve LST/emissivity for every scene file into the Zarr store ``out``.
+               landcover_legend: str | None = None, storage_options=None, staging_dir=None,
+               keep_staged: bool = False, remote_timeout: float = REMOTE_TIMEOUT_S) -> pd.DataFrame:
+    """Retrieve LST/emissivity for every scene into the Zarr store ``out``.
+
+    ``paths``: local HDF files, HDF objects by URL (``s3://``, ``gs://``, ``https://``; glob patterns are
+    expanded) and STAC items (``*.json``, local or by URL) of COG scenes. ``storage_options``: fsspec options
+    (credentials, ``endpoint_url``…; a dict or JSON text; never recorded) for URL inputs, else the usual
+    environment; ``staging_dir``: where HDF objects are staged (default
+    :func:`akkd_scale.config.staging_dir`), each copy removed when its scene ends unless ``keep_staged``;
+    ``remote_timeout``: seconds a connection or read of a URL input may stall before its scene fails.
 
     ``bundle``: Bundle, path or BundleRef (default: the shipped bundle). ``chunks``: spatial chunk
     size (int), a dict for ``open_dataset`` or ``"auto"`` (:func:`auto_chunks`). ``executor``:
@@ -157,14 +203,16 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     """
     heads = check_heads(heads, atmosphere=atmosphere)
     cover = LandCover.of(landcover, landcover_legend)
-    paths = list(paths)
+    remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout)
+    paths = expand(paths, remote)
     client = client or current_client()
     executor = choose_executor(executor, n_scenes=len(paths), cluster_given=client is not None)
     ref = bundle_ref(bundle, device)
     out = _absolute(out)
     prepare_store(out)
     context = RunContext(out=out, ref=ref, heads=heads, chunks=_chunk_request(chunks), atmosphere=atmosphere,
-                         landcover=cover, command_line=command_line or shlex.join(sys.argv), overwrite=overwrite)
+                         landcover=cover, command_line=command_line or shlex.join(sys.argv), overwrite=overwrite,
+                         remote=remote)
     with store_lock(out, context.command_line), scene_executor(
             executor, len(paths), client, max_in_flight=max_in_flight, worker_timeout=worker_timeout) as pool:
         rows = _run(paths, context, pool, progress)
@@ -223,7 +271,7 @@ def _run(paths: list, context: RunContext, executor: SceneExecutor, progress: bo
         while queue and len(executor) < executor.window:
             job = _start_scene(*queue.popleft(), context, claimed)
             if job.graph is None:
-                rows[job.index] = _report(job, context.out, bar)
+                rows[job.index] = _report(_closed(job, context), context.out, bar)
             else:
                 executor.submit(job.graph, job)
         if not len(executor):
@@ -232,10 +280,11 @@ def _run(paths: list, context: RunContext, executor: SceneExecutor, progress: bo
             ended = [_finish_scene(job, error, context) for job, error in executor.wait(timeout=1.0)]
         except ClusterError as lost:  # no worker left: fail the scenes in flight and those still to start
             ended = [job.ended("failed", lost) for job in executor.cancel()]
-            ended += [SceneJob(index, Path(path), 0.0).ended("failed", lost, timed=False) for index, path in queue]
+            ended += [SceneJob(index, _as_given(path), 0.0).ended("failed", lost, timed=False)
+                      for index, path in queue]
             queue.clear()
         for job in ended:
-            rows[job.index] = _report(job, context.out, bar)
+            rows[job.index] = _report(_closed(job, context), context.out, bar)
     if bar is not None:
         bar.close()
     return rows
@@ -243,11 +292,29 @@ def _run(paths: list, context: RunContext, executor: SceneExecutor, progress: bo
 
 @dataclass
 class _Claimed:
-    """What the scenes started so far in a run took: input files (resolved → input index) and group names
-    (→ path), so the same file given twice is done once and two files under one group name are refused."""
+    """What the scenes started so far in a run took: inputs (resolved path or redacted URL → input index) and
+    group names (→ input), so the same input given twice is done once and two under one group name are refused."""
 
-    paths: dict[Path, int] = field(default_factory=dict)
-    groups: dict[str, Path] = field(default_factory=dict)
+    paths: dict[str, int] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+    group_of: dict[str, str] = field(default_factory=dict)
+
+
+def _as_given(location) -> Path | str:
+    """An input as the table shows it: a local path as a Path, a URL as text."""
+    return str(location) if is_url(location) else Path(location)
+
+
+def _input_key(location) -> str:
+    """What identifies an input within a run: the resolved local path or the URL without user-info and query."""
+    return redact(location) if is_url(location) else str(Path(location).expanduser().resolve())
+
+
+def _url_group(url: str) -> str:
+    """Group name of an HDF object: the stem of its name, as for a local file."""
+    from urllib.parse import urlsplit
+
+    return scene_group(Path(urlsplit(url).path).name or "object")
 
 
 def _stat(path: Path) -> tuple:
@@ -256,34 +323,108 @@ def _stat(path: Path) -> tuple:
     return info.st_size, info.st_mtime_ns, info.st_ino
 
 
-def _start_scene(index: int, path, context: RunContext, claimed: _Claimed) -> SceneJob:
+def _locate(location, remote: Remote) -> SceneInput:
+    """An input's key, group and kind, reading only what naming it needs (a STAC item and its COG headers)."""
+    key = _input_key(location)
+    if is_stac_item(location):
+        stac = read_stac_scene(location, remote)
+        source = redact(location) if is_url(location) else key
+        return SceneInput(key, scene_group(f"{stac.item_id}.json"), source, stac.digest, stac.size, stac.digest,
+                          stac=stac)
+    if is_url(location):
+        return SceneInput(key, _url_group(str(location)), redact(location))
+    given = Path(location)
+    if given.is_dir():
+        raise SceneFileError(given, "is a directory", expected="an ASTER L1B HDF file")
+    return SceneInput(key, scene_group(given), key, path=Path(key))
+
+
+def _identify(scene: SceneInput, location, context: RunContext) -> SceneInput:
+    """The input with its digest, size and stat: a local file hashed; an HDF object by URL staged (hashed as it
+    streams) unless its group is complete with a record of this very object (same identity: nothing to
+    download); a STAC scene as located."""
+    if scene.stac is not None:
+        return scene
+    if scene.path is not None and scene.staged is None:
+        stat = _stat(scene.path)
+        return replace(scene, digest=sha256_file(scene.path), size=stat[0], stat=stat)
+    url = str(location)
+    current = identity(url, context.remote, "an ASTER L1B/L1T HDF object")
+    stored = group_record(context.out, scene.group) if not context.overwrite else None
+    if stored and stored.get(SOURCE_IDENTITY) == [current.size, current.tag]:
+        return replace(scene, digest=stored.get("source_sha256", ""), size=current.size, stat=current,
+                       remote_identity=current)
+    staged = stage(url, context.remote)
+    return replace(scene, digest=staged.sha256, size=staged.size, path=staged.path, staged=staged,
+                   stat=(_stat(staged.path), staged.identity), remote_identity=staged.identity)
+
+
+def _record(scene: SceneInput, chunks: dict[str, int], context: RunContext) -> dict:
+    """The completion record of a scene (an HDF object's also names the object's identity)."""
+    record = context.record(scene.digest, scene.size, chunks)
+    if scene.remote_identity is not None:
+        record[SOURCE_IDENTITY] = [scene.remote_identity.size, scene.remote_identity.tag]
+    return record
+
+
+def _start_scene(index: int, location, context: RunContext, claimed: _Claimed) -> SceneJob:
     """Open one scene and build its graph: a running job, or one already ended (skipped or failed)."""
-    job = SceneJob(index, Path(path), time.perf_counter())
+    job = SceneJob(index, _as_given(location), time.perf_counter())
     try:
-        resolved = job.path.resolve()
-        if resolved in claimed.paths:
-            return replace(job, group=scene_group(job.path)).ended(
-                "skipped", note=f"same file as input {claimed.paths[resolved] + 1} of this run", timed=False)
-        claimed.paths[resolved] = index
-        if job.path.is_dir():
-            raise SceneFileError(job.path, "is a directory", expected="an ASTER L1B HDF file")
-        job = replace(job, group=scene_group(job.path))
+        key = _input_key(location)
+        if key in claimed.paths:
+            return replace(job, group=claimed.group_of.get(key)).ended(
+                "skipped", note=f"same file as input {claimed.paths[key] + 1} of this run", timed=False)
+        claimed.paths[key] = index
+        scene = _locate(location, context.remote)
+        claimed.group_of[key] = scene.group
+        job = replace(job, group=scene.group, scene=scene)
         if job.group in claimed.groups:
             raise InputError(None, f"group name {job.group!r} already used by {claimed.groups[job.group]} in this "
                                    "run (scene files need distinct names)")
-        claimed.groups[job.group] = job.path
-        stat, digest = _stat(job.path), sha256_file(job.path)
-        chunks = _scene_chunks(resolved, context.chunks)
-        job = replace(job, record=context.record(digest, stat[0], chunks), stat=stat)
+        claimed.groups[job.group] = redact(job.path)
+        scene = _identify(scene, location, context)
+        job = replace(job, scene=scene, stat=scene.stat)
+        if scene.path is None and scene.stac is None:  # an unchanged object whose group is complete: not staged
+            job = replace(job, record=_record(scene, _recorded_chunks(scene, context), context))
+            if _is_current(job, context):
+                return job.ended("skipped", timed=False)
+            scene = _identify(replace(scene, remote_identity=None), location,
+                              replace(context, overwrite=True))  # the record is stale after all: stage it
+            job = replace(job, scene=scene, stat=scene.stat)
+        chunks = _scene_chunks(scene, context.chunks)
+        job = replace(job, record=_record(scene, chunks, context))
         if not context.overwrite and _is_current(job, context):
             return job.ended("skipped", timed=False)
-        with warnings.catch_warnings():  # square chunks cut the reader's whole-row storage chunks on purpose
-            warnings.filterwarnings("ignore", message="The specified chunks separate", category=UserWarning)
-            ds = xr.open_dataset(resolved, engine="aster_l1b", chunks=chunks)
+        ds = _open_scene(scene, chunks)
         job = replace(job, pixels=int(ds[BT].size // ds.sizes["band"]))
-        return replace(job, graph=_scene_graph(ds, job, digest, context))
+        return replace(job, graph=_scene_graph(ds, job, scene, context))
     except Exception as exc:  # a bad scene is reported, never stops the batch
         return job.ended("failed", exc)
+
+
+def _recorded_chunks(scene: SceneInput, context: RunContext) -> dict[str, int]:
+    """The chunks of a scene known without its file: as requested, else as its complete group records them."""
+    if context.chunks != "auto":
+        return context.chunks
+    stored = group_record(context.out, scene.group) or {}
+    return {k: int(v) for k, v in (stored.get("chunks") or {}).items()}
+
+
+def _open_scene(scene: SceneInput, chunks: dict[str, int] | None) -> xr.Dataset:
+    """The scene's lazy dataset: the HDF reader on the (staged) file, or the COGs of a STAC scene."""
+    if scene.stac is not None:
+        return open_stac_dataset(scene.stac, chunks)
+    with warnings.catch_warnings():  # square chunks cut the reader's whole-row storage chunks on purpose
+        warnings.filterwarnings("ignore", message="The specified chunks separate", category=UserWarning)
+        return xr.open_dataset(scene.path, engine="aster_l1b", chunks=chunks)
+
+
+def _closed(job: SceneJob, context: RunContext) -> SceneJob:
+    """An ended job with its staged copy released (removed unless kept)."""
+    if job.scene is not None and job.scene.staged is not None:
+        release(job.scene.staged, context.remote.keep_staged)
+    return job
 
 
 def _is_current(job: SceneJob, context: RunContext) -> bool:
@@ -298,21 +439,41 @@ def _is_current(job: SceneJob, context: RunContext) -> bool:
     return False
 
 
-def _scene_graph(ds: xr.Dataset, job: SceneJob, digest: str, context: RunContext):
+def _scene_graph(ds: xr.Dataset, job: SceneJob, scene: SceneInput, context: RunContext):
     """The delayed Zarr writes of one opened scene: retrieval, output variables and provenance."""
     result = retrieve(ds, context.ref, context.heads, context.atmosphere, landcover=context.landcover.source,
                       landcover_legend=context.landcover.legend)
-    out_ds = output_dataset(result, ds.attrs, {**context.provenance(job.path, digest),
+    out_ds = output_dataset(result, ds.attrs, {**context.provenance(scene.source, scene.digest),
                                                "land_cover_source": result.attrs["land_cover_source"]})
     return write_scene(out_ds, context.out, job.group)
 
 
-def _scene_chunks(path: Path, request) -> dict[str, int]:
-    """The chunks of one scene: as requested, or :func:`auto_chunks` of its size (read from metadata)."""
+def _scene_chunks(scene: SceneInput, request) -> dict[str, int]:
+    """The chunks of one scene: as requested, or :func:`auto_chunks` of its size (read from metadata); for a
+    COG scene rounded up to whole tiles, so no tile is range-read by two chunks."""
     if request != "auto":
         return request
-    sizes = xr.open_dataset(path, engine="aster_l1b").sizes
+    if scene.stac is not None:
+        return tile_chunks(scene.stac, auto_chunks(*scene.stac.scene.shape))
+    sizes = xr.open_dataset(scene.path, engine="aster_l1b").sizes
     return auto_chunks(sizes["y"], sizes["x"])
+
+
+def _changed(job: SceneJob, context: RunContext) -> str | None:
+    """Why the job's input is not what it was when the scene started (None when unchanged)."""
+    scene = job.scene
+    if scene.stac is not None:
+        if current_digest(scene.stac, context.remote) != job.stat:
+            return "the STAC item or its COG assets changed while the scene was processed; rerun the scene"
+        return None
+    if scene.staged is not None:
+        now = (_stat(scene.staged.path), identity(scene.staged.url, context.remote, "an ASTER L1B/L1T HDF object"))
+        if now[1] != job.stat[1]:
+            return "the object changed while the scene was processed; rerun the scene"
+        if now[0] != job.stat[0]:
+            return f"the staged copy {scene.staged.path} changed while the scene was processed; rerun the scene"
+        return None
+    return "the input file changed while it was processed; rerun the scene" if _stat(scene.path) != job.stat else None
 
 
 def _finish_scene(job: SceneJob, error: BaseException | None, context: RunContext) -> SceneJob:
@@ -321,24 +482,26 @@ def _finish_scene(job: SceneJob, error: BaseException | None, context: RunContex
     it failed (the group stays incomplete)."""
     if error is None:
         try:
-            if _stat(job.path) != job.stat:
-                raise InputError(job.path, "the input file changed while it was processed; rerun the scene")
-            _check_retrieved(job.path, context.out, job.group)
+            changed = _changed(job, context)
+            if changed:
+                raise InputError(redact(job.path), changed)
+            _check_retrieved(job, context.out)
             mark_complete(context.out, job.group, job.record)
         except Exception as exc:  # the scene failed its checks; others go on
             error = exc
     return job.ended("complete") if error is None else job.ended("failed", error)
 
 
-def _check_retrieved(path: Path, out: str, group: str) -> None:
+def _check_retrieved(job: SceneJob, out: str) -> None:
     """Refuse a scene where no pixel could be retrieved (read back from its ``qc``), naming the cause."""
     import zarr
 
-    qc = zarr.open_array(out, path=f"{group}/qc", mode="r")[...]
+    qc = zarr.open_array(out, path=f"{job.group}/qc", mode="r")[...]
     if np.any((qc & QC_INVALID_INPUT) == 0):
         return
-    bt = xr.open_dataset(path, engine="aster_l1b")[BT]
-    valid = bt.notnull().sum([d for d in bt.dims if d != "band"]).values
+    path = redact(job.path)
+    bt = _open_scene(job.scene, None)[BT]
+    valid = bt.notnull().sum([d for d in bt.dims if d != "band"]).compute(scheduler="threads").values
     empty = [band for band, n in zip(BANDS, valid) if n == 0]
     if empty:
         raise SceneFileError(path, f"band(s) {', '.join(empty)} have no valid pixel (all fill, saturated or "
@@ -375,27 +538,47 @@ def _progress_bar(total: int):
 
 
 def verify_store(paths, out, bundle=None, heads=("fusion",), chunks="auto", *, atmosphere: str | None = None,
-                 landcover=None, landcover_legend: str | None = None) -> pd.DataFrame:
+                 landcover=None, landcover_legend: str | None = None, storage_options=None, staging_dir=None,
+                 keep_staged: bool = False, remote_timeout: float = REMOTE_TIMEOUT_S) -> pd.DataFrame:
     """Re-check a store without computing: for each scene, would a run skip it (``ok``) or redo it (and why)?
 
-    Rows: scene, group, status (``ok``/``redo``/``missing``), problem.
+    Inputs as for :func:`run_scenes` (an HDF object by URL is staged only when its record names another
+    version of it). Rows: scene, group, status (``ok``/``redo``/``missing``), problem.
     """
     heads = check_heads(heads, atmosphere=atmosphere)
     out = _absolute(out)
+    remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout)
     context = RunContext(out=out, ref=bundle_ref(bundle), heads=heads, atmosphere=atmosphere,
-                         landcover=LandCover.of(landcover, landcover_legend), chunks=_chunk_request(chunks))
-    rows = []
-    for path in map(Path, paths):
-        group = scene_group(path)
-        status = group_status(out, group)
-        if status != COMPLETE:
-            rows.append({"scene": str(path), "group": group, "status": "redo" if status == INCOMPLETE else status,
-                         "problem": f"group {status}"})
-            continue
-        problems = [record_mismatch(group_record(out, group), context.record(
-            sha256_file(path), path.stat().st_size, _scene_chunks(path, context.chunks)))
-            if path.is_file() else f"{path}: input not found"]
-        problems += [f"{name} {what}" for name, what in missing_chunks(out, group).items()]
-        problem = "; ".join(p for p in problems if p)
-        rows.append({"scene": str(path), "group": group, "status": "redo" if problem else "ok", "problem": problem})
-    return pd.DataFrame(rows, columns=["scene", "group", "status", "problem"])
+                         landcover=LandCover.of(landcover, landcover_legend), chunks=_chunk_request(chunks),
+                         remote=remote)
+    return pd.DataFrame([_verify_one(location, context) for location in expand(paths, remote)],
+                        columns=["scene", "group", "status", "problem"])
+
+
+def _verify_one(location, context: RunContext) -> dict:
+    """One row of :func:`verify_store`."""
+    shown = redact(_as_given(location))
+    try:
+        scene = _locate(location, context.remote)
+    except Exception as exc:  # an input that cannot be located is reported in its row
+        return {"scene": shown, "group": None, "status": "redo", "problem": _describe(exc)}
+    status = group_status(context.out, scene.group)
+    if status != COMPLETE:
+        return {"scene": shown, "group": scene.group, "status": "redo" if status == INCOMPLETE else status,
+                "problem": f"group {status}"}
+    if scene.path is not None and not scene.path.is_file():
+        problems = [f"{scene.path}: input not found"]
+    else:
+        try:
+            scene = _identify(scene, location, context)
+            chunks = _recorded_chunks(scene, context) if scene.path is None and scene.stac is None else \
+                _scene_chunks(scene, context.chunks)
+            problems = [record_mismatch(group_record(context.out, scene.group), _record(scene, chunks, context))]
+        except Exception as exc:  # an unreachable input is a problem of its row
+            problems = [_describe(exc)]
+        finally:
+            if scene.staged is not None:
+                release(scene.staged, context.remote.keep_staged)
+    problems += [f"{name} {what}" for name, what in missing_chunks(context.out, scene.group).items()]
+    problem = "; ".join(p for p in problems if p)
+    return {"scene": shown, "group": scene.group, "status": "redo" if problem else "ok", "problem": problem}

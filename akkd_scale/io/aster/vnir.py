@@ -53,11 +53,17 @@ def _l1t_placement(meta: Metadata, vshape, tir_shape, tir_projection: MapProject
         vproj = None
     if vproj is None or tir_projection is None:
         return 6, (0, 0), " assumed to share the TIR grid's upper-left corner (no VNIR UPPERLEFTM)"
-    vres, tres = vproj.pixel_size(vshape)[0], tir_projection.pixel_size(tir_shape)[0]
+    factor, origin = grid_placement(vproj, vshape, tir_projection, tir_shape)
+    return factor, origin, f" placed by their UPPERLEFTM ({vproj.pixel_size(vshape)[0]:.1f} m VNIR pixels)"
+
+
+def grid_placement(vnir: MapProjection, vshape, tir: MapProjection, tir_shape) -> tuple[int, tuple[int, int]]:
+    """(VNIR pixels per TIR pixel, VNIR (line, pixel) of the TIR grid's upper-left corner) of two UTM grids."""
+    vres, tres = vnir.pixel_size(vshape)[0], tir.pixel_size(tir_shape)[0]
     factor = max(1, round(tres / vres))
-    origin = (round(((vproj.upper_left[1] + vres / 2) - (tir_projection.upper_left[1] + tres / 2)) / vres),
-              round(((tir_projection.upper_left[0] - tres / 2) - (vproj.upper_left[0] - vres / 2)) / vres))
-    return factor, origin, f" placed by their UPPERLEFTM ({vres:.1f} m VNIR pixels)"
+    origin = (round(((vnir.upper_left[1] + vres / 2) - (tir.upper_left[1] + tres / 2)) / vres),
+              round(((tir.upper_left[0] - tres / 2) - (vnir.upper_left[0] - vres / 2)) / vres))
+    return factor, origin
 
 
 def _whole_multiple(vshape, tir_shape) -> int | None:
@@ -68,7 +74,7 @@ def _whole_multiple(vshape, tir_shape) -> int | None:
     return int(next(iter(ratios)))
 
 
-def _reflectance_factors(solar_zenith: float, when: str) -> tuple[float, float]:
+def reflectance_factors(solar_zenith: float, when: str) -> tuple[float, float]:
     """π d² / (ESUN cos θs) of bands 2 and 3N on the acquisition day."""
     doy = datetime.fromisoformat(when.replace("Z", "+00:00")).timetuple().tm_yday
     distance = earth_sun_distance_au(doy)
@@ -106,7 +112,7 @@ def vnir_grid(structure: Structure, meta: Metadata, level: str, tir_shape, tir_p
         log.warning("%s: VNIR gain %s: NDVI is NaN", describe_path(path), gains)
         return None, f"VNIR gain {gains} (band off or unknown setting): NDVI is NaN"
     gain, offset, source = calibration(meta, VNIR_BANDS, "VNIR", tuple(VNIR_UCC[b][g] for b, g in gains.items()))
-    reflectance = _reflectance_factors(solar_zenith, when)
+    reflectance = reflectance_factors(solar_zenith, when)
     note += f" ({factor} x {factor} VNIR pixels per TIR pixel), calibration: {source}"
     return VnirGrid(bands, gain, offset, source, factor, origin, reflectance), note
 
@@ -136,7 +142,7 @@ class NdviArray(SpatialArray):
         inside = [(max(0, lo), min(n, hi)) for (lo, hi), n in zip((lines, pixels), vshape)]
         dn = np.full((2, lines[1] - lines[0], pixels[1] - pixels[0]), VNIR_FILL, np.uint8)
         if all(lo < hi for lo, hi in inside):
-            windows = read_windows(self.path, list(vnir.bands), tuple(slice(lo, hi) for lo, hi in inside))
+            windows = self._read(tuple(slice(lo, hi) for lo, hi in inside))
             target = (slice(inside[0][0] - lines[0], inside[0][1] - lines[0]),
                       slice(inside[1][0] - pixels[0], inside[1][1] - pixels[0]))
             for i, window in enumerate(windows):
@@ -150,3 +156,7 @@ class NdviArray(SpatialArray):
         with np.errstate(invalid="ignore", divide="ignore"):
             ndvi = (nir - red) / (nir + red)
         return np.where(complete, ndvi, np.nan).astype(np.float32)
+
+    def _read(self, window: tuple[slice, slice]) -> list[np.ndarray]:
+        """DN of bands 2 and 3N in a (line, pixel) ``window`` of the VNIR image."""
+        return read_windows(self.path, list(self.vnir.bands), window)
