@@ -117,26 +117,6 @@ def show_versions() -> None:
             click.echo(f"{name}: not installed")
 
 
-def redacted_command_line(argv) -> str:
-    """The command line as recorded in provenance and the store's lock: ``--storage-options`` values (they may
-    hold credentials) replaced by ``<redacted>``, URLs without user-info and query string (signed URLs)."""
-    from .io.remote import is_url, redact
-
-    out, hide = [], False
-    for arg in argv:
-        if hide:
-            out.append("<redacted>")
-            hide = False
-        elif arg == "--storage-options":
-            out.append(arg)
-            hide = True
-        elif arg.startswith("--storage-options="):
-            out.append("--storage-options=<redacted>")
-        else:
-            out.append(redact(arg) if is_url(arg) else arg)
-    return shlex.join(out)
-
-
 @main.command("run")
 @click.argument("scenes", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--out", required=True, type=click.Path(path_type=str),
@@ -194,7 +174,7 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
     SCENES: ASTER L1B/L1T HDF files, HDF objects by URL (s3://, gs://, https://, glob patterns such as
     's3://bucket/scenes/*.hdf') and STAC items of COG scenes (item.json, local or by URL)."""
     from .errors import InputError
-    from .io.remote import parse_storage_options
+    from .io.remote import parse_storage_options, redact_command_line
 
     heads = _options_checked(heads, atmosphere, scheduler, workers)
     try:
@@ -203,7 +183,7 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
         raise click.BadParameter(f"{exc.problem} (expected {exc.expected})", param_hint="'--storage-options'") from exc
     remote = {"storage_options": storage_options, "staging_dir": staging_dir, "keep_staged": keep_staged,
               "remote_timeout": remote_timeout}
-    command_line = redacted_command_line(sys.argv)
+    command_line = redact_command_line(shlex.join(sys.argv))
     if executor == "threads" and (scheduler or workers or threads_per_worker):
         raise click.BadParameter("'threads' runs without a cluster: drop --scheduler/--workers/--threads-per-worker",
                                  param_hint="'--executor'")

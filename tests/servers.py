@@ -32,7 +32,7 @@ class Fault:
 
 @dataclass
 class HttpLog:
-    """What the HTTP server was asked: (method, path, Range header or None, bytes sent) per request."""
+    """What the HTTP server was asked: (method, path, Range header or None, bytes sent, status) per request."""
 
     requests: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -71,7 +71,7 @@ class RangeRequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if method == "GET":
             self.wfile.write(body)
-        self.server.log.add(method, self.path, self.headers.get("Range"), 0)
+        self.server.log.add(method, self.path, self.headers.get("Range"), 0, status)
 
     def _serve(self, method: str) -> None:
         fault = self.server.faults.get(self.path.split("?", 1)[0])
@@ -91,6 +91,7 @@ class RangeRequestHandler(BaseHTTPRequestHandler):
             elif last:
                 start, end = max(0, data_size - int(last)), data_size - 1
             if start >= data_size or start > end:
+                self.server.log.add(method, self.path, self.headers.get("Range"), 0, 416)
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{data_size}")
                 self.send_header("Content-Length", "0")
@@ -113,7 +114,7 @@ class RangeRequestHandler(BaseHTTPRequestHandler):
                 handle.seek(start)
                 self.wfile.write(handle.read(length))
                 sent = length
-        self.server.log.add(method, self.path, self.headers.get("Range"), sent)
+        self.server.log.add(method, self.path, self.headers.get("Range"), sent, status)
 
     def do_GET(self):
         self._serve("GET")

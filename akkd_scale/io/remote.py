@@ -129,6 +129,32 @@ class Remote:
         return options
 
 
+def redact_command_line(command_line: str) -> str:
+    """A command line as it may be recorded (provenance, the store's lock): ``--storage-options`` values (they
+    may hold credentials) replaced by ``<redacted>``, URLs without user-info and query string."""
+    import shlex
+
+    try:
+        argv = shlex.split(command_line)
+    except ValueError:  # unbalanced quotes: nothing safe can be kept of it
+        return "<command line not recorded: it could not be parsed>"
+    out, hide = [], False
+    for arg in argv:
+        if hide and not arg.startswith("-"):  # every word up to the next option (an unquoted JSON value too)
+            if out[-1] != "<redacted>":
+                out.append("<redacted>")
+            continue
+        hide = False
+        if arg == "--storage-options":
+            out.append(arg)
+            hide = True
+        elif arg.startswith("--storage-options="):
+            out.append("--storage-options=<redacted>")
+        else:
+            out.append(redact(arg) if is_url(arg) else arg)
+    return shlex.join(out)
+
+
 def parse_storage_options(value) -> dict:
     """Storage options as a dict: None → {}, a dict as is, text as a JSON object."""
     if value is None:
@@ -393,8 +419,7 @@ def gdal_options(url: str, remote: Remote) -> dict:
     options = {"GDAL_HTTP_TIMEOUT": int(max(1, round(remote.timeout))),
                "GDAL_HTTP_CONNECTTIMEOUT": int(max(1, round(remote.timeout))),
                "GDAL_HTTP_MAX_RETRY": 2, "GDAL_HTTP_RETRY_DELAY": 0.5,
-               "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_USE_HEAD": "YES",
-               "GDAL_HTTP_MULTIRANGE": "SINGLE_GET"}
+               "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_USE_HEAD": "YES"}
     if urlsplit(url).scheme.lower() == "s3":
         given = remote._options_for("s3")
         endpoint = given.get("endpoint_url") or given.get("client_kwargs", {}).get("endpoint_url")

@@ -43,7 +43,7 @@ from ..errors import ClusterError, InputError, ParameterError, SceneFileError
 from ..io.aster.stac import (StacScene, current_digest, is_stac_item, open_stac_dataset, read_stac_scene,
                              tile_chunks)
 from ..io.remote import TIMEOUT_S as REMOTE_TIMEOUT_S, Identity, Remote, Staged, expand, identity, is_url, redact, \
-    release, stage
+    redact_command_line, release, stage
 from ..landcover.legends import check_legend
 from ..utils import sha256_file
 from .cluster import SceneExecutor, current_client, scene_executor
@@ -211,7 +211,8 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     out = _absolute(out)
     prepare_store(out)
     context = RunContext(out=out, ref=ref, heads=heads, chunks=_chunk_request(chunks), atmosphere=atmosphere,
-                         landcover=cover, command_line=command_line or shlex.join(sys.argv), overwrite=overwrite,
+                         landcover=cover, command_line=redact_command_line(command_line or shlex.join(sys.argv)),
+                         overwrite=overwrite,
                          remote=remote)
     with store_lock(out, context.command_line), scene_executor(
             executor, len(paths), client, max_in_flight=max_in_flight, worker_timeout=worker_timeout) as pool:

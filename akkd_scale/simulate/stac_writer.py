@@ -109,7 +109,8 @@ def write_aster_l1t_stac(hdf_path, out_dir, *, item_id: str | None = None, block
     xml_href = f"{item_id}.hdf.xml"
     (out_dir / xml_href).write_text(_xml(item_id, scene.acquisition_time, pointing, sun, epsg % 100))
     raster = [{"nodata": 0, "data_type": "uint16", "unit": "W/m2/sr/um",
-               **({"scale": g, "offset": o} if raster_scale else {})} for g, o in zip(scene.gain, scene.offset, strict=True)]
+               **({"scale": g, "offset": o} if raster_scale else {})}
+              for g, o in zip(scene.gain, scene.offset, strict=True)]
     lat = [scene.attrs["scene_center_lat"] + d for d in (-0.4, 0.4)]
     lon = [scene.attrs["scene_center_lon"] + d for d in (-0.5, 0.5)]
     item = pystac.Item(item_id, geometry={"type": "Polygon", "coordinates": [[
