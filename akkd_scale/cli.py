@@ -169,7 +169,7 @@ def show_versions() -> None:
 def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, heads, atmosphere, overwrite, verify,
         dashboard_address, connect_timeout, worker_timeout, executor, device, landcover, landcover_legend,
         storage_options, staging_dir, keep_staged, remote_timeout) -> None:
-    """Retrieve LST and emissivity for SCENES into a Zarr store.
+    """Retrieve LST and emissivity for SCENES (ASTER L1B/L1T HDF files or URLs, STAC items) into a Zarr store.
 
     SCENES: ASTER L1B/L1T HDF files, HDF objects by URL (s3://, gs://, https://, glob patterns such as
     's3://bucket/scenes/*.hdf') and STAC items of COG scenes (item.json, local or by URL)."""

@@ -149,8 +149,9 @@ def test_http_errors_name_the_url(l1t_pair, http_server, target, status, problem
 
 
 def test_a_read_failing_mid_run_names_the_url_and_window(l1t_pair, http_server):
-    ds = open_aster_stac(l1t_pair.item_url)
-    path = f"/pair/{l1t_pair.item.stem}-TIR.tif"
+    folder = http_server.publish(l1t_pair.item.parent, under="mid_run")  # URLs no read has cached yet
+    ds = open_aster_stac(f"{folder}/{l1t_pair.item.name}")
+    path = f"/mid_run/{l1t_pair.item.stem}-TIR.tif"
     http_server.faults[path] = Fault(404)  # the object is gone once the scene is open
     try:
         with pytest.raises(SceneFileError) as error:
