@@ -35,11 +35,15 @@ log = logging.getLogger(__name__)
 TIMEOUT_S = 30.0
 #: Attempts per S3 request (botocore "standard" retry mode) before the call fails.
 S3_ATTEMPTS = 3
+#: Passes of s3fs's own retry loop around each (botocore-retried) S3 call.
+S3FS_PASSES = 1
 #: Bytes per read when streaming an object into the staging cache.
 STAGE_BLOCK = 16 << 20
 #: Largest small document (STAC item, XML metadata) read whole into memory.
 MAX_DOCUMENT_BYTES = 16 << 20
 SIDECAR = ".staged.json"
+#: Top-level keys that make storage options per protocol ({"s3": {...}, "https": {...}}).
+PROTOCOL_KEYS = ("s3", "gs", "gcs", "http", "https")
 GLOB_CHARS = re.compile(r"[*?\[]")
 
 
@@ -102,15 +106,22 @@ class Remote:
                     raise InputError(redact(url), f"cannot open {protocol}:// URLs ({_one_line(exc)})",
                                      expected="s3://, gs:// (with the gcsfs package) or https:// URLs") from None
                 fs = cls(**self._options_for(protocol), skip_instance_cache=True)
+                if protocol == "s3":  # s3fs would retry botocore's (already retried) calls 5 times
+                    fs.retries = S3FS_PASSES
                 self._filesystems[protocol] = fs
         return fs, fs._strip_protocol(url) if protocol not in ("http", "https") else url
 
     def _options_for(self, protocol: str) -> dict:
-        """The storage options of ``protocol``: the user's (a ``{protocol: {...}}`` entry or the flat dict),
-        with connect/read timeouts and bounded retries added where they set none."""
+        """The storage options of ``protocol``, with connect/read timeouts and bounded retries added where they
+        set none: the entry ``{protocol: {...}}`` when the options are nested by protocol, else the flat
+        options for object stores (``s3``, ``gs``) and none for ``http(s)`` (whose request options, such as
+        ``headers``, go under an ``"https"`` entry)."""
         given = self.storage_options
-        nested = {k: v for k, v in given.items() if k in ("s3", "gs", "gcs", "http", "https")}
-        options = dict(nested.get(protocol, {}) if nested else given)
+        nested = {k: v for k, v in given.items() if k in PROTOCOL_KEYS}
+        if nested:
+            options = dict(nested.get(protocol) or nested.get({"https": "http", "http": "https"}.get(protocol)) or {})
+        else:
+            options = dict(given) if protocol not in ("http", "https") else {}
         if protocol == "s3":
             config = dict(options.get("config_kwargs", {}))
             config.setdefault("connect_timeout", self.timeout)

@@ -84,7 +84,8 @@ class LandCover:
 @dataclass(frozen=True)
 class RunContext:
     """Everything fixed for a whole run: the store ``out``, the bundle, heads, requested ``chunks``
-    (``"auto"`` or a dict), atmosphere and land cover, and the command line recorded in provenance."""
+    (``"auto"`` or a dict), atmosphere and land cover, the command line recorded in provenance (credentials
+    redacted) and how URL inputs are reached (``remote``: storage options, staging; never recorded)."""
 
     out: str
     ref: BundleRef
@@ -140,7 +141,8 @@ class SceneJob:
     """One scene of a run, input ``index`` of the batch, from its start to its row of the result table.
 
     A running job carries its ``graph`` (the scene's Zarr writes, delayed), the ``record`` to mark its group
-    complete with and the input's ``stat`` at the start. An ended job has its ``status`` (complete, skipped,
+    complete with, the located input (``scene``) and its ``stat`` at the start. ``path`` is the input as
+    given: a local path, or a URL (shown without user-info and query string). An ended job has its ``status`` (complete, skipped,
     failed), ``seconds`` and, when it failed, the exception (``failure``) the table's error text comes from;
     ``note`` says why a scene was skipped when not by its record.
     """
@@ -268,27 +270,92 @@ def _run(paths: list, context: RunContext, executor: SceneExecutor, progress: bo
     rows: list = [None] * len(paths)
     claimed = _Claimed()
     queue = deque(enumerate(paths))
-    while queue or len(executor):
-        while queue and len(executor) < executor.window:
-            job = _start_scene(*queue.popleft(), context, claimed)
-            if job.graph is None:
+    with _Prefetch(context) as prefetch:
+        while queue or len(executor):
+            prefetch.ahead(queue, executor.window - len(executor) + PREFETCH_AHEAD)
+            while queue and len(executor) < executor.window:
+                job = _start_scene(*queue.popleft(), context, claimed, prefetch)
+                if job.graph is None:
+                    rows[job.index] = _report(_closed(job, context), context.out, bar)
+                else:
+                    executor.submit(job.graph, job)
+            if not len(executor):
+                continue
+            try:
+                ended = [_finish_scene(job, error, context) for job, error in executor.wait(timeout=1.0)]
+            except ClusterError as lost:  # no worker left: fail the scenes in flight and those still to start
+                ended = [job.ended("failed", lost) for job in executor.cancel()]
+                ended += [SceneJob(index, _as_given(path), 0.0).ended("failed", lost, timed=False)
+                          for index, path in queue]
+                queue.clear()
+            for job in ended:
                 rows[job.index] = _report(_closed(job, context), context.out, bar)
-            else:
-                executor.submit(job.graph, job)
-        if not len(executor):
-            continue
-        try:
-            ended = [_finish_scene(job, error, context) for job, error in executor.wait(timeout=1.0)]
-        except ClusterError as lost:  # no worker left: fail the scenes in flight and those still to start
-            ended = [job.ended("failed", lost) for job in executor.cancel()]
-            ended += [SceneJob(index, _as_given(path), 0.0).ended("failed", lost, timed=False)
-                      for index, path in queue]
-            queue.clear()
-        for job in ended:
-            rows[job.index] = _report(_closed(job, context), context.out, bar)
     if bar is not None:
         bar.close()
     return rows
+
+
+#: HDF objects staged ahead of the scenes the executor has room for (in :data:`PREFETCH_THREADS` threads), so
+#: their transfer overlaps the computation of the scenes in flight; bounds the staging cache's extra use.
+PREFETCH_AHEAD = 2
+PREFETCH_THREADS = 2
+
+
+class _Prefetch:
+    """Stages HDF objects by URL ahead of the run loop in a few threads (:func:`_identify` of each input, by
+    input index); a prefetched input that is not used (same input twice, a refused group, a lost cluster) is
+    released at the end, so nothing staged is left behind."""
+
+    def __init__(self, context: RunContext):
+        import concurrent.futures
+
+        self.context = context
+        self.pool = concurrent.futures.ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="akkd-stage")
+        self.futures: dict[int, Any] = {}
+        self.keys: set[str] = set()
+
+    def ahead(self, queue: deque, count: int) -> None:
+        """Start staging the URL HDF inputs among the next ``count`` of ``queue`` (each object once)."""
+        for index, location in list(queue)[:max(0, count)]:
+            if index in self.futures or not is_url(location) or is_stac_item(location):
+                continue
+            key = _input_key(location)
+            if key in self.keys:
+                continue
+            self.keys.add(key)
+            self.futures[index] = self.pool.submit(
+                lambda where=location: _identify(_locate(where, self.context.remote), where, self.context))
+
+    def take(self, index: int) -> SceneInput | None:
+        """The prefetched input ``index`` (waits for it; raises what staging raised), or None if not prefetched."""
+        future = self.futures.pop(index, None)
+        return None if future is None else future.result()
+
+    def discard(self, index: int) -> None:
+        """Release a prefetched input that will not be used."""
+        future = self.futures.pop(index, None)
+        if future is not None:
+            self._release(future)
+
+    def _release(self, future) -> None:
+        try:
+            scene = future.result()
+        except Exception:  # its scene never started: nothing staged to release
+            return
+        if scene.staged is not None:
+            release(scene.staged, self.context.remote.keep_staged)
+
+    def __enter__(self) -> _Prefetch:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for future in self.futures.values():
+            future.cancel()
+        self.pool.shutdown(wait=True)
+        for future in self.futures.values():
+            if not future.cancelled():
+                self._release(future)
+        self.futures.clear()
 
 
 @dataclass
@@ -368,12 +435,15 @@ def _record(scene: SceneInput, chunks: dict[str, int], context: RunContext) -> d
     return record
 
 
-def _start_scene(index: int, location, context: RunContext, claimed: _Claimed) -> SceneJob:
+def _start_scene(index: int, location, context: RunContext, claimed: _Claimed,
+                 prefetch: _Prefetch | None = None) -> SceneJob:
     """Open one scene and build its graph: a running job, or one already ended (skipped or failed)."""
     job = SceneJob(index, _as_given(location), time.perf_counter())
     try:
         key = _input_key(location)
         if key in claimed.paths:
+            if prefetch is not None:
+                prefetch.discard(index)
             return replace(job, group=claimed.group_of.get(key)).ended(
                 "skipped", note=f"same file as input {claimed.paths[key] + 1} of this run", timed=False)
         claimed.paths[key] = index
@@ -381,21 +451,24 @@ def _start_scene(index: int, location, context: RunContext, claimed: _Claimed) -
         claimed.group_of[key] = scene.group
         job = replace(job, group=scene.group, scene=scene)
         if job.group in claimed.groups:
+            if prefetch is not None:
+                prefetch.discard(index)
             raise InputError(None, f"group name {job.group!r} already used by {claimed.groups[job.group]} in this "
                                    "run (scene files need distinct names)")
         claimed.groups[job.group] = redact(job.path)
-        scene = _identify(scene, location, context)
+        prefetched = prefetch.take(index) if prefetch is not None else None
+        scene = prefetched or _identify(scene, location, context)
         job = replace(job, scene=scene, stat=scene.stat)
+        redo = context.overwrite
         if scene.path is None and scene.stac is None:  # an unchanged object whose group is complete: not staged
             job = replace(job, record=_record(scene, _recorded_chunks(scene, context), context))
             if _is_current(job, context):
                 return job.ended("skipped", timed=False)
-            scene = _identify(replace(scene, remote_identity=None), location,
-                              replace(context, overwrite=True))  # the record is stale after all: stage it
-            job = replace(job, scene=scene, stat=scene.stat)
+            scene = _identify(scene, location, replace(context, overwrite=True))  # redone after all: stage it
+            job, redo = replace(job, scene=scene, stat=scene.stat), True
         chunks = _scene_chunks(scene, context.chunks)
         job = replace(job, record=_record(scene, chunks, context))
-        if not context.overwrite and _is_current(job, context):
+        if not redo and _is_current(job, context):
             return job.ended("skipped", timed=False)
         ds = _open_scene(scene, chunks)
         job = replace(job, pixels=int(ds[BT].size // ds.sizes["band"]))

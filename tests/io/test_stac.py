@@ -188,3 +188,8 @@ def test_storage_options_are_checked_and_reach_gdal_for_s3():
     assert options["AWS_S3_ENDPOINT"] == "127.0.0.1:9000" and options["AWS_HTTPS"] == "NO"
     assert options["AWS_ACCESS_KEY_ID"] == "k" and options["GDAL_HTTP_TIMEOUT"] == 5
     assert "AWS_S3_ENDPOINT" not in gdal_options("https://host/x.tif", remote)
+    assert remote._options_for("https") == {"client_kwargs": remote._options_for("https")["client_kwargs"]}
+    nested = Remote.of({"s3": {"anon": True}, "https": {"headers": {"Authorization": "Bearer t"}}})
+    assert nested._options_for("s3")["anon"] and nested._options_for("https")["headers"]["Authorization"]
+    with pytest.raises(InputError, match="cannot open nosuch:// URLs"):
+        remote.filesystem("nosuch://bucket/AST_L1T_x.hdf")

@@ -18,7 +18,7 @@ from servers import BUCKET, S3_KEY, S3_SECRET, Fault
 from akkd_scale.cli import main
 from akkd_scale.io.remote import redact_command_line
 from akkd_scale.pipeline import runner as runner_module
-from akkd_scale.pipeline.runner import run_scenes
+from akkd_scale.pipeline.runner import run_scenes, verify_store
 from akkd_scale.pipeline.store import scene_group
 
 NAMES = ("lst", "emissivity", "lst_uncertainty", "qc", "land_cover", "latitude", "longitude")
@@ -59,6 +59,9 @@ def test_hdf_from_s3_gives_the_local_numbers_bit_for_bit(scenes, bundle_path, s3
     again = run_scenes(urls, tmp_path / "s3.zarr", bundle=bundle_path, chunks=24, executor="threads",
                        storage_options=_options(s3_server), staging_dir=staging)
     assert list(again["status"]) == ["skipped", "skipped"]
+    checked = verify_store(urls, tmp_path / "s3.zarr", bundle=bundle_path, chunks=24,
+                           storage_options=_options(s3_server), staging_dir=staging)
+    assert list(checked["status"]) == ["ok", "ok"] and list(checked["scene"]) == urls
 
 
 def test_kept_staged_copies_are_reused_while_the_object_is_unchanged(scenes, bundle_path, s3_server, tmp_path,
@@ -188,3 +191,17 @@ def test_cli_takes_urls_and_storage_options_and_records_neither_secret(scenes, b
                                            "--out", "s3://b/out.zarr"]))
     assert line == ("akkd-scale run https://host/AST_L1B_x.hdf --storage-options '<redacted>' "
                     "'--storage-options=<redacted>' --out s3://b/out.zarr")
+
+
+def test_on_a_cluster_workers_range_read_the_cogs_and_read_the_staged_copy(l1t_pair, scenes, bundle_path, client,
+                                                                          s3_server, tmp_path):
+    url = s3_server.upload(scenes["good_c"], f"cluster/{scenes['good_c'].name}")
+    inputs = [l1t_pair.item_url, url]
+    table = run_scenes(inputs, tmp_path / "cluster.zarr", bundle=bundle_path, client=client, chunks=32,
+                       storage_options=_options(s3_server), staging_dir=tmp_path / "staging")
+    assert list(table["status"]) == ["complete", "complete"], table["error"].tolist()
+    run_scenes([l1t_pair.hdf, scenes["good_c"]], tmp_path / "local.zarr", bundle=bundle_path, chunks=32,
+               executor="threads")
+    for path in (l1t_pair.hdf, scenes["good_c"]):
+        group = scene_group(path)
+        assert_same(stored(tmp_path / "cluster.zarr", group, NAMES), stored(tmp_path / "local.zarr", group, NAMES))

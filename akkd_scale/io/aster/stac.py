@@ -362,7 +362,7 @@ def read_stac_scene(location, remote: Remote | None = None) -> StacScene:
     data = read_document(location, remote, EXPECTED_ITEM)
     try:
         item = json.loads(data)
-        pystac.Item.from_dict(item, preserve_dict=True)  # the STAC item structure, checked
+        moment = pystac.Item.from_dict(item, preserve_dict=True).datetime  # the STAC item structure, checked
     except (ValueError, KeyError, TypeError, pystac.STACError, pystac.STACTypeError) as exc:
         raise _item_error(location, f"not a STAC item ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
     assets = item.get("assets") or {}
@@ -378,7 +378,6 @@ def read_stac_scene(location, remote: Remote | None = None) -> StacScene:
     xml_href = assets.get(XML_ASSET, {}).get("href")
     xml = _Xml(_absolute_href(xml_href, location) if xml_href else None, remote)
     properties = item.get("properties") or {}
-    moment = pystac.Item.from_dict(item).datetime
     if moment is None:
         raise _item_error(location, "no datetime", variable="properties.datetime",
                           expected="the acquisition time of the scene")
