@@ -1,11 +1,12 @@
 """Scene inputs by URL (``s3://``, ``gs://``, ``https://`` and glob patterns over them) through fsspec.
 
 HDF4 can only be read from a local file, so an HDF input given by URL is *staged*: streamed once into a
-local cache (:func:`stage`), hashed while it streams (sha256, the digest the run records; MD5 too, checked
-against an S3 ETag that is a plain MD5), its size checked against the object's, and renamed into place
-only when complete. The object is never modified. A staged copy is removed after use unless kept
-(:func:`release`); a kept copy is reused by a later run only while the object's identity (size, ETag /
-Last-Modified / version) is unchanged and the copy still hashes to what was recorded.
+local cache (:func:`stage`), hashed while it streams (sha256, the digest the run records; MD5 too, compared
+with a single-part S3 ETag, a warning when they differ: encrypted objects' ETags are no MD5), its byte count
+checked against the object's size, and renamed into place only when complete. The object is never
+modified. A staged copy is removed after use unless kept (:func:`release`); a kept copy is reused by a later
+run only while the object's identity (size, ETag / Last-Modified / version) is unchanged and the copy still
+hashes to what was recorded.
 
 Access settings (:class:`Remote`): credentials come from the usual environment (AWS_* variables, shared
 credential files, instance roles; for https nothing or a signed URL) and ``storage_options`` (fsspec's,
@@ -112,8 +113,8 @@ class Remote:
         return fs, fs._strip_protocol(url) if protocol not in ("http", "https") else url
 
     def _options_for(self, protocol: str) -> dict:
-        """The storage options of ``protocol``, with connect/read timeouts and bounded retries added where they
-        set none: the entry ``{protocol: {...}}`` when the options are nested by protocol, else the flat
+        """The storage options of ``protocol``, with connect/read timeouts and bounded retries added (s3, http)
+        where they set none: the entry ``{protocol: {...}}`` when the options are nested by protocol, else the flat
         options for object stores (``s3``, ``gs``) and none for ``http(s)`` (whose request options, such as
         ``headers``, go under an ``"https"`` entry)."""
         given = self.storage_options
@@ -135,9 +136,7 @@ class Remote:
             client.setdefault("timeout", aiohttp.ClientTimeout(total=None, connect=self.timeout,
                                                                sock_connect=self.timeout, sock_read=self.timeout))
             options["client_kwargs"] = client
-        elif protocol in ("gs", "gcs"):
-            options.setdefault("timeout", self.timeout)
-        return options
+        return options  # gs:// (gcsfs): its own timeouts and retries
 
 
 def redact_command_line(command_line: str) -> str:
@@ -342,7 +341,7 @@ def stage(url: str, remote: Remote, expected: str = "an ASTER L1B/L1T HDF object
     """Copy the object at ``url`` into the staging cache (or reuse a kept, verified copy) and return it.
 
     The object streams into a temporary file, hashed as it goes; the copy is renamed into place only when
-    its byte count equals the object's size (and its MD5 equals a plain-MD5 ETag). Raises SceneFileError
+    its byte count equals the object's size. Raises SceneFileError
     naming the URL on any failure; nothing partial is left behind."""
     current = identity(url, remote, expected)
     target = staged_path(url, remote)
@@ -365,9 +364,10 @@ def stage(url: str, remote: Remote, expected: str = "an ASTER L1B/L1T HDF object
             raise SceneFileError(redact(url), f"transfer incomplete: {count} of {current.size} bytes arrived",
                                  expected=f"{expected} of {current.size} bytes")
         etag = re.search(r"ETag=\"?([0-9a-f]{32})\"?(;|$)", current.tag)
-        if etag and etag.group(1) != md5.hexdigest():
-            raise SceneFileError(redact(url), f"transfer corrupt: MD5 {md5.hexdigest()} differs from the ETag "
-                                 f"{etag.group(1)}", expected=f"{expected} whose bytes match its ETag")
+        if url.startswith("s3://") and etag and etag.group(1) != md5.hexdigest():
+            log.warning("%s: MD5 %s of the transfer differs from the ETag %s: the transfer may be corrupt, or the "
+                        "object is encrypted with SSE-KMS/SSE-C (whose ETags are no MD5)", redact(url),
+                        md5.hexdigest(), etag.group(1))
         os.replace(part, target)
     except SceneFileError:
         part.unlink(missing_ok=True)

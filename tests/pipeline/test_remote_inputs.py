@@ -8,7 +8,6 @@ import json
 import shlex
 import time
 
-import pytest
 import xarray as xr
 import zarr
 from click.testing import CliRunner
@@ -114,7 +113,7 @@ def test_missing_credentials_and_unreachable_endpoints_fail_within_the_timeout(
                            storage_options={"s3": options}, **kwargs)
         assert list(table["status"]) == ["failed", "failed", "complete"], table["error"].tolist()
         assert problem in table["error"][0] and problem in table["error"][1]
-    assert time.perf_counter() - started < 90  # bounded: retries and timeouts, never a hang
+    assert time.perf_counter() - started < 60  # bounded: retries and timeouts, never a hang
 
 
 def test_stac_item_over_http_gives_the_hdf_numbers_bit_for_bit(l1t_pair, bundle_path, http_server, tmp_path):
@@ -125,7 +124,8 @@ def test_stac_item_over_http_gives_the_hdf_numbers_bit_for_bit(l1t_pair, bundle_
     assert list(local["status"]) == list(table["status"]) == ["complete"] and table["group"][0] == group
     assert_same(stored(tmp_path / "cog.zarr", group, NAMES), stored(tmp_path / "hdf.zarr", group, NAMES))
     cog = xr.open_zarr(str(tmp_path / "cog.zarr"), group=group, consolidated=False)
-    assert cog.attrs["source_file"] == l1t_pair.item_url and cog["lst"].chunks == ((72,), (64, 19))  # whole tiles
+    assert cog.attrs["source_file"] == l1t_pair.item_url
+    assert cog["lst"].chunks == ((64, 8), (83,))  # row halves of whole tiles
     gets = [r for r in http_server.log.requests if r[0] == "GET" and r[1].endswith(".tif")]
     assert gets and all(r[4] == 206 for r in gets)  # range reads only: the COGs are never downloaded whole
     hdf_url = http_server.publish(l1t_pair.hdf, under="hdf")  # the HDF itself over https:// is staged
