@@ -265,7 +265,9 @@ def _absolute(location) -> str:
 
 def _run(paths: list, context: RunContext, executor: SceneExecutor, progress: bool) -> list[dict]:
     """Start scenes while the executor has room, end each as it finishes; one row per path, in input order.
-    A cluster left without workers fails the scenes in flight and those still to start."""
+    HDF objects by URL are staged ahead (:class:`_Prefetch`); while the next one is still in transfer, the
+    scenes already started compute (the threaded executor then starts scenes in turn rather than all at
+    once). A cluster left without workers fails the scenes in flight and those still to start."""
     bar = _progress_bar(len(paths)) if progress else None
     rows: list = [None] * len(paths)
     claimed = _Claimed()
@@ -274,6 +276,8 @@ def _run(paths: list, context: RunContext, executor: SceneExecutor, progress: bo
         while queue or len(executor):
             prefetch.ahead(queue, executor.window - len(executor) + PREFETCH_AHEAD)
             while queue and len(executor) < executor.window:
+                if len(executor) and prefetch.pending(queue[0][0]):
+                    break  # the scenes started so far compute while the next input is still being staged
                 job = _start_scene(*queue.popleft(), context, claimed, prefetch)
                 if job.graph is None:
                     rows[job.index] = _report(_closed(job, context), context.out, bar)
@@ -281,8 +285,9 @@ def _run(paths: list, context: RunContext, executor: SceneExecutor, progress: bo
                     executor.submit(job.graph, job)
             if not len(executor):
                 continue
+            timeout = STAGING_POLL_S if queue and prefetch.pending(queue[0][0]) else 1.0
             try:
-                ended = [_finish_scene(job, error, context) for job, error in executor.wait(timeout=1.0)]
+                ended = [_finish_scene(job, error, context) for job, error in executor.wait(timeout=timeout)]
             except ClusterError as lost:  # no worker left: fail the scenes in flight and those still to start
                 ended = [job.ended("failed", lost) for job in executor.cancel()]
                 ended += [SceneJob(index, _as_given(path), 0.0).ended("failed", lost, timed=False)
@@ -299,6 +304,8 @@ def _run(paths: list, context: RunContext, executor: SceneExecutor, progress: bo
 #: their transfer overlaps the computation of the scenes in flight; bounds the staging cache's extra use.
 PREFETCH_AHEAD = 2
 PREFETCH_THREADS = 2
+#: Seconds between looks at a staging transfer the run loop waits for while scenes compute.
+STAGING_POLL_S = 0.2
 
 
 class _Prefetch:
@@ -325,6 +332,11 @@ class _Prefetch:
             self.keys.add(key)
             self.futures[index] = self.pool.submit(
                 lambda where=location: _identify(_locate(where, self.context.remote), where, self.context))
+
+    def pending(self, index: int) -> bool:
+        """Whether input ``index`` is still being staged."""
+        future = self.futures.get(index)
+        return future is not None and not future.done()
 
     def take(self, index: int) -> SceneInput | None:
         """The prefetched input ``index`` (waits for it; raises what staging raised), or None if not prefetched."""
