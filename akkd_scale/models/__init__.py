@@ -4,8 +4,7 @@ Nothing here imports TensorFlow, Keras or the LOWTRAN build; training lives in `
 """
 from __future__ import annotations
 
-from .bundle import default_bundle_path, load_bundle, verify_bundle
-from .inference import Bundle
+from .bundle import Bundle, default_bundle_path, load_bundle, verify_bundle
 from .strata import assign_strata, fit_strata
 
 __all__ = ["Bundle", "assign_strata", "default_bundle_path", "fit_strata", "load_bundle", "verify_bundle"]

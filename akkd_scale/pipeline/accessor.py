@@ -16,9 +16,11 @@ class AkkdAccessor:
         self._ds = ds
 
     def retrieve(self, bundle=None, heads=("fusion",), atmosphere: str | None = None, *, device: str | None = None,
-                 landcover=None, landcover_legend: str | None = None) -> xr.Dataset:
+                 landcover=None, landcover_legend: str | None = None, cloud_mask="auto",
+                 cloud_mask_convention: str | None = None, keep_cloudy: bool = False) -> xr.Dataset:
         """``akkd_scale.retrieve`` on this dataset (lazy for Dask-backed data; compute or ``to_zarr`` it)."""
         from .graph import retrieve
 
         return retrieve(self._ds, bundle, heads, atmosphere, device, landcover=landcover,
-                        landcover_legend=landcover_legend)
+                        landcover_legend=landcover_legend, cloud_mask=cloud_mask,
+                        cloud_mask_convention=cloud_mask_convention, keep_cloudy=keep_cloudy)

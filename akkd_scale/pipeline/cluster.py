@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 10.0
 
 
+#: Preloaded into LocalCluster workers: they leave Ctrl-C to the process that started them.
+WORKER_SETUP = "akkd_scale.pipeline.worker_setup"
+
+
 def get_client(scheduler: str | None = None, workers: int | None = None, threads_per_worker: int | None = None,
                *, dashboard_address: str | None = ":8787", connect_timeout: float = CONNECT_TIMEOUT_S,
                **cluster_kwargs):
@@ -52,7 +56,7 @@ def get_client(scheduler: str | None = None, workers: int | None = None, threads
         # large NumPy temporary of the kernel is a fresh mmap: the kernel ran ~10 % slower in workers.
         with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
-                                   dashboard_address=dashboard_address, **cluster_kwargs)
+                                   dashboard_address=dashboard_address, preload=[WORKER_SETUP], **cluster_kwargs)
         client = Client(cluster)
     log.debug("Dask client %s; dashboard: %s", client.scheduler.address, dashboard_link(client))
     return client

@@ -3,22 +3,24 @@
 Each scene group is reprojected with ``rio.reproject`` — from its ``spatial_ref`` coordinate (L1T:
 projected CRS and transform; L1B: ground control points), or, for stores without ``spatial_ref``, from
 ground control points taken from its ``latitude``/``longitude`` coordinates — to the UTM zone of the
-scene centre (default) or any CRS. Everything is checked before anything is written, and files are
-written under temporary names and renamed only when all of them succeeded: an error leaves ``out_dir``
-as it was.
+scene centre (default) or any CRS. Everything is checked before anything is written — every scene complete
+with all its chunks (:func:`~akkd_scale.pipeline.store.open_scene`), every variable there, every output
+within :data:`MAX_EXPORT_BYTES` — and files are written under temporary names and renamed only when all of
+them succeeded: an error (also a full disk) leaves ``out_dir`` as it was.
 """
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from ..errors import InputError
+from ..errors import InputError, OutputError, describe_os_error
 from ..io.aster.geolocation import lattice_gcps, unwrap_longitude
-from .store import COMPLETE, STATUS, group_status, open_scene, scene_groups
+from .store import STATUS, open_scene, scene_groups
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,9 @@ DEFAULT_RESOLUTION_M = 90.0
 INTEGER_NODATA = 255
 SIGNED_NODATA = -1
 GCP_POINTS = 11
+#: Largest output export makes, in bytes of one variable on the target grid (rioxarray reprojects in memory):
+#: 4 GiB, e.g. the five emissivity bands of a 700 × 830 scene down to about 5 m pixels.
+MAX_EXPORT_BYTES = 4 * 2 ** 30
 
 
 def utm_epsg(latitude: float, longitude: float) -> int:
@@ -113,6 +118,82 @@ def _tags(da: xr.DataArray, attrs: dict, store, group: str) -> dict:
     return tags
 
 
+def _resolution(crs, resolution: float | None) -> float | None:
+    """The pixel size used: as given, else 90 for projected CRSs, else None (GDAL's choice)."""
+    return DEFAULT_RESOLUTION_M if resolution is None and crs.is_projected else resolution
+
+
+def _on_grid(da: xr.DataArray, crs, resolution: float | None) -> bool:
+    """An L1T scene to its own grid: no resampling at all."""
+    return not da.rio.get_gcps() and da.rio.crs == crs and resolution in (None, abs(da.rio.resolution()[0]))
+
+
+def _output_grid(da: xr.DataArray, crs, resolution: float | None) -> tuple[int, int, float]:
+    """(width, height, pixel size) of ``da`` on the target grid of :func:`reproject_variable`, computed without
+    allocating it (GDAL's default transform at its own resolution, rescaled to ``resolution``)."""
+    from rasterio.warp import calculate_default_transform
+
+    resolution = _resolution(crs, resolution)
+    if _on_grid(da, crs, resolution):
+        return da.rio.width, da.rio.height, abs(da.rio.resolution()[0])
+    gcps = da.rio.get_gcps()
+    transform, width, height = calculate_default_transform(
+        da.rio.crs, crs, da.rio.width, da.rio.height, *(() if gcps else da.rio.bounds()),
+        **({"gcps": gcps} if gcps else {}))
+    if resolution is None:
+        return width, height, abs(transform.a)
+    return (math.ceil(width * abs(transform.a) / resolution), math.ceil(height * abs(transform.e) / resolution),
+            resolution)
+
+
+def _size(nbytes: float) -> str:
+    """Bytes as text with a binary prefix: ``23.9 PiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.3g} {unit}" if unit != "B" else f"{int(nbytes)} B"
+        nbytes /= 1024
+    raise AssertionError("unreachable")
+
+
+def _check_size(ds: xr.Dataset, names, crs, resolution: float | None, store, group: str) -> None:
+    """InputError (with the numbers and what to change) when one of the variables ``names`` on the target grid
+    would take more than :data:`MAX_EXPORT_BYTES` (named: the largest, so the suggested resolution fits all)."""
+    sizes = []
+    for name in names:
+        width, height, pixel = _output_grid(ds[name], crs, resolution)
+        bands = ds[name].sizes.get("band", 1)
+        sizes.append((width * height * bands * ds[name].dtype.itemsize, name, width, height, pixel, bands))
+    nbytes, name, width, height, pixel, bands = max(sizes)
+    if nbytes > MAX_EXPORT_BYTES:
+        units = "degrees" if crs.is_geographic else (crs.linear_units or "CRS units")
+        at = f"resolution {resolution:g}" if resolution is not None else f"its default resolution {pixel:g}"
+        coarser = pixel * math.sqrt(nbytes / MAX_EXPORT_BYTES)
+        raise InputError(store, f"{name}: the output grid at {at} would be {width} x {height} pixels x {bands} "
+                         f"band(s) = {_size(nbytes)} in memory", variable=group,
+                         expected=f"at most {_size(MAX_EXPORT_BYTES)} per file: a coarser --resolution (at least "
+                         f"{coarser:.3g} {units}) or another --crs")
+
+
+def _write_geotiff(da: xr.DataArray, partial: Path, final: Path, driver: str, tags: dict, **options) -> None:
+    """Write ``da`` to ``partial`` (to be renamed ``final``): encoded by GDAL in memory, then written with Python's
+    I/O, so a full disk or a read-only folder is one OSError naming ``final`` and its errno (written to disk by
+    GDAL it is "TIFFAppendToStrip: Write error" and libtiff lines on stderr)."""
+    from rasterio._err import CPLE_BaseError  # GDAL's errors share no base with RasterioError
+    from rasterio.errors import RasterioError
+    from rasterio.io import MemoryFile
+
+    try:
+        with MemoryFile() as memory:
+            da.rio.to_raster(memory.name, driver=driver, tags=tags, **options)
+            data = memory.read()
+    except (RasterioError, CPLE_BaseError) as exc:
+        raise OutputError(f"{final}: cannot encode the GeoTIFF: {' '.join(str(exc).split())}") from exc
+    try:
+        partial.write_bytes(data)
+    except OSError as exc:
+        raise OutputError(f"{final}: cannot write the {_size(len(data))} GeoTIFF: {describe_os_error(exc)}") from None
+
+
 def reproject_variable(ds: xr.Dataset, name: str, crs, resolution: float | None) -> xr.DataArray:
     """One variable on the target grid: bilinear for floating point, nearest for integers (flags)."""
     from rasterio.enums import Resampling
@@ -123,14 +204,13 @@ def reproject_variable(ds: xr.Dataset, name: str, crs, resolution: float | None)
     da = da.drop_vars([c for c in da.coords if c not in ("band", "x", "y", da.rio.grid_mapping)])
     attrs = dict(da.attrs)
     integer = np.issubdtype(da.dtype, np.integer)
-    nodata = (SIGNED_NODATA if np.issubdtype(da.dtype, np.signedinteger) else INTEGER_NODATA) if integer else np.nan
+    nodata = ((SIGNED_NODATA if np.issubdtype(da.dtype, np.signedinteger) else INTEGER_NODATA if da.dtype == np.uint8
+               else np.iinfo(da.dtype).max) if integer else np.nan)  # uint16 cloud_tests: 65535 (bits reach 2048)
     da = da.copy(data=da.values)
     da.encoding = {}
     da = da.rio.write_nodata(nodata, encoded=False)
-    if resolution is None and crs.is_projected:
-        resolution = DEFAULT_RESOLUTION_M
-    on_grid = not da.rio.get_gcps() and da.rio.crs == crs and resolution in (None, abs(da.rio.resolution()[0]))
-    if on_grid:  # an L1T scene to its own grid: no resampling at all
+    resolution = _resolution(crs, resolution)
+    if _on_grid(da, crs, resolution):
         out = da
     else:
         out = da.rio.reproject(crs, resolution=resolution, nodata=nodata,
@@ -165,19 +245,21 @@ def export_store(store, out_dir, *, variables=DEFAULT_VARIABLES, crs: str = "utm
                          expected=f"one of {', '.join(groups)}")
     plans = []
     for group in chosen:
-        status = group_status(store, group)
-        if status != COMPLETE:
-            raise InputError(store, f"scene group is {status}", variable=group,
-                             expected=f"{STATUS}={COMPLETE!r} (finish it with `akkd-scale run` first)")
-        ds = open_scene(store, group)
+        ds = open_scene(store, group)  # complete, with every chunk present
         missing = [v for v in variables if v not in ds.data_vars]
         if missing:
             raise InputError(store, f"variable(s) {', '.join(missing)} not in scene group {group}", variable=missing[0],
                              expected=f"some of {', '.join(sorted(ds.data_vars))}")
         ds = georeferenced(ds, store, group)
-        plans.append((group, ds, target_crs(ds, crs)))
+        dst_crs = target_crs(ds, crs)
+        _check_size(ds, variables, dst_crs, resolution, store, group)
+        plans.append((group, ds, dst_crs))
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    created = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: cannot create the output folder: {describe_os_error(exc)}") from None
     written = []
     try:
         for group, ds, dst_crs in plans:
@@ -187,12 +269,16 @@ def export_store(store, out_dir, *, variables=DEFAULT_VARIABLES, crs: str = "utm
                 written.append((partial, final))
                 out = reproject_variable(ds, name, dst_crs, resolution)
                 options = {"compress": "DEFLATE"} if fmt == "cog" else {"compress": "DEFLATE", "tiled": True}
-                out.rio.to_raster(partial, driver=DRIVERS[fmt], tags=_tags(ds[name], ds.attrs, store, group),
-                                  **options)
+                _write_geotiff(out, partial, final, DRIVERS[fmt], _tags(ds[name], ds.attrs, store, group), **options)
                 log.debug("exported %s/%s to %s (%s)", group, name, final, dst_crs)
     except BaseException:
         for partial, _ in written:
             partial.unlink(missing_ok=True)
+        if created:
+            try:
+                out_dir.rmdir()
+            except OSError:
+                pass  # not empty: something else was written into it meanwhile
         raise
     for partial, final in written:
         os.replace(partial, final)

@@ -15,8 +15,11 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from ..conventions import BANDS, BT, HEADS, NETWORK_HEADS, OUTPUT_ATTRS, QC_BITS, TES_HEAD, TES_TERMS, VZA
+from ..clouds.mask import CLOUD_TEST_BITS, CLOUD_TEST_MEANINGS
+from ..conventions import (BANDS, BT, CLOUD_TESTS, HEADS, NDVI, NDVI_FROM_REFLECTANCE, NETWORK_HEADS, OUTPUT_ATTRS,
+                           QC_BITS, TES_HEAD, TES_TERMS, VNIR_BAND, VNIR_REFLECTANCE, VZA)
 from ..errors import InputError, ParameterError
+from .cloud_plan import AUTO, CloudPlan, plan_clouds
 from .kernel import bundle_ref, cached_bundle, retrieve_block
 from .landcover_plan import LandCoverPlan, plan_land_cover
 
@@ -56,12 +59,15 @@ def check_heads(heads, *, atmosphere: str | None = None, dataset_terms: bool = F
     return heads
 
 
-def output_spec(spatial: tuple[str, ...], heads: tuple[str, ...]) -> dict[str, tuple[tuple[str, ...], str]]:
+def output_spec(spatial: tuple[str, ...], heads: tuple[str, ...], clouds: bool = False
+                ) -> dict[str, tuple[tuple[str, ...], str]]:
     """Output variables → (dims, dtype): the first head fills ``lst``/``emissivity``/``lst_uncertainty``/``qc``,
-    ``land_cover`` holds the classes; with several heads every head also gets ``lst_<head>``,
-    ``emissivity_<head>``, ``lst_uncertainty_<head>``."""
+    ``land_cover`` holds the classes, with a cloud mask (``clouds``) ``cloud_tests`` its test bits; with
+    several heads every head also gets ``lst_<head>``, ``emissivity_<head>``, ``lst_uncertainty_<head>``."""
     spec = {"lst": (spatial, "float32"), "emissivity": (("band",) + spatial, "float32"),
             "lst_uncertainty": (spatial, "float32"), "qc": (spatial, "uint8"), "land_cover": (spatial, "int8")}
+    if clouds:
+        spec[CLOUD_TESTS] = (spatial, "uint16")
     for head in heads if len(heads) > 1 else ():
         spec[f"lst_{head}"] = (spatial, "float32")
         spec[f"emissivity_{head}"] = (("band",) + spatial, "float32")
@@ -126,14 +132,23 @@ def _band_variable(ds: xr.Dataset, name: str, spatial: tuple[str, ...]) -> xr.Da
     return var
 
 
-def model_inputs(ds: xr.Dataset, heads: tuple[str, ...], atmosphere: str | None = None,
-                 cover: LandCoverPlan = LandCoverPlan(), extra: tuple[str, ...] = ()) -> xr.Dataset:
-    """What the kernel reads: brightness temperature, view zenith, for ``tes`` the band terms, what the
-    land-cover plan ``cover`` needs (``ndvi``, ``latitude``/``longitude``) and the bundle's further inputs
-    ``extra`` the dataset has (e.g. ``ndvi``; the networks see the missing value for those it lacks).
+def ndvi_from_reflectance(ds: xr.Dataset, clouds: CloudPlan) -> bool:
+    """Whether the kernel computes NDVI from ``vnir_reflectance``: the cloud plan reads the reflectance and the
+    dataset's ``ndvi`` says it is exactly that NDVI (the reader's), so VNIR is read once per chunk."""
+    return (VNIR_REFLECTANCE in clouds.inputs and NDVI in ds.variables
+            and ds[NDVI].attrs.get(NDVI_FROM_REFLECTANCE) == 1)
 
-    Only index coordinates (and ``wavelength``) are kept; with Dask-backed input the band dimension
-    becomes one chunk (the networks need all five bands of a pixel).
+
+def model_inputs(ds: xr.Dataset, heads: tuple[str, ...], atmosphere: str | None = None,
+                 cover: LandCoverPlan = LandCoverPlan(), extra: tuple[str, ...] = (),
+                 clouds: CloudPlan = CloudPlan()) -> xr.Dataset:
+    """What the kernel reads: brightness temperature, view zenith, for ``tes`` the band terms, what the
+    land-cover plan ``cover`` and the cloud plan ``clouds`` need (``ndvi``, ``vnir_reflectance``,
+    ``latitude``/``longitude``) and the bundle's further inputs ``extra`` the dataset has (e.g. ``ndvi``;
+    the networks see the missing value for those it lacks).
+
+    Only index coordinates (and ``wavelength``) are kept; with Dask-backed input the band dimensions
+    become one chunk (the networks need all five bands of a pixel, the cloud tests all three VNIR bands).
     """
     source = ds.attrs.get("source_file", "dataset")
     for name in (BT, VZA):
@@ -152,8 +167,11 @@ def model_inputs(ds: xr.Dataset, heads: tuple[str, ...], atmosphere: str | None 
                                           else {}) for name, values in tes_terms(ds, atmosphere).items()})
     elif TES_HEAD in heads:
         inputs.update({name: _band_variable(ds, name, spatial) for name in TES_TERMS})
-    for name in dict.fromkeys(cover.inputs + tuple(n for n in extra if n in ds.variables)):
-        if not set(ds[name].dims) <= set(spatial):
+    names = dict.fromkeys(cover.inputs + clouds.inputs + tuple(n for n in extra if n in ds.variables))
+    if ndvi_from_reflectance(ds, clouds):
+        names.pop(NDVI, None)  # the kernel computes it from the reflectance it reads anyway
+    for name in names:
+        if not set(ds[name].dims) <= set(spatial) | {VNIR_BAND}:
             raise InputError(source, f"dimensions {ds[name].dims}", variable=name,
                              expected=f"a subset of {spatial} (the land cover is classed per pixel)")
         inputs[name] = ds[name].variable
@@ -161,7 +179,7 @@ def model_inputs(ds: xr.Dataset, heads: tuple[str, ...], atmosphere: str | None 
     keep = set(inputs.indexes) | ({"wavelength"} if "wavelength" in inputs.coords else set())
     inputs = inputs.drop_vars([c for c in inputs.coords if c not in keep])
     if any(isinstance(v.data, da.Array) for v in inputs.variables.values()):
-        inputs = inputs.chunk({"band": -1}).unify_chunks()
+        inputs = inputs.chunk({"band": -1, **({VNIR_BAND: -1} if VNIR_BAND in inputs.dims else {})}).unify_chunks()
     return inputs
 
 
@@ -176,6 +194,11 @@ def template_for(inputs: xr.Dataset, spec: dict) -> xr.Dataset:
 
 def cf_attrs(name: str) -> dict:
     """CF attributes of an output variable; per-head variables (``lst_<head>`` …) name their head."""
+    if name == CLOUD_TESTS:
+        return {"long_name": "cloud tests that found cloud evidence (bit field)", "units": "1",
+                "flag_masks": np.array(list(CLOUD_TEST_BITS.values()), dtype=np.uint16),
+                "flag_meanings": " ".join(CLOUD_TEST_BITS),
+                "comment": "; ".join(f"{name}: {text}" for name, text in CLOUD_TEST_MEANINGS.items())}
     if name in OUTPUT_ATTRS:
         return dict(OUTPUT_ATTRS[name])
     for base in ("lst_uncertainty", "emissivity", "lst"):  # longest prefix first
@@ -201,7 +224,8 @@ def _carried_coords(ds: xr.Dataset, spatial: tuple[str, ...], result: xr.Dataset
 
 
 def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | None = None,
-             device: str | None = None, landcover=None, landcover_legend: str | None = None) -> xr.Dataset:
+             device: str | None = None, landcover=None, landcover_legend: str | None = None, *,
+             cloud_mask=AUTO, cloud_mask_convention: str | None = None, keep_cloudy: bool = False) -> xr.Dataset:
     """LST, emissivity(band, …), lst_uncertainty and qc from ``brightness_temperature`` and ``view_zenith``.
 
     ``bundle``: a Bundle, a bundle path or a BundleRef (default: the shipped bundle). ``heads``: the
@@ -216,20 +240,33 @@ def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | N
     ``land_cover_source`` says which. The class chooses the pixel's class students (bundles with them);
     pixels without a class use their brightness-temperature stratum (QC bit
     ``brightness_temperature_strata``). Bundle inputs beyond the bands (NDVI) come from the dataset when it
-    has them. Dask-backed input gives a lazy result with the input's chunks; NumPy input an eager one.
+    has them. ``cloud_mask``: ``"auto"`` (default: the built-in tests, day or night, on scene images with a
+    ``solar_zenith``), ``"none"``, or a cloud-mask GeoTIFF (convention ``cloud_mask_convention``
+    ``mod35``/``binary``, default detected) with the built-in tests where it has no data
+    (:mod:`.cloud_plan`): cloudy pixels get QC bit ``cloud`` (edges ``cloud_buffer``), class -1, NaN LST,
+    ε and uncertainty unless ``keep_cloudy``, and ``cloud_tests`` their test bits; attributes
+    ``cloud_mask``/``cloud_mask_source`` say which mask ran and how. The scene's clear-sky reference is
+    computed here, from a strided sample of band 13. Dask-backed input gives a lazy result with the input's
+    chunks; NumPy input an eager one.
     """
     has_terms = all(name in ds.variables for name in TES_TERMS)
     heads = check_heads(heads, atmosphere=atmosphere, dataset_terms=has_terms)
     ref = bundle_ref(bundle, device)
     cover = plan_land_cover(ds, landcover, landcover_legend)
     extra = tuple(cached_bundle(ref).extra_inputs)
-    inputs = model_inputs(ds, heads, atmosphere, cover, extra)
+    clouds = plan_clouds(ds, cloud_mask, cloud_mask_convention, keep_cloudy=keep_cloudy)
+    inputs = model_inputs(ds, heads, atmosphere, cover, extra, clouds)
     spatial = tuple(d for d in inputs[BT].dims if d != "band")
-    spec = output_spec(spatial, heads)
+    spec = output_spec(spatial, heads, clouds.active)
     lazy = any(isinstance(v.data, da.Array) for v in inputs.variables.values())
-    result = xr.map_blocks(retrieve_block, inputs, args=(ref, heads, spec, cover),
+    # band coordinates (wavelength: five numbers) go around the kernel, not through one graph task per chunk
+    band_coords = {name: inputs[name].compute(scheduler="synchronous") for name in inputs.coords
+                   if inputs[name].dims == ("band",) and name not in inputs.indexes}  # here, never on a cluster
+    inputs = inputs.drop_vars(list(band_coords))
+    derived = (NDVI,) if ndvi_from_reflectance(ds, clouds) else ()
+    result = xr.map_blocks(retrieve_block, inputs, args=(ref, heads, spec, cover, clouds, derived),
                            template=template_for(inputs, spec) if lazy else None)
-    result = result.assign_coords(_carried_coords(ds, spatial, result))
+    result = result.assign_coords({**band_coords, **_carried_coords(ds, spatial, result)})
     for name in result.variables:
         result[name].attrs = {**result[name].attrs, **cf_attrs(name)}
     result["lst"].attrs["long_name"] += f" ({heads[0]})"
@@ -238,7 +275,8 @@ def retrieve(ds: xr.Dataset, bundle=None, heads=("fusion",), atmosphere: str | N
                           "flag_meanings": " ".join(QC_BITS)}
     result["land_cover"].attrs["source"] = cover.source
     result.attrs = {"bundle": ref.path, "bundle_sha256": ref.sha256, "heads": ",".join(heads),
-                    "land_cover_source": cover.source}
+                    "land_cover_source": cover.source, "cloud_mask": clouds.mode, "cloud_mask_source": clouds.source,
+                    "keep_cloudy": int(clouds.keep_cloudy)}
     if TES_HEAD in heads:
         result.attrs["tes_atmosphere"] = (f"{atmosphere} (AFGL-1986, LOWTRAN7, sea level)" if atmosphere
                                           else "terms from the dataset")

@@ -15,8 +15,12 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..conventions import BANDS, BT, QC_LAND_COVER_RULES, TES_HEAD, TES_TERMS, VZA
+from ..conventions import (BANDS, BT, CLOUD_TESTS, LAND_COVER_UNKNOWN, NDVI, QC_CLOUD, QC_CLOUD_BUFFER,
+                           QC_INVALID_INPUT, QC_LAND_COVER_RULES, TES_HEAD, TES_TERMS, VNIR_BAND, VNIR_REFLECTANCE,
+                           VZA)
 from ..errors import BundleError, InputError
+from ..io.aster.vnir import ndvi_from_reflectance
+from .cloud_plan import CloudPlan, mask_block
 from .landcover_plan import LandCoverPlan, classify_block
 
 log = logging.getLogger(__name__)
@@ -38,8 +42,8 @@ def bundle_ref(bundle=None, device: str | None = None) -> BundleRef:
     or tampered bundle fails the run up front instead of in every task. ``device`` (``cpu``/``cuda``,
     default: the BundleRef's or ``cpu``) is checked here too.
     """
-    from ..models.bundle import default_bundle_path, load_bundle
-    from ..models.inference import Bundle, execution_providers
+    from ..models.bundle import Bundle, default_bundle_path, load_bundle
+    from ..models.inference import execution_providers
 
     if isinstance(bundle, BundleRef):
         if device is None or device == bundle.device:
@@ -118,30 +122,88 @@ def _values(block: xr.Dataset, name: str, dims: tuple[str, ...], dtype=np.float3
     return np.asarray(var.set_dims({d: var.sizes.get(d, 1) for d in dims}).values, dtype=dtype)
 
 
+#: Outputs set to NaN on cloudy pixels (unless the plan keeps cloudy values): these and every head's own
+#: (``lst_<head>``, ``emissivity_<head>``, ``lst_uncertainty_<head>``).
+MASKED_OUTPUTS = ("lst", "emissivity", "lst_uncertainty")
+
+
+def _cloud_inputs(block: xr.Dataset, plan: CloudPlan, dims: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """What :func:`~.cloud_plan.mask_block` reads from the block besides brightness temperature."""
+    return {name: _values(block, name, ((VNIR_BAND,) if name == VNIR_REFLECTANCE else ()) + dims[1:], np.float64)
+            for name in plan.inputs}
+
+
+def _apply_clouds(out: dict, plan: CloudPlan, cloud: np.ndarray, buffer: np.ndarray) -> None:
+    """QC bits ``cloud``/``cloud_buffer``; NaN LST, ε and uncertainty of every head on cloud unless kept."""
+    out["qc"] = (out["qc"] | np.where(cloud, np.uint8(QC_CLOUD), np.uint8(0))
+                 | np.where(buffer, np.uint8(QC_CLOUD_BUFFER), np.uint8(0)))
+    if plan.keep_cloudy or not cloud.any():
+        return
+    for name in out:
+        if any(name == base or name.startswith(base + "_") for base in MASKED_OUTPUTS):
+            out[name] = np.where(cloud, np.float32(np.nan), out[name])
+
+
+def _predict_unmasked(bt, vza, bundle, heads, extra, land_cover, skip) -> dict[str, np.ndarray]:
+    """:func:`predict_block` on the pixels not in ``skip`` (cloud whose values are not kept: the networks do not
+    run there); skipped pixels get NaN and a ``qc`` of 0, or ``invalid_input`` where their inputs are not finite.
+    Each pixel's numbers do not depend on which others are in the call."""
+    if skip is None or not skip.any():
+        return predict_block(bt, vza, bundle, heads, extra, land_cover)
+    shape, keep = bt.shape[1:], ~skip
+    part = predict_block(bt[:, keep], np.broadcast_to(vza, shape)[keep], bundle, heads,
+                         {name: np.broadcast_to(value, shape)[keep] for name, value in (extra or {}).items()},
+                         None if land_cover is None else np.broadcast_to(land_cover, shape)[keep])
+    invalid = ~(np.isfinite(bt).all(axis=0) & np.isfinite(np.broadcast_to(vza, shape)))
+    out = {}
+    for name, values in part.items():
+        if name == "qc":
+            full = np.where(invalid, np.uint8(QC_INVALID_INPUT), np.uint8(0))
+        else:
+            full = np.full(values.shape[:-1] + shape, np.nan, values.dtype)
+        full[..., keep] = values
+        out[name] = full
+    return out
+
+
 def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
-                   spec: dict[str, tuple[tuple[str, ...], str]], cover: LandCoverPlan = LandCoverPlan()
-                   ) -> xr.Dataset:
+                   spec: dict[str, tuple[tuple[str, ...], str]], cover: LandCoverPlan = LandCoverPlan(),
+                   clouds: CloudPlan = CloudPlan(), derived: tuple[str, ...] = ()) -> xr.Dataset:
     """Retrieve one chunk: ``block`` holds ``brightness_temperature(band, …)``, ``view_zenith``, for a
     ``tes`` head ``transmittance``/``path_radiance``/``sky_radiance`` (band, …) broadcastable to it, and
-    what the land-cover plan ``cover`` needs (``ndvi``, ``latitude``/``longitude``).
+    what the land-cover plan ``cover`` and the cloud plan ``clouds`` need (``ndvi``, ``vnir_reflectance``,
+    ``latitude``/``longitude``).
 
     ``spec`` maps each output variable to (dims, dtype), exactly as in the map_blocks template, so
-    what the kernel returns always matches what the graph promised. The pixels' land cover (``land_cover``,
-    QC bit ``land_cover_from_rules``) chooses the class students of bundles that have them; the bundle's
-    further inputs (NDVI) are read from the block when present, else they take the bundle's missing value.
+    what the kernel returns always matches what the graph promised. The cloud mask comes first: cloudy
+    pixels get no land-cover class (-1: the rules never call a cloud snow or water), QC bit ``cloud``
+    (its buffer ``cloud_buffer``), the ``cloud_tests`` bits and NaN LST/ε/uncertainty unless the plan keeps
+    them (the networks then skip those pixels, whose ``qc`` keeps only the cloud and invalid-input bits). The pixels' land cover (``land_cover``, QC bit ``land_cover_from_rules``) chooses the class
+    students of bundles that have them; the bundle's further inputs (NDVI) are read from the block when
+    present, else they take the bundle's missing value. ``derived``: ``("ndvi",)`` when NDVI is to be computed
+    from the block's ``vnir_reflectance`` (:func:`~akkd_scale.io.aster.vnir.ndvi_from_reflectance`, the
+    reader's NDVI bit for bit) instead of read.
     """
     from ..physics.tes import tes
 
     bundle = cached_bundle(ref)
     dims = ("band",) + tuple(d for d in block[BT].dims if d != "band")
     bt = _values(block, BT, dims)
-    extra = {name: _values(block, name, dims[1:]) for name in bundle.extra_inputs if name in block}
-    cover_inputs = {name: extra[name] if name in extra else
-                    _values(block, name, dims[1:], np.float32 if name == "ndvi" else np.float64)
+    cloud_inputs = _cloud_inputs(block, clouds, dims) if clouds.active else {}
+    made = ({NDVI: ndvi_from_reflectance(*cloud_inputs[VNIR_REFLECTANCE][1:3])} if NDVI in derived else {})
+    extra = {name: made[name] if name in made else _values(block, name, dims[1:])
+             for name in bundle.extra_inputs if name in block or name in made}
+    cover_inputs = {name: extra[name] if name in extra else made[name] if name in made else
+                    _values(block, name, dims[1:], np.float32 if name == NDVI else np.float64)
                     for name in cover.inputs}  # NDVI is read once when the networks take it too
+    mask = mask_block(clouds, bt, **cloud_inputs) if clouds.active else None
     land_cover, from_rules = classify_block(cover, bt, **cover_inputs)
-    out = predict_block(bt, _values(block, VZA, dims[1:]), bundle, tuple(h for h in heads if h != TES_HEAD),
-                        extra, land_cover)
+    if mask is not None and mask.cloud.any():
+        land_cover = np.where(mask.cloud, np.int8(LAND_COVER_UNKNOWN), land_cover)
+        from_rules = from_rules & ~mask.cloud
+    skip = mask.cloud if mask is not None and not clouds.keep_cloudy else None
+    out = _predict_unmasked(bt, _values(block, VZA, dims[1:]), bundle, tuple(h for h in heads if h != TES_HEAD),
+                            extra, land_cover, skip)
     if TES_HEAD in heads:
         result = tes(bt, *(_values(block, name, dims) for name in TES_TERMS), quantity="brightness_temperature",
                      band_axis=0)
@@ -149,6 +211,9 @@ def retrieve_block(block: xr.Dataset, ref: BundleRef, heads: tuple[str, ...],
                     "lst_uncertainty_tes": np.full(bt.shape[1:], np.nan, np.float32)})
     out["land_cover"] = land_cover
     out["qc"] = out["qc"] | np.where(from_rules, np.uint8(QC_LAND_COVER_RULES), np.uint8(0))
+    if mask is not None:
+        _apply_clouds(out, clouds, mask.cloud, mask.buffer)
+        out[CLOUD_TESTS] = mask.tests
     data_vars = {}
     for name, (var_dims, dtype) in spec.items():
         if name not in out:

@@ -19,7 +19,7 @@ import xarray as xr
 
 from ..conventions import BANDS, LAND_COVER_UNKNOWN
 from ..errors import InputError, describe_path
-from ..io.landcover_map import LandCoverMap, open_map, sample_codes
+from ..io.categorical_map import CategoricalMap, open_map, sample_codes
 from ..landcover.legends import check_legend, classes_from_codes, hinted_legend, legend_from_codes
 from ..landcover.rules import classes_from_rules
 
@@ -34,11 +34,11 @@ NONE = "none"
 
 
 def open_landcover(path, latitude: xr.DataArray, longitude: xr.DataArray, legend: str | None = None
-                   ) -> LandCoverMap:
+                   ) -> CategoricalMap:
     """Check a land-cover GeoTIFF against a scene and decide its legend.
 
     ``legend``: ``worldcover``, ``igbp`` or None (from the file's name/tags, else from its codes under the
-    scene). Raises InputError (naming the file) for a bad file (:func:`~akkd_scale.io.landcover_map.open_map`),
+    scene). Raises InputError (naming the file) for a bad file (:func:`~akkd_scale.io.categorical_map.open_map`),
     ambiguous or unknown codes.
     """
     check_legend(legend, describe_path(path))
@@ -50,7 +50,7 @@ def open_landcover(path, latitude: xr.DataArray, longitude: xr.DataArray, legend
     return found.lcmap.with_legend(legend)
 
 
-def sample_block(latitude: np.ndarray, longitude: np.ndarray, lcmap: LandCoverMap) -> np.ndarray:
+def sample_block(latitude: np.ndarray, longitude: np.ndarray, lcmap: CategoricalMap) -> np.ndarray:
     """int8 classes of the map cells under one block of pixel centres (-1 outside the map or no data)."""
     codes, inside = sample_codes(latitude, longitude, lcmap)
     out = np.full(np.shape(latitude), LAND_COVER_UNKNOWN, np.int8)
@@ -72,7 +72,7 @@ def _has_ndvi(ds: xr.Dataset) -> bool:
 class LandCoverPlan:
     """How the kernel classes a chunk's pixels: a checked map (or None), then NDVI/BT rules if the scene has NDVI."""
 
-    lcmap: LandCoverMap | None = None
+    lcmap: CategoricalMap | None = None
     rules: bool = False
     requested: bool = True
 
@@ -91,7 +91,7 @@ class LandCoverPlan:
 
 def plan_land_cover(ds: xr.Dataset, landcover=None, legend: str | None = None) -> LandCoverPlan:
     """The plan for a scene: the NDVI/BT rules (``None``, the default, or ``"rules"``; when ``ds`` has NDVI),
-    nothing (``"none"``), or a map (a GeoTIFF path or a LandCoverMap, checked here against the scene's
+    nothing (``"none"``), or a map (a GeoTIFF path or a CategoricalMap, checked here against the scene's
     latitude/longitude) with the rules where it has no class."""
     if isinstance(landcover, str) and landcover == NONE:
         return LandCoverPlan(None, False, requested=False)
@@ -101,7 +101,7 @@ def plan_land_cover(ds: xr.Dataset, landcover=None, legend: str | None = None) -
         if name not in ds.variables:
             raise InputError(ds.attrs.get("source_file", "dataset"), "variable missing", variable=name,
                              expected="latitude/longitude (y, x) to place the scene's pixels on the land-cover map")
-    if not isinstance(landcover, LandCoverMap):
+    if not isinstance(landcover, CategoricalMap):
         landcover = open_landcover(landcover, ds["latitude"], ds["longitude"], legend)
     return LandCoverPlan(landcover, _has_ndvi(ds))
 

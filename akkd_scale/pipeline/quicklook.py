@@ -1,4 +1,5 @@
-"""Quicklook PNGs of retrieval results: LST, one band's emissivity, uncertainty, QC and, with truth, errors.
+"""Quicklook PNGs of retrieval results: LST, one band's emissivity, uncertainty, QC, the cloud mask (when one
+ran) and, with truth, errors.
 
 Rendering reads each scene group of a result store (decimated for big scenes) and writes one PNG per
 layer, so results are looked at rather than read.
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..conventions import CLOUD_TESTS, QC_CLOUD, QC_CLOUD_BUFFER, QC_INVALID_INPUT
 from ..errors import InputError
 from .store import COMPLETE, group_status, open_scene, scene_groups
 
@@ -50,6 +52,13 @@ def _render(values: np.ndarray, path: Path, title: str, label: str, *, cmap: str
     return path
 
 
+def _cloud_classes(qc: np.ndarray) -> np.ndarray:
+    """0 clear, 1 cloud-edge buffer, 2 cloud, NaN without valid input (from the QC bits)."""
+    qc = qc.astype(np.uint8)
+    out = np.where(qc & QC_CLOUD, 2.0, np.where(qc & QC_CLOUD_BUFFER, 1.0, 0.0))
+    return np.where(qc & QC_INVALID_INPUT, np.nan, out)
+
+
 def quicklook_scene(result: xr.Dataset, out_dir, name: str, *, band: str = "B13",
                     truth: xr.Dataset | None = None) -> list[Path]:
     """PNGs of one scene's result (and its errors against ``truth`` with ``lst``/``emissivity`` on y, x)."""
@@ -68,6 +77,12 @@ def quicklook_scene(result: xr.Dataset, out_dir, name: str, *, band: str = "B13"
     legend = "QC bits: " + ", ".join(f"{m} {n}" for m, n in zip(masks, meanings)) if meanings else None
     written.append(_render(qc, out_dir / f"{name}_qc.png", f"{name}: QC", "QC value (sum of bits)",
                            cmap="tab20", vmin=-0.5, vmax=15.5, note=legend))
+    if CLOUD_TESTS in result:  # a cloud mask ran
+        flagged = _cloud_classes(qc)
+        share = float(np.nanmean(flagged == 2)) if np.isfinite(flagged).any() else 0.0
+        written.append(_render(flagged, out_dir / f"{name}_cloud.png", f"{name}: cloud mask ({share:.1%} cloud)",
+                               "0 clear, 1 buffer, 2 cloud", cmap="Blues_r", vmin=-0.5, vmax=2.5,
+                               note=str(result.attrs.get("cloud_mask_source", ""))[:300]))
     if truth is not None:
         error = _decimated(result["lst"] - truth["lst"])
         limit = float(np.nanpercentile(np.abs(error), 99)) if np.isfinite(error).any() else 1.0

@@ -6,8 +6,9 @@ cluster with a bounded number of scenes in flight, so client memory and the sche
 flat however long the list is); :class:`RunContext` holds what is fixed for the run, and one loop
 (:func:`_run`) serves both executors. The run holds the store's lock; a scene is marked complete
 only after its writes finished, every chunk is verified present and its input is unchanged. A complete
-scene is skipped only when its record (input sha256 and size, bundle, heads, chunks, atmosphere,
-package version) matches this run; otherwise it is redone and the log says why.
+scene is skipped only when its record (input sha256 and size, bundle, heads, chunks, atmosphere, land cover,
+cloud mask, package version) matches this run; otherwise it is redone and the log says why. The scene's
+summary line and its completion record give its cloud fraction.
 
 A scene is a local HDF file, an HDF object by URL (``s3://``, ``gs://``, ``https://``, glob patterns
 expanded), or a STAC item of COGs (``*.json``, local or by URL). An HDF object is staged into the local
@@ -38,7 +39,8 @@ import pandas as pd
 import xarray as xr
 
 from .. import __version__
-from ..conventions import BANDS, BT, QC_INVALID_INPUT
+from ..clouds.external import check_convention
+from ..conventions import BANDS, BT, QC_CLOUD, QC_INVALID_INPUT
 from ..errors import ClusterError, InputError, ParameterError, SceneFileError
 from ..io.aster.stac import (StacScene, current_digest, is_stac_item, open_stac_dataset, read_stac_scene,
                              tile_chunks)
@@ -46,10 +48,11 @@ from ..io.remote import TIMEOUT_S as REMOTE_TIMEOUT_S, Identity, Remote, Staged,
     redact_command_line, release, stage
 from ..landcover.legends import check_legend
 from ..utils import sha256_file
+from .cloud_plan import check_mask_file
 from .cluster import SceneExecutor, current_client, scene_executor
 from .graph import check_heads, retrieve
 from .kernel import BundleRef, bundle_ref
-from .store import (COMPLETE, INCOMPLETE, group_record, group_status, is_local, mark_complete,
+from .store import (COMPLETE, active_writer, group_source, INCOMPLETE, group_record, group_status, is_local, mark_complete,
                     missing_chunks, output_dataset, prepare_store, record_mismatch, scene_group, store_lock,
                     write_scene)
 
@@ -82,6 +85,32 @@ class LandCover:
 
 
 @dataclass(frozen=True)
+class Clouds:
+    """The cloud mask a run asks for: ``mask`` (``"auto"``, ``"none"`` or a GeoTIFF's absolute path), its
+    ``convention`` (None: detected), ``keep_cloudy`` and ``record_id``, what identifies them in scene records."""
+
+    mask: str
+    convention: str | None
+    keep_cloudy: bool
+    record_id: str
+
+    @classmethod
+    def of(cls, cloud_mask, convention: str | None, keep_cloudy: bool) -> Clouds:
+        """The cloud options of a run; a mask file is checked here, before any scene or cluster, and its convention
+        decided over the whole file (:func:`~.cloud_plan.check_mask_file`; the codes under each scene again per scene)."""
+        check_convention(convention)
+        kept = ", keep cloudy" if keep_cloudy else ""
+        if cloud_mask in ("auto", "none"):
+            if convention is not None:
+                raise ParameterError(None, "a cloud-mask convention without an external mask",
+                                     variable="cloud_mask", expected="--cloud-mask MASK.tif with --cloud-mask-convention")
+            return cls(cloud_mask, None, bool(keep_cloudy), cloud_mask + kept)
+        path = Path(cloud_mask).expanduser().resolve()
+        convention = check_mask_file(path, convention)
+        return cls(str(path), convention, bool(keep_cloudy), f"{sha256_file(path)} ({convention}){kept}")
+
+
+@dataclass(frozen=True)
 class RunContext:
     """Everything fixed for a whole run: the store ``out``, the bundle, heads, requested ``chunks``
     (``"auto"`` or a dict), atmosphere and land cover, the command line recorded in provenance (credentials
@@ -96,13 +125,14 @@ class RunContext:
     command_line: str = ""
     overwrite: bool = False
     remote: Remote = field(default_factory=Remote.of)
+    clouds: Clouds = Clouds("auto", None, False, "auto")
 
     def record(self, digest: str, size: int, chunks: dict[str, int]) -> dict:
         """What a complete group must match to be skipped: its input (``digest``, ``size``), chunks and this run."""
         return {"source_sha256": digest, "source_size": size, "bundle_sha256": self.ref.sha256,
                 "heads": ",".join(self.heads), "chunks": {k: int(v) for k, v in chunks.items()},
                 "atmosphere": self.atmosphere or "", "land_cover_map": self.landcover.record_id,
-                "akkd_scale_version": __version__}
+                "cloud_mask": self.clouds.record_id, "akkd_scale_version": __version__}
 
     def provenance(self, source: str, digest: str) -> dict:
         """Provenance attributes of one scene group (``source``: the input's path or redacted URL)."""
@@ -156,6 +186,7 @@ class SceneJob:
     record: dict | None = None
     stat: Any = None
     scene: SceneInput | None = None
+    cloud_fraction: float | None = None
     status: str = "running"
     seconds: float = 0.0
     failure: BaseException | None = None
@@ -178,7 +209,9 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
                max_in_flight: int | None = None, worker_timeout: float = WORKER_TIMEOUT_S,
                executor: str = "auto", device: str | None = None, landcover=None,
                landcover_legend: str | None = None, storage_options=None, staging_dir=None,
-               keep_staged: bool = False, remote_timeout: float = REMOTE_TIMEOUT_S) -> pd.DataFrame:
+               keep_staged: bool = False, remote_timeout: float = REMOTE_TIMEOUT_S,
+               cloud_mask="auto", cloud_mask_convention: str | None = None,
+               keep_cloudy: bool = False) -> pd.DataFrame:
     """Retrieve LST/emissivity for every scene into the Zarr store ``out``.
 
     ``paths``: local HDF files, HDF objects by URL (``s3://``, ``gs://``, ``https://``; glob patterns are
@@ -197,7 +230,9 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     atmosphere assumed by a ``tes`` head. ``device``: ``cpu`` or ``cuda`` (one GPU per worker process:
     start workers with one visible GPU each, e.g. dask-cuda's LocalCUDACluster). ``landcover``:
     None/``"rules"`` (NDVI rules), ``"none"`` or a land-cover GeoTIFF for every scene (``landcover_legend`` worldcover/igbp,
-    default detected; see :func:`~akkd_scale.pipeline.graph.retrieve`). Complete scenes whose record
+    default detected; see :func:`~akkd_scale.pipeline.graph.retrieve`). ``cloud_mask``: ``"auto"`` (built-in
+    tests), ``"none"`` or a cloud-mask GeoTIFF for every scene (``cloud_mask_convention`` mod35/binary, default
+    detected), ``keep_cloudy`` keeps cloudy values (flagged; :mod:`.cloud_plan`). Complete scenes whose record
     matches are skipped unless ``overwrite``. ``worker_timeout``: seconds without any worker before the
     remaining scenes fail.
     Returns one row per path, in input order: scene, group, status (complete/skipped/failed),
@@ -205,6 +240,7 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     """
     heads = check_heads(heads, atmosphere=atmosphere)
     cover = LandCover.of(landcover, landcover_legend)
+    clouds = Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy)
     remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout)
     paths = expand(paths, remote)
     client = client or current_client()
@@ -215,7 +251,7 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     context = RunContext(out=out, ref=ref, heads=heads, chunks=_chunk_request(chunks), atmosphere=atmosphere,
                          landcover=cover, command_line=redact_command_line(command_line or shlex.join(sys.argv)),
                          overwrite=overwrite,
-                         remote=remote)
+                         remote=remote, clouds=clouds)
     with store_lock(out, context.command_line), scene_executor(
             executor, len(paths), client, max_in_flight=max_in_flight, worker_timeout=worker_timeout) as pool:
         rows = _run(paths, context, pool, progress)
@@ -468,6 +504,7 @@ def _start_scene(index: int, location, context: RunContext, claimed: _Claimed,
             raise InputError(None, f"group name {job.group!r} already used by {claimed.groups[job.group]} in this "
                                    "run (scene files need distinct names)")
         claimed.groups[job.group] = redact(job.path)
+        _check_same_source(job, context)
         prefetched = prefetch.take(index) if prefetch is not None else None
         scene = prefetched or _identify(scene, location, context)
         job = replace(job, scene=scene, stat=scene.stat)
@@ -513,6 +550,20 @@ def _closed(job: SceneJob, context: RunContext) -> SceneJob:
     return job
 
 
+def _check_same_source(job: SceneJob, context: RunContext) -> None:
+    """A group written from another file (a different name that maps to the same group) is not replaced
+    silently: refused, or with ``overwrite`` replaced with a warning naming that file."""
+    source = group_source(context.out, job.group)
+    if source is None or Path(source).name == Path(str(job.path)).name:
+        return  # new group, or the same file (perhaps moved to another folder or given by URL)
+    if not context.overwrite:
+        raise InputError(redact(job.path), f"maps to group {job.group!r} of {context.out}, which holds the results of "
+                                   f"another file, {source}", variable="scene group",
+                         expected="distinct file names (rename one), another --out, or --overwrite to replace them")
+    log.warning("replacing group %s of %s, written from %s, with %s", job.group, context.out, source,
+                redact(job.path))
+
+
 def _is_current(job: SceneJob, context: RunContext) -> bool:
     """Whether the scene's group is complete with the record of this run and every chunk; logs why it is redone."""
     if group_status(context.out, job.group) != COMPLETE:
@@ -527,10 +578,14 @@ def _is_current(job: SceneJob, context: RunContext) -> bool:
 
 def _scene_graph(ds: xr.Dataset, job: SceneJob, scene: SceneInput, context: RunContext):
     """The delayed Zarr writes of one opened scene: retrieval, output variables and provenance."""
+    clouds = context.clouds
     result = retrieve(ds, context.ref, context.heads, context.atmosphere, landcover=context.landcover.source,
-                      landcover_legend=context.landcover.legend)
+                      landcover_legend=context.landcover.legend, cloud_mask=clouds.mask,
+                      cloud_mask_convention=clouds.convention, keep_cloudy=clouds.keep_cloudy)
     out_ds = output_dataset(result, ds.attrs, {**context.provenance(scene.source, scene.digest),
-                                               "land_cover_source": result.attrs["land_cover_source"]})
+                                               **{name: result.attrs[name] for name in (
+                                                   "land_cover_source", "cloud_mask", "cloud_mask_source",
+                                                   "keep_cloudy")}})
     return write_scene(out_ds, context.out, job.group)
 
 
@@ -578,20 +633,32 @@ def _finish_scene(job: SceneJob, error: BaseException | None, context: RunContex
             changed = _changed(job, context)
             if changed:
                 raise InputError(redact(job.path), changed)
-            _check_retrieved(job, context.out)
-            mark_complete(context.out, job.group, job.record)
+            fraction = _cloud_fraction(context.out, job.group, _check_retrieved(job, context.out))
+            mark_complete(context.out, job.group, {**job.record, "cloud_fraction": fraction})
+            job = replace(job, cloud_fraction=fraction)
         except Exception as exc:  # the scene failed its checks; others go on
             error = exc
     return job.ended("complete") if error is None else job.ended("failed", error)
 
 
-def _check_retrieved(job: SceneJob, out: str) -> None:
-    """Refuse a scene where no pixel could be retrieved (read back from its ``qc``), naming the cause."""
+def _cloud_fraction(out: str, group: str, qc: np.ndarray) -> float | None:
+    """Share of a scene's pixels with valid input that have QC bit ``cloud`` (None: no cloud mask ran)."""
+    import zarr
+
+    if zarr.open_group(out, path=group, mode="r").attrs.get("cloud_mask", "none") == "none":
+        return None
+    valid = (qc & QC_INVALID_INPUT) == 0
+    return round(float(np.mean((qc[valid] & QC_CLOUD) > 0)), 6)
+
+
+def _check_retrieved(job: SceneJob, out: str) -> np.ndarray:
+    """Refuse a scene where no pixel could be retrieved (read back from its ``qc``), naming the cause; else its
+    ``qc``."""
     import zarr
 
     qc = zarr.open_array(out, path=f"{job.group}/qc", mode="r")[...]
     if np.any((qc & QC_INVALID_INPUT) == 0):
-        return
+        return qc
     path = redact(job.path)
     bt = _open_scene(job.scene, None)[BT]
     valid = bt.notnull().sum([d for d in bt.dims if d != "band"]).compute(scheduler="threads").values
@@ -615,7 +682,8 @@ def _report(job: SceneJob, out: str, bar) -> dict:
     """Log an ended scene, advance the progress bar; the scene's row."""
     row = job.row(out)
     level = logging.WARNING if row["status"] == "failed" else logging.INFO
-    log.log(level, "%s %s (%d px, %.1f s)%s", row["status"], row["scene"], row["pixels"], row["seconds"],
+    cloud = "" if job.cloud_fraction is None else f", cloud {job.cloud_fraction:.1%}"
+    log.log(level, "%s %s (%d px, %.1f s%s)%s", row["status"], row["scene"], row["pixels"], row["seconds"], cloud,
             f": {row['error']}" if row["error"] else "")
     if bar is not None:
         bar.update(1)
@@ -632,24 +700,28 @@ def _progress_bar(total: int):
 
 def verify_store(paths, out, bundle=None, heads=("fusion",), chunks="auto", *, atmosphere: str | None = None,
                  landcover=None, landcover_legend: str | None = None, storage_options=None, staging_dir=None,
-                 keep_staged: bool = False, remote_timeout: float = REMOTE_TIMEOUT_S) -> pd.DataFrame:
+                 keep_staged: bool = False, remote_timeout: float = REMOTE_TIMEOUT_S,
+                 cloud_mask="auto", cloud_mask_convention: str | None = None,
+                 keep_cloudy: bool = False) -> pd.DataFrame:
     """Re-check a store without computing: for each scene, would a run skip it (``ok``) or redo it (and why)?
 
     Inputs as for :func:`run_scenes` (an HDF object by URL is staged only when its record names another
-    version of it). Rows: scene, group, status (``ok``/``redo``/``missing``), problem.
+    version of it). Rows: scene, group, status (``ok``/``redo``/``missing``), problem; scenes not complete while another run
+    holds the store's lock name that run (they may be in progress, not damaged).
     """
     heads = check_heads(heads, atmosphere=atmosphere)
     out = _absolute(out)
     remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout)
     context = RunContext(out=out, ref=bundle_ref(bundle), heads=heads, atmosphere=atmosphere,
                          landcover=LandCover.of(landcover, landcover_legend), chunks=_chunk_request(chunks),
-                         remote=remote)
-    return pd.DataFrame([_verify_one(location, context) for location in expand(paths, remote)],
+                         remote=remote, clouds=Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy))
+    writer = active_writer(out)
+    return pd.DataFrame([_verify_one(location, context, writer) for location in expand(paths, remote)],
                         columns=["scene", "group", "status", "problem"])
 
 
-def _verify_one(location, context: RunContext) -> dict:
-    """One row of :func:`verify_store`."""
+def _verify_one(location, context: RunContext, writer) -> dict:
+    """One row of :func:`verify_store` (``writer``: the run holding the store's lock, if any)."""
     shown = redact(_as_given(location))
     try:
         scene = _locate(location, context.remote)
@@ -657,8 +729,9 @@ def _verify_one(location, context: RunContext) -> dict:
         return {"scene": shown, "group": None, "status": "redo", "problem": _describe(exc)}
     status = group_status(context.out, scene.group)
     if status != COMPLETE:
+        problem = f"group {status}" + (f" (the store is being written by a running run: {writer})" if writer else "")
         return {"scene": shown, "group": scene.group, "status": "redo" if status == INCOMPLETE else status,
-                "problem": f"group {status}"}
+                "problem": problem}
     if scene.path is not None and not scene.path.is_file():
         problems = [f"{scene.path}: input not found"]
     else:

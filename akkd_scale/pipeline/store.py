@@ -18,18 +18,21 @@ what produced it (input sha256 and size, bundle sha256, heads, chunks, atmospher
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import logging
 import os
 import re
+import secrets
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import InputError, StoreError
+from ..errors import InputError, StoreError, describe_os_error
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,9 @@ MISSING = "missing"
 RECORD = "akkd_record"
 STORE_MARKER = "akkd_scale_store"
 LOCK_FILE = ".akkd-lock.json"
+#: Seconds an empty or unreadable lock file counts as held (its creator may still be writing the owner record:
+#: only file systems without hard links create it empty); older, it is stale.
+LOCK_GRACE_S = 30.0
 
 
 def scene_group(path) -> str:
@@ -95,10 +101,13 @@ def prepare_store(out) -> None:
     path = Path(out)
     if is_local(out) and path.exists() and not path.is_dir():
         raise StoreError(f"{path}: exists and is a file (expected a new path or a result store from akkd-scale)")
-    if root is not None or (is_local(out) and path.is_dir() and any(path.iterdir())):
-        raise StoreError(f"{out}: exists and is not a result store written by akkd-scale; refusing to write "
-                         "into it (choose a new --out path)")
-    zarr.open_group(str(out), mode="a", zarr_format=3).attrs[STORE_MARKER] = 1
+    try:
+        if root is not None or (is_local(out) and path.is_dir() and any(path.iterdir())):
+            raise StoreError(f"{out}: exists and is not a result store written by akkd-scale; refusing to write "
+                             "into it (choose a new --out path)")
+        zarr.open_group(str(out), mode="a", zarr_format=3).attrs[STORE_MARKER] = 1
+    except OSError as exc:  # read-only file system, no permission, full disk
+        raise StoreError(f"{out}: cannot create the result store: {describe_os_error(exc)}") from None
 
 
 def _root_group(out):
@@ -120,11 +129,14 @@ def _written_by_us(root) -> bool:
 
 
 class StoreLock:
-    """Exclusive writer lock of a local result store: a lock file created atomically (O_EXCL).
+    """Exclusive writer lock of a local result store: a lock file that appears atomically, complete.
 
-    The file records pid, process start time, host, start time and command line. A lock left by a dead
-    process on this host (pid gone, or reused by another process) is stale and taken over with a
-    warning; a lock from another host is always respected (liveness cannot be checked from here).
+    The file records pid, process start time, host, start time and command line. It is written under a
+    temporary name and hard-linked into place (the link fails when a lock exists: O_EXCL semantics, also on
+    NFS), so no run ever sees another's lock half written; on file systems without hard links it is created
+    with O_EXCL and then written, and an empty or unreadable lock counts as held for ``LOCK_GRACE_S``. A lock
+    left by a dead process on this host (pid gone, or reused by another process) is stale and taken over
+    with a warning; a lock from another host is always respected (liveness cannot be checked from here).
     """
 
     def __init__(self, out, command_line: str = ""):
@@ -135,41 +147,85 @@ class StoreLock:
     def __enter__(self):
         import psutil
 
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: is a directory, not the store's lock file (expected a file {LOCK_FILE} "
+                             "or none: remove that directory)")
         me = psutil.Process()
         owner = {"pid": me.pid, "process_started": me.create_time(), "host": socket.gethostname(),
                  "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                  "command_line": self.command_line}
-        for _ in range(2):
+        for _ in range(3):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._holder()
-                if holder is not None and _is_me(holder, me):
-                    return self  # re-entered by the run that holds it (the CLI locks before its cluster starts)
-                if holder is not None and not _stale(holder):
-                    raise StoreError(f"{self.path.parent}: locked by another run (pid {holder.get('pid')} on "
-                                     f"{holder.get('host')}, started {holder.get('started')}: "
-                                     f"{holder.get('command_line') or 'unknown command'}); wait for it to finish, "
-                                     f"or delete {self.path} if that run is dead") from None
-                log.warning("%s: taking over a stale lock left by %s", self.path.parent, holder or "an unreadable file")
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as handle:
-                json.dump(owner, handle)
-            self.owned = True
-            return self
+                created = _create_lock(self.path, json.dumps(owner))
+            except OSError as exc:  # read-only file system, no permission, full disk
+                raise StoreError(f"{self.path.parent}: cannot take the store lock {LOCK_FILE}: "
+                                 f"{describe_os_error(exc)}") from None
+            if created:
+                self.owned = True
+                return self
+            text, holder, age = self._holder()
+            if text is None:
+                continue  # released meanwhile
+            if holder is not None and _is_me(holder, me):
+                return self  # re-entered by the run that holds it (the CLI locks before its cluster starts)
+            if holder is None and age < LOCK_GRACE_S:
+                raise StoreError(f"{self.path.parent}: locked by another run (its lock file is being written, "
+                                 f"{age:.0f} s old); wait for it, or delete {self.path} if no run is starting")
+            if holder is not None and not _stale(holder):
+                raise StoreError(f"{self.path.parent}: locked by another run (pid {holder.get('pid')} on "
+                                 f"{holder.get('host')}, started {holder.get('started')}: "
+                                 f"{holder.get('command_line') or 'unknown command'}); wait for it to finish, "
+                                 f"or delete {self.path} if that run is dead") from None
+            if self._holder()[0] != text:
+                continue  # replaced meanwhile (another run took the stale lock over first): look again
+            log.warning("%s: taking over a stale lock left by %s", self.path.parent,
+                        holder or f"an empty or unreadable lock file ({age:.0f} s old)")
+            self.path.unlink(missing_ok=True)
         raise StoreError(f"{self.path}: could not take the store lock (another run raced for it)")
 
-    def _holder(self) -> dict | None:
+    def _holder(self) -> tuple[str | None, dict | None, float]:
+        """(text of the lock file or None when there is none, its owner record or None, age in seconds)."""
         try:
-            return json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return None
+            age = time.time() - self.path.stat().st_mtime
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return None, None, 0.0
+        except OSError:
+            return "", None, age
+        try:
+            holder = json.loads(text)
+        except ValueError:
+            return text, None, age
+        return text, holder if isinstance(holder, dict) else None, age
 
     def __exit__(self, *exc):
         if self.owned:
             self.path.unlink(missing_ok=True)
             self.owned = False
+
+
+def _create_lock(path: Path, record: str) -> bool:
+    """Put a lock file holding ``record`` at ``path`` unless one exists (False then): written under a temporary
+    name and hard-linked into place, so it appears complete; without hard links, O_EXCL create and write."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    temporary.write_text(record)
+    try:
+        os.link(temporary, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK, errno.ENOSYS):
+            raise
+    finally:
+        temporary.unlink(missing_ok=True)
+    try:  # a file system without hard links
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as handle:
+        handle.write(record)
+    return True
 
 
 class _NoLock:
@@ -185,6 +241,22 @@ class _NoLock:
 def store_lock(out, command_line: str = ""):
     """The writer lock of a store (:class:`StoreLock`; none for remote stores). Re-entrant in one process."""
     return StoreLock(out, command_line) if is_local(out) else _NoLock()
+
+
+def active_writer(out) -> str | None:
+    """Who holds the store's lock now (a live run, described in words), else None: ``--verify`` names it, since
+    the scenes that run is writing are incomplete on purpose."""
+    if not is_local(out):
+        return None
+    text, holder, age = StoreLock(out)._holder()
+    if text is None:
+        return None
+    if holder is None:
+        return f"a run whose lock file is being written ({age:.0f} s old)" if age < LOCK_GRACE_S else None
+    if _stale(holder):
+        return None
+    return (f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}: "
+            f"{holder.get('command_line') or 'unknown command'}")
 
 
 def _is_me(holder: dict, me) -> bool:
@@ -216,6 +288,16 @@ def group_record(out, group: str) -> dict | None:
     return dict(record) if isinstance(record, dict) else None
 
 
+def group_source(out, group: str) -> str | None:
+    """The input file a scene group was written from (its ``source_file`` attribute), None if unknown."""
+    import zarr
+
+    if group_status(out, group) == MISSING:
+        return None
+    source = zarr.open_group(str(out), path=group, mode="r").attrs.get("source_file")
+    return str(source) if source else None
+
+
 def record_mismatch(stored: dict | None, wanted: dict) -> str | None:
     """Why a complete group does not match what this run would write (None when it does)."""
     if stored is None:
@@ -224,13 +306,15 @@ def record_mismatch(stored: dict | None, wanted: dict) -> str | None:
     return "; ".join(differences) or None
 
 
-def missing_chunks(out, group: str) -> dict[str, str]:
-    """Arrays of a group with chunks not written: name → 'k of n chunks present'."""
+def missing_chunks(out, group: str, names=None) -> dict[str, str]:
+    """Arrays of a group (or only those called ``names``) with chunks not written: name → 'k of n chunks present'."""
     import zarr
 
     node = zarr.open_group(str(out), path=group, mode="r")
     problems = {}
     for name, array in node.arrays():
+        if names is not None and name not in names:
+            continue
         present, expected = array.nchunks_initialized, array.nchunks
         if present != expected:
             problems[name] = f"{present} of {expected} chunks present"
@@ -304,9 +388,23 @@ def mark_complete(out, group: str, record: dict) -> None:
 
 
 def open_scene(out, group: str, *, require_complete: bool = True) -> xr.Dataset:
-    """Open one scene group lazily; by default refuse a group that is not complete."""
+    """Open one scene group lazily; by default refuse a group that is not complete, or whose chunks are not all
+    there any more (:func:`missing_chunks`, the check ``mark_complete`` and ``run --verify`` make), so
+    ``export``, ``quicklook`` and the Python API never read a damaged scene as NaN.
+
+    Arrays without dimensions (``spatial_ref``, ``time``) are not counted: they are written with the group
+    itself, never by the delayed chunk writes, and hold one value (which may equal their fill value).
+    """
     status = group_status(out, group)
     if require_complete and status != COMPLETE:
         raise InputError(out, f"scene group is {status}", variable=group,
                          expected=f"{STATUS}={COMPLETE!r} (rerun `akkd-scale run` to finish it)")
-    return xr.open_zarr(str(out), group=group, consolidated=False)
+    ds = xr.open_zarr(str(out), group=group, consolidated=False)
+    if require_complete:
+        missing = missing_chunks(out, group, [name for name, var in ds.variables.items() if var.ndim])
+        if missing:
+            raise InputError(out, "scene group is marked complete but chunks are missing: "
+                             + ", ".join(f"{k} ({v})" for k, v in sorted(missing.items())), variable=group,
+                             expected="every chunk present (the store was damaged after the run: rerun "
+                             "`akkd-scale run` on the scene's file to repair it)")
+    return ds

@@ -14,7 +14,7 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import dask.array as da
 import numpy as np
@@ -147,7 +147,7 @@ def elementwise(values, kernel: Callable[[np.ndarray], np.ndarray]):
         return xr.DataArray(elementwise(values.data, kernel), coords=values.coords, dims=values.dims, name=values.name)
     if isinstance(values, da.Array):
         dtype = _out_dtype(values.dtype)
-        return values.map_blocks(lambda block: kernel(block).astype(dtype, copy=False), dtype=dtype)
+        return da.map_blocks(lambda block: kernel(block).astype(dtype, copy=False), values, dtype=dtype)
     array = np.asarray(values)
     result = kernel(array).astype(_out_dtype(array.dtype), copy=False)
     return result if result.ndim else result[()]
@@ -184,7 +184,7 @@ def _per_band(values, sensor, band_axis: int, kernel_name: str, what: str):
             coords["band"] = list(sensor.band_names)
         return xr.DataArray(result, coords=coords, dims=values.dims, name=values.name)
     is_dask = isinstance(values, da.Array)
-    array = values if is_dask else np.asarray(values)
+    array: Any = values if is_dask else np.asarray(values)  # dask's map_blocks defeats the type checker
     if array.ndim == 0:
         raise ParameterError(f"{what} for {sensor.name}", "scalar input has no band axis",
                              variable="band_axis", expected=f"an array with a band axis of length {len(sensor)} or 1")

@@ -345,18 +345,38 @@ def vnir_dn_for_ndvi(ndvi, *, acquisition_time, solar_direction, reflectance_sum
     L = (DN − 1)·UCC of ``vnir_gain``; ``acquisition_time`` and ``solar_direction`` as given to
     :func:`write_aster_l1b`). DN rounding leaves NDVI errors of a few 0.001.
     """
-    from ..io.aster.vnir import VNIR_BANDS, VNIR_ESUN, earth_sun_distance_au
+    from ..io.aster.vnir import VNIR_BANDS
 
     values = np.clip(np.asarray(ndvi, float), -1.0, 1.0)
+    return {band: _vnir_dn(reflectance_sum * (1.0 + sign * values) / 2, band, acquisition_time, solar_direction,
+                           vnir_gain) for band, sign in zip(VNIR_BANDS, (-1.0, 1.0))}
+
+
+def _vnir_dn(reflectance, band: str, acquisition_time, solar_direction, vnir_gain: str, saturate: bool = False
+             ) -> np.ndarray:
+    """uint8 VNIR DN (6 × the TIR shape) of one band's TOA ``reflectance`` on the TIR grid: the reader's steps
+    inverted. DN above 254 become 254, or with ``saturate`` the saturation code 255."""
+    from ..io.aster.vnir import SOLAR_IRRADIANCE, VNIR_SATURATED, earth_sun_distance_au
+
     distance = earth_sun_distance_au(_as_time(acquisition_time).timetuple().tm_yday)
     cos_sun = math.cos(math.radians(90.0 - solar_direction[1]))
-    out = {}
-    for band, esun, sign in zip(VNIR_BANDS, VNIR_ESUN, (-1.0, 1.0)):
-        reflectance = reflectance_sum * (1.0 + sign * values) / 2
-        radiance = reflectance * esun * cos_sun / (math.pi * distance ** 2)
-        dn = np.clip(np.rint(radiance / VNIR_UCC[band][vnir_gain]) + 1, 1, 254).astype(np.uint8)
-        out[band] = np.repeat(np.repeat(dn, VNIR_FACTOR, axis=0), VNIR_FACTOR, axis=1)
-    return out
+    radiance = np.asarray(reflectance, float) * SOLAR_IRRADIANCE[band] * cos_sun / (math.pi * distance ** 2)
+    counts = np.rint(radiance / VNIR_UCC[band][vnir_gain]) + 1
+    dn = np.clip(counts, 1, 254)
+    if saturate:
+        dn = np.where(counts > 254, VNIR_SATURATED, dn)
+    return np.repeat(np.repeat(dn.astype(np.uint8), VNIR_FACTOR, axis=0), VNIR_FACTOR, axis=1)
+
+
+def vnir_dn_for_reflectance(reflectance, *, acquisition_time, solar_direction, vnir_gain: str = "NOR"
+                            ) -> dict[str, np.ndarray]:
+    """VNIR ``vnir_dn`` {"1", "2", "3N"} (uint8, 6 × the TIR shape) from which the reader gives back
+    ``vnir_reflectance`` (the TOA reflectance (3, y, x) of bands 1, 2, 3N, e.g. a cloudy scene's), DN 255 where
+    the band saturates. DN rounding leaves reflectance errors of ≈ 0.002."""
+    from ..io.aster.vnir import REFLECTANCE_BANDS
+
+    return {band: _vnir_dn(values, band, acquisition_time, solar_direction, vnir_gain, saturate=True)
+            for band, values in zip(REFLECTANCE_BANDS, np.asarray(reflectance, float))}
 
 
 def write_aster_l1b(path, *, brightness_temperature=None, radiance=None, dn=None,

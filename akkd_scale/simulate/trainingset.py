@@ -16,7 +16,7 @@ Per sample (all arithmetic vectorised over samples):
    optionally perturbed to mimic radiative-transfer error (``rt_perturbation``, physics.rt_error).
 4. near-surface air temperature T_air(z) from the profile (below the profile's own surface: standard
    lapse 6.5 K/km); column water vapour above z from the profile. LST = T_air + U(class range) for
-   land-cover surfaces (``surfaces.skin_temperature``), else T_air + U(lst_offset). Land-cover
+   land-cover surfaces (``land_surfaces.skin_temperature``), else T_air + U(lst_offset). Land-cover
    surfaces also give ``land_cover``, ``vegetation_fraction`` and a simulated TOA ``ndvi``.
 5. L = τ(εB(T) + (1−ε)L↓) + L↑ per band; Gaussian radiance noise σ_b = NEΔT·dB_b/dT at 300 K; BT.
 """
@@ -37,7 +37,7 @@ from ..physics.atmosphere import LAYERING, column_water_vapour
 from ..physics.forward import at_sensor_radiance, radiance_noise_sigma
 from ..physics.rt_error import perturb_terms
 from ..sensors import ASTER_TIR, brightness_temperature
-from . import surfaces
+from . import surfaces as land_surfaces
 from .emissivity import assign_splits
 from .profiles import CLEAR_SKY_MAX_RH
 
@@ -176,7 +176,7 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
     """Simulate ``n_samples`` ASTER TIR samples (see module docstring); deterministic for ``seed``.
 
     ``spectra``: band emissivities ``emissivity(spectrum, [view_zenith,] band)`` (e.g. from
-    ``natural_surfaces``, ``surfaces.land_cover_surfaces`` or ``band_emissivity``), optional
+    ``natural_surfaces``, ``land_surfaces.land_cover_surfaces`` or ``band_emissivity``), optional
     ``weight``/``split``/``material_class``; with ``land_cover``/``vegetation_fraction`` (land-cover surfaces)
     LST follows the class priors and the samples get ``land_cover``, ``vegetation_fraction`` and ``ndvi``.
     ``terms``: ``terms_table`` output for exactly these profiles (matched by ``profile_id``).
@@ -257,11 +257,11 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
         lst = tair + rng.uniform(off_lo, off_hi, n_samples)
     else:
         codes, fraction = cover[0][s_idx], cover[1][s_idx]
-        lst = surfaces.skin_temperature(codes, tair, rng)
+        lst = land_surfaces.skin_temperature(codes, tair, rng)
         extra = {"land_cover": ("sample", codes.astype(np.int8), {
-                     "flag_values": list(range(len(surfaces.CLASSES))), "flag_meanings": " ".join(surfaces.CLASSES)}),
+                     "flag_values": list(range(len(land_surfaces.CLASSES))), "flag_meanings": " ".join(land_surfaces.CLASSES)}),
                  "vegetation_fraction": ("sample", fraction.astype(np.float32)),
-                 "ndvi": ("sample", surfaces.ndvi(codes, fraction, rng).astype(np.float32))}
+                 "ndvi": ("sample", land_surfaces.ndvi(codes, fraction, rng).astype(np.float32))}
     if rt_perturbation is not None:
         # own generator: switching the perturbation changes nothing else (same samples, same noise)
         amplitude = np.random.default_rng([seed, 1]).uniform(pert_lo, pert_hi, (2, n_samples))
@@ -299,7 +299,7 @@ def build_training_set(profiles: xr.Dataset, spectra, terms: xr.Dataset, n_sampl
                "sources": ", ".join(sorted(set(profiles["source"].values.astype(str)))) if "source" in profiles.coords else "",
                "spectra": str(getattr(spectra, "attrs", {}).get("description", "")),
                "view_zenith_range": [vz_lo, vz_hi], "surface_altitude_range": [z_lo, z_hi],
-               "lst_offset": [off_lo, off_hi] if cover is None else "per land-cover class (surfaces.PRIORS)",
+               "lst_offset": [off_lo, off_hi] if cover is None else "per land-cover class (akkd_scale.simulate.surfaces.PRIORS)",
                "split_fractions": fractions.tolist(), "split_by": split_by,
                "radiative_transfer": str(terms.attrs.get("model", "terms table")),
                "rt_perturbation": "off" if rt_perturbation is None else [pert_lo, pert_hi],
@@ -355,7 +355,7 @@ def simulate_training_set(n_samples: int, *, seed: int = 0, profile_sets=DEFAULT
     """The whole simulation: profiles (clear-sky screened, + augmentation) → LOWTRAN terms (cached) →
     surfaces → samples. Shared by ``akkd-scale simulate`` and the training recipes in ``scripts/``.
 
-    ``surfaces``: ``"land_cover"`` (:func:`surfaces.land_cover_surfaces`, v2 library, class mixture
+    ``surfaces``: ``"land_cover"`` (:func:`~akkd_scale.simulate.surfaces.land_cover_surfaces`, v2 library, class mixture
     ``land_cover_mixture``) or ``"library"`` (:func:`emissivity.natural_surfaces`). View zenith is sampled in
     ``view_zenith_range`` and the surface altitude over the ``altitudes`` grid; ``view_zenith`` and
     ``altitudes`` are the terms grid. ``max_relative_humidity``: clear-sky screening (None: off).
@@ -384,7 +384,7 @@ def simulate_training_set(n_samples: int, *, seed: int = 0, profile_sets=DEFAULT
     profiles = augment_profiles(profiles, temperature_offsets, water_scales)
     if surfaces == "land_cover":
         library = load_library(emissivity_library) if emissivity_library else None
-        spectra = surfaces.land_cover_surfaces(library, mixture=land_cover_mixture, n_per_class=n_per_class,
+        spectra = land_surfaces.land_cover_surfaces(library, mixture=land_cover_mixture, n_per_class=n_per_class,
                                                 seed=seed, view_zenith=view_zenith, sensor=sensor)
     else:
         spectra = natural_surfaces(load_library(emissivity_library), n_mixtures=n_mixtures, seed=seed,

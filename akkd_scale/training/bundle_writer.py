@@ -1,6 +1,6 @@
 """Writing model bundles (the layout that ``akkd_scale.models.bundle`` loads and verifies).
 
-Imports the ONNX exporter and, through the models it is given, Keras: training-side only.
+Imports the ONNX exporter and, through the Keras models it is given (if any), Keras: training-side only.
 """
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from ..conventions import (BANDS, INPUT_NAMES, INPUT_UNITS, LAND_COVER_CLASSES, NEDT_K, OPTIONAL_INPUTS, OUTPUT_NAMES,
                            OUTPUT_UNITS, QC_BITS)
 from ..errors import BundleError, ParameterError, describe_path
-from ..models.bundle import DIGEST, FORMAT, FORMAT_VERSION, MANIFEST, digest_line
+from ..models.bundle import digest_line
+from ..models.schema import DIGEST, FORMAT, FORMAT_VERSION, MANIFEST
 from ..models.strata import stratum_names
 from ..utils import sha256_file
 from .onnx_export import keras_to_onnx, save_onnx
@@ -74,9 +76,13 @@ def write_manifest(path, manifest: dict) -> str:
 
 
 def _write_network(model, directory: Path, stem: str) -> dict:
-    """Save a Keras network as ``stem.keras`` and ``stem.onnx`` under ``directory``; relative names."""
+    """Save a network under ``directory``: a Keras model as ``stem.keras`` and ``stem.onnx``, an ONNX model
+    (``onnx.ModelProto``) as ``stem.onnx`` only (its manifest entry lists no Keras file); relative names."""
     target = directory / stem
     target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(model, onnx.ModelProto):
+        save_onnx(model, target.with_suffix(".onnx"))
+        return {"onnx": f"{stem}.onnx"}
     model.save(str(target.with_suffix(".keras")))
     save_onnx(keras_to_onnx(model), target.with_suffix(".onnx"))
     return {"onnx": f"{stem}.onnx", "keras": f"{stem}.keras"}
@@ -111,9 +117,10 @@ def save_bundle(path, *, teacher, students: dict, strata: dict, normalisation: d
 
     ``students`` = {"global": {"kd": model, "baseline": model}, "strata": [{"kd": m, "baseline": m}
     or None per stratum], "land_cover": same per land-cover class, or None (no class students)} (None
-    entries use the global students). ``inputs``: the networks' input names (BT10..14, view zenith, then
-    optional inputs such as ``ndvi``). Written to a temporary directory next to ``path`` and renamed, so a
-    bundle is never half-written.
+    entries use the global students). Each model is a Keras network (written as ``.keras`` and ``.onnx``) or an
+    ``onnx.ModelProto`` (``.onnx`` only: such a bundle serves retrieval but cannot be fine-tuned). ``inputs``:
+    the networks' input names (BT10..14, view zenith, then optional inputs such as ``ndvi``). Written to a
+    temporary directory next to ``path`` and renamed, so a bundle is never half-written.
     """
     path = Path(path)
     extra = optional_inputs(inputs, "save_bundle")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..conventions import BANDS, LAND_COVER_CLASSES, TES_HEAD, TES_TERMS
+from ..conventions import BANDS, CWV, LAND_COVER_CLASSES, TES_HEAD, TES_TERMS
 from ..errors import InputError, ParameterError
 from ..metrics import metrics
 from ..physics.tes import TESParameters, tes_dataset
@@ -204,47 +204,69 @@ def _ordered_unique(labels: np.ndarray) -> list:
 #: "map" = the true class, as a perfect land-cover map).
 CONDITIONS = {"night, no map": (False, None), "day, no map": (True, "rules"), "night, map": (False, "map"),
               "day, map": (True, "map")}
-CWV_BINS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 9.0)      # g cm-2
-VIEW_BINS = (0.0, 3.0, 6.0, 9.0, 12.0, 90.0)       # deg
+#: Bin edges of the conditional tables, bins [a, b); an infinite edge makes an open bin ("> 5 g cm-2").
+CWV_BINS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, np.inf)                                 # g cm-2
+CONTRAST_BINS = (-np.inf, -10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0, np.inf)  # LST − air temperature, K
+VIEW_BINS = (0.0, 3.0, 6.0, 9.0, 12.0, 90.0)                                      # deg
 CONDITION_HEADS = ("teacher", "student_baseline", "student", "fusion")
+#: Groups of :func:`condition_metrics` after ``"all"``, in report order.
+CONDITION_GROUPS = ("LST − air temperature", "column water vapour", "land cover", "view zenith")
+MISSING_LABEL = "missing"
 
 
-def _bin_labels(values, edges, unit: str) -> np.ndarray:
-    index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
-    names = np.array([f"{a:g}–{b:g} {unit}" for a, b in zip(edges[:-1], edges[1:])])
-    return names[index]
+def _bin_label(a: float, b: float, unit: str) -> str:
+    if not np.isfinite(a):
+        return f"< {b:g} {unit}"
+    if not np.isfinite(b):
+        return f"> {a:g} {unit}"
+    return f"{a:g} to {b:g} {unit}" if min(a, b) < 0 else f"{a:g}–{b:g} {unit}"
+
+
+def _bins(values, edges, unit: str) -> tuple[np.ndarray, list[str]]:
+    """Per-sample bin labels of ``values`` (bins [a, b); values beyond the edges in the end bins, NaN
+    :data:`MISSING_LABEL`) and the labels that occur, in bin order."""
+    values = np.asarray(values, dtype=np.float64)
+    names = [_bin_label(a, b, unit) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(names) - 1)
+    labels = np.where(np.isfinite(values), np.array(names, dtype=object)[index], MISSING_LABEL)
+    return labels, [n for n in names + [MISSING_LABEL] if np.any(labels == n)]
 
 
 def condition_metrics(test_ds: xr.Dataset, bundle, *, heads=CONDITION_HEADS, conditions=None) -> pd.DataFrame:
     """LST MAE/RMSE/bias, emissivity MAE and σ coverage (share of |error| < lst_uncertainty) per retrieval
-    condition (:data:`CONDITIONS`), head and group: all, land-cover class, column-water-vapour bin and
-    view-zenith bin. ``test_ds`` follows the training-set contract with ``land_cover`` and ``ndvi``."""
+    condition (:data:`CONDITIONS`), head and group: all, LST − air-temperature bin (:data:`CONTRAST_BINS`),
+    column-water-vapour bin (:data:`CWV_BINS`), land-cover class and view-zenith bin (:data:`VIEW_BINS`); rows
+    in that order, bins in bin order. ``test_ds`` follows the training-set contract with ``land_cover``,
+    ``ndvi``, ``column_water_vapour`` and ``surface_air_temperature``."""
     from ..landcover.rules import classes_from_rules
 
     source = test_ds.attrs.get("source_file", "test dataset")
     require_variables(test_ds, ("brightness_temperature", "view_zenith", "lst", "emissivity", "land_cover", "ndvi",
-                                "column_water_vapour"), source,
+                                CWV, "surface_air_temperature"), source,
                       "a land-cover training set (simulate_training_set(surfaces='land_cover'))")
     ds = test_ds.load()
     arrays = sample_arrays(ds)
     bt, vza = arrays.brightness_temperature.astype(np.float32), arrays.view_zenith.astype(np.float32)
     lst, eps = arrays.lst.astype(np.float64), arrays.emissivity
     ndvi, truth_class = ds["ndvi"].values, ds["land_cover"].values.astype(int)
-    classes = np.array(list(LAND_COVER_CLASSES) + ["unknown"])
-    groups = {"all": np.full(lst.shape, "all"), "land cover": classes[truth_class],
-              "column water vapour": _bin_labels(ds["column_water_vapour"].values, CWV_BINS, "g cm-2"),
-              "view zenith": _bin_labels(vza, VIEW_BINS, "deg")}
+    classes = np.array(list(LAND_COVER_CLASSES) + ["unknown"], dtype=object)
+    cover = classes[truth_class]
+    groups = {"all": (np.full(lst.shape, "all", dtype=object), ["all"]),
+              "LST − air temperature": _bins(lst - ds["surface_air_temperature"].values, CONTRAST_BINS, "K"),
+              "column water vapour": _bins(ds[CWV].values, CWV_BINS, "g cm-2"),
+              "land cover": (cover, [c for c in classes if np.any(cover == c)]),
+              "view zenith": _bins(vza, VIEW_BINS, "deg")}
     rows = []
-    for condition, (with_ndvi, cover) in (conditions or CONDITIONS).items():
-        given = (truth_class if cover == "map" else
-                 classes_from_rules(ndvi, bt[:, 0], bt[:, 3], bt[:, 4]) if cover == "rules" else None)
+    for condition, (with_ndvi, given_cover) in (conditions or CONDITIONS).items():
+        given = (truth_class if given_cover == "map" else
+                 classes_from_rules(ndvi, bt[:, 0], bt[:, 3], bt[:, 4]) if given_cover == "rules" else None)
         pred = bundle.predict(bt, vza, heads=heads, extra={"ndvi": ndvi} if with_ndvi else None, land_cover=given)
         for head in heads:
             error = pred[head]["lst"] - lst
             covered = np.abs(error) < pred[head]["lst_uncertainty"]
             eps_error = np.abs(pred[head]["emissivity"] - eps).mean(axis=1)
-            for kind, labels in groups.items():
-                for label in _ordered_unique(labels):
+            for kind, (labels, order) in groups.items():
+                for label in order:
                     own = labels == label
                     rows.append({"condition": condition, "head": head, "group": kind, "label": label,
                                  "n": int(own.sum()), "lst_mae": float(np.nanmean(np.abs(error[own]))),
@@ -256,7 +278,9 @@ def condition_metrics(test_ds: xr.Dataset, bundle, *, heads=CONDITION_HEADS, con
 
 
 def format_conditions_markdown(table: pd.DataFrame) -> str:
-    """Markdown: overall per condition and head; per class, water-vapour bin and view bin for two conditions."""
+    """Markdown: overall per condition and head; per LST − air-temperature bin, water-vapour bin, class and view
+    bin the teacher and fusion in two conditions (MAE, bias, ε, coverage), then their LST bias and MAE in every
+    condition (the conditional-bias tables)."""
     lines = ["## LST (K) and emissivity per retrieval condition", "",
              "Conditions: NDVI given (day) or missing (night); land cover from a perfect map (the true class), "
              "from the NDVI/BT rules, or none (brightness-temperature strata). Coverage: share of test samples "
@@ -265,7 +289,7 @@ def format_conditions_markdown(table: pd.DataFrame) -> str:
     lines += markdown_table(["condition", "head", "n", "LST MAE", "LST RMSE", "LST bias", "ε MAE", "coverage"], [
         [r.condition, METHODS.get(r.head, r.head), r.n, _fmt(r.lst_mae, 3), _fmt(r.lst_rmse, 3), _fmt(r.lst_bias, 3),
          _fmt(r.emissivity_mae, 4), f"{100 * r.coverage:.1f} %"] for r in overall.itertuples()])
-    for kind in ("land cover", "column water vapour", "view zenith"):
+    for kind in CONDITION_GROUPS:
         sub = table[(table["group"] == kind) & table["head"].isin(["teacher", "fusion"])]
         conditions = [c for c in ("night, no map", "day, map") if c in set(sub["condition"])]
         lines += ["", f"## Per {kind}: teacher and fusion, {' / '.join(conditions)}", "",
@@ -283,6 +307,26 @@ def format_conditions_markdown(table: pd.DataFrame) -> str:
                                  f"{100 * r.coverage:.0f} %")
             body.append([label, n] + cells)
         lines += markdown_table(header, body)
+    lines += ["", "## Conditional LST bias, every retrieval condition", "",
+              "Each cell: LST bias / MAE (K) of the teacher and the fusion (bias = retrieved − true). Targets: "
+              "|bias| ≤ 0.5 K in every bin without atmosphere inputs, ≤ 0.3 K with them."]
+    heads = [h for h in ("teacher", "fusion") if h in set(table["head"])]
+    conditions = list(dict.fromkeys(table["condition"]))
+    for kind in CONDITION_GROUPS:
+        sub = table[(table["group"] == kind) & table["head"].isin(heads)]
+        if sub.empty:
+            continue
+        cells = sub.set_index(["label", "condition", "head"])
+        body = []
+        for label in sub["label"].unique():
+            row = [label, int(sub[sub["label"] == label]["n"].iloc[0])]
+            for condition in conditions:
+                for head in heads:
+                    r = cells.loc[(label, condition, head)]
+                    row.append(f"{r.lst_bias:+.2f} / {_fmt(r.lst_mae, 2)}")
+            body.append(row)
+        lines += ["", f"### By {kind}", ""]
+        lines += markdown_table([kind, "n"] + [f"{METHODS.get(h, h)}, {c}" for c in conditions for h in heads], body)
     return "\n".join(lines) + "\n"
 
 

@@ -3,7 +3,8 @@
 One-trial AutoKeras search of a small Dense space, NDVI input, 2 moisture strata, three land-cover class
 students (the synthetic set's classes), short student training: the
 same code path as the production recipe, in well under a minute on two cores. Its accuracy is
-meaningless; its structure (manifest, sha256, ONNX, strata, fusion) is the real thing.
+meaningless; its structure (manifest, sha256, ONNX, strata, fusion) is the real thing. Tests that need only a
+valid bundle use ``training.random_bundle`` (the same structure from random weights, no TensorFlow).
 """
 from __future__ import annotations
 

@@ -153,7 +153,7 @@ def adapt_bundle(scenes, bundle, out, *, landcover=None, landcover_legend=None, 
     val, cal = split_validation(held, "local simulation")
 
     manifest = source.manifest
-    keras_of = lambda entry: load_keras_model(source, entry["keras"])  # noqa: E731
+    keras_of = lambda entry: load_keras_model(source, entry.get("keras"))  # noqa: E731
     teacher = keras_of(manifest["models"]["teacher"])
     students = manifest["models"]["students"]
     global_models = {kind: keras_of(students["global"][kind]) for kind in ("kd", "baseline")}

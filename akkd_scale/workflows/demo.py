@@ -4,7 +4,8 @@ What ``akkd-scale demo`` (and so ``make demo``) runs: the whole product on scene
 The scenes show one landscape (same place, same ground) under two atmospheres; its true land cover is
 also written as an ESA WorldCover GeoTIFF, and the scenes are retrieved twice, without a land-cover map
 (the default) and with that map (``run_scenes(..., landcover=MAP)``), so the report shows per-class
-accuracy both ways and how well the map, sampled at the pixels, matches the truth.
+accuracy both ways and how well the map, sampled at the pixels, matches the truth. A separate cloud part
+(:mod:`.cloud_demo`) retrieves cloudy copies of the ground and a night scene with and without the cloud mask.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from ..utils import json_safe, markdown_table
 from ..pipeline.quicklook import quicklook_scene
 from ..pipeline.runner import run_scenes
 from ..pipeline.store import open_scene, scene_group
+from .cloud_demo import RUNS, cloud_scores, cloud_shape, format_cloud_section, write_cloudy_scenes
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,10 @@ DEMO_SCENES = (
     ("AST_L1B_demo_midlatitude_summer", "midlatitude_summer", 5.7, 1),
     ("AST_L1B_demo_tropical", "tropical", -2.0, 2),
 )
+#: Cloud mask of the clear scenes' retrievals: none. They are cloud-free by construction, and their VNIR only
+#: carries the true NDVI (ρ2 + ρ3N = 0.4 everywhere, band 1 constant), so the lake is as bright as thin cloud
+#: (ρ2 ≈ 0.2) and the mask would call it cloud; the cloud part (:mod:`.cloud_demo`) has realistic reflectance.
+CLEAR_SCENES_MASK = "none"
 #: Seed of the ground (land cover, surfaces, NDVI) all demo scenes share.
 LANDSCAPE_SEED = 1
 #: Acquisition time and sun (azimuth, elevation) of the demo scenes: a late-morning July overpass.
@@ -232,15 +238,47 @@ def format_report(report: dict) -> str:
             [[cls, s0["n"]] + [f"{m['lst_by_land_cover'][cls]['mae']:.3f}" for m in methods.values()]
              for cls, s0 in first.items() if s0["n"]])
         lines += [""] + _land_cover_table(scene)
+    if "clouds" in report:
+        lines += format_cloud_section(report["clouds"])
     return "\n".join(lines)
 
 
+def run_cloud_demo(out_dir, *, shape, bundle=None, client=None, chunks="auto") -> dict:
+    """The cloud part of the demo: cloudy scenes (``scenes_clouds/``) retrieved with :data:`CLASS_HEAD` with and
+    without the mask (``results_clouds.zarr``, ``results_clouds_nomask.zarr``), scored, quicklooks of the masked
+    run (``quicklooks_clouds/``); returns the report's "clouds" entry."""
+    out_dir = Path(out_dir)
+    started = time.perf_counter()
+    paths = write_cloudy_scenes(out_dir / "scenes_clouds", shape=shape, acquisition_time=ACQUISITION_TIME,
+                                solar_direction=SOLAR_DIRECTION, landscape_seed=LANDSCAPE_SEED,
+                                fill_mask=no_data_margins(shape))
+    simulated = time.perf_counter()
+    stores = {run: out_dir / ("results_clouds.zarr" if mask == "auto" else "results_clouds_nomask.zarr")
+              for run, mask in RUNS.items()}
+    for run, mask in RUNS.items():  # without a client in this process's threads, as the clear scenes
+        table = run_scenes(paths, stores[run], bundle=bundle, chunks=chunks, client=client, overwrite=True,
+                           heads=(CLASS_HEAD,), cloud_mask=mask, executor="cluster" if client else "threads")
+        for row in table[table["status"] == "failed"].itertuples():
+            log.error("cloudy demo scene failed: %s: %s", row.scene, row.error)
+    retrieved = time.perf_counter()
+    scores = {}
+    for path in paths:
+        group = scene_group(path)
+        truth = xr.open_dataset(out_dir / "scenes_clouds" / "truth" / f"{path.stem}.nc", engine="h5netcdf").load()
+        result = open_scene(stores["mask"], group).load()
+        scores[group] = cloud_scores(result, truth, open_scene(stores["no mask"], group).load())
+        quicklook_scene(result, out_dir / "quicklooks_clouds", group)  # the cloud mask among them; no error maps
+    return {"shape": list(shape), "seconds_simulation": simulated - started, "seconds_retrieval": retrieved - simulated,
+            "scenes": scores}
+
+
 def run_demo(out_dir, *, bundle=None, shape=(700, 830), scenes=DEMO_SCENES, client=None, chunks="auto",
-             heads=("fusion", "tes")) -> dict:
+             heads=("fusion", "tes"), clouds: bool = True) -> dict:
     """Simulate, retrieve, render and report; returns the report dict (also written as JSON + Markdown).
 
     A ``tes`` head runs TES with each scene's standard AFGL atmosphere beside the networks. Every scene is
-    retrieved again with :data:`CLASS_HEAD` and its land-cover map into ``results_landcover.zarr``.
+    retrieved again with :data:`CLASS_HEAD` and its land-cover map into ``results_landcover.zarr``. With
+    ``clouds``, the cloud part (:func:`run_cloud_demo`) adds the report's "Clouds" section.
     """
     out_dir = Path(out_dir)
     started = time.perf_counter()
@@ -256,10 +294,10 @@ def run_demo(out_dir, *, bundle=None, shape=(700, 830), scenes=DEMO_SCENES, clie
         for row in table[table["status"] == "failed"].itertuples():
             log.error("demo scene failed: %s: %s", row.scene, row.error)
 
-    for path, atmosphere in atmospheres.items():
-        retrieve([path], store, heads=heads, atmosphere=atmosphere)
+    for path, atmosphere in atmospheres.items():  # clear by construction: no cloud mask (see CLEAR_SCENES_MASK)
+        retrieve([path], store, heads=heads, atmosphere=atmosphere, cloud_mask=CLEAR_SCENES_MASK)
     retrieved = time.perf_counter()
-    retrieve(paths, store_map, heads=(CLASS_HEAD,), landcover=land_cover_map)
+    retrieve(paths, store_map, heads=(CLASS_HEAD,), landcover=land_cover_map, cloud_mask=CLEAR_SCENES_MASK)
     retrieved_map = time.perf_counter()
     report = {"seconds_simulation": simulated - started, "seconds_retrieval": retrieved - simulated,
               "seconds_retrieval_landcover": retrieved_map - retrieved,
@@ -276,6 +314,9 @@ def run_demo(out_dir, *, bundle=None, shape=(700, 830), scenes=DEMO_SCENES, clie
             "land_cover": {"map": land_cover_map, "head": CLASS_HEAD, "map_agreement": map_agreement(with_map, truth),
                            "runs": {NO_MAP_RUN: class_accuracy(result, truth), "map": class_accuracy(with_map, truth)}}}
         quicklook_scene(result, out_dir / "quicklooks", group, truth=truth)
+    if clouds:
+        report["clouds"] = run_cloud_demo(out_dir, shape=cloud_shape(shape), bundle=bundle, client=client,
+                                          chunks=chunks)
     (out_dir / "report.json").write_text(json.dumps(json_safe(report), indent=2))
     (out_dir / "report.md").write_text(format_report(report))
     return report

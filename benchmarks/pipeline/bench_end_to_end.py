@@ -1,6 +1,7 @@
 """Whole-process wall time of `akkd-scale run` on N standard scenes against the plain script
 (benchmarks/pipeline/plain_script.py): once for all scenes, and one script per scene in parallel.
-Same shipped bundle, same fusion head; outputs compared for equality. Ratios measured in one run.
+Same shipped bundle, same default product (NDVI, land cover from the rules, class students, fusion, QC); the
+benchmark fails (exit 1) unless both write identical arrays. Ratios measured in one run.
 
     AKKD_DATA_DIR=../shared/data .venv/bin/python benchmarks/pipeline/bench_end_to_end.py [--scenes 2] [--repeat 5]
 """
@@ -69,11 +70,16 @@ def main() -> None:
     for path in map(Path, paths):
         ours = xr.open_zarr(str(run), group=path.stem, consolidated=False)
         theirs = zarr.open_group(str(plain_dir / f"{path.stem}.zarr"), mode="r")
-        for name in ("lst", "emissivity", "lst_uncertainty", "qc"):
+        for name in ("lst", "emissivity", "lst_uncertainty", "qc", "land_cover"):
             a = ours[name].transpose(*(("band",) if name == "emissivity" else ()), "y", "x").values
-            identical &= np.array_equal(a, theirs[name][:], equal_nan=True)
+            same = np.array_equal(a, theirs[name][:], equal_nan=True)
+            if not same:
+                print(f"{path.stem}: {name} differs from the plain script", file=sys.stderr)
+            identical &= same
     print(f"outputs identical to the plain script: {identical}")
     shutil.rmtree(work, ignore_errors=True)
+    if not identical:
+        sys.exit("the benchmark compares different products: fix the plain script or the pipeline")
 
 
 if __name__ == "__main__":

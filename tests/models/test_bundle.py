@@ -1,4 +1,5 @@
-"""Bundle: round trip through a real trained bundle, integrity checks, inference without TensorFlow."""
+"""Bundle: round trip through the random-weight bundle and a real trained one, integrity checks, inference
+without TensorFlow."""
 from __future__ import annotations
 
 import hashlib
@@ -31,13 +32,41 @@ def _inputs(ds):
     return ds["brightness_temperature"].values, ds["view_zenith"].values
 
 
-def test_manifest_and_round_trip(tiny_bundle, tiny_bundle_path, synthetic_set):
+def test_round_trip_without_keras_files(tiny_bundle, tiny_bundle_path, synthetic_set):
+    """The runtime test bundle (random weights, ONNX only): identity, listed files, every head finite with an
+    uncertainty, slabs, class students for classed pixels and the BT-strata students without land cover."""
     manifest = json.loads((tiny_bundle_path / "manifest.json").read_text())
     assert tiny_bundle.sha256 == hashlib.sha256((tiny_bundle_path / "manifest.json").read_bytes()).hexdigest()
     assert (tiny_bundle_path / "bundle.sha256").read_text() == f"{tiny_bundle.sha256}  manifest.json\n"
+    files = {p.relative_to(tiny_bundle_path).as_posix() for p in tiny_bundle_path.rglob("*") if p.is_file()}
+    assert set(manifest["files"]) == files - {"manifest.json", "bundle.sha256"}
+    assert {"teacher.onnx", "students/global.onnx", "students/tree_cover_baseline.onnx"} <= files
+    assert not [f for f in files if f.endswith(".keras")] and "keras" not in manifest["models"]["teacher"]
+    assert len(manifest["models"]["students"]["strata"]) == n_strata(manifest["strata"]) == 2
+
+    bt, vza = _inputs(synthetic_set)
+    ndvi, land_cover = synthetic_set["ndvi"].values, synthetic_set["land_cover"].values
+    out = tiny_bundle.predict(bt, vza, heads=HEADS, extra={"ndvi": ndvi}, land_cover=land_cover)
+    for head in HEADS:
+        assert out[head]["lst"].shape == (len(bt),) and out[head]["emissivity"].shape == (len(bt), 5)
+        assert np.all(np.isfinite(out[head]["lst"])) and np.all(out[head]["lst_uncertainty"] > 0)
+    small = load_bundle(tiny_bundle_path, slab_rows=7)
+    np.testing.assert_array_equal(small.predict(bt, vza, ("fusion",), {"ndvi": ndvi}, land_cover)["fusion"]["lst"],
+                                  out["fusion"]["lst"])
+    tree = land_cover == LAND_COVER_CLASSES.index("tree_cover")
+    night = tiny_bundle.predict(bt, vza, heads=("teacher", "student"))
+    assert not np.allclose(night["student"]["lst"][tree], out["student"]["lst"][tree])
+    assert not np.allclose(night["teacher"]["lst"], out["teacher"]["lst"])  # NDVI missing value instead
+
+
+def test_manifest_and_round_trip(trained_bundle, trained_bundle_path, synthetic_set):
+    """The trained tiny bundle: accuracy, and its ONNX files equal its Keras files (slow: trains once)."""
+    manifest = json.loads((trained_bundle_path / "manifest.json").read_text())
+    assert trained_bundle.sha256 == hashlib.sha256((trained_bundle_path / "manifest.json").read_bytes()).hexdigest()
+    assert (trained_bundle_path / "bundle.sha256").read_text() == f"{trained_bundle.sha256}  manifest.json\n"
     assert manifest["inputs"]["bands"] == ["B10", "B11", "B12", "B13", "B14"]
     assert manifest["outputs"]["units"][0] == "K"
-    files = {p.relative_to(tiny_bundle_path).as_posix() for p in tiny_bundle_path.rglob("*") if p.is_file()}
+    files = {p.relative_to(trained_bundle_path).as_posix() for p in trained_bundle_path.rglob("*") if p.is_file()}
     assert set(manifest["files"]) == files - {"manifest.json", "bundle.sha256"}
     assert {"teacher.onnx", "teacher.keras", "students/global.onnx", "students/global_baseline.keras"} <= files
     assert len(manifest["models"]["students"]["strata"]) == n_strata(manifest["strata"]) == 2
@@ -46,29 +75,29 @@ def test_manifest_and_round_trip(tiny_bundle, tiny_bundle_path, synthetic_set):
 
     bt, vza = _inputs(synthetic_set)
     ndvi, land_cover = synthetic_set["ndvi"].values, synthetic_set["land_cover"].values
-    out = tiny_bundle.predict(bt, vza, heads=HEADS, extra={"ndvi": ndvi}, land_cover=land_cover)
+    out = trained_bundle.predict(bt, vza, heads=HEADS, extra={"ndvi": ndvi}, land_cover=land_cover)
     for head in HEADS:
         assert out[head]["lst"].shape == (len(bt),) and out[head]["emissivity"].shape == (len(bt), 5)
         assert np.all(np.isfinite(out[head]["lst"])) and np.all(out[head]["lst_uncertainty"] > 0)
         assert np.mean(np.abs(out[head]["lst"] - synthetic_set["lst"].values)) < 8.0
     # ONNX through onnxruntime equals the bundle's Keras files loaded with safe_mode=True
     x = np.column_stack([bt, vza, ndvi]).astype(np.float32)
-    teacher = load_keras_model(tiny_bundle, "teacher.keras")
+    teacher = load_keras_model(trained_bundle, "teacher.keras")
     keras_lst = teacher.predict(x, verbose=0)[:, 0]
     np.testing.assert_allclose(out["teacher"]["lst"], keras_lst, atol=1e-3)
-    global_kd = load_keras_model(tiny_bundle, "students/global.keras")
+    global_kd = load_keras_model(trained_bundle, "students/global.keras")
     np.testing.assert_allclose(out["student_global"]["emissivity"], global_kd.predict(x, verbose=0)[:, 1:],
                                atol=1e-4)
     # slabs give the same numbers as one pass
-    small = load_bundle(tiny_bundle_path, slab_rows=7)
+    small = load_bundle(trained_bundle_path, slab_rows=7)
     np.testing.assert_array_equal(small.predict(bt, vza, ("fusion",), {"ndvi": ndvi}, land_cover)["fusion"]["lst"],
                                   out["fusion"]["lst"])
     # the class students: a tree-cover pixel's student head is the tree_cover student's ONNX output
     tree = land_cover == LAND_COVER_CLASSES.index("tree_cover")
-    tree_kd = load_keras_model(tiny_bundle, "students/tree_cover.keras")
+    tree_kd = load_keras_model(trained_bundle, "students/tree_cover.keras")
     np.testing.assert_allclose(out["student"]["lst"][tree], tree_kd.predict(x[tree], verbose=0)[:, 0], atol=1e-3)
     # without NDVI the networks see the missing value; without land cover the BT-strata students answer
-    night = tiny_bundle.predict(bt, vza, heads=("teacher", "student"))
+    night = trained_bundle.predict(bt, vza, heads=("teacher", "student"))
     x_night = x.copy()
     x_night[:, -1] = OPTIONAL_INPUTS["ndvi"][2]
     np.testing.assert_allclose(night["teacher"]["lst"], teacher.predict(x_night, verbose=0)[:, 0], atol=1e-3)
@@ -124,17 +153,49 @@ def test_tampered_file_refused(bundle_copy):
 
 
 def test_missing_and_extra_files_refused(bundle_copy):
-    extra = bundle_copy / "students" / "intruder.onnx"
-    extra.write_bytes(b"not a model")
-    with pytest.raises(BundleIntegrityError, match="intruder.onnx.*not listed"):
-        load_bundle(bundle_copy)
-    extra.unlink()
+    for name in ("intruder.onnx", "intruder.keras"):  # the .keras files being optional, an unlisted one is refused
+        extra = bundle_copy / "students" / name
+        extra.write_bytes(b"not a model")
+        with pytest.raises(BundleIntegrityError, match=f"{name}.*not listed"):
+            load_bundle(bundle_copy)
+        extra.unlink()
     (bundle_copy / "evaluation").mkdir()
     (bundle_copy / "evaluation" / "table.md").write_text("report, never read by the loader")
     assert load_bundle(bundle_copy).sha256
+    (bundle_copy / "teacher.onnx").unlink()
+    with pytest.raises(BundleIntegrityError, match=r"teacher\.onnx.*missing"):
+        load_bundle(bundle_copy)
+
+
+def test_keras_files_listed_are_all_present_or_all_absent(bundle_copy):
+    """Listed .keras files (fine-tuning only) may all be absent, as in the runtime wheel; present ones are checked
+    against their sha256, and one missing beside present ones is refused."""
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    stand_ins = {"teacher.keras": b"teacher weights", "students/global.keras": b"global student weights"}
+    manifest["models"]["teacher"]["keras"] = "teacher.keras"
+    manifest["models"]["students"]["global"]["kd"]["keras"] = "students/global.keras"
+    manifest["files"].update({name: hashlib.sha256(data).hexdigest() for name, data in stand_ins.items()})
+    write_manifest(bundle_copy, manifest)
+    assert load_bundle(bundle_copy).sha256
+    for name, data in stand_ins.items():
+        (bundle_copy / name).write_bytes(data)
+    assert load_bundle(bundle_copy).sha256
+    (bundle_copy / "students" / "global.keras").write_bytes(b"altered")
+    with pytest.raises(BundleIntegrityError, match=r"students/global\.keras: sha256 .* does not match"):
+        load_bundle(bundle_copy)
+    (bundle_copy / "students" / "global.keras").write_bytes(stand_ins["students/global.keras"])
     (bundle_copy / "teacher.keras").unlink()
     with pytest.raises(BundleIntegrityError, match=r"teacher\.keras: listed in the manifest but missing"):
         load_bundle(bundle_copy)
+
+
+def test_default_bundle_loads_without_its_keras_files(tmp_path):
+    """The runtime wheel ships the default bundle's ONNX files only (pyproject.toml): it still loads and predicts."""
+    target = tmp_path / "default_bundle"
+    shutil.copytree(default_bundle_path(), target, ignore=shutil.ignore_patterns("*.keras"))
+    bundle = load_bundle(target)
+    assert bundle.sha256 == load_bundle(default_bundle_path()).sha256
+    assert np.isfinite(bundle.predict(np.full((2, 5), 295.0), 0.0)["fusion"]["lst"]).all()
 
 
 def test_swapped_model_and_manifest_edits_refused(bundle_copy):

@@ -14,7 +14,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from akkd_scale.errors import BundleError, BundleIntegrityError
-from akkd_scale.models.bundle import load_bundle, load_bundle_cached
+from akkd_scale.models.bundle import default_bundle_path, load_bundle, load_bundle_cached
 from akkd_scale.training.keras_io import load_keras_model
 from akkd_scale.training.bundle_writer import write_manifest
 
@@ -236,8 +236,30 @@ def test_onnx_with_wrong_shapes(bundle_copy):
         load_bundle(bundle_copy)
 
 
+@pytest.mark.slow  # imports Keras (the quick loop runs without TensorFlow)
 def test_unreadable_keras_with_matching_sha256(bundle_copy):
     _replace_file(bundle_copy, "teacher.keras", b"PK\x03\x04 truncated zip")
     bundle = load_bundle(bundle_copy)      # Keras files are read only on request
     with pytest.raises(BundleError, match=r"teacher\.keras: not a readable Keras model \(ValueError"):
         load_keras_model(bundle, "teacher.keras")
+
+
+def test_load_bundle_on_a_file_says_it_is_a_file(tmp_path):
+    path = tmp_path / "teacher.onnx"
+    path.write_bytes(b"not a directory")
+    with pytest.raises(BundleError, match=r"teacher\.onnx: is a file, not a bundle directory \(expected the "
+                                          r"directory holding manifest\.json"):
+        load_bundle(path)
+
+
+def test_keras_network_of_an_onnx_only_bundle_or_a_wheel_install_is_a_clear_error(bundle_path, tmp_path):
+    """The random bundle has ONNX files only; a listed .keras file that is absent (wheel) is named."""
+    bundle = load_bundle(bundle_path)
+    with pytest.raises(BundleError, match=r"the bundle has ONNX files only \(no \.keras network to fine-tune\)"):
+        load_keras_model(bundle, bundle.manifest["models"]["teacher"].get("keras"))
+    default = load_bundle(default_bundle_path())
+    shadow = tmp_path / "default"
+    shutil.copytree(default.path, shadow, ignore=shutil.ignore_patterns("*.keras"))
+    with pytest.raises(BundleError, match=r"teacher\.keras: missing \(the \.keras files are not installed with "
+                                          r"the runtime wheel"):
+        load_keras_model(load_bundle(shadow), "teacher.keras")

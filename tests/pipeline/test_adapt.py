@@ -46,20 +46,20 @@ def _tigr_file(path, data_dir, n=16):
 
 
 @pytest.mark.slow
-def test_adapt_writes_a_bundle_with_new_class_students(tiny_bundle_path, vegetated_scene, data_dir, tmp_path):
+def test_adapt_writes_a_bundle_with_new_class_students(trained_bundle_path, vegetated_scene, data_dir, tmp_path):
     from akkd_scale.cli import main
     from akkd_scale.models.bundle import load_bundle
 
     profiles = _tigr_file(tmp_path / "region.dsf", data_dir)
     out = tmp_path / "local_bundle"
-    args = ["adapt", str(vegetated_scene), "--bundle", str(tiny_bundle_path), "--out", str(out), "--profiles",
+    args = ["adapt", str(vegetated_scene), "--bundle", str(trained_bundle_path), "--out", str(out), "--profiles",
             str(profiles), "--samples", "8000", "--pixels-per-class", "200", "--epochs", "3"]
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     adapted = load_bundle(out)
-    original = json.loads((tiny_bundle_path / "manifest.json").read_text())
+    original = json.loads((trained_bundle_path / "manifest.json").read_text())
     manifest = adapted.manifest
-    assert manifest["provenance"]["adapted_from"]["sha256"] == load_bundle(tiny_bundle_path).sha256
+    assert manifest["provenance"]["adapted_from"]["sha256"] == load_bundle(trained_bundle_path).sha256
     assert manifest["provenance"]["scenes"][0]["path"].endswith("AST_L1T_region.hdf")
     assert "user profiles" in manifest["provenance"]["atmospheres"]
     new = manifest["distillation"]["adaptation"]["classes"]
@@ -89,6 +89,7 @@ def test_adapt_writes_a_bundle_with_new_class_students(tiny_bundle_path, vegetat
     assert again.exit_code == 2 and "exists (expected a new bundle directory)" in again.output
 
 
+@pytest.mark.slow  # imports Keras (the quick loop runs without TensorFlow)
 def test_adapt_refuses_scenes_without_land_cover(tiny_bundle_path, tmp_path):
     from akkd_scale.workflows.adapt import AdaptConfig, adapt_bundle
     from akkd_scale.simulate.l1b_writer import write_aster_l1b

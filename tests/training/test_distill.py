@@ -16,6 +16,7 @@ def _keras_loss(alpha, z, zt, zs):
     return per_row
 
 
+@pytest.mark.slow  # imports Keras (the quick loop runs without TensorFlow)
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5, 1.0])
 def test_keras_loss_matches_formula(alpha):
     from akkd_scale.training.distill import distillation_loss_numpy
@@ -28,6 +29,7 @@ def test_keras_loss_matches_formula(alpha):
     assert distillation_loss_numpy(z, zt, zs, alpha) == pytest.approx(expected.mean(), rel=1e-12)
 
 
+@pytest.mark.slow  # imports Keras (the quick loop runs without TensorFlow)
 def test_loss_extremes_and_mixture_identity():
     from akkd_scale.training.distill import distillation_loss_numpy
 
@@ -42,6 +44,7 @@ def test_loss_extremes_and_mixture_identity():
     assert distillation_loss_numpy(z, zt, zs, alpha) == pytest.approx(identity)
 
 
+@pytest.mark.slow  # imports Keras (the quick loop runs without TensorFlow)
 def test_unlabelled_rows_keep_only_teacher_term():
     from akkd_scale.training.distill import distillation_loss_numpy
 
@@ -56,6 +59,7 @@ def test_unlabelled_rows_keep_only_teacher_term():
     assert distillation_loss_numpy(z, zt, zs, 0.5) == pytest.approx(per_row.mean(), rel=1e-5)
 
 
+@pytest.mark.slow  # imports Keras (the quick loop runs without TensorFlow)
 def test_alpha_out_of_range_refused():
     from akkd_scale.training.distill import distillation_loss
 
@@ -81,6 +85,7 @@ def test_target_scaling_weighs_emissivity_like_lst():
     assert EMISSIVITY_SCALE / LST_SCALE_K == pytest.approx(0.015)
 
 
+@pytest.mark.slow  # imports Keras (the quick loop runs without TensorFlow)
 def test_augmentation_perturbs_bt_and_keeps_view_range():
     from akkd_scale.training.distill import augment_inputs
 

@@ -24,6 +24,7 @@ def _norm():
             "output_mean": [300.0, 0.95, 0.95, 0.95, 0.97, 0.97], "output_scale": [10.0] + [0.15] * 5}
 
 
+@pytest.mark.slow  # imports Keras (the quick loop runs without TensorFlow)
 @pytest.mark.parametrize("hidden", [(32, 32), (64, 48, 40)])
 def test_onnx_matches_keras(hidden):
     from akkd_scale.training.students import build_network, predict
@@ -42,6 +43,7 @@ def test_onnx_matches_keras(hidden):
     np.testing.assert_allclose((onnx_out - keras_out) / np.asarray(_norm()["output_scale"]), 0, atol=1e-4)
 
 
+@pytest.mark.slow  # imports Keras (the quick loop runs without TensorFlow)
 def test_relu_layers_and_unsupported_layers():
     import keras
     from akkd_scale.training.students import predict

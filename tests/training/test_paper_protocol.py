@@ -70,6 +70,7 @@ def test_toy_set_follows_the_stated_protocol(toy_run):
     assert "8 used" in report["choices"]["atmospheres"] and "16 spectra" in report["choices"]["surfaces"]
 
 
+@pytest.mark.slow  # imports Keras (the quick loop runs without TensorFlow)
 def test_targets_met_and_missed(protocol):
     results = {"teacher": {"lst_mae": 0.349, "lst_pcc": 0.9991}, "student": {"emissivity_mae": 0.0061}}
     checks = protocol.check_targets(results)
@@ -79,6 +80,7 @@ def test_targets_met_and_missed(protocol):
     assert protocol.check_targets(results)[1]["met"] is False
 
 
+@pytest.mark.slow  # imports Keras (the quick loop runs without TensorFlow)
 def test_bad_options_exit_with_status_2(protocol, tmp_path):
     for argv in (["--samples", "0"], ["--tigr-profiles", "-1"], ["--spectra-per-class", "0"]):
         with pytest.raises(SystemExit) as raised:

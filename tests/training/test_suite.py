@@ -11,8 +11,8 @@ from akkd_scale.errors import InputError
 from akkd_scale.simulate.synthetic import synthetic_training_set
 
 
-def test_manifest_metrics_and_fusion(tiny_bundle_path):
-    manifest = json.loads((tiny_bundle_path / "manifest.json").read_text())
+def test_manifest_metrics_and_fusion(trained_bundle_path):
+    manifest = json.loads((trained_bundle_path / "manifest.json").read_text())
     assert manifest["format_version"] == 2 and manifest["inputs"]["names"] == list(INPUT_NAMES) + ["ndvi"]
     assert manifest["inputs"]["missing_values"] == {"ndvi": OPTIONAL_INPUTS["ndvi"][2]}
     strata = manifest["models"]["students"]["strata"]

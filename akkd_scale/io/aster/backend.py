@@ -4,7 +4,8 @@ What it returns is described in ``docs/reader.md``. In short: ``radiance`` and
 ``brightness_temperature`` (band, y, x) float32, NaN at fill (DN 0) and saturation (DN 4095);
 ``latitude``/``longitude`` (y, x) — L1B: bilinear from the 11 × 11 lattice (geocentric latitude made
 geodetic), L1T: from the UTM grid; ``ndvi`` (y, x) from VNIR bands 2 and 3N aggregated to the TIR pixels
-(NaN without VNIR); scalar ``view_zenith`` and ``solar_zenith``; a ``spatial_ref`` coordinate written
+(NaN without VNIR) and ``vnir_reflectance`` (vnir_band, y, x) of bands 1, 2, 3N aggregated the same way
+(float64, NaN at fill, +inf at saturation; the cloud mask's day input, the numbers NDVI is computed from); scalar ``view_zenith`` and ``solar_zenith``; a ``spatial_ref`` coordinate written
 with rioxarray (L1T: UTM CRS + transform, ``x``/``y`` in metres; L1B: EPSG:4326 and the lattice as
 ground control points). Opening reads only metadata, the small lattice and (to reject all-fill scenes)
 one band; pixel reads happen per Dask chunk, each reopening the file by path under the HDF4 lock, so the
@@ -21,14 +22,14 @@ import xarray as xr
 from xarray.backends import BackendArray, BackendEntrypoint
 from xarray.core import indexing
 
-from ...conventions import BANDS, BT, OUTPUT_ATTRS, VZA
+from ...conventions import BANDS, BT, NDVI_FROM_REFLECTANCE, OUTPUT_ATTRS, VNIR_BAND, VNIR_REFLECTANCE, VZA
 from ...errors import SceneFileError
 from ...sensors import ASTER_TIR
 from ..hdf4 import check_hdf4
 from .geolocation import (LatticeArray, ProjectedLatLonArray, georeference, lattice_gcps, lattice_positions,
                           view_zenith_from_pointing)
 from .scene import DN_FILL, DN_SATURATED, TirScene, inspect_scene
-from .vnir import NdviArray
+from .vnir import REFLECTANCE_BANDS, NdviArray, VnirReflectanceArray
 from .windows import read_windows, window_shape
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,10 @@ def _latlon_variables(scene: TirScene, spatial: dict[str, int]) -> dict[str, xr.
         latitude = LatticeArray(scene.latitude_lattice, scene.line_map, scene.pixel_map, scene.shape)
         longitude = LatticeArray(scene.longitude_lattice, scene.line_map, scene.pixel_map, scene.shape, wrap=True)
         comment = "bilinear from the 11x11 geolocation lattice"
+    converted = " after geocentric-to-geodetic conversion" if scene.level == "1B" else ""  # the L1T lattice is geodetic
     return {
         "latitude": xr.Variable(("y", "x"), indexing.LazilyIndexedArray(latitude), {
-            **OUTPUT_ATTRS["latitude"],
-            "comment": comment + ("" if projected else " after geocentric-to-geodetic conversion")},
+            **OUTPUT_ATTRS["latitude"], "comment": comment + converted},
             {"preferred_chunks": spatial}),
         "longitude": xr.Variable(("y", "x"), indexing.LazilyIndexedArray(longitude), {
             **OUTPUT_ATTRS["longitude"], "comment": comment}, {"preferred_chunks": spatial}),
@@ -123,8 +124,23 @@ def _ndvi_variable(scene: TirScene, spatial: dict[str, int], ndvi_array=NdviArra
     array = ndvi_array(scene.path, scene.vnir, scene.shape)
     return xr.Variable(("y", "x"), indexing.LazilyIndexedArray(array), {
         "long_name": "normalized difference vegetation index (top of atmosphere, VNIR bands 3N and 2)",
-        "units": "1", "comment": scene.vnir_note, "vnir_available": int(scene.vnir is not None)},
+        "units": "1", "comment": scene.vnir_note, "vnir_available": int(scene.vnir is not None),
+        NDVI_FROM_REFLECTANCE: 1},
         {"preferred_chunks": spatial})
+
+
+def _reflectance_variable(scene: TirScene, spatial: dict[str, int], reflectance_array=VnirReflectanceArray
+                          ) -> xr.Variable:
+    """``vnir_reflectance`` (vnir_band, y, x) of VNIR bands 1, 2, 3N, read per window by
+    ``reflectance_array(path, vnir, shape)`` (NaN without VNIR)."""
+    vnir = scene.vnir
+    note = scene.vnir_note if vnir is None else f"{scene.vnir_note}; {vnir.band1_note}"
+    return xr.Variable((VNIR_BAND, "y", "x"), indexing.LazilyIndexedArray(
+        reflectance_array(scene.path, vnir, scene.shape)), {
+        "long_name": "top-of-atmosphere reflectance of VNIR bands 1, 2, 3N averaged over each TIR pixel",
+        "units": "1", "comment": f"{note}; NaN: fill, outside the VNIR image or no VNIR; +inf: saturated (DN 255)",
+        "vnir_available": int(vnir is not None)},
+        {"preferred_chunks": {VNIR_BAND: len(REFLECTANCE_BANDS), **spatial}})
 
 
 def _angle_variables(scene: TirScene) -> dict[str, xr.Variable]:
@@ -156,20 +172,22 @@ def _georeference(ds: xr.Dataset, scene: TirScene) -> xr.Dataset:
 
 
 def build_dataset(scene: TirScene, drop_variables=(), *, tir_array=TirArray, ndvi_array=NdviArray,
-                  preferred: dict[str, int] | None = None) -> xr.Dataset:
+                  reflectance_array=VnirReflectanceArray, preferred: dict[str, int] | None = None) -> xr.Dataset:
     """The lazy Dataset for a validated scene (variables wrap BackendArrays; no pixel read here).
 
-    ``tir_array``/``ndvi_array`` make the arrays that read pixels (default: from the HDF file by path; the
-    STAC reader passes ones reading COG windows) and ``preferred`` the preferred chunks (default: whole
-    rows in lattice-row blocks), so every reader builds the same variables, attributes and georeference."""
+    ``tir_array``/``ndvi_array``/``reflectance_array`` make the arrays that read pixels (default: from the HDF
+    file by path; the STAC reader passes ones reading COG windows) and ``preferred`` the preferred chunks
+    (default: whole rows in lattice-row blocks), so every reader builds the same variables, attributes and georeference."""
     preferred = preferred or _preferred_chunks(scene)
     spatial = {k: preferred[k] for k in ("y", "x")}
     variables = {**_tir_variables(scene, preferred, tir_array), **_latlon_variables(scene, spatial),
-                 "ndvi": _ndvi_variable(scene, spatial, ndvi_array), **_angle_variables(scene)}
+                 "ndvi": _ndvi_variable(scene, spatial, ndvi_array),
+                 VNIR_REFLECTANCE: _reflectance_variable(scene, spatial, reflectance_array), **_angle_variables(scene)}
     coords = {
         "band": xr.Variable(("band",), np.array(BANDS), {"long_name": "ASTER TIR band"}),
         "wavelength": xr.Variable(("band",), ASTER_TIR.centers_um, {
             "long_name": "band centre wavelength (SRF centroid)", "units": "um"}),
+        VNIR_BAND: xr.Variable((VNIR_BAND,), np.array(REFLECTANCE_BANDS), {"long_name": "ASTER VNIR band"}),
     }
     drop = set(drop_variables or ())
     data_vars = {k: v for k, v in variables.items() if k not in drop}
@@ -214,5 +232,5 @@ def open_aster_l1b(path, chunks=None, **kwargs) -> xr.Dataset:
     if chunks is None:
         chunks = {}
     if isinstance(chunks, dict):
-        chunks = {**chunks, "band": -1}
+        chunks = {**chunks, "band": -1, VNIR_BAND: -1}
     return xr.open_dataset(path, engine="aster_l1b", chunks=chunks, **kwargs)

@@ -91,6 +91,34 @@ class ProjectedLatLonArray(SpatialArray):
         return lat if self.which == "latitude" else lon
 
 
+#: Largest distance between where an L1T's UTM grid puts a lattice point and the file's own Latitude/Longitude
+#: lattice, in pixels of the grid (90 m for TIR): allows the unverified corner/centre reading of UPPERLEFTM (half a
+#: pixel) and lattice rounding, while a wrong zone, hemisphere or swapped corner values are kilometres off.
+PROJECTION_LATTICE_TOLERANCE_PIXELS = 1.0
+
+
+def great_circle_m(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Great-circle distance (m, spherical Earth of radius EARTH_RADIUS_KM) between points in degrees."""
+    p1, p2, dlon = np.radians(lat1), np.radians(lat2), np.radians(np.asarray(lon2) - np.asarray(lon1))
+    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
+    return 2_000.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+
+
+def projection_lattice_offset(projection: MapProjection, shape: tuple[int, int], latitude: np.ndarray,
+                              longitude: np.ndarray, line_map, pixel_map) -> tuple[float, tuple[int, int], tuple]:
+    """(largest distance in m, its lattice point (k, l), (latitude, longitude) the grid gives there) between the
+    UTM grid's position of each lattice point and the lattice's own latitude/longitude; inf where not finite."""
+    lines, pixels = lattice_positions(line_map, pixel_map, latitude.shape)
+    (x0, y0), (dx, dy) = projection.upper_left, projection.pixel_size(shape)
+    xx, yy = np.meshgrid(x0 + dx * pixels, y0 - dy * lines)
+    grid_lon, grid_lat = _to_lonlat(projection.epsg).transform(xx, yy)
+    with np.errstate(invalid="ignore"):
+        distance = great_circle_m(grid_lat, grid_lon, latitude, longitude)
+    distance = np.where(np.isfinite(distance), distance, np.inf)
+    k, m = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    return float(distance[k, m]), (int(k), int(m)), (float(grid_lat[k, m]), float(grid_lon[k, m]))
+
+
 def lattice_gcps(latitude: np.ndarray, longitude: np.ndarray, lines, pixels) -> list:
     """Ground control points of a latitude/longitude lattice whose point (k, m) lies on image line
     ``lines[k]``, pixel ``pixels[m]``: (line + 0.5, pixel + 0.5) — the pixel centre in GDAL's pixel/line

@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 
 #: Telescope of each POINTINGANGLE CLASS when SENSORNAME is missing (1 VNIR, 2 SWIR, 3 TIR).
 POINTING_CLASS = {"VNIR": "1", "SWIR": "2", "TIR": "3"}
+#: The per-subsystem metadata attributes (VNIR, SWIR, TIR): one subsystem's grid is never read from another's.
+SUBSYSTEM_ATTRIBUTES = ("productmetadata.v", "productmetadata.s", "productmetadata.t")
+#: The keys of an L1T subsystem's UTM grid.
+PROJECTION_KEYS = ("UTMZONENUMBER", "UPPERLEFTM", "LOWERRIGHTM")
 
 
 @dataclass(frozen=True)
@@ -33,22 +37,22 @@ class Metadata:
         names = sorted(k for k in attrs if k.lower().startswith(("coremetadata.", "productmetadata.")))
         return cls(source, {k: parse_odl(attrs[k], source=f"{source}: {k}") for k in names})
 
-    def ordered(self, prefer: tuple[str, ...] = ()) -> list[tuple[str, OdlNode]]:
-        """(attribute, tree) pairs, the ``prefer`` attributes first in that order, then the rest."""
-        first = [(k, self.trees[k]) for k in prefer if k in self.trees]
-        return first + [(k, v) for k, v in self.trees.items() if k not in prefer]
+    def ordered(self, prefer: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> list[tuple[str, OdlNode]]:
+        """(attribute, tree) pairs, the ``prefer`` attributes first in that order, then the rest; never ``exclude``."""
+        first = [(k, self.trees[k]) for k in prefer if k in self.trees and k not in exclude]
+        return first + [(k, v) for k, v in self.trees.items() if k not in prefer and k not in exclude]
 
-    def find(self, name: str, prefer: tuple[str, ...] = (), kind: str | None = None):
+    def find(self, name: str, prefer: tuple[str, ...] = (), kind: str | None = None, exclude: tuple[str, ...] = ()):
         """(node, attribute) of the first object/group called ``name``, or (None, None)."""
-        for key, tree in self.ordered(prefer):
+        for key, tree in self.ordered(prefer, exclude):
             node = tree.find(name, kind)
             if node is not None:
                 return node, key
         return None, None
 
-    def value(self, name: str, prefer: tuple[str, ...] = ()):
+    def value(self, name: str, prefer: tuple[str, ...] = (), exclude: tuple[str, ...] = ()):
         """VALUE of the first object called ``name`` (None when absent)."""
-        node, _ = self.find(name, prefer)
+        node, _ = self.find(name, prefer, exclude=exclude)
         return None if node is None else node.value
 
 
@@ -57,6 +61,11 @@ def _number(value) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _finite(value) -> bool:
+    number = _number(value)
+    return number is not None and math.isfinite(number)
 
 
 def processing_level(meta: Metadata) -> str:
@@ -156,7 +165,7 @@ def _parse_time_of_day(date: str, time_of_day: str) -> datetime | None:
         moment = datetime.strptime(day + whole[:6], "%Y%m%d%H%M%S")
     except ValueError:
         return None
-    micro = int((fraction + "000000")[:6]) if fraction.isdigit() else 0
+    micro = int((fraction + "000000")[:6]) if fraction.isdecimal() else 0  # isdigit() also takes "²", int() not
     return moment.replace(microsecond=micro, tzinfo=timezone.utc)
 
 
@@ -178,15 +187,22 @@ def acquisition_time(meta: Metadata) -> str:
             cls = node.attrs.get("CLASS")
             if node.name == "SETTINGTIMEOFPOINTING" and names.get(cls, "TIR" if cls == "3" else None) == "TIR":
                 try:
-                    return iso_utc(datetime.fromisoformat(str(node.value).replace("Z", "+00:00")))
-                except ValueError:
+                    moment = datetime.fromisoformat(str(node.value).replace("Z", "+00:00"))
+                    return iso_utc(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))  # UTC, not local
+                except (ValueError, OverflowError):  # not ISO 8601, or moved past year 1 / 9999 by its offset
                     break
     raise SceneFileError(meta.source, "no acquisition time", variable="coremetadata.0",
                          expected="CALENDARDATE and TIMEOFDAY (or productmetadata.0 SETTINGTIMEOFPOINTING for TIR)")
 
 
+#: Degrees each scene attribute may take; a value outside (or not finite) is left out with a warning.
+SCENE_ATTRIBUTE_RANGES = {"scene_center_lat": 90.0, "scene_center_lon": 180.0, "solar_azimuth": 360.0,
+                          "solar_elevation": 90.0, "scene_orientation_angle": 360.0}
+
+
 def scene_attributes(meta: Metadata) -> dict:
-    """Scene centre, solar direction and orientation (ASTERGENERICMETADATA/SCENEINFORMATION) when present."""
+    """Scene centre, solar direction and orientation (ASTERGENERICMETADATA/SCENEINFORMATION) when present and
+    within ±SCENE_ATTRIBUTE_RANGES degrees (else left out, logged)."""
     attrs = {}
     prefer = ("productmetadata.0",)
     for keys, name in ((("scene_center_lat", "scene_center_lon"), "SCENECENTER"),
@@ -194,9 +210,14 @@ def scene_attributes(meta: Metadata) -> dict:
                        (("scene_orientation_angle",), "SCENEORIENTATIONANGLE")):
         value = meta.value(name, prefer)
         values = value if isinstance(value, tuple) else (value,)
-        numbers = [_number(v) for v in values]
-        if value is not None and len(numbers) == len(keys) and None not in numbers:
+        numbers = [n for n in map(_number, values) if n is not None]
+        if value is None or len(numbers) != len(keys) or len(values) != len(keys):
+            continue
+        if all(math.isfinite(n) and abs(n) <= SCENE_ATTRIBUTE_RANGES[k] for k, n in zip(keys, numbers)):
             attrs.update(zip(keys, numbers))
+        else:
+            log.warning("%s: %s %s is outside ±%s degrees: ignored", meta.source, name, value,
+                        "/".join(f"{SCENE_ATTRIBUTE_RANGES[k]:g}" for k in keys))
     return attrs
 
 
@@ -217,26 +238,51 @@ class MapProjection:
         return tuple(float(round(s)) if round(s) and abs(s - round(s)) < 0.01 * abs(s) else s for s in sizes)
 
 
+def _projection_scope(sensor: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(prefer, exclude) of a subsystem's grid keys: its own attribute, then productmetadata.0, then the others
+    except the other subsystems' (the VNIR UPPERLEFTM is the centre of a 15 m pixel, 37.5 m off the TIR one)."""
+    own = f"productmetadata.{sensor[0].lower()}"
+    return (own, "productmetadata.0"), tuple(a for a in SUBSYSTEM_ATTRIBUTES if a != own)
+
+
+def missing_projection_keys(meta: Metadata, sensor: str = "TIR") -> tuple[str, ...]:
+    """The keys of :data:`PROJECTION_KEYS` that are nowhere in the subsystem's metadata (empty: all there)."""
+    prefer, exclude = _projection_scope(sensor)
+    return tuple(k for k in PROJECTION_KEYS if meta.find(k, prefer, exclude=exclude)[0] is None)
+
+
+def _utm_zone(meta: Metadata, node: OdlNode, where: str) -> int:
+    """UTMZONENUMBER as a whole number with 1 ≤ |zone| ≤ 60 (negative: south), else SceneFileError."""
+    zone = _number(node.value)
+    if zone is None or not (math.isfinite(zone) and zone == int(zone) and 1 <= abs(zone) <= 60):
+        raise SceneFileError(meta.source, f"zone {node.value!r} in {where} is not a UTM zone", variable="UTMZONENUMBER",
+                             expected="a whole number from 1 to 60, negative for the southern hemisphere")
+    return int(zone)
+
+
 def map_projection(meta: Metadata, sensor: str = "TIR") -> MapProjection:
     """AST_L1T projection: UTMZONENUMBER and UPPERLEFTM/LOWERRIGHTM (northing, easting) of
-    ``productmetadata.<t|v>`` (any metadata as fallback). Southern zone (EPSG 327zz) when the zone is
-    negative or NORTHBOUNDINGCOORDINATE (else the upper-left northing) is negative; negative northings
-    are then moved by the 10 000 km false northing (as LP DAAC's ASTERL1T_hdf2tif does)."""
-    prefer = (f"productmetadata.{sensor[0].lower()}", "productmetadata.0")
-    zone = _number(meta.value("UTMZONENUMBER", prefer))
-    ul, source = meta.find("UPPERLEFTM", prefer)
-    lr, _ = meta.find("LOWERRIGHTM", prefer)
+    ``productmetadata.<t|v>`` (then productmetadata.0, then any metadata but the other subsystems'). Southern
+    zone (EPSG 327zz) when the zone is negative or NORTHBOUNDINGCOORDINATE (else the upper-left northing) is
+    negative; negative northings are then moved by the 10 000 km false northing (as LP DAAC's
+    ASTERL1T_hdf2tif does). A zone outside 1…60 is an error naming it."""
+    prefer, exclude = _projection_scope(sensor)
+    zone_node, zone_at = meta.find("UTMZONENUMBER", prefer, exclude=exclude)
+    ul, source = meta.find("UPPERLEFTM", prefer, exclude=exclude)
+    lr, _ = meta.find("LOWERRIGHTM", prefer, exclude=exclude)
     corners = [n.value if n is not None else None for n in (ul, lr)]
-    if zone is None or not all(isinstance(c, tuple) and len(c) == 2 and None not in map(_number, c)
-                               for c in corners):
-        raise SceneFileError(meta.source, f"map projection incomplete (UTMZONENUMBER={zone}, UPPERLEFTM="
+    if zone_node is None or not all(isinstance(c, tuple) and len(c) == 2 and all(_finite(v) for v in c)
+                                    for c in corners):
+        zone_value = None if zone_node is None else zone_node.value
+        raise SceneFileError(meta.source, f"map projection incomplete (UTMZONENUMBER={zone_value}, UPPERLEFTM="
                              f"{corners[0]}, LOWERRIGHTM={corners[1]})",
                              variable=f"productmetadata.{sensor[0].lower()}",
                              expected="an AST_L1T with UTMZONENUMBER and UPPERLEFTM/LOWERRIGHTM (northing, easting)")
+    zone = _utm_zone(meta, zone_node, zone_at)
     (uln, ule), (lrn, lre) = ((float(a), float(b)) for a, b in corners)
     north_bound = _number(meta.value("NORTHBOUNDINGCOORDINATE", ("coremetadata.0",)))
     south = zone < 0 or (north_bound < 0 if north_bound is not None else uln < 0)
     if south and uln < 0:
         uln, lrn = uln + 10_000_000.0, lrn + 10_000_000.0
-    epsg = (32700 if south else 32600) + int(abs(zone))
+    epsg = (32700 if south else 32600) + abs(zone)
     return MapProjection(epsg, (ule, uln), (lre, lrn), source)

@@ -16,16 +16,19 @@ from ...errors import describe_path
 from ...sensors import ASTER_TIR
 from ..hdf4 import SdsInfo, check_hdf4, list_sds, open_sd, read_sds, read_text_attributes, swath_members
 from ..odl import OdlNode, parse_odl
-from .geolocation import geodetic_latitude, unwrap_longitude
-from .metadata import (MapProjection, Metadata, acquisition_time, calibration, map_projection, pointing_angle,
-                       processing_level, scene_attributes, short_name)
-from .structure import (PYHDF_UINT16, SWATH, Structure, dimension_maps, file_error, find_sds, image_bands,
-                        lattice_map, swaths)
+from .geolocation import (PROJECTION_LATTICE_TOLERANCE_PIXELS, geodetic_latitude, projection_lattice_offset,
+                          unwrap_longitude)
+from .metadata import (MapProjection, Metadata, acquisition_time, calibration, map_projection, missing_projection_keys,
+                       pointing_angle, processing_level, scene_attributes, short_name)
+from .structure import (PYHDF_UINT16, SWATH, Structure, check_lattice_map, dimension_maps, file_error, find_sds,
+                        image_bands, lattice_map, swaths)
 from .vnir import VnirGrid, vnir_grid
 
 log = logging.getLogger(__name__)
 
 DN_FILL, DN_SATURATED = 0, 4095
+#: Largest factor between a TIR INCLnn and the handbook UCC of its band (real files: within a few per cent).
+MAX_GAIN_FACTOR = 10.0
 #: Largest TIR cross-track pointing angle (deg; ±8.55° per the ASTER User Handbook, plus margin).
 MAX_TIR_POINTING_DEG = 9.0
 LATTICE_FIELDS = ("Latitude", "Longitude")
@@ -119,22 +122,58 @@ def _lattice_pair(path, fields: dict[str, np.ndarray]) -> tuple[np.ndarray, np.n
     return latitude, longitude
 
 
-def _lattice_maps(swath: OdlNode, lattice, shape) -> tuple[tuple[float, float], tuple[float, float]]:
-    """(line map, pixel map) of the lattice points on the image (an 11 × 11 lattice when there is none)."""
+def _lattice_maps(path, swath: OdlNode, lattice, shape) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(line map, pixel map) of the lattice points on the image (an 11 × 11 lattice when there is none), checked."""
     maps = dimension_maps(swath)
     rows, cols = lattice[0].shape if lattice else (11, 11)
-    return (lattice_map(maps, "GeoTrack", "ImageLine", rows, shape[0]),
-            lattice_map(maps, "GeoXtrack", "ImagePixel", cols, shape[1]))
+    result = []
+    for geo_dim, data_dim, points, size in (("GeoTrack", "ImageLine", rows, shape[0]),
+                                            ("GeoXtrack", "ImagePixel", cols, shape[1])):
+        mapping = lattice_map(maps, geo_dim, data_dim, points, size)
+        check_lattice_map(path, mapping, geo_dim, data_dim, points, size)
+        result.append(mapping)
+    return result[0], result[1]
 
 
-def _tir_projection(path, meta: Metadata, level: str, shape) -> MapProjection | None:
-    """The north-up UTM grid of an L1T (None for an L1B)."""
-    projection = map_projection(meta, "TIR") if level == "1T" else None
-    if projection is not None and min(projection.pixel_size(shape)) <= 0:
+LATTICE = "Latitude/Longitude lattice"
+
+
+def l1t_projection(path, meta: Metadata, shape, lattice, line_map, pixel_map) -> tuple[MapProjection | None, str]:
+    """(north-up UTM grid, how the scene is geolocated) of an L1T; ``lattice``: its checked (latitude, longitude)
+    lattice or None. The grid must put every lattice point within PROJECTION_LATTICE_TOLERANCE_PIXELS of the
+    file's own lattice. Projection keys missing: (None, why) and a warning — the lattice geolocates the scene —
+    or, without a lattice, an error (``docs/reader.md``, *Validation behaviour*)."""
+    where = describe_path(path)
+    missing = missing_projection_keys(meta, "TIR")
+    if missing:
+        why = f"L1T map projection incomplete (no {', '.join(missing)} for TIR)"
+        if lattice is None:
+            raise file_error(path, f"{why} and no {LATTICE}", variable="productmetadata.t",
+                             expected="UTMZONENUMBER, UPPERLEFTM and LOWERRIGHTM (productmetadata.t), or a TIR "
+                             "geolocation lattice")
+        log.warning("%s: %s: geolocated by its %s", where, why, LATTICE)
+        return None, f"{LATTICE}: {why}"
+    projection = map_projection(meta, "TIR")
+    sizes = projection.pixel_size(shape)
+    if not all(size > 0 for size in sizes):
         raise file_error(path, f"UPPERLEFTM {projection.upper_left} / LOWERRIGHTM {projection.lower_right} give "
-                         f"pixel size {projection.pixel_size(shape)}", variable=projection.source,
+                         f"pixel size {sizes}", variable=projection.source,
                          expected="a north-up grid (easting growing right, northing growing up)")
-    return projection
+    grid = f"UTM grid EPSG:{projection.epsg} of {projection.source}"
+    if lattice is None:
+        return projection, f"{grid} (no {LATTICE} to check it against)"
+    latitude, longitude = lattice
+    offset, (k, m), (grid_lat, grid_lon) = projection_lattice_offset(projection, shape, latitude, longitude, line_map,
+                                                                     pixel_map)
+    tolerance = PROJECTION_LATTICE_TOLERANCE_PIXELS * max(sizes)
+    if not offset <= tolerance:
+        apart = f"{offset / 1000:.0f} km" if offset >= 1000 else f"{offset:.0f} m"
+        raise file_error(path, f"map projection EPSG:{projection.epsg} (UTMZONENUMBER {projection.epsg % 100}, "
+                         f"UPPERLEFTM, LOWERRIGHTM) puts lattice point ({k}, {m}) at {grid_lat:.4f}°, {grid_lon:.4f}° "
+                         f"but the file's {LATTICE} at {latitude[k, m]:.4f}°, {longitude[k, m]:.4f}°: {apart} apart",
+                         variable=projection.source,
+                         expected=f"agreement within {tolerance:g} m (one pixel of the grid) at every lattice point")
+    return projection, f"{grid}, within {offset:.1f} m of the file's {LATTICE}"
 
 
 def _tir_pointing(path, meta: Metadata) -> tuple[float, str]:
@@ -149,12 +188,22 @@ def _tir_pointing(path, meta: Metadata) -> tuple[float, str]:
 
 
 def _tir_calibration(path, meta: Metadata) -> tuple[tuple[float, ...], tuple[float, ...], str]:
-    """(gain, offset, source) of the five TIR bands; every gain finite and positive."""
-    gain, offset, source = calibration(meta, tuple(b[1:] for b in BANDS), "TIR", tuple(b.ucc for b in ASTER_TIR.bands))
-    bad = [f"{band} {g}" for band, g in zip(BANDS, np.atleast_1d(gain)) if not (np.isfinite(g) and g > 0)]
+    """(gain, offset, source) of the five TIR bands: every gain within a factor MAX_GAIN_FACTOR of the handbook UCC
+    (TIR has one gain setting), every offset finite and no larger than the full-scale radiance."""
+    handbook = tuple(b.ucc for b in ASTER_TIR.bands)
+    gain, offset, source = calibration(meta, tuple(b[1:] for b in BANDS), "TIR", handbook)
+    bad = [f"{band} {g}" for band, g, ucc in zip(BANDS, np.atleast_1d(gain), handbook)
+           if not (np.isfinite(g) and ucc / MAX_GAIN_FACTOR <= g <= ucc * MAX_GAIN_FACTOR)]
     if bad:
         raise file_error(path, f"unit conversion coefficients {', '.join(bad)} ({source})", variable="INCL",
-                         expected="finite positive radiance per DN for every TIR band")
+                         expected=f"finite positive radiance per DN for every TIR band, within a factor "
+                         f"{MAX_GAIN_FACTOR:g} of the ASTER handbook UCC ({', '.join(f'{u:.3e}' for u in handbook)})")
+    bad = [f"{band} {o}" for band, o, g in zip(BANDS, np.atleast_1d(offset), gain)
+           if not (np.isfinite(o) and abs(o) <= DN_SATURATED * g)]
+    if bad:
+        raise file_error(path, f"unit conversion offsets {', '.join(bad)} ({source})", variable="OFFSET",
+                         expected="a finite radiance offset for every TIR band, no larger than the full-scale "
+                         "radiance (4095 INCL)")
     return gain, offset, source
 
 
@@ -186,16 +235,19 @@ def inspect_scene(path, *, check_fill: bool = True) -> TirScene:
         if check_fill:
             _check_not_all_fill(sd, path, bands[BANDS.index("B13")])
     lattice = _lattice_pair(path, fields)
-    line_map, pixel_map = _lattice_maps(structure.swaths[SWATH], lattice, shape)
-    projection = _tir_projection(path, meta, level, shape)
+    line_map, pixel_map = _lattice_maps(path, structure.swaths[SWATH], lattice, shape)
+    latitude, longitude = _geolocated_lattice(path, lattice, level)
+    projection, geolocation = None, LATTICE
+    if level == "1T":
+        checked = None if latitude is None else (latitude, longitude)
+        projection, geolocation = l1t_projection(path, meta, shape, checked, line_map, pixel_map)
     pointing, pointing_source = _tir_pointing(path, meta)
     when = acquisition_time(meta)
     gain, offset, source = _tir_calibration(path, meta)
     extra = scene_attributes(meta)
     solar_zenith = 90.0 - extra["solar_elevation"] if "solar_elevation" in extra else math.nan
     vnir, vnir_note = vnir_grid(structure, meta, level, shape, projection, solar_zenith, when)
-    latitude, longitude = _geolocated_lattice(path, lattice, level)
-    attrs = {"product": short_name(meta) or "unknown", "processing_level": level, **extra}
+    attrs = {"product": short_name(meta) or "unknown", "processing_level": level, "geolocation": geolocation, **extra}
     return TirScene(str(Path(path).resolve()), level, shape, bands, latitude, longitude, line_map, pixel_map,
                     projection, gain, offset, source, pointing, pointing_source, solar_zenith, when, vnir,
                     vnir_note, attrs)

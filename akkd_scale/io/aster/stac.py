@@ -49,7 +49,7 @@ from .backend import TirArray, build_dataset
 from .metadata import MapProjection, iso_utc
 from .scene import MAX_TIR_POINTING_DEG, TirScene
 from .structure import PYHDF_UINT8, PYHDF_UINT16
-from .vnir import VNIR_BANDS, NdviArray, VnirGrid, grid_placement, reflectance_factors
+from .vnir import VNIR_BANDS, NdviArray, VnirGrid, VnirReflectanceArray, grid_placement, reflectance_factors
 from .windows import read_basic
 
 log = logging.getLogger(__name__)
@@ -345,9 +345,14 @@ def _vnir(item: dict, location: str, remote: Remote, options: dict, tir: CogAsse
     note = "" if xml.gains() else " (gain NOR assumed: no ASTERGains in the XML metadata)"
     gain, offset, source = _coefficients(chosen, VNIR_BANDS, tuple(VNIR_UCC[b][g] for b, g in gains.items()),
                                          VNIR_ASSET, note)
-    factor, origin = grid_placement(cog.projection(), cog.shape, tir.projection(), tir.shape)
+    placement = grid_placement(cog.projection(), cog.shape, tir.projection(), tir.shape)
+    if placement is None:
+        log.warning("%s: the VNIR grid does not nest in the TIR grid: NDVI is NaN", redact(href))
+        return None, None, "VNIR grid (proj:transform) does not nest in the TIR grid: NDVI is NaN"
+    factor, origin = placement
     bands = tuple(_bands(cog.count, cog.shape, VNIR_COG_BANDS, PYHDF_UINT8)[i] for i in picked)
-    grid = VnirGrid(bands, gain, offset, source, factor, origin, reflectance_factors(solar_zenith, when))
+    grid = VnirGrid(bands, gain, offset, source, factor, origin, reflectance_factors(solar_zenith, when),
+                    band1_note="band 1 is not in the STAC item's VNIR COG: its reflectance is NaN")
     return cog, grid, (f"VNIR bands 2 and 3N of the STAC item's VNIR COG placed by the assets' proj:transform "
                        f"({factor} x {factor} VNIR pixels per TIR pixel), calibration: {source}")
 
@@ -461,16 +466,24 @@ class CogTirArray(TirArray):
                           spatial, self.shape[1:], len(indexes))
 
 
-class CogNdviArray(NdviArray):
-    """The reader's NDVI array reading VNIR bands 2 and 3N from the VNIR COG."""
+class _CogVnirRead:
+    """The VNIR arrays' pixel reads from the VNIR COG (bands 2 and 3N; band 1 is not in the COG, so its
+    ``vnir_reflectance`` is NaN)."""
 
     def __init__(self, path: str, vnir: VnirGrid | None, shape, *, href: str | None, options: dict):
         super().__init__(path, vnir, shape)
         self.href, self.options = href, options
 
-    def _read(self, window: tuple[slice, slice]) -> list[np.ndarray]:
-        return _read_cog(self.href, VNIR_ASSET, self.options, [b.index for b in self.vnir.bands], window,
-                         EXPECTED_VNIR)
+    def _read(self, infos, window: tuple[slice, slice]) -> list[np.ndarray]:
+        return _read_cog(self.href, VNIR_ASSET, self.options, [b.index for b in infos], window, EXPECTED_VNIR)
+
+
+class CogNdviArray(_CogVnirRead, NdviArray):
+    """The reader's NDVI array reading VNIR bands 2 and 3N from the VNIR COG."""
+
+
+class CogVnirReflectanceArray(_CogVnirRead, VnirReflectanceArray):
+    """The reader's ``vnir_reflectance`` array reading VNIR bands 2 and 3N from the VNIR COG."""
 
 
 def tile_chunks(stac: StacScene, chunks: dict[str, int]) -> dict[str, int]:
@@ -487,8 +500,11 @@ def open_stac_dataset(stac: StacScene, chunks: dict[str, int] | None = None) -> 
     tiles = {"y": stac.tiles[0], "x": stac.tiles[1]}
     preferred = {"band": len(scene.bands), **tiles}
     tir_array = functools.partial(CogTirArray, href=stac.tir.href, options=stac.gdal)
-    ndvi_array = functools.partial(CogNdviArray, href=stac.vnir.href if stac.vnir else None, options=stac.gdal)
-    ds = build_dataset(scene, tir_array=tir_array, ndvi_array=ndvi_array, preferred=preferred)
+    vnir_href = stac.vnir.href if stac.vnir else None
+    ndvi_array = functools.partial(CogNdviArray, href=vnir_href, options=stac.gdal)
+    reflectance_array = functools.partial(CogVnirReflectanceArray, href=vnir_href, options=stac.gdal)
+    ds = build_dataset(scene, tir_array=tir_array, ndvi_array=ndvi_array, reflectance_array=reflectance_array,
+                       preferred=preferred)
     return ds.chunk({"band": -1, **(chunks or tiles)}, token=stac.digest)
 
 

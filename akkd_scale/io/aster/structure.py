@@ -2,6 +2,7 @@
 belongs to which swath (rules in ``docs/reader.md``, *SDS read*). Reads no pixel data."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,14 +41,23 @@ def _dimension_sizes(swath: OdlNode) -> dict[str, int]:
             if "DIMENSIONNAME" in n.attrs and isinstance(n.attrs.get("SIZE"), int)}
 
 
+def _as_float(value) -> float:
+    """A number as float; anything else (text, a list) as NaN, which the lattice check then refuses."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def dimension_maps(swath: OdlNode) -> dict[tuple[str, str], tuple[float, float]]:
-    """(geo dimension, data dimension) → (offset, increment) from the swath's DimensionMap."""
+    """(geo dimension, data dimension) → (offset, increment) from the swath's DimensionMap (NaN where not a number)."""
     group = swath.find("DimensionMap", "GROUP")
     maps = {}
     for node in (group.children if group else []):
         a = node.attrs
         if {"GEODIMENSION", "DATADIMENSION", "OFFSET", "INCREMENT"} <= set(a):
-            maps[(str(a["GEODIMENSION"]), str(a["DATADIMENSION"]))] = (float(a["OFFSET"]), float(a["INCREMENT"]))
+            key = (str(a["GEODIMENSION"]), str(a["DATADIMENSION"]))
+            maps[key] = (_as_float(a["OFFSET"]), _as_float(a["INCREMENT"]))
     return maps
 
 
@@ -57,6 +67,20 @@ def lattice_map(maps, geo_dim: str, data_dim: str, lattice_size: int, image_size
     if increment:
         return offset, increment
     return 0.0, float(max(1, image_size // (lattice_size - 1)))
+
+
+def check_lattice_map(path, mapping: tuple[float, float], geo_dim: str, data_dim: str, lattice_size: int,
+                      image_size: int) -> None:
+    """SceneFileError unless the lattice points (offset + k·increment) are finite, increasing, start inside the
+    image and span at least half of it (real files: offset 0, increment floor(n/10))."""
+    offset, increment = mapping
+    last = offset + (lattice_size - 1) * increment
+    if not (math.isfinite(offset) and math.isfinite(increment) and increment > 0 and 0 <= offset < image_size
+            and math.isfinite(last) and last - offset >= (image_size - 1) / 2):
+        raise file_error(path, f"{geo_dim} → {data_dim}: Offset {offset:g}, Increment {increment:g} put the "
+                         f"{lattice_size} lattice points at {data_dim} {offset:g} … {last:g} of 0 … {image_size - 1}",
+                         variable="DimensionMap", expected="finite numbers, Increment > 0, the lattice starting inside "
+                         "the image and spanning at least half of it")
 
 
 def find_sds(table: list[SdsInfo], name: str, swath: str, members: dict[str, set[int]],

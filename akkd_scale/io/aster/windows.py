@@ -55,7 +55,7 @@ def read_basic(read, key: tuple, shape: tuple, count: int) -> list[np.ndarray]:
     return windows
 
 
-def _positions(key: tuple, shape: tuple) -> tuple[np.ndarray, np.ndarray, tuple]:
+def window_positions(key: tuple, shape: tuple) -> tuple[np.ndarray, np.ndarray, tuple]:
     """Row and column indices (1-D) of a basic (line, pixel) key, and the index that drops integer axes."""
     rows = np.arange(shape[0])[key[0]]
     cols = np.arange(shape[1])[key[1]]
@@ -71,7 +71,7 @@ class SpatialArray(BackendArray):
                                                   self._raw_indexing_method)
 
     def _raw_indexing_method(self, key: tuple) -> np.ndarray:
-        rows, cols, squeeze = _positions(key, self.shape)
+        rows, cols, squeeze = window_positions(key, self.shape)
         if rows.size == 0 or cols.size == 0:
             return np.empty((rows.size, cols.size), self.dtype)[squeeze]
         return self._compute(rows, cols)[squeeze]
