@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import sys
 
 import click
@@ -167,6 +168,15 @@ def show_versions() -> None:
                    "(docs/pipeline.md, 'Land cover').")
 @click.option("--landcover-legend", type=click.Choice(tuple(LEGENDS)), default=None,
               help="Legend of --landcover [default: from the file's name/tags, else from its codes].")
+@click.option("--storage-options", default=None, metavar="JSON",
+              help="fsspec options for SCENES given by URL, e.g. '{\"endpoint_url\": \"http://host:9000\"}' or "
+                   "'{\"anon\": true}' [default: credentials from the environment]; never recorded.")
+@click.option("--staging-dir", type=click.Path(file_okay=False, path_type=str), default=None,
+              help="Local cache for HDF scenes staged from URLs [default: $AKKD_STAGING_DIR, else "
+                   "~/.cache/akkd_scale/staging].")
+@click.option("--keep-staged", is_flag=True, help="Keep staged copies of URL scenes (reused while unchanged).")
+@click.option("--remote-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Seconds a connection or read of a URL scene may stall before the scene fails.")
 @click.option("--cloud-mask", default="auto", show_default=True, metavar="MASK.tif|auto|none",
               help="Cloud mask: 'auto' the built-in tests (day: VNIR + TIR, night: TIR only), 'none', or a cloud-mask "
                    "GeoTIFF in any CRS sampled at the pixel centres, the built-in tests where it has no data "
@@ -177,11 +187,23 @@ def show_versions() -> None:
 @click.option("--keep-cloudy", is_flag=True, help="Keep the LST/emissivity of cloudy pixels (still flagged).")
 def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, heads, atmosphere, overwrite, verify,
         dashboard_address, connect_timeout, worker_timeout, executor, device, landcover, landcover_legend,
-        cloud_mask, cloud_mask_convention, keep_cloudy) -> None:
-    """Retrieve LST and emissivity for SCENES (ASTER L1B HDF files) into a Zarr store."""
-    import shlex
+        storage_options, staging_dir, keep_staged, remote_timeout, cloud_mask, cloud_mask_convention,
+        keep_cloudy) -> None:
+    """Retrieve LST and emissivity for SCENES (ASTER L1B/L1T HDF files or URLs, STAC items) into a Zarr store.
+
+    SCENES: ASTER L1B/L1T HDF files, HDF objects by URL (s3://, gs://, https://, glob patterns such as
+    's3://bucket/scenes/*.hdf') and STAC items of COG scenes (item.json, local or by URL)."""
+    from .errors import InputError
+    from .io.remote import parse_storage_options, redact_command_line
 
     heads = _options_checked(heads, atmosphere, scheduler, workers)
+    try:
+        storage_options = parse_storage_options(storage_options)
+    except InputError as exc:
+        raise click.BadParameter(f"{exc.problem} (expected {exc.expected})", param_hint="'--storage-options'") from exc
+    remote = {"storage_options": storage_options, "staging_dir": staging_dir, "keep_staged": keep_staged,
+              "remote_timeout": remote_timeout}
+    command_line = redact_command_line(shlex.join(sys.argv))
     if executor == "threads" and (scheduler or workers or threads_per_worker):
         raise click.BadParameter("'threads' runs without a cluster: drop --scheduler/--workers/--threads-per-worker",
                                  param_hint="'--executor'")
@@ -207,7 +229,7 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
     cloud_options = {"cloud_mask": clouds.mask, "cloud_mask_convention": clouds.convention, "keep_cloudy": keep_cloudy}
     if verify:
         table = verify_store(scenes, out, bundle=ref, heads=heads, chunks=chunks, atmosphere=atmosphere,
-                             landcover=landcover, landcover_legend=landcover_legend, **cloud_options)
+                             landcover=landcover, landcover_legend=landcover_legend, **remote, **cloud_options)
         click.echo(table.to_string(index=False))
         sys.exit(0 if (table["status"] == "ok").all() else 1)
     prepare_store(out)  # a foreign --out stops the run before any cluster starts
@@ -215,7 +237,7 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
                                cluster_given=bool(scheduler or workers or threads_per_worker))
     client = None
     try:
-        with store_lock(out, shlex.join(sys.argv)):
+        with store_lock(out, command_line):
             if executor == "threads":  # the lock is taken first: a second run exits before starting a cluster
                 click.echo(f"Dask threaded scheduler, {os.cpu_count()} threads, no cluster (--executor cluster "
                            "for one with a dashboard)")
@@ -226,9 +248,9 @@ def run(scenes, out, bundle, scheduler, workers, threads_per_worker, chunks, hea
                 click.echo(f"Dask dashboard: {link or 'off'}")
             with logging_redirect_tqdm():
                 table = run_scenes(scenes, out, bundle=ref, heads=heads, chunks=chunks, client=client,
-                                   overwrite=overwrite, atmosphere=atmosphere, command_line=shlex.join(sys.argv),
+                                   overwrite=overwrite, atmosphere=atmosphere, command_line=command_line,
                                    progress=True, worker_timeout=worker_timeout, executor=executor,
-                                   landcover=landcover, landcover_legend=landcover_legend, **cloud_options)
+                                   landcover=landcover, landcover_legend=landcover_legend, **remote, **cloud_options)
     except KeyboardInterrupt:
         logging.getLogger("distributed").setLevel(logging.CRITICAL)  # the shutdown noise of the cluster is expected
         click.echo(f"\n{_interrupted_summary(scenes, out)}", err=True)

@@ -29,3 +29,12 @@ def cache_dir() -> Path:
     path = Path(os.environ.get("AKKD_CACHE_DIR", Path.home() / ".cache" / "akkd_scale")).expanduser()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def staging_dir() -> Path:
+    """Local cache for scene inputs staged from URLs: ``$AKKD_STAGING_DIR`` or ``cache_dir()/staging``.
+
+    Not created here: staging creates what it needs. Put it on a disk with room for the scenes in flight.
+    """
+    value = os.environ.get("AKKD_STAGING_DIR")
+    return Path(value).expanduser() if value else cache_dir() / "staging"

@@ -1,4 +1,4 @@
-"""Batch retrieval: many scene files → one Zarr store, resumable, one bad scene never stops the rest.
+"""Batch retrieval: many scenes → one Zarr store, resumable, one bad scene never stops the rest.
 
 Each scene becomes one graph (reader → map_blocks kernel → Zarr chunk writes), a :class:`SceneJob`,
 submitted to an executor (:mod:`.cluster`: Dask's threaded scheduler in this process, or a distributed
@@ -9,6 +9,15 @@ only after its writes finished, every chunk is verified present and its input is
 scene is skipped only when its record (input sha256 and size, bundle, heads, chunks, atmosphere, land cover,
 cloud mask, package version) matches this run; otherwise it is redone and the log says why. The scene's
 summary line and its completion record give its cloud fraction.
+
+A scene is a local HDF file, an HDF object by URL (``s3://``, ``gs://``, ``https://``, glob patterns
+expanded), or a STAC item of COGs (``*.json``, local or by URL). An HDF object is staged into the local
+cache in this (the client) process before its graph is built, because the reader opens the file to
+validate it and build the lazy dataset, the run hashes it whole before any task exists, and the graph then
+reads it by path: staging on the workers as well would move every byte twice. Its staged copy is what
+the threads and a LocalCluster's workers read (for workers on other hosts, ``staging_dir`` must be a
+volume they share); it is removed when the scene ends unless kept. A STAC scene is never staged: each
+chunk range-reads its window of the COGs by URL, on whichever worker runs it.
 """
 from __future__ import annotations
 
@@ -33,6 +42,10 @@ from .. import __version__
 from ..clouds.external import check_convention
 from ..conventions import BANDS, BT, QC_CLOUD, QC_INVALID_INPUT
 from ..errors import ClusterError, InputError, ParameterError, SceneFileError
+from ..io.aster.stac import (StacScene, current_digest, is_stac_item, open_stac_dataset, read_stac_scene,
+                             tile_chunks)
+from ..io.remote import TIMEOUT_S as REMOTE_TIMEOUT_S, Identity, Remote, Staged, expand, identity, is_url, redact, \
+    redact_command_line, release, stage
 from ..landcover.legends import check_legend
 from ..utils import sha256_file
 from .cloud_plan import check_mask_file
@@ -100,7 +113,8 @@ class Clouds:
 @dataclass(frozen=True)
 class RunContext:
     """Everything fixed for a whole run: the store ``out``, the bundle, heads, requested ``chunks``
-    (``"auto"`` or a dict), atmosphere and land cover, and the command line recorded in provenance."""
+    (``"auto"`` or a dict), atmosphere and land cover, the command line recorded in provenance (credentials
+    redacted) and how URL inputs are reached (``remote``: storage options, staging; never recorded)."""
 
     out: str
     ref: BundleRef
@@ -110,6 +124,7 @@ class RunContext:
     landcover: LandCover
     command_line: str = ""
     overwrite: bool = False
+    remote: Remote = field(default_factory=Remote.of)
     clouds: Clouds = Clouds("auto", None, False, "auto")
 
     def record(self, digest: str, size: int, chunks: dict[str, int]) -> dict:
@@ -119,13 +134,36 @@ class RunContext:
                 "atmosphere": self.atmosphere or "", "land_cover_map": self.landcover.record_id,
                 "cloud_mask": self.clouds.record_id, "akkd_scale_version": __version__}
 
-    def provenance(self, path: Path, digest: str) -> dict:
-        """Provenance attributes of one scene group."""
+    def provenance(self, source: str, digest: str) -> dict:
+        """Provenance attributes of one scene group (``source``: the input's path or redacted URL)."""
         return {"akkd_scale_version": __version__, "bundle_path": self.ref.path, "bundle_sha256": self.ref.sha256,
-                "heads": ",".join(self.heads), "source_file": str(path.resolve()),
+                "heads": ",".join(self.heads), "source_file": source,
                 "source_sha256": digest, "command_line": self.command_line,
                 "tes_atmosphere": self.atmosphere or "",
                 "date_created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+#: Record key of an HDF input by URL: the object's identity (size, ETag/Last-Modified), so a complete scene
+#: is skipped on a rerun without downloading the object again while the object is unchanged.
+SOURCE_IDENTITY = "source_identity"
+
+
+@dataclass(frozen=True)
+class SceneInput:
+    """One scene input once located: ``key`` (resolved path or redacted URL: the same input given twice is
+    done once), ``group``, the ``path`` the HDF reader opens (the staged copy of a URL) or the ``stac``
+    scene, ``digest``/``size`` (what the record holds) and ``stat`` (what must not change while it runs)."""
+
+    key: str
+    group: str
+    source: str
+    digest: str = ""
+    size: int = 0
+    stat: Any = None
+    path: Path | None = None
+    stac: StacScene | None = None
+    staged: Staged | None = None
+    remote_identity: Identity | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,19 +171,21 @@ class SceneJob:
     """One scene of a run, input ``index`` of the batch, from its start to its row of the result table.
 
     A running job carries its ``graph`` (the scene's Zarr writes, delayed), the ``record`` to mark its group
-    complete with and the input's ``stat`` at the start. An ended job has its ``status`` (complete, skipped,
+    complete with, the located input (``scene``) and its ``stat`` at the start. ``path`` is the input as
+    given: a local path, or a URL (shown without user-info and query string). An ended job has its ``status`` (complete, skipped,
     failed), ``seconds`` and, when it failed, the exception (``failure``) the table's error text comes from;
     ``note`` says why a scene was skipped when not by its record.
     """
 
     index: int
-    path: Path
+    path: Path | str
     started: float
     group: str | None = None
     pixels: int = 0
     graph: Any = None
     record: dict | None = None
-    stat: tuple | None = None
+    stat: Any = None
+    scene: SceneInput | None = None
     cloud_fraction: float | None = None
     status: str = "running"
     seconds: float = 0.0
@@ -160,7 +200,7 @@ class SceneJob:
 
     def row(self, out: str) -> dict:
         """The job's row of the result table (columns :data:`COLUMNS`)."""
-        return {"scene": str(self.path), "group": self.group, "status": self.status, "pixels": self.pixels,
+        return {"scene": redact(self.path), "group": self.group, "status": self.status, "pixels": self.pixels,
                 "seconds": self.seconds, "error": _describe(self.failure, out) if self.failure else self.note}
 
 
@@ -168,9 +208,18 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
                atmosphere: str | None = None, command_line: str | None = None, progress: bool = False,
                max_in_flight: int | None = None, worker_timeout: float = WORKER_TIMEOUT_S,
                executor: str = "auto", device: str | None = None, landcover=None,
-               landcover_legend: str | None = None, cloud_mask="auto", cloud_mask_convention: str | None = None,
+               landcover_legend: str | None = None, storage_options=None, staging_dir=None,
+               keep_staged: bool = False, remote_timeout: float = REMOTE_TIMEOUT_S,
+               cloud_mask="auto", cloud_mask_convention: str | None = None,
                keep_cloudy: bool = False) -> pd.DataFrame:
-    """Retrieve LST/emissivity for every scene file into the Zarr store ``out``.
+    """Retrieve LST/emissivity for every scene into the Zarr store ``out``.
+
+    ``paths``: local HDF files, HDF objects by URL (``s3://``, ``gs://``, ``https://``; glob patterns are
+    expanded) and STAC items (``*.json``, local or by URL) of COG scenes. ``storage_options``: fsspec options
+    (credentials, ``endpoint_url``…; a dict or JSON text; never recorded) for URL inputs, else the usual
+    environment; ``staging_dir``: where HDF objects are staged (default
+    :func:`akkd_scale.config.staging_dir`), each copy removed when its scene ends unless ``keep_staged``;
+    ``remote_timeout``: seconds a connection or read of a URL input may stall before its scene fails.
 
     ``bundle``: Bundle, path or BundleRef (default: the shipped bundle). ``chunks``: spatial chunk
     size (int), a dict for ``open_dataset`` or ``"auto"`` (:func:`auto_chunks`). ``executor``:
@@ -192,15 +241,17 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     heads = check_heads(heads, atmosphere=atmosphere)
     cover = LandCover.of(landcover, landcover_legend)
     clouds = Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy)
-    paths = list(paths)
+    remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout)
+    paths = expand(paths, remote)
     client = client or current_client()
     executor = choose_executor(executor, n_scenes=len(paths), cluster_given=client is not None)
     ref = bundle_ref(bundle, device)
     out = _absolute(out)
     prepare_store(out)
     context = RunContext(out=out, ref=ref, heads=heads, chunks=_chunk_request(chunks), atmosphere=atmosphere,
-                         landcover=cover, command_line=command_line or shlex.join(sys.argv), overwrite=overwrite,
-                         clouds=clouds)
+                         landcover=cover, command_line=redact_command_line(command_line or shlex.join(sys.argv)),
+                         overwrite=overwrite,
+                         remote=remote, clouds=clouds)
     with store_lock(out, context.command_line), scene_executor(
             executor, len(paths), client, max_in_flight=max_in_flight, worker_timeout=worker_timeout) as pool:
         rows = _run(paths, context, pool, progress)
@@ -250,40 +301,136 @@ def _absolute(location) -> str:
 
 def _run(paths: list, context: RunContext, executor: SceneExecutor, progress: bool) -> list[dict]:
     """Start scenes while the executor has room, end each as it finishes; one row per path, in input order.
-    A cluster left without workers fails the scenes in flight and those still to start."""
+    HDF objects by URL are staged ahead (:class:`_Prefetch`); while the next one is still in transfer, the
+    scenes already started compute (the threaded executor then starts scenes in turn rather than all at
+    once). A cluster left without workers fails the scenes in flight and those still to start."""
     bar = _progress_bar(len(paths)) if progress else None
     rows: list = [None] * len(paths)
     claimed = _Claimed()
     queue = deque(enumerate(paths))
-    while queue or len(executor):
-        while queue and len(executor) < executor.window:
-            job = _start_scene(*queue.popleft(), context, claimed)
-            if job.graph is None:
-                rows[job.index] = _report(job, context.out, bar)
-            else:
-                executor.submit(job.graph, job)
-        if not len(executor):
-            continue
-        try:
-            ended = [_finish_scene(job, error, context) for job, error in executor.wait(timeout=1.0)]
-        except ClusterError as lost:  # no worker left: fail the scenes in flight and those still to start
-            ended = [job.ended("failed", lost) for job in executor.cancel()]
-            ended += [SceneJob(index, Path(path), 0.0).ended("failed", lost, timed=False) for index, path in queue]
-            queue.clear()
-        for job in ended:
-            rows[job.index] = _report(job, context.out, bar)
+    with _Prefetch(context) as prefetch:
+        while queue or len(executor):
+            prefetch.ahead(queue, executor.window - len(executor) + PREFETCH_AHEAD)
+            while queue and len(executor) < executor.window:
+                if len(executor) and prefetch.pending(queue[0][0]):
+                    break  # the scenes started so far compute while the next input is still being staged
+                job = _start_scene(*queue.popleft(), context, claimed, prefetch)
+                if job.graph is None:
+                    rows[job.index] = _report(_closed(job, context), context.out, bar)
+                else:
+                    executor.submit(job.graph, job)
+            if not len(executor):
+                continue
+            timeout = STAGING_POLL_S if queue and prefetch.pending(queue[0][0]) else 1.0
+            try:
+                ended = [_finish_scene(job, error, context) for job, error in executor.wait(timeout=timeout)]
+            except ClusterError as lost:  # no worker left: fail the scenes in flight and those still to start
+                ended = [job.ended("failed", lost) for job in executor.cancel()]
+                ended += [SceneJob(index, _as_given(path), 0.0).ended("failed", lost, timed=False)
+                          for index, path in queue]
+                queue.clear()
+            for job in ended:
+                rows[job.index] = _report(_closed(job, context), context.out, bar)
     if bar is not None:
         bar.close()
     return rows
 
 
+#: HDF objects staged ahead of the scenes the executor has room for (in :data:`PREFETCH_THREADS` threads), so
+#: their transfer overlaps the computation of the scenes in flight; bounds the staging cache's extra use.
+PREFETCH_AHEAD = 2
+PREFETCH_THREADS = 2
+#: Seconds between looks at a staging transfer the run loop waits for while scenes compute.
+STAGING_POLL_S = 0.2
+
+
+class _Prefetch:
+    """Stages HDF objects by URL ahead of the run loop in a few threads (:func:`_identify` of each input, by
+    input index); a prefetched input that is not used (same input twice, a refused group, a lost cluster) is
+    released at the end, so nothing staged is left behind."""
+
+    def __init__(self, context: RunContext):
+        import concurrent.futures
+
+        self.context = context
+        self.pool = concurrent.futures.ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="akkd-stage")
+        self.futures: dict[int, Any] = {}
+        self.keys: set[str] = set()
+
+    def ahead(self, queue: deque, count: int) -> None:
+        """Start staging the URL HDF inputs among the next ``count`` of ``queue`` (each object once)."""
+        for index, location in list(queue)[:max(0, count)]:
+            if index in self.futures or not is_url(location) or is_stac_item(location):
+                continue
+            key = _input_key(location)
+            if key in self.keys:
+                continue
+            self.keys.add(key)
+            self.futures[index] = self.pool.submit(
+                lambda where=location: _identify(_locate(where, self.context.remote), where, self.context))
+
+    def pending(self, index: int) -> bool:
+        """Whether input ``index`` is still being staged."""
+        future = self.futures.get(index)
+        return future is not None and not future.done()
+
+    def take(self, index: int) -> SceneInput | None:
+        """The prefetched input ``index`` (waits for it; raises what staging raised), or None if not prefetched."""
+        future = self.futures.pop(index, None)
+        return None if future is None else future.result()
+
+    def discard(self, index: int) -> None:
+        """Release a prefetched input that will not be used."""
+        future = self.futures.pop(index, None)
+        if future is not None:
+            self._release(future)
+
+    def _release(self, future) -> None:
+        try:
+            scene = future.result()
+        except Exception:  # its scene never started: nothing staged to release
+            return
+        if scene.staged is not None:
+            release(scene.staged, self.context.remote.keep_staged)
+
+    def __enter__(self) -> _Prefetch:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for future in self.futures.values():
+            future.cancel()
+        self.pool.shutdown(wait=True)
+        for future in self.futures.values():
+            if not future.cancelled():
+                self._release(future)
+        self.futures.clear()
+
+
 @dataclass
 class _Claimed:
-    """What the scenes started so far in a run took: input files (resolved → input index) and group names
-    (→ path), so the same file given twice is done once and two files under one group name are refused."""
+    """What the scenes started so far in a run took: inputs (resolved path or redacted URL → input index) and
+    group names (→ input), so the same input given twice is done once and two under one group name are refused."""
 
-    paths: dict[Path, int] = field(default_factory=dict)
-    groups: dict[str, Path] = field(default_factory=dict)
+    paths: dict[str, int] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+    group_of: dict[str, str] = field(default_factory=dict)
+
+
+def _as_given(location) -> Path | str:
+    """An input as the table shows it: a local path as a Path, a URL as text."""
+    return str(location) if is_url(location) else Path(location)
+
+
+def _input_key(location) -> str:
+    """What identifies an input within a run: the resolved local path or the URL without user-info and query."""
+    return redact(location) if is_url(location) else str(Path(location).expanduser().resolve())
+
+
+def _url_group(url: str) -> str:
+    """Group name of an HDF object: the stem of its name, as for a local file."""
+    from urllib.parse import urlsplit
+
+    return scene_group(Path(urlsplit(url).path).name or "object")
 
 
 def _stat(path: Path) -> tuple:
@@ -292,48 +439,129 @@ def _stat(path: Path) -> tuple:
     return info.st_size, info.st_mtime_ns, info.st_ino
 
 
-def _start_scene(index: int, path, context: RunContext, claimed: _Claimed) -> SceneJob:
+def _locate(location, remote: Remote) -> SceneInput:
+    """An input's key, group and kind, reading only what naming it needs (a STAC item and its COG headers)."""
+    key = _input_key(location)
+    if is_stac_item(location):
+        stac = read_stac_scene(location, remote)
+        source = redact(location) if is_url(location) else key
+        return SceneInput(key, scene_group(f"{stac.item_id}.json"), source, stac.digest, stac.size, stac.digest,
+                          stac=stac)
+    if is_url(location):
+        return SceneInput(key, _url_group(str(location)), redact(location))
+    given = Path(location)
+    if given.is_dir():
+        raise SceneFileError(given, "is a directory", expected="an ASTER L1B HDF file")
+    return SceneInput(key, scene_group(given), key, path=Path(key))
+
+
+def _identify(scene: SceneInput, location, context: RunContext) -> SceneInput:
+    """The input with its digest, size and stat: a local file hashed; an HDF object by URL staged (hashed as it
+    streams) unless its group is complete with a record of this very object (same identity: nothing to
+    download); a STAC scene as located."""
+    if scene.stac is not None:
+        return scene
+    if scene.path is not None and scene.staged is None:
+        stat = _stat(scene.path)
+        return replace(scene, digest=sha256_file(scene.path), size=stat[0], stat=stat)
+    url = str(location)
+    current = identity(url, context.remote, "an ASTER L1B/L1T HDF object")
+    stored = group_record(context.out, scene.group) if not context.overwrite else None
+    if stored and stored.get(SOURCE_IDENTITY) == [current.size, current.tag]:
+        return replace(scene, digest=stored.get("source_sha256", ""), size=current.size, stat=current,
+                       remote_identity=current)
+    staged = stage(url, context.remote)
+    return replace(scene, digest=staged.sha256, size=staged.size, path=staged.path, staged=staged,
+                   stat=(_stat(staged.path), staged.identity), remote_identity=staged.identity)
+
+
+def _record(scene: SceneInput, chunks: dict[str, int], context: RunContext) -> dict:
+    """The completion record of a scene (an HDF object's also names the object's identity)."""
+    record = context.record(scene.digest, scene.size, chunks)
+    if scene.remote_identity is not None:
+        record[SOURCE_IDENTITY] = [scene.remote_identity.size, scene.remote_identity.tag]
+    return record
+
+
+def _start_scene(index: int, location, context: RunContext, claimed: _Claimed,
+                 prefetch: _Prefetch | None = None) -> SceneJob:
     """Open one scene and build its graph: a running job, or one already ended (skipped or failed)."""
-    job = SceneJob(index, Path(path), time.perf_counter())
+    job = SceneJob(index, _as_given(location), time.perf_counter())
     try:
-        resolved = job.path.resolve()
-        if resolved in claimed.paths:
-            return replace(job, group=scene_group(job.path)).ended(
-                "skipped", note=f"same file as input {claimed.paths[resolved] + 1} of this run", timed=False)
-        claimed.paths[resolved] = index
-        if job.path.is_dir():
-            raise SceneFileError(job.path, "is a directory", expected="an ASTER L1B HDF file")
-        job = replace(job, group=scene_group(job.path))
+        key = _input_key(location)
+        if key in claimed.paths:
+            if prefetch is not None:
+                prefetch.discard(index)
+            return replace(job, group=claimed.group_of.get(key)).ended(
+                "skipped", note=f"same file as input {claimed.paths[key] + 1} of this run", timed=False)
+        claimed.paths[key] = index
+        scene = _locate(location, context.remote)
+        claimed.group_of[key] = scene.group
+        job = replace(job, group=scene.group, scene=scene)
         if job.group in claimed.groups:
+            if prefetch is not None:
+                prefetch.discard(index)
             raise InputError(None, f"group name {job.group!r} already used by {claimed.groups[job.group]} in this "
                                    "run (scene files need distinct names)")
-        claimed.groups[job.group] = job.path
+        claimed.groups[job.group] = redact(job.path)
         _check_same_source(job, context)
-        stat, digest = _stat(job.path), sha256_file(job.path)
-        chunks = _scene_chunks(resolved, context.chunks)
-        job = replace(job, record=context.record(digest, stat[0], chunks), stat=stat)
-        if not context.overwrite and _is_current(job, context):
+        prefetched = prefetch.take(index) if prefetch is not None else None
+        scene = prefetched or _identify(scene, location, context)
+        job = replace(job, scene=scene, stat=scene.stat)
+        redo = context.overwrite
+        if scene.path is None and scene.stac is None:  # an unchanged object whose group is complete: not staged
+            job = replace(job, record=_record(scene, _recorded_chunks(scene, context), context))
+            if _is_current(job, context):
+                return job.ended("skipped", timed=False)
+            scene = _identify(scene, location, replace(context, overwrite=True))  # redone after all: stage it
+            job, redo = replace(job, scene=scene, stat=scene.stat), True
+        chunks = _scene_chunks(scene, context.chunks)
+        job = replace(job, record=_record(scene, chunks, context))
+        if not redo and _is_current(job, context):
             return job.ended("skipped", timed=False)
-        with warnings.catch_warnings():  # square chunks cut the reader's whole-row storage chunks on purpose
-            warnings.filterwarnings("ignore", message="The specified chunks separate", category=UserWarning)
-            ds = xr.open_dataset(resolved, engine="aster_l1b", chunks=chunks)
+        ds = _open_scene(scene, chunks)
         job = replace(job, pixels=int(ds[BT].size // ds.sizes["band"]))
-        return replace(job, graph=_scene_graph(ds, job, digest, context))
+        return replace(job, graph=_scene_graph(ds, job, scene, context))
     except Exception as exc:  # a bad scene is reported, never stops the batch
         return job.ended("failed", exc)
+
+
+def _recorded_chunks(scene: SceneInput, context: RunContext) -> dict[str, int]:
+    """The chunks of a scene known without its file: as requested, else as its complete group records them."""
+    if context.chunks != "auto":
+        return context.chunks
+    stored = group_record(context.out, scene.group) or {}
+    return {k: int(v) for k, v in (stored.get("chunks") or {}).items()}
+
+
+def _open_scene(scene: SceneInput, chunks: dict[str, int] | None) -> xr.Dataset:
+    """The scene's lazy dataset: the HDF reader on the (staged) file, or the COGs of a STAC scene."""
+    if scene.stac is not None:
+        return open_stac_dataset(scene.stac, chunks)
+    with warnings.catch_warnings():  # square chunks cut the reader's whole-row storage chunks on purpose
+        warnings.filterwarnings("ignore", message="The specified chunks separate", category=UserWarning)
+        return xr.open_dataset(scene.path, engine="aster_l1b", chunks=chunks)
+
+
+def _closed(job: SceneJob, context: RunContext) -> SceneJob:
+    """An ended job with its staged copy released (removed unless kept)."""
+    if job.scene is not None and job.scene.staged is not None:
+        release(job.scene.staged, context.remote.keep_staged)
+    return job
 
 
 def _check_same_source(job: SceneJob, context: RunContext) -> None:
     """A group written from another file (a different name that maps to the same group) is not replaced
     silently: refused, or with ``overwrite`` replaced with a warning naming that file."""
     source = group_source(context.out, job.group)
-    if source is None or Path(source).name == job.path.name:
-        return  # new group, or the same file (perhaps moved to another folder)
+    if source is None or Path(source).name == Path(str(job.path)).name:
+        return  # new group, or the same file (perhaps moved to another folder or given by URL)
     if not context.overwrite:
-        raise InputError(job.path, f"maps to group {job.group!r} of {context.out}, which holds the results of "
+        raise InputError(redact(job.path), f"maps to group {job.group!r} of {context.out}, which holds the results of "
                                    f"another file, {source}", variable="scene group",
                          expected="distinct file names (rename one), another --out, or --overwrite to replace them")
-    log.warning("replacing group %s of %s, written from %s, with %s", job.group, context.out, source, job.path)
+    log.warning("replacing group %s of %s, written from %s, with %s", job.group, context.out, source,
+                redact(job.path))
 
 
 def _is_current(job: SceneJob, context: RunContext) -> bool:
@@ -348,25 +576,52 @@ def _is_current(job: SceneJob, context: RunContext) -> bool:
     return False
 
 
-def _scene_graph(ds: xr.Dataset, job: SceneJob, digest: str, context: RunContext):
+def _scene_graph(ds: xr.Dataset, job: SceneJob, scene: SceneInput, context: RunContext):
     """The delayed Zarr writes of one opened scene: retrieval, output variables and provenance."""
     clouds = context.clouds
     result = retrieve(ds, context.ref, context.heads, context.atmosphere, landcover=context.landcover.source,
                       landcover_legend=context.landcover.legend, cloud_mask=clouds.mask,
                       cloud_mask_convention=clouds.convention, keep_cloudy=clouds.keep_cloudy)
-    out_ds = output_dataset(result, ds.attrs, {**context.provenance(job.path, digest),
+    out_ds = output_dataset(result, ds.attrs, {**context.provenance(scene.source, scene.digest),
                                                **{name: result.attrs[name] for name in (
                                                    "land_cover_source", "cloud_mask", "cloud_mask_source",
                                                    "keep_cloudy")}})
     return write_scene(out_ds, context.out, job.group)
 
 
-def _scene_chunks(path: Path, request) -> dict[str, int]:
-    """The chunks of one scene: as requested, or :func:`auto_chunks` of its size (read from metadata)."""
+def _scene_chunks(scene: SceneInput, request) -> dict[str, int]:
+    """The chunks of one scene: as requested, or :func:`auto_chunks` of its size (read from metadata). A COG
+    scene's automatic chunks are rounded up to whole tiles, so no tile is range-read by two chunks, and a
+    standard scene is cut into row halves rather than column halves: a COG stores its tiles row by row, so
+    each chunk's tiles are then one run of bytes (column halves interleave, and GDAL's read-ahead for one
+    half fetches tiles of the other: 1.33 x the bytes in ``benchmarks/io/bench_remote.py``)."""
     if request != "auto":
         return request
-    sizes = xr.open_dataset(path, engine="aster_l1b").sizes
+    if scene.stac is not None:
+        ny, nx = scene.stac.scene.shape
+        chunks = auto_chunks(ny, nx)
+        if chunks["y"] == ny and chunks["x"] < nx:  # a standard scene in two halves
+            chunks = {"y": -(-ny // 2), "x": nx}
+        return tile_chunks(scene.stac, chunks)
+    sizes = xr.open_dataset(scene.path, engine="aster_l1b").sizes
     return auto_chunks(sizes["y"], sizes["x"])
+
+
+def _changed(job: SceneJob, context: RunContext) -> str | None:
+    """Why the job's input is not what it was when the scene started (None when unchanged)."""
+    scene = job.scene
+    if scene.stac is not None:
+        if current_digest(scene.stac, context.remote) != job.stat:
+            return "the STAC item or its COG assets changed while the scene was processed; rerun the scene"
+        return None
+    if scene.staged is not None:
+        now = (_stat(scene.staged.path), identity(scene.staged.url, context.remote, "an ASTER L1B/L1T HDF object"))
+        if now[1] != job.stat[1]:
+            return "the object changed while the scene was processed; rerun the scene"
+        if now[0] != job.stat[0]:
+            return f"the staged copy {scene.staged.path} changed while the scene was processed; rerun the scene"
+        return None
+    return "the input file changed while it was processed; rerun the scene" if _stat(scene.path) != job.stat else None
 
 
 def _finish_scene(job: SceneJob, error: BaseException | None, context: RunContext) -> SceneJob:
@@ -375,9 +630,10 @@ def _finish_scene(job: SceneJob, error: BaseException | None, context: RunContex
     it failed (the group stays incomplete)."""
     if error is None:
         try:
-            if _stat(job.path) != job.stat:
-                raise InputError(job.path, "the input file changed while it was processed; rerun the scene")
-            fraction = _cloud_fraction(context.out, job.group, _check_retrieved(job.path, context.out, job.group))
+            changed = _changed(job, context)
+            if changed:
+                raise InputError(redact(job.path), changed)
+            fraction = _cloud_fraction(context.out, job.group, _check_retrieved(job, context.out))
             mark_complete(context.out, job.group, {**job.record, "cloud_fraction": fraction})
             job = replace(job, cloud_fraction=fraction)
         except Exception as exc:  # the scene failed its checks; others go on
@@ -395,16 +651,17 @@ def _cloud_fraction(out: str, group: str, qc: np.ndarray) -> float | None:
     return round(float(np.mean((qc[valid] & QC_CLOUD) > 0)), 6)
 
 
-def _check_retrieved(path: Path, out: str, group: str) -> np.ndarray:
+def _check_retrieved(job: SceneJob, out: str) -> np.ndarray:
     """Refuse a scene where no pixel could be retrieved (read back from its ``qc``), naming the cause; else its
     ``qc``."""
     import zarr
 
-    qc = zarr.open_array(out, path=f"{group}/qc", mode="r")[...]
+    qc = zarr.open_array(out, path=f"{job.group}/qc", mode="r")[...]
     if np.any((qc & QC_INVALID_INPUT) == 0):
         return qc
-    bt = xr.open_dataset(path, engine="aster_l1b")[BT]
-    valid = bt.notnull().sum([d for d in bt.dims if d != "band"]).values
+    path = redact(job.path)
+    bt = _open_scene(job.scene, None)[BT]
+    valid = bt.notnull().sum([d for d in bt.dims if d != "band"]).compute(scheduler="threads").values
     empty = [band for band, n in zip(BANDS, valid) if n == 0]
     if empty:
         raise SceneFileError(path, f"band(s) {', '.join(empty)} have no valid pixel (all fill, saturated or "
@@ -442,32 +699,52 @@ def _progress_bar(total: int):
 
 
 def verify_store(paths, out, bundle=None, heads=("fusion",), chunks="auto", *, atmosphere: str | None = None,
-                 landcover=None, landcover_legend: str | None = None, cloud_mask="auto",
-                 cloud_mask_convention: str | None = None, keep_cloudy: bool = False) -> pd.DataFrame:
+                 landcover=None, landcover_legend: str | None = None, storage_options=None, staging_dir=None,
+                 keep_staged: bool = False, remote_timeout: float = REMOTE_TIMEOUT_S,
+                 cloud_mask="auto", cloud_mask_convention: str | None = None,
+                 keep_cloudy: bool = False) -> pd.DataFrame:
     """Re-check a store without computing: for each scene, would a run skip it (``ok``) or redo it (and why)?
 
-    Rows: scene, group, status (``ok``/``redo``/``missing``), problem; scenes not complete while another run
+    Inputs as for :func:`run_scenes` (an HDF object by URL is staged only when its record names another
+    version of it). Rows: scene, group, status (``ok``/``redo``/``missing``), problem; scenes not complete while another run
     holds the store's lock name that run (they may be in progress, not damaged).
     """
     heads = check_heads(heads, atmosphere=atmosphere)
     out = _absolute(out)
+    remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout)
     context = RunContext(out=out, ref=bundle_ref(bundle), heads=heads, atmosphere=atmosphere,
                          landcover=LandCover.of(landcover, landcover_legend), chunks=_chunk_request(chunks),
-                         clouds=Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy))
-    rows = []
+                         remote=remote, clouds=Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy))
     writer = active_writer(out)
-    for path in map(Path, paths):
-        group = scene_group(path)
-        status = group_status(out, group)
-        if status != COMPLETE:
-            problem = f"group {status}" + (f" (the store is being written by a running run: {writer})" if writer else "")
-            rows.append({"scene": str(path), "group": group, "status": "redo" if status == INCOMPLETE else status,
-                         "problem": problem})
-            continue
-        problems = [record_mismatch(group_record(out, group), context.record(
-            sha256_file(path), path.stat().st_size, _scene_chunks(path, context.chunks)))
-            if path.is_file() else f"{path}: input not found"]
-        problems += [f"{name} {what}" for name, what in missing_chunks(out, group).items()]
-        problem = "; ".join(p for p in problems if p)
-        rows.append({"scene": str(path), "group": group, "status": "redo" if problem else "ok", "problem": problem})
-    return pd.DataFrame(rows, columns=["scene", "group", "status", "problem"])
+    return pd.DataFrame([_verify_one(location, context, writer) for location in expand(paths, remote)],
+                        columns=["scene", "group", "status", "problem"])
+
+
+def _verify_one(location, context: RunContext, writer) -> dict:
+    """One row of :func:`verify_store` (``writer``: the run holding the store's lock, if any)."""
+    shown = redact(_as_given(location))
+    try:
+        scene = _locate(location, context.remote)
+    except Exception as exc:  # an input that cannot be located is reported in its row
+        return {"scene": shown, "group": None, "status": "redo", "problem": _describe(exc)}
+    status = group_status(context.out, scene.group)
+    if status != COMPLETE:
+        problem = f"group {status}" + (f" (the store is being written by a running run: {writer})" if writer else "")
+        return {"scene": shown, "group": scene.group, "status": "redo" if status == INCOMPLETE else status,
+                "problem": problem}
+    if scene.path is not None and not scene.path.is_file():
+        problems = [f"{scene.path}: input not found"]
+    else:
+        try:
+            scene = _identify(scene, location, context)
+            chunks = _recorded_chunks(scene, context) if scene.path is None and scene.stac is None else \
+                _scene_chunks(scene, context.chunks)
+            problems = [record_mismatch(group_record(context.out, scene.group), _record(scene, chunks, context))]
+        except Exception as exc:  # an unreachable input is a problem of its row
+            problems = [_describe(exc)]
+        finally:
+            if scene.staged is not None:
+                release(scene.staged, context.remote.keep_staged)
+    problems += [f"{name} {what}" for name, what in missing_chunks(context.out, scene.group).items()]
+    problem = "; ".join(p for p in problems if p)
+    return {"scene": shown, "group": scene.group, "status": "redo" if problem else "ok", "problem": problem}

@@ -1,10 +1,12 @@
-"""Pipeline fixtures: a real tiny bundle, real fixture L1B files (good and bad), a real LocalCluster."""
+"""Pipeline fixtures: a real tiny bundle, real fixture L1B files (good and bad), a real LocalCluster, and the test
+servers (moto S3, range-capable HTTP) with the L1T HDF / COG + STAC pair (tests/servers.py)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 import pytest
+from servers import closed_endpoint, http_server, l1t_pair, s3_server, stalled_endpoint  # noqa: F401
 
 SHAPE = (48, 56)
 

@@ -53,12 +53,16 @@ class TirArray(BackendArray):
     def _raw_indexing_method(self, key: tuple) -> np.ndarray:
         band_key, spatial = key[0], key[1:]
         if isinstance(band_key, (int, np.integer)):
-            return self._convert(int(band_key), read_windows(self.path, [self.bands[int(band_key)]], spatial)[0])
+            return self._convert(int(band_key), self._read([int(band_key)], spatial)[0])
         selected = list(range(len(self.bands))[band_key])
         if not selected:
             return np.empty((0,) + window_shape(spatial, self.shape[1:]), np.float32)
-        windows = read_windows(self.path, [self.bands[i] for i in selected], spatial)
+        windows = self._read(selected, spatial)
         return np.stack([self._convert(i, dn) for i, dn in zip(selected, windows)])
+
+    def _read(self, selected: list[int], spatial: tuple) -> list[np.ndarray]:
+        """DN windows (basic ``spatial`` key) of the ``selected`` bands (indices into ``bands``)."""
+        return read_windows(self.path, [self.bands[i] for i in selected], spatial)
 
     def _convert(self, i: int, dn: np.ndarray) -> np.ndarray:
         """DN → radiance (NaN at fill/saturation) → optionally brightness temperature, float32."""
@@ -75,17 +79,17 @@ def _preferred_chunks(scene: TirScene) -> dict[str, int]:
     return {"band": len(scene.bands), "y": rows, "x": scene.shape[1]}
 
 
-def _tir_variables(scene: TirScene, preferred: dict[str, int]) -> dict[str, xr.Variable]:
-    """``radiance`` and ``brightness_temperature`` (band, y, x), read per window."""
+def _tir_variables(scene: TirScene, preferred: dict[str, int], tir_array=TirArray) -> dict[str, xr.Variable]:
+    """``radiance`` and ``brightness_temperature`` (band, y, x), read per window by ``tir_array(scene, quantity)``."""
     return {
-        "radiance": xr.Variable(("band", "y", "x"), indexing.LazilyIndexedArray(TirArray(scene, "radiance")), {
+        "radiance": xr.Variable(("band", "y", "x"), indexing.LazilyIndexedArray(tir_array(scene, "radiance")), {
             "long_name": "at-sensor spectral radiance", "units": "W m-2 sr-1 um-1",
             "standard_name": "toa_outgoing_radiance_per_unit_wavelength",
             "calibration": scene.calibration_source,
             "comment": "NaN where DN is 0 (fill) or 4095 (saturated)"},
             {"preferred_chunks": preferred}),
         BT: xr.Variable(
-            ("band", "y", "x"), indexing.LazilyIndexedArray(TirArray(scene, "brightness_temperature")), {
+            ("band", "y", "x"), indexing.LazilyIndexedArray(tir_array(scene, "brightness_temperature")), {
                 "long_name": "at-sensor brightness temperature", "units": "K",
                 "standard_name": "toa_brightness_temperature",
                 "comment": "inverse band-effective Planck function of the SRF; NaN at fill and saturation"},
@@ -114,21 +118,25 @@ def _latlon_variables(scene: TirScene, spatial: dict[str, int]) -> dict[str, xr.
     }
 
 
-def _ndvi_variable(scene: TirScene, spatial: dict[str, int]) -> xr.Variable:
-    """``ndvi`` (y, x) from VNIR bands 2 and 3N, read per window (NaN without VNIR)."""
-    return xr.Variable(("y", "x"), indexing.LazilyIndexedArray(NdviArray(scene.path, scene.vnir, scene.shape)), {
+def _ndvi_variable(scene: TirScene, spatial: dict[str, int], ndvi_array=NdviArray) -> xr.Variable:
+    """``ndvi`` (y, x) from VNIR bands 2 and 3N, read per window by ``ndvi_array(path, vnir, shape)`` (NaN
+    without VNIR)."""
+    array = ndvi_array(scene.path, scene.vnir, scene.shape)
+    return xr.Variable(("y", "x"), indexing.LazilyIndexedArray(array), {
         "long_name": "normalized difference vegetation index (top of atmosphere, VNIR bands 3N and 2)",
         "units": "1", "comment": scene.vnir_note, "vnir_available": int(scene.vnir is not None),
         NDVI_FROM_REFLECTANCE: 1},
         {"preferred_chunks": spatial})
 
 
-def _reflectance_variable(scene: TirScene, spatial: dict[str, int]) -> xr.Variable:
-    """``vnir_reflectance`` (vnir_band, y, x) of VNIR bands 1, 2, 3N, read per window (NaN without VNIR)."""
+def _reflectance_variable(scene: TirScene, spatial: dict[str, int], reflectance_array=VnirReflectanceArray
+                          ) -> xr.Variable:
+    """``vnir_reflectance`` (vnir_band, y, x) of VNIR bands 1, 2, 3N, read per window by
+    ``reflectance_array(path, vnir, shape)`` (NaN without VNIR)."""
     vnir = scene.vnir
     note = scene.vnir_note if vnir is None else f"{scene.vnir_note}; {vnir.band1_note}"
     return xr.Variable((VNIR_BAND, "y", "x"), indexing.LazilyIndexedArray(
-        VnirReflectanceArray(scene.path, vnir, scene.shape)), {
+        reflectance_array(scene.path, vnir, scene.shape)), {
         "long_name": "top-of-atmosphere reflectance of VNIR bands 1, 2, 3N averaged over each TIR pixel",
         "units": "1", "comment": f"{note}; NaN: fill, outside the VNIR image or no VNIR; +inf: saturated (DN 255)",
         "vnir_available": int(vnir is not None)},
@@ -163,13 +171,18 @@ def _georeference(ds: xr.Dataset, scene: TirScene) -> xr.Dataset:
     return georeference(ds, scene.shape, gcps=gcps)
 
 
-def build_dataset(scene: TirScene, drop_variables=()) -> xr.Dataset:
-    """The lazy Dataset for a validated scene (variables wrap BackendArrays; no pixel read here)."""
-    preferred = _preferred_chunks(scene)
+def build_dataset(scene: TirScene, drop_variables=(), *, tir_array=TirArray, ndvi_array=NdviArray,
+                  reflectance_array=VnirReflectanceArray, preferred: dict[str, int] | None = None) -> xr.Dataset:
+    """The lazy Dataset for a validated scene (variables wrap BackendArrays; no pixel read here).
+
+    ``tir_array``/``ndvi_array``/``reflectance_array`` make the arrays that read pixels (default: from the HDF
+    file by path; the STAC reader passes ones reading COG windows) and ``preferred`` the preferred chunks
+    (default: whole rows in lattice-row blocks), so every reader builds the same variables, attributes and georeference."""
+    preferred = preferred or _preferred_chunks(scene)
     spatial = {k: preferred[k] for k in ("y", "x")}
-    variables = {**_tir_variables(scene, preferred), **_latlon_variables(scene, spatial),
-                 "ndvi": _ndvi_variable(scene, spatial), VNIR_REFLECTANCE: _reflectance_variable(scene, spatial),
-                 **_angle_variables(scene)}
+    variables = {**_tir_variables(scene, preferred, tir_array), **_latlon_variables(scene, spatial),
+                 "ndvi": _ndvi_variable(scene, spatial, ndvi_array),
+                 VNIR_REFLECTANCE: _reflectance_variable(scene, spatial, reflectance_array), **_angle_variables(scene)}
     coords = {
         "band": xr.Variable(("band",), np.array(BANDS), {"long_name": "ASTER TIR band"}),
         "wavelength": xr.Variable(("band",), ASTER_TIR.centers_um, {

@@ -169,7 +169,7 @@ def _parse_time_of_day(date: str, time_of_day: str) -> datetime | None:
     return moment.replace(microsecond=micro, tzinfo=timezone.utc)
 
 
-def _iso(moment: datetime) -> str:
+def iso_utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
@@ -179,7 +179,7 @@ def acquisition_time(meta: Metadata) -> str:
     if date is not None and tod is not None:
         moment = _parse_time_of_day(str(date), str(tod))
         if moment is not None:
-            return _iso(moment)
+            return iso_utc(moment)
     group, _ = meta.find("POINTINGANGLES", ("productmetadata.0",), kind="GROUP")
     if group is not None:
         names = {n.attrs.get("CLASS"): str(n.value).upper() for n in group.walk() if n.name == "SENSORNAME"}
@@ -188,7 +188,7 @@ def acquisition_time(meta: Metadata) -> str:
             if node.name == "SETTINGTIMEOFPOINTING" and names.get(cls, "TIR" if cls == "3" else None) == "TIR":
                 try:
                     moment = datetime.fromisoformat(str(node.value).replace("Z", "+00:00"))
-                    return _iso(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))  # UTC, not local
+                    return iso_utc(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))  # UTC, not local
                 except (ValueError, OverflowError):  # not ISO 8601, or moved past year 1 / 9999 by its offset
                     break
     raise SceneFileError(meta.source, "no acquisition time", variable="coremetadata.0",

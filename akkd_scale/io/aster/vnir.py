@@ -77,14 +77,24 @@ def _l1t_placement(meta: Metadata, vshape, tir_shape, tir_projection: MapProject
         vproj = None
     if vproj is None or tir_projection is None:
         return 6, (0, 0), " assumed to share the TIR grid's upper-left corner (no VNIR UPPERLEFTM)"
-    vres, tres = vproj.pixel_size(vshape)[0], tir_projection.pixel_size(tir_shape)[0]
+    placement = grid_placement(vproj, vshape, tir_projection, tir_shape)
+    if placement is None:
+        return None
+    factor, origin = placement
+    return factor, origin, f" placed by their UPPERLEFTM ({vproj.pixel_size(vshape)[0]:.1f} m VNIR pixels)"
+
+
+def grid_placement(vnir: MapProjection, vshape, tir: MapProjection, tir_shape) -> tuple[int, tuple[int, int]] | None:
+    """(VNIR pixels per TIR pixel, VNIR (line, pixel) of the TIR grid's upper-left corner) of two UTM grids; None
+    when they do not nest (another zone, or a TIR pixel that is not 1…MAX_VNIR_FACTOR whole VNIR pixels)."""
+    vres, tres = vnir.pixel_size(vshape)[0], tir.pixel_size(tir_shape)[0]
     ratio = tres / vres if vres > 0 else math.nan
     factor = round(ratio) if math.isfinite(ratio) else 0
-    if vproj.epsg != tir_projection.epsg or not 1 <= factor <= MAX_VNIR_FACTOR or abs(ratio - factor) > 0.01 * factor:
+    if vnir.epsg != tir.epsg or not 1 <= factor <= MAX_VNIR_FACTOR or abs(ratio - factor) > 0.01 * factor:
         return None
-    origin = (round(((vproj.upper_left[1] + vres / 2) - (tir_projection.upper_left[1] + tres / 2)) / vres),
-              round(((tir_projection.upper_left[0] - tres / 2) - (vproj.upper_left[0] - vres / 2)) / vres))
-    return factor, origin, f" placed by their UPPERLEFTM ({vres:.1f} m VNIR pixels)"
+    origin = (round(((vnir.upper_left[1] + vres / 2) - (tir.upper_left[1] + tres / 2)) / vres),
+              round(((tir.upper_left[0] - tres / 2) - (vnir.upper_left[0] - vres / 2)) / vres))
+    return factor, origin
 
 
 def _whole_multiple(vshape, tir_shape) -> int | None:
@@ -95,7 +105,7 @@ def _whole_multiple(vshape, tir_shape) -> int | None:
     return int(next(iter(ratios)))
 
 
-def _reflectance_factors(solar_zenith: float, when: str, bands=VNIR_BANDS) -> tuple[float, ...]:
+def reflectance_factors(solar_zenith: float, when: str, bands=VNIR_BANDS) -> tuple[float, ...]:
     """π d² / (ESUN cos θs) of ``bands`` (default 2 and 3N) on the acquisition day."""
     doy = datetime.fromisoformat(when.replace("Z", "+00:00")).timetuple().tm_yday
     distance = earth_sun_distance_au(doy)
@@ -115,7 +125,7 @@ def _band1(structure: Structure, meta: Metadata, shape, solar_zenith: float, whe
         why = f"shape {info.shape} ≠ {tuple(shape)}" if info.shape != tuple(shape) else f"gain {gain_setting}"
         return None, f"band 1 unusable ({why}): its reflectance is NaN"
     (gain,), (offset,), _ = calibration(meta, ("1",), "VNIR", (VNIR_UCC["1"][gain_setting],))
-    (factor,) = _reflectance_factors(solar_zenith, when, ("1",))
+    (factor,) = reflectance_factors(solar_zenith, when, ("1",))
     return VnirBand(info, gain, offset, factor), "band 1 with bands 2 and 3N"
 
 
@@ -158,7 +168,7 @@ def vnir_grid(structure: Structure, meta: Metadata, level: str, tir_shape, tir_p
         log.warning("%s: VNIR unit conversion coefficients %s / %s (%s) unusable: NDVI is NaN", describe_path(path),
                     gain, offset, source)
         return None, f"VNIR unit conversion coefficients {gain} / {offset} unusable ({source}): NDVI is NaN"
-    reflectance = _reflectance_factors(solar_zenith, when)
+    reflectance = reflectance_factors(solar_zenith, when)
     note += f" ({factor} x {factor} VNIR pixels per TIR pixel), calibration: {source}"
     band1, band1_note = _band1(structure, meta, vshape, solar_zenith, when)
     return VnirGrid(bands, gain, offset, source, factor, origin, reflectance, band1, band1_note), note
@@ -183,7 +193,7 @@ class NdviArray(SpatialArray):
 
     def _block(self, r0, r1, c0, c1) -> np.ndarray:
         vnir, f = self.vnir, self.vnir.factor
-        dn = vnir_window(self.path, vnir, vnir.bands, r0, r1, c0, c1)
+        dn = vnir_window(self._read, vnir, vnir.bands, r0, r1, c0, c1)
         valid = (dn != VNIR_FILL) & (dn != VNIR_SATURATED)
         shape = (r1 - r0, f, c1 - c0, f)
         # reflectance is linear in DN: average the DN over the f x f pixels first (no full-size float copy)
@@ -191,6 +201,11 @@ class NdviArray(SpatialArray):
                     * vnir.reflectance_factor[i] for i in range(2))
         complete = valid.all(axis=0).reshape(shape).all(axis=(1, 3))
         return ndvi_from_reflectance(np.where(complete, red, np.nan), nir)
+
+    def _read(self, infos, window: tuple[slice, slice]) -> list[np.ndarray]:
+        """DN of the VNIR bands ``infos`` in a (line, pixel) ``window`` of the VNIR image (the STAC reader's
+        arrays read COG windows instead)."""
+        return read_windows(self.path, list(infos), window)
 
 
 def ndvi_from_reflectance(red, nir) -> np.ndarray:
@@ -203,9 +218,9 @@ def ndvi_from_reflectance(red, nir) -> np.ndarray:
     return np.where(np.isfinite(red) & np.isfinite(nir), ndvi, np.nan).astype(np.float32)
 
 
-def vnir_window(path: str, vnir: VnirGrid, infos, r0, r1, c0, c1) -> np.ndarray:
+def vnir_window(read, vnir: VnirGrid, infos, r0, r1, c0, c1) -> np.ndarray:
     """uint8 (len(infos), f·(r1−r0), f·(c1−c0)) DN of the VNIR pixels under TIR rows r0:r1, columns c0:c1
-    (fill outside the VNIR image)."""
+    (fill outside the VNIR image), the image window read by ``read(infos, (lines, pixels))``."""
     f = vnir.factor
     vshape = vnir.bands[0].shape
     lines = (vnir.origin[0] + f * r0, vnir.origin[0] + f * r1)
@@ -213,7 +228,7 @@ def vnir_window(path: str, vnir: VnirGrid, infos, r0, r1, c0, c1) -> np.ndarray:
     inside = [(max(0, lo), min(n, hi)) for (lo, hi), n in zip((lines, pixels), vshape)]
     dn = np.full((len(infos), lines[1] - lines[0], pixels[1] - pixels[0]), VNIR_FILL, np.uint8)
     if all(lo < hi for lo, hi in inside):
-        windows = read_windows(path, list(infos), tuple(slice(lo, hi) for lo, hi in inside))
+        windows = read(infos, tuple(slice(lo, hi) for lo, hi in inside))
         target = (slice(inside[0][0] - lines[0], inside[0][1] - lines[0]),
                   slice(inside[1][0] - pixels[0], inside[1][1] - pixels[0]))
         for i, window in enumerate(windows):
@@ -271,7 +286,7 @@ class VnirReflectanceArray(BackendArray):
         calibrated = [VnirBand(info, g, o, k) for info, g, o, k in
                       zip(vnir.bands, vnir.gain, vnir.offset, vnir.reflectance_factor)]
         present = ([vnir.band1] if vnir.band1 is not None else []) + calibrated
-        dn = vnir_window(self.path, vnir, [b.info for b in present], r0, r1, c0, c1)
+        dn = vnir_window(self._read, vnir, [b.info for b in present], r0, r1, c0, c1)
         out = np.full((len(REFLECTANCE_BANDS), r1 - r0, c1 - c0), np.nan, np.float64)
         for i, (band, counts) in enumerate(zip(present, dn), start=0 if vnir.band1 is not None else 1):
             total, low, high = _pixel_stats(counts, f)
@@ -280,3 +295,7 @@ class VnirReflectanceArray(BackendArray):
             rho = (band.gain * (total / float(f * f)) + band.offset) * band.reflectance_factor
             out[i] = np.where(low == VNIR_FILL, np.nan, np.where(high == VNIR_SATURATED, np.inf, rho))
         return out
+
+    def _read(self, infos, window: tuple[slice, slice]) -> list[np.ndarray]:
+        """DN of the VNIR bands ``infos`` in a (line, pixel) ``window`` of the VNIR image."""
+        return read_windows(self.path, list(infos), window)

@@ -33,11 +33,21 @@ def window_shape(key: tuple, shape: tuple) -> tuple[int, ...]:
 
 def read_windows(path: str, infos, key: tuple) -> list[np.ndarray]:
     """Read the same (line, pixel) basic-index window of several bands, reopening the file by path once."""
-    plans = [_axis_plan(k, n) for k, n in zip(key, infos[0].shape)]
-    if any(read.start >= read.stop for read, _ in plans):
-        return [np.zeros(window_shape(key, info.shape), np.uint16) for info in infos]
-    with open_sd(path) as sd:
-        windows = [read_sds(sd, path, info, tuple(read for read, _ in plans)) for info in infos]
+    def read(window):
+        with open_sd(path) as sd:
+            return [read_sds(sd, path, info, window) for info in infos]
+
+    return read_basic(read, key, infos[0].shape, len(infos))
+
+
+def read_basic(read, key: tuple, shape: tuple, count: int) -> list[np.ndarray]:
+    """The (line, pixel) basic-index ``key`` window of ``count`` bands of an image of ``shape``, read by
+    ``read(window)`` (a tuple of positive-step slices → one array per band); steps, negative steps and
+    integer axes applied afterwards. Any image source (HDF4 SDS, GeoTIFF) reads windows this way."""
+    plans = [_axis_plan(k, n) for k, n in zip(key, shape)]
+    if any(read_slice.start >= read_slice.stop for read_slice, _ in plans):
+        return [np.zeros(window_shape(key, shape), np.uint16) for _ in range(count)]
+    windows = read(tuple(read_slice for read_slice, _ in plans))
     for axis in reversed(range(len(plans))):  # from the last axis so earlier axis numbers stay valid
         post = plans[axis][1]
         if post is not None:
