@@ -44,7 +44,7 @@ format: setup
 	$(VENV)/bin/ruff format akkd_scale tests scripts benchmarks
 	$(PY) scripts/readme_tables.py
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # Retrain the shipped default bundle (simulate → AutoKeras teacher → distil → fuse → evaluate), ~37 min on 2 cores.

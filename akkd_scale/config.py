@@ -1,4 +1,5 @@
 """Where akkd_scale finds shared data and keeps caches (environment-configurable)."""
+
 from __future__ import annotations
 
 import os
@@ -15,12 +16,19 @@ def data_dir() -> Path:
     """
     value = os.environ.get("AKKD_DATA_DIR")
     if not value:
-        raise InputError("AKKD_DATA_DIR", "environment variable is not set",
-                         expected="the directory holding profiles/ and emissivity/")
+        raise InputError(
+            "AKKD_DATA_DIR",
+            "environment variable is not set",
+            expected="the directory holding profiles/ and emissivity/",
+        )
     path = Path(value).expanduser()
     if not path.is_dir():
-        raise InputError(path, "data directory does not exist", variable="AKKD_DATA_DIR",
-                         expected="a directory holding profiles/ and emissivity/")
+        raise InputError(
+            path,
+            "data directory does not exist",
+            variable="AKKD_DATA_DIR",
+            expected="a directory holding profiles/ and emissivity/",
+        )
     return path
 
 

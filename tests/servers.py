@@ -1,6 +1,7 @@
 """Real servers for the remote-input tests, on 127.0.0.1 at free ports: moto's S3 server (the S3 API users'
 s3fs/botocore stack talks to) and a static HTTP server with byte-range support (Python's
 SimpleHTTPRequestHandler has none) that counts what it serves and can be told to fail."""
+
 from __future__ import annotations
 
 import email.utils
@@ -169,8 +170,12 @@ class S3Server:
         return f"s3://{BUCKET}/{key}"
 
 
-AWS_ENVIRONMENT = {"AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET,
-                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": S3_KEY,
+    "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
 
 @pytest.fixture(scope="session")
@@ -271,9 +276,15 @@ def write_l1t_pair(root: Path, name: str, seed: int, **writer) -> tuple[Path, Pa
     bt = base[None] + np.array([-4.0, -3.2, -2.5, 0.0, -0.6])[:, None, None]
     ndvi = np.clip(0.6 * np.sin(3 * xx + seed) * yy, -0.3, 0.8)
     when, sun = "2004-07-15T18:30:05.250Z", (135.0, 62.0)
-    hdf = write_aster_l1t(root / f"{name}.hdf", shape=L1T_SHAPE, brightness_temperature=bt,
-                          acquisition_time=when, solar_direction=sun, pointing_angle=2.5 + seed,
-                          vnir_dn=vnir_dn_for_ndvi(ndvi, acquisition_time=when, solar_direction=sun))
+    hdf = write_aster_l1t(
+        root / f"{name}.hdf",
+        shape=L1T_SHAPE,
+        brightness_temperature=bt,
+        acquisition_time=when,
+        solar_direction=sun,
+        pointing_angle=2.5 + seed,
+        vnir_dn=vnir_dn_for_ndvi(ndvi, acquisition_time=when, solar_direction=sun),
+    )
     item = write_aster_l1t_stac(hdf, root / name, blocksize=TILE, **writer)
     return hdf, item
 

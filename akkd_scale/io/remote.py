@@ -15,6 +15,7 @@ without their user-info and query string (:func:`redact`: signed URLs carry toke
 call has a bounded wait: connect/read timeouts and a bounded number of retries unless the storage options
 set their own. Errors name the URL (redacted), the problem in a few words and what was expected.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -83,8 +84,9 @@ class Remote:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
-    def of(cls, storage_options=None, staging_dir=None, keep_staged: bool = False,
-           timeout: float = TIMEOUT_S) -> Remote:
+    def of(
+        cls, storage_options=None, staging_dir=None, keep_staged: bool = False, timeout: float = TIMEOUT_S
+    ) -> Remote:
         """Settings checked: ``storage_options`` a dict (or a JSON object as text), ``staging_dir`` a path
         (default :func:`akkd_scale.config.staging_dir`)."""
         from ..config import staging_dir as default_staging_dir
@@ -104,8 +106,11 @@ class Remote:
                 try:
                     cls = fsspec.get_filesystem_class(protocol)
                 except (ImportError, ValueError) as exc:
-                    raise InputError(redact(url), f"cannot open {protocol}:// URLs ({_one_line(exc)})",
-                                     expected="s3://, gs:// (with the gcsfs package) or https:// URLs") from None
+                    raise InputError(
+                        redact(url),
+                        f"cannot open {protocol}:// URLs ({_one_line(exc)})",
+                        expected="s3://, gs:// (with the gcsfs package) or https:// URLs",
+                    ) from None
                 fs = cls(**self._options_for(protocol), skip_instance_cache=True)
                 if protocol == "s3":  # s3fs would retry botocore's (already retried) calls 5 times
                     fs.retries = S3FS_PASSES
@@ -133,8 +138,12 @@ class Remote:
             import aiohttp
 
             client = dict(options.get("client_kwargs", {}))
-            client.setdefault("timeout", aiohttp.ClientTimeout(total=None, connect=self.timeout,
-                                                               sock_connect=self.timeout, sock_read=self.timeout))
+            client.setdefault(
+                "timeout",
+                aiohttp.ClientTimeout(
+                    total=None, connect=self.timeout, sock_connect=self.timeout, sock_read=self.timeout
+                ),
+            )
             options["client_kwargs"] = client
         return options  # gs:// (gcsfs): its own timeouts and retries
 
@@ -174,11 +183,19 @@ def parse_storage_options(value) -> dict:
     try:
         parsed = json.loads(value)
     except (TypeError, ValueError) as exc:
-        raise InputError(None, f"storage options are not JSON ({exc.__class__.__name__}: {exc})",
-                         variable="storage_options", expected='a JSON object, e.g. {"anon": true}') from None
+        raise InputError(
+            None,
+            f"storage options are not JSON ({exc.__class__.__name__}: {exc})",
+            variable="storage_options",
+            expected='a JSON object, e.g. {"anon": true}',
+        ) from None
     if not isinstance(parsed, dict):
-        raise InputError(None, f"storage options are a JSON {type(parsed).__name__}", variable="storage_options",
-                         expected='a JSON object, e.g. {"endpoint_url": "http://127.0.0.1:9000"}')
+        raise InputError(
+            None,
+            f"storage options are a JSON {type(parsed).__name__}",
+            variable="storage_options",
+            expected='a JSON object, e.g. {"endpoint_url": "http://127.0.0.1:9000"}',
+        )
     return parsed
 
 
@@ -198,17 +215,37 @@ def _chain(exc: BaseException):
 def describe_failure(exc: BaseException, timeout: float = TIMEOUT_S) -> str:
     """A few words for what went wrong reaching an object (credentials, endpoint, status, missing key)."""
     names = [type(e).__name__ for e in _chain(exc)]
-    status = next((getattr(e, "status", None) for e in _chain(exc) if isinstance(getattr(e, "status", None), int)),
-                  None)
+    status = next(
+        (getattr(e, "status", None) for e in _chain(exc) if isinstance(getattr(e, "status", None), int)), None
+    )
     text = " ".join(_one_line(e) for e in _chain(exc))
     if "NoCredentialsError" in names or "PartialCredentialsError" in names:
-        return ("no credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or give key/"
-                "secret or anon in --storage-options)")
-    if any(n in names for n in ("ConnectTimeoutError", "ReadTimeoutError", "TimeoutError", "ServerTimeoutError",
-                                "ConnectionTimeoutError", "SocketTimeoutError")):
+        return (
+            "no credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or give key/"
+            "secret or anon in --storage-options)"
+        )
+    if any(
+        n in names
+        for n in (
+            "ConnectTimeoutError",
+            "ReadTimeoutError",
+            "TimeoutError",
+            "ServerTimeoutError",
+            "ConnectionTimeoutError",
+            "SocketTimeoutError",
+        )
+    ):
         return f"no answer within {timeout:g} s (endpoint unreachable or stalled)"
-    if any(n in names for n in ("EndpointConnectionError", "ClientConnectorError", "ConnectionRefusedError",
-                                "ClientOSError", "ServerDisconnectedError")):
+    if any(
+        n in names
+        for n in (
+            "EndpointConnectionError",
+            "ClientConnectorError",
+            "ConnectionRefusedError",
+            "ClientOSError",
+            "ServerDisconnectedError",
+        )
+    ):
         return "endpoint unreachable (connection refused or host unknown)"
     if "NoSuchBucket" in text or "bucket does not exist" in text:
         return "no such bucket"
@@ -247,8 +284,7 @@ def expand(inputs, remote: Remote) -> list[str]:
         if not matches:
             out.append(text)
             continue
-        out += [fs.unstrip_protocol(m) if not str(m).startswith(("http://", "https://")) else str(m)
-                for m in matches]
+        out += [fs.unstrip_protocol(m) if not str(m).startswith(("http://", "https://")) else str(m) for m in matches]
     return out
 
 
@@ -327,8 +363,11 @@ def _reuse(url: str, target: Path, current: Identity) -> Staged | None:
         record = json.loads(_sidecar(target).read_text())
     except (OSError, ValueError):
         return None
-    if record.get("identity") != [current.size, current.tag] or not target.is_file() or \
-            target.stat().st_size != current.size:
+    if (
+        record.get("identity") != [current.size, current.tag]
+        or not target.is_file()
+        or target.stat().st_size != current.size
+    ):
         return None
     digest = sha256_file(target)
     if digest != record.get("sha256"):
@@ -361,13 +400,20 @@ def stage(url: str, remote: Remote, expected: str = "an ASTER L1B/L1T HDF object
                 sink.write(block)
                 count += len(block)
         if count != current.size or part.stat().st_size != current.size:
-            raise SceneFileError(redact(url), f"transfer incomplete: {count} of {current.size} bytes arrived",
-                                 expected=f"{expected} of {current.size} bytes")
+            raise SceneFileError(
+                redact(url),
+                f"transfer incomplete: {count} of {current.size} bytes arrived",
+                expected=f"{expected} of {current.size} bytes",
+            )
         etag = re.search(r"ETag=\"?([0-9a-f]{32})\"?(;|$)", current.tag)
         if url.startswith("s3://") and etag and etag.group(1) != md5.hexdigest():
-            log.warning("%s: MD5 %s of the transfer differs from the ETag %s: the transfer may be corrupt, or the "
-                        "object is encrypted with SSE-KMS/SSE-C (whose ETags are no MD5)", redact(url),
-                        md5.hexdigest(), etag.group(1))
+            log.warning(
+                "%s: MD5 %s of the transfer differs from the ETag %s: the transfer may be corrupt, or the "
+                "object is encrypted with SSE-KMS/SSE-C (whose ETags are no MD5)",
+                redact(url),
+                md5.hexdigest(),
+                etag.group(1),
+            )
         os.replace(part, target)
     except SceneFileError:
         part.unlink(missing_ok=True)
@@ -381,8 +427,11 @@ def stage(url: str, remote: Remote, expected: str = "an ASTER L1B/L1T HDF object
             raise  # a local problem of the staging directory (full disk, permissions): not the object's
         raise remote_error(url, exc, expected, remote.timeout) from None
     staged = Staged(url, target, count, sha.hexdigest(), current, downloaded=True)
-    _sidecar(target).write_text(json.dumps({"url": redact(url), "size": count, "sha256": staged.sha256,
-                                            "identity": [current.size, current.tag]}))
+    _sidecar(target).write_text(
+        json.dumps(
+            {"url": redact(url), "size": count, "sha256": staged.sha256, "identity": [current.size, current.tag]}
+        )
+    )
     log.debug("staged %s → %s (%d bytes)", redact(url), target, count)
     return staged
 
@@ -427,22 +476,31 @@ def gdal_options(url: str, remote: Remote) -> dict:
     """GDAL configuration for range reads of ``url`` with rasterio: bounded timeouts and retries, no
     directory listing on open; for ``s3://`` the endpoint, addressing and credentials of the storage options
     (the environment's otherwise)."""
-    options = {"GDAL_HTTP_TIMEOUT": int(max(1, round(remote.timeout))),
-               "GDAL_HTTP_CONNECTTIMEOUT": int(max(1, round(remote.timeout))),
-               "GDAL_HTTP_MAX_RETRY": 2, "GDAL_HTTP_RETRY_DELAY": 0.5,
-               "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_USE_HEAD": "YES"}
+    options = {
+        "GDAL_HTTP_TIMEOUT": int(max(1, round(remote.timeout))),
+        "GDAL_HTTP_CONNECTTIMEOUT": int(max(1, round(remote.timeout))),
+        "GDAL_HTTP_MAX_RETRY": 2,
+        "GDAL_HTTP_RETRY_DELAY": 0.5,
+        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+        "CPL_VSIL_CURL_USE_HEAD": "YES",
+    }
     if urlsplit(url).scheme.lower() == "s3":
         given = remote._options_for("s3")
         endpoint = given.get("endpoint_url") or given.get("client_kwargs", {}).get("endpoint_url")
         if endpoint:
             parts = urlsplit(endpoint)
-            options.update(AWS_S3_ENDPOINT=parts.netloc, AWS_HTTPS="YES" if parts.scheme == "https" else "NO",
-                           AWS_VIRTUAL_HOSTING="FALSE")
+            options.update(
+                AWS_S3_ENDPOINT=parts.netloc,
+                AWS_HTTPS="YES" if parts.scheme == "https" else "NO",
+                AWS_VIRTUAL_HOSTING="FALSE",
+            )
         if given.get("anon"):
             options["AWS_NO_SIGN_REQUEST"] = "YES"
-        for key, name in (("key", "AWS_ACCESS_KEY_ID"), ("secret", "AWS_SECRET_ACCESS_KEY"),
-                          ("token", "AWS_SESSION_TOKEN")):
+        for key, name in (
+            ("key", "AWS_ACCESS_KEY_ID"),
+            ("secret", "AWS_SECRET_ACCESS_KEY"),
+            ("token", "AWS_SESSION_TOKEN"),
+        ):
             if given.get(key):
                 options[name] = given[key]
     return options
-

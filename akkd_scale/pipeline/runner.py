@@ -19,6 +19,7 @@ the threads and a LocalCluster's workers read (for workers on other hosts, ``sta
 volume they share); it is removed when the scene ends unless kept. A STAC scene is never staged: each
 chunk range-reads its window of the COGs by URL, on whichever worker runs it.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -42,19 +43,32 @@ from .. import __version__
 from ..clouds.external import check_convention
 from ..conventions import BANDS, BT, QC_CLOUD, QC_INVALID_INPUT
 from ..errors import ClusterError, InputError, ParameterError, SceneFileError
-from ..io.aster.stac import (StacScene, current_digest, is_stac_item, open_stac_dataset, read_stac_scene,
-                             tile_chunks)
-from ..io.remote import TIMEOUT_S as REMOTE_TIMEOUT_S, Identity, Remote, Staged, expand, identity, is_url, redact, \
-    redact_command_line, release, stage
+from ..io.aster.stac import StacScene, current_digest, is_stac_item, open_stac_dataset, read_stac_scene, tile_chunks
+from ..io.remote import TIMEOUT_S as REMOTE_TIMEOUT_S
+from ..io.remote import Identity, Remote, Staged, expand, identity, is_url, redact, redact_command_line, release, stage
 from ..landcover.legends import check_legend
 from ..utils import sha256_file
 from .cloud_plan import check_mask_file
 from .cluster import SceneExecutor, current_client, scene_executor
 from .graph import check_heads, retrieve
 from .kernel import BundleRef, bundle_ref
-from .store import (COMPLETE, active_writer, group_source, INCOMPLETE, group_record, group_status, is_local, mark_complete,
-                    missing_chunks, output_dataset, prepare_store, record_mismatch, scene_group, store_lock,
-                    write_scene)
+from .store import (
+    COMPLETE,
+    INCOMPLETE,
+    active_writer,
+    group_record,
+    group_source,
+    group_status,
+    is_local,
+    mark_complete,
+    missing_chunks,
+    output_dataset,
+    prepare_store,
+    record_mismatch,
+    scene_group,
+    store_lock,
+    write_scene,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +111,18 @@ class Clouds:
     @classmethod
     def of(cls, cloud_mask, convention: str | None, keep_cloudy: bool) -> Clouds:
         """The cloud options of a run; a mask file is checked here, before any scene or cluster, and its convention
-        decided over the whole file (:func:`~.cloud_plan.check_mask_file`; the codes under each scene again per scene)."""
+        decided over the whole file (:func:`~.cloud_plan.check_mask_file`; the codes under each scene again per
+        scene)."""
         check_convention(convention)
         kept = ", keep cloudy" if keep_cloudy else ""
         if cloud_mask in ("auto", "none"):
             if convention is not None:
-                raise ParameterError(None, "a cloud-mask convention without an external mask",
-                                     variable="cloud_mask", expected="--cloud-mask MASK.tif with --cloud-mask-convention")
+                raise ParameterError(
+                    None,
+                    "a cloud-mask convention without an external mask",
+                    variable="cloud_mask",
+                    expected="--cloud-mask MASK.tif with --cloud-mask-convention",
+                )
             return cls(cloud_mask, None, bool(keep_cloudy), cloud_mask + kept)
         path = Path(cloud_mask).expanduser().resolve()
         convention = check_mask_file(path, convention)
@@ -129,18 +148,31 @@ class RunContext:
 
     def record(self, digest: str, size: int, chunks: dict[str, int]) -> dict:
         """What a complete group must match to be skipped: its input (``digest``, ``size``), chunks and this run."""
-        return {"source_sha256": digest, "source_size": size, "bundle_sha256": self.ref.sha256,
-                "heads": ",".join(self.heads), "chunks": {k: int(v) for k, v in chunks.items()},
-                "atmosphere": self.atmosphere or "", "land_cover_map": self.landcover.record_id,
-                "cloud_mask": self.clouds.record_id, "akkd_scale_version": __version__}
+        return {
+            "source_sha256": digest,
+            "source_size": size,
+            "bundle_sha256": self.ref.sha256,
+            "heads": ",".join(self.heads),
+            "chunks": {k: int(v) for k, v in chunks.items()},
+            "atmosphere": self.atmosphere or "",
+            "land_cover_map": self.landcover.record_id,
+            "cloud_mask": self.clouds.record_id,
+            "akkd_scale_version": __version__,
+        }
 
     def provenance(self, source: str, digest: str) -> dict:
         """Provenance attributes of one scene group (``source``: the input's path or redacted URL)."""
-        return {"akkd_scale_version": __version__, "bundle_path": self.ref.path, "bundle_sha256": self.ref.sha256,
-                "heads": ",".join(self.heads), "source_file": source,
-                "source_sha256": digest, "command_line": self.command_line,
-                "tes_atmosphere": self.atmosphere or "",
-                "date_created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        return {
+            "akkd_scale_version": __version__,
+            "bundle_path": self.ref.path,
+            "bundle_sha256": self.ref.sha256,
+            "heads": ",".join(self.heads),
+            "source_file": source,
+            "source_sha256": digest,
+            "command_line": self.command_line,
+            "tes_atmosphere": self.atmosphere or "",
+            "date_created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        }
 
 
 #: Record key of an HDF input by URL: the object's identity (size, ETag/Last-Modified), so a complete scene
@@ -172,7 +204,8 @@ class SceneJob:
 
     A running job carries its ``graph`` (the scene's Zarr writes, delayed), the ``record`` to mark its group
     complete with, the located input (``scene``) and its ``stat`` at the start. ``path`` is the input as
-    given: a local path, or a URL (shown without user-info and query string). An ended job has its ``status`` (complete, skipped,
+    given: a local path, or a URL (shown without user-info and query string). An ended job has its ``status``
+    (complete, skipped,
     failed), ``seconds`` and, when it failed, the exception (``failure``) the table's error text comes from;
     ``note`` says why a scene was skipped when not by its record.
     """
@@ -192,26 +225,57 @@ class SceneJob:
     failure: BaseException | None = None
     note: str = ""
 
-    def ended(self, status: str, failure: BaseException | None = None, *, note: str = "",
-              timed: bool = True) -> SceneJob:
+    def ended(
+        self, status: str, failure: BaseException | None = None, *, note: str = "", timed: bool = True
+    ) -> SceneJob:
         """This job with its final ``status``; ``seconds`` since its start unless not ``timed`` (0)."""
-        return replace(self, status=status, failure=failure, note=note, graph=None,
-                       seconds=time.perf_counter() - self.started if timed else 0.0)
+        return replace(
+            self,
+            status=status,
+            failure=failure,
+            note=note,
+            graph=None,
+            seconds=time.perf_counter() - self.started if timed else 0.0,
+        )
 
     def row(self, out: str) -> dict:
         """The job's row of the result table (columns :data:`COLUMNS`)."""
-        return {"scene": redact(self.path), "group": self.group, "status": self.status, "pixels": self.pixels,
-                "seconds": self.seconds, "error": _describe(self.failure, out) if self.failure else self.note}
+        return {
+            "scene": redact(self.path),
+            "group": self.group,
+            "status": self.status,
+            "pixels": self.pixels,
+            "seconds": self.seconds,
+            "error": _describe(self.failure, out) if self.failure else self.note,
+        }
 
 
-def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client=None, overwrite=False, *,
-               atmosphere: str | None = None, command_line: str | None = None, progress: bool = False,
-               max_in_flight: int | None = None, worker_timeout: float = WORKER_TIMEOUT_S,
-               executor: str = "auto", device: str | None = None, landcover=None,
-               landcover_legend: str | None = None, storage_options=None, staging_dir=None,
-               keep_staged: bool = False, remote_timeout: float = REMOTE_TIMEOUT_S,
-               cloud_mask="auto", cloud_mask_convention: str | None = None,
-               keep_cloudy: bool = False) -> pd.DataFrame:
+def run_scenes(
+    paths,
+    out,
+    bundle=None,
+    heads=("fusion",),
+    chunks="auto",
+    client=None,
+    overwrite=False,
+    *,
+    atmosphere: str | None = None,
+    command_line: str | None = None,
+    progress: bool = False,
+    max_in_flight: int | None = None,
+    worker_timeout: float = WORKER_TIMEOUT_S,
+    executor: str = "auto",
+    device: str | None = None,
+    landcover=None,
+    landcover_legend: str | None = None,
+    storage_options=None,
+    staging_dir=None,
+    keep_staged: bool = False,
+    remote_timeout: float = REMOTE_TIMEOUT_S,
+    cloud_mask="auto",
+    cloud_mask_convention: str | None = None,
+    keep_cloudy: bool = False,
+) -> pd.DataFrame:
     """Retrieve LST/emissivity for every scene into the Zarr store ``out``.
 
     ``paths``: local HDF files, HDF objects by URL (``s3://``, ``gs://``, ``https://``; glob patterns are
@@ -224,12 +288,14 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     ``bundle``: Bundle, path or BundleRef (default: the shipped bundle). ``chunks``: spatial chunk
     size (int), a dict for ``open_dataset`` or ``"auto"`` (:func:`auto_chunks`). ``executor``:
     ``"cluster"`` runs on ``client`` (a ``distributed.Client``), else on the current default client,
-    else on a LocalCluster started and closed here; ``"threads"`` runs each scene with Dask's threaded scheduler in this process, no
+    else on a LocalCluster started and closed here; ``"threads"`` runs each scene with Dask's threaded scheduler in
+    this process, no
     cluster; ``"auto"`` picks ``"cluster"`` when a client is given or current or the batch has more
     scenes than cores, else ``"threads"`` (the same numbers either way). ``atmosphere``: AFGL
     atmosphere assumed by a ``tes`` head. ``device``: ``cpu`` or ``cuda`` (one GPU per worker process:
     start workers with one visible GPU each, e.g. dask-cuda's LocalCUDACluster). ``landcover``:
-    None/``"rules"`` (NDVI rules), ``"none"`` or a land-cover GeoTIFF for every scene (``landcover_legend`` worldcover/igbp,
+    None/``"rules"`` (NDVI rules), ``"none"`` or a land-cover GeoTIFF for every scene (``landcover_legend``
+    worldcover/igbp,
     default detected; see :func:`~akkd_scale.pipeline.graph.retrieve`). ``cloud_mask``: ``"auto"`` (built-in
     tests), ``"none"`` or a cloud-mask GeoTIFF for every scene (``cloud_mask_convention`` mod35/binary, default
     detected), ``keep_cloudy`` keeps cloudy values (flagged; :mod:`.cloud_plan`). Complete scenes whose record
@@ -248,12 +314,24 @@ def run_scenes(paths, out, bundle=None, heads=("fusion",), chunks="auto", client
     ref = bundle_ref(bundle, device)
     out = _absolute(out)
     prepare_store(out)
-    context = RunContext(out=out, ref=ref, heads=heads, chunks=_chunk_request(chunks), atmosphere=atmosphere,
-                         landcover=cover, command_line=redact_command_line(command_line or shlex.join(sys.argv)),
-                         overwrite=overwrite,
-                         remote=remote, clouds=clouds)
-    with store_lock(out, context.command_line), scene_executor(
-            executor, len(paths), client, max_in_flight=max_in_flight, worker_timeout=worker_timeout) as pool:
+    context = RunContext(
+        out=out,
+        ref=ref,
+        heads=heads,
+        chunks=_chunk_request(chunks),
+        atmosphere=atmosphere,
+        landcover=cover,
+        command_line=redact_command_line(command_line or shlex.join(sys.argv)),
+        overwrite=overwrite,
+        remote=remote,
+        clouds=clouds,
+    )
+    with (
+        store_lock(out, context.command_line),
+        scene_executor(
+            executor, len(paths), client, max_in_flight=max_in_flight, worker_timeout=worker_timeout
+        ) as pool,
+    ):
         rows = _run(paths, context, pool, progress)
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -268,7 +346,7 @@ def auto_chunks(ny: int, nx: int) -> dict[str, int]:
     threads or workers share it with one kernel call each; larger scenes in 1024 × 1024 chunks."""
     if ny * nx <= 2 * MAX_CHUNK_PIXELS:
         return {"y": int(ny), "x": int(-(-nx // 2))}
-    side = int(MAX_CHUNK_PIXELS ** 0.5)
+    side = int(MAX_CHUNK_PIXELS**0.5)
     return {"y": side, "x": side}
 
 
@@ -279,15 +357,20 @@ def _chunk_request(chunks) -> dict | str:
         return {"y": chunks, "x": chunks}
     if isinstance(chunks, dict):
         return dict(chunks)
-    raise ParameterError(None, f"chunks={chunks!r}", variable="chunks",
-                         expected="'auto', a positive number of pixels or a dict such as {'y': 700, 'x': 415}")
+    raise ParameterError(
+        None,
+        f"chunks={chunks!r}",
+        variable="chunks",
+        expected="'auto', a positive number of pixels or a dict such as {'y': 700, 'x': 415}",
+    )
 
 
 def choose_executor(executor: str, *, n_scenes: int, cluster_given: bool) -> str:
     """``threads`` or ``cluster`` for a requested ``executor`` (see :func:`run_scenes`)."""
     if executor not in EXECUTORS:
-        raise ParameterError(None, f"unknown executor {executor!r}", variable="executor",
-                             expected=" or ".join(EXECUTORS))
+        raise ParameterError(
+            None, f"unknown executor {executor!r}", variable="executor", expected=" or ".join(EXECUTORS)
+        )
     if executor != "auto":
         return executor
     return "cluster" if cluster_given or n_scenes > (os.cpu_count() or 1) else "threads"
@@ -326,8 +409,9 @@ def _run(paths: list, context: RunContext, executor: SceneExecutor, progress: bo
                 ended = [_finish_scene(job, error, context) for job, error in executor.wait(timeout=timeout)]
             except ClusterError as lost:  # no worker left: fail the scenes in flight and those still to start
                 ended = [job.ended("failed", lost) for job in executor.cancel()]
-                ended += [SceneJob(index, _as_given(path), 0.0).ended("failed", lost, timed=False)
-                          for index, path in queue]
+                ended += [
+                    SceneJob(index, _as_given(path), 0.0).ended("failed", lost, timed=False) for index, path in queue
+                ]
                 queue.clear()
             for job in ended:
                 rows[job.index] = _report(_closed(job, context), context.out, bar)
@@ -359,7 +443,7 @@ class _Prefetch:
 
     def ahead(self, queue: deque, count: int) -> None:
         """Start staging the URL HDF inputs among the next ``count`` of ``queue`` (each object once)."""
-        for index, location in list(queue)[:max(0, count)]:
+        for index, location in list(queue)[: max(0, count)]:
             if index in self.futures or not is_url(location) or is_stac_item(location):
                 continue
             key = _input_key(location)
@@ -367,7 +451,8 @@ class _Prefetch:
                 continue
             self.keys.add(key)
             self.futures[index] = self.pool.submit(
-                lambda where=location: _identify(_locate(where, self.context.remote), where, self.context))
+                lambda where=location: _identify(_locate(where, self.context.remote), where, self.context)
+            )
 
     def pending(self, index: int) -> bool:
         """Whether input ``index`` is still being staged."""
@@ -445,8 +530,9 @@ def _locate(location, remote: Remote) -> SceneInput:
     if is_stac_item(location):
         stac = read_stac_scene(location, remote)
         source = redact(location) if is_url(location) else key
-        return SceneInput(key, scene_group(f"{stac.item_id}.json"), source, stac.digest, stac.size, stac.digest,
-                          stac=stac)
+        return SceneInput(
+            key, scene_group(f"{stac.item_id}.json"), source, stac.digest, stac.size, stac.digest, stac=stac
+        )
     if is_url(location):
         return SceneInput(key, _url_group(str(location)), redact(location))
     given = Path(location)
@@ -468,11 +554,19 @@ def _identify(scene: SceneInput, location, context: RunContext) -> SceneInput:
     current = identity(url, context.remote, "an ASTER L1B/L1T HDF object")
     stored = group_record(context.out, scene.group) if not context.overwrite else None
     if stored and stored.get(SOURCE_IDENTITY) == [current.size, current.tag]:
-        return replace(scene, digest=stored.get("source_sha256", ""), size=current.size, stat=current,
-                       remote_identity=current)
+        return replace(
+            scene, digest=stored.get("source_sha256", ""), size=current.size, stat=current, remote_identity=current
+        )
     staged = stage(url, context.remote)
-    return replace(scene, digest=staged.sha256, size=staged.size, path=staged.path, staged=staged,
-                   stat=(_stat(staged.path), staged.identity), remote_identity=staged.identity)
+    return replace(
+        scene,
+        digest=staged.sha256,
+        size=staged.size,
+        path=staged.path,
+        staged=staged,
+        stat=(_stat(staged.path), staged.identity),
+        remote_identity=staged.identity,
+    )
 
 
 def _record(scene: SceneInput, chunks: dict[str, int], context: RunContext) -> dict:
@@ -483,8 +577,9 @@ def _record(scene: SceneInput, chunks: dict[str, int], context: RunContext) -> d
     return record
 
 
-def _start_scene(index: int, location, context: RunContext, claimed: _Claimed,
-                 prefetch: _Prefetch | None = None) -> SceneJob:
+def _start_scene(
+    index: int, location, context: RunContext, claimed: _Claimed, prefetch: _Prefetch | None = None
+) -> SceneJob:
     """Open one scene and build its graph: a running job, or one already ended (skipped or failed)."""
     job = SceneJob(index, _as_given(location), time.perf_counter())
     try:
@@ -493,7 +588,8 @@ def _start_scene(index: int, location, context: RunContext, claimed: _Claimed,
             if prefetch is not None:
                 prefetch.discard(index)
             return replace(job, group=claimed.group_of.get(key)).ended(
-                "skipped", note=f"same file as input {claimed.paths[key] + 1} of this run", timed=False)
+                "skipped", note=f"same file as input {claimed.paths[key] + 1} of this run", timed=False
+            )
         claimed.paths[key] = index
         scene = _locate(location, context.remote)
         claimed.group_of[key] = scene.group
@@ -501,8 +597,11 @@ def _start_scene(index: int, location, context: RunContext, claimed: _Claimed,
         if job.group in claimed.groups:
             if prefetch is not None:
                 prefetch.discard(index)
-            raise InputError(None, f"group name {job.group!r} already used by {claimed.groups[job.group]} in this "
-                                   "run (scene files need distinct names)")
+            raise InputError(
+                None,
+                f"group name {job.group!r} already used by {claimed.groups[job.group]} in this "
+                "run (scene files need distinct names)",
+            )
         claimed.groups[job.group] = redact(job.path)
         _check_same_source(job, context)
         prefetched = prefetch.take(index) if prefetch is not None else None
@@ -557,11 +656,13 @@ def _check_same_source(job: SceneJob, context: RunContext) -> None:
     if source is None or Path(source).name == Path(str(job.path)).name:
         return  # new group, or the same file (perhaps moved to another folder or given by URL)
     if not context.overwrite:
-        raise InputError(redact(job.path), f"maps to group {job.group!r} of {context.out}, which holds the results of "
-                                   f"another file, {source}", variable="scene group",
-                         expected="distinct file names (rename one), another --out, or --overwrite to replace them")
-    log.warning("replacing group %s of %s, written from %s, with %s", job.group, context.out, source,
-                redact(job.path))
+        raise InputError(
+            redact(job.path),
+            f"maps to group {job.group!r} of {context.out}, which holds the results of another file, {source}",
+            variable="scene group",
+            expected="distinct file names (rename one), another --out, or --overwrite to replace them",
+        )
+    log.warning("replacing group %s of %s, written from %s, with %s", job.group, context.out, source, redact(job.path))
 
 
 def _is_current(job: SceneJob, context: RunContext) -> bool:
@@ -579,13 +680,28 @@ def _is_current(job: SceneJob, context: RunContext) -> bool:
 def _scene_graph(ds: xr.Dataset, job: SceneJob, scene: SceneInput, context: RunContext):
     """The delayed Zarr writes of one opened scene: retrieval, output variables and provenance."""
     clouds = context.clouds
-    result = retrieve(ds, context.ref, context.heads, context.atmosphere, landcover=context.landcover.source,
-                      landcover_legend=context.landcover.legend, cloud_mask=clouds.mask,
-                      cloud_mask_convention=clouds.convention, keep_cloudy=clouds.keep_cloudy)
-    out_ds = output_dataset(result, ds.attrs, {**context.provenance(scene.source, scene.digest),
-                                               **{name: result.attrs[name] for name in (
-                                                   "land_cover_source", "cloud_mask", "cloud_mask_source",
-                                                   "keep_cloudy")}})
+    result = retrieve(
+        ds,
+        context.ref,
+        context.heads,
+        context.atmosphere,
+        landcover=context.landcover.source,
+        landcover_legend=context.landcover.legend,
+        cloud_mask=clouds.mask,
+        cloud_mask_convention=clouds.convention,
+        keep_cloudy=clouds.keep_cloudy,
+    )
+    out_ds = output_dataset(
+        result,
+        ds.attrs,
+        {
+            **context.provenance(scene.source, scene.digest),
+            **{
+                name: result.attrs[name]
+                for name in ("land_cover_source", "cloud_mask", "cloud_mask_source", "keep_cloudy")
+            },
+        },
+    )
     return write_scene(out_ds, context.out, job.group)
 
 
@@ -664,10 +780,16 @@ def _check_retrieved(job: SceneJob, out: str) -> np.ndarray:
     valid = bt.notnull().sum([d for d in bt.dims if d != "band"]).compute(scheduler="threads").values
     empty = [band for band, n in zip(BANDS, valid) if n == 0]
     if empty:
-        raise SceneFileError(path, f"band(s) {', '.join(empty)} have no valid pixel (all fill, saturated or "
-                                   "uncalibrated); the scene cannot be retrieved")
-    raise SceneFileError(path, "no pixel could be retrieved (every pixel has QC bit invalid_input: check "
-                               "view_zenith, which is NaN when the file has no TIR pointing angle)")
+        raise SceneFileError(
+            path,
+            f"band(s) {', '.join(empty)} have no valid pixel (all fill, saturated or "
+            "uncalibrated); the scene cannot be retrieved",
+        )
+    raise SceneFileError(
+        path,
+        "no pixel could be retrieved (every pixel has QC bit invalid_input: check "
+        "view_zenith, which is NaN when the file has no TIR pointing angle)",
+    )
 
 
 def _describe(exc: BaseException, out: str | None = None) -> str:
@@ -683,8 +805,16 @@ def _report(job: SceneJob, out: str, bar) -> dict:
     row = job.row(out)
     level = logging.WARNING if row["status"] == "failed" else logging.INFO
     cloud = "" if job.cloud_fraction is None else f", cloud {job.cloud_fraction:.1%}"
-    log.log(level, "%s %s (%d px, %.1f s%s)%s", row["status"], row["scene"], row["pixels"], row["seconds"], cloud,
-            f": {row['error']}" if row["error"] else "")
+    log.log(
+        level,
+        "%s %s (%d px, %.1f s%s)%s",
+        row["status"],
+        row["scene"],
+        row["pixels"],
+        row["seconds"],
+        cloud,
+        f": {row['error']}" if row["error"] else "",
+    )
     if bar is not None:
         bar.update(1)
         bar.set_postfix_str(f"{Path(row['scene']).name}: {row['status']}")
@@ -698,26 +828,49 @@ def _progress_bar(total: int):
     return tqdm(total=total, unit="scene", desc="scenes", file=sys.stderr)
 
 
-def verify_store(paths, out, bundle=None, heads=("fusion",), chunks="auto", *, atmosphere: str | None = None,
-                 landcover=None, landcover_legend: str | None = None, storage_options=None, staging_dir=None,
-                 keep_staged: bool = False, remote_timeout: float = REMOTE_TIMEOUT_S,
-                 cloud_mask="auto", cloud_mask_convention: str | None = None,
-                 keep_cloudy: bool = False) -> pd.DataFrame:
+def verify_store(
+    paths,
+    out,
+    bundle=None,
+    heads=("fusion",),
+    chunks="auto",
+    *,
+    atmosphere: str | None = None,
+    landcover=None,
+    landcover_legend: str | None = None,
+    storage_options=None,
+    staging_dir=None,
+    keep_staged: bool = False,
+    remote_timeout: float = REMOTE_TIMEOUT_S,
+    cloud_mask="auto",
+    cloud_mask_convention: str | None = None,
+    keep_cloudy: bool = False,
+) -> pd.DataFrame:
     """Re-check a store without computing: for each scene, would a run skip it (``ok``) or redo it (and why)?
 
     Inputs as for :func:`run_scenes` (an HDF object by URL is staged only when its record names another
-    version of it). Rows: scene, group, status (``ok``/``redo``/``missing``), problem; scenes not complete while another run
+    version of it). Rows: scene, group, status (``ok``/``redo``/``missing``), problem; scenes not complete while
+    another run
     holds the store's lock name that run (they may be in progress, not damaged).
     """
     heads = check_heads(heads, atmosphere=atmosphere)
     out = _absolute(out)
     remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout)
-    context = RunContext(out=out, ref=bundle_ref(bundle), heads=heads, atmosphere=atmosphere,
-                         landcover=LandCover.of(landcover, landcover_legend), chunks=_chunk_request(chunks),
-                         remote=remote, clouds=Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy))
+    context = RunContext(
+        out=out,
+        ref=bundle_ref(bundle),
+        heads=heads,
+        atmosphere=atmosphere,
+        landcover=LandCover.of(landcover, landcover_legend),
+        chunks=_chunk_request(chunks),
+        remote=remote,
+        clouds=Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy),
+    )
     writer = active_writer(out)
-    return pd.DataFrame([_verify_one(location, context, writer) for location in expand(paths, remote)],
-                        columns=["scene", "group", "status", "problem"])
+    return pd.DataFrame(
+        [_verify_one(location, context, writer) for location in expand(paths, remote)],
+        columns=["scene", "group", "status", "problem"],
+    )
 
 
 def _verify_one(location, context: RunContext, writer) -> dict:
@@ -730,15 +883,22 @@ def _verify_one(location, context: RunContext, writer) -> dict:
     status = group_status(context.out, scene.group)
     if status != COMPLETE:
         problem = f"group {status}" + (f" (the store is being written by a running run: {writer})" if writer else "")
-        return {"scene": shown, "group": scene.group, "status": "redo" if status == INCOMPLETE else status,
-                "problem": problem}
+        return {
+            "scene": shown,
+            "group": scene.group,
+            "status": "redo" if status == INCOMPLETE else status,
+            "problem": problem,
+        }
     if scene.path is not None and not scene.path.is_file():
         problems = [f"{scene.path}: input not found"]
     else:
         try:
             scene = _identify(scene, location, context)
-            chunks = _recorded_chunks(scene, context) if scene.path is None and scene.stac is None else \
-                _scene_chunks(scene, context.chunks)
+            chunks = (
+                _recorded_chunks(scene, context)
+                if scene.path is None and scene.stac is None
+                else _scene_chunks(scene, context.chunks)
+            )
             problems = [record_mismatch(group_record(context.out, scene.group), _record(scene, chunks, context))]
         except Exception as exc:  # an unreachable input is a problem of its row
             problems = [_describe(exc)]

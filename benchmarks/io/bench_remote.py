@@ -12,6 +12,7 @@ fresh store, the best time kept, after one warm-up run (bundle loaded, GDAL star
 are checked bit-identical. Servers and client share the machine, so the figures include the servers'
 own CPU time. Every process uses one BLAS/OpenMP thread; the threaded executor runs all three modes.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,12 +51,21 @@ def write_scenes(root: Path, count: int, shape: tuple[int, int]) -> list[tuple[P
         bt = base[None] + np.array([-4.0, -3.2, -2.5, 0.0, -0.6])[:, None, None]
         ndvi = np.clip(0.6 * np.sin(3 * xx + k) * yy, -0.3, 0.8)
         vnir = vnir_dn_for_ndvi(ndvi, acquisition_time=when, solar_direction=sun)
-        vnir = {band: np.clip(dn.astype(int) + rng.integers(0, 8, dn.shape), 1, 254).astype(np.uint8)
-                for band, dn in vnir.items()}
+        vnir = {
+            band: np.clip(dn.astype(int) + rng.integers(0, 8, dn.shape), 1, 254).astype(np.uint8)
+            for band, dn in vnir.items()
+        }
         vnir["1"] = rng.integers(1, 255, vnir["2"].shape, dtype=np.uint8)
         name = f"AST_L1T_0030715200418300{k}_bench"
-        hdf = write_aster_l1t(root / f"{name}.hdf", shape=shape, brightness_temperature=bt, acquisition_time=when,
-                              solar_direction=sun, pointing_angle=1.0 + k, vnir_dn=vnir)
+        hdf = write_aster_l1t(
+            root / f"{name}.hdf",
+            shape=shape,
+            brightness_temperature=bt,
+            acquisition_time=when,
+            solar_direction=sun,
+            pointing_angle=1.0 + k,
+            vnir_dn=vnir,
+        )
         scenes.append((hdf, write_aster_l1t_stac(hdf, root / name, blocksize=256)))
     return scenes
 
@@ -124,8 +134,10 @@ def main() -> None:
         started = time.perf_counter()
         scenes = write_scenes(root / "scenes", args.scenes, shape)
         size = np.mean([hdf.stat().st_size for hdf, _ in scenes]) / 1e6
-        print(f"{args.scenes} scenes of {shape[0]} x {shape[1]} ({size:.0f} MB HDF files) written in "
-              f"{time.perf_counter() - started:.1f} s")
+        print(
+            f"{args.scenes} scenes of {shape[0]} x {shape[1]} ({size:.0f} MB HDF files) written in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
         endpoint = "http://{}:{}".format(*moto.get_host_and_port())
@@ -144,15 +156,14 @@ def main() -> None:
         wanted = {"local": "local HDF", "s3": "S3 HDF (staged)", "cog": "HTTP COG (STAC)"}
         inputs = {wanted[m]: inputs[wanted[m]] for m in args.modes.split(",")}
         ref = bundle_ref(args.bundle)
-        common = {"bundle": ref, "executor": "threads", "storage_options": options,
-                  "staging_dir": root / "staging"}
+        common = {"bundle": ref, "executor": "threads", "storage_options": options, "staging_dir": root / "staging"}
         for k, urls in enumerate(inputs.values()):
             run_scenes(urls[:1], root / f"warm{k}.zarr", **common)
         staging = _time_staging()
         best = {}
         for repeat in range(args.repeat):
             order = list(inputs.items())
-            for mode, urls in order[repeat % len(order):] + order[:repeat % len(order)]:  # every position in turn
+            for mode, urls in order[repeat % len(order) :] + order[: repeat % len(order)]:  # every position in turn
                 out = root / f"{mode.split()[0]}_{repeat}.zarr"
                 served.log.clear()
                 started = time.perf_counter()
@@ -173,17 +184,24 @@ def main() -> None:
             for mode in list(best)[1:]:
                 assert_same(stored(best[mode][2], group, names), reference)
         print(f"the stores of {', '.join(best)} are bit-identical")
-        cog_bytes = sum((item.parent / f"{item.stem}-{kind}.tif").stat().st_size
-                        for _, item in scenes for kind in ("TIR", "VNIR"))
-        print(f"\n| input | best of {args.repeat} (s) | Mpx/s | time / {first} | of which staging (s) | "
-              "HTTP bytes served |")
+        cog_bytes = sum(
+            (item.parent / f"{item.stem}-{kind}.tif").stat().st_size for _, item in scenes for kind in ("TIR", "VNIR")
+        )
+        print(
+            f"\n| input | best of {args.repeat} (s) | Mpx/s | time / {first} | of which staging (s) | "
+            "HTTP bytes served |"
+        )
         print("|---|---|---|---|---|---|")
         for mode, (seconds, sent, _, staged) in best.items():
             extra = f"{sent / 1e6:.1f} MB ({sent / cog_bytes:.2f} x the COGs)" if mode.startswith("HTTP") else "-"
-            print(f"| {mode} | {seconds:.2f} | {pixels / seconds / 1e6:.3f} | {seconds / local:.3f} | "
-                  f"{staged:.2f} | {extra} |")
-        print(f"\nstaging rate from the S3 server: {staging_rate(fs, options, root):.0f} MB/s "
-              f"(a {STAGE_MB} MB object, streamed, hashed and verified; a real AST_L1T HDF is about 100 MB)")
+            print(
+                f"| {mode} | {seconds:.2f} | {pixels / seconds / 1e6:.3f} | {seconds / local:.3f} | "
+                f"{staged:.2f} | {extra} |"
+            )
+        print(
+            f"\nstaging rate from the S3 server: {staging_rate(fs, options, root):.0f} MB/s "
+            f"(a {STAGE_MB} MB object, streamed, hashed and verified; a real AST_L1T HDF is about 100 MB)"
+        )
         http.shutdown()
         moto.stop()
     finally:

@@ -1,5 +1,6 @@
 """STAC items of COGs read as scenes: the same dataset as the HDF reader, lazily by range reads over HTTP, and
 bad items, assets and servers as one clear error naming the URL."""
+
 from __future__ import annotations
 
 import json
@@ -32,10 +33,12 @@ def _same(a: xr.Dataset, b: xr.Dataset) -> None:
             x, y = x[1:], y[1:]
         assert x.dtype == y.dtype and x.shape == y.shape, name
         np.testing.assert_array_equal(x, y, err_msg=name)
-        assert {k: v for k, v in a[name].attrs.items() if k not in SOURCE_ATTRS} == \
-            {k: v for k, v in b[name].attrs.items() if k not in SOURCE_ATTRS}, name
-    assert {k: v for k, v in a.attrs.items() if k not in SOURCE_ATTRS} == \
-        {k: v for k, v in b.attrs.items() if k not in SOURCE_ATTRS}
+        assert {k: v for k, v in a[name].attrs.items() if k not in SOURCE_ATTRS} == {
+            k: v for k, v in b[name].attrs.items() if k not in SOURCE_ATTRS
+        }, name
+    assert {k: v for k, v in a.attrs.items() if k not in SOURCE_ATTRS} == {
+        k: v for k, v in b.attrs.items() if k not in SOURCE_ATTRS
+    }
 
 
 def test_cog_scene_is_the_hdf_scene_bit_for_bit(l1t_pair):
@@ -97,14 +100,24 @@ def _without_tir(item, folder):
 
 
 def _four_bands(item, folder):
-    write_cog(folder / "four.tif", np.ones((4, 72, 83), np.uint16), item["assets"]["TIR"]["proj:transform"],
-              item["properties"]["proj:epsg"], blocksize=TILE)
+    write_cog(
+        folder / "four.tif",
+        np.ones((4, 72, 83), np.uint16),
+        item["assets"]["TIR"]["proj:transform"],
+        item["properties"]["proj:epsg"],
+        blocksize=TILE,
+    )
     item["assets"]["TIR"]["href"] = "four.tif"
 
 
 def _float_dn(item, folder):
-    write_cog(folder / "float.tif", np.ones((5, 72, 83), np.float32), item["assets"]["TIR"]["proj:transform"],
-              item["properties"]["proj:epsg"], blocksize=TILE)
+    write_cog(
+        folder / "float.tif",
+        np.ones((5, 72, 83), np.float32),
+        item["assets"]["TIR"]["proj:transform"],
+        item["properties"]["proj:epsg"],
+        blocksize=TILE,
+    )
     item["assets"]["TIR"]["href"] = "float.tif"
 
 
@@ -112,12 +125,15 @@ def _moved_grid(item, folder):
     item["assets"]["TIR"]["proj:transform"][2] += 900.0
 
 
-@pytest.mark.parametrize("edit, problem", [
-    (_without_tir, "no TIR asset (assets: VNIR, xml)"),
-    (_four_bands, "4 band(s) of uint16"),
-    (_float_dn, "5 band(s) of float32"),
-    (_moved_grid, "item proj:transform"),
-])
+@pytest.mark.parametrize(
+    "edit, problem",
+    [
+        (_without_tir, "no TIR asset (assets: VNIR, xml)"),
+        (_four_bands, "4 band(s) of uint16"),
+        (_float_dn, "5 band(s) of float32"),
+        (_moved_grid, "item proj:transform"),
+    ],
+)
 def test_bad_items_and_assets_are_one_clear_error(l1t_pair, tmp_path, edit, problem):
     location = _edited_item(l1t_pair, tmp_path, edit)
     with pytest.raises(SceneFileError) as error:
@@ -135,12 +151,15 @@ def test_not_an_item(tmp_path):
         read_stac_scene(tmp_path / "missing.json")
 
 
-@pytest.mark.parametrize("target, status, problem", [
-    ("item", 404, "HTTP 404: no such object"),
-    ("item", 403, "HTTP 403: access denied"),
-    ("tif", 404, "HTTP 404: no such object"),
-    ("tif", 403, "HTTP 403: access denied"),
-])
+@pytest.mark.parametrize(
+    "target, status, problem",
+    [
+        ("item", 404, "HTTP 404: no such object"),
+        ("item", 403, "HTTP 403: access denied"),
+        ("tif", 404, "HTTP 404: no such object"),
+        ("tif", 403, "HTTP 403: access denied"),
+    ],
+)
 def test_http_errors_name_the_url(l1t_pair, http_server, target, status, problem):
     path = "/pair/" + (l1t_pair.item.name if target == "item" else f"{l1t_pair.item.stem}-TIR.tif")
     http_server.faults[path] = Fault(status)

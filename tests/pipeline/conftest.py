@@ -1,5 +1,6 @@
 """Pipeline fixtures: a real tiny bundle, real fixture L1B files (good and bad), a real LocalCluster, and the test
 servers (moto S3, range-capable HTTP) with the L1T HDF / COG + STAC pair (tests/servers.py)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,11 +32,17 @@ def scenes(tmp_path_factory) -> dict[str, Path]:
     fill[:5, :9] = True
     files = {
         "good_a": write_aster_l1b(root / "AST_L1B_good_a.hdf", brightness_temperature=scene_bt(1), shape=SHAPE),
-        "good_b": write_aster_l1b(root / "AST_L1B_good_b.hdf", brightness_temperature=scene_bt(2), shape=SHAPE,
-                                  fill_mask=fill, pointing_angle=-8.5,
-                                  acquisition_time="2005-03-02T10:11:12Z"),
-        "good_c": write_aster_l1b(root / "AST_L1B_good_c.hdf", brightness_temperature=scene_bt(3), shape=SHAPE,
-                                  pointing_angle=5.0),
+        "good_b": write_aster_l1b(
+            root / "AST_L1B_good_b.hdf",
+            brightness_temperature=scene_bt(2),
+            shape=SHAPE,
+            fill_mask=fill,
+            pointing_angle=-8.5,
+            acquisition_time="2005-03-02T10:11:12Z",
+        ),
+        "good_c": write_aster_l1b(
+            root / "AST_L1B_good_c.hdf", brightness_temperature=scene_bt(3), shape=SHAPE, pointing_angle=5.0
+        ),
         "vnir_only": write_aster_l1b(root / "AST_L1B_vnir_only.hdf", shape=SHAPE, include_tir=False),
     }
     truncated = write_aster_l1b(root / "AST_L1B_truncated.hdf", brightness_temperature=scene_bt(4), shape=SHAPE)

@@ -2,6 +2,7 @@
 from moto's S3 server (staged, verified, removed) and STAC items of COGs over HTTP range requests give the
 local numbers bit for bit; bad URLs fail their scene alone with one clear line, within a bounded wait; no
 credential reaches the store."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,11 @@ def _options(s3_server) -> dict:
 
 def _store_text(out) -> str:
     """Every byte of a store's metadata and lock files, as text (credentials must not be in there)."""
-    return "\n".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file() and p.suffix in
-                     (".json", "") and p.stat().st_size < 1 << 20)
+    return "\n".join(
+        p.read_text(errors="replace")
+        for p in out.rglob("*")
+        if p.is_file() and p.suffix in (".json", "") and p.stat().st_size < 1 << 20
+    )
 
 
 def test_hdf_from_s3_gives_the_local_numbers_bit_for_bit(scenes, bundle_path, s3_server, tmp_path, monkeypatch):
@@ -39,9 +43,16 @@ def test_hdf_from_s3_gives_the_local_numbers_bit_for_bit(scenes, bundle_path, s3
     urls = [s3_server.upload(path, f"bitwise/{path.name}") for path in local]
     run_scenes(local, tmp_path / "local.zarr", bundle=bundle_path, chunks=24, executor="threads")
     staging = tmp_path / "staging"
-    table = run_scenes([f"s3://{BUCKET}/bitwise/*.hdf"], tmp_path / "s3.zarr", bundle=bundle_path, chunks=24,
-                       executor="threads", storage_options=_options(s3_server), staging_dir=staging,
-                       command_line=f"akkd-scale run --storage-options {json.dumps(_options(s3_server))}")
+    table = run_scenes(
+        [f"s3://{BUCKET}/bitwise/*.hdf"],
+        tmp_path / "s3.zarr",
+        bundle=bundle_path,
+        chunks=24,
+        executor="threads",
+        storage_options=_options(s3_server),
+        staging_dir=staging,
+        command_line=f"akkd-scale run --storage-options {json.dumps(_options(s3_server))}",
+    )
     assert list(table["status"]) == ["complete", "complete"] and list(table["scene"]) == sorted(urls)
     for path, url in zip(local, urls, strict=True):
         group = scene_group(path)
@@ -56,20 +67,38 @@ def test_hdf_from_s3_gives_the_local_numbers_bit_for_bit(scenes, bundle_path, s3
         raise AssertionError("a complete, unchanged object was downloaded again")
 
     monkeypatch.setattr(runner_module, "stage", no_download)
-    again = run_scenes(urls, tmp_path / "s3.zarr", bundle=bundle_path, chunks=24, executor="threads",
-                       storage_options=_options(s3_server), staging_dir=staging)
+    again = run_scenes(
+        urls,
+        tmp_path / "s3.zarr",
+        bundle=bundle_path,
+        chunks=24,
+        executor="threads",
+        storage_options=_options(s3_server),
+        staging_dir=staging,
+    )
     assert list(again["status"]) == ["skipped", "skipped"]
-    checked = verify_store(urls, tmp_path / "s3.zarr", bundle=bundle_path, chunks=24,
-                           storage_options=_options(s3_server), staging_dir=staging)
+    checked = verify_store(
+        urls,
+        tmp_path / "s3.zarr",
+        bundle=bundle_path,
+        chunks=24,
+        storage_options=_options(s3_server),
+        staging_dir=staging,
+    )
     assert list(checked["status"]) == ["ok", "ok"] and list(checked["scene"]) == urls
 
 
-def test_kept_staged_copies_are_reused_while_the_object_is_unchanged(scenes, bundle_path, s3_server, tmp_path,
-                                                                   caplog):
+def test_kept_staged_copies_are_reused_while_the_object_is_unchanged(scenes, bundle_path, s3_server, tmp_path, caplog):
     url = s3_server.upload(scenes["good_c"], f"kept/{scenes['good_c'].name}")
     staging = tmp_path / "staging"
-    kwargs = {"bundle": bundle_path, "chunks": 24, "executor": "threads", "storage_options": _options(s3_server),
-              "staging_dir": staging, "keep_staged": True}
+    kwargs = {
+        "bundle": bundle_path,
+        "chunks": 24,
+        "executor": "threads",
+        "storage_options": _options(s3_server),
+        "staging_dir": staging,
+        "keep_staged": True,
+    }
     assert run_scenes([url], tmp_path / "a.zarr", **kwargs)["status"][0] == "complete"
     kept = [p for p in staging.rglob("*.hdf")]
     assert len(kept) == 1 and kept[0].read_bytes() == scenes["good_c"].read_bytes()
@@ -83,22 +112,40 @@ def test_kept_staged_copies_are_reused_while_the_object_is_unchanged(scenes, bun
 
 def test_bad_s3_inputs_fail_alone_with_one_clear_line(scenes, bundle_path, s3_server, tmp_path):
     good = s3_server.upload(scenes["good_a"], f"mixed/{scenes['good_a'].name}")
-    inputs = [f"s3://{BUCKET}/mixed/AST_L1B_missing.hdf", "s3://no-such-bucket-akkd/AST_L1B_x.hdf",
-              f"s3://{BUCKET}/nothing/*.hdf", good, scenes["good_b"]]
-    table = run_scenes(inputs, tmp_path / "out.zarr", bundle=bundle_path, chunks=24, executor="threads",
-                       storage_options=_options(s3_server), staging_dir=tmp_path / "staging")
+    inputs = [
+        f"s3://{BUCKET}/mixed/AST_L1B_missing.hdf",
+        "s3://no-such-bucket-akkd/AST_L1B_x.hdf",
+        f"s3://{BUCKET}/nothing/*.hdf",
+        good,
+        scenes["good_b"],
+    ]
+    table = run_scenes(
+        inputs,
+        tmp_path / "out.zarr",
+        bundle=bundle_path,
+        chunks=24,
+        executor="threads",
+        storage_options=_options(s3_server),
+        staging_dir=tmp_path / "staging",
+    )
     assert list(table["status"]) == ["failed", "failed", "failed", "complete", "complete"]
     errors = list(table["error"])
-    assert errors[0] == (f"SceneFileError: s3://{BUCKET}/mixed/AST_L1B_missing.hdf: no such object "
-                         "(expected an ASTER L1B/L1T HDF object)")
-    assert errors[1] == ("SceneFileError: s3://no-such-bucket-akkd/AST_L1B_x.hdf: no such bucket "
-                         "(expected an ASTER L1B/L1T HDF object)")
-    assert errors[2] == (f"SceneFileError: s3://{BUCKET}/nothing/*.hdf: the pattern matches no object "
-                         "(expected an ASTER L1B/L1T HDF object)")
+    assert errors[0] == (
+        f"SceneFileError: s3://{BUCKET}/mixed/AST_L1B_missing.hdf: no such object "
+        "(expected an ASTER L1B/L1T HDF object)"
+    )
+    assert errors[1] == (
+        "SceneFileError: s3://no-such-bucket-akkd/AST_L1B_x.hdf: no such bucket (expected an ASTER L1B/L1T HDF object)"
+    )
+    assert errors[2] == (
+        f"SceneFileError: s3://{BUCKET}/nothing/*.hdf: the pattern matches no object "
+        "(expected an ASTER L1B/L1T HDF object)"
+    )
 
 
 def test_missing_credentials_and_unreachable_endpoints_fail_within_the_timeout(
-        scenes, bundle_path, s3_server, tmp_path, monkeypatch, closed_endpoint, stalled_endpoint):
+    scenes, bundle_path, s3_server, tmp_path, monkeypatch, closed_endpoint, stalled_endpoint
+):
     url = s3_server.upload(scenes["good_a"], f"creds/{scenes['good_a'].name}")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
@@ -110,8 +157,12 @@ def test_missing_credentials_and_unreachable_endpoints_fail_within_the_timeout(
     assert table["error"][0].startswith(f"SceneFileError: {url}: no credentials found")
     for endpoint, problem in ((closed_endpoint, "endpoint unreachable"), (stalled_endpoint, "no answer within 1 s")):
         options = {"endpoint_url": endpoint, "key": S3_KEY, "secret": S3_SECRET}
-        table = run_scenes([url, f"{endpoint}/AST_L1B_x.hdf", scenes["good_b"]], tmp_path / f"{problem[:3]}.zarr",
-                           storage_options={"s3": options}, **kwargs)
+        table = run_scenes(
+            [url, f"{endpoint}/AST_L1B_x.hdf", scenes["good_b"]],
+            tmp_path / f"{problem[:3]}.zarr",
+            storage_options={"s3": options},
+            **kwargs,
+        )
         assert list(table["status"]) == ["failed", "failed", "complete"], table["error"].tolist()
         assert problem in table["error"][0] and problem in table["error"][1]
     assert time.perf_counter() - started < 60  # bounded: retries and timeouts, never a hang
@@ -120,11 +171,11 @@ def test_missing_credentials_and_unreachable_endpoints_fail_within_the_timeout(
 def test_stac_item_over_http_gives_the_hdf_numbers_bit_for_bit(l1t_pair, bundle_path, http_server, tmp_path):
     group = scene_group(l1t_pair.hdf)
     # no cloud mask: band 1 (a cloud test's input) is not in the VNIR COG, so the built-in tests see other inputs
-    local = run_scenes([l1t_pair.hdf], tmp_path / "hdf.zarr", bundle=bundle_path, executor="threads",
-                       cloud_mask="none")
+    local = run_scenes([l1t_pair.hdf], tmp_path / "hdf.zarr", bundle=bundle_path, executor="threads", cloud_mask="none")
     http_server.log.clear()
-    table = run_scenes([l1t_pair.item_url], tmp_path / "cog.zarr", bundle=bundle_path, executor="threads",
-                       cloud_mask="none")
+    table = run_scenes(
+        [l1t_pair.item_url], tmp_path / "cog.zarr", bundle=bundle_path, executor="threads", cloud_mask="none"
+    )
     assert list(local["status"]) == list(table["status"]) == ["complete"] and table["group"][0] == group
     assert_same(stored(tmp_path / "cog.zarr", group, NAMES), stored(tmp_path / "hdf.zarr", group, NAMES))
     cog = xr.open_zarr(str(tmp_path / "cog.zarr"), group=group, consolidated=False)
@@ -133,14 +184,19 @@ def test_stac_item_over_http_gives_the_hdf_numbers_bit_for_bit(l1t_pair, bundle_
     gets = [r for r in http_server.log.requests if r[0] == "GET" and r[1].endswith(".tif")]
     assert gets and all(r[4] == 206 for r in gets)  # range reads only: the COGs are never downloaded whole
     hdf_url = http_server.publish(l1t_pair.hdf, under="hdf")  # the HDF itself over https:// is staged
-    staged = run_scenes([hdf_url], tmp_path / "staged.zarr", bundle=bundle_path, executor="threads",
-                        staging_dir=tmp_path / "staging", cloud_mask="none")
+    staged = run_scenes(
+        [hdf_url],
+        tmp_path / "staged.zarr",
+        bundle=bundle_path,
+        executor="threads",
+        staging_dir=tmp_path / "staging",
+        cloud_mask="none",
+    )
     assert staged["status"][0] == "complete"
     assert_same(stored(tmp_path / "staged.zarr", group, NAMES), stored(tmp_path / "hdf.zarr", group, NAMES))
 
 
-def test_bad_stac_inputs_fail_alone_with_one_clear_line(l1t_pair, bundle_path, http_server, tmp_path,
-                                                         monkeypatch):
+def test_bad_stac_inputs_fail_alone_with_one_clear_line(l1t_pair, bundle_path, http_server, tmp_path, monkeypatch):
     import shutil
 
     folder = http_server.root / "bad"
@@ -165,9 +221,18 @@ def test_bad_stac_inputs_fail_alone_with_one_clear_line(l1t_pair, bundle_path, h
     monkeypatch.setattr(runner_module, "open_stac_dataset", open_then_lose_the_tir)
     http_server.faults["/bad/forbidden.json"] = Fault(403)
     try:
-        table = run_scenes([f"{base}/missing.json", f"{base}/forbidden.json", f"{base}/no_tir.json",
-                            f"{base}/gone.json", l1t_pair.item_url], tmp_path / "out.zarr", bundle=bundle_path,
-                           executor="threads")
+        table = run_scenes(
+            [
+                f"{base}/missing.json",
+                f"{base}/forbidden.json",
+                f"{base}/no_tir.json",
+                f"{base}/gone.json",
+                l1t_pair.item_url,
+            ],
+            tmp_path / "out.zarr",
+            bundle=bundle_path,
+            executor="threads",
+        )
     finally:
         http_server.faults.clear()
     assert list(table["status"]) == ["failed"] * 4 + ["complete"]
@@ -175,38 +240,78 @@ def test_bad_stac_inputs_fail_alone_with_one_clear_line(l1t_pair, bundle_path, h
     assert errors[0].startswith(f"SceneFileError: {base}/missing.json: HTTP 404: no such object (expected a STAC item")
     assert errors[1].startswith(f"SceneFileError: {base}/forbidden.json: HTTP 403: access denied")
     assert errors[2].startswith(f"SceneFileError: {base}/no_tir.json: assets: no TIR asset (assets: VNIR, xml)")
-    assert re.fullmatch(rf"SceneFileError: {re.escape(http_server.url + tif)}: TIR: reading lines \d+-\d+, pixels "
-                        r"\d+-\d+ failed \(HTTP 404: no such object\) \(expected a cloud-optimised GeoTIFF .*\)",
-                        errors[3])
+    assert re.fullmatch(
+        rf"SceneFileError: {re.escape(http_server.url + tif)}: TIR: reading lines \d+-\d+, pixels "
+        r"\d+-\d+ failed \(HTTP 404: no such object\) \(expected a cloud-optimised GeoTIFF .*\)",
+        errors[3],
+    )
 
 
 def test_cli_takes_urls_and_storage_options_and_records_neither_secret(scenes, bundle_path, s3_server, tmp_path):
     url = s3_server.upload(scenes["good_b"], f"cli/{scenes['good_b'].name}")
     options = json.dumps(_options(s3_server))
-    result = CliRunner().invoke(main, ["run", url, "--out", str(tmp_path / "out.zarr"), "--bundle", str(bundle_path),
-                                       "--storage-options", options, "--staging-dir", str(tmp_path / "staging"),
-                                       "--executor", "threads", "--chunks", "24"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            url,
+            "--out",
+            str(tmp_path / "out.zarr"),
+            "--bundle",
+            str(bundle_path),
+            "--storage-options",
+            options,
+            "--staging-dir",
+            str(tmp_path / "staging"),
+            "--executor",
+            "threads",
+            "--chunks",
+            "24",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert url in result.output and "1 complete" in result.output
     assert S3_SECRET not in _store_text(tmp_path / "out.zarr")
     bad = CliRunner().invoke(main, ["run", url, "--out", str(tmp_path / "x.zarr"), "--storage-options", "{key: 1}"])
     assert bad.exit_code == 2 and "--storage-options" in bad.output and "not JSON" in bad.output
-    line = redact_command_line(shlex.join(["akkd-scale", "run", "https://u:pw@host/AST_L1B_x.hdf?sig=abc",
-                                           "--storage-options", options, f"--storage-options={options}",
-                                           "--out", "s3://b/out.zarr"]))
-    assert line == ("akkd-scale run https://host/AST_L1B_x.hdf --storage-options '<redacted>' "
-                    "'--storage-options=<redacted>' --out s3://b/out.zarr")
+    line = redact_command_line(
+        shlex.join(
+            [
+                "akkd-scale",
+                "run",
+                "https://u:pw@host/AST_L1B_x.hdf?sig=abc",
+                "--storage-options",
+                options,
+                f"--storage-options={options}",
+                "--out",
+                "s3://b/out.zarr",
+            ]
+        )
+    )
+    assert line == (
+        "akkd-scale run https://host/AST_L1B_x.hdf --storage-options '<redacted>' "
+        "'--storage-options=<redacted>' --out s3://b/out.zarr"
+    )
 
 
-def test_on_a_cluster_workers_range_read_the_cogs_and_read_the_staged_copy(l1t_pair, scenes, bundle_path, client,
-                                                                          s3_server, tmp_path):
+def test_on_a_cluster_workers_range_read_the_cogs_and_read_the_staged_copy(
+    l1t_pair, scenes, bundle_path, client, s3_server, tmp_path
+):
     url = s3_server.upload(scenes["good_c"], f"cluster/{scenes['good_c'].name}")
     inputs = [l1t_pair.item_url, url]
-    table = run_scenes(inputs, tmp_path / "cluster.zarr", bundle=bundle_path, client=client, chunks=32,
-                       storage_options=_options(s3_server), staging_dir=tmp_path / "staging")
+    table = run_scenes(
+        inputs,
+        tmp_path / "cluster.zarr",
+        bundle=bundle_path,
+        client=client,
+        chunks=32,
+        storage_options=_options(s3_server),
+        staging_dir=tmp_path / "staging",
+    )
     assert list(table["status"]) == ["complete", "complete"], table["error"].tolist()
-    run_scenes([l1t_pair.hdf, scenes["good_c"]], tmp_path / "local.zarr", bundle=bundle_path, chunks=32,
-               executor="threads")
+    run_scenes(
+        [l1t_pair.hdf, scenes["good_c"]], tmp_path / "local.zarr", bundle=bundle_path, chunks=32, executor="threads"
+    )
     for path in (l1t_pair.hdf, scenes["good_c"]):
         group = scene_group(path)
         assert_same(stored(tmp_path / "cluster.zarr", group, NAMES), stored(tmp_path / "local.zarr", group, NAMES))

@@ -5,12 +5,14 @@ What it returns is described in ``docs/reader.md``. In short: ``radiance`` and
 ``latitude``/``longitude`` (y, x) — L1B: bilinear from the 11 × 11 lattice (geocentric latitude made
 geodetic), L1T: from the UTM grid; ``ndvi`` (y, x) from VNIR bands 2 and 3N aggregated to the TIR pixels
 (NaN without VNIR) and ``vnir_reflectance`` (vnir_band, y, x) of bands 1, 2, 3N aggregated the same way
-(float64, NaN at fill, +inf at saturation; the cloud mask's day input, the numbers NDVI is computed from); scalar ``view_zenith`` and ``solar_zenith``; a ``spatial_ref`` coordinate written
+(float64, NaN at fill, +inf at saturation; the cloud mask's day input, the numbers NDVI is computed from); scalar
+``view_zenith`` and ``solar_zenith``; a ``spatial_ref`` coordinate written
 with rioxarray (L1T: UTM CRS + transform, ``x``/``y`` in metres; L1B: EPSG:4326 and the lattice as
 ground control points). Opening reads only metadata, the small lattice and (to reject all-fill scenes)
 one band; pixel reads happen per Dask chunk, each reopening the file by path under the HDF4 lock, so the
 dataset computes on multi-process Dask clusters.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +28,14 @@ from ...conventions import BANDS, BT, NDVI_FROM_REFLECTANCE, OUTPUT_ATTRS, VNIR_
 from ...errors import SceneFileError
 from ...sensors import ASTER_TIR
 from ..hdf4 import check_hdf4
-from .geolocation import (LatticeArray, ProjectedLatLonArray, georeference, lattice_gcps, lattice_positions,
-                          view_zenith_from_pointing)
+from .geolocation import (
+    LatticeArray,
+    ProjectedLatLonArray,
+    georeference,
+    lattice_gcps,
+    lattice_positions,
+    view_zenith_from_pointing,
+)
 from .scene import DN_FILL, DN_SATURATED, TirScene, inspect_scene
 from .vnir import REFLECTANCE_BANDS, NdviArray, VnirReflectanceArray
 from .windows import read_windows, window_shape
@@ -47,8 +55,9 @@ class TirArray(BackendArray):
         self.dtype = np.dtype("float32")
 
     def __getitem__(self, key):
-        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC,
-                                                  self._raw_indexing_method)
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.BASIC, self._raw_indexing_method
+        )
 
     def _raw_indexing_method(self, key: tuple) -> np.ndarray:
         band_key, spatial = key[0], key[1:]
@@ -82,18 +91,29 @@ def _preferred_chunks(scene: TirScene) -> dict[str, int]:
 def _tir_variables(scene: TirScene, preferred: dict[str, int], tir_array=TirArray) -> dict[str, xr.Variable]:
     """``radiance`` and ``brightness_temperature`` (band, y, x), read per window by ``tir_array(scene, quantity)``."""
     return {
-        "radiance": xr.Variable(("band", "y", "x"), indexing.LazilyIndexedArray(tir_array(scene, "radiance")), {
-            "long_name": "at-sensor spectral radiance", "units": "W m-2 sr-1 um-1",
-            "standard_name": "toa_outgoing_radiance_per_unit_wavelength",
-            "calibration": scene.calibration_source,
-            "comment": "NaN where DN is 0 (fill) or 4095 (saturated)"},
-            {"preferred_chunks": preferred}),
+        "radiance": xr.Variable(
+            ("band", "y", "x"),
+            indexing.LazilyIndexedArray(tir_array(scene, "radiance")),
+            {
+                "long_name": "at-sensor spectral radiance",
+                "units": "W m-2 sr-1 um-1",
+                "standard_name": "toa_outgoing_radiance_per_unit_wavelength",
+                "calibration": scene.calibration_source,
+                "comment": "NaN where DN is 0 (fill) or 4095 (saturated)",
+            },
+            {"preferred_chunks": preferred},
+        ),
         BT: xr.Variable(
-            ("band", "y", "x"), indexing.LazilyIndexedArray(tir_array(scene, "brightness_temperature")), {
-                "long_name": "at-sensor brightness temperature", "units": "K",
+            ("band", "y", "x"),
+            indexing.LazilyIndexedArray(tir_array(scene, "brightness_temperature")),
+            {
+                "long_name": "at-sensor brightness temperature",
+                "units": "K",
                 "standard_name": "toa_brightness_temperature",
-                "comment": "inverse band-effective Planck function of the SRF; NaN at fill and saturation"},
-            {"preferred_chunks": preferred}),
+                "comment": "inverse band-effective Planck function of the SRF; NaN at fill and saturation",
+            },
+            {"preferred_chunks": preferred},
+        ),
     }
 
 
@@ -101,8 +121,9 @@ def _latlon_variables(scene: TirScene, spatial: dict[str, int]) -> dict[str, xr.
     """``latitude`` and ``longitude`` (y, x): L1T from the UTM grid, L1B from the lattice."""
     projected = scene.projection is not None
     if projected:
-        latitude, longitude = (ProjectedLatLonArray(scene.projection, scene.shape, which)
-                               for which in ("latitude", "longitude"))
+        latitude, longitude = (
+            ProjectedLatLonArray(scene.projection, scene.shape, which) for which in ("latitude", "longitude")
+        )
         comment = f"pixel centres of the UTM grid (EPSG:{scene.projection.epsg}) converted with pyproj"
     else:
         latitude = LatticeArray(scene.latitude_lattice, scene.line_map, scene.pixel_map, scene.shape)
@@ -110,11 +131,18 @@ def _latlon_variables(scene: TirScene, spatial: dict[str, int]) -> dict[str, xr.
         comment = "bilinear from the 11x11 geolocation lattice"
     converted = " after geocentric-to-geodetic conversion" if scene.level == "1B" else ""  # the L1T lattice is geodetic
     return {
-        "latitude": xr.Variable(("y", "x"), indexing.LazilyIndexedArray(latitude), {
-            **OUTPUT_ATTRS["latitude"], "comment": comment + converted},
-            {"preferred_chunks": spatial}),
-        "longitude": xr.Variable(("y", "x"), indexing.LazilyIndexedArray(longitude), {
-            **OUTPUT_ATTRS["longitude"], "comment": comment}, {"preferred_chunks": spatial}),
+        "latitude": xr.Variable(
+            ("y", "x"),
+            indexing.LazilyIndexedArray(latitude),
+            {**OUTPUT_ATTRS["latitude"], "comment": comment + converted},
+            {"preferred_chunks": spatial},
+        ),
+        "longitude": xr.Variable(
+            ("y", "x"),
+            indexing.LazilyIndexedArray(longitude),
+            {**OUTPUT_ATTRS["longitude"], "comment": comment},
+            {"preferred_chunks": spatial},
+        ),
     }
 
 
@@ -122,43 +150,68 @@ def _ndvi_variable(scene: TirScene, spatial: dict[str, int], ndvi_array=NdviArra
     """``ndvi`` (y, x) from VNIR bands 2 and 3N, read per window by ``ndvi_array(path, vnir, shape)`` (NaN
     without VNIR)."""
     array = ndvi_array(scene.path, scene.vnir, scene.shape)
-    return xr.Variable(("y", "x"), indexing.LazilyIndexedArray(array), {
-        "long_name": "normalized difference vegetation index (top of atmosphere, VNIR bands 3N and 2)",
-        "units": "1", "comment": scene.vnir_note, "vnir_available": int(scene.vnir is not None),
-        NDVI_FROM_REFLECTANCE: 1},
-        {"preferred_chunks": spatial})
+    return xr.Variable(
+        ("y", "x"),
+        indexing.LazilyIndexedArray(array),
+        {
+            "long_name": "normalized difference vegetation index (top of atmosphere, VNIR bands 3N and 2)",
+            "units": "1",
+            "comment": scene.vnir_note,
+            "vnir_available": int(scene.vnir is not None),
+            NDVI_FROM_REFLECTANCE: 1,
+        },
+        {"preferred_chunks": spatial},
+    )
 
 
-def _reflectance_variable(scene: TirScene, spatial: dict[str, int], reflectance_array=VnirReflectanceArray
-                          ) -> xr.Variable:
+def _reflectance_variable(
+    scene: TirScene, spatial: dict[str, int], reflectance_array=VnirReflectanceArray
+) -> xr.Variable:
     """``vnir_reflectance`` (vnir_band, y, x) of VNIR bands 1, 2, 3N, read per window by
     ``reflectance_array(path, vnir, shape)`` (NaN without VNIR)."""
     vnir = scene.vnir
     note = scene.vnir_note if vnir is None else f"{scene.vnir_note}; {vnir.band1_note}"
-    return xr.Variable((VNIR_BAND, "y", "x"), indexing.LazilyIndexedArray(
-        reflectance_array(scene.path, vnir, scene.shape)), {
-        "long_name": "top-of-atmosphere reflectance of VNIR bands 1, 2, 3N averaged over each TIR pixel",
-        "units": "1", "comment": f"{note}; NaN: fill, outside the VNIR image or no VNIR; +inf: saturated (DN 255)",
-        "vnir_available": int(vnir is not None)},
-        {"preferred_chunks": {VNIR_BAND: len(REFLECTANCE_BANDS), **spatial}})
+    return xr.Variable(
+        (VNIR_BAND, "y", "x"),
+        indexing.LazilyIndexedArray(reflectance_array(scene.path, vnir, scene.shape)),
+        {
+            "long_name": "top-of-atmosphere reflectance of VNIR bands 1, 2, 3N averaged over each TIR pixel",
+            "units": "1",
+            "comment": f"{note}; NaN: fill, outside the VNIR image or no VNIR; +inf: saturated (DN 255)",
+            "vnir_available": int(vnir is not None),
+        },
+        {"preferred_chunks": {VNIR_BAND: len(REFLECTANCE_BANDS), **spatial}},
+    )
 
 
 def _angle_variables(scene: TirScene) -> dict[str, xr.Variable]:
     """Scalar ``view_zenith`` (from the pointing angle) and ``solar_zenith`` at the scene centre."""
     vza = view_zenith_from_pointing(scene.pointing_angle)
     return {
-        VZA: xr.Variable((), np.float64(vza), {
-            "long_name": "view zenith angle at the scene centre", "units": "degree",
-            "standard_name": "sensor_zenith_angle",
-            "comment": f"from the TIR pointing angle ({scene.pointing_source}) with Earth curvature: "
-                       "sin(vza) = (R+H)/R sin(|pointing|); across-scene variation ignored"
-                       + ("" if np.isfinite(vza) else "; NaN because the pointing angle is unavailable"),
-            "pointing_angle": scene.pointing_angle}),
-        "solar_zenith": xr.Variable((), np.float64(scene.solar_zenith), {
-            "long_name": "solar zenith angle at the scene centre", "units": "degree",
-            "standard_name": "solar_zenith_angle",
-            "comment": "90 - SOLARDIRECTION elevation" + ("" if np.isfinite(scene.solar_zenith)
-                                                           else "; NaN because SOLARDIRECTION is missing")}),
+        VZA: xr.Variable(
+            (),
+            np.float64(vza),
+            {
+                "long_name": "view zenith angle at the scene centre",
+                "units": "degree",
+                "standard_name": "sensor_zenith_angle",
+                "comment": f"from the TIR pointing angle ({scene.pointing_source}) with Earth curvature: "
+                "sin(vza) = (R+H)/R sin(|pointing|); across-scene variation ignored"
+                + ("" if np.isfinite(vza) else "; NaN because the pointing angle is unavailable"),
+                "pointing_angle": scene.pointing_angle,
+            },
+        ),
+        "solar_zenith": xr.Variable(
+            (),
+            np.float64(scene.solar_zenith),
+            {
+                "long_name": "solar zenith angle at the scene centre",
+                "units": "degree",
+                "standard_name": "solar_zenith_angle",
+                "comment": "90 - SOLARDIRECTION elevation"
+                + ("" if np.isfinite(scene.solar_zenith) else "; NaN because SOLARDIRECTION is missing"),
+            },
+        ),
     }
 
 
@@ -171,29 +224,49 @@ def _georeference(ds: xr.Dataset, scene: TirScene) -> xr.Dataset:
     return georeference(ds, scene.shape, gcps=gcps)
 
 
-def build_dataset(scene: TirScene, drop_variables=(), *, tir_array=TirArray, ndvi_array=NdviArray,
-                  reflectance_array=VnirReflectanceArray, preferred: dict[str, int] | None = None) -> xr.Dataset:
+def build_dataset(
+    scene: TirScene,
+    drop_variables=(),
+    *,
+    tir_array=TirArray,
+    ndvi_array=NdviArray,
+    reflectance_array=VnirReflectanceArray,
+    preferred: dict[str, int] | None = None,
+) -> xr.Dataset:
     """The lazy Dataset for a validated scene (variables wrap BackendArrays; no pixel read here).
 
     ``tir_array``/``ndvi_array``/``reflectance_array`` make the arrays that read pixels (default: from the HDF
     file by path; the STAC reader passes ones reading COG windows) and ``preferred`` the preferred chunks
-    (default: whole rows in lattice-row blocks), so every reader builds the same variables, attributes and georeference."""
+    (default: whole rows in lattice-row blocks), so every reader builds the same variables, attributes and
+    georeference."""
     preferred = preferred or _preferred_chunks(scene)
     spatial = {k: preferred[k] for k in ("y", "x")}
-    variables = {**_tir_variables(scene, preferred, tir_array), **_latlon_variables(scene, spatial),
-                 "ndvi": _ndvi_variable(scene, spatial, ndvi_array),
-                 VNIR_REFLECTANCE: _reflectance_variable(scene, spatial, reflectance_array), **_angle_variables(scene)}
+    variables = {
+        **_tir_variables(scene, preferred, tir_array),
+        **_latlon_variables(scene, spatial),
+        "ndvi": _ndvi_variable(scene, spatial, ndvi_array),
+        VNIR_REFLECTANCE: _reflectance_variable(scene, spatial, reflectance_array),
+        **_angle_variables(scene),
+    }
     coords = {
         "band": xr.Variable(("band",), np.array(BANDS), {"long_name": "ASTER TIR band"}),
-        "wavelength": xr.Variable(("band",), ASTER_TIR.centers_um, {
-            "long_name": "band centre wavelength (SRF centroid)", "units": "um"}),
+        "wavelength": xr.Variable(
+            ("band",), ASTER_TIR.centers_um, {"long_name": "band centre wavelength (SRF centroid)", "units": "um"}
+        ),
         VNIR_BAND: xr.Variable((VNIR_BAND,), np.array(REFLECTANCE_BANDS), {"long_name": "ASTER VNIR band"}),
     }
     drop = set(drop_variables or ())
     data_vars = {k: v for k, v in variables.items() if k not in drop}
-    attrs = {"title": "ASTER TIR at-sensor radiance and brightness temperature", "Conventions": "CF-1.8",
-             "platform": "Terra", "sensor": "ASTER_TIR", "source_file": scene.path,
-             "acquisition_time": scene.acquisition_time, "pointing_angle": scene.pointing_angle, **scene.attrs}
+    attrs = {
+        "title": "ASTER TIR at-sensor radiance and brightness temperature",
+        "Conventions": "CF-1.8",
+        "platform": "Terra",
+        "sensor": "ASTER_TIR",
+        "source_file": scene.path,
+        "acquisition_time": scene.acquisition_time,
+        "pointing_angle": scene.pointing_angle,
+        **scene.attrs,
+    }
     ds = xr.Dataset(data_vars, coords={k: v for k, v in coords.items() if k not in drop}, attrs=attrs)
     return _georeference(ds, scene)
 
@@ -207,8 +280,12 @@ class AsterL1BBackendEntrypoint(BackendEntrypoint):
 
     def open_dataset(self, filename_or_obj, *, drop_variables=None, check_fill: bool = True) -> xr.Dataset:
         if not isinstance(filename_or_obj, (str, os.PathLike)):
-            raise SceneFileError(repr(filename_or_obj), "not a path", variable="filename_or_obj",
-                                 expected="a file path (the reader reopens files by path)")
+            raise SceneFileError(
+                repr(filename_or_obj),
+                "not a path",
+                variable="filename_or_obj",
+                expected="a file path (the reader reopens files by path)",
+            )
         scene = inspect_scene(filename_or_obj, check_fill=check_fill)
         log.debug("opened %s: %s, %d x %d", scene.path, scene.attrs.get("product"), *scene.shape)
         return build_dataset(scene, drop_variables)

@@ -4,12 +4,13 @@ Functions take a :class:`Metadata` (every parsed metadata attribute of one file)
 together with where they were found; optional keys that are missing give NaN/None and a logged
 warning, never an exception. The keys and their sources are listed in ``docs/reader.md``.
 """
+
 from __future__ import annotations
 
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ...errors import SceneFileError
 from ..odl import OdlNode, parse_odl
@@ -32,7 +33,7 @@ class Metadata:
     trees: dict
 
     @classmethod
-    def from_attributes(cls, attrs: dict, source: str) -> "Metadata":
+    def from_attributes(cls, attrs: dict, source: str) -> Metadata:
         """Parse every ``coremetadata.*`` / ``productmetadata.*`` text attribute (malformed ODL raises)."""
         names = sorted(k for k in attrs if k.lower().startswith(("coremetadata.", "productmetadata.")))
         return cls(source, {k: parse_odl(attrs[k], source=f"{source}: {k}") for k in names})
@@ -107,8 +108,9 @@ def unit_conversion(meta: Metadata, band: str, sensor: str) -> tuple[float, floa
     return incl, -incl if offset is None else offset, "" if unit is None else str(unit), key
 
 
-def calibration(meta: Metadata, bands: tuple[str, ...], sensor: str, handbook: tuple[float, ...]
-                ) -> tuple[tuple, tuple, str]:
+def calibration(
+    meta: Metadata, bands: tuple[str, ...], sensor: str, handbook: tuple[float, ...]
+) -> tuple[tuple, tuple, str]:
     """Per-band (gains, offsets, source) for L = gain·DN + offset: the file's INCL/OFFSET when every band
     has them, else the ``handbook`` UCC with L = (DN − 1)·UCC (logged as a warning)."""
     found = [unit_conversion(meta, band, sensor) for band in bands]
@@ -118,8 +120,12 @@ def calibration(meta: Metadata, bands: tuple[str, ...], sensor: str, handbook: t
         source = f"{', '.join(keys)} INCLnn/OFFSETnn" + (f" ({', '.join(units)})" if units else "")
         return tuple(f[0] for f in found), tuple(f[1] for f in found), source
     missing = [b for b, f in zip(bands, found) if f is None]
-    log.warning("%s: no unit conversion coefficients (INCL) for %s bands %s: using the ASTER handbook UCC",
-                meta.source, sensor, ", ".join(missing))
+    log.warning(
+        "%s: no unit conversion coefficients (INCL) for %s bands %s: using the ASTER handbook UCC",
+        meta.source,
+        sensor,
+        ", ".join(missing),
+    )
     return handbook, tuple(-u for u in handbook), "ASTER handbook UCC, L = (DN - 1) * UCC (not in the file)"
 
 
@@ -128,7 +134,7 @@ def band_gains(meta: Metadata) -> dict[str, str]:
     gain)) of ``GAININFORMATION`` in productmetadata.0; empty when absent."""
     group, _ = meta.find("GAININFORMATION", ("productmetadata.0",), kind="GROUP")
     gains = {}
-    for node in (group.walk() if group is not None else ()):
+    for node in group.walk() if group is not None else ():
         if node.name == "GAIN" and isinstance(node.value, tuple) and len(node.value) == 2:
             band, gain = (str(v).strip() for v in node.value)
             gains[band.lstrip("0")] = gain.upper()
@@ -144,10 +150,10 @@ def pointing_angle(meta: Metadata, sensor: str = "TIR") -> tuple[float, str]:
     names = {n.attrs.get("CLASS"): str(n.value).strip().upper() for n in group.walk() if n.name == "SENSORNAME"}
     angles = {n.attrs.get("CLASS"): n.value for n in group.walk() if n.name == "POINTINGANGLE"}
     classes = [c for c, s in names.items() if s == sensor]
-    how = f"POINTINGANGLE of SENSORNAME \"{sensor}\""
+    how = f'POINTINGANGLE of SENSORNAME "{sensor}"'
     if not classes:
-        classes, how = [POINTING_CLASS[sensor]], f"POINTINGANGLE of CLASS \"{POINTING_CLASS[sensor]}\" (no SENSORNAME)"
-        log.warning("%s: no SENSORNAME \"%s\" in POINTINGANGLES: taking the %s", meta.source, sensor, how)
+        classes, how = [POINTING_CLASS[sensor]], f'POINTINGANGLE of CLASS "{POINTING_CLASS[sensor]}" (no SENSORNAME)'
+        log.warning('%s: no SENSORNAME "%s" in POINTINGANGLES: taking the %s', meta.source, sensor, how)
     value = _number(angles.get(classes[0]))
     if value is None:
         return math.nan, f"no numeric {how} (found {angles.get(classes[0])!r})"
@@ -166,11 +172,11 @@ def _parse_time_of_day(date: str, time_of_day: str) -> datetime | None:
     except ValueError:
         return None
     micro = int((fraction + "000000")[:6]) if fraction.isdecimal() else 0  # isdigit() also takes "²", int() not
-    return moment.replace(microsecond=micro, tzinfo=timezone.utc)
+    return moment.replace(microsecond=micro, tzinfo=UTC)
 
 
 def iso_utc(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def acquisition_time(meta: Metadata) -> str:
@@ -188,16 +194,25 @@ def acquisition_time(meta: Metadata) -> str:
             if node.name == "SETTINGTIMEOFPOINTING" and names.get(cls, "TIR" if cls == "3" else None) == "TIR":
                 try:
                     moment = datetime.fromisoformat(str(node.value).replace("Z", "+00:00"))
-                    return iso_utc(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))  # UTC, not local
+                    return iso_utc(moment if moment.tzinfo else moment.replace(tzinfo=UTC))  # UTC, not local
                 except (ValueError, OverflowError):  # not ISO 8601, or moved past year 1 / 9999 by its offset
                     break
-    raise SceneFileError(meta.source, "no acquisition time", variable="coremetadata.0",
-                         expected="CALENDARDATE and TIMEOFDAY (or productmetadata.0 SETTINGTIMEOFPOINTING for TIR)")
+    raise SceneFileError(
+        meta.source,
+        "no acquisition time",
+        variable="coremetadata.0",
+        expected="CALENDARDATE and TIMEOFDAY (or productmetadata.0 SETTINGTIMEOFPOINTING for TIR)",
+    )
 
 
 #: Degrees each scene attribute may take; a value outside (or not finite) is left out with a warning.
-SCENE_ATTRIBUTE_RANGES = {"scene_center_lat": 90.0, "scene_center_lon": 180.0, "solar_azimuth": 360.0,
-                          "solar_elevation": 90.0, "scene_orientation_angle": 360.0}
+SCENE_ATTRIBUTE_RANGES = {
+    "scene_center_lat": 90.0,
+    "scene_center_lon": 180.0,
+    "solar_azimuth": 360.0,
+    "solar_elevation": 90.0,
+    "scene_orientation_angle": 360.0,
+}
 
 
 def scene_attributes(meta: Metadata) -> dict:
@@ -205,9 +220,11 @@ def scene_attributes(meta: Metadata) -> dict:
     within ±SCENE_ATTRIBUTE_RANGES degrees (else left out, logged)."""
     attrs = {}
     prefer = ("productmetadata.0",)
-    for keys, name in ((("scene_center_lat", "scene_center_lon"), "SCENECENTER"),
-                       (("solar_azimuth", "solar_elevation"), "SOLARDIRECTION"),
-                       (("scene_orientation_angle",), "SCENEORIENTATIONANGLE")):
+    for keys, name in (
+        (("scene_center_lat", "scene_center_lon"), "SCENECENTER"),
+        (("solar_azimuth", "solar_elevation"), "SOLARDIRECTION"),
+        (("scene_orientation_angle",), "SCENEORIENTATIONANGLE"),
+    ):
         value = meta.value(name, prefer)
         values = value if isinstance(value, tuple) else (value,)
         numbers = [n for n in map(_number, values) if n is not None]
@@ -216,8 +233,13 @@ def scene_attributes(meta: Metadata) -> dict:
         if all(math.isfinite(n) and abs(n) <= SCENE_ATTRIBUTE_RANGES[k] for k, n in zip(keys, numbers)):
             attrs.update(zip(keys, numbers))
         else:
-            log.warning("%s: %s %s is outside ±%s degrees: ignored", meta.source, name, value,
-                        "/".join(f"{SCENE_ATTRIBUTE_RANGES[k]:g}" for k in keys))
+            log.warning(
+                "%s: %s %s is outside ±%s degrees: ignored",
+                meta.source,
+                name,
+                value,
+                "/".join(f"{SCENE_ATTRIBUTE_RANGES[k]:g}" for k in keys),
+            )
     return attrs
 
 
@@ -233,8 +255,10 @@ class MapProjection:
     def pixel_size(self, shape: tuple[int, int]) -> tuple[float, float]:
         """(x, y) pixel size in metres: corner distance / (n − 1), rounded to whole metres when within 1 %
         (then reading the corners as pixel centres or as n-pixel extents gives the same 15/30/90 m)."""
-        sizes = ((self.lower_right[0] - self.upper_left[0]) / max(shape[1] - 1, 1),
-                 (self.upper_left[1] - self.lower_right[1]) / max(shape[0] - 1, 1))
+        sizes = (
+            (self.lower_right[0] - self.upper_left[0]) / max(shape[1] - 1, 1),
+            (self.upper_left[1] - self.lower_right[1]) / max(shape[0] - 1, 1),
+        )
         return tuple(float(round(s)) if round(s) and abs(s - round(s)) < 0.01 * abs(s) else s for s in sizes)
 
 
@@ -255,8 +279,12 @@ def _utm_zone(meta: Metadata, node: OdlNode, where: str) -> int:
     """UTMZONENUMBER as a whole number with 1 ≤ |zone| ≤ 60 (negative: south), else SceneFileError."""
     zone = _number(node.value)
     if zone is None or not (math.isfinite(zone) and zone == int(zone) and 1 <= abs(zone) <= 60):
-        raise SceneFileError(meta.source, f"zone {node.value!r} in {where} is not a UTM zone", variable="UTMZONENUMBER",
-                             expected="a whole number from 1 to 60, negative for the southern hemisphere")
+        raise SceneFileError(
+            meta.source,
+            f"zone {node.value!r} in {where} is not a UTM zone",
+            variable="UTMZONENUMBER",
+            expected="a whole number from 1 to 60, negative for the southern hemisphere",
+        )
     return int(zone)
 
 
@@ -271,13 +299,17 @@ def map_projection(meta: Metadata, sensor: str = "TIR") -> MapProjection:
     ul, source = meta.find("UPPERLEFTM", prefer, exclude=exclude)
     lr, _ = meta.find("LOWERRIGHTM", prefer, exclude=exclude)
     corners = [n.value if n is not None else None for n in (ul, lr)]
-    if zone_node is None or not all(isinstance(c, tuple) and len(c) == 2 and all(_finite(v) for v in c)
-                                    for c in corners):
+    if zone_node is None or not all(
+        isinstance(c, tuple) and len(c) == 2 and all(_finite(v) for v in c) for c in corners
+    ):
         zone_value = None if zone_node is None else zone_node.value
-        raise SceneFileError(meta.source, f"map projection incomplete (UTMZONENUMBER={zone_value}, UPPERLEFTM="
-                             f"{corners[0]}, LOWERRIGHTM={corners[1]})",
-                             variable=f"productmetadata.{sensor[0].lower()}",
-                             expected="an AST_L1T with UTMZONENUMBER and UPPERLEFTM/LOWERRIGHTM (northing, easting)")
+        raise SceneFileError(
+            meta.source,
+            f"map projection incomplete (UTMZONENUMBER={zone_value}, UPPERLEFTM="
+            f"{corners[0]}, LOWERRIGHTM={corners[1]})",
+            variable=f"productmetadata.{sensor[0].lower()}",
+            expected="an AST_L1T with UTMZONENUMBER and UPPERLEFTM/LOWERRIGHTM (northing, easting)",
+        )
     zone = _utm_zone(meta, zone_node, zone_at)
     (uln, ule), (lrn, lre) = ((float(a), float(b)) for a, b in corners)
     north_bound = _number(meta.value("NORTHBOUNDINGCOORDINATE", ("coremetadata.0",)))

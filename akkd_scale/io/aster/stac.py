@@ -24,6 +24,7 @@ Where each value comes from (the first found):
 - grid: ``proj:epsg`` (or ``proj:code``) and ``proj:transform`` of the asset, checked against the COG header
   (the header's when the item has none); acquisition time: the item's ``datetime``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -199,23 +200,40 @@ def _open_cog(key: str, href: str, asset: dict, remote: Remote, options: dict, e
     except SceneFileError:
         raise
     except Exception as exc:
-        raise SceneFileError(redact(href), f"cannot open the {key} COG ({_gdal_error(exc)})", variable=key,
-                             expected=expected) from None
+        raise SceneFileError(
+            redact(href), f"cannot open the {key} COG ({_gdal_error(exc)})", variable=key, expected=expected
+        ) from None
     epsg = _asset_epsg(asset) or (crs.to_epsg() if crs is not None else None)
     if epsg is None:
-        raise SceneFileError(redact(href), "no EPSG code in the item (proj:epsg) or the COG", variable=key,
-                             expected="a UTM grid (ASTER L1T)")
+        raise SceneFileError(
+            redact(href),
+            "no EPSG code in the item (proj:epsg) or the COG",
+            variable=key,
+            expected="a UTM grid (ASTER L1T)",
+        )
     if crs is not None and crs.to_epsg() not in (None, epsg):
-        raise SceneFileError(redact(href), f"item proj:epsg {epsg} but the COG is in EPSG:{crs.to_epsg()}",
-                             variable=key, expected="the item's projection equal to the COG's")
+        raise SceneFileError(
+            redact(href),
+            f"item proj:epsg {epsg} but the COG is in EPSG:{crs.to_epsg()}",
+            variable=key,
+            expected="the item's projection equal to the COG's",
+        )
     given = asset.get("proj:transform")
     if given is not None and not np.allclose(np.asarray(given[:6], float), transform, rtol=0, atol=1e-6):
-        raise SceneFileError(redact(href), f"item proj:transform {list(given[:6])} but the COG has "
-                             f"{list(transform)}", variable=key, expected="the item's grid equal to the COG's")
+        raise SceneFileError(
+            redact(href),
+            f"item proj:transform {list(given[:6])} but the COG has {list(transform)}",
+            variable=key,
+            expected="the item's grid equal to the COG's",
+        )
     a, b, _, d, e, _ = transform
     if b != 0 or d != 0 or a <= 0 or e >= 0:
-        raise SceneFileError(redact(href), f"grid transform {list(transform)} is rotated or not north-up",
-                             variable=key, expected="a north-up UTM grid (ASTER L1T)")
+        raise SceneFileError(
+            redact(href),
+            f"grid transform {list(transform)} is rotated or not north-up",
+            variable=key,
+            expected="a north-up UTM grid (ASTER L1T)",
+        )
     return CogAsset(key, href, (ny, nx), count, dtype, int(epsg), transform, tiles, found)
 
 
@@ -249,8 +267,10 @@ class _Xml:
         except (SceneFileError, ElementTree.ParseError) as exc:
             log.warning("%s: XML metadata unusable (%s)", redact(self.href), exc)
             return {}
-        return {(psa.findtext("PSAName") or "").strip(): (psa.findtext("PSAValue") or "").strip()
-                for psa in root.iter("PSA")}
+        return {
+            (psa.findtext("PSAName") or "").strip(): (psa.findtext("PSAValue") or "").strip()
+            for psa in root.iter("PSA")
+        }
 
     def number(self, name: str) -> float | None:
         return _number(self.values.get(name))
@@ -262,21 +282,29 @@ class _Xml:
         return {band.lstrip("0") or band: gain for band, gain in pairs}
 
 
-def _coefficients(asset: dict, bands: tuple[str, ...], handbook: tuple[float, ...], key: str,
-                  fallback_note: str = "") -> tuple[tuple, tuple, str]:
+def _coefficients(
+    asset: dict, bands: tuple[str, ...], handbook: tuple[float, ...], key: str, fallback_note: str = ""
+) -> tuple[tuple, tuple, str]:
     """(gains, offsets, source) of an asset's bands: ``raster:bands`` scale/offset when every band has a
     scale, else the handbook UCC with L = (DN − 1)·UCC (logged as a warning, as the HDF reader does)."""
     raster = asset.get("raster:bands") or []
-    scales = [_number(b.get("scale")) for b in raster[:len(bands)]]
+    scales = [_number(b.get("scale")) for b in raster[: len(bands)]]
     if len(scales) == len(bands) and all(s is not None for s in scales) and any(s != 1 for s in scales):
-        offsets = tuple(_number(b.get("offset")) or 0.0 for b in raster[:len(bands)])
-        units = sorted({str(b["unit"]) for b in raster[:len(bands)] if b.get("unit")})
-        return tuple(scales), offsets, f"raster:bands scale/offset of the STAC item's {key} asset" + (
-            f" ({', '.join(units)})" if units else "")
-    _warn_once(f"no raster:bands scale/offset for the {key} bands in STAC items: using the ASTER handbook "
-               f"UCC{fallback_note}")
-    return handbook, tuple(-u for u in handbook), \
-        f"ASTER handbook UCC, L = (DN - 1) * UCC (not in the STAC item){fallback_note}"
+        offsets = tuple(_number(b.get("offset")) or 0.0 for b in raster[: len(bands)])
+        units = sorted({str(b["unit"]) for b in raster[: len(bands)] if b.get("unit")})
+        return (
+            tuple(scales),
+            offsets,
+            f"raster:bands scale/offset of the STAC item's {key} asset" + (f" ({', '.join(units)})" if units else ""),
+        )
+    _warn_once(
+        f"no raster:bands scale/offset for the {key} bands in STAC items: using the ASTER handbook UCC{fallback_note}"
+    )
+    return (
+        handbook,
+        tuple(-u for u in handbook),
+        f"ASTER handbook UCC, L = (DN - 1) * UCC (not in the STAC item){fallback_note}",
+    )
 
 
 _WARNED: set[str] = set()
@@ -290,8 +318,10 @@ def _warn_once(message: str) -> None:
 
 
 def _pointing(item: dict, tir_asset: dict, xml: _Xml) -> tuple[float, str]:
-    for where, source in ((tir_asset, "view:off_nadir of the STAC item's TIR asset"),
-                          (item["properties"], "view:off_nadir of the STAC item")):
+    for where, source in (
+        (tir_asset, "view:off_nadir of the STAC item's TIR asset"),
+        (item["properties"], "view:off_nadir of the STAC item"),
+    ):
         value = _number(where.get("view:off_nadir"))
         if value is not None:
             return value, source
@@ -316,12 +346,14 @@ def _sun(properties: dict, xml: _Xml) -> dict:
 
 def _bands(count: int, shape, names, type_code: int) -> tuple[SdsInfo, ...]:
     """Band descriptors of a COG: ``index`` is the 1-based GeoTIFF band number."""
-    return tuple(SdsInfo(i + 1, f"ImageData{name}", tuple(shape), type_code, ()) for i, name in
-                 enumerate(names[:count]))
+    return tuple(
+        SdsInfo(i + 1, f"ImageData{name}", tuple(shape), type_code, ()) for i, name in enumerate(names[:count])
+    )
 
 
-def _vnir(item: dict, location: str, remote: Remote, options: dict, tir: CogAsset, solar_zenith: float,
-          when: str, xml: _Xml) -> tuple[CogAsset | None, VnirGrid | None, str]:
+def _vnir(
+    item: dict, location: str, remote: Remote, options: dict, tir: CogAsset, solar_zenith: float, when: str, xml: _Xml
+) -> tuple[CogAsset | None, VnirGrid | None, str]:
     """The VNIR COG placed on the TIR grid with its calibration, or (None, None, why not)."""
     asset = item["assets"].get(VNIR_ASSET)
     if asset is None:
@@ -331,11 +363,16 @@ def _vnir(item: dict, location: str, remote: Remote, options: dict, tir: CogAsse
     href = _absolute_href(asset["href"], location)
     cog = _open_cog(VNIR_ASSET, href, asset, remote, options, EXPECTED_VNIR)
     if cog.count != len(VNIR_COG_BANDS) or cog.dtype != "uint8":
-        raise SceneFileError(redact(href), f"{cog.count} band(s) of {cog.dtype}", variable=VNIR_ASSET,
-                             expected=EXPECTED_VNIR)
+        raise SceneFileError(
+            redact(href), f"{cog.count} band(s) of {cog.dtype}", variable=VNIR_ASSET, expected=EXPECTED_VNIR
+        )
     if cog.epsg != tir.epsg:
-        raise SceneFileError(redact(href), f"EPSG:{cog.epsg} but the TIR asset is in EPSG:{tir.epsg}",
-                             variable=VNIR_ASSET, expected="VNIR and TIR on one UTM zone")
+        raise SceneFileError(
+            redact(href),
+            f"EPSG:{cog.epsg} but the TIR asset is in EPSG:{tir.epsg}",
+            variable=VNIR_ASSET,
+            expected="VNIR and TIR on one UTM zone",
+        )
     gains = {band: xml.gains().get(band, "NOR") for band in VNIR_BANDS}
     if any(g not in VNIR_UCC[b] for b, g in gains.items()):
         return None, None, f"VNIR gain {gains} (band off or unknown setting): NDVI is NaN"
@@ -343,18 +380,33 @@ def _vnir(item: dict, location: str, remote: Remote, options: dict, tir: CogAsse
     raster = asset.get("raster:bands") or []
     chosen = {"raster:bands": [raster[i] for i in picked]} if len(raster) == len(VNIR_COG_BANDS) else {}
     note = "" if xml.gains() else " (gain NOR assumed: no ASTERGains in the XML metadata)"
-    gain, offset, source = _coefficients(chosen, VNIR_BANDS, tuple(VNIR_UCC[b][g] for b, g in gains.items()),
-                                         VNIR_ASSET, note)
+    gain, offset, source = _coefficients(
+        chosen, VNIR_BANDS, tuple(VNIR_UCC[b][g] for b, g in gains.items()), VNIR_ASSET, note
+    )
     placement = grid_placement(cog.projection(), cog.shape, tir.projection(), tir.shape)
     if placement is None:
         log.warning("%s: the VNIR grid does not nest in the TIR grid: NDVI is NaN", redact(href))
         return None, None, "VNIR grid (proj:transform) does not nest in the TIR grid: NDVI is NaN"
     factor, origin = placement
     bands = tuple(_bands(cog.count, cog.shape, VNIR_COG_BANDS, PYHDF_UINT8)[i] for i in picked)
-    grid = VnirGrid(bands, gain, offset, source, factor, origin, reflectance_factors(solar_zenith, when),
-                    band1_note="band 1 is not in the STAC item's VNIR COG: its reflectance is NaN")
-    return cog, grid, (f"VNIR bands 2 and 3N of the STAC item's VNIR COG placed by the assets' proj:transform "
-                       f"({factor} x {factor} VNIR pixels per TIR pixel), calibration: {source}")
+    grid = VnirGrid(
+        bands,
+        gain,
+        offset,
+        source,
+        factor,
+        origin,
+        reflectance_factors(solar_zenith, when),
+        band1_note="band 1 is not in the STAC item's VNIR COG: its reflectance is NaN",
+    )
+    return (
+        cog,
+        grid,
+        (
+            f"VNIR bands 2 and 3N of the STAC item's VNIR COG placed by the assets' proj:transform "
+            f"({factor} x {factor} VNIR pixels per TIR pixel), calibration: {source}"
+        ),
+    )
 
 
 def read_stac_scene(location, remote: Remote | None = None) -> StacScene:
@@ -372,43 +424,76 @@ def read_stac_scene(location, remote: Remote | None = None) -> StacScene:
         raise _item_error(location, f"not a STAC item ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
     assets = item.get("assets") or {}
     if TIR_ASSET not in assets:
-        raise _item_error(location, f"no {TIR_ASSET} asset (assets: {', '.join(sorted(assets)) or 'none'})",
-                          variable="assets", expected=f"{EXPECTED_ITEM}, with a TIR COG asset ({EXPECTED_TIR})")
+        raise _item_error(
+            location,
+            f"no {TIR_ASSET} asset (assets: {', '.join(sorted(assets)) or 'none'})",
+            variable="assets",
+            expected=f"{EXPECTED_ITEM}, with a TIR COG asset ({EXPECTED_TIR})",
+        )
     tir_href = _absolute_href(assets[TIR_ASSET]["href"], location)
     options = gdal_options(tir_href, remote)
     tir = _open_cog(TIR_ASSET, tir_href, assets[TIR_ASSET], remote, options, EXPECTED_TIR)
     if tir.count != len(BANDS) or tir.dtype != "uint16":
-        raise SceneFileError(redact(tir_href), f"{tir.count} band(s) of {tir.dtype}", variable=TIR_ASSET,
-                             expected=EXPECTED_TIR)
+        raise SceneFileError(
+            redact(tir_href), f"{tir.count} band(s) of {tir.dtype}", variable=TIR_ASSET, expected=EXPECTED_TIR
+        )
     xml_href = assets.get(XML_ASSET, {}).get("href")
     xml = _Xml(_absolute_href(xml_href, location) if xml_href else None, remote)
     properties = item.get("properties") or {}
     if moment is None:
-        raise _item_error(location, "no datetime", variable="properties.datetime",
-                          expected="the acquisition time of the scene")
+        raise _item_error(
+            location, "no datetime", variable="properties.datetime", expected="the acquisition time of the scene"
+        )
     when = iso_utc(moment)
     pointing, pointing_source = _pointing(item, assets[TIR_ASSET], xml)
     if not math.isnan(pointing) and not abs(pointing) <= MAX_TIR_POINTING_DEG:
-        raise _item_error(location, f"TIR pointing angle {pointing}° ({pointing_source})", variable="view:off_nadir",
-                          expected=f"a finite angle within ±{MAX_TIR_POINTING_DEG}° (ASTER TIR cross-track pointing)")
+        raise _item_error(
+            location,
+            f"TIR pointing angle {pointing}° ({pointing_source})",
+            variable="view:off_nadir",
+            expected=f"a finite angle within ±{MAX_TIR_POINTING_DEG}° (ASTER TIR cross-track pointing)",
+        )
     if math.isnan(pointing):
         log.warning("%s: TIR pointing angle unavailable (%s): view_zenith is NaN", redact(location), pointing_source)
     sun = _sun(properties, xml)
     solar_zenith = 90.0 - sun["solar_elevation"] if "solar_elevation" in sun else math.nan
-    gain, offset, source = _coefficients(assets[TIR_ASSET], tuple(b[1:] for b in BANDS),
-                                         tuple(b.ucc for b in ASTER_TIR.bands), TIR_ASSET)
+    gain, offset, source = _coefficients(
+        assets[TIR_ASSET], tuple(b[1:] for b in BANDS), tuple(b.ucc for b in ASTER_TIR.bands), TIR_ASSET
+    )
     if not all(np.isfinite(g) and g > 0 for g in gain):
-        raise SceneFileError(redact(tir_href), f"raster:bands scales {list(gain)}", variable="raster:bands",
-                             expected="finite positive radiance per DN for every TIR band")
+        raise SceneFileError(
+            redact(tir_href),
+            f"raster:bands scales {list(gain)}",
+            variable="raster:bands",
+            expected="finite positive radiance per DN for every TIR band",
+        )
     vnir_cog, vnir, vnir_note = _vnir(item, location, remote, options, tir, solar_zenith, when, xml)
     attrs = {"product": "AST_L1T", "processing_level": "1T", **_centre(item), **sun}
-    scene = TirScene(redact(location), "1T", tir.shape, _bands(tir.count, tir.shape, [b[1:] for b in BANDS],
-                                                                  PYHDF_UINT16),
-                     None, None, (0.0, 0.0), (0.0, 0.0), tir.projection(), gain, offset, source, pointing,
-                     pointing_source, solar_zenith, when, vnir, vnir_note, attrs)
+    scene = TirScene(
+        redact(location),
+        "1T",
+        tir.shape,
+        _bands(tir.count, tir.shape, [b[1:] for b in BANDS], PYHDF_UINT16),
+        None,
+        None,
+        (0.0, 0.0),
+        (0.0, 0.0),
+        tir.projection(),
+        gain,
+        offset,
+        source,
+        pointing,
+        pointing_source,
+        solar_zenith,
+        when,
+        vnir,
+        vnir_note,
+        attrs,
+    )
     digest = _digest(data, [cog for cog in (tir, vnir_cog) if cog is not None])
-    return StacScene(location, str(item.get("id") or Path(location).stem), scene, tir, vnir_cog, options, digest,
-                     len(data))
+    return StacScene(
+        location, str(item.get("id") or Path(location).stem), scene, tir, vnir_cog, options, digest, len(data)
+    )
 
 
 def _digest(item_bytes: bytes, assets: list[CogAsset]) -> str:
@@ -422,8 +507,11 @@ def current_digest(stac: StacScene, remote: Remote) -> str:
     """The digest the scene has now (the item read again, its assets' identities asked again): differs from
     ``stac.digest`` when the item or an image changed."""
     data = read_document(stac.location, remote, EXPECTED_ITEM)
-    assets = [replace(cog, identity=_asset_identity(cog.href, remote, EXPECTED_TIR))
-              for cog in (stac.tir, stac.vnir) if cog is not None]
+    assets = [
+        replace(cog, identity=_asset_identity(cog.href, remote, EXPECTED_TIR))
+        for cog in (stac.tir, stac.vnir)
+        if cog is not None
+    ]
     return _digest(data, assets)
 
 
@@ -444,13 +532,18 @@ def _read_cog(href: str, key: str, options: dict, indexes: list[int], window: tu
     rows, cols = window
     try:
         with rasterio.Env(**options), rasterio.open(href) as src:
-            block = src.read(indexes, window=Window(cols.start, rows.start, cols.stop - cols.start,
-                                                    rows.stop - rows.start))
+            block = src.read(
+                indexes, window=Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+            )
     except Exception as exc:
         reason = _http_status(href, float(options.get("GDAL_HTTP_TIMEOUT", 30))) or _gdal_error(exc)
-        raise SceneFileError(redact(href), f"reading lines {rows.start}-{rows.stop - 1}, pixels {cols.start}-"
-                             f"{cols.stop - 1} failed ({reason})", variable=key, expected=expected) from None
-    return [block[i][::rows.step or 1, ::cols.step or 1] for i in range(len(indexes))]
+        raise SceneFileError(
+            redact(href),
+            f"reading lines {rows.start}-{rows.stop - 1}, pixels {cols.start}-{cols.stop - 1} failed ({reason})",
+            variable=key,
+            expected=expected,
+        ) from None
+    return [block[i][:: rows.step or 1, :: cols.step or 1] for i in range(len(indexes))]
 
 
 class CogTirArray(TirArray):
@@ -462,8 +555,12 @@ class CogTirArray(TirArray):
 
     def _read(self, selected: list[int], spatial: tuple) -> list[np.ndarray]:
         indexes = [self.bands[i].index for i in selected]
-        return read_basic(lambda window: _read_cog(self.href, TIR_ASSET, self.options, indexes, window, EXPECTED_TIR),
-                          spatial, self.shape[1:], len(indexes))
+        return read_basic(
+            lambda window: _read_cog(self.href, TIR_ASSET, self.options, indexes, window, EXPECTED_TIR),
+            spatial,
+            self.shape[1:],
+            len(indexes),
+        )
 
 
 class _CogVnirRead:
@@ -503,8 +600,9 @@ def open_stac_dataset(stac: StacScene, chunks: dict[str, int] | None = None) -> 
     vnir_href = stac.vnir.href if stac.vnir else None
     ndvi_array = functools.partial(CogNdviArray, href=vnir_href, options=stac.gdal)
     reflectance_array = functools.partial(CogVnirReflectanceArray, href=vnir_href, options=stac.gdal)
-    ds = build_dataset(scene, tir_array=tir_array, ndvi_array=ndvi_array, reflectance_array=reflectance_array,
-                       preferred=preferred)
+    ds = build_dataset(
+        scene, tir_array=tir_array, ndvi_array=ndvi_array, reflectance_array=reflectance_array, preferred=preferred
+    )
     return ds.chunk({"band": -1, **(chunks or tiles)}, token=stac.digest)
 
 

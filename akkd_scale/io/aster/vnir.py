@@ -2,6 +2,7 @@
 reflectance, the lazy ``ndvi`` (bands 2, 3N) and ``vnir_reflectance`` (bands 1, 2, 3N, for the cloud mask)
 variables (steps in ``docs/reader.md``, *VNIR NDVI* and *VNIR reflectance*). Missing or unusable VNIR is
 normal (night scenes): it gives NaN and a reason, never an error."""
+
 from __future__ import annotations
 
 import logging
@@ -92,8 +93,10 @@ def grid_placement(vnir: MapProjection, vshape, tir: MapProjection, tir_shape) -
     factor = round(ratio) if math.isfinite(ratio) else 0
     if vnir.epsg != tir.epsg or not 1 <= factor <= MAX_VNIR_FACTOR or abs(ratio - factor) > 0.01 * factor:
         return None
-    origin = (round(((vnir.upper_left[1] + vres / 2) - (tir.upper_left[1] + tres / 2)) / vres),
-              round(((tir.upper_left[0] - tres / 2) - (vnir.upper_left[0] - vres / 2)) / vres))
+    origin = (
+        round(((vnir.upper_left[1] + vres / 2) - (tir.upper_left[1] + tres / 2)) / vres),
+        round(((tir.upper_left[0] - tres / 2) - (vnir.upper_left[0] - vres / 2)) / vres),
+    )
     return factor, origin
 
 
@@ -110,11 +113,10 @@ def reflectance_factors(solar_zenith: float, when: str, bands=VNIR_BANDS) -> tup
     doy = datetime.fromisoformat(when.replace("Z", "+00:00")).timetuple().tm_yday
     distance = earth_sun_distance_au(doy)
     cos_sun = math.cos(math.radians(solar_zenith))
-    return tuple(math.pi * distance ** 2 / (SOLAR_IRRADIANCE[b] * cos_sun) for b in bands)
+    return tuple(math.pi * distance**2 / (SOLAR_IRRADIANCE[b] * cos_sun) for b in bands)
 
 
-def _band1(structure: Structure, meta: Metadata, shape, solar_zenith: float, when: str
-           ) -> tuple[VnirBand | None, str]:
+def _band1(structure: Structure, meta: Metadata, shape, solar_zenith: float, when: str) -> tuple[VnirBand | None, str]:
     """VNIR band 1 on the grid of bands 2/3N (same shape), or (None, why not): it only feeds ``vnir_reflectance``."""
     try:
         (info,) = image_bands(structure, VNIR_SWATH, ("ImageData1",), PYHDF_UINT8, "uint8")
@@ -129,8 +131,15 @@ def _band1(structure: Structure, meta: Metadata, shape, solar_zenith: float, whe
     return VnirBand(info, gain, offset, factor), "band 1 with bands 2 and 3N"
 
 
-def vnir_grid(structure: Structure, meta: Metadata, level: str, tir_shape, tir_projection: MapProjection | None,
-              solar_zenith: float, when: str) -> tuple[VnirGrid | None, str]:
+def vnir_grid(
+    structure: Structure,
+    meta: Metadata,
+    level: str,
+    tir_shape,
+    tir_projection: MapProjection | None,
+    solar_zenith: float,
+    when: str,
+) -> tuple[VnirGrid | None, str]:
     """VNIR bands 2/3N on the TIR grid, or (None, why not)."""
     path = structure.path
     if VNIR_SWATH not in structure.swaths:
@@ -148,16 +157,18 @@ def vnir_grid(structure: Structure, meta: Metadata, level: str, tir_shape, tir_p
     if level == "1T":
         placement = _l1t_placement(meta, vshape, tir_shape, tir_projection)
         if placement is None:
-            log.warning("%s: the VNIR grid (productmetadata.v) does not nest in the TIR grid: NDVI is NaN",
-                        describe_path(path))
+            log.warning(
+                "%s: the VNIR grid (productmetadata.v) does not nest in the TIR grid: NDVI is NaN", describe_path(path)
+            )
             return None, "VNIR grid (productmetadata.v) does not nest in the TIR grid: NDVI is NaN"
         factor, origin, placed = placement
         note += placed
     else:
         factor, origin = _whole_multiple(vshape, tir_shape), (0, 0)
         if factor is None:
-            log.warning("%s: VNIR %s is not a whole multiple of TIR %s: NDVI is NaN", describe_path(path),
-                        vshape, tir_shape)
+            log.warning(
+                "%s: VNIR %s is not a whole multiple of TIR %s: NDVI is NaN", describe_path(path), vshape, tir_shape
+            )
             return None, f"VNIR {vshape} is not a whole multiple of TIR {tir_shape}: NDVI is NaN"
     gains = {b: band_gains(meta).get(b, "NOR") for b in VNIR_BANDS}
     if any(g not in VNIR_UCC[b] for b, g in gains.items()):
@@ -165,8 +176,13 @@ def vnir_grid(structure: Structure, meta: Metadata, level: str, tir_shape, tir_p
         return None, f"VNIR gain {gains} (band off or unknown setting): NDVI is NaN"
     gain, offset, source = calibration(meta, VNIR_BANDS, "VNIR", tuple(VNIR_UCC[b][g] for b, g in gains.items()))
     if not all(math.isfinite(g) and g > 0 and math.isfinite(o) for g, o in zip(gain, offset)):
-        log.warning("%s: VNIR unit conversion coefficients %s / %s (%s) unusable: NDVI is NaN", describe_path(path),
-                    gain, offset, source)
+        log.warning(
+            "%s: VNIR unit conversion coefficients %s / %s (%s) unusable: NDVI is NaN",
+            describe_path(path),
+            gain,
+            offset,
+            source,
+        )
         return None, f"VNIR unit conversion coefficients {gain} / {offset} unusable ({source}): NDVI is NaN"
     reflectance = reflectance_factors(solar_zenith, when)
     note += f" ({factor} x {factor} VNIR pixels per TIR pixel), calibration: {source}"
@@ -197,8 +213,10 @@ class NdviArray(SpatialArray):
         valid = (dn != VNIR_FILL) & (dn != VNIR_SATURATED)
         shape = (r1 - r0, f, c1 - c0, f)
         # reflectance is linear in DN: average the DN over the f x f pixels first (no full-size float copy)
-        red, nir = ((vnir.gain[i] * dn[i].reshape(shape).mean(axis=(1, 3)) + vnir.offset[i])
-                    * vnir.reflectance_factor[i] for i in range(2))
+        red, nir = (
+            (vnir.gain[i] * dn[i].reshape(shape).mean(axis=(1, 3)) + vnir.offset[i]) * vnir.reflectance_factor[i]
+            for i in range(2)
+        )
         complete = valid.all(axis=0).reshape(shape).all(axis=(1, 3))
         return ndvi_from_reflectance(np.where(complete, red, np.nan), nir)
 
@@ -229,8 +247,10 @@ def vnir_window(read, vnir: VnirGrid, infos, r0, r1, c0, c1) -> np.ndarray:
     dn = np.full((len(infos), lines[1] - lines[0], pixels[1] - pixels[0]), VNIR_FILL, np.uint8)
     if all(lo < hi for lo, hi in inside):
         windows = read(infos, tuple(slice(lo, hi) for lo, hi in inside))
-        target = (slice(inside[0][0] - lines[0], inside[0][1] - lines[0]),
-                  slice(inside[1][0] - pixels[0], inside[1][1] - pixels[0]))
+        target = (
+            slice(inside[0][0] - lines[0], inside[0][1] - lines[0]),
+            slice(inside[1][0] - pixels[0], inside[1][1] - pixels[0]),
+        )
         for i, window in enumerate(windows):
             dn[i][target] = window
     return dn
@@ -254,7 +274,8 @@ def _pixel_stats(counts: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray, np
 
 class VnirReflectanceArray(BackendArray):
     """(vnir_band, y, x) TOA reflectance of VNIR bands 1, 2, 3N, each averaged over the VNIR pixels of a TIR pixel
-    like NDVI, float64: the very numbers NDVI is computed from (:func:`ndvi_from_reflectance`). NaN where any of them is fill, outside the VNIR image, or the band is missing (no VNIR: NaN
+    like NDVI, float64: the very numbers NDVI is computed from (:func:`ndvi_from_reflectance`). NaN where any of
+    them is fill, outside the VNIR image, or the band is missing (no VNIR: NaN
     everywhere); +inf where none is fill but any is saturated (DN 255): brighter than the band can measure,
     which the cloud mask must know (a saturated pixel is bright, not missing)."""
 
@@ -265,8 +286,9 @@ class VnirReflectanceArray(BackendArray):
         self.dtype = np.dtype("float64")
 
     def __getitem__(self, key):
-        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC,
-                                                  self._raw_indexing_method)
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.BASIC, self._raw_indexing_method
+        )
 
     def _raw_indexing_method(self, key: tuple) -> np.ndarray:
         bands = np.arange(self.shape[0])[key[0]]
@@ -283,8 +305,10 @@ class VnirReflectanceArray(BackendArray):
 
     def _block(self, r0, r1, c0, c1) -> np.ndarray:
         vnir, f = self.vnir, self.vnir.factor
-        calibrated = [VnirBand(info, g, o, k) for info, g, o, k in
-                      zip(vnir.bands, vnir.gain, vnir.offset, vnir.reflectance_factor)]
+        calibrated = [
+            VnirBand(info, g, o, k)
+            for info, g, o, k in zip(vnir.bands, vnir.gain, vnir.offset, vnir.reflectance_factor)
+        ]
         present = ([vnir.band1] if vnir.band1 is not None else []) + calibrated
         dn = vnir_window(self._read, vnir, [b.info for b in present], r0, r1, c0, c1)
         out = np.full((len(REFLECTANCE_BANDS), r1 - r0, c1 - c0), np.nan, np.float64)

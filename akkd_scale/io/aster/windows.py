@@ -1,5 +1,6 @@
 """Window reads for the lazy variables: one basic-index (line, pixel) window of image SDS, read by path
 per Dask chunk, and the base class of the variables computed per window (geolocation, NDVI)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,6 +34,7 @@ def window_shape(key: tuple, shape: tuple) -> tuple[int, ...]:
 
 def read_windows(path: str, infos, key: tuple) -> list[np.ndarray]:
     """Read the same (line, pixel) basic-index window of several bands, reopening the file by path once."""
+
     def read(window):
         with open_sd(path) as sd:
             return [read_sds(sd, path, info, window) for info in infos]
@@ -67,8 +69,9 @@ class SpatialArray(BackendArray):
     """Base of the computed (y, x) variables: basic indexing → :meth:`_compute` on row/column indices."""
 
     def __getitem__(self, key):
-        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC,
-                                                  self._raw_indexing_method)
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.BASIC, self._raw_indexing_method
+        )
 
     def _raw_indexing_method(self, key: tuple) -> np.ndarray:
         rows, cols, squeeze = window_positions(key, self.shape)
