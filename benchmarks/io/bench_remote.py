@@ -157,8 +157,13 @@ def main() -> None:
         inputs = {wanted[m]: inputs[wanted[m]] for m in args.modes.split(",")}
         ref = bundle_ref(args.bundle)
         # cloud_mask="none": the COG layout has no VNIR band 1, which the built-in day tests use (docs/cloud.md)
-        common = {"bundle": ref, "executor": "threads", "storage_options": options, "staging_dir": root / "staging",
-                  "cloud_mask": "none"}
+        common = {
+            "bundle": ref,
+            "executor": "threads",
+            "storage_options": options,
+            "staging_dir": root / "staging",
+            "cloud_mask": "none",
+        }
         for k, urls in enumerate(inputs.values()):
             run_scenes(urls[:1], root / f"warm{k}.zarr", **common)
         staging = _time_staging()
