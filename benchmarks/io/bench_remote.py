@@ -156,7 +156,8 @@ def main() -> None:
         wanted = {"local": "local HDF", "s3": "S3 HDF (staged)", "cog": "HTTP COG (STAC)"}
         inputs = {wanted[m]: inputs[wanted[m]] for m in args.modes.split(",")}
         ref = bundle_ref(args.bundle)
-        # cloud_mask="none": the COG layout has no VNIR band 1, which the built-in day tests use (docs/cloud.md)
+        # cloud_mask="none": the cloud buffer depends on the chunking (no halo), and COG scenes are chunked in row
+        # halves of whole tiles, HDF scenes in column halves: every other output is the same either way
         common = {
             "bundle": ref,
             "executor": "threads",

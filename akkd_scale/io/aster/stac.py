@@ -50,7 +50,7 @@ from .backend import TirArray, build_dataset
 from .metadata import MapProjection, iso_utc
 from .scene import MAX_TIR_POINTING_DEG, TirScene
 from .structure import PYHDF_UINT8, PYHDF_UINT16
-from .vnir import VNIR_BANDS, NdviArray, VnirGrid, VnirReflectanceArray, grid_placement, reflectance_factors
+from .vnir import VNIR_BANDS, NdviArray, VnirBand, VnirGrid, VnirReflectanceArray, grid_placement, reflectance_factors
 from .windows import read_basic
 
 log = logging.getLogger(__name__)
@@ -388,16 +388,18 @@ def _vnir(
         log.warning("%s: the VNIR grid does not nest in the TIR grid: NDVI is NaN", redact(href))
         return None, None, "VNIR grid (proj:transform) does not nest in the TIR grid: NDVI is NaN"
     factor, origin = placement
-    bands = tuple(_bands(cog.count, cog.shape, VNIR_COG_BANDS, PYHDF_UINT8)[i] for i in picked)
+    infos = _bands(cog.count, cog.shape, VNIR_COG_BANDS, PYHDF_UINT8)
+    band1, band1_note = _band1(infos[VNIR_COG_BANDS.index("1")], raster, xml, solar_zenith, when)
     grid = VnirGrid(
-        bands,
+        (infos[picked[0]], infos[picked[1]]),
         gain,
         offset,
         source,
         factor,
         origin,
         reflectance_factors(solar_zenith, when),
-        band1_note="band 1 is not in the STAC item's VNIR COG: its reflectance is NaN",
+        band1,
+        band1_note,
     )
     return (
         cog,
@@ -407,6 +409,18 @@ def _vnir(
             f"({factor} x {factor} VNIR pixels per TIR pixel), calibration: {source}"
         ),
     )
+
+
+def _band1(info: SdsInfo, raster: list, xml: _Xml, solar_zenith: float, when: str) -> tuple[VnirBand | None, str]:
+    """VNIR band 1 of the COG (for ``vnir_reflectance``, the cloud tests' green band), calibrated as bands 2/3N:
+    its ``raster:bands`` scale/offset, else the handbook UCC of its ``ASTERGains`` setting (NOR without it)."""
+    setting = xml.gains().get("1", "NOR")
+    if setting not in VNIR_UCC["1"]:
+        return None, f"band 1 unusable (gain {setting}): its reflectance is NaN"
+    chosen = {"raster:bands": raster[:1]} if len(raster) == len(VNIR_COG_BANDS) else {}
+    (gain,), (offset,), _ = _coefficients(chosen, ("1",), (VNIR_UCC["1"][setting],), VNIR_ASSET)
+    (factor,) = reflectance_factors(solar_zenith, when, ("1",))
+    return VnirBand(info, gain, offset, factor), "band 1 with bands 2 and 3N"
 
 
 def read_stac_scene(location, remote: Remote | None = None) -> StacScene:
@@ -564,8 +578,7 @@ class CogTirArray(TirArray):
 
 
 class _CogVnirRead:
-    """The VNIR arrays' pixel reads from the VNIR COG (bands 2 and 3N; band 1 is not in the COG, so its
-    ``vnir_reflectance`` is NaN)."""
+    """The VNIR arrays' pixel reads from the VNIR COG (bands 1, 2 and 3N, by GeoTIFF band number)."""
 
     def __init__(self, path: str, vnir: VnirGrid | None, shape, *, href: str | None, options: dict):
         super().__init__(path, vnir, shape)
@@ -580,7 +593,7 @@ class CogNdviArray(_CogVnirRead, NdviArray):
 
 
 class CogVnirReflectanceArray(_CogVnirRead, VnirReflectanceArray):
-    """The reader's ``vnir_reflectance`` array reading VNIR bands 2 and 3N from the VNIR COG."""
+    """The reader's ``vnir_reflectance`` array reading VNIR bands 1, 2 and 3N from the VNIR COG."""
 
 
 def tile_chunks(stac: StacScene, chunks: dict[str, int]) -> dict[str, int]:
