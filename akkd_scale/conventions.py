@@ -35,8 +35,16 @@ N_FEATURES = len(INPUT_NAMES)
 N_TARGETS = len(OUTPUT_NAMES)
 #: Inputs a bundle may name beyond the bands and view zenith: input name → (dataset variable, unit, the
 #: value the networks see where the variable is missing or NaN; None: a missing value invalidates the pixel).
-#: NDVI is missing at night and without VNIR; -2 lies outside NDVI's physical range [-1, 1].
-OPTIONAL_INPUTS = {"ndvi": (NDVI, "1", -2.0)}
+#: NDVI is missing at night and without VNIR; -2 lies outside NDVI's physical range [-1, 1]. The atmospheric
+#: inputs (reanalysis column water vapour and near-surface air temperature, ``--atmosphere-data``) are missing
+#: together where no atmosphere file is given: -1 g cm⁻² and 200 K lie outside what a clear land pixel has.
+OPTIONAL_INPUTS = {
+    "ndvi": (NDVI, "1", -2.0),
+    "column_water_vapour": (CWV, "g cm-2", -1.0),
+    "air_temperature": (TAIR, "K", 200.0),
+}
+#: The optional inputs that come from an atmosphere (reanalysis) file, given or missing together.
+ATMOSPHERE_INPUTS = ("column_water_vapour", "air_temperature")
 
 #: Noise-equivalent temperature difference of ASTER TIR at 300 K (K), used for simulated noise.
 NEDT_K = 0.3
