@@ -26,6 +26,12 @@ CLOUD_TESTS = "cloud_tests"
 CWV = "column_water_vapour"
 TAIR = "air_temperature"
 
+#: Output variable (uint8) with ``--atmosphere-data``: 1 where the networks had the reanalysis column water vapour
+#: and air temperature, 0 where they ran without them (outside the files with ``--atmosphere-data-optional``).
+ATMOSPHERE_GIVEN = "atmosphere_input"
+#: ``retrieve(atmosphere_data=...)`` value that takes ``column_water_vapour``/``air_temperature`` from the dataset.
+ATMOSPHERE_FROM_DATASET = "dataset"
+
 #: Network inputs and outputs (the bundle's input/output specification).
 INPUT_NAMES = tuple(f"BT{b[1:]}" for b in BANDS) + ("view_zenith",)
 INPUT_UNITS = ("K",) * len(BANDS) + ("deg",)
@@ -111,6 +117,12 @@ OUTPUT_ATTRS = {
     "band": {"long_name": "ASTER TIR band"},
     "latitude": {"units": "degrees_north", "long_name": "geodetic latitude", "standard_name": "latitude"},
     "longitude": {"units": "degrees_east", "long_name": "longitude", "standard_name": "longitude"},
+    ATMOSPHERE_GIVEN: {
+        "long_name": "networks had reanalysis column water vapour and air temperature",
+        "units": "1",
+        "flag_values": [0, 1],
+        "flag_meanings": "bands_only with_atmosphere",
+    },
     "land_cover": {
         "long_name": "land-cover class",
         "units": "1",
