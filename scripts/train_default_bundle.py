@@ -42,6 +42,7 @@ from akkd_scale.training.evaluate import (
     select_test_split,
     write_report,
 )
+from akkd_scale.training.recalibrate import recalibrate_bundle
 from akkd_scale.training.recipe import SuiteConfig, prepare_rows, train_suite
 from akkd_scale.training.students import FitConfig, predict
 from akkd_scale.training.teacher import TeacherConfig, train_baseline
@@ -94,7 +95,35 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--evaluate-only", action="store_true", help="only (re)write the evaluation report of the bundle at --out"
     )
+    parser.add_argument(
+        "--recalibrate-only",
+        action="store_true",
+        help="refit the sigma calibration of the bundle at --out on its calibration rows, then re-evaluate",
+    )
     return parser.parse_args(argv)
+
+
+def suite_config(args, work: Path) -> SuiteConfig:
+    """The recipe's configuration from the command line (also what ``--recalibrate-only`` rebuilds rows with)."""
+    return SuiteConfig(
+        out=str(args.out),
+        search_directory=str(work / "autokeras_search"),
+        seed=args.seed,
+        alpha=args.alpha,
+        alphas=tuple(numbers(args.alphas)),
+        ndvi_missing_fraction=args.ndvi_missing_fraction,
+        atmosphere_missing_fraction=args.atmosphere_missing_fraction,
+        class_labelled=args.class_labelled,
+        teacher=TeacherConfig(
+            max_trials=args.max_trials,
+            epochs=args.teacher_epochs,
+            time_limit_s=args.teacher_time_limit,
+            num_layers=tuple(int(v) for v in numbers(args.teacher_layers)),
+            num_units=tuple(int(v) for v in numbers(args.teacher_units)),
+            refine_epochs=args.refine_epochs,
+        ),
+        student=FitConfig(epochs=args.student_epochs),
+    )
 
 
 def numbers(text: str) -> list[float]:
@@ -123,28 +152,13 @@ def main(argv=None) -> Path:
     timings["simulate_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
+    config = suite_config(args, work)
+    if args.recalibrate_only:
+        recalibrate_bundle(args.out, training_set, config)
+        args.evaluate_only = True
     if args.evaluate_only:
         baseline = work / "baseline_mlp.keras"
         return write_evaluation(training_set, Path(args.out), baseline if baseline.exists() else None)
-    config = SuiteConfig(
-        out=str(args.out),
-        search_directory=str(work / "autokeras_search"),
-        seed=args.seed,
-        alpha=args.alpha,
-        alphas=tuple(numbers(args.alphas)),
-        ndvi_missing_fraction=args.ndvi_missing_fraction,
-        atmosphere_missing_fraction=args.atmosphere_missing_fraction,
-        class_labelled=args.class_labelled,
-        teacher=TeacherConfig(
-            max_trials=args.max_trials,
-            epochs=args.teacher_epochs,
-            time_limit_s=args.teacher_time_limit,
-            num_layers=tuple(int(v) for v in numbers(args.teacher_layers)),
-            num_units=tuple(int(v) for v in numbers(args.teacher_units)),
-            refine_epochs=args.refine_epochs,
-        ),
-        student=FitConfig(epochs=args.student_epochs),
-    )
     bundle_dir = train_suite(training_set, config)
     timings["train_s"] = time.perf_counter() - start
 

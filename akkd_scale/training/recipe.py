@@ -22,7 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from ..constants import REANALYSIS_CWV_LOG_SIGMA, REANALYSIS_TAIR_SIGMA_K
-from ..conventions import ATMOSPHERE_INPUTS, BANDS, CWV, INPUT_NAMES, LAND_COVER_CLASSES, NEDT_K, TAIR
+from ..conventions import (
+    ATMOSPHERE_INPUTS,
+    BANDS,
+    CWV,
+    INPUT_NAMES,
+    LAND_COVER_CLASSES,
+    NEDT_K,
+    OPTIONAL_INPUTS,
+    TAIR,
+)
 from ..metrics import metrics
 from ..models import fusion as fusion_mod
 from ..models.strata import assign_strata, fit_strata, n_strata, stratum_names
@@ -258,8 +267,24 @@ def train_land_cover_students(
     return ClassStudents(tuple(classes), class_models, class_info)
 
 
+def given_cwv(x: np.ndarray, inputs) -> np.ndarray | None:
+    """The column water vapour the networks are given in rows ``x`` (NaN where missing), or None when
+    ``inputs`` has no such input."""
+    if CWV not in inputs:
+        return None
+    column = list(inputs).index(CWV)
+    return np.where(x[:, column] == np.float32(OPTIONAL_INPUTS[CWV][2]), np.nan, x[:, column]).astype(np.float64)
+
+
 def fit_fusion_and_calibration(
-    teacher, global_models, local_models, cal: Rows, strata_spec: dict, n_classes: int, cwv_coefficients=None
+    teacher,
+    global_models,
+    local_models,
+    cal: Rows,
+    strata_spec: dict,
+    n_classes: int,
+    cwv_coefficients=None,
+    inputs=(),
 ) -> tuple[dict, dict, Rows, np.ndarray]:
     """Fusion weights and calibrated uncertainty per local model, fitted on calibration rows.
 
@@ -300,6 +325,8 @@ def fit_fusion_and_calibration(
         x[:, :n_bands],
         rows.column_water_vapour,
         coefficients=cwv_coefficients,
+        given_cwv=given_cwv(x, inputs),
+        given_input=CWV if CWV in inputs else None,
     )
     return fusion, preds, rows, local
 
@@ -389,7 +416,13 @@ def train_suite(train_ds, config: SuiteConfig) -> Path:
     global_models, strata_models = train_strata_students(rows, targets, spec, config)
     classes = train_land_cover_students(rows, teacher_z, config, rng)
     fusion, preds, doubled, local = fit_fusion_and_calibration(
-        teacher, global_models, classes.models + strata_models, rows.calibration, spec, len(classes.classes)
+        teacher,
+        global_models,
+        classes.models + strata_models,
+        rows.calibration,
+        spec,
+        len(classes.classes),
+        inputs=rows.inputs,
     )
     students = {
         "global": global_models,
