@@ -44,6 +44,7 @@ from ..clouds.external import check_convention
 from ..conventions import BANDS, BT, QC_CLOUD, QC_INVALID_INPUT
 from ..errors import ClusterError, InputError, ParameterError, SceneFileError
 from ..io.aster.stac import StacScene, current_digest, is_stac_item, open_stac_dataset, read_stac_scene, tile_chunks
+from ..io.aster.stac_search import StacSearch, search_items
 from ..io.remote import TIMEOUT_S as REMOTE_TIMEOUT_S
 from ..io.remote import Identity, Remote, Staged, expand, identity, is_url, redact, redact_command_line, release, stage
 from ..landcover.legends import check_legend
@@ -275,6 +276,7 @@ def run_scenes(
     cloud_mask="auto",
     cloud_mask_convention: str | None = None,
     keep_cloudy: bool = False,
+    stac: StacSearch | None = None,
 ) -> pd.DataFrame:
     """Retrieve LST/emissivity for every scene into the Zarr store ``out``.
 
@@ -300,7 +302,9 @@ def run_scenes(
     tests), ``"none"`` or a cloud-mask GeoTIFF for every scene (``cloud_mask_convention`` mod35/binary, default
     detected), ``keep_cloudy`` keeps cloudy values (flagged; :mod:`.cloud_plan`). Complete scenes whose record
     matches are skipped unless ``overwrite``. ``worker_timeout``: seconds without any worker before the
-    remaining scenes fail.
+    remaining scenes fail. ``stac``: a :class:`~akkd_scale.io.aster.stac_search.StacSearch` (STAC API or
+    static catalog, by collection, bbox, datetime) whose items are added after ``paths`` (which may be
+    empty); a search that finds nothing or fails raises InputError before anything is written.
     Returns one row per path, in input order: scene, group, status (complete/skipped/failed),
     pixels, seconds, error.
     """
@@ -308,7 +312,7 @@ def run_scenes(
     cover = LandCover.of(landcover, landcover_legend)
     clouds = Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy)
     remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout)
-    paths = expand(paths, remote)
+    paths = _with_found(expand(paths, remote), stac, remote)
     client = client or current_client()
     executor = choose_executor(executor, n_scenes=len(paths), cluster_given=client is not None)
     ref = bundle_ref(bundle, device)
@@ -334,6 +338,15 @@ def run_scenes(
     ):
         rows = _run(paths, context, pool, progress)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _with_found(paths: list[str], stac: StacSearch | None, remote: Remote) -> list[str]:
+    """The inputs followed by the items a STAC search finds (none without one)."""
+    if stac is None:
+        return paths
+    if not isinstance(stac, StacSearch):
+        raise ParameterError(None, f"stac={stac!r}", variable="stac", expected="a StacSearch (StacSearch.of(url, ...))")
+    return paths + search_items(stac, remote)
 
 
 EXECUTORS = ("auto", "threads", "cluster")
@@ -845,10 +858,11 @@ def verify_store(
     cloud_mask="auto",
     cloud_mask_convention: str | None = None,
     keep_cloudy: bool = False,
+    stac: StacSearch | None = None,
 ) -> pd.DataFrame:
     """Re-check a store without computing: for each scene, would a run skip it (``ok``) or redo it (and why)?
 
-    Inputs as for :func:`run_scenes` (an HDF object by URL is staged only when its record names another
+    Inputs (and ``stac``) as for :func:`run_scenes` (an HDF object by URL is staged only when its record names another
     version of it). Rows: scene, group, status (``ok``/``redo``/``missing``), problem; scenes not complete while
     another run
     holds the store's lock name that run (they may be in progress, not damaged).
@@ -868,7 +882,7 @@ def verify_store(
     )
     writer = active_writer(out)
     return pd.DataFrame(
-        [_verify_one(location, context, writer) for location in expand(paths, remote)],
+        [_verify_one(location, context, writer) for location in _with_found(expand(paths, remote), stac, remote)],
         columns=["scene", "group", "status", "problem"],
     )
 
