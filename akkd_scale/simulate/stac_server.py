@@ -63,10 +63,10 @@ class Served:
 class _Api:
     """The collections and items of a static catalog, as the API serves them (hrefs made absolute)."""
 
-    def __init__(self, catalog: Path, files_url: str, api_url: str, root: Path):
+    def __init__(self, catalog: Path, files_url: str, api_url: str, root: Path, page: int = PAGE):
         import pystac
 
-        self.url = api_url
+        self.url, self.page = api_url, page
         self.collections: dict[str, dict] = {}
         self.items: dict[str, list[dict]] = {}
         for collection in pystac.Catalog.from_file(str(catalog)).get_all_collections():
@@ -128,7 +128,7 @@ class _Api:
             ids = [i for i in ids.split(",") if i]
         bbox = parse_bbox(params["bbox"]) if params.get("bbox") is not None else None
         interval = parse_datetime(params["datetime"]) if params.get("datetime") else None
-        limit = int(params.get("limit") or PAGE)
+        limit = int(params.get("limit") or self.page)
         offset = int(params.get("offset") or 0)
         if limit < 1 or offset < 0:
             raise ParameterError(None, f"limit {limit}, offset {offset}", variable="limit")
@@ -293,15 +293,16 @@ class LocalStacServer:
         self.close()
 
 
-def serve(root, catalog=None) -> LocalStacServer:
+def serve(root, catalog=None, *, page: int = PAGE) -> LocalStacServer:
     """Serve the files under ``root`` on 127.0.0.1 at a free port, and with ``catalog`` (a static catalog under
-    ``root``) the STAC API at ``/api``; a started server (close it, or use it as a context manager)."""
+    ``root``) the STAC API at ``/api`` (``page``: items per search page unless the client asks for a ``limit``);
+    a started server (close it, or use it as a context manager)."""
     root = Path(root).resolve()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
     host, port = server.server_address[:2]
     url = f"http://{host}:{port}"
     server.root, server.served = root, Served()  # type: ignore[attr-defined]
-    server.api = _Api(Path(catalog), url, f"{url}/api", root) if catalog is not None else None  # type: ignore[attr-defined]
+    server.api = _Api(Path(catalog), url, f"{url}/api", root, page) if catalog is not None else None  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True, name="akkd-stac-server").start()
     return LocalStacServer(url, f"{url}/api" if catalog is not None else None, root, server.served, server)  # type: ignore[attr-defined]
