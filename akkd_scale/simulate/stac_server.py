@@ -84,7 +84,11 @@ class _Api:
                 {"rel": "self", "href": f"{api_url}/collections/{collection.id}", "type": "application/json"},
                 {"rel": "root", "href": api_url, "type": "application/json"},
                 {"rel": "parent", "href": api_url, "type": "application/json"},
-                {"rel": "items", "href": f"{api_url}/collections/{collection.id}/items", "type": "application/geo+json"},
+                {
+                    "rel": "items",
+                    "href": f"{api_url}/collections/{collection.id}/items",
+                    "type": "application/geo+json",
+                },
             ]
             self.collections[collection.id], self.items[collection.id] = meta, own
 
@@ -242,7 +246,9 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "POST":
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             status, answer = api.answer(split.path[len("/api") :], split.query, body, method)
-            kind = "application/geo+json" if answer.get("type") in ("Feature", "FeatureCollection") else "application/json"
+            kind = (
+                "application/geo+json" if answer.get("type") in ("Feature", "FeatureCollection") else "application/json"
+            )
             return self._send(status, json.dumps(answer).encode(), method, kind)
         if method == "POST":
             return self._send(405, b"405 Method Not Allowed\n", method, "text/plain")

@@ -30,8 +30,15 @@ from ..simulate.scenes import demo_surfaces, make_demo_scene
 from ..simulate.stac_server import serve
 from ..simulate.stac_writer import COLLECTION_ID, write_aster_l1t_stac, write_stac_catalog
 from ..utils import json_safe, markdown_table
-from .demo import ACQUISITION_TIME, CLASS_HEAD, CLEAR_SCENES_MASK, DEMO_SCENES, LANDSCAPE_SEED, SOLAR_DIRECTION
-from .demo import no_data_margins
+from .demo import (
+    ACQUISITION_TIME,
+    CLASS_HEAD,
+    CLEAR_SCENES_MASK,
+    DEMO_SCENES,
+    LANDSCAPE_SEED,
+    SOLAR_DIRECTION,
+    no_data_margins,
+)
 
 log = logging.getLogger(__name__)
 
@@ -215,4 +222,6 @@ def format_stac_report(report: dict) -> str:
         ["run", "scenes", "failed", "seconds", "HTTP requests", "COG bytes read / COG size", "identical to HDF"], rows
     )
     verdict = "identical to the HDF path, bit for bit" if report["identical"] else "NOT identical to the HDF path"
-    return "\n".join(lines + ["", f"Result: every run {verdict}." if report["identical"] else f"Result: {verdict}.", ""])
+    return "\n".join(
+        lines + ["", f"Result: every run {verdict}." if report["identical"] else f"Result: {verdict}.", ""]
+    )

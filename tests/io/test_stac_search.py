@@ -94,7 +94,9 @@ def test_api_and_static_catalog_find_the_same_items(search_catalog, where):  # n
     url = _wheres(search_catalog)[where]
 
     def found(**search):
-        return [loc.rstrip("/").split("/")[-1].removesuffix(".json") for loc in search_items(StacSearch.of(url, **search))]
+        return [
+            loc.rstrip("/").split("/")[-1].removesuffix(".json") for loc in search_items(StacSearch.of(url, **search))
+        ]
 
     assert found() == [A, B, C]
     assert found(collection="aster-l1t", bbox=BBOX_AB) == [A, B]

@@ -47,7 +47,18 @@ def test_found_items_give_the_lst_of_the_item_jsons_run_directly(search_catalog,
 
 def test_cli_runs_and_verifies_what_the_search_finds(search_catalog, bundle_path, tmp_path):  # noqa: F811
     out = tmp_path / "cli.zarr"
-    args = ["run", "--stac", search_catalog.api_url, "--collection", "aster-l1t", "--bbox", "-117.5", "36", "-116", "37"]
+    args = [
+        "run",
+        "--stac",
+        search_catalog.api_url,
+        "--collection",
+        "aster-l1t",
+        "--bbox",
+        "-117.5",
+        "36",
+        "-116",
+        "37",
+    ]
     args += ["--datetime", "2004-07-01/2004-07-31", "--out", str(out), "--bundle", str(bundle_path), "--chunks", "32"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -98,7 +109,9 @@ def test_cli_unreachable_api_and_search_options_without_stac(closed_endpoint, bu
 
 def test_demo_stac_serves_the_demo_scenes_and_checks_them_against_the_hdf_path(bundle_path, tmp_path):
     out = tmp_path / "demo"
-    result = CliRunner().invoke(main, ["demo", "--stac", "--size", "48x60", "--out", str(out), "--bundle", str(bundle_path)])
+    result = CliRunner().invoke(
+        main, ["demo", "--stac", "--size", "48x60", "--out", str(out), "--bundle", str(bundle_path)]
+    )
     assert result.exit_code == 0, result.output
     assert "every run identical to the HDF path, bit for bit" in result.output
     report = json.loads((out / "stac" / "report_stac.json").read_text())

@@ -69,17 +69,19 @@ class StacSearch:
             raise ParameterError(None, "an empty collection id", variable="collection", expected="a collection id")
         if max_items is not None and (not isinstance(max_items, int) or isinstance(max_items, bool) or max_items < 1):
             raise ParameterError(None, f"max_items={max_items!r}", variable="max_items", expected="a whole number >= 1")
-        if datetime is None or isinstance(datetime, str):
-            interval = parse_datetime(datetime) if datetime is not None else None
-        else:
-            interval = tuple(_utc(t) if t is not None else None for t in datetime)
-            if len(interval) != 2:
+        interval: tuple[_dt.datetime | None, _dt.datetime | None] | None = None
+        if isinstance(datetime, str):
+            interval = parse_datetime(datetime)
+        elif datetime is not None:
+            ends = [_utc(t) if t is not None else None for t in datetime]
+            if len(ends) != 2 or ends == [None, None] or (None not in ends and ends[0] > ends[1]):  # type: ignore[operator]
                 raise ParameterError(None, f"datetime={datetime!r}", variable="datetime", expected=EXPECTED_DATETIME)
+            interval = (ends[0], ends[1])
         return cls(
             str(url).strip(),
             str(collection).strip() if collection is not None else None,
             parse_bbox(bbox) if bbox is not None else None,
-            interval,  # type: ignore[arg-type]
+            interval,
             max_items,
         )
 
@@ -99,7 +101,9 @@ def parse_bbox(value) -> tuple[float, float, float, float]:
     try:
         numbers = tuple(float(v) for v in given)
     except (TypeError, ValueError):
-        raise ParameterError(None, f"bbox {value!r} is not 4 numbers", variable="bbox", expected=EXPECTED_BBOX) from None
+        raise ParameterError(
+            None, f"bbox {value!r} is not 4 numbers", variable="bbox", expected=EXPECTED_BBOX
+        ) from None
     if len(numbers) != 4 or not all(math.isfinite(v) for v in numbers):
         raise ParameterError(None, f"bbox {list(numbers)}", variable="bbox", expected=EXPECTED_BBOX)
     west, south, east, north = numbers
@@ -291,7 +295,7 @@ def _no_collection(search: StacSearch, ids: Iterable[str]) -> InputError:
 
 def _api_error(search: StacSearch, exc: BaseException, remote: Remote) -> InputError:
     """One line for a failed API call (status, unreachable, timeout)."""
-    names = set()
+    names: set[str] = set()
     current: BaseException | None = exc
     while current is not None and len(names) < 20:
         names.add(type(current).__name__)
@@ -379,9 +383,7 @@ def _static_search(search: StacSearch, root: dict, remote: Remote) -> list[str]:
         catalog = pystac.read_dict(root, href=base, stac_io=_stac_io(remote))
         if not isinstance(catalog, pystac.Catalog):
             raise SceneFileError(redact(search.url), "a STAC item, not a catalog", expected=EXPECTED_ROOT)
-        if search.collection and not (
-            isinstance(catalog, pystac.Collection) and catalog.id == search.collection
-        ):
+        if search.collection and not (isinstance(catalog, pystac.Collection) and catalog.id == search.collection):
             collections = list(catalog.get_all_collections())
             chosen = next((c for c in collections if c.id == search.collection), None)
             if chosen is None:
