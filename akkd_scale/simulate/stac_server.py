@@ -144,7 +144,7 @@ class _Api:
             if (not ids or item["id"] in ids) and item_matches(item, bbox, interval)
         ]
         page = matched[offset : offset + limit]
-        links = [{"rel": "root", "href": self.url, "type": "application/json"}]
+        links: list[dict] = [{"rel": "root", "href": self.url, "type": "application/json"}]
         if offset + limit < len(matched):
             following = {**params, "offset": offset + limit, "limit": limit}
             if method == "POST":
@@ -198,10 +198,22 @@ class _Api:
         return 404, {"code": "NotFound", "description": f"no such endpoint {path!r}"}
 
 
+class _Server(ThreadingHTTPServer):
+    """The HTTP server with what its handlers need: the served ``root``, the ``api`` (or None) and the log."""
+
+    daemon_threads = True
+
+    def __init__(self, root: Path):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.root, self.served = root, Served()
+        self.api: _Api | None = None
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Files under ``server.root`` (byte ranges) and, with ``server.api``, the STAC API under ``/api``."""
 
     protocol_version = "HTTP/1.1"
+    server: _Server
 
     def log_message(self, format, *args):  # quiet: kept in server.served
         pass
@@ -282,7 +294,7 @@ class LocalStacServer:
     api_url: str | None
     root: Path
     served: Served
-    _server: ThreadingHTTPServer = field(repr=False)
+    _server: _Server = field(repr=False)
 
     def file_url(self, path) -> str:
         """The URL of a file under the served root."""
@@ -304,11 +316,9 @@ def serve(root, catalog=None, *, page: int = PAGE) -> LocalStacServer:
     ``root``) the STAC API at ``/api`` (``page``: items per search page unless the client asks for a ``limit``);
     a started server (close it, or use it as a context manager)."""
     root = Path(root).resolve()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    host, port = server.server_address[:2]
-    url = f"http://{host}:{port}"
-    server.root, server.served = root, Served()  # type: ignore[attr-defined]
-    server.api = _Api(Path(catalog), url, f"{url}/api", root, page) if catalog is not None else None  # type: ignore[attr-defined]
+    server = _Server(root)
+    port = server.server_address[1]
+    url = f"http://127.0.0.1:{port}"
+    server.api = _Api(Path(catalog), url, f"{url}/api", root, page) if catalog is not None else None
     threading.Thread(target=server.serve_forever, daemon=True, name="akkd-stac-server").start()
-    return LocalStacServer(url, f"{url}/api" if catalog is not None else None, root, server.served, server)  # type: ignore[attr-defined]
+    return LocalStacServer(url, f"{url}/api" if catalog is not None else None, root, server.served, server)

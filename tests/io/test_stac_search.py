@@ -157,3 +157,18 @@ def test_api_that_stops_answering_mid_search_fails_with_one_line(search_catalog,
     with pytest.raises(InputError) as caught:
         search_items(StacSearch.of(search_catalog.server.file_url(path)), Remote.of(timeout=1))
     assert "no answer within 1 s" in str(caught.value)
+
+
+def test_an_api_item_without_a_self_link_is_copied_to_the_staging_directory(search_catalog, tmp_path):  # noqa: F811
+    import pystac
+
+    from akkd_scale.io.aster.stac import read_stac_scene
+    from akkd_scale.io.aster.stac_search import _location
+
+    url = f"{search_catalog.api_url}/collections/aster-l1t/items/{A}"
+    data = json.loads(Remote.of().filesystem(url)[0].cat(url))
+    data["links"] = []
+    remote = Remote.of(staging_dir=tmp_path)
+    path = _location(pystac.Item.from_dict(data), StacSearch.of(search_catalog.api_url), remote)
+    assert path.startswith(str(tmp_path)) and is_stac_item(path)
+    assert read_stac_scene(path, remote).item_id == A  # its assets' absolute hrefs still reach the COGs
