@@ -11,13 +11,14 @@ cloud mask, package version) matches this run; otherwise it is redone and the lo
 summary line and its completion record give its cloud fraction.
 
 A scene is a local HDF file, an HDF object by URL (``s3://``, ``gs://``, ``https://``, glob patterns
-expanded), or a STAC item of COGs (``*.json``, local or by URL). An HDF object is staged into the local
-cache in this (the client) process before its graph is built, because the reader opens the file to
-validate it and build the lazy dataset, the run hashes it whole before any task exists, and the graph then
-reads it by path: staging on the workers as well would move every byte twice. Its staged copy is what
-the threads and a LocalCluster's workers read (for workers on other hosts, ``staging_dir`` must be a
-volume they share); it is removed when the scene ends unless kept. A STAC scene is never staged: each
-chunk range-reads its window of the COGs by URL, on whichever worker runs it.
+expanded), or a STAC item of COGs (``*.json``, local or by URL, or an item's URL in a STAC API); ``stac=``
+adds the items a STAC search finds (:mod:`akkd_scale.io.aster.stac_search`), read as items by URL. An HDF
+object is staged into the local cache in this (the client) process before its graph is built, because the
+reader opens the file to validate it and build the lazy dataset, the run hashes it whole before any task
+exists, and the graph then reads it by path: staging on the workers as well would move every byte twice.
+Its staged copy is what the threads and a LocalCluster's workers read (for workers on other hosts,
+``staging_dir`` must be a volume they share); it is removed when the scene ends unless kept. A STAC scene
+is never staged: each chunk range-reads its window of the COGs by URL, on whichever worker runs it.
 """
 
 from __future__ import annotations
