@@ -149,6 +149,22 @@ def show_versions() -> None:
             click.echo(f"{name}: not installed")
 
 
+def _atmosphere_files(values) -> list[str] | None:
+    """``--atmosphere-data`` values with glob patterns expanded (a pattern matching nothing is an error)."""
+    import glob
+
+    files = []
+    for value in values:
+        if glob.has_magic(value):
+            found = sorted(glob.glob(os.path.expanduser(value)))
+            if not found:
+                raise click.BadParameter(f"{value!r} matches no file", param_hint="'--atmosphere-data'")
+            files += found
+        else:
+            files.append(value)
+    return files or None
+
+
 @main.command("run")
 @click.argument("scenes", nargs=-1, required=False, type=click.Path(path_type=str))
 @click.option(
@@ -304,6 +320,20 @@ def show_versions() -> None:
     help="Time of --stac: ISO 8601 dates or times, '..' open, e.g. 2004-07-01/2004-07-31 [default: any time].",
 )
 @click.option("--max-items", type=click.IntRange(min=1), default=None, help="At most this many --stac items.")
+@click.option(
+    "--atmosphere-data",
+    "atmosphere_data",
+    multiple=True,
+    metavar="FILE",
+    help="ERA5 or MERRA-2 NetCDF file(s) (repeat the option, or a glob pattern): the networks get the reanalysis "
+    "column water vapour and air temperature at every pixel (bundles trained with them).",
+)
+@click.option(
+    "--atmosphere-data-optional",
+    is_flag=True,
+    help="Pixels or times the atmosphere files do not cover run without them (atmosphere_input 0) "
+    "instead of failing the scene.",
+)
 def run(
     scenes,
     out,
@@ -335,6 +365,8 @@ def run(
     bbox,
     stac_datetime,
     max_items,
+    atmosphere_data,
+    atmosphere_data_optional,
 ) -> None:
     """Retrieve LST and emissivity for SCENES (ASTER L1B/L1T HDF files or URLs, STAC items) into a Zarr store.
 
@@ -373,17 +405,21 @@ def run(
         )
     if cloud_mask_convention and cloud_mask in ("auto", "none"):
         raise click.BadParameter("needs --cloud-mask MASK.tif", param_hint="'--cloud-mask-convention'")
-    scenes = tuple(scenes) + _stac_scenes(stac_url, collection, bbox, stac_datetime, max_items, remote)
     import pandas as pd
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from .pipeline import bundle_ref, close_client, dashboard_link, get_client, run_scenes
-    from .pipeline.runner import Clouds, choose_executor, verify_store
+    from .pipeline.runner import AtmosphereData, Clouds, choose_executor, verify_store
     from .pipeline.store import prepare_store, store_lock
 
     ref = bundle_ref(bundle, device)  # a missing or altered bundle, or no CUDA, stops the run before any cluster
     clouds = Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy)  # a bad mask file too
     cloud_options = {"cloud_mask": clouds.mask, "cloud_mask_convention": clouds.convention, "keep_cloudy": keep_cloudy}
+    files = _atmosphere_files(atmosphere_data)
+    AtmosphereData.of(files, atmosphere_data_optional)  # a bad atmosphere file stops the run before any cluster
+    cloud_options |= {"atmosphere_data": files, "atmosphere_data_optional": atmosphere_data_optional}
+    # the search (network) after every local check, before the store or a cluster
+    scenes = tuple(scenes) + _stac_scenes(stac_url, collection, bbox, stac_datetime, max_items, remote)
     if verify:
         table = verify_store(
             scenes,

@@ -46,10 +46,12 @@ from ..conventions import BANDS, BT, QC_CLOUD, QC_INVALID_INPUT
 from ..errors import ClusterError, InputError, ParameterError, SceneFileError
 from ..io.aster.stac import StacScene, current_digest, is_stac_item, open_stac_dataset, read_stac_scene, tile_chunks
 from ..io.aster.stac_search import StacSearch, search_items
+from ..io.reanalysis import open_reanalysis
 from ..io.remote import TIMEOUT_S as REMOTE_TIMEOUT_S
 from ..io.remote import Identity, Remote, Staged, expand, identity, is_url, redact, redact_command_line, release, stage
 from ..landcover.legends import check_legend
 from ..utils import sha256_file
+from .atmosphere_plan import plan_atmosphere
 from .cloud_plan import check_mask_file
 from .cluster import SceneExecutor, current_client, scene_executor
 from .graph import check_heads, retrieve
@@ -132,6 +134,40 @@ class Clouds:
 
 
 @dataclass(frozen=True)
+class AtmosphereData:
+    """The reanalysis files a run gives the networks (``--atmosphere-data``; absolute paths, empty: none),
+    whether pixels they do not cover may run without them (``optional``) and ``record_id`` (sha256 of each file),
+    what identifies them in scene records."""
+
+    files: tuple[str, ...] = ()
+    optional: bool = False
+    record_id: str = ""
+
+    @classmethod
+    def of(cls, atmosphere_data, optional: bool = False) -> AtmosphereData:
+        """The atmosphere options of a run; every file is opened and its fields identified here, before any
+        scene or cluster (a file without water vapour or air temperature fails the run, not each scene)."""
+        plan = plan_atmosphere(atmosphere_data, optional)
+        if plan.mode == "none":
+            return cls()
+        if plan.mode != "files":
+            raise ParameterError(
+                None,
+                f"atmosphere_data={atmosphere_data!r}",
+                variable="atmosphere_data",
+                expected="ERA5 or MERRA-2 files (scene files carry no atmosphere)",
+            )
+        open_reanalysis(plan.files).close()
+        digests = "; ".join(f"{sha256_file(f)} {Path(f).name}" for f in plan.files)
+        return cls(plan.files, plan.optional, digests + (" (optional)" if plan.optional else ""))
+
+    @property
+    def value(self):
+        """What ``retrieve(atmosphere_data=...)`` gets: the files, or None."""
+        return list(self.files) or None
+
+
+@dataclass(frozen=True)
 class RunContext:
     """Everything fixed for a whole run: the store ``out``, the bundle, heads, requested ``chunks``
     (``"auto"`` or a dict), atmosphere and land cover, the command line recorded in provenance (credentials
@@ -147,6 +183,7 @@ class RunContext:
     overwrite: bool = False
     remote: Remote = field(default_factory=Remote.of)
     clouds: Clouds = Clouds("auto", None, False, "auto")
+    atmosphere_data: AtmosphereData = AtmosphereData()
 
     def record(self, digest: str, size: int, chunks: dict[str, int]) -> dict:
         """What a complete group must match to be skipped: its input (``digest``, ``size``), chunks and this run."""
@@ -159,6 +196,7 @@ class RunContext:
             "atmosphere": self.atmosphere or "",
             "land_cover_map": self.landcover.record_id,
             "cloud_mask": self.clouds.record_id,
+            "atmosphere_data": self.atmosphere_data.record_id,
             "akkd_scale_version": __version__,
         }
 
@@ -278,6 +316,8 @@ def run_scenes(
     cloud_mask_convention: str | None = None,
     keep_cloudy: bool = False,
     stac: StacSearch | None = None,
+    atmosphere_data=None,
+    atmosphere_data_optional: bool = False,
 ) -> pd.DataFrame:
     """Retrieve LST/emissivity for every scene into the Zarr store ``out``.
 
@@ -301,17 +341,20 @@ def run_scenes(
     worldcover/igbp,
     default detected; see :func:`~akkd_scale.pipeline.graph.retrieve`). ``cloud_mask``: ``"auto"`` (built-in
     tests), ``"none"`` or a cloud-mask GeoTIFF for every scene (``cloud_mask_convention`` mod35/binary, default
-    detected), ``keep_cloudy`` keeps cloudy values (flagged; :mod:`.cloud_plan`). Complete scenes whose record
-    matches are skipped unless ``overwrite``. ``worker_timeout``: seconds without any worker before the
-    remaining scenes fail. ``stac``: a :class:`~akkd_scale.io.aster.stac_search.StacSearch` (STAC API or
-    static catalog, by collection, bbox, datetime) whose items are added after ``paths`` (which may be
-    empty); a search that finds nothing or fails raises InputError before anything is written.
+    detected), ``keep_cloudy`` keeps cloudy values (flagged; :mod:`.cloud_plan`). ``atmosphere_data``: ERA5 or
+    MERRA-2 files whose column water vapour and air temperature the networks get at every pixel (bundles trained
+    with them; :mod:`.atmosphere_plan`), ``atmosphere_data_optional``: pixels they do not cover run without them.
+    Complete scenes whose record matches are skipped unless ``overwrite``. ``worker_timeout``: seconds without
+    any worker before the remaining scenes fail. ``stac``: a :class:`~akkd_scale.io.aster.stac_search.StacSearch`
+    (STAC API or static catalog, by collection, bbox, datetime) whose items are added after ``paths`` (which may
+    be empty); a search that finds nothing or fails raises InputError before anything is written.
     Returns one row per path, in input order: scene, group, status (complete/skipped/failed),
     pixels, seconds, error.
     """
     heads = check_heads(heads, atmosphere=atmosphere)
     cover = LandCover.of(landcover, landcover_legend)
     clouds = Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy)
+    atmosphere_files = AtmosphereData.of(atmosphere_data, atmosphere_data_optional)
     remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout)
     paths = _with_found(expand(paths, remote), stac, remote)
     client = client or current_client()
@@ -330,6 +373,7 @@ def run_scenes(
         overwrite=overwrite,
         remote=remote,
         clouds=clouds,
+        atmosphere_data=atmosphere_files,
     )
     with (
         store_lock(out, context.command_line),
@@ -704,6 +748,8 @@ def _scene_graph(ds: xr.Dataset, job: SceneJob, scene: SceneInput, context: RunC
         cloud_mask=clouds.mask,
         cloud_mask_convention=clouds.convention,
         keep_cloudy=clouds.keep_cloudy,
+        atmosphere_data=context.atmosphere_data.value,
+        atmosphere_data_optional=context.atmosphere_data.optional,
     )
     out_ds = output_dataset(
         result,
@@ -714,6 +760,7 @@ def _scene_graph(ds: xr.Dataset, job: SceneJob, scene: SceneInput, context: RunC
                 name: result.attrs[name]
                 for name in ("land_cover_source", "cloud_mask", "cloud_mask_source", "keep_cloudy")
             },
+            **{name: value for name, value in result.attrs.items() if name.startswith("atmosphere_")},
         },
     )
     return write_scene(out_ds, context.out, job.group)
@@ -860,6 +907,8 @@ def verify_store(
     cloud_mask_convention: str | None = None,
     keep_cloudy: bool = False,
     stac: StacSearch | None = None,
+    atmosphere_data=None,
+    atmosphere_data_optional: bool = False,
 ) -> pd.DataFrame:
     """Re-check a store without computing: for each scene, would a run skip it (``ok``) or redo it (and why)?
 
@@ -880,6 +929,7 @@ def verify_store(
         chunks=_chunk_request(chunks),
         remote=remote,
         clouds=Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy),
+        atmosphere_data=AtmosphereData.of(atmosphere_data, atmosphere_data_optional),
     )
     writer = active_writer(out)
     return pd.DataFrame(
