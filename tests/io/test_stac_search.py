@@ -172,3 +172,12 @@ def test_an_api_item_without_a_self_link_is_copied_to_the_staging_directory(sear
     path = _location(pystac.Item.from_dict(data), StacSearch.of(search_catalog.api_url), remote)
     assert path.startswith(str(tmp_path)) and is_stac_item(path)
     assert read_stac_scene(path, remote).item_id == A  # its assets' absolute hrefs still reach the COGs
+
+
+def test_a_static_catalog_in_s3_is_searched_through_the_run_s_storage_options(search_catalog, s3_server):  # noqa: F811
+    root = search_catalog.catalog.parent
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".json", ".xml")):
+        s3_server.upload(path, f"catalog/{path.relative_to(root).as_posix()}")
+    remote = Remote.of(s3_server.storage_options)
+    found = search_items(StacSearch.of("s3://akkd-scenes/catalog/catalog.json", "aster-l1t", BBOX_AB), remote)
+    assert found == [f"s3://akkd-scenes/catalog/scenes/{name}/{name}.json" for name in (A, B)]
