@@ -11,13 +11,14 @@ cloud mask, package version) matches this run; otherwise it is redone and the lo
 summary line and its completion record give its cloud fraction.
 
 A scene is a local HDF file, an HDF object by URL (``s3://``, ``gs://``, ``https://``, glob patterns
-expanded), or a STAC item of COGs (``*.json``, local or by URL). An HDF object is staged into the local
-cache in this (the client) process before its graph is built, because the reader opens the file to
-validate it and build the lazy dataset, the run hashes it whole before any task exists, and the graph then
-reads it by path: staging on the workers as well would move every byte twice. Its staged copy is what
-the threads and a LocalCluster's workers read (for workers on other hosts, ``staging_dir`` must be a
-volume they share); it is removed when the scene ends unless kept. A STAC scene is never staged: each
-chunk range-reads its window of the COGs by URL, on whichever worker runs it.
+expanded), or a STAC item of COGs (``*.json``, local or by URL, or an item's URL in a STAC API); ``stac=``
+adds the items a STAC search finds (:mod:`akkd_scale.io.aster.stac_search`), read as items by URL. An HDF
+object is staged into the local cache in this (the client) process before its graph is built, because the
+reader opens the file to validate it and build the lazy dataset, the run hashes it whole before any task
+exists, and the graph then reads it by path: staging on the workers as well would move every byte twice.
+Its staged copy is what the threads and a LocalCluster's workers read (for workers on other hosts,
+``staging_dir`` must be a volume they share); it is removed when the scene ends unless kept. A STAC scene
+is never staged: each chunk range-reads its window of the COGs by URL, on whichever worker runs it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ..clouds.external import check_convention
 from ..conventions import BANDS, BT, QC_CLOUD, QC_INVALID_INPUT
 from ..errors import ClusterError, InputError, ParameterError, SceneFileError
 from ..io.aster.stac import StacScene, current_digest, is_stac_item, open_stac_dataset, read_stac_scene, tile_chunks
+from ..io.aster.stac_search import StacSearch, search_items
 from ..io.reanalysis import open_reanalysis
 from ..io.remote import TIMEOUT_S as REMOTE_TIMEOUT_S
 from ..io.remote import Identity, Remote, Staged, expand, identity, is_url, redact, redact_command_line, release, stage
@@ -313,6 +315,7 @@ def run_scenes(
     cloud_mask="auto",
     cloud_mask_convention: str | None = None,
     keep_cloudy: bool = False,
+    stac: StacSearch | None = None,
     atmosphere_data=None,
     atmosphere_data_optional: bool = False,
 ) -> pd.DataFrame:
@@ -342,7 +345,9 @@ def run_scenes(
     MERRA-2 files whose column water vapour and air temperature the networks get at every pixel (bundles trained
     with them; :mod:`.atmosphere_plan`), ``atmosphere_data_optional``: pixels they do not cover run without them.
     Complete scenes whose record matches are skipped unless ``overwrite``. ``worker_timeout``: seconds without
-    any worker before the remaining scenes fail.
+    any worker before the remaining scenes fail. ``stac``: a :class:`~akkd_scale.io.aster.stac_search.StacSearch`
+    (STAC API or static catalog, by collection, bbox, datetime) whose items are added after ``paths`` (which may
+    be empty); a search that finds nothing or fails raises InputError before anything is written.
     Returns one row per path, in input order: scene, group, status (complete/skipped/failed),
     pixels, seconds, error.
     """
@@ -351,7 +356,7 @@ def run_scenes(
     clouds = Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy)
     atmosphere_files = AtmosphereData.of(atmosphere_data, atmosphere_data_optional)
     remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout)
-    paths = expand(paths, remote)
+    paths = _with_found(expand(paths, remote), stac, remote)
     client = client or current_client()
     executor = choose_executor(executor, n_scenes=len(paths), cluster_given=client is not None)
     ref = bundle_ref(bundle, device)
@@ -378,6 +383,15 @@ def run_scenes(
     ):
         rows = _run(paths, context, pool, progress)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _with_found(paths: list[str], stac: StacSearch | None, remote: Remote) -> list[str]:
+    """The inputs followed by the items a STAC search finds (none without one)."""
+    if stac is None:
+        return paths
+    if not isinstance(stac, StacSearch):
+        raise ParameterError(None, f"stac={stac!r}", variable="stac", expected="a StacSearch (StacSearch.of(url, ...))")
+    return paths + search_items(stac, remote)
 
 
 EXECUTORS = ("auto", "threads", "cluster")
@@ -892,12 +906,13 @@ def verify_store(
     cloud_mask="auto",
     cloud_mask_convention: str | None = None,
     keep_cloudy: bool = False,
+    stac: StacSearch | None = None,
     atmosphere_data=None,
     atmosphere_data_optional: bool = False,
 ) -> pd.DataFrame:
     """Re-check a store without computing: for each scene, would a run skip it (``ok``) or redo it (and why)?
 
-    Inputs as for :func:`run_scenes` (an HDF object by URL is staged only when its record names another
+    Inputs (and ``stac``) as for :func:`run_scenes` (an HDF object by URL is staged only when its record names another
     version of it). Rows: scene, group, status (``ok``/``redo``/``missing``), problem; scenes not complete while
     another run
     holds the store's lock name that run (they may be in progress, not damaged).
@@ -918,7 +933,7 @@ def verify_store(
     )
     writer = active_writer(out)
     return pd.DataFrame(
-        [_verify_one(location, context, writer) for location in expand(paths, remote)],
+        [_verify_one(location, context, writer) for location in _with_found(expand(paths, remote), stac, remote)],
         columns=["scene", "group", "status", "problem"],
     )
 
