@@ -259,8 +259,8 @@ def adapt_bundle(
         trained += 1
         x_test, y_test = test.x[test_rows], test.y[test_rows]
         before = (class_models[code] or global_models)["kd"]
-        mae_input = float(np.mean(np.abs(predict(before, x_test)[:, 0] - y_test[:, 0])))
-        mae_adapted = float(np.mean(np.abs(predict(models["kd"], x_test)[:, 0] - y_test[:, 0])))
+        mae_input = _lst_mae(y_test, predict(before, x_test))["lst_mae"]
+        mae_adapted = _lst_mae(y_test, predict(models["kd"], x_test))["lst_mae"]
         record.update(held_out_mae_input=mae_input, held_out_mae_adapted=mae_adapted, alpha=models["alpha"])
         if keep_adapted(mae_input, mae_adapted):
             record.update(kept="adapted", reason="lower held-out LST MAE")

@@ -6,6 +6,7 @@ rows of the local simulation, and the choice is recorded and printed."""
 from __future__ import annotations
 
 import json
+import logging
 from types import SimpleNamespace
 
 import numpy as np
@@ -280,3 +281,39 @@ def test_adapt_keeps_the_input_students_unless_the_adapted_ones_are_better_on_he
     assert printed[bad].endswith("| input (adapted student not better on the held-out rows) |")
     assert printed[better].endswith("| adapted |")
     assert f"| {by_class[better]['held_out_mae_adapted']:.3f} |" in printed[better]
+
+
+@pytest.mark.slow
+def test_adapt_where_no_class_wins_writes_the_input_bundles_students(
+    trained_bundle_path, vegetated_scene, data_dir, tmp_path, local_simulation, caplog
+):
+    """Tree cover, the only class with scene pixels and 900 simulated rows, gets +8 K labels in the fit part only:
+    nothing is adapted, the written bundle has the input bundle's students and fusion, and a warning says so."""
+    from akkd_scale.workflows.adapt import AdaptConfig, adapt_bundle
+
+    local_simulation.shifts["tree_cover"] = (8.0, ("train", "validation"))
+    out = tmp_path / "local_bundle"
+    config = AdaptConfig(n_samples=8000, pixels_per_class=200, epochs=3, min_class_samples=900)
+    with caplog.at_level(logging.INFO, logger="akkd_scale"):
+        adapt_bundle(
+            [vegetated_scene],
+            trained_bundle_path,
+            out,
+            profiles=_tigr_file(tmp_path / "r.dsf", data_dir),
+            config=config,
+        )
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("no adapted class student was better than the input bundle's" in m for m in warnings), warnings
+    manifest = json.loads((out / "manifest.json").read_text())
+    original = json.loads((trained_bundle_path / "manifest.json").read_text())
+    by_class = manifest["distillation"]["adaptation"]["by_class"]
+    assert manifest["distillation"]["adaptation"]["classes"] == {}
+    assert all(r["kept"] == "input" for r in by_class.values())
+    assert [n for n, r in by_class.items() if r["held_out_mae_adapted"] is not None] == ["tree_cover"]
+    assert "< 900 simulated rows" in by_class["bare_rock_desert"]["reason"]
+    assert {k: v for k, v in manifest["fusion"].items() if k != "adapted_rows"} == {
+        k: v for k, v in original["fusion"].items() if k != "adapted_rows"
+    }
+    assert manifest["fusion"]["adapted_rows"] == []
+    onnx = {f: h for f, h in manifest["files"].items() if f.endswith(".onnx")}
+    assert onnx == {f: h for f, h in original["files"].items() if f.endswith(".onnx")}
