@@ -622,7 +622,7 @@ def adapt_command(
     """Distil the bundle's land-cover class students for the scenes' region (docs/models.md, "Regional adaptation")."""
     require_train_extra("adapt")
     from .models.bundle import default_bundle_path
-    from .workflows.adapt import AdaptConfig, adapt_bundle
+    from .workflows.adapt import AdaptConfig, adapt_bundle, written_adaptation_table
 
     if os.path.exists(out):
         raise click.BadParameter(f"{out!r} exists (expected a new bundle directory)", param_hint="'--out'")
@@ -636,6 +636,7 @@ def adapt_command(
         profiles=profiles,
         config=config,
     )
+    click.echo(written_adaptation_table(path))
     click.echo(f"adapted bundle written: {path}")
 
 

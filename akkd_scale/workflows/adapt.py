@@ -15,14 +15,23 @@
 3. **Students** — per class with at least ``min_class_samples`` labelled rows and some scene pixels, the
    input bundle's baseline and distilled students are fine-tuned (Adam at ``learning_rate`` 5e-4, early
    stopping on the local validation rows; α chosen on validation, ``training.distill.train_class_students``);
-   classes the input bundle has no student for start afresh. The other classes, the BT-strata and global
-   students and the teacher are the input bundle's. The fusion
-   weights and calibration factors of the adapted classes are refitted on the local calibration rows
-   (with the input bundle's water-vapour estimate); every other row keeps the input bundle's.
+   classes the input bundle has no student for start afresh. α = 1 (in the grid) is the student on the local
+   truth alone.
+4. **Keep the better one** — per class, the adapted distilled student and the input bundle's (its class
+   student, or the global student for a class it has none for) are scored on the **held-out rows**: the
+   local simulation's test split, whose atmospheres and surface spectra the fitting, early stopping and α
+   choice never saw (splits are disjoint by profile and spectrum). The scene pixels are not held out: they
+   have no truth, only the teacher's labels. The adapted students are kept only where their held-out LST
+   MAE is lower; otherwise the class keeps the input bundle's students (both kd and baseline). Classes
+   with fewer than ``min_held_out`` held-out rows are not adapted. The other classes, the BT-strata and
+   global students and the teacher are the input bundle's. The fusion weights and calibration factors of
+   the kept adapted classes are refitted on the local calibration rows (with the input bundle's
+   water-vapour estimate); every other row keeps the input bundle's.
 
 The output is a normal bundle whose manifest records the input bundle's sha256, the scenes (path, sha256),
-the atmospheres and the number of pixels per class. This module trains (TensorFlow): it is a training
-entry point beside the retrieval pipeline, never imported by retrieval.
+the atmospheres, the number of pixels per class and, per class, which students were kept and why
+(``distillation.adaptation.by_class``; :func:`adaptation_table` formats it). This module trains
+(TensorFlow): it is a training entry point beside the retrieval pipeline, never imported by retrieval.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from ..config import data_dir
 from ..conventions import BANDS, BT, LAND_COVER_CLASSES, NDVI, VZA
 from ..errors import InputError, ParameterError
 from ..pipeline.landcover_plan import classify_block, plan_land_cover
-from ..utils import json_safe, sha256_file
+from ..utils import json_safe, markdown_table, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +83,8 @@ class AdaptConfig:
     min_class_samples: int = 300
     epochs: int = 60
     learning_rate: float = 5e-4
-    alphas: tuple[float, ...] = (0.25, 0.5, 0.75)
+    alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+    min_held_out: int = 50
     processes: int = 2
     seed: int = 0
 
@@ -178,6 +188,8 @@ def adapt_bundle(
     train = dataset_rows(sim, "train", inputs, missing_fraction=ndvi_missing, seed=config.seed)
     held = dataset_rows(sim, "validation", inputs, missing_fraction=ndvi_missing, seed=config.seed + 1)
     val, cal = split_validation(held, "local simulation")
+    # the held-out rows that decide, per class, between the input bundle's students and the adapted ones
+    test = dataset_rows(sim, "test", inputs, missing_fraction=ndvi_missing, seed=config.seed + 2)
 
     manifest = source.manifest
     keras_of = lambda entry: load_keras_model(source, entry.get("keras"))  # noqa: E731
@@ -198,18 +210,40 @@ def adapt_bundle(
         seed=config.seed,
     )
 
-    adapted, scene_counts = {}, {}
+    adapted, scene_counts, by_class, trained = {}, {}, {}, 0
     for code, name in enumerate(LAND_COVER_CLASSES):
         mine = np.flatnonzero(c_scene == code)
         scene_counts[name] = int(mine.size)
-        rows, val_rows = train.land_cover == code, val.land_cover == code
-        if mine.size == 0 or rows.sum() < config.min_class_samples or val_rows.sum() == 0:
-            log.info(
-                "class %s: %d scene pixels, %d simulated rows: keeping the input bundle's students",
-                name,
-                mine.size,
-                int(rows.sum()),
+        rows, val_rows, test_rows = train.land_cover == code, val.land_cover == code, test.land_cover == code
+        record: dict = {
+            "kept": "input",
+            "input_students": "class" if class_models[code] is not None else "global",
+            "scene_pixels": int(mine.size),
+            "n_fit": int(rows.sum()),
+            "n_held_out": int(test_rows.sum()),
+            "held_out_mae_input": None,
+            "held_out_mae_adapted": None,
+        }
+        by_class[name] = record
+        short = [
+            what
+            for what, bad in (
+                ("no scene pixels", mine.size == 0),
+                (
+                    f"{int(rows.sum())} < {config.min_class_samples} simulated rows",
+                    rows.sum() < config.min_class_samples,
+                ),
+                ("no validation rows", val_rows.sum() == 0),
+                (
+                    f"{int(test_rows.sum())} < {config.min_held_out} held-out rows",
+                    test_rows.sum() < config.min_held_out,
+                ),
             )
+            if bad
+        ]
+        if short:
+            record["reason"] = "not adapted: " + ", ".join(short)
+            log.info("class %s: %s: keeping the input bundle's students", name, record["reason"])
             continue
         mine = rng.permutation(mine)[: config.pixels_per_class]
         models = train_class_students(
@@ -222,15 +256,41 @@ def adapt_bundle(
             lambda x: scale_targets(predict(teacher, x), normalisation),
             initial=class_models[code],
         )
-        class_models[code] = models
-        adapted[name] = {k: v for k, v in models.items() if k not in ("kd", "baseline")}
-    if not adapted:
+        trained += 1
+        x_test, y_test = test.x[test_rows], test.y[test_rows]
+        before = (class_models[code] or global_models)["kd"]
+        mae_input = _lst_mae(y_test, predict(before, x_test))["lst_mae"]
+        mae_adapted = _lst_mae(y_test, predict(models["kd"], x_test))["lst_mae"]
+        record.update(held_out_mae_input=mae_input, held_out_mae_adapted=mae_adapted, alpha=models["alpha"])
+        if keep_adapted(mae_input, mae_adapted):
+            record.update(kept="adapted", reason="lower held-out LST MAE")
+            class_models[code] = models
+            adapted[name] = {k: v for k, v in models.items() if k not in ("kd", "baseline")}
+        else:
+            record["reason"] = "adapted student not better on the held-out rows"
+        log.info(
+            "class %s: held-out LST MAE %.3f K (input bundle's %s student) vs %.3f K (adapted), %d rows: kept %s",
+            name,
+            mae_input,
+            record["input_students"],
+            mae_adapted,
+            record["n_held_out"],
+            record["kept"],
+        )
+    if not trained:
         raise InputError(
             ", ".join(map(str, scenes)),
-            f"no class with scene pixels and {config.min_class_samples} "
-            f"simulated rows (scene pixels per class: {scene_counts})",
+            f"no class with scene pixels, {config.min_class_samples} simulated and {config.min_held_out} "
+            f"held-out rows (scene pixels per class: {scene_counts})",
             variable="land_cover",
             expected="more simulated samples (n_samples) or scenes with classed pixels",
+        )
+    for line in adaptation_table(by_class).splitlines():
+        log.info("%s", line)
+    if not adapted:
+        log.warning(
+            "no adapted class student was better than the input bundle's on the held-out rows: "
+            "the written bundle keeps all of the input bundle's students"
         )
 
     previous = manifest["fusion"]
@@ -253,6 +313,9 @@ def adapt_bundle(
         **manifest["distillation"],
         "adaptation": {
             "classes": adapted,
+            "by_class": by_class,
+            "held_out": "the local simulation's test split (atmospheres and spectra not used to fit, stop or "
+            "choose alpha); adapted students kept only where their held-out LST MAE is lower",
             "scene_pixels_per_class": scene_counts,
             "teacher_only_rows": "the scenes' own pixels of the class",
         },
@@ -263,7 +326,12 @@ def adapt_bundle(
         "land_cover": str(landcover) if landcover is not None else "NDVI/BT rules",
         "atmospheres": atmospheres_text,
         "config": json_safe(asdict(config)),
-        "n_simulated": {"train": int(len(train.x)), "validation": int(len(val.x)), "calibration": int(len(cal.x))},
+        "n_simulated": {
+            "train": int(len(train.x)),
+            "validation": int(len(val.x)),
+            "calibration": int(len(cal.x)),
+            "held_out": int(len(test.x)),
+        },
     }
     metrics = {"calibration": {head: _lst_mae(doubled.y, p) for head, p in preds.items()}}
     teacher_info = {k: v for k, v in manifest["models"]["teacher"].items() if k not in ("onnx", "keras")}
@@ -282,6 +350,56 @@ def adapt_bundle(
         inputs=inputs,
         overwrite=False,
     )
+
+
+def keep_adapted(mae_input: float, mae_adapted: float) -> bool:
+    """Whether a class takes its adapted students: only when their held-out LST MAE is strictly lower."""
+    return bool(mae_adapted < mae_input)
+
+
+def adaptation_table(by_class: dict) -> str:
+    """Markdown table of ``distillation.adaptation.by_class``: per class, scene pixels, fit and held-out rows,
+    the held-out LST MAE of the input bundle's and of the adapted student, and which was kept."""
+
+    def kelvin(value):
+        return "–" if value is None else f"{value:.3f}"
+
+    rows = []
+    for name, r in by_class.items():
+        change = ""
+        if r["held_out_mae_input"] is not None and r["held_out_mae_input"] > 0:
+            change = f"{100 * (r['held_out_mae_adapted'] / r['held_out_mae_input'] - 1):+.0f} %"
+        rows.append(
+            [
+                name,
+                str(r["scene_pixels"]),
+                str(r["n_fit"]),
+                str(r["n_held_out"]),
+                f"{kelvin(r['held_out_mae_input'])} ({r['input_students']})",
+                kelvin(r["held_out_mae_adapted"]),
+                change,
+                r["kept"] if r["kept"] == "adapted" else f"input ({r.get('reason', '')})",
+            ]
+        )
+    header = [
+        "class",
+        "scene pixels",
+        "fit rows",
+        "held-out rows",
+        "held-out LST MAE input (K)",
+        "adapted (K)",
+        "change",
+        "kept",
+    ]
+    return "\n".join(markdown_table(header, rows))
+
+
+def written_adaptation_table(bundle) -> str:
+    """:func:`adaptation_table` of an adapted bundle directory (its manifest's ``distillation.adaptation``)."""
+    from ..models.schema import MANIFEST
+
+    manifest = json.loads((Path(bundle) / MANIFEST).read_text())
+    return adaptation_table(manifest["distillation"]["adaptation"]["by_class"])
 
 
 def merge_fusion(previous: dict, refitted: dict, rows: list[int]) -> dict:

@@ -1,9 +1,13 @@
 """Regional adaptation (``akkd-scale adapt``): a tiny real run — scene pixels with the NDVI rules, a small LOWTRAN
-simulation with user profiles, class students distilled — gives a loadable bundle whose class students differ."""
+simulation with user profiles, class students distilled — gives a loadable bundle whose class students differ;
+per class the adapted students are kept only when they beat the input bundle's on the held-out (test-split)
+rows of the local simulation, and the choice is recorded and printed."""
 
 from __future__ import annotations
 
 import json
+import logging
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,9 +15,11 @@ from click.testing import CliRunner
 
 from akkd_scale.conventions import LAND_COVER_CLASSES
 from akkd_scale.errors import InputError
-from akkd_scale.workflows.adapt import air_mass
+from akkd_scale.workflows.adapt import adaptation_table, air_mass, keep_adapted
 
 SHAPE = (24, 28)
+#: The local simulation of the slow tests, made once per module (same scene, profiles and size each time).
+_SIMULATIONS: dict = {}
 
 
 def test_air_mass_by_latitude_band_and_season():
@@ -21,6 +27,78 @@ def test_air_mass_by_latitude_band_and_season():
     assert air_mass(45.0, 7) == "midlatitude_summer" and air_mass(45.0, 1) == "midlatitude_winter"
     assert air_mass(-45.0, 1) == "midlatitude_summer" and air_mass(-45.0, 7) == "midlatitude_winter"
     assert air_mass(75.0, 6) == "polar_summer" and air_mass(-75.0, 6) == "polar_winter"
+
+
+def test_keep_adapted_only_when_strictly_better():
+    assert keep_adapted(0.50, 0.49) and not keep_adapted(0.50, 0.50) and not keep_adapted(0.50, 0.61)
+
+
+def test_adaptation_table_lists_every_class_and_what_was_kept():
+    by_class = {
+        "water": {
+            "kept": "adapted",
+            "input_students": "class",
+            "scene_pixels": 900,
+            "n_fit": 700,
+            "n_held_out": 120,
+            "held_out_mae_input": 0.5,
+            "held_out_mae_adapted": 0.4,
+        },
+        "tree_cover": {
+            "kept": "input",
+            "input_students": "global",
+            "scene_pixels": 10,
+            "n_fit": 650,
+            "n_held_out": 80,
+            "held_out_mae_input": 0.4,
+            "held_out_mae_adapted": 0.556,
+            "reason": "adapted student not better on the held-out rows",
+        },
+        "built_up": {
+            "kept": "input",
+            "input_students": "class",
+            "scene_pixels": 0,
+            "n_fit": 12,
+            "n_held_out": 3,
+            "held_out_mae_input": None,
+            "held_out_mae_adapted": None,
+            "reason": "not adapted: no scene pixels",
+        },
+    }
+    lines = adaptation_table(by_class).splitlines()
+    assert len(lines) == 2 + 3 and lines[0].startswith("| class | scene pixels | fit rows | held-out rows |")
+    assert lines[2] == "| water | 900 | 700 | 120 | 0.500 (class) | 0.400 | -20 % | adapted |"
+    assert lines[3] == (
+        "| tree_cover | 10 | 650 | 80 | 0.400 (global) | 0.556 | +39 % "
+        "| input (adapted student not better on the held-out rows) |"
+    )
+    assert lines[4] == "| built_up | 0 | 12 | 3 | – (class) | – |  | input (not adapted: no scene pixels) |"
+
+
+@pytest.fixture
+def local_simulation(monkeypatch):
+    """``simulate_training_set`` run once per module; each adapt run gets a copy (``.last``) with the LST shifted
+    per class in the chosen splits: fill ``.shifts`` with {class name: (kelvin, splits)}."""
+    import akkd_scale.simulate.trainingset as trainingset
+
+    real = trainingset.simulate_training_set
+    state = SimpleNamespace(shifts={}, last=None)
+
+    def simulate(n_samples, **kwargs):
+        key = (n_samples, kwargs["seed"], tuple(kwargs["altitudes"]), kwargs["profiles"].sizes["profile"])
+        if key not in _SIMULATIONS:
+            _SIMULATIONS[key] = real(n_samples, **kwargs)
+        ds = _SIMULATIONS[key].copy(deep=True)
+        split = np.asarray(ds["split"].values).astype(str)
+        lst = ds["lst"].values.copy()
+        for name, (kelvin, splits) in state.shifts.items():
+            lst[(ds["land_cover"].values == LAND_COVER_CLASSES.index(name)) & np.isin(split, splits)] += kelvin
+        ds["lst"] = ds["lst"].copy(data=lst)
+        state.last = ds
+        return ds
+
+    monkeypatch.setattr(trainingset, "simulate_training_set", simulate)
+    return state
 
 
 @pytest.fixture(scope="module")
@@ -54,18 +132,12 @@ def _tigr_file(path, data_dir, n=16):
     return path
 
 
-@pytest.mark.slow
-def test_adapt_writes_a_bundle_with_new_class_students(trained_bundle_path, vegetated_scene, data_dir, tmp_path):
-    from akkd_scale.cli import main
-    from akkd_scale.models.bundle import load_bundle
-
-    profiles = _tigr_file(tmp_path / "region.dsf", data_dir)
-    out = tmp_path / "local_bundle"
-    args = [
+def _adapt_args(scene, bundle, out, profiles):
+    return [
         "adapt",
-        str(vegetated_scene),
+        str(scene),
         "--bundle",
-        str(trained_bundle_path),
+        str(bundle),
         "--out",
         str(out),
         "--profiles",
@@ -77,6 +149,18 @@ def test_adapt_writes_a_bundle_with_new_class_students(trained_bundle_path, vege
         "--epochs",
         "3",
     ]
+
+
+@pytest.mark.slow
+def test_adapt_writes_a_bundle_with_new_class_students(
+    trained_bundle_path, vegetated_scene, data_dir, tmp_path, local_simulation
+):
+    from akkd_scale.cli import main
+    from akkd_scale.models.bundle import load_bundle
+
+    profiles = _tigr_file(tmp_path / "region.dsf", data_dir)
+    out = tmp_path / "local_bundle"
+    args = _adapt_args(vegetated_scene, trained_bundle_path, out, profiles)
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     adapted = load_bundle(out)
@@ -87,8 +171,10 @@ def test_adapt_writes_a_bundle_with_new_class_students(trained_bundle_path, vege
     assert "user profiles" in manifest["provenance"]["atmospheres"]
     new = manifest["distillation"]["adaptation"]["classes"]
     seen = manifest["distillation"]["adaptation"]["scene_pixels_per_class"]
-    assert seen["tree_cover"] > 0 and "tree_cover" in new  # the canopy half of the scene
+    by_class = manifest["distillation"]["adaptation"]["by_class"]
+    assert seen["tree_cover"] > 0 and by_class["tree_cover"]["held_out_mae_adapted"] is not None  # the canopy half
     assert all(seen[name] > 0 for name in new) and seen["built_up"] == 0 and "built_up" not in new
+    assert sorted(new) == sorted(name for name, r in by_class.items() if r["kept"] == "adapted")
     for name in new:
         code = [e["name"] for e in manifest["models"]["students"]["land_cover"]].index(name)
         before = original["models"]["students"]["land_cover"][code]
@@ -127,3 +213,107 @@ def test_adapt_refuses_scenes_without_land_cover(tiny_bundle_path, tmp_path):
         r"\(expected day scenes with VNIR \(NDVI\) or a land-cover map",
     ):
         adapt_bundle([night], tiny_bundle_path, tmp_path / "out", config=AdaptConfig(n_samples=100))
+
+
+@pytest.mark.slow
+def test_adapt_keeps_the_input_students_unless_the_adapted_ones_are_better_on_held_out_rows(
+    trained_bundle_path, vegetated_scene, data_dir, tmp_path, local_simulation
+):
+    """Tree cover's local LST shifted by +8 K in the fit part only (bad adaptation data): its adapted students learn
+    the shift and lose on the unshifted held-out rows, so the input bundle's are kept. Bare rock's shifted
+    by +8 K in every split (a region unlike the input bundle's training): the adapted ones win and are kept."""
+    from akkd_scale.cli import main
+    from akkd_scale.models.bundle import load_bundle
+    from akkd_scale.training.data import dataset_rows
+
+    bad, better = "tree_cover", "bare_rock_desert"
+    local_simulation.shifts.update(
+        {bad: (8.0, ("train", "validation")), better: (8.0, ("train", "validation", "test"))}
+    )
+    out = tmp_path / "local_bundle"
+    args = _adapt_args(vegetated_scene, trained_bundle_path, out, _tigr_file(tmp_path / "region.dsf", data_dir))
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    original = json.loads((trained_bundle_path / "manifest.json").read_text())
+    adaptation = manifest["distillation"]["adaptation"]
+    by_class = adaptation["by_class"]
+    assert list(by_class) == list(LAND_COVER_CLASSES)
+    assert by_class[bad]["kept"] == "input" and bad not in adaptation["classes"]
+    assert by_class[bad]["held_out_mae_adapted"] > by_class[bad]["held_out_mae_input"] + 1.0
+    assert by_class[better]["kept"] == "adapted" and better in adaptation["classes"], result.output
+    assert by_class[better]["held_out_mae_adapted"] < by_class[better]["held_out_mae_input"] - 1.0
+    assert by_class["built_up"]["kept"] == "input" and by_class["built_up"]["reason"].startswith(
+        "not adapted: no scene pixels"
+    )
+    assert by_class["built_up"]["held_out_mae_input"] is None
+    assert sorted(adaptation["classes"]) == sorted(n for n, r in by_class.items() if r["kept"] == "adapted")
+
+    # the written students: the input bundle's files for the class that kept them, new ones for the adapted class
+    def entry(m, name):
+        return m["models"]["students"]["land_cover"][LAND_COVER_CLASSES.index(name)]
+
+    for kind in ("kd", "baseline"):
+        assert (
+            manifest["files"][entry(manifest, bad)[kind]["onnx"]]
+            == original["files"][entry(original, bad)[kind]["onnx"]]
+        )
+    assert (
+        manifest["files"][entry(manifest, better)["kd"]["onnx"]]
+        != original["files"][entry(original, better)["kd"]["onnx"]]
+    )
+    rows = manifest["fusion"]["adapted_rows"]
+    assert LAND_COVER_CLASSES.index(better) in rows and LAND_COVER_CLASSES.index(bad) not in rows
+
+    # the recorded held-out MAE, recomputed with the written bundles' ONNX students on the test split
+    test = dataset_rows(local_simulation.last, "test", load_bundle(out).input_names, seed=2)
+    for name, path, key in ((bad, trained_bundle_path, "held_out_mae_input"), (better, out, "held_out_mae_adapted")):
+        bundle, code = load_bundle(path), LAND_COVER_CLASSES.index(name)
+        x, y = test.x[test.land_cover == code], test.y[test.land_cover == code]
+        extra = dict(zip(bundle.input_names[6:], x[:, 6:].T))
+        lst = bundle.predict(x[:, :5], x[:, 5], heads=("student",), extra=extra, land_cover=code)["student"]["lst"]
+        assert len(x) == by_class[name]["n_held_out"] >= 50
+        assert np.mean(np.abs(lst - y[:, 0])) == pytest.approx(by_class[name][key], abs=2e-3)
+
+    # the printed table
+    printed = {ln.split("|")[1].strip(): ln for ln in result.output.splitlines() if ln.startswith("| ")}
+    assert set(LAND_COVER_CLASSES) <= set(printed)
+    assert printed[bad].endswith("| input (adapted student not better on the held-out rows) |")
+    assert printed[better].endswith("| adapted |")
+    assert f"| {by_class[better]['held_out_mae_adapted']:.3f} |" in printed[better]
+
+
+@pytest.mark.slow
+def test_adapt_where_no_class_wins_writes_the_input_bundles_students(
+    trained_bundle_path, vegetated_scene, data_dir, tmp_path, local_simulation, caplog
+):
+    """Tree cover, the only class with scene pixels and 900 simulated rows, gets +8 K labels in the fit part only:
+    nothing is adapted, the written bundle has the input bundle's students and fusion, and a warning says so."""
+    from akkd_scale.workflows.adapt import AdaptConfig, adapt_bundle
+
+    local_simulation.shifts["tree_cover"] = (8.0, ("train", "validation"))
+    out = tmp_path / "local_bundle"
+    config = AdaptConfig(n_samples=8000, pixels_per_class=200, epochs=3, min_class_samples=900)
+    with caplog.at_level(logging.INFO, logger="akkd_scale"):
+        adapt_bundle(
+            [vegetated_scene],
+            trained_bundle_path,
+            out,
+            profiles=_tigr_file(tmp_path / "r.dsf", data_dir),
+            config=config,
+        )
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("no adapted class student was better than the input bundle's" in m for m in warnings), warnings
+    manifest = json.loads((out / "manifest.json").read_text())
+    original = json.loads((trained_bundle_path / "manifest.json").read_text())
+    by_class = manifest["distillation"]["adaptation"]["by_class"]
+    assert manifest["distillation"]["adaptation"]["classes"] == {}
+    assert all(r["kept"] == "input" for r in by_class.values())
+    assert [n for n, r in by_class.items() if r["held_out_mae_adapted"] is not None] == ["tree_cover"]
+    assert "< 900 simulated rows" in by_class["bare_rock_desert"]["reason"]
+    assert {k: v for k, v in manifest["fusion"].items() if k != "adapted_rows"} == {
+        k: v for k, v in original["fusion"].items() if k != "adapted_rows"
+    }
+    assert manifest["fusion"]["adapted_rows"] == []
+    onnx = {f: h for f, h in manifest["files"].items() if f.endswith(".onnx")}
+    assert onnx == {f: h for f, h in original["files"].items() if f.endswith(".onnx")}
