@@ -185,11 +185,16 @@ def adapt_bundle(
     ndvi_missing = (
         0.0 if all(p["has_ndvi"] for p in pixels) else source.manifest["distillation"].get("ndvi_missing_fraction", 0.0)
     )
-    train = dataset_rows(sim, "train", inputs, missing_fraction=ndvi_missing, seed=config.seed)
-    held = dataset_rows(sim, "validation", inputs, missing_fraction=ndvi_missing, seed=config.seed + 1)
+    # the atmospheric inputs (when the bundle takes them) missing in the same share of rows as in its training
+    missing = {
+        "missing_fraction": ndvi_missing,
+        "atmosphere_missing_fraction": source.manifest["distillation"].get("atmosphere_missing_fraction", 0.0),
+    }
+    train = dataset_rows(sim, "train", inputs, seed=config.seed, **missing)
+    held = dataset_rows(sim, "validation", inputs, seed=config.seed + 1, **missing)
     val, cal = split_validation(held, "local simulation")
     # the held-out rows that decide, per class, between the input bundle's students and the adapted ones
-    test = dataset_rows(sim, "test", inputs, missing_fraction=ndvi_missing, seed=config.seed + 2)
+    test = dataset_rows(sim, "test", inputs, seed=config.seed + 2, **missing)
 
     manifest = source.manifest
     keras_of = lambda entry: load_keras_model(source, entry.get("keras"))  # noqa: E731
@@ -302,6 +307,7 @@ def adapt_bundle(
         manifest["strata"],
         len(LAND_COVER_CLASSES),
         cwv_coefficients=previous.get("calibration", {}).get("cwv_coefficients"),
+        inputs=inputs,  # binned by the given water vapour as the input bundle is, when it takes it
     )
     fusion = merge_fusion(previous, refitted, [LAND_COVER_CLASSES.index(name) for name in adapted])
     domain = {
