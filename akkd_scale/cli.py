@@ -155,7 +155,7 @@ def show_versions() -> None:
     "--out",
     required=True,
     type=click.Path(path_type=str),
-    help="Result store: a new path or a store written by akkd-scale (one group per scene).",
+    help="Result store: a new path or a store written by akkd-scale (one group per scene); also s3://bucket/prefix.zarr.",
 )
 @click.option(
     "--bundle",
@@ -245,7 +245,7 @@ def show_versions() -> None:
     "--storage-options",
     default=None,
     metavar="JSON",
-    help='fsspec options for SCENES given by URL, e.g. \'{"endpoint_url": "http://host:9000"}\' or '
+    help='fsspec options for SCENES and an --out given by URL, e.g. \'{"endpoint_url": "http://host:9000"}\' or '
     "'{\"anon\": true}' [default: credentials from the environment]; never recorded.",
 )
 @click.option(
@@ -260,7 +260,7 @@ def show_versions() -> None:
     type=click.FloatRange(min=0, min_open=True),
     default=30.0,
     show_default=True,
-    help="Seconds a connection or read of a URL scene may stall before the scene fails.",
+    help="Seconds a connection or read of a URL scene (or an s3:// --out) may stall before it fails.",
 )
 @click.option(
     "--cloud-mask",
@@ -367,13 +367,13 @@ def run(
         )
         click.echo(table.to_string(index=False))
         sys.exit(0 if (table["status"] == "ok").all() else 1)
-    prepare_store(out)  # a foreign --out stops the run before any cluster starts
+    store = prepare_store(out, storage_options, remote_timeout)  # a foreign or unreachable --out stops the run here
     executor = choose_executor(
         executor, n_scenes=len(scenes), cluster_given=bool(scheduler or workers or threads_per_worker)
     )
     client = None
     try:
-        with store_lock(out, command_line):
+        with store_lock(store, command_line):
             if executor == "threads":  # the lock is taken first: a second run exits before starting a cluster
                 click.echo(
                     f"Dask threaded scheduler, {os.cpu_count()} threads, no cluster (--executor cluster "
@@ -392,7 +392,7 @@ def run(
             with logging_redirect_tqdm():
                 table = run_scenes(
                     scenes,
-                    out,
+                    store,
                     bundle=ref,
                     heads=heads,
                     chunks=chunks,
@@ -410,7 +410,7 @@ def run(
                 )
     except KeyboardInterrupt:
         logging.getLogger("distributed").setLevel(logging.CRITICAL)  # the shutdown noise of the cluster is expected
-        click.echo(f"\n{_interrupted_summary(scenes, out)}", err=True)
+        click.echo(f"\n{_interrupted_summary(scenes, store)}", err=True)
         sys.exit(130)
     finally:
         if client is not None:

@@ -117,6 +117,11 @@ class Remote:
                 self._filesystems[protocol] = fs
         return fs, fs._strip_protocol(url) if protocol not in ("http", "https") else url
 
+    def options_for(self, protocol: str) -> dict:
+        """The fsspec options of ``protocol`` with bounded timeouts and retries (see :meth:`_options_for`): also
+        what the result store's filesystem is made with (``pipeline.store``)."""
+        return self._options_for(protocol)
+
     def _options_for(self, protocol: str) -> dict:
         """The storage options of ``protocol``, with connect/read timeouts and bounded retries added (s3, http)
         where they set none: the entry ``{protocol: {...}}`` when the options are nested by protocol, else the flat
