@@ -768,9 +768,47 @@ def demo(out_dir: str, bundle: str | None, size: str, workers: int | None) -> No
     click.echo(f"Results: {out_dir}/results.zarr, quicklooks: {out_dir}/quicklooks, report: {out_dir}/report.md")
 
 
+def _store_options(command):
+    """``--storage-options`` and ``--remote-timeout`` of a command that reads a result STORE (local or by URL)."""
+    command = click.option(
+        "--remote-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=30.0,
+        show_default=True,
+        help="Seconds a connection or read of an s3:// STORE or --out may stall before the command fails.",
+    )(command)
+    return click.option(
+        "--storage-options",
+        default=None,
+        metavar="JSON",
+        help="fsspec options for a STORE or --out by URL (credentials, endpoint_url); never recorded.",
+    )(command)
+
+
+def _store_argument(store: str, storage_options) -> dict:
+    """A STORE argument checked (a local one must be a directory) and the options that reach it."""
+    from .errors import InputError
+    from .io.remote import is_url, parse_storage_options
+
+    if not is_url(store) and not os.path.isdir(store):
+        raise click.BadParameter(
+            f"{store!r} is no directory (expected a result store: a .zarr directory or an s3:// URL)",
+            param_hint="'STORE'",
+        )
+    try:
+        return parse_storage_options(storage_options)
+    except InputError as exc:
+        raise click.BadParameter(f"{exc.problem} (expected {exc.expected})", param_hint="'--storage-options'") from exc
+
+
 @main.command("quicklook")
-@click.argument("store", type=click.Path(exists=True, file_okay=False))
-@click.option("--out", "out_dir", default=None, help="PNG directory (default: STORE without .zarr + _quicklooks).")
+@click.argument("store", type=str)
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    help="PNG directory or s3:// prefix (default: STORE without .zarr + _quicklooks, here for a URL).",
+)
 @click.option("--band", default="B13", show_default=True, type=click.Choice(BANDS))
 @click.option(
     "--truth",
@@ -779,25 +817,34 @@ def demo(out_dir: str, bundle: str | None, size: str, workers: int | None) -> No
     type=click.Path(exists=True, file_okay=False),
     help="Directory of truth NetCDFs named <scene group>.nc: adds error maps.",
 )
-def quicklook(store: str, out_dir: str | None, band: str, truth_dir: str | None) -> None:
-    """Render quicklook PNGs (LST, emissivity, uncertainty, QC) for every scene of a result store."""
+@_store_options
+def quicklook(
+    store: str, out_dir: str | None, band: str, truth_dir: str | None, storage_options, remote_timeout: float
+) -> None:
+    """Render quicklook PNGs (LST, emissivity, uncertainty, QC) for every scene of a result STORE (local or URL)."""
     from pathlib import Path
 
+    from .io.remote import is_url
     from .pipeline.quicklook import quicklook_store
 
-    target = Path(out_dir) if out_dir else Path(store).with_suffix("").with_name(Path(store).stem + "_quicklooks")
-    for path in quicklook_store(store, target, band=band, truth_dir=truth_dir):
+    options = _store_argument(store, storage_options)
+    name = Path(store.rstrip("/").rsplit("/", 1)[-1] if is_url(store) else store)
+    default = Path(name.stem + "_quicklooks") if is_url(store) else name.with_name(name.stem + "_quicklooks")
+    target = out_dir or default
+    for path in quicklook_store(
+        store, target, band=band, truth_dir=truth_dir, storage_options=options, timeout=remote_timeout
+    ):
         click.echo(str(path))
 
 
 @main.command("export")
-@click.argument("store", type=click.Path(exists=True, file_okay=False, path_type=str))
+@click.argument("store", type=str)
 @click.option(
     "--out",
     "out_dir",
     required=True,
     type=click.Path(file_okay=False, path_type=str),
-    help="Directory for the GeoTIFFs (<scene>_<variable>.tif).",
+    help="Directory (or s3:// prefix) for the GeoTIFFs (<scene>_<variable>.tif).",
 )
 @click.option(
     "--format",
@@ -826,12 +873,22 @@ def quicklook(store: str, out_dir: str | None, band: str, truth_dir: str | None)
     help="Pixel size in CRS units [default: 90 for projected CRSs, GDAL's choice otherwise].",
 )
 @click.option("--scenes", default=None, help="Comma-separated scene groups (default: all).")
+@_store_options
 def export_command(
-    store: str, out_dir: str, fmt: str, variables: str, crs: str, resolution: float | None, scenes: str | None
+    store: str,
+    out_dir: str,
+    fmt: str,
+    variables: str,
+    crs: str,
+    resolution: float | None,
+    scenes: str | None,
+    storage_options,
+    remote_timeout: float,
 ) -> None:
-    """Export the scenes of a result STORE as GeoTIFF/COG (one file per scene and variable)."""
+    """Export the scenes of a result STORE (local or URL) as GeoTIFF/COG (one file per scene and variable)."""
     from .pipeline.export import export_store
 
+    options = _store_argument(store, storage_options)
     paths = export_store(
         store,
         out_dir,
@@ -840,6 +897,8 @@ def export_command(
         resolution=resolution,
         fmt=fmt,
         scenes=[s for s in (scenes or "").split(",") if s],
+        storage_options=options,
+        timeout=remote_timeout,
     )
     for path in paths:
         click.echo(str(path))

@@ -295,3 +295,54 @@ def test_a_worker_killed_mid_write_to_s3_gives_identical_results(scenes, bundle_
         expected = stored(locate_store(clean, _options(s3_server)), group, NAMES)
         assert_same(stored(locate_store(_url("worker-killed.zarr"), _options(s3_server)), group, NAMES), expected)
     client.wait_for_workers(2, timeout=60)
+
+
+def test_export_and_quicklook_read_an_s3_store_and_write_to_s3_or_here(scenes, bundle_path, s3_server, tmp_path):
+    import rioxarray  # noqa: F401  (the .rio accessor)
+    import xarray as xr
+
+    url, options = _url("export.zarr"), json.dumps(_options(s3_server))
+    local = tmp_path / "local.zarr"
+    for out in (str(local), url):
+        table = run_scenes(
+            [scenes["good_c"]],
+            out,
+            bundle=bundle_path,
+            chunks=24,
+            executor="threads",
+            storage_options=_options(s3_server),
+        )
+        assert list(table["status"]) == ["complete"]
+    runner = CliRunner()
+    tifs = f"s3://{BUCKET}/exports/tifs"
+    result = runner.invoke(main, ["export", url, "--out", tifs, "--variables", "lst,qc", "--storage-options", options])
+    assert result.exit_code == 0, result.output
+    group = scene_group(scenes["good_c"])
+    assert result.output.split() == [f"{tifs}/{group}_lst.tif", f"{tifs}/{group}_qc.tif"]
+    result = runner.invoke(main, ["export", str(local), "--out", str(tmp_path / "tif"), "--variables", "lst,qc"])
+    assert result.exit_code == 0, result.output
+    for name in ("lst", "qc"):
+        copy = tmp_path / f"s3_{name}.tif"
+        s3_server.fs.get_file(f"{tifs.removeprefix('s3://')}/{group}_{name}.tif", str(copy))
+        ours = xr.open_dataarray(copy, engine="rasterio")
+        assert ours.attrs["source_store"] == url
+        xr.testing.assert_identical(
+            ours.drop_attrs(),
+            xr.open_dataarray(tmp_path / "tif" / f"{group}_{name}.tif", engine="rasterio").drop_attrs(),
+        )
+    result = runner.invoke(main, ["quicklook", url, "--out", str(tmp_path / "png"), "--storage-options", options])
+    assert result.exit_code == 0, result.output
+    printed = [line for line in result.output.splitlines() if line.endswith(".png") and " " not in line]
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == sorted(Path(p).name for p in printed)
+    assert any(p.name.startswith(group) for p in (tmp_path / "png").iterdir())
+    result = runner.invoke(
+        main, ["quicklook", url, "--out", f"s3://{BUCKET}/exports/png", "--storage-options", options]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(s3_server.fs.ls(f"{BUCKET}/exports/png")) == len(list((tmp_path / "png").iterdir()))
+
+    result = runner.invoke(
+        main, ["export", _url("nothing.zarr"), "--out", str(tmp_path / "x"), "--storage-options", options]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert f"{_url('nothing.zarr')}: not a result store: no Zarr group there" in result.output
