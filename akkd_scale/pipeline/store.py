@@ -700,18 +700,37 @@ def record_mismatch(stored: dict | None, wanted: dict) -> str | None:
 
 
 def missing_chunks(out, group: str, names=None) -> dict[str, str]:
-    """Arrays of a group (or only those called ``names``) with chunks not written: name → 'k of n chunks present'."""
+    """Arrays of a group (or only those called ``names``) with chunks not written: name → 'k of n chunks present'.
+
+    Locally each array's chunk files are counted; in an object store the group's keys are listed once (one
+    listing request per 1000 keys rather than one per array) and each array's chunk objects counted: every key
+    under ``<array>/`` but its ``zarr.json`` is a chunk (the store's arrays have no other objects)."""
     import zarr
 
-    node = zarr.open_group(_zarr(out), path=group, mode="r")
+    location = locate_store(out)
+    node = zarr.open_group(location.zarr_store(), path=group, mode="r")
+    listed = _chunk_counts(location, group) if location.remote else None
     problems = {}
     for name, array in node.arrays():
         if names is not None and name not in names:
             continue
-        present, expected = array.nchunks_initialized, array.nchunks
+        present = array.nchunks_initialized if listed is None else listed.get(name, 0)
+        expected = array.nchunks
         if present != expected:
             problems[name] = f"{present} of {expected} chunks present"
     return problems
+
+
+def _chunk_counts(location: StoreLocation, group: str) -> dict[str, int]:
+    """Objects under each array of ``group`` but its metadata, from one listing of the group's prefix."""
+    fs, root = location.filesystem()
+    prefix = f"{root}/{group}/"
+    counts: dict[str, int] = {}
+    for key in fs.find(prefix.rstrip("/")):
+        name, _, rest = key.removeprefix(prefix).partition("/")
+        if rest and rest != "zarr.json":
+            counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def output_dataset(result: xr.Dataset, scene_attrs: dict, provenance: dict) -> xr.Dataset:

@@ -346,3 +346,18 @@ def test_export_and_quicklook_read_an_s3_store_and_write_to_s3_or_here(scenes, b
     )
     assert result.exit_code == 1 and "Traceback" not in result.output, result.output
     assert f"{_url('nothing.zarr')}: not a result store: no Zarr group there" in result.output
+
+
+def test_replacing_a_scene_group_leaves_a_group_with_a_longer_name_alone(scenes, bundle_path, s3_server, tmp_path):
+    """Replacing ``AST_L1B_x`` deletes the objects under ``AST_L1B_x/``, never those of ``AST_L1B_x_2``."""
+    longer = tmp_path / f"{scenes['good_a'].stem}_2.hdf"
+    longer.write_bytes(scenes["good_b"].read_bytes())
+    url, kwargs = _url("siblings.zarr"), {"bundle": bundle_path, "chunks": 48, "executor": "threads"}
+    location = locate_store(url, _options(s3_server))
+    run_scenes([scenes["good_a"], longer], location, **kwargs)
+    before = {k: s3_server.fs.info(f"{url.removeprefix('s3://')}/{k}")["ETag"] for k in _keys(s3_server, url)}
+    assert list(run_scenes([scenes["good_a"]], location, overwrite=True, **kwargs)["status"]) == ["complete"]
+    after = {k: s3_server.fs.info(f"{url.removeprefix('s3://')}/{k}")["ETag"] for k in _keys(s3_server, url)}
+    sibling = {k: v for k, v in before.items() if k.startswith(f"{scene_group(longer)}/")}
+    assert sibling and {k: after.get(k) for k in sibling} == sibling
+    assert group_status(location, scene_group(longer)) == "complete"
