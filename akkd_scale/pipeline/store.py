@@ -564,13 +564,26 @@ class ObjectStoreLock:
         self.owned = False
         fs, bucket, key = self._key()
         try:
-            fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=self._etag)
+            try:
+                fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=self._etag)
+            except OSError as error:
+                if _precondition_failed(error):
+                    raise
+                # a store without conditional DELETE: delete only while the lock still holds this run's token
+                holder = self._holder()[1]
+                if holder is None or holder.get("token") != self._record["token"]:
+                    raise _NotOurs(self.url) from error
+                fs.call_s3("delete_object", Bucket=bucket, Key=key)
         except Exception as error:  # noqa: BLE001  (the run's own outcome matters more than its lock)
-            if _precondition_failed(error):
+            if _precondition_failed(error) or isinstance(error, _NotOurs):
                 log.warning("%s: the lock is another run's now; left in place", self.location)
             else:
                 log.warning("%s: could not remove the lock %s (%s)", self.location, self.url, describe_failure(error))
         return False
+
+
+class _NotOurs(Exception):
+    """The lock object holds another run's token (found when deleting it without a conditional DELETE)."""
 
 
 def _read_body(fs, answer: dict) -> bytes:

@@ -361,3 +361,25 @@ def test_replacing_a_scene_group_leaves_a_group_with_a_longer_name_alone(scenes,
     sibling = {k: v for k, v in before.items() if k.startswith(f"{scene_group(longer)}/")}
     assert sibling and {k: after.get(k) for k in sibling} == sibling
     assert group_status(location, scene_group(longer)) == "complete"
+
+
+def test_without_conditional_delete_the_lock_is_removed_only_while_it_is_ours(s3_server, monkeypatch, caplog):
+    location = prepare_store(_url("nodelete.zarr"), _options(s3_server))
+    fs, _ = location.filesystem()
+    plain = fs.call_s3
+
+    def no_conditional_delete(method, *args, **kwargs):  # a store that refuses If-Match on DeleteObject
+        if method == "delete_object" and "IfMatch" in kwargs:
+            raise OSError(95, "conditional delete not implemented")
+        return plain(method, *args, **kwargs)
+
+    monkeypatch.setattr(fs, "call_s3", no_conditional_delete)
+    key = f"{_url('nodelete.zarr').removeprefix('s3://')}/{LOCK_FILE}"
+    with ObjectStoreLock(location, "this run"):
+        assert s3_server.fs.exists(key)
+    assert not s3_server.fs.exists(key)  # ours: removed
+    with caplog.at_level("WARNING", logger="akkd_scale"), ObjectStoreLock(location, "this run"):
+        s3_server.fs.pipe(key, _lock_record("another-host", 1))  # taken over meanwhile
+    assert json.loads(s3_server.fs.cat(key))["host"] == "another-host"  # not ours: left in place
+    assert "the lock is another run's now; left in place" in caplog.text
+    s3_server.fs.rm(key)
