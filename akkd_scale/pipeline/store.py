@@ -544,11 +544,11 @@ class ObjectStoreLock:
         """Raise StoreError unless this run still holds the lock (one HEAD request)."""
         if self.lost is None:
             fs, bucket, key = self._key()
-            try:
-                etag = str(fs.call_s3("head_object", Bucket=bucket, Key=key).get("ETag", ""))
-            except FileNotFoundError:
-                etag = ""
-            with self._guard:
+            with self._guard:  # no heartbeat between the HEAD and the comparison
+                try:
+                    etag = str(fs.call_s3("head_object", Bucket=bucket, Key=key).get("ETag", ""))
+                except FileNotFoundError:
+                    etag = ""
                 if etag != self._etag:
                     self.lost = "the store's lock is no longer this run's (removed or taken over by another run)"
         if self.lost is not None:
