@@ -149,8 +149,24 @@ def show_versions() -> None:
             click.echo(f"{name}: not installed")
 
 
+def _atmosphere_files(values) -> list[str] | None:
+    """``--atmosphere-data`` values with glob patterns expanded (a pattern matching nothing is an error)."""
+    import glob
+
+    files = []
+    for value in values:
+        if glob.has_magic(value):
+            found = sorted(glob.glob(os.path.expanduser(value)))
+            if not found:
+                raise click.BadParameter(f"{value!r} matches no file", param_hint="'--atmosphere-data'")
+            files += found
+        else:
+            files.append(value)
+    return files or None
+
+
 @main.command("run")
-@click.argument("scenes", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.argument("scenes", nargs=-1, required=False, type=click.Path(path_type=str))
 @click.option(
     "--out",
     required=True,
@@ -279,6 +295,45 @@ def show_versions() -> None:
     "(0 clear, 1 cloud) [default: from the file's name/tags, else from its codes].",
 )
 @click.option("--keep-cloudy", is_flag=True, help="Keep the LST/emissivity of cloudy pixels (still flagged).")
+@click.option(
+    "--stac",
+    "stac_url",
+    default=None,
+    metavar="URL",
+    help="Also retrieve the items a STAC search finds: a STAC API (its /search, with pystac-client) or a static "
+    "catalog/collection JSON (filtered here), by URL or path (docs/cloud.md, 'STAC search').",
+)
+@click.option("--collection", default=None, help="Collection of --stac to search, e.g. aster-l1t [default: all].")
+@click.option(
+    "--bbox",
+    type=float,
+    nargs=4,
+    default=None,
+    metavar="W S E N",
+    help="Bounding box of --stac in degrees (items intersecting it) [default: anywhere].",
+)
+@click.option(
+    "--datetime",
+    "stac_datetime",
+    default=None,
+    metavar="START/END",
+    help="Time of --stac: ISO 8601 dates or times, '..' open, e.g. 2004-07-01/2004-07-31 [default: any time].",
+)
+@click.option("--max-items", type=click.IntRange(min=1), default=None, help="At most this many --stac items.")
+@click.option(
+    "--atmosphere-data",
+    "atmosphere_data",
+    multiple=True,
+    metavar="FILE",
+    help="ERA5 or MERRA-2 NetCDF file(s) (repeat the option, or a glob pattern): the networks get the reanalysis "
+    "column water vapour and air temperature at every pixel (bundles trained with them).",
+)
+@click.option(
+    "--atmosphere-data-optional",
+    is_flag=True,
+    help="Pixels or times the atmosphere files do not cover run without them (atmosphere_input 0) "
+    "instead of failing the scene.",
+)
 def run(
     scenes,
     out,
@@ -305,11 +360,19 @@ def run(
     cloud_mask,
     cloud_mask_convention,
     keep_cloudy,
+    stac_url,
+    collection,
+    bbox,
+    stac_datetime,
+    max_items,
+    atmosphere_data,
+    atmosphere_data_optional,
 ) -> None:
     """Retrieve LST and emissivity for SCENES (ASTER L1B/L1T HDF files or URLs, STAC items) into a Zarr store.
 
     SCENES: ASTER L1B/L1T HDF files, HDF objects by URL (s3://, gs://, https://, glob patterns such as
-    's3://bucket/scenes/*.hdf') and STAC items of COG scenes (item.json, local or by URL)."""
+    's3://bucket/scenes/*.hdf') and STAC items of COG scenes (item.json, local or by URL); with --stac,
+    the items a STAC search finds are added (SCENES may then be left out)."""
     from .errors import InputError
     from .io.remote import parse_storage_options, redact_command_line
 
@@ -346,12 +409,17 @@ def run(
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from .pipeline import bundle_ref, close_client, dashboard_link, get_client, run_scenes
-    from .pipeline.runner import Clouds, choose_executor, verify_store
+    from .pipeline.runner import AtmosphereData, Clouds, choose_executor, verify_store
     from .pipeline.store import prepare_store, store_lock
 
     ref = bundle_ref(bundle, device)  # a missing or altered bundle, or no CUDA, stops the run before any cluster
     clouds = Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy)  # a bad mask file too
     cloud_options = {"cloud_mask": clouds.mask, "cloud_mask_convention": clouds.convention, "keep_cloudy": keep_cloudy}
+    files = _atmosphere_files(atmosphere_data)
+    AtmosphereData.of(files, atmosphere_data_optional)  # a bad atmosphere file stops the run before any cluster
+    cloud_options |= {"atmosphere_data": files, "atmosphere_data_optional": atmosphere_data_optional}
+    # the search (network) after every local check, before the store or a cluster
+    scenes = tuple(scenes) + _stac_scenes(stac_url, collection, bbox, stac_datetime, max_items, remote)
     if verify:
         table = verify_store(
             scenes,
@@ -421,6 +489,36 @@ def run(
     click.echo(", ".join(f"{n} {status}" for status, n in counts.items()))
     if (table["status"] == "failed").any():
         sys.exit(1)
+
+
+def _stac_scenes(url, collection, bbox, when, max_items, remote: dict) -> tuple[str, ...]:
+    """The items ``--stac`` finds (none without it); its options checked first (usage errors, exit 2), SCENES or
+    --stac required. A search that fails or finds nothing stops the run with one line (exit 1)."""
+    from .errors import ParameterError
+    from .io.aster.stac_search import StacSearch, search_items
+    from .io.remote import Remote, redact
+
+    given = {"--collection": collection, "--bbox": bbox, "--datetime": when, "--max-items": max_items}
+    if url is None:
+        for name, value in given.items():
+            if value is not None:
+                raise click.BadParameter("needs --stac URL", param_hint=f"'{name}'")
+        if not click.get_current_context().params.get("scenes"):
+            raise click.UsageError("give SCENES, --stac URL, or both")
+        return ()
+    try:
+        search = StacSearch.of(url, collection, bbox, when, max_items)
+    except ParameterError as exc:
+        hint = {"bbox": "'--bbox'", "datetime": "'--datetime'", "collection": "'--collection'"}.get(
+            exc.variable or "", "'--stac'"
+        )
+        raise click.BadParameter(f"{exc.problem} (expected {exc.expected})", param_hint=hint) from exc
+    found = search_items(
+        search,
+        Remote.of(remote["storage_options"], remote["staging_dir"], remote["keep_staged"], remote["remote_timeout"]),
+    )
+    click.echo(f"STAC search {redact(search.url)} ({search.describe()}): {len(found)} item{'s' * (len(found) != 1)}")
+    return tuple(found)
 
 
 def _interrupted_summary(scenes, out) -> str:
@@ -747,7 +845,14 @@ def simulate_command(
     default=None,
     help="Run on a LocalCluster with this many worker processes (default: threads, no cluster).",
 )
-def demo(out_dir: str, bundle: str | None, size: str, workers: int | None) -> None:
+@click.option(
+    "--stac",
+    is_flag=True,
+    help="Only the cloud-native part: the demo scenes as COG + STAC items served on 127.0.0.1, retrieved by HTTP "
+    "range reads and by STAC search (static catalog and API), checked identical to the HDF path "
+    "(OUT/stac/report_stac.md; exit 1 if not).",
+)
+def demo(out_dir: str, bundle: str | None, size: str, workers: int | None, stac: bool) -> None:
     """Simulate demo ASTER L1B scenes with known truth, retrieve LST/emissivity, report the accuracy."""
     require_train_extra("demo", SIMULATION_MODULES)
     from .pipeline.cluster import close_client, dashboard_link, get_client
@@ -759,6 +864,17 @@ def demo(out_dir: str, bundle: str | None, size: str, workers: int | None) -> No
         raise click.BadParameter(f"{size!r}: expected LINESxPIXELS, e.g. 700x830", param_hint="--size") from None
     client = get_client(workers=workers, threads_per_worker=1) if workers else None
     click.echo(f"Dask dashboard: {dashboard_link(client)}" if client else "Dask threaded scheduler, no cluster")
+    if stac:
+        from .workflows.stac_demo import format_stac_report, run_stac_demo
+
+        try:
+            stac_report = run_stac_demo(os.path.join(out_dir, "stac"), bundle=bundle, shape=shape, client=client)
+        finally:
+            if client is not None:
+                close_client(client)
+        click.echo(format_stac_report(stac_report))
+        click.echo(f"Report: {out_dir}/stac/report_stac.md")
+        sys.exit(0 if stac_report["identical"] else 1)
     try:
         report = run_demo(out_dir, bundle=bundle, shape=shape, client=client)
     finally:

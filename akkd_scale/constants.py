@@ -27,3 +27,8 @@ TERRA_ALTITUDE_KM = 705.0
 #: elevation with them (io.reanalysis).
 LAPSE_RATE_K_PER_KM = 6.5
 WATER_VAPOUR_SCALE_HEIGHT_KM = 2.0
+#: Error model of reanalysis atmospheres at a pixel (training and evaluation with atmosphere inputs): column water
+#: vapour × lognormal(0, σ) and air temperature + N(0, σ). Of the order of ERA5/MERRA-2 against radiosondes and
+#: station 2 m temperature in clear land conditions (TCWV ~10–15 %, T2m 1–2 K, larger in complex terrain).
+REANALYSIS_CWV_LOG_SIGMA = 0.15
+REANALYSIS_TAIR_SIGMA_K = 1.5

@@ -26,6 +26,12 @@ CLOUD_TESTS = "cloud_tests"
 CWV = "column_water_vapour"
 TAIR = "air_temperature"
 
+#: Output variable (uint8) with ``--atmosphere-data``: 1 where the networks had the reanalysis column water vapour
+#: and air temperature, 0 where they ran without them (outside the files with ``--atmosphere-data-optional``).
+ATMOSPHERE_GIVEN = "atmosphere_input"
+#: ``retrieve(atmosphere_data=...)`` value that takes ``column_water_vapour``/``air_temperature`` from the dataset.
+ATMOSPHERE_FROM_DATASET = "dataset"
+
 #: Network inputs and outputs (the bundle's input/output specification).
 INPUT_NAMES = tuple(f"BT{b[1:]}" for b in BANDS) + ("view_zenith",)
 INPUT_UNITS = ("K",) * len(BANDS) + ("deg",)
@@ -35,8 +41,16 @@ N_FEATURES = len(INPUT_NAMES)
 N_TARGETS = len(OUTPUT_NAMES)
 #: Inputs a bundle may name beyond the bands and view zenith: input name → (dataset variable, unit, the
 #: value the networks see where the variable is missing or NaN; None: a missing value invalidates the pixel).
-#: NDVI is missing at night and without VNIR; -2 lies outside NDVI's physical range [-1, 1].
-OPTIONAL_INPUTS = {"ndvi": (NDVI, "1", -2.0)}
+#: NDVI is missing at night and without VNIR; -2 lies outside NDVI's physical range [-1, 1]. The atmospheric
+#: inputs (reanalysis column water vapour and near-surface air temperature, ``--atmosphere-data``) are missing
+#: together where no atmosphere file is given: -1 g cm⁻² and 200 K lie outside what a clear land pixel has.
+OPTIONAL_INPUTS = {
+    "ndvi": (NDVI, "1", -2.0),
+    "column_water_vapour": (CWV, "g cm-2", -1.0),
+    "air_temperature": (TAIR, "K", 200.0),
+}
+#: The optional inputs that come from an atmosphere (reanalysis) file, given or missing together.
+ATMOSPHERE_INPUTS = ("column_water_vapour", "air_temperature")
 
 #: Noise-equivalent temperature difference of ASTER TIR at 300 K (K), used for simulated noise.
 NEDT_K = 0.3
@@ -103,6 +117,12 @@ OUTPUT_ATTRS = {
     "band": {"long_name": "ASTER TIR band"},
     "latitude": {"units": "degrees_north", "long_name": "geodetic latitude", "standard_name": "latitude"},
     "longitude": {"units": "degrees_east", "long_name": "longitude", "standard_name": "longitude"},
+    ATMOSPHERE_GIVEN: {
+        "long_name": "networks had reanalysis column water vapour and air temperature",
+        "units": "1",
+        "flag_values": [0, 1],
+        "flag_meanings": "bands_only with_atmosphere",
+    },
     "land_cover": {
         "long_name": "land-cover class",
         "units": "1",

@@ -38,6 +38,7 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from ..conventions import (
+    ATMOSPHERE_INPUTS,
     INPUT_NAMES,
     N_TARGETS,
     NETWORK_HEADS,
@@ -266,14 +267,21 @@ class Bundle:
         vza = np.broadcast_to(np.asarray(vza, dtype=np.float32), bt.shape[:1])
         columns = [bt, vza[:, None]]
         extra = extra or {}
-        for name, missing in self.extra_inputs.items():
+        values = {}
+        for name in self.extra_inputs:
             value = extra.get(name)
             value = (
-                np.full(bt.shape[0], missing, np.float32)
+                np.full(bt.shape[0], np.nan, np.float32)
                 if value is None
                 else np.broadcast_to(np.asarray(value, np.float32), bt.shape[:1])
             )
-            columns.append(np.where(np.isfinite(value), value, np.float32(missing))[:, None])
+            values[name] = value
+        # the atmospheric inputs are given or missing together (as trained): one missing, both missing
+        atmosphere = [OPTIONAL_INPUTS[n][0] for n in ATMOSPHERE_INPUTS if OPTIONAL_INPUTS[n][0] in values]
+        incomplete = ~np.all([np.isfinite(values[v]) for v in atmosphere], axis=0) if atmosphere else False
+        for name, missing in self.extra_inputs.items():
+            absent = ~np.isfinite(values[name]) | (incomplete if name in atmosphere else False)
+            columns.append(np.where(absent, np.float32(missing), values[name])[:, None])
         x = np.concatenate(columns, axis=1)
         return x, np.all(np.isfinite(x), axis=1)
 

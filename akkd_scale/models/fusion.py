@@ -16,9 +16,10 @@ networks, so it is applied to the teacher and fusion heads; student heads report
 
 Calibration. With a ``calibration`` entry, σ is multiplied by the factor k of the pixel's stratum and
 water-vapour bin (σ_cal = k·σ, k fitted so that |error| < σ_cal holds for 68 % of the calibration rows).
-Column water vapour is not known at retrieval time; its bin comes from an estimate linear in the brightness
-temperatures, their pairwise differences, the squared differences and BT13 × differences
-(:func:`cwv_features`; the split-window difference alone is dominated by emissivity contrast).
+Without an atmosphere input column water vapour is not known at retrieval time; its bin comes from an estimate
+linear in the brightness temperatures, their pairwise differences, the squared differences and BT13 × differences
+(:func:`cwv_features`; the split-window difference alone is dominated by emissivity contrast). Calibrations
+fitted with ``given_cwv_input`` bin pixels that have the reanalysis column water vapour by it instead.
 """
 
 from __future__ import annotations
@@ -46,9 +47,19 @@ def cwv_features(bt) -> np.ndarray:
     return np.column_stack([np.ones(len(bt)), bt - 280.0, diff, diff**2, (bt[:, 3:4] - 280.0) * diff])
 
 
-def moisture_bin(bt, calibration: dict) -> np.ndarray:
-    """Water-vapour bin (int) of each row of brightness temperatures (N, 5) under a fitted calibration."""
+#: ``fusion.calibration`` key: the input name whose value (where given) replaces the BT estimate in the bins.
+GIVEN_CWV_KEY = "given_cwv_input"
+
+
+def moisture_bin(bt, calibration: dict, given_cwv=None) -> np.ndarray:
+    """Water-vapour bin (int) of each row of brightness temperatures (N, 5) under a fitted calibration.
+
+    With a calibration fitted on given water vapour (``given_cwv_input``) and ``given_cwv`` (N,) — the
+    reanalysis input, NaN where missing — rows that have it are binned by it, the others by the estimate."""
     estimate = cwv_features(bt) @ np.asarray(calibration["cwv_coefficients"], np.float64)
+    if calibration.get(GIVEN_CWV_KEY) and given_cwv is not None:
+        given_cwv = np.asarray(given_cwv, np.float64)
+        estimate = np.where(np.isfinite(given_cwv), given_cwv, estimate)
     return np.searchsorted(np.asarray(calibration["edges"], np.float64), estimate, side="right")
 
 

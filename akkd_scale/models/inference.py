@@ -58,6 +58,11 @@ class Networks:
         self.providers = execution_providers(device)
         self.threads = int(threads)
         self.fusion = manifest["fusion"]
+        #: Column of the given column water vapour in the inputs and its missing value, when the calibration
+        #: bins by it (``fusion.calibration.given_cwv_input``).
+        given = self.fusion.get("calibration", {}).get(fusion_mod.GIVEN_CWV_KEY)
+        names = list(manifest["inputs"]["names"])
+        self._given_cwv = (names.index(given), float(manifest["inputs"]["missing_values"][given])) if given else None
         self._teacher = manifest["models"]["teacher"]["onnx"]
         students = manifest["models"]["students"]
         #: (local model index or "global", "kd" | "baseline") → ONNX file.
@@ -138,7 +143,13 @@ class Networks:
             preds["fusion"] = fusion_mod.fuse(preds["teacher"], preds["student"], lv, fusion)
         lst_t = preds["teacher"][:, 0] if need_teacher else None
         lst_s = preds["student"][:, 0] if need_teacher else None
-        moisture = fusion_mod.moisture_bin(xv[:, :N_BANDS], fusion["calibration"]) if "calibration" in fusion else None
+        given = None
+        if self._given_cwv is not None:
+            column, missing = self._given_cwv
+            given = np.where(xv[:, column] == np.float32(missing), np.nan, xv[:, column])
+        moisture = (
+            fusion_mod.moisture_bin(xv[:, :N_BANDS], fusion["calibration"], given) if "calibration" in fusion else None
+        )
         result = {}
         for head in heads:
             full = np.full((x.shape[0], N_TARGETS), np.nan, dtype=np.float32)

@@ -22,7 +22,7 @@ from ..conventions import (
     OUTPUT_UNITS,
 )
 from ..errors import BundleError
-from .fusion import N_CWV_FEATURES
+from .fusion import GIVEN_CWV_KEY, N_CWV_FEATURES
 from .strata import FEATURES as STRATA_FEATURES
 from .strata import STRATA_VERSION, stratum_names
 
@@ -184,7 +184,7 @@ def check_manifest(manifest, where: str) -> None:
         )
         classes = list(LAND_COVER_CLASSES)
     _models(c, c.get(manifest, "", "models"), names, classes)
-    _fusion(c, c.get(manifest, "", "fusion"), len(classes) + len(names))
+    _fusion(c, c.get(manifest, "", "fusion"), len(classes) + len(names), manifest["inputs"]["names"])
     files = c.get(manifest, "", "files", dict, "an object {relative path: sha256}")
     for relative, digest in files.items():
         if not _is_relative_path(relative):
@@ -277,7 +277,7 @@ def _local(c: _Checker, students: dict, key: str, names: list[str]) -> None:
                 c.model(entry, field, kind)
 
 
-def _fusion(c: _Checker, fusion: dict, n: int) -> None:
+def _fusion(c: _Checker, fusion: dict, n: int, input_names=()) -> None:
     """Fusion weights, per-head LST RMSE and disagreement, one row per local model; optional calibration."""
     c.rows(
         fusion,
@@ -301,3 +301,11 @@ def _fusion(c: _Checker, fusion: dict, n: int) -> None:
     factor = c.get(calibration, "fusion.calibration", "factor", dict, f"an object with {list(NETWORK_HEADS)}")
     for head in NETWORK_HEADS:
         c.rows(factor, "fusion.calibration.factor", head, n, n_bins, f"{n} rows of {n_bins} factors > 0", 0.0)
+    if GIVEN_CWV_KEY in calibration and calibration[GIVEN_CWV_KEY] not in (
+        [name for name in input_names if name == "column_water_vapour"]
+    ):
+        c.fail(
+            f"fusion.calibration.{GIVEN_CWV_KEY}",
+            calibration[GIVEN_CWV_KEY],
+            '"column_water_vapour", an input of the bundle',
+        )

@@ -28,6 +28,8 @@ class AkkdAccessor:
         cloud_mask="auto",
         cloud_mask_convention: str | None = None,
         keep_cloudy: bool = False,
+        atmosphere_data=None,
+        atmosphere_data_optional: bool = False,
     ) -> xr.Dataset:
         """``akkd_scale.retrieve`` on this dataset (lazy for Dask-backed data; compute or ``to_zarr`` it)."""
         from .graph import retrieve
@@ -43,4 +45,6 @@ class AkkdAccessor:
             cloud_mask=cloud_mask,
             cloud_mask_convention=cloud_mask_convention,
             keep_cloudy=keep_cloudy,
+            atmosphere_data=atmosphere_data,
+            atmosphere_data_optional=atmosphere_data_optional,
         )

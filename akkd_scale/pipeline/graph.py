@@ -18,6 +18,7 @@ import xarray as xr
 
 from ..clouds.mask import CLOUD_TEST_BITS, CLOUD_TEST_MEANINGS
 from ..conventions import (
+    ATMOSPHERE_GIVEN,
     BANDS,
     BT,
     CLOUD_TESTS,
@@ -34,6 +35,7 @@ from ..conventions import (
     VZA,
 )
 from ..errors import InputError, ParameterError
+from .atmosphere_plan import ATMOSPHERE_VARIABLES, plan_atmosphere, with_atmosphere
 from .cloud_plan import AUTO, CloudPlan, plan_clouds
 from .kernel import bundle_ref, cached_bundle, retrieve_block
 from .landcover_plan import LandCoverPlan, plan_land_cover
@@ -96,11 +98,12 @@ def check_heads(heads, *, atmosphere: str | None = None, dataset_terms: bool = F
 
 
 def output_spec(
-    spatial: tuple[str, ...], heads: tuple[str, ...], clouds: bool = False
+    spatial: tuple[str, ...], heads: tuple[str, ...], clouds: bool = False, atmosphere_data: bool = False
 ) -> dict[str, tuple[tuple[str, ...], str]]:
     """Output variables → (dims, dtype): the first head fills ``lst``/``emissivity``/``lst_uncertainty``/``qc``,
-    ``land_cover`` holds the classes, with a cloud mask (``clouds``) ``cloud_tests`` its test bits; with
-    several heads every head also gets ``lst_<head>``, ``emissivity_<head>``, ``lst_uncertainty_<head>``."""
+    ``land_cover`` holds the classes, with a cloud mask (``clouds``) ``cloud_tests`` its test bits, with
+    ``atmosphere_data`` ``atmosphere_input`` where the networks had it; with several heads every head also gets
+    ``lst_<head>``, ``emissivity_<head>``, ``lst_uncertainty_<head>``."""
     spec = {
         "lst": (spatial, "float32"),
         "emissivity": (("band",) + spatial, "float32"),
@@ -110,6 +113,8 @@ def output_spec(
     }
     if clouds:
         spec[CLOUD_TESTS] = (spatial, "uint16")
+    if atmosphere_data:
+        spec[ATMOSPHERE_GIVEN] = (spatial, "uint8")
     for head in heads if len(heads) > 1 else ():
         spec[f"lst_{head}"] = (spatial, "float32")
         spec[f"emissivity_{head}"] = (("band",) + spatial, "float32")
@@ -317,6 +322,8 @@ def retrieve(
     cloud_mask=AUTO,
     cloud_mask_convention: str | None = None,
     keep_cloudy: bool = False,
+    atmosphere_data=None,
+    atmosphere_data_optional: bool = False,
 ) -> xr.Dataset:
     """LST, emissivity(band, …), lst_uncertainty and qc from ``brightness_temperature`` and ``view_zenith``.
 
@@ -338,18 +345,27 @@ def retrieve(
     (:mod:`.cloud_plan`): cloudy pixels get QC bit ``cloud`` (edges ``cloud_buffer``), class -1, NaN LST,
     ε and uncertainty unless ``keep_cloudy``, and ``cloud_tests`` their test bits; attributes
     ``cloud_mask``/``cloud_mask_source`` say which mask ran and how. The scene's clear-sky reference is
-    computed here, from a strided sample of band 13. Dask-backed input gives a lazy result with the input's
+    computed here, from a strided sample of band 13. ``atmosphere_data``: ERA5/MERRA-2 file(s) giving bundles
+    trained with them the reanalysis column water vapour and air temperature at every pixel, or ``"dataset"``
+    for the dataset's own ``column_water_vapour``/``air_temperature`` (:mod:`.atmosphere_plan`; without, the
+    networks run on the bands alone); ``atmosphere_data_optional``: pixels the files do not cover run without
+    them instead of failing; ``atmosphere_input`` says per pixel which way it ran, ``atmosphere_*`` attributes
+    name the files (sha256) and the interpolation. Dask-backed input gives a lazy result with the input's
     chunks; NumPy input an eager one.
     """
     has_terms = all(name in ds.variables for name in TES_TERMS)
     heads = check_heads(heads, atmosphere=atmosphere, dataset_terms=has_terms)
     ref = bundle_ref(bundle, device)
     cover = plan_land_cover(ds, landcover, landcover_legend)
-    extra = tuple(cached_bundle(ref).extra_inputs)
+    plan = plan_atmosphere(atmosphere_data, atmosphere_data_optional)
+    ds, atmosphere_attrs = with_atmosphere(ds, plan, cached_bundle(ref))
+    extra = tuple(
+        n for n in cached_bundle(ref).extra_inputs if plan.active or n not in ATMOSPHERE_VARIABLES
+    )  # the atmosphere only when asked for
     clouds = plan_clouds(ds, cloud_mask, cloud_mask_convention, keep_cloudy=keep_cloudy)
     inputs = model_inputs(ds, heads, atmosphere, cover, extra, clouds)
     spatial = tuple(d for d in inputs[BT].dims if d != "band")
-    spec = output_spec(spatial, heads, clouds.active)
+    spec = output_spec(spatial, heads, clouds.active, plan.active)
     lazy = any(isinstance(v.data, da.Array) for v in inputs.variables.values())
     # band coordinates (wavelength: five numbers) go around the kernel, not through one graph task per chunk
     band_coords = {
@@ -383,6 +399,7 @@ def retrieve(
         "cloud_mask": clouds.mode,
         "cloud_mask_source": clouds.source,
         "keep_cloudy": int(clouds.keep_cloudy),
+        **atmosphere_attrs,
     }
     if TES_HEAD in heads:
         result.attrs["tes_atmosphere"] = (

@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from ..conventions import (
+    ATMOSPHERE_GIVEN,
     BANDS,
     BT,
     CLOUD_TESTS,
@@ -35,6 +36,7 @@ from ..conventions import (
 )
 from ..errors import BundleError, InputError
 from ..io.aster.vnir import ndvi_from_reflectance
+from .atmosphere_plan import ATMOSPHERE_VARIABLES
 from .cloud_plan import CloudPlan, mask_block
 from .landcover_plan import LandCoverPlan, classify_block
 
@@ -263,6 +265,11 @@ def retrieve_block(
             }
         )
     out["land_cover"] = land_cover
+    if ATMOSPHERE_GIVEN in spec:
+        given = np.ones(bt.shape[1:], bool)
+        for name in ATMOSPHERE_VARIABLES:
+            given &= np.isfinite(extra[name]) if name in extra else False
+        out[ATMOSPHERE_GIVEN] = given.astype(np.uint8)
     out["qc"] = out["qc"] | np.where(from_rules, np.uint8(QC_LAND_COVER_RULES), np.uint8(0))
     if mask is not None:
         _apply_clouds(out, clouds, mask.cloud, mask.buffer)

@@ -11,13 +11,14 @@ cloud mask, package version) matches this run; otherwise it is redone and the lo
 summary line and its completion record give its cloud fraction.
 
 A scene is a local HDF file, an HDF object by URL (``s3://``, ``gs://``, ``https://``, glob patterns
-expanded), or a STAC item of COGs (``*.json``, local or by URL). An HDF object is staged into the local
-cache in this (the client) process before its graph is built, because the reader opens the file to
-validate it and build the lazy dataset, the run hashes it whole before any task exists, and the graph then
-reads it by path: staging on the workers as well would move every byte twice. Its staged copy is what
-the threads and a LocalCluster's workers read (for workers on other hosts, ``staging_dir`` must be a
-volume they share); it is removed when the scene ends unless kept. A STAC scene is never staged: each
-chunk range-reads its window of the COGs by URL, on whichever worker runs it.
+expanded), or a STAC item of COGs (``*.json``, local or by URL, or an item's URL in a STAC API); ``stac=``
+adds the items a STAC search finds (:mod:`akkd_scale.io.aster.stac_search`), read as items by URL. An HDF
+object is staged into the local cache in this (the client) process before its graph is built, because the
+reader opens the file to validate it and build the lazy dataset, the run hashes it whole before any task
+exists, and the graph then reads it by path: staging on the workers as well would move every byte twice.
+Its staged copy is what the threads and a LocalCluster's workers read (for workers on other hosts,
+``staging_dir`` must be a volume they share); it is removed when the scene ends unless kept. A STAC scene
+is never staged: each chunk range-reads its window of the COGs by URL, on whichever worker runs it.
 """
 
 from __future__ import annotations
@@ -44,10 +45,13 @@ from ..clouds.external import check_convention
 from ..conventions import BANDS, BT, QC_CLOUD, QC_INVALID_INPUT
 from ..errors import ClusterError, InputError, ParameterError, SceneFileError
 from ..io.aster.stac import StacScene, current_digest, is_stac_item, open_stac_dataset, read_stac_scene, tile_chunks
+from ..io.aster.stac_search import StacSearch, search_items
+from ..io.reanalysis import open_reanalysis
 from ..io.remote import TIMEOUT_S as REMOTE_TIMEOUT_S
 from ..io.remote import Identity, Remote, Staged, expand, identity, is_url, redact, redact_command_line, release, stage
 from ..landcover.legends import check_legend
 from ..utils import sha256_file
+from .atmosphere_plan import plan_atmosphere
 from .cloud_plan import check_mask_file
 from .cluster import SceneExecutor, current_client, scene_executor
 from .graph import check_heads, retrieve
@@ -131,6 +135,40 @@ class Clouds:
 
 
 @dataclass(frozen=True)
+class AtmosphereData:
+    """The reanalysis files a run gives the networks (``--atmosphere-data``; absolute paths, empty: none),
+    whether pixels they do not cover may run without them (``optional``) and ``record_id`` (sha256 of each file),
+    what identifies them in scene records."""
+
+    files: tuple[str, ...] = ()
+    optional: bool = False
+    record_id: str = ""
+
+    @classmethod
+    def of(cls, atmosphere_data, optional: bool = False) -> AtmosphereData:
+        """The atmosphere options of a run; every file is opened and its fields identified here, before any
+        scene or cluster (a file without water vapour or air temperature fails the run, not each scene)."""
+        plan = plan_atmosphere(atmosphere_data, optional)
+        if plan.mode == "none":
+            return cls()
+        if plan.mode != "files":
+            raise ParameterError(
+                None,
+                f"atmosphere_data={atmosphere_data!r}",
+                variable="atmosphere_data",
+                expected="ERA5 or MERRA-2 files (scene files carry no atmosphere)",
+            )
+        open_reanalysis(plan.files).close()
+        digests = "; ".join(f"{sha256_file(f)} {Path(f).name}" for f in plan.files)
+        return cls(plan.files, plan.optional, digests + (" (optional)" if plan.optional else ""))
+
+    @property
+    def value(self):
+        """What ``retrieve(atmosphere_data=...)`` gets: the files, or None."""
+        return list(self.files) or None
+
+
+@dataclass(frozen=True)
 class RunContext:
     """Everything fixed for a whole run: the store ``out``, the bundle, heads, requested ``chunks``
     (``"auto"`` or a dict), atmosphere and land cover, the command line recorded in provenance (credentials
@@ -146,6 +184,7 @@ class RunContext:
     overwrite: bool = False
     remote: Remote = field(default_factory=Remote.of)
     clouds: Clouds = Clouds("auto", None, False, "auto")
+    atmosphere_data: AtmosphereData = AtmosphereData()
 
     def record(self, digest: str, size: int, chunks: dict[str, int]) -> dict:
         """What a complete group must match to be skipped: its input (``digest``, ``size``), chunks and this run."""
@@ -158,6 +197,7 @@ class RunContext:
             "atmosphere": self.atmosphere or "",
             "land_cover_map": self.landcover.record_id,
             "cloud_mask": self.clouds.record_id,
+            "atmosphere_data": self.atmosphere_data.record_id,
             "akkd_scale_version": __version__,
         }
 
@@ -276,6 +316,9 @@ def run_scenes(
     cloud_mask="auto",
     cloud_mask_convention: str | None = None,
     keep_cloudy: bool = False,
+    stac: StacSearch | None = None,
+    atmosphere_data=None,
+    atmosphere_data_optional: bool = False,
 ) -> pd.DataFrame:
     """Retrieve LST/emissivity for every scene into the Zarr store ``out``.
 
@@ -299,17 +342,22 @@ def run_scenes(
     worldcover/igbp,
     default detected; see :func:`~akkd_scale.pipeline.graph.retrieve`). ``cloud_mask``: ``"auto"`` (built-in
     tests), ``"none"`` or a cloud-mask GeoTIFF for every scene (``cloud_mask_convention`` mod35/binary, default
-    detected), ``keep_cloudy`` keeps cloudy values (flagged; :mod:`.cloud_plan`). Complete scenes whose record
-    matches are skipped unless ``overwrite``. ``worker_timeout``: seconds without any worker before the
-    remaining scenes fail.
+    detected), ``keep_cloudy`` keeps cloudy values (flagged; :mod:`.cloud_plan`). ``atmosphere_data``: ERA5 or
+    MERRA-2 files whose column water vapour and air temperature the networks get at every pixel (bundles trained
+    with them; :mod:`.atmosphere_plan`), ``atmosphere_data_optional``: pixels they do not cover run without them.
+    Complete scenes whose record matches are skipped unless ``overwrite``. ``worker_timeout``: seconds without
+    any worker before the remaining scenes fail. ``stac``: a :class:`~akkd_scale.io.aster.stac_search.StacSearch`
+    (STAC API or static catalog, by collection, bbox, datetime) whose items are added after ``paths`` (which may
+    be empty); a search that finds nothing or fails raises InputError before anything is written.
     Returns one row per path, in input order: scene, group, status (complete/skipped/failed),
     pixels, seconds, error.
     """
     heads = check_heads(heads, atmosphere=atmosphere)
     cover = LandCover.of(landcover, landcover_legend)
     clouds = Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy)
+    atmosphere_files = AtmosphereData.of(atmosphere_data, atmosphere_data_optional)
     remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout)
-    paths = expand(paths, remote)
+    paths = _with_found(expand(paths, remote), stac, remote)
     client = client or current_client()
     executor = choose_executor(executor, n_scenes=len(paths), cluster_given=client is not None)
     ref = bundle_ref(bundle, device)
@@ -325,6 +373,7 @@ def run_scenes(
         overwrite=overwrite,
         remote=remote,
         clouds=clouds,
+        atmosphere_data=atmosphere_files,
     )
     with (
         store_lock(out, context.command_line),
@@ -334,6 +383,15 @@ def run_scenes(
     ):
         rows = _run(paths, context, pool, progress)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _with_found(paths: list[str], stac: StacSearch | None, remote: Remote) -> list[str]:
+    """The inputs followed by the items a STAC search finds (none without one)."""
+    if stac is None:
+        return paths
+    if not isinstance(stac, StacSearch):
+        raise ParameterError(None, f"stac={stac!r}", variable="stac", expected="a StacSearch (StacSearch.of(url, ...))")
+    return paths + search_items(stac, remote)
 
 
 EXECUTORS = ("auto", "threads", "cluster")
@@ -698,6 +756,8 @@ def _scene_graph(ds: xr.Dataset, job: SceneJob, scene: SceneInput, context: RunC
         cloud_mask=clouds.mask,
         cloud_mask_convention=clouds.convention,
         keep_cloudy=clouds.keep_cloudy,
+        atmosphere_data=context.atmosphere_data.value,
+        atmosphere_data_optional=context.atmosphere_data.optional,
     )
     out_ds = output_dataset(
         result,
@@ -708,6 +768,7 @@ def _scene_graph(ds: xr.Dataset, job: SceneJob, scene: SceneInput, context: RunC
                 name: result.attrs[name]
                 for name in ("land_cover_source", "cloud_mask", "cloud_mask_source", "keep_cloudy")
             },
+            **{name: value for name, value in result.attrs.items() if name.startswith("atmosphere_")},
         },
     )
     return write_scene(out_ds, context.out, job.group)
@@ -853,10 +914,13 @@ def verify_store(
     cloud_mask="auto",
     cloud_mask_convention: str | None = None,
     keep_cloudy: bool = False,
+    stac: StacSearch | None = None,
+    atmosphere_data=None,
+    atmosphere_data_optional: bool = False,
 ) -> pd.DataFrame:
     """Re-check a store without computing: for each scene, would a run skip it (``ok``) or redo it (and why)?
 
-    Inputs as for :func:`run_scenes` (an HDF object by URL is staged only when its record names another
+    Inputs (and ``stac``) as for :func:`run_scenes` (an HDF object by URL is staged only when its record names another
     version of it). Rows: scene, group, status (``ok``/``redo``/``missing``), problem; scenes not complete while
     another run
     holds the store's lock name that run (they may be in progress, not damaged).
@@ -873,10 +937,11 @@ def verify_store(
         chunks=_chunk_request(chunks),
         remote=remote,
         clouds=Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy),
+        atmosphere_data=AtmosphereData.of(atmosphere_data, atmosphere_data_optional),
     )
     writer = active_writer(out)
     return pd.DataFrame(
-        [_verify_one(location, context, writer) for location in expand(paths, remote)],
+        [_verify_one(location, context, writer) for location in _with_found(expand(paths, remote), stac, remote)],
         columns=["scene", "group", "status", "problem"],
     )
 

@@ -708,7 +708,12 @@ def record_mismatch(stored: dict | None, wanted: dict) -> str | None:
     """Why a complete group does not match what this run would write (None when it does)."""
     if stored is None:
         return "it has no completion record"
-    differences = [f"{key} {stored.get(key)!r} → {wanted[key]!r}" for key in wanted if stored.get(key) != wanted[key]]
+    # a key added by a later version is "" (not used) in records written before it existed
+    differences = [
+        f"{key} {stored.get(key)!r} → {wanted[key]!r}"
+        for key in wanted
+        if stored.get(key, "" if wanted[key] == "" else None) != wanted[key]
+    ]
     return "; ".join(differences) or None
 
 

@@ -232,3 +232,70 @@ def write_aster_l1t_stac(
     path = out_dir / f"{item_id}.json"
     path.write_text(json.dumps(item.to_dict(include_self_link=False), indent=1))
     return path
+
+
+#: Collection id of stactools' ASTER L1T items (and of the catalogs written here).
+COLLECTION_ID = "aster-l1t"
+
+
+def _relative(target: Path, start: Path) -> str:
+    import os
+
+    return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
+
+
+def write_stac_catalog(root, items, *, collection_id: str = COLLECTION_ID) -> Path:
+    """Write a static, self-contained STAC catalog over item JSON files (written by :func:`write_aster_l1t_stac`,
+    anywhere under ``root``): ``root/catalog.json`` with one child, ``root/<collection_id>/collection.json``,
+    whose item links point at the items where they are (relative links, so the folder can be served anywhere);
+    its extent is the items' bboxes and times. The items are not rewritten. Returns the catalog's path."""
+    root = Path(root)
+    folder = root / collection_id
+    folder.mkdir(parents=True, exist_ok=True)
+    items = [Path(p) for p in items]
+    loaded = [json.loads(p.read_text()) for p in items]
+    boxes = [d["bbox"] for d in loaded]
+    times = sorted(d["properties"]["datetime"] for d in loaded)
+    collection = {
+        "type": "Collection",
+        "stac_version": "1.0.0",
+        "id": collection_id,
+        "title": "ASTER L1T (synthetic, akkd_scale)",
+        "description": "Synthetic ASTER L1T scenes as COGs (stactools' aster-l1t layout), written by akkd_scale.",
+        "license": "proprietary",
+        "extent": {
+            "spatial": {
+                "bbox": [
+                    [
+                        min(b[0] for b in boxes),
+                        min(b[1] for b in boxes),
+                        max(b[2] for b in boxes),
+                        max(b[3] for b in boxes),
+                    ]
+                ]
+            },
+            "temporal": {"interval": [[times[0], times[-1]]]},
+        },
+        "links": [
+            {"rel": "root", "href": "../catalog.json", "type": "application/json"},
+            {"rel": "parent", "href": "../catalog.json", "type": "application/json"},
+        ]
+        + [
+            {"rel": "item", "href": _relative(path, folder), "type": "application/geo+json", "title": data["id"]}
+            for path, data in zip(items, loaded, strict=True)
+        ],
+    }
+    catalog = {
+        "type": "Catalog",
+        "stac_version": "1.0.0",
+        "id": "akkd-scale-synthetic",
+        "description": "Synthetic ASTER scenes written by akkd_scale",
+        "links": [
+            {"rel": "root", "href": "./catalog.json", "type": "application/json"},
+            {"rel": "child", "href": f"./{collection_id}/collection.json", "type": "application/json"},
+        ],
+    }
+    (folder / "collection.json").write_text(json.dumps(collection, indent=1))
+    path = root / "catalog.json"
+    path.write_text(json.dumps(catalog, indent=1))
+    return path

@@ -52,6 +52,16 @@ DEFAULT_PROFILE_SETS = ("ecmwf83", "ecmwf52", "umbc48", "tigr")
 DEFAULT_VIEW_ZENITH_GRID = (0.0, 12.0)
 DEFAULT_VIEW_ZENITH_RANGE = (0.0, 12.0)
 DEFAULT_ALTITUDES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+#: Land hypsometry, the surface-altitude prior of the default training set: share of the ice-free land area per
+#: elevation bin (km), approximately as in global relief models (ETOPO1-class; mean land elevation ≈ 0.8 km),
+#: rounded. ``build_training_set(altitude_prior=...)`` samples z from it within each profile's valid range.
+LAND_HYPSOMETRY = ((0.0, 0.2, 0.5, 1.0, 2.0, 3.0, 4.0), (0.26, 0.22, 0.21, 0.19, 0.08, 0.04))
+#: Column water vapour mix of the default training set: share of clear-sky land samples per CWV bin (g cm⁻²,
+#: last bin open), roughly the distribution of ERA5 total column water vapour over land across the year (not
+#: computed here from ERA5: a documented target). Profiles are weighted per split so their own columns follow
+#: it; the realised histogram also depends on the sampled altitude and is reported by ``humidity_histogram``.
+EARTH_LIKE_HUMIDITY = ((0.0, 1.0, 2.0, 3.0, 4.0, 5.0, np.inf), (0.30, 0.25, 0.18, 0.13, 0.09, 0.05))
+ALTITUDE_PRIORS = ("uniform", "hypsometric")
 #: ``build_training_set(split_by=...)``: splits disjoint by profile and spectrum (default), or random per sample.
 SPLIT_BY = ("profile_and_spectrum", "sample")
 LAPSE_RATE = 6.5  # K/km, standard atmosphere, for surfaces below a profile's lowest level
@@ -153,6 +163,41 @@ def _terms_for(profiles, terms, sensor):
     return z_grid, terms["view_zenith"].values.astype(float), valid, cwv, tair, *arrays
 
 
+def _sample_altitudes(lo, hi, u, prior: str) -> np.ndarray:
+    """Altitudes in [lo, hi] per sample from uniform draws ``u``: uniform, or the land hypsometry restricted to
+    [lo, hi] (inverse of its piecewise-linear cumulative share)."""
+    if prior == "uniform":
+        return lo + u * (hi - lo)
+    edges, shares = (np.asarray(v, float) for v in LAND_HYPSOMETRY)
+    cdf = np.concatenate([[0.0], np.cumsum(shares) / shares.sum()])
+    a, b = np.interp(lo, edges, cdf), np.interp(hi, edges, cdf)
+    z = np.interp(a + u * (b - a), cdf, edges)
+    return np.where(b > a, np.clip(z, lo, hi), lo + u * (hi - lo))  # beyond the table: uniform
+
+
+def _humidity_weights(cwv_table, z_grid, z_min, members, mix) -> np.ndarray:
+    """Sampling weights of the profiles ``members`` so their column water vapour (at their lowest valid
+    altitude) follows the shares of ``mix`` = (edges, shares); bins without profiles are dropped."""
+    edges, shares = np.asarray(mix[0], float), np.asarray(mix[1], float)
+    own = np.array([np.interp(z_min[m], z_grid, cwv_table[m]) for m in members])
+    index = np.clip(np.searchsorted(edges, own, side="right") - 1, 0, len(shares) - 1)
+    counts = np.bincount(index, minlength=len(shares))
+    weight = shares[index] / counts[index]
+    return weight / weight.sum()
+
+
+def humidity_histogram(ds: xr.Dataset, edges=EARTH_LIKE_HUMIDITY[0]) -> dict[str, list[float]]:
+    """Share of samples per column-water-vapour bin (``edges``, g cm⁻²) in each split: what the training set
+    holds against :data:`EARTH_LIKE_HUMIDITY`."""
+    cwv, split = ds["column_water_vapour"].values, np.asarray(ds["split"].values).astype(str)
+    out = {}
+    for name in SPLITS:
+        values = cwv[split == name]
+        counts, _ = np.histogram(values, bins=np.asarray(edges, float))
+        out[name] = (counts / max(values.size, 1)).round(4).tolist()
+    return out
+
+
 def _valid_altitudes(valid, z_grid, z_lo, z_hi):
     """Per profile: the altitude interval inside [z_lo, z_hi] spanned by consecutive valid grid nodes."""
     lo = np.full(valid.shape[0], np.nan)
@@ -231,6 +276,8 @@ def build_training_set(
     noise=True,
     rt_perturbation=None,
     split_by="profile_and_spectrum",
+    altitude_prior="uniform",
+    humidity_mix=None,
 ) -> xr.Dataset:
     """Simulate ``n_samples`` ASTER TIR samples (see module docstring); deterministic for ``seed``.
 
@@ -244,6 +291,10 @@ def build_training_set(
     shifted by the measured LOWTRAN7 → line-by-line difference.
     ``split_by``: ``"profile_and_spectrum"`` (default: splits disjoint by profile and spectrum) or
     ``"sample"`` (random per-sample split; profiles and spectra shared between splits).
+    ``altitude_prior``: ``"uniform"`` over each profile's valid altitudes or ``"hypsometric"``
+    (:data:`LAND_HYPSOMETRY` truncated to them). ``humidity_mix``: None (profiles uniform within a split) or
+    (edges, shares) as :data:`EARTH_LIKE_HUMIDITY`: profiles weighted so that their column water vapour at their
+    lowest valid altitude follows the shares within each split (bins without profiles are left out).
     """
     _check(
         isinstance(n_samples, (int, np.integer)) and n_samples > 0,
@@ -263,6 +314,12 @@ def build_training_set(
         "three non-negative fractions (train, validation, test) summing to 1",
     )
     _check(split_by in SPLIT_BY, "split_by", f"split_by={split_by!r}", " or ".join(map(repr, SPLIT_BY)))
+    _check(
+        altitude_prior in ALTITUDE_PRIORS,
+        "altitude_prior",
+        f"altitude_prior={altitude_prior!r}",
+        " or ".join(map(repr, ALTITUDE_PRIORS)),
+    )
     rng = np.random.default_rng(seed)
 
     z_grid, v_grid, valid, cwv_table, tair_table, tau, lup, ldown = _terms_for(profiles, terms, sensor)
@@ -312,11 +369,12 @@ def build_training_set(
             f"split {name!r} has {members.size} usable profiles and {spec_members.size} spectra",
             "at least one profile and one spectrum per split with a non-zero fraction",
         )
-        p_idx[chosen] = rng.choice(members, chosen.size)
+        p_weight = None if humidity_mix is None else _humidity_weights(cwv_table, z_grid, z_min, members, humidity_mix)
+        p_idx[chosen] = rng.choice(members, chosen.size, p=p_weight)
         w = weight[spec_members] / weight[spec_members].sum()
         s_idx[chosen] = rng.choice(spec_members, chosen.size, p=w)
 
-    z = z_min[p_idx] + rng.uniform(0.0, 1.0, n_samples) * (z_max[p_idx] - z_min[p_idx])
+    z = _sample_altitudes(z_min[p_idx], z_max[p_idx], rng.uniform(0.0, 1.0, n_samples), altitude_prior)
     vz = rng.uniform(vz_lo, vz_hi, n_samples)
     with np.errstate(invalid="ignore", divide="ignore"):
         stacked = np.nan_to_num(np.concatenate([np.log(tau), lup, ldown], axis=-1))  # ln τ: Beer–Lambert
@@ -394,6 +452,8 @@ def build_training_set(
             "spectra": str(getattr(spectra, "attrs", {}).get("description", "")),
             "view_zenith_range": [vz_lo, vz_hi],
             "surface_altitude_range": [z_lo, z_hi],
+            "altitude_prior": altitude_prior,
+            "humidity_mix": "none" if humidity_mix is None else str([list(map(float, v)) for v in humidity_mix]),
             "lst_offset": [off_lo, off_hi]
             if cover is None
             else "per land-cover class (akkd_scale.simulate.surfaces.PRIORS)",
@@ -488,6 +548,8 @@ def simulate_training_set(
     layering=LAYERING,
     processes: int = 2,
     sensor=ASTER_TIR,
+    altitude_prior="hypsometric",
+    humidity_mix=EARTH_LIKE_HUMIDITY,
 ) -> xr.Dataset:
     """The whole simulation: profiles (clear-sky screened, + augmentation) → LOWTRAN terms (cached) →
     surfaces → samples. Shared by ``akkd-scale simulate`` and the training recipes in ``scripts/``.
@@ -498,7 +560,8 @@ def simulate_training_set(
     ``altitudes`` are the terms grid. ``max_relative_humidity``: clear-sky screening (None: off).
     ``profiles``: a profile Dataset (e.g. selected TIGR atmospheres) used beside ``profile_sets`` and ``tigr``.
     ``terms_path``: NetCDF terms table to reuse if it exists (and to write otherwise); ``layering``: LOWTRAN
-    level grid (``"standard"`` reproduces terms from before the near-surface grid).
+    level grid (``"standard"`` reproduces terms from before the near-surface grid). ``altitude_prior`` and
+    ``humidity_mix`` (:func:`build_training_set`): by default the land hypsometry and the Earth-like CWV mix.
     """
     from ..physics.atmosphere import terms_table
     from .emissivity import load_library, natural_surfaces
@@ -570,6 +633,8 @@ def simulate_training_set(
         view_zenith_range=view_zenith_range,
         surface_altitude_range=(min(altitudes), max(altitudes)),
         rt_perturbation=rt_perturbation,
+        altitude_prior=altitude_prior,
+        humidity_mix=humidity_mix,
     )
     screened = "; ".join(f"{pid}: failed clear-sky screening" for pid in dropped)
     return ds.assign_attrs(

@@ -13,7 +13,8 @@ alone (``baseline``) with the same architecture and budget, for the before/after
 
 Land-cover class students (the "local" models): per class, the labelled rows (all, or ``class_labelled``
 of them), teacher-only rows (the class's other training inputs and perturbed copies; in regional
-adaptation, the scenes' own pixels), α chosen from a grid by the class's validation LST MAE.
+adaptation, the scenes' own pixels), α chosen from a grid by the class's validation LST MAE; α = 1 (in the
+default grid) is the student alone, for classes where the teacher is weak (snow/ice).
 
 ``config`` below is a ``recipe.SuiteConfig`` (seed, student architecture and budget, α and its grid).
 """
@@ -136,8 +137,23 @@ def train_class_students(
     )
     candidates = {}
     for alpha in config.alphas:
-        model = _fit_kd(
-            name, x, z, zt, unlabelled, zt_unl, (x_val, z_val, zt_val), normalisation, config, alpha, initial.get("kd")
+        # α = 1 is the student alone: the truth-only objective the baseline was just trained with
+        model = (
+            baseline
+            if alpha == 1.0
+            else _fit_kd(
+                name,
+                x,
+                z,
+                zt,
+                unlabelled,
+                zt_unl,
+                (x_val, z_val, zt_val),
+                normalisation,
+                config,
+                alpha,
+                initial.get("kd"),
+            )
         )
         candidates[alpha] = (float(np.mean(np.abs(predict(model, x_val)[:, 0] - y_val[:, 0]))), model)
     alpha = min(candidates, key=lambda a: candidates[a][0])

@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..conventions import BANDS, CWV, LAND_COVER_CLASSES, TES_HEAD, TES_TERMS
+from ..conventions import BANDS, CWV, LAND_COVER_CLASSES, TAIR, TES_HEAD, TES_TERMS
 from ..errors import InputError, ParameterError
 from ..metrics import metrics
 from ..models.strata import stratum_names
 from ..physics.tes import TESParameters, tes_dataset
 from ..utils import json_safe, markdown_table
-from .data import require_variables, sample_arrays
+from .data import reanalysis_like, require_variables, sample_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,10 @@ METHODS = {
     "student": "Student, KD",
     "fusion": "Fusion",
     "tes": "TES (physics)",
+    "baseline_mlp": "Fixed 4×256 MLP (reference)",
 }
+#: The reference network the teacher must beat (``training.teacher.train_baseline``).
+BASELINE_HEAD = "baseline_mlp"
 METRICS = ("pcc", "mae", "rmse", "bias")
 ALL_STRATA = "all"
 
@@ -260,13 +263,18 @@ def _ordered_unique(labels: np.ndarray) -> list:
 # ------------------------------------------------------------------- retrieval conditions and groups
 
 #: What the bundle is given, as at retrieval time: name → (NDVI, land cover: None, "rules" from NDVI/BT,
-#: "map" = the true class, as a perfect land-cover map).
+#: "map" = the true class, as a perfect land-cover map). Bundles that take the atmospheric inputs are also
+#: evaluated with them (:data:`ATMOSPHERE_CONDITION`, reanalysis-like errors).
 CONDITIONS = {
     "night, no map": (False, None),
     "day, no map": (True, "rules"),
     "night, map": (False, "map"),
     "day, map": (True, "map"),
 }
+#: Suffix of the conditions in which the bundle gets column water vapour and air temperature with the
+#: reanalysis error model (``data.reanalysis_like``, seed :data:`ATMOSPHERE_SEED`).
+ATMOSPHERE_CONDITION = " + atmosphere"
+ATMOSPHERE_SEED = 20250
 #: Bin edges of the conditional tables, bins [a, b); an infinite edge makes an open bin ("> 5 g cm-2").
 CWV_BINS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, np.inf)  # g cm-2
 CONTRAST_BINS = (-np.inf, -10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0, np.inf)  # LST − air temperature, K
@@ -295,12 +303,17 @@ def _bins(values, edges, unit: str) -> tuple[np.ndarray, list[str]]:
     return labels, [n for n in names + [MISSING_LABEL] if np.any(labels == n)]
 
 
-def condition_metrics(test_ds: xr.Dataset, bundle, *, heads=CONDITION_HEADS, conditions=None) -> pd.DataFrame:
+def condition_metrics(
+    test_ds: xr.Dataset, bundle, *, heads=CONDITION_HEADS, conditions=None, references=None, atmosphere=None
+) -> pd.DataFrame:
     """LST MAE/RMSE/bias, emissivity MAE and σ coverage (share of |error| < lst_uncertainty) per retrieval
-    condition (:data:`CONDITIONS`), head and group: all, LST − air-temperature bin (:data:`CONTRAST_BINS`),
-    column-water-vapour bin (:data:`CWV_BINS`), land-cover class and view-zenith bin (:data:`VIEW_BINS`); rows
-    in that order, bins in bin order. ``test_ds`` follows the training-set contract with ``land_cover``,
-    ``ndvi``, ``column_water_vapour`` and ``surface_air_temperature``."""
+    condition (:data:`CONDITIONS`; with atmosphere inputs each also with them), head and group: all,
+    LST − air-temperature bin (:data:`CONTRAST_BINS`), column-water-vapour bin (:data:`CWV_BINS`), land-cover
+    class and view-zenith bin (:data:`VIEW_BINS`); rows in that order, bins in bin order. ``test_ds`` follows
+    the training-set contract with ``land_cover``, ``ndvi``, ``column_water_vapour`` and
+    ``surface_air_temperature``. ``references``: name → function of the bundle's network inputs (N, inputs)
+    → (N, 6) predictions (e.g. the fixed-MLP baseline), evaluated on the same inputs (coverage NaN).
+    ``atmosphere``: evaluate with atmosphere inputs too (None: when the bundle takes them)."""
     from ..landcover.rules import classes_from_rules
 
     source = test_ds.attrs.get("source_file", "test dataset")
@@ -334,7 +347,17 @@ def condition_metrics(test_ds: xr.Dataset, bundle, *, heads=CONDITION_HEADS, con
         "view zenith": _bins(vza, VIEW_BINS, "deg"),
     }
     rows = []
-    for condition, (with_ndvi, given_cover) in (conditions or CONDITIONS).items():
+    takes = getattr(bundle, "extra_inputs", {})
+    takes_atmosphere = CWV in takes and TAIR in takes
+    atmosphere = takes_atmosphere if atmosphere is None else atmosphere
+    cwv_given, tair_given = reanalysis_like(
+        ds[CWV].values, ds["surface_air_temperature"].values, np.random.default_rng(ATMOSPHERE_SEED)
+    )
+    base = conditions or CONDITIONS
+    chosen = [(name, spec, False) for name, spec in base.items()]
+    if atmosphere:
+        chosen += [(name + ATMOSPHERE_CONDITION, spec, True) for name, spec in base.items()]
+    for condition, (with_ndvi, given_cover), with_atmosphere in chosen:
         given = (
             truth_class
             if given_cover == "map"
@@ -342,10 +365,18 @@ def condition_metrics(test_ds: xr.Dataset, bundle, *, heads=CONDITION_HEADS, con
             if given_cover == "rules"
             else None
         )
-        pred = bundle.predict(bt, vza, heads=heads, extra={"ndvi": ndvi} if with_ndvi else None, land_cover=given)
-        for head in heads:
+        extra = ({"ndvi": ndvi} if with_ndvi else {}) | ({CWV: cwv_given, TAIR: tair_given} if with_atmosphere else {})
+        pred = bundle.predict(bt, vza, heads=heads, extra=extra or None, land_cover=given)
+        if references:
+            x, _ = bundle.features(bt, vza, extra)
+            for name, function in references.items():
+                out = np.asarray(function(x), np.float64)
+                pred[name] = {"lst": out[:, 0], "emissivity": out[:, 1:], "lst_uncertainty": np.full(len(x), np.nan)}
+        for head in list(heads) + list(references or ()):
             error = pred[head]["lst"] - lst
-            covered = np.abs(error) < pred[head]["lst_uncertainty"]
+            covered = np.where(
+                np.isfinite(pred[head]["lst_uncertainty"]), np.abs(error) < pred[head]["lst_uncertainty"], np.nan
+            )
             eps_error = np.abs(pred[head]["emissivity"] - eps).mean(axis=1)
             for kind, (labels, order) in groups.items():
                 for label in order:
@@ -361,7 +392,7 @@ def condition_metrics(test_ds: xr.Dataset, bundle, *, heads=CONDITION_HEADS, con
                             "lst_rmse": float(np.sqrt(np.nanmean(error[own] ** 2))),
                             "lst_bias": float(np.nanmean(error[own])),
                             "emissivity_mae": float(np.nanmean(eps_error[own])),
-                            "coverage": float(np.mean(covered[own])),
+                            "coverage": float(np.mean(covered[own])) if own.any() else float("nan"),
                         }
                     )
     return pd.DataFrame(rows)
@@ -391,14 +422,34 @@ def format_conditions_markdown(table: pd.DataFrame) -> str:
                 _fmt(r.lst_rmse, 3),
                 _fmt(r.lst_bias, 3),
                 _fmt(r.emissivity_mae, 4),
-                f"{100 * r.coverage:.1f} %",
+                _percent(r.coverage),
             ]
             for r in overall.itertuples()
         ],
     )
+    if BASELINE_HEAD in set(overall["head"]):
+        lines += [
+            "",
+            "## Teacher against the fixed-MLP baseline (same training rows, same inputs)",
+            "",
+            "Gain = 1 − teacher MAE / baseline MAE; target ≥ 5 % in every condition.",
+            "",
+        ]
+        body = []
+        for condition in dict.fromkeys(overall["condition"]):
+            own = overall[overall["condition"] == condition].set_index("head")
+            teacher, base = own.loc["teacher", "lst_mae"], own.loc[BASELINE_HEAD, "lst_mae"]
+            body.append([condition, _fmt(teacher, 3), _fmt(base, 3), f"{100 * (1 - teacher / base):+.1f} %"])
+        lines += markdown_table(["condition", "teacher LST MAE", "baseline LST MAE", "gain"], body)
     for kind in CONDITION_GROUPS:
         sub = table[(table["group"] == kind) & table["head"].isin(["teacher", "fusion"])]
-        conditions = [c for c in ("night, no map", "day, map") if c in set(sub["condition"])]
+        wanted = (
+            "night, no map",
+            "day, map",
+            "night, no map" + ATMOSPHERE_CONDITION,
+            "day, map" + ATMOSPHERE_CONDITION,
+        )
+        conditions = [c for c in wanted if c in set(sub["condition"])]
         lines += [
             "",
             f"## Per {kind}: teacher and fusion, {' / '.join(conditions)}",
@@ -417,7 +468,7 @@ def format_conditions_markdown(table: pd.DataFrame) -> str:
                     n = r.n
                     cells.append(
                         f"{_fmt(r.lst_mae, 2)} / {r.lst_bias:+.2f}, {_fmt(r.emissivity_mae, 4)}, "
-                        f"{100 * r.coverage:.0f} %"
+                        f"{_percent(r.coverage, 0)}"
                     )
             body.append([label, n] + cells)
         lines += markdown_table(header, body)
@@ -614,6 +665,10 @@ def _error_versus(evaluation: Evaluation, key: str, xlabel: str, path: Path, bin
     ax_rmse.legend(fontsize="small")
     fig.savefig(path, dpi=110)
     return path
+
+
+def _percent(value, digits: int = 1) -> str:
+    return "–" if not np.isfinite(value) else f"{100 * value:.{digits}f} %"
 
 
 def _fmt(value, digits: int) -> str:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ParameterError
-from ..models.fusion import cwv_features, moisture_bin
+from ..models.fusion import GIVEN_CWV_KEY, cwv_features, moisture_bin
 
 FUSION_METHOD = "per-stratum minimum-MSE weight (error covariance), clipped to [0, 1], best-endpoint fallback"
 CALIBRATION_QUANTILE = 0.6827
@@ -105,10 +105,14 @@ def fit_calibration(
     edges=CWV_EDGES,
     min_rows: int = 30,
     coefficients=None,
+    given_cwv=None,
+    given_input: str | None = None,
 ) -> dict:
     """Calibration factors (module docstring) from calibration rows: truth, per-head LST, uncalibrated σ,
     local-model index, brightness temperatures (N, 5) and the true column water vapour (g cm⁻²).
-    ``coefficients``: an existing water-vapour estimate to keep (else fitted here)."""
+    ``coefficients``: an existing water-vapour estimate to keep (else fitted here). ``given_cwv`` (N,): the
+    water vapour the networks were given (reanalysis-like, NaN where missing) under the input name
+    ``given_input``: rows that have it are binned by it, as retrieval will (``models.fusion.moisture_bin``)."""
     if coefficients is None:
         coefficients, *_ = np.linalg.lstsq(cwv_features(bt), np.asarray(column_water_vapour, np.float64), rcond=None)
     coefficients = np.asarray(coefficients, np.float64)
@@ -121,7 +125,10 @@ def fit_calibration(
         "edges": [float(e) for e in edges],
         "factor": {},
     }
-    bins = moisture_bin(bt, calibration)
+    if given_input is not None and given_cwv is not None:
+        calibration[GIVEN_CWV_KEY] = given_input
+        calibration["moisture"] += f"; the given {given_input} input instead where a pixel has it"
+    bins = moisture_bin(bt, calibration, given_cwv)
     n_bins = len(edges) + 1
     for head, pred in lst_pred.items():
         ratio = np.abs(np.asarray(pred, np.float64) - lst_true) / np.asarray(sigma[head], np.float64)

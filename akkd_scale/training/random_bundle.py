@@ -18,7 +18,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from ..conventions import BANDS, INPUT_NAMES, LAND_COVER_CLASSES, N_TARGETS, NETWORK_HEADS, OPTIONAL_INPUTS
+from ..conventions import (
+    ATMOSPHERE_INPUTS,
+    BANDS,
+    INPUT_NAMES,
+    LAND_COVER_CLASSES,
+    N_TARGETS,
+    NETWORK_HEADS,
+    OPTIONAL_INPUTS,
+)
 from ..models.fusion import cwv_features
 from ..models.strata import fit_strata, n_strata, stratum_names
 from ..simulate.synthetic import synthetic_training_set
@@ -87,8 +95,11 @@ def _fusion(rng: np.random.Generator, bt: np.ndarray, column_water_vapour: np.nd
     }
 
 
-def write_random_bundle(path, seed: int = 0, *, overwrite: bool = False) -> Path:
+def write_random_bundle(path, seed: int = 0, *, overwrite: bool = False, atmosphere: bool = False) -> Path:
     """Write the random-weight bundle of ``seed`` at ``path`` (see the module docstring); returns the directory.
+
+    ``atmosphere``: the networks also take the atmospheric inputs (column water vapour, air temperature; missing
+    together in the same fraction of the rows as NDVI), as a bundle trained with reanalysis inputs.
 
     The same ``seed`` gives the same networks, strata, domain and fusion (only the manifest's ``created`` time
     differs); a different one gives other weights.
@@ -99,7 +110,14 @@ def write_random_bundle(path, seed: int = 0, *, overwrite: bool = False) -> Path
     n = ds.sizes["sample"]
     bt = ds["brightness_temperature"].transpose("sample", "band").values.astype(np.float64)
     ndvi = np.where(rng.random(n) < NDVI_MISSING_FRACTION, OPTIONAL_INPUTS["ndvi"][2], ds["ndvi"].values)
-    x = np.column_stack([bt, ds["view_zenith"].values, ndvi])
+    columns = [bt, ds["view_zenith"].values, ndvi]
+    if atmosphere:
+        gone = rng.random(n) < NDVI_MISSING_FRACTION
+        columns += [
+            np.where(gone, OPTIONAL_INPUTS["column_water_vapour"][2], ds["column_water_vapour"].values),
+            np.where(gone, OPTIONAL_INPUTS["air_temperature"][2], ds["surface_air_temperature"].values),
+        ]
+    x = np.column_stack(columns)
     y = np.column_stack([ds["lst"].values, ds["emissivity"].transpose("sample", "band").values])
     normalisation = {
         "input_mean": x.mean(axis=0).tolist(),
@@ -137,6 +155,6 @@ def write_random_bundle(path, seed: int = 0, *, overwrite: bool = False) -> Path
         },
         metrics={},
         teacher_info={"hidden_units": list(HIDDEN), "weights": f"random (seed {seed})"},
-        inputs=INPUTS,
+        inputs=INPUTS + (ATMOSPHERE_INPUTS if atmosphere else ()),
         overwrite=overwrite,
     )

@@ -21,14 +21,24 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import BANDS, INPUT_NAMES, LAND_COVER_CLASSES, NEDT_K
+from ..constants import REANALYSIS_CWV_LOG_SIGMA, REANALYSIS_TAIR_SIGMA_K
+from ..conventions import (
+    ATMOSPHERE_INPUTS,
+    BANDS,
+    CWV,
+    INPUT_NAMES,
+    LAND_COVER_CLASSES,
+    NEDT_K,
+    OPTIONAL_INPUTS,
+    TAIR,
+)
 from ..metrics import metrics
 from ..models import fusion as fusion_mod
 from ..models.strata import assign_strata, fit_strata, n_strata, stratum_names
 from ..utils import json_safe
 from . import fusion_fit
 from .bundle_writer import input_domain, save_bundle
-from .data import Rows, dataset_rows, scale_targets, split_validation, target_normalisation
+from .data import Rows, dataset_rows, scale_targets, split_validation, target_normalisation, training_variable
 from .distill import ALPHA, COMMON_OFFSET_K, augment_inputs, local_predictions, train_class_students, train_pair
 from .students import STUDENT_HIDDEN, FitConfig, predict
 from .teacher import TeacherConfig, search_teacher
@@ -40,7 +50,9 @@ log = logging.getLogger(__name__)
 class SuiteConfig:
     """Everything ``train_suite`` needs: output path, budgets, strata, land-cover classes, α, augmentation, seed.
 
-    ``use_ndvi``/``land_cover_students``: None = when the training set has ``ndvi``/``land_cover``.
+    ``use_ndvi``/``land_cover_students``: None = when the training set has ``ndvi``/``land_cover``;
+    ``use_atmosphere``: None = when it has column water vapour and air temperature (the reanalysis inputs,
+    given with the reanalysis error model and missing together in ``atmosphere_missing_fraction`` of the rows).
     ``class_labelled``: labelled rows per class student (None = all of the class); the class's other
     training inputs still carry the teacher term. ``alphas``: α grid chosen per class on validation.
     """
@@ -51,7 +63,7 @@ class SuiteConfig:
     student: FitConfig = field(default_factory=FitConfig)
     student_hidden: tuple[int, ...] = STUDENT_HIDDEN
     alpha: float = ALPHA
-    alphas: tuple[float, ...] = (0.25, 0.5, 0.75)
+    alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
     augment_factor: float = 1.0
     n_moisture: int = 3
     n_contrast: int = 2
@@ -59,6 +71,8 @@ class SuiteConfig:
     min_stratum_samples: int = 500
     use_ndvi: bool | None = None
     ndvi_missing_fraction: float = 0.3
+    use_atmosphere: bool | None = None
+    atmosphere_missing_fraction: float = 0.3
     land_cover_students: bool | None = None
     class_labelled: int | None = None
     min_class_samples: int = 500
@@ -73,6 +87,7 @@ class SuiteRows:
 
     inputs: tuple[str, ...]
     ndvi_missing_fraction: float
+    atmosphere_missing_fraction: float
     train: Rows
     validation: Rows
     calibration: Rows
@@ -106,12 +121,16 @@ def prepare_rows(train_ds, config: SuiteConfig) -> SuiteRows:
     """The train split and the validation split halved by atmosphere (:func:`~.data.split_validation`) as rows
     with the network inputs (NDVI when the set has it, missing in ``ndvi_missing_fraction`` of the rows)."""
     use_ndvi = ("ndvi" in train_ds) if config.use_ndvi is None else config.use_ndvi
-    inputs = INPUT_NAMES + (("ndvi",) if use_ndvi else ())
+    has_atmosphere = CWV in train_ds and training_variable(train_ds, TAIR) in train_ds
+    use_atmosphere = has_atmosphere if config.use_atmosphere is None else config.use_atmosphere
+    inputs = INPUT_NAMES + (("ndvi",) if use_ndvi else ()) + (ATMOSPHERE_INPUTS if use_atmosphere else ())
     fraction = config.ndvi_missing_fraction if use_ndvi else 0.0
-    train = dataset_rows(train_ds, "train", inputs, missing_fraction=fraction, seed=config.seed)
-    held = dataset_rows(train_ds, "validation", inputs, missing_fraction=fraction, seed=config.seed + 1)
+    atmosphere = config.atmosphere_missing_fraction if use_atmosphere else 0.0
+    kwargs = {"missing_fraction": fraction, "atmosphere_missing_fraction": atmosphere}
+    train = dataset_rows(train_ds, "train", inputs, seed=config.seed, **kwargs)
+    held = dataset_rows(train_ds, "validation", inputs, seed=config.seed + 1, **kwargs)
     val, cal = split_validation(held, train_ds.attrs.get("source", "training set"))
-    normalisation = target_normalisation(train.x, train.y)
+    normalisation = target_normalisation(train.x, train.y, inputs)
     log.info(
         "training suite on %d train / %d validation / %d calibration rows; inputs %s",
         len(train.x),
@@ -122,6 +141,7 @@ def prepare_rows(train_ds, config: SuiteConfig) -> SuiteRows:
     return SuiteRows(
         inputs,
         fraction,
+        atmosphere,
         train,
         val,
         cal,
@@ -247,8 +267,24 @@ def train_land_cover_students(
     return ClassStudents(tuple(classes), class_models, class_info)
 
 
+def given_cwv(x: np.ndarray, inputs) -> np.ndarray | None:
+    """The column water vapour the networks are given in rows ``x`` (NaN where missing), or None when
+    ``inputs`` has no such input."""
+    if CWV not in inputs:
+        return None
+    column = list(inputs).index(CWV)
+    return np.where(x[:, column] == np.float32(OPTIONAL_INPUTS[CWV][2]), np.nan, x[:, column]).astype(np.float64)
+
+
 def fit_fusion_and_calibration(
-    teacher, global_models, local_models, cal: Rows, strata_spec: dict, n_classes: int, cwv_coefficients=None
+    teacher,
+    global_models,
+    local_models,
+    cal: Rows,
+    strata_spec: dict,
+    n_classes: int,
+    cwv_coefficients=None,
+    inputs=(),
 ) -> tuple[dict, dict, Rows, np.ndarray]:
     """Fusion weights and calibrated uncertainty per local model, fitted on calibration rows.
 
@@ -289,6 +325,8 @@ def fit_fusion_and_calibration(
         x[:, :n_bands],
         rows.column_water_vapour,
         coefficients=cwv_coefficients,
+        given_cwv=given_cwv(x, inputs),
+        given_input=CWV if CWV in inputs else None,
     )
     return fusion, preds, rows, local
 
@@ -335,7 +373,7 @@ def provenance_record(train_ds, rows: SuiteRows, n_augmented: int, config: Suite
     }
 
 
-def distillation_record(config: SuiteConfig, ndvi_missing_fraction: float, class_info: dict) -> dict:
+def distillation_record(config: SuiteConfig, rows: SuiteRows, class_info: dict) -> dict:
     """The manifest's distillation settings: α, loss, augmentation, class-student choices, NDVI, architecture."""
     return {
         "alpha": config.alpha,
@@ -350,7 +388,12 @@ def distillation_record(config: SuiteConfig, ndvi_missing_fraction: float, class
             "teacher_only_rows": "the class's training inputs and perturbed copies",
             "by_class": class_info,
         },
-        "ndvi_missing_fraction": ndvi_missing_fraction,
+        "ndvi_missing_fraction": rows.ndvi_missing_fraction,
+        "atmosphere_missing_fraction": rows.atmosphere_missing_fraction,
+        "atmosphere_error_model": (
+            f"column water vapour x lognormal(0, {REANALYSIS_CWV_LOG_SIGMA}); "
+            f"air temperature + N(0, {REANALYSIS_TAIR_SIGMA_K} K)"
+        ),
         "student_hidden": list(config.student_hidden),
     }
 
@@ -373,7 +416,13 @@ def train_suite(train_ds, config: SuiteConfig) -> Path:
     global_models, strata_models = train_strata_students(rows, targets, spec, config)
     classes = train_land_cover_students(rows, teacher_z, config, rng)
     fusion, preds, doubled, local = fit_fusion_and_calibration(
-        teacher, global_models, classes.models + strata_models, rows.calibration, spec, len(classes.classes)
+        teacher,
+        global_models,
+        classes.models + strata_models,
+        rows.calibration,
+        spec,
+        len(classes.classes),
+        inputs=rows.inputs,
     )
     students = {
         "global": global_models,
@@ -389,7 +438,7 @@ def train_suite(train_ds, config: SuiteConfig) -> Path:
         normalisation=rows.normalisation,
         domain=domain,
         fusion=fusion,
-        distillation=distillation_record(config, rows.ndvi_missing_fraction, classes.info),
+        distillation=distillation_record(config, rows, classes.info),
         provenance=provenance_record(train_ds, rows, len(targets.x_augmented), config),
         metrics=calibration_metrics(doubled.y, preds, local, list(classes.classes) + stratum_names(spec)),
         teacher_info=teacher_info,

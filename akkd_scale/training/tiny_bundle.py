@@ -24,7 +24,14 @@ def tiny_suite_config(path, seed: int = 0):
     return SuiteConfig(
         out=str(path),
         teacher=TeacherConfig(
-            max_trials=1, epochs=15, time_limit_s=40.0, num_layers=(2,), num_units=(32,), batch_size=128, patience=5
+            max_trials=1,
+            epochs=15,
+            time_limit_s=40.0,
+            num_layers=(2,),
+            num_units=(32,),
+            batch_size=128,
+            patience=5,
+            refine_epochs=5,
         ),
         student=FitConfig(epochs=15, batch_size=128, learning_rate=5e-3, patience=5),
         augment_factor=0.5,

@@ -4,8 +4,12 @@ What ``akkd-scale demo`` (and so ``make demo``) runs: the whole product on scene
 The scenes show one landscape (same place, same ground) under two atmospheres; its true land cover is
 also written as an ESA WorldCover GeoTIFF, and the scenes are retrieved twice, without a land-cover map
 (the default) and with that map (``run_scenes(..., landcover=MAP)``), so the report shows per-class
-accuracy both ways and how well the map, sampled at the pixels, matches the truth. A separate cloud part
-(:mod:`.cloud_demo`) retrieves cloudy copies of the ground and a night scene with and without the cloud mask.
+accuracy both ways and how well the map, sampled at the pixels, matches the truth. Each scene also gets an
+ERA5-layout NetCDF made from its own atmosphere (0.25° cells, reanalysis-like errors:
+:func:`~akkd_scale.simulate.reanalysis_writer.era5_from_pixels`); bundles trained with the atmospheric inputs
+retrieve the scenes a third time with the map and that file (``--atmosphere-data``), and the report compares
+the two per class and per column-water-vapour bin. A separate cloud part (:mod:`.cloud_demo`) retrieves cloudy
+copies of the ground and a night scene with and without the cloud mask.
 """
 
 from __future__ import annotations
@@ -19,15 +23,17 @@ import numpy as np
 import xarray as xr
 from numpy.polynomial import polynomial
 
-from ..conventions import LAND_COVER_CLASSES
+from ..conventions import ATMOSPHERE_GIVEN, ATMOSPHERE_INPUTS, LAND_COVER_CLASSES
 from ..io.aster import open_aster_l1b, view_zenith_from_pointing
 from ..io.summary import brightness_temperature_summary
 from ..landcover.legends import WORLDCOVER
 from ..metrics import metrics
+from ..pipeline.kernel import bundle_ref, cached_bundle
 from ..pipeline.quicklook import quicklook_scene
 from ..pipeline.runner import run_scenes
 from ..pipeline.store import open_scene, scene_group
 from ..simulate.l1b_writer import vnir_dn_for_ndvi, write_aster_l1b
+from ..simulate.reanalysis_writer import era5_from_pixels, write_era5
 from ..simulate.scenes import demo_surfaces, make_demo_scene
 from ..utils import json_safe, markdown_table
 from .cloud_demo import RUNS, cloud_scores, cloud_shape, format_cloud_section, write_cloudy_scenes
@@ -61,6 +67,15 @@ FIT_STRIDE = 4
 #: The network head the per-class tables compare (the land-cover students will enter through fusion).
 CLASS_HEAD = "fusion"
 METERS_PER_DEGREE = 111_320.0
+#: Name of the demo's retrieval with the land-cover map and the scene's ERA5-layout atmosphere file.
+ATMOSPHERE_RUN = "map + ERA5-layout atmosphere"
+#: Column-water-vapour bins (g cm⁻², last open) of the demo's table with and without the atmosphere file.
+CWV_EDGES = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, np.inf)
+
+
+def atmosphere_file_path(scenes_dir, name: str) -> Path:
+    """Where :func:`write_demo_scenes` puts a scene's ERA5-layout atmosphere file."""
+    return Path(scenes_dir) / "era5" / f"{name}.nc"
 
 
 def no_data_margins(shape) -> np.ndarray:
@@ -125,9 +140,10 @@ def write_worldcover_map(path, land_cover, latitude, longitude, *, cells_per_pix
 
 
 def write_demo_scenes(out_dir, *, shape=(700, 830), scenes=DEMO_SCENES, processes: int = 2) -> list[Path]:
-    """Write demo L1B files (``<name>.hdf``, VNIR carrying the true NDVI), their truth (``truth/<name>.nc``)
-    and the land-cover map of their shared ground (:func:`land_cover_map_path`, from the first scene's
-    geolocation: all demo scenes have the same); returns the HDF paths."""
+    """Write demo L1B files (``<name>.hdf``, VNIR carrying the true NDVI), their truth (``truth/<name>.nc``),
+    their ERA5-layout atmosphere files (:func:`atmosphere_file_path`) and the land-cover map of their shared
+    ground (:func:`land_cover_map_path`, from the first scene's geolocation: all demo scenes have the same);
+    returns the HDF paths."""
     out_dir = Path(out_dir)
     (out_dir / "truth").mkdir(parents=True, exist_ok=True)
     paths = []
@@ -157,8 +173,17 @@ def write_demo_scenes(out_dir, *, shape=(700, 830), scenes=DEMO_SCENES, processe
             solar_direction=SOLAR_DIRECTION,
         )
         scene.drop_vars(["radiance"]).to_netcdf(out_dir / "truth" / f"{name}.nc", engine="h5netcdf")
+        geolocation = open_aster_l1b(path)
+        era5 = era5_from_pixels(
+            geolocation["latitude"].values,
+            geolocation["longitude"].values,
+            scene["column_water_vapour"].values,
+            scene["surface_air_temperature"].values,
+            ACQUISITION_TIME,
+            seed=seed,
+        )
+        write_era5(era5, atmosphere_file_path(out_dir, name))
         if not paths:
-            geolocation = open_aster_l1b(path)
             write_worldcover_map(
                 land_cover_map_path(out_dir),
                 scene["land_cover"].values,
@@ -205,6 +230,44 @@ def class_accuracy(result: xr.Dataset, truth: xr.Dataset, head: str = CLASS_HEAD
         }
         for name, own in _scene_classes(truth).items()
     }
+
+
+def cwv_accuracy(result: xr.Dataset, truth: xr.Dataset, head: str = CLASS_HEAD) -> dict:
+    """Per bin of the true column water vapour (:data:`CWV_EDGES`): LST metrics of one head."""
+    lst, lst_true, _, _ = _head_values(result, truth, head)
+    cwv = truth["column_water_vapour"].values
+    out = {}
+    for a, b in zip(CWV_EDGES[:-1], CWV_EDGES[1:]):
+        own = (cwv >= a) & (cwv < b)
+        if own.any():
+            out[f"{a:g}–{b:g} g cm-2" if np.isfinite(b) else f"> {a:g} g cm-2"] = metrics(lst_true[own], lst[own])
+    return out
+
+
+def _atmosphere_table(scene: dict) -> list[str]:
+    """Markdown lines: the map run without and with the atmosphere file, per class and per CWV bin."""
+    part = scene.get("atmosphere")
+    if part is None:
+        return []
+    runs = part["runs"]
+    lines = [
+        f"### With the ERA5-layout atmosphere file ({part['head']})",
+        "",
+        f"File: `{part['file']}` (the scene's own atmosphere in 0.25° cells with reanalysis-like errors); "
+        f"{part['pixels_with_atmosphere']:.1%} of the pixels had it.",
+        "",
+    ]
+    for kind in ("by_land_cover", "by_column_water_vapour"):
+        first = next(iter(runs.values()))[kind]
+        header = ["land cover" if kind == "by_land_cover" else "column water vapour", "pixels"]
+        header += [f"{run}: LST MAE / bias (K)" for run in runs]
+        body = [
+            [label, m["n"]] + [f"{runs[r][kind][label]['mae']:.3f} / {runs[r][kind][label]['bias']:+.3f}" for r in runs]
+            for label, m in first.items()
+            if m["n"]
+        ]
+        lines += markdown_table(header, body) + [""]
+    return lines
 
 
 def map_agreement(result: xr.Dataset, truth: xr.Dataset) -> dict:
@@ -294,6 +357,7 @@ def format_report(report: dict) -> str:
             ],
         )
         lines += [""] + _land_cover_table(scene)
+        lines += _atmosphere_table(scene)
     if "clouds" in report:
         lines += format_cloud_section(report["clouds"])
     return "\n".join(lines)
@@ -384,6 +448,20 @@ def run_demo(
     retrieved = time.perf_counter()
     retrieve(paths, store_map, heads=(CLASS_HEAD,), landcover=land_cover_map, cloud_mask=CLEAR_SCENES_MASK)
     retrieved_map = time.perf_counter()
+    store_atmosphere = out_dir / "results_atmosphere.zarr"
+    takes_atmosphere = all(name in cached_bundle(bundle_ref(bundle)).input_names for name in ATMOSPHERE_INPUTS)
+    if takes_atmosphere:
+        for path in paths:
+            retrieve(
+                [path],
+                store_atmosphere,
+                heads=(CLASS_HEAD,),
+                landcover=land_cover_map,
+                cloud_mask=CLEAR_SCENES_MASK,
+                atmosphere_data=[atmosphere_file_path(out_dir / "scenes", path.stem)],
+            )
+    else:
+        log.info("the bundle takes no atmospheric inputs: the demo runs without its ERA5-layout files")
     report = {
         "seconds_simulation": simulated - started,
         "seconds_retrieval": retrieved - simulated,
@@ -407,6 +485,20 @@ def run_demo(
                 "runs": {NO_MAP_RUN: class_accuracy(result, truth), "map": class_accuracy(with_map, truth)},
             },
         }
+        if takes_atmosphere:
+            with_atmosphere = open_scene(store_atmosphere, group).load()
+            report["scenes"][group]["atmosphere"] = {
+                "head": CLASS_HEAD,
+                "file": str(atmosphere_file_path(out_dir / "scenes", path.stem)),
+                "pixels_with_atmosphere": float(with_atmosphere[ATMOSPHERE_GIVEN].values.mean()),
+                "runs": {
+                    run: {
+                        "by_land_cover": {k: v["lst"] for k, v in class_accuracy(r, truth).items()},
+                        "by_column_water_vapour": cwv_accuracy(r, truth),
+                    }
+                    for run, r in (("map", with_map), (ATMOSPHERE_RUN, with_atmosphere))
+                },
+            }
         quicklook_scene(result, out_dir / "quicklooks", group, truth=truth)
     if clouds:
         report["clouds"] = run_cloud_demo(

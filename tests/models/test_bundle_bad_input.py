@@ -100,7 +100,7 @@ SCHEMA_CASES = {
     "unknown input": (
         _with("inputs.names.6", "soil_moisture"),
         r"field inputs\.names: .*\"soil_moisture\"\] \(expected \[.*\] followed by optional inputs "
-        r"from \['ndvi'\], each once\)",
+        r"from \['air_temperature', 'column_water_vapour', 'ndvi'\], each once\)",
     ),
     "no missing value": (_without("inputs.missing_values.ndvi"), r"field inputs\.missing_values\.ndvi: missing"),
     "range_min short": (

@@ -176,10 +176,38 @@ def test_report_has_per_class_rows_for_both_runs(demo_run):
                 assert cls["lst"]["mae"] == pytest.approx(mae, abs=LST_MARGIN_K), where
                 assert cls["emissivity_mae"] == pytest.approx(eps_mae, abs=EMISSIVITY_MARGIN), where
         section = text.split(f"## {name}")[1].split("### Per land-cover class")[1].split("\n## ")[0]
+        section = section.split("### With the ERA5-layout atmosphere file")[0]
         rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| land")]
         assert [row.split(" | ")[0][2:] for row in rows] == present
         assert all(len(row.strip("|").split("|")) == 9 for row in rows)  # class, pixels, agreement, 3 per run
         assert "Lake (water) LST bias: no map (NDVI rules)" in section
+
+
+def test_atmosphere_run_uses_each_scenes_era5_file(demo_run):
+    """The shipped bundle takes the atmosphere: every scene is retrieved a third time with its ERA5-layout file
+    (made from its own atmosphere), reported per class and per water-vapour bin beside the map run."""
+    out, report = demo_run
+    text = (out / "report.md").read_text()
+    for name, *_ in DEMO_SCENES:
+        era5 = out / "scenes" / "era5" / f"{name}.nc"
+        ds = xr.open_dataset(era5, engine="h5netcdf")
+        assert ds["tcwv"].attrs["units"] == "kg m**-2" and float(ds["latitude"][0]) > float(ds["latitude"][-1])
+        ds.close()
+        stored = open_scene(out / "results_atmosphere.zarr", name)
+        assert stored.attrs["atmosphere_files"] == [str(era5)]
+        assert int(stored["atmosphere_input"].sum()) == stored["atmosphere_input"].size
+        part = report["scenes"][name]["atmosphere"]
+        assert part["pixels_with_atmosphere"] == 1.0
+        assert set(part["runs"]) == {"map", "map + ERA5-layout atmosphere"}
+        for run in part["runs"].values():
+            assert set(run["by_land_cover"]) == set(report["scenes"][name]["land_cover"]["runs"]["map"])
+            assert sum(m["n"] for m in run["by_column_water_vapour"].values()) == run_pixels(run)
+        section = text.split(f"## {name}")[1].split("### With the ERA5-layout atmosphere file")[1].split("\n## ")[0]
+        assert "| column water vapour | pixels |" in section
+
+
+def run_pixels(run) -> int:
+    return sum(m["n"] for m in run["by_land_cover"].values())
 
 
 def test_worldcover_map_gives_every_pixel_its_own_class(tmp_path):

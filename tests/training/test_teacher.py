@@ -27,7 +27,9 @@ def test_search_rebuild_and_safe_load(tmp_path):
     x, y, x_val, y_val = train.x, train.y, val.x, val.y
     norm = target_normalisation(x, y)
     # 40 epochs (~5 s more than 3): after 3 the network predicts no better than the mean (LST MAE 9.26 K vs 9.23 K)
-    config = TeacherConfig(max_trials=1, epochs=40, num_layers=(2, 3), num_units=(16, 24), batch_size=128)
+    config = TeacherConfig(
+        max_trials=1, epochs=40, num_layers=(2, 3), num_units=(16, 24), batch_size=128, refine_epochs=0
+    )
     search_dir = tmp_path / "search"
     (search_dir / "teacher").mkdir(parents=True)
     (search_dir / "teacher" / "stale_marker").write_text("old project")
@@ -57,3 +59,31 @@ def test_search_rebuild_and_safe_load(tmp_path):
         assert "autokeras" not in sys.modules
     """)
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_refinement_and_the_fixed_baseline_on_a_toy_size(tmp_path):
+    """The searched teacher refined with the students' schedule is kept only when its validation MSE drops; the
+    fixed-architecture baseline trains on the same rows; the evaluation table compares the two per condition."""
+    from akkd_scale.training.data import dataset_rows, scale_targets, target_normalisation
+    from akkd_scale.training.students import FitConfig, predict
+    from akkd_scale.training.teacher import TeacherConfig, search_teacher, train_baseline
+
+    ds = synthetic_training_set(800, seed=3)
+    train, val = dataset_rows(ds, "train"), dataset_rows(ds, "validation")
+    norm = target_normalisation(train.x, train.y)
+    z, z_val = scale_targets(train.y, norm), scale_targets(val.y, norm)
+    config = TeacherConfig(
+        max_trials=1, epochs=10, num_layers=(2,), num_units=(16,), batch_size=128, refine_epochs=30, patience=8
+    )
+    teacher, info = search_teacher(train.x, z, val.x, z_val, norm, directory=tmp_path / "s", config=config, seed=0)
+    refined = info["refinement"]
+    assert refined["epochs"] >= 1
+    mse = float(np.mean((scale_targets(predict(teacher, val.x), norm) - z_val) ** 2))
+    assert mse == pytest.approx(min(refined["val_mse_searched"], refined["val_mse_refined"]), rel=1e-3)
+    assert refined["kept"] == (refined["val_mse_refined"] < refined["val_mse_searched"])
+    baseline, base_info = train_baseline(
+        train.x, z, val.x, z_val, norm, config=FitConfig(epochs=5, batch_size=128), hidden=(16, 16), seed=0
+    )
+    assert base_info["hidden_units"] == [16, 16] and base_info["epochs"] >= 1
+    assert predict(baseline, val.x).shape == (len(val.x), 6)

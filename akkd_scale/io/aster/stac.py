@@ -109,10 +109,15 @@ class StacScene:
         return self.tir.tiles
 
 
+#: The path of an item in a STAC API (OGC API - Features): ``…/collections/<collection>/items/<item id>``.
+API_ITEM_PATH = re.compile(r"/collections/[^/]+/items/[^/]+/?$")
+
+
 def is_stac_item(location) -> bool:
-    """Whether an input names a STAC item (a ``.json`` file or URL) rather than an HDF file."""
+    """Whether an input names a STAC item (a ``.json`` file or URL, or an item's URL in a STAC API:
+    ``…/collections/<id>/items/<id>``) rather than an HDF file."""
     path = str(location).split("?", 1)[0].split("#", 1)[0]
-    return path.lower().endswith(".json")
+    return path.lower().endswith(".json") or (is_url(path) and bool(API_ITEM_PATH.search(path)))
 
 
 def _item_error(location, problem, variable=None, expected=EXPECTED_ITEM) -> SceneFileError:
