@@ -192,7 +192,7 @@ def s3_server():
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     fs = s3fs.S3FileSystem(endpoint_url=endpoint, key=S3_KEY, secret=S3_SECRET, skip_instance_cache=True)
-    fs.mkdir(BUCKET)
+    fs.makedirs(BUCKET, exist_ok=True)  # moto's state is per process: another conftest's server may have made it
     yield S3Server(endpoint, {"endpoint_url": endpoint}, fs)
     server.stop()
     for key, value in saved.items():
