@@ -192,7 +192,8 @@ def s3_server():
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     fs = s3fs.S3FileSystem(endpoint_url=endpoint, key=S3_KEY, secret=S3_SECRET, skip_instance_cache=True)
-    fs.makedirs(BUCKET, exist_ok=True)  # moto's state is per process: another conftest's server may have made it
+    if not fs.exists(BUCKET):  # moto's state is per process: a server of another conftest may have made it
+        fs.mkdir(BUCKET)
     yield S3Server(endpoint, {"endpoint_url": endpoint}, fs)
     server.stop()
     for key, value in saved.items():
