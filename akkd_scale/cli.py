@@ -171,7 +171,7 @@ def _atmosphere_files(values) -> list[str] | None:
     "--out",
     required=True,
     type=click.Path(path_type=str),
-    help="Result store: a new path or a store written by akkd-scale (one group per scene).",
+    help="Result store: a new path or a store written by akkd-scale (one group per scene); also s3://bucket/prefix.zarr.",
 )
 @click.option(
     "--bundle",
@@ -261,7 +261,7 @@ def _atmosphere_files(values) -> list[str] | None:
     "--storage-options",
     default=None,
     metavar="JSON",
-    help='fsspec options for SCENES given by URL, e.g. \'{"endpoint_url": "http://host:9000"}\' or '
+    help='fsspec options for SCENES and an --out given by URL, e.g. \'{"endpoint_url": "http://host:9000"}\' or '
     "'{\"anon\": true}' [default: credentials from the environment]; never recorded.",
 )
 @click.option(
@@ -276,7 +276,7 @@ def _atmosphere_files(values) -> list[str] | None:
     type=click.FloatRange(min=0, min_open=True),
     default=30.0,
     show_default=True,
-    help="Seconds a connection or read of a URL scene may stall before the scene fails.",
+    help="Seconds a connection or read of a URL scene (or an s3:// --out) may stall before it fails.",
 )
 @click.option(
     "--cloud-mask",
@@ -435,13 +435,13 @@ def run(
         )
         click.echo(table.to_string(index=False))
         sys.exit(0 if (table["status"] == "ok").all() else 1)
-    prepare_store(out)  # a foreign --out stops the run before any cluster starts
+    store = prepare_store(out, storage_options, remote_timeout)  # a foreign or unreachable --out stops the run here
     executor = choose_executor(
         executor, n_scenes=len(scenes), cluster_given=bool(scheduler or workers or threads_per_worker)
     )
     client = None
     try:
-        with store_lock(out, command_line):
+        with store_lock(store, command_line):
             if executor == "threads":  # the lock is taken first: a second run exits before starting a cluster
                 click.echo(
                     f"Dask threaded scheduler, {os.cpu_count()} threads, no cluster (--executor cluster "
@@ -460,7 +460,7 @@ def run(
             with logging_redirect_tqdm():
                 table = run_scenes(
                     scenes,
-                    out,
+                    store,
                     bundle=ref,
                     heads=heads,
                     chunks=chunks,
@@ -478,7 +478,7 @@ def run(
                 )
     except KeyboardInterrupt:
         logging.getLogger("distributed").setLevel(logging.CRITICAL)  # the shutdown noise of the cluster is expected
-        click.echo(f"\n{_interrupted_summary(scenes, out)}", err=True)
+        click.echo(f"\n{_interrupted_summary(scenes, store)}", err=True)
         sys.exit(130)
     finally:
         if client is not None:
@@ -885,9 +885,47 @@ def demo(out_dir: str, bundle: str | None, size: str, workers: int | None, stac:
     click.echo(f"Results: {out_dir}/results.zarr, quicklooks: {out_dir}/quicklooks, report: {out_dir}/report.md")
 
 
+def _store_options(command):
+    """``--storage-options`` and ``--remote-timeout`` of a command that reads a result STORE (local or by URL)."""
+    command = click.option(
+        "--remote-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=30.0,
+        show_default=True,
+        help="Seconds a connection or read of an s3:// STORE or --out may stall before the command fails.",
+    )(command)
+    return click.option(
+        "--storage-options",
+        default=None,
+        metavar="JSON",
+        help="fsspec options for a STORE or --out by URL (credentials, endpoint_url); never recorded.",
+    )(command)
+
+
+def _store_argument(store: str, storage_options) -> dict:
+    """A STORE argument checked (a local one must be a directory) and the options that reach it."""
+    from .errors import InputError
+    from .io.remote import is_url, parse_storage_options
+
+    if not is_url(store) and not os.path.isdir(store):
+        raise click.BadParameter(
+            f"{store!r} is no directory (expected a result store: a .zarr directory or an s3:// URL)",
+            param_hint="'STORE'",
+        )
+    try:
+        return parse_storage_options(storage_options)
+    except InputError as exc:
+        raise click.BadParameter(f"{exc.problem} (expected {exc.expected})", param_hint="'--storage-options'") from exc
+
+
 @main.command("quicklook")
-@click.argument("store", type=click.Path(exists=True, file_okay=False))
-@click.option("--out", "out_dir", default=None, help="PNG directory (default: STORE without .zarr + _quicklooks).")
+@click.argument("store", type=str)
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    help="PNG directory or s3:// prefix (default: STORE without .zarr + _quicklooks, here for a URL).",
+)
 @click.option("--band", default="B13", show_default=True, type=click.Choice(BANDS))
 @click.option(
     "--truth",
@@ -896,25 +934,34 @@ def demo(out_dir: str, bundle: str | None, size: str, workers: int | None, stac:
     type=click.Path(exists=True, file_okay=False),
     help="Directory of truth NetCDFs named <scene group>.nc: adds error maps.",
 )
-def quicklook(store: str, out_dir: str | None, band: str, truth_dir: str | None) -> None:
-    """Render quicklook PNGs (LST, emissivity, uncertainty, QC) for every scene of a result store."""
+@_store_options
+def quicklook(
+    store: str, out_dir: str | None, band: str, truth_dir: str | None, storage_options, remote_timeout: float
+) -> None:
+    """Render quicklook PNGs (LST, emissivity, uncertainty, QC) for every scene of a result STORE (local or URL)."""
     from pathlib import Path
 
+    from .io.remote import is_url
     from .pipeline.quicklook import quicklook_store
 
-    target = Path(out_dir) if out_dir else Path(store).with_suffix("").with_name(Path(store).stem + "_quicklooks")
-    for path in quicklook_store(store, target, band=band, truth_dir=truth_dir):
+    options = _store_argument(store, storage_options)
+    name = Path(store.rstrip("/").rsplit("/", 1)[-1] if is_url(store) else store)
+    default = Path(name.stem + "_quicklooks") if is_url(store) else name.with_name(name.stem + "_quicklooks")
+    target = out_dir or default
+    for path in quicklook_store(
+        store, target, band=band, truth_dir=truth_dir, storage_options=options, timeout=remote_timeout
+    ):
         click.echo(str(path))
 
 
 @main.command("export")
-@click.argument("store", type=click.Path(exists=True, file_okay=False, path_type=str))
+@click.argument("store", type=str)
 @click.option(
     "--out",
     "out_dir",
     required=True,
     type=click.Path(file_okay=False, path_type=str),
-    help="Directory for the GeoTIFFs (<scene>_<variable>.tif).",
+    help="Directory (or s3:// prefix) for the GeoTIFFs (<scene>_<variable>.tif).",
 )
 @click.option(
     "--format",
@@ -943,12 +990,22 @@ def quicklook(store: str, out_dir: str | None, band: str, truth_dir: str | None)
     help="Pixel size in CRS units [default: 90 for projected CRSs, GDAL's choice otherwise].",
 )
 @click.option("--scenes", default=None, help="Comma-separated scene groups (default: all).")
+@_store_options
 def export_command(
-    store: str, out_dir: str, fmt: str, variables: str, crs: str, resolution: float | None, scenes: str | None
+    store: str,
+    out_dir: str,
+    fmt: str,
+    variables: str,
+    crs: str,
+    resolution: float | None,
+    scenes: str | None,
+    storage_options,
+    remote_timeout: float,
 ) -> None:
-    """Export the scenes of a result STORE as GeoTIFF/COG (one file per scene and variable)."""
+    """Export the scenes of a result STORE (local or URL) as GeoTIFF/COG (one file per scene and variable)."""
     from .pipeline.export import export_store
 
+    options = _store_argument(store, storage_options)
     paths = export_store(
         store,
         out_dir,
@@ -957,6 +1014,8 @@ def export_command(
         resolution=resolution,
         fmt=fmt,
         scenes=[s for s in (scenes or "").split(",") if s],
+        storage_options=options,
+        timeout=remote_timeout,
     )
     for path in paths:
         click.echo(str(path))

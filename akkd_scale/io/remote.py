@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import InputError, SceneFileError
+from ..errors import InputError, OutputError, SceneFileError
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,11 @@ class Remote:
                     fs.retries = S3FS_PASSES
                 self._filesystems[protocol] = fs
         return fs, fs._strip_protocol(url) if protocol not in ("http", "https") else url
+
+    def options_for(self, protocol: str) -> dict:
+        """The fsspec options of ``protocol`` with bounded timeouts and retries (see :meth:`_options_for`): also
+        what the result store's filesystem is made with (``pipeline.store``)."""
+        return self._options_for(protocol)
 
     def _options_for(self, protocol: str) -> dict:
         """The storage options of ``protocol``, with connect/read timeouts and bounded retries added (s3, http)
@@ -504,3 +509,28 @@ def gdal_options(url: str, remote: Remote) -> dict:
             if given.get(key):
                 options[name] = given[key]
     return options
+
+
+def publish(files, url: str, remote: Remote) -> list[str]:
+    """Upload local ``files`` under the prefix ``url`` (``url/<file name>``, one PUT each: an object appears
+    whole or not at all); their URLs. On a failure the objects this call uploaded are removed again and
+    OutputError names the URL."""
+    fs, root = remote.filesystem(url)
+    root = root.rstrip("/")
+    done: list[str] = []
+    try:
+        for path in files:
+            target = f"{root}/{Path(path).name}"
+            fs.put_file(str(path), target)
+            done.append(target)
+    except InputError:
+        raise
+    except Exception as exc:
+        for target in done:
+            try:
+                fs.rm_file(target)
+            except Exception:  # noqa: BLE001  (best effort: the error below is what matters)
+                log.debug("could not remove %s after a failed upload", target)
+        problem = describe_failure(exc, remote.timeout)
+        raise OutputError(f"{redact(url)}: cannot upload the outputs: {problem}") from None
+    return [f"{redact(url).rstrip('/')}/{Path(path).name}" for path in files]

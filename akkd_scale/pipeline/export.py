@@ -6,7 +6,9 @@ ground control points taken from its ``latitude``/``longitude`` coordinates — 
 scene centre (default) or any CRS. Everything is checked before anything is written — every scene complete
 with all its chunks (:func:`~akkd_scale.pipeline.store.open_scene`), every variable there, every output
 within :data:`MAX_EXPORT_BYTES` — and files are written under temporary names and renamed only when all of
-them succeeded: an error (also a full disk) leaves ``out_dir`` as it was.
+them succeeded: an error (also a full disk) leaves ``out_dir`` as it was. The store may be a URL
+(``s3://…``, with ``storage_options``), and so may ``out_dir``: the files are then written locally as above and
+uploaded once all succeeded, one object each.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +24,8 @@ import xarray as xr
 
 from ..errors import InputError, OutputError, describe_os_error
 from ..io.aster.geolocation import lattice_gcps, unwrap_longitude
-from .store import STATUS, open_scene, scene_groups
+from ..io.remote import TIMEOUT_S, Remote, is_url, publish
+from .store import STATUS, locate_store, open_scene, scene_groups
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +122,7 @@ def _tags(da: xr.DataArray, attrs: dict, store, group: str) -> dict:
         "scale_factor": 1.0,
         "add_offset": 0.0,
         "long_name": str(da.attrs.get("long_name", da.name)),
-        "source_store": str(Path(store).resolve()),
+        "source_store": str(store) if store.remote else str(Path(store.url).resolve()),
         "source_group": group,
         "variable": str(da.name),
     }
@@ -270,10 +274,13 @@ def export_store(
     resolution: float | None = None,
     fmt: str = "cog",
     scenes=None,
-) -> list[Path]:
+    storage_options=None,
+    timeout: float = TIMEOUT_S,
+) -> list:
     """Write ``<scene>_<variable>.tif`` for every complete scene group (or ``scenes``) of ``store``
-    into ``out_dir`` and return the paths. ``crs``: ``"utm"`` (scene centre's zone) or a CRS;
-    ``resolution`` in CRS units (default 90 for projected CRSs); ``fmt``: ``"cog"`` or ``"geotiff"``."""
+    into ``out_dir`` and return the paths (URLs when ``out_dir`` is one). ``crs``: ``"utm"`` (scene centre's
+    zone) or a CRS; ``resolution`` in CRS units (default 90 for projected CRSs); ``fmt``: ``"cog"`` or
+    ``"geotiff"``. ``storage_options``/``timeout``: how a store or ``out_dir`` by URL is reached."""
     if fmt not in DRIVERS:
         raise InputError("--format", f"unknown format {fmt!r}", variable="format", expected=" or ".join(DRIVERS))
     if resolution is not None and not resolution > 0:
@@ -283,6 +290,7 @@ def export_store(
             variable="resolution",
             expected="a positive pixel size in CRS units",
         )
+    store = locate_store(store, storage_options, timeout)
     variables = tuple(variables)
     if not variables:
         raise InputError("--variables", "no variables given", variable="variables", expected="e.g. lst,emissivity,qc")
@@ -310,7 +318,15 @@ def export_store(
         dst_crs = target_crs(ds, crs)
         _check_size(ds, variables, dst_crs, resolution, store, group)
         plans.append((group, ds, dst_crs))
-    out_dir = Path(out_dir)
+    if is_url(out_dir):
+        with tempfile.TemporaryDirectory(prefix="akkd-export-") as local:
+            files = _write_all(plans, variables, Path(local), fmt, resolution, store)
+            return publish(files, str(out_dir), Remote.of(storage_options, timeout=timeout))
+    return _write_all(plans, variables, Path(out_dir), fmt, resolution, store)
+
+
+def _write_all(plans, variables, out_dir: Path, fmt: str, resolution, store) -> list[Path]:
+    """Write every planned scene's variables into ``out_dir`` (see :func:`export_store`); their paths."""
     created = not out_dir.exists()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

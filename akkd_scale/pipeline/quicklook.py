@@ -8,6 +8,7 @@ layer, so results are looked at rather than read.
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ import xarray as xr
 
 from ..conventions import CLOUD_TESTS, QC_CLOUD, QC_CLOUD_BUFFER, QC_INVALID_INPUT
 from ..errors import InputError
-from .store import COMPLETE, group_status, open_scene, scene_groups
+from ..io.remote import TIMEOUT_S, Remote, is_url, publish
+from .store import COMPLETE, group_status, locate_store, open_scene, scene_groups
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +148,17 @@ def quicklook_scene(
     return written
 
 
-def quicklook_store(store, out_dir, *, band: str = "B13", truth_dir=None) -> list[Path]:
-    """PNGs for every complete scene group of a result store; truth NetCDFs named ``<group>.nc`` if given."""
+def quicklook_store(
+    store, out_dir, *, band: str = "B13", truth_dir=None, storage_options=None, timeout: float = TIMEOUT_S
+) -> list:
+    """PNGs for every complete scene group of a result store; truth NetCDFs named ``<group>.nc`` if given. The
+    store and ``out_dir`` may be URLs (``s3://…``, reached with ``storage_options``): PNGs for a URL are
+    rendered locally and uploaded when all are done (their URLs returned)."""
+    store = locate_store(store, storage_options, timeout)
+    if is_url(out_dir):
+        with tempfile.TemporaryDirectory(prefix="akkd-quicklook-") as local:
+            files = quicklook_store(store, local, band=band, truth_dir=truth_dir)
+            return publish(files, str(out_dir), Remote.of(storage_options, timeout=timeout))
     written = []
     groups = scene_groups(store)
     complete = [g for g in groups if group_status(store, g) == COMPLETE]

@@ -59,11 +59,12 @@ from .kernel import BundleRef, bundle_ref
 from .store import (
     COMPLETE,
     INCOMPLETE,
+    StoreLocation,
     active_writer,
     group_record,
     group_source,
     group_status,
-    is_local,
+    locate_store,
     mark_complete,
     missing_chunks,
     output_dataset,
@@ -173,7 +174,7 @@ class RunContext:
     (``"auto"`` or a dict), atmosphere and land cover, the command line recorded in provenance (credentials
     redacted) and how URL inputs are reached (``remote``: storage options, staging; never recorded)."""
 
-    out: str
+    out: StoreLocation
     ref: BundleRef
     heads: tuple[str, ...]
     chunks: dict[str, int] | str
@@ -278,7 +279,7 @@ class SceneJob:
             seconds=time.perf_counter() - self.started if timed else 0.0,
         )
 
-    def row(self, out: str) -> dict:
+    def row(self, out) -> dict:
         """The job's row of the result table (columns :data:`COLUMNS`)."""
         return {
             "scene": redact(self.path),
@@ -360,8 +361,7 @@ def run_scenes(
     client = client or current_client()
     executor = choose_executor(executor, n_scenes=len(paths), cluster_given=client is not None)
     ref = bundle_ref(bundle, device)
-    out = _absolute(out)
-    prepare_store(out)
+    out = prepare_store(_store(out, remote))
     context = RunContext(
         out=out,
         ref=ref,
@@ -437,7 +437,15 @@ def choose_executor(executor: str, *, n_scenes: int, cluster_given: bool) -> str
 def _absolute(location) -> str:
     """Local paths made absolute (workers may run elsewhere); URLs (``scheme://``) unchanged."""
     text = str(location)
-    return text if not is_local(text) else str(Path(text).expanduser().resolve())
+    return text if is_url(text) else str(Path(text).expanduser().resolve())
+
+
+def _store(out, remote: Remote) -> StoreLocation:
+    """The run's store: a local path made absolute; a URL reached with the run's storage options and timeout
+    (a :class:`StoreLocation` given, e.g. by the CLI, keeps its own)."""
+    if isinstance(out, StoreLocation):
+        return out if out.remote else StoreLocation(_absolute(out.url))
+    return locate_store(_absolute(out), remote.storage_options, remote.timeout)
 
 
 def _run(paths: list, context: RunContext, executor: SceneExecutor, progress: bool) -> list[dict]:
@@ -818,22 +826,22 @@ def _finish_scene(job: SceneJob, error: BaseException | None, context: RunContex
     return job.ended("complete") if error is None else job.ended("failed", error)
 
 
-def _cloud_fraction(out: str, group: str, qc: np.ndarray) -> float | None:
+def _cloud_fraction(out: StoreLocation, group: str, qc: np.ndarray) -> float | None:
     """Share of a scene's pixels with valid input that have QC bit ``cloud`` (None: no cloud mask ran)."""
     import zarr
 
-    if zarr.open_group(out, path=group, mode="r").attrs.get("cloud_mask", "none") == "none":
+    if zarr.open_group(out.zarr_store(), path=group, mode="r").attrs.get("cloud_mask", "none") == "none":
         return None
     valid = (qc & QC_INVALID_INPUT) == 0
     return round(float(np.mean((qc[valid] & QC_CLOUD) > 0)), 6)
 
 
-def _check_retrieved(job: SceneJob, out: str) -> np.ndarray:
+def _check_retrieved(job: SceneJob, out: StoreLocation) -> np.ndarray:
     """Refuse a scene where no pixel could be retrieved (read back from its ``qc``), naming the cause; else its
     ``qc``."""
     import zarr
 
-    qc = zarr.open_array(out, path=f"{job.group}/qc", mode="r")[...]
+    qc = zarr.open_array(out.zarr_store(), path=f"{job.group}/qc", mode="r")[...]
     if np.any((qc & QC_INVALID_INPUT) == 0):
         return qc
     path = redact(job.path)
@@ -853,7 +861,7 @@ def _check_retrieved(job: SceneJob, out: str) -> np.ndarray:
     )
 
 
-def _describe(exc: BaseException, out: str | None = None) -> str:
+def _describe(exc: BaseException, out=None) -> str:
     """One-line error text for the result table (a full disk names the store)."""
     text = " ".join(str(exc).split())
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and out:
@@ -861,7 +869,7 @@ def _describe(exc: BaseException, out: str | None = None) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _report(job: SceneJob, out: str, bar) -> dict:
+def _report(job: SceneJob, out, bar) -> dict:
     """Log an ended scene, advance the progress bar; the scene's row."""
     row = job.row(out)
     level = logging.WARNING if row["status"] == "failed" else logging.INFO
@@ -918,8 +926,8 @@ def verify_store(
     holds the store's lock name that run (they may be in progress, not damaged).
     """
     heads = check_heads(heads, atmosphere=atmosphere)
-    out = _absolute(out)
     remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout)
+    out = _store(out, remote)
     context = RunContext(
         out=out,
         ref=bundle_ref(bundle),

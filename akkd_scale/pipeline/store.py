@@ -26,14 +26,18 @@ import os
 import re
 import secrets
 import socket
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from ..errors import InputError, StoreError, describe_os_error
+from ..io.remote import TIMEOUT_S, Remote, describe_failure, is_url, parse_storage_options, redact
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,90 @@ LOCK_FILE = ".akkd-lock.json"
 LOCK_GRACE_S = 30.0
 
 
+@dataclass(eq=False)
+class StoreLocation:
+    """Where a result store is: a local path or an object-store URL (``s3://bucket/prefix.zarr``) with the fsspec
+    ``storage_options`` (credentials, ``endpoint_url``; never recorded) and the per-request ``timeout`` (s) that
+    reach it. ``str()`` is the location as it may be shown (a URL without user-info and query string). Holds one
+    Zarr store and one filesystem for its URL, created on first use."""
+
+    url: str
+    storage_options: dict = field(default_factory=dict, repr=False)
+    timeout: float = TIMEOUT_S
+    _zarr: Any = field(default=None, repr=False)
+    _fs: Any = field(default=None, repr=False)
+    _guard: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __str__(self) -> str:
+        return redact(self.url)
+
+    @property
+    def remote(self) -> bool:
+        """Whether the store is an object-store URL rather than a local path."""
+        return is_url(self.url)
+
+    def _options(self) -> dict:
+        """fsspec options of the URL's protocol, with bounded timeouts and retries (:class:`~..io.remote.Remote`)
+        and without listing caches, so a listing always shows the objects there now."""
+        protocol = self.url.split("://", 1)[0].lower()
+        options = Remote(self.storage_options, timeout=self.timeout).options_for(protocol)
+        return {**options, "use_listings_cache": False}
+
+    def zarr_store(self):
+        """What Zarr and xarray open: the local path, or an fsspec-backed Zarr store of the URL."""
+        if not self.remote:
+            return self.url
+        with self._guard:
+            if self._zarr is None:
+                from zarr.storage import FsspecStore
+
+                self._zarr = FsspecStore.from_url(self.url, storage_options=self._options())
+                _one_pass(self._zarr.fs)
+        return self._zarr
+
+    def filesystem(self) -> tuple[Any, str]:
+        """(fsspec filesystem, path of the store's root within it) of a URL store."""
+        with self._guard:
+            if self._fs is None:
+                import fsspec
+
+                protocol = self.url.split("://", 1)[0].lower()
+                try:
+                    cls = fsspec.get_filesystem_class(protocol)
+                except (ImportError, ValueError) as exc:
+                    raise StoreError(f"{self}: cannot open {protocol}:// stores ({exc})") from None
+                self._fs = cls(**self._options())  # fsspec's instance cache: one per options, closed at exit
+                _one_pass(self._fs)
+        return self._fs, self._fs._strip_protocol(self.url).rstrip("/")
+
+    def child(self, name: str) -> str:
+        """The URL (or path) of ``name`` inside the store, as shown."""
+        return f"{self}/{name}"
+
+
+def _one_pass(fs) -> None:
+    """One pass of s3fs's own retry loop: botocore already retries each call (``io.remote.S3_ATTEMPTS``), and five
+    passes of those would make the bounded wait of an unreachable endpoint five times as long."""
+    if hasattr(fs, "retries"):
+        fs.retries = 1
+
+
+def locate_store(out, storage_options=None, timeout: float = TIMEOUT_S) -> StoreLocation:
+    """The :class:`StoreLocation` of ``out`` (a local path, a URL, or a location already, returned as is).
+    ``storage_options``: fsspec options (a dict or JSON text, flat or by protocol as for inputs) for a URL."""
+    if isinstance(out, StoreLocation):
+        return out
+    text = str(out)
+    if is_url(text):
+        return StoreLocation(text.rstrip("/"), parse_storage_options(storage_options), float(timeout))
+    return StoreLocation(text)
+
+
+def _zarr(out):
+    """What Zarr opens for ``out`` (path, URL or :class:`StoreLocation`)."""
+    return locate_store(out).zarr_store()
+
+
 def scene_group(path) -> str:
     """Group name of a scene: the file stem with characters Zarr paths dislike replaced by ``_``."""
     name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(path).stem).lstrip(".")
@@ -62,7 +150,7 @@ def group_status(out, group: str) -> str:
     import zarr
 
     try:
-        attrs = zarr.open_group(str(out), path=group, mode="r").attrs
+        attrs = zarr.open_group(_zarr(out), path=group, mode="r").attrs
     except (
         FileNotFoundError,
         KeyError,
@@ -79,7 +167,7 @@ def scene_groups(store) -> list[str]:
     import zarr
 
     try:
-        root = zarr.open_group(str(store), mode="r")
+        root = zarr.open_group(_zarr(store), mode="r")
     except (
         FileNotFoundError,
         ValueError,
@@ -95,35 +183,78 @@ def scene_groups(store) -> list[str]:
     return sorted(root.group_keys())
 
 
-def is_local(out) -> bool:
-    """Whether ``out`` is a local path (URLs such as ``s3://…`` are not)."""
-    return "://" not in str(out)
+#: URL schemes a result store may have: the writer lock needs S3's conditional writes (``If-None-Match``/``If-Match``).
+STORE_SCHEMES = ("s3",)
 
 
-def prepare_store(out) -> None:
-    """Create the result store at ``out`` or check that it is one; refuse anything else.
+def prepare_store(out, storage_options=None, timeout: float = TIMEOUT_S) -> StoreLocation:
+    """Create the result store at ``out`` or check that it is one; refuse anything else; its location.
 
-    A new path or an empty directory becomes a store (root group with the ``akkd_scale_store``
-    attribute). Anything else that exists — a file, a user's folder, another Zarr store — is refused,
-    so the tool never writes into (or deletes from) what it did not create.
+    A new path or an empty directory (a URL prefix with no object under it) becomes a store (root group with
+    the ``akkd_scale_store`` attribute). Anything else that exists — a file, a user's folder, another Zarr store,
+    objects the tool did not write — is refused, so the tool never writes into (or deletes from) what it did not
+    create. ``storage_options``/``timeout`` reach a store by URL (:func:`locate_store`).
     """
     import zarr
 
-    root = _root_group(out)
+    location = locate_store(out, storage_options, timeout)
+    if location.remote:
+        _prepare_remote(location)
+        return location
+    root = _root_group(location)
     if root is not None and _written_by_us(root):
-        return
-    path = Path(out)
-    if is_local(out) and path.exists() and not path.is_dir():
+        return location
+    path = Path(location.url)
+    if path.exists() and not path.is_dir():
         raise StoreError(f"{path}: exists and is a file (expected a new path or a result store from akkd-scale)")
     try:
-        if root is not None or (is_local(out) and path.is_dir() and any(path.iterdir())):
+        if root is not None or (path.is_dir() and any(path.iterdir())):
             raise StoreError(
-                f"{out}: exists and is not a result store written by akkd-scale; refusing to write "
+                f"{location}: exists and is not a result store written by akkd-scale; refusing to write "
                 "into it (choose a new --out path)"
             )
-        zarr.open_group(str(out), mode="a", zarr_format=3).attrs[STORE_MARKER] = 1
+        zarr.open_group(_zarr(location), mode="a", zarr_format=3).attrs[STORE_MARKER] = 1
     except OSError as exc:  # read-only file system, no permission, full disk
-        raise StoreError(f"{out}: cannot create the result store: {describe_os_error(exc)}") from None
+        raise StoreError(f"{location}: cannot create the result store: {describe_os_error(exc)}") from None
+    return location
+
+
+def _prepare_remote(location: StoreLocation) -> None:
+    """:func:`prepare_store` of a URL: the bucket must exist and be reachable; a prefix with objects must be a
+    store of ours (its root ``zarr.json`` with the marker), an empty one becomes a store."""
+    import zarr
+
+    scheme = location.url.split("://", 1)[0].lower()
+    if scheme not in STORE_SCHEMES:
+        raise StoreError(
+            f"{location}: result stores by URL must be s3:// (AWS S3 or an S3-compatible store: the store's writer "
+            "lock needs conditional writes); write to a local path and copy it"
+        )
+    fs, root = location.filesystem()
+    bucket, _, key = root.partition("/")
+    if not key:
+        raise StoreError(f"{location}: a bucket alone is no store (expected s3://bucket/prefix.zarr)")
+    try:
+        listing = fs.call_s3("list_objects_v2", Bucket=bucket, Prefix=key + "/", MaxKeys=1)
+    except Exception as exc:  # network, credentials, bucket: one line
+        raise StoreError(
+            f"{location}: cannot reach the result store: {describe_failure(exc, location.timeout)} (expected an "
+            "existing bucket, reachable, with credentials that may list and write it)"
+        ) from None
+    if listing.get("KeyCount", len(listing.get("Contents", []))):
+        root_group = _root_group(location)
+        if root_group is not None and _written_by_us(root_group):
+            return
+        raise StoreError(
+            f"{location}: holds objects and is not a result store written by akkd-scale; refusing to write into "
+            "it (choose a new --out prefix)"
+        )
+    try:
+        zarr.open_group(location.zarr_store(), mode="a", zarr_format=3).attrs[STORE_MARKER] = 1
+    except Exception as exc:  # e.g. credentials that may list but not write
+        raise StoreError(
+            f"{location}: cannot create the result store: {describe_failure(exc, location.timeout)}"
+        ) from None
 
 
 def _root_group(out):
@@ -131,7 +262,7 @@ def _root_group(out):
     import zarr
 
     try:
-        return zarr.open_group(str(out), mode="r")
+        return zarr.open_group(_zarr(out), mode="r")
     except Exception:  # noqa: BLE001  (nothing readable as a Zarr group there)
         return None
 
@@ -156,7 +287,7 @@ class StoreLock:
     """
 
     def __init__(self, out, command_line: str = ""):
-        self.path = Path(out) / LOCK_FILE
+        self.path = Path(str(out)) / LOCK_FILE
         self.command_line = command_line
         self.owned = False
 
@@ -258,26 +389,266 @@ def _create_lock(path: Path, record: str) -> bool:
     return True
 
 
-class _NoLock:
-    """Remote stores (``s3://…``) have no lock file: one writer per store is the user's responsibility."""
+#: Seconds between the heartbeats of an object-store lock (its owner rewrites it, so its age shows it is alive).
+LOCK_HEARTBEAT_S = 30.0
+#: Age (s) since the last heartbeat after which an object-store lock of another host counts as stale (taken over
+#: with a warning); a lock of this host is stale as soon as its process is gone, as for a local store.
+LOCK_STALE_S = 300.0
+#: Runs that hold the lock of an object store, by store URL: ``mark_complete`` asks them whether they still do.
+_HELD: dict[str, ObjectStoreLock] = {}
+
+
+class ObjectStoreLock:
+    """Exclusive writer lock of a result store on S3: the lock object ``<store>/.akkd-lock.json``, created with a
+    conditional write (``PutObject`` with ``If-None-Match: *``: of two runs that race, exactly one creates it).
+
+    The object holds the owner record (pid, process start time, host, start time, command line, a random token
+    and the time of its last heartbeat). While the run holds it, a thread rewrites it every ``LOCK_HEARTBEAT_S``
+    with ``If-Match`` on the ETag it wrote last, so the object's age (Last-Modified) is the time since the owner
+    was last seen alive; a heartbeat that finds another ETag has lost the lock (another run took it over), and
+    from then on no scene of this run is marked complete (:meth:`check`, called before every completion record).
+    A lock is stale when its owner process on this host is gone, or when its last heartbeat is older than
+    ``LOCK_STALE_S`` (another host, or a record that is not ours); a stale lock is taken over with a warning by a
+    conditional overwrite (``If-Match`` on the stale ETag: of two runs taking it over, one wins). At the end
+    the lock is deleted with ``If-Match`` on its own ETag, so a lock another run holds now is never removed.
+    """
+
+    def __init__(self, out, command_line: str = ""):
+        self.location = locate_store(out)
+        self.command_line = command_line
+        self.owned = False
+        self.lost: str | None = None
+        self._etag: str | None = None
+        self._record: dict = {}
+        self._guard = threading.Lock()
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return self.location.child(LOCK_FILE)
+
+    def _key(self) -> tuple[Any, str, str]:
+        fs, root = self.location.filesystem()
+        bucket, _, prefix = root.partition("/")
+        return fs, bucket, f"{prefix}/{LOCK_FILE}"
+
+    def _put(self, record: dict, **condition) -> str:
+        """Write the lock object (under ``condition``: ``IfNoneMatch``/``IfMatch``); its new ETag."""
+        fs, bucket, key = self._key()
+        body = json.dumps(record).encode()
+        answer = fs.call_s3(
+            "put_object", Bucket=bucket, Key=key, Body=body, ContentType="application/json", **condition
+        )
+        return str(answer.get("ETag", ""))
+
+    def _holder(self) -> tuple[str | None, dict | None, str, float]:
+        """(text of the lock object or None when there is none, its owner record or None, ETag, age in s)."""
+        fs, bucket, key = self._key()
+        try:
+            answer = fs.call_s3("get_object", Bucket=bucket, Key=key)
+            text = _read_body(fs, answer).decode(errors="replace")
+        except FileNotFoundError:
+            return None, None, "", 0.0
+        modified = answer.get("LastModified")
+        age = (_dt.datetime.now(_dt.UTC) - modified).total_seconds() if modified is not None else 0.0
+        try:
+            holder = json.loads(text)
+        except ValueError:
+            holder = None
+        return text, holder if isinstance(holder, dict) else None, str(answer.get("ETag", "")), age
 
     def __enter__(self):
+        import psutil
+
+        me = psutil.Process()
+        self._record = {
+            "pid": me.pid,
+            "process_started": me.create_time(),
+            "host": socket.gethostname(),
+            "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "command_line": self.command_line,
+            "token": secrets.token_hex(16),
+            "heartbeat": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "heartbeat_s": LOCK_HEARTBEAT_S,
+        }
+        try:
+            for _ in range(3):
+                try:
+                    etag = self._put(self._record, IfNoneMatch="*")
+                except OSError as exc:
+                    if not (isinstance(exc, FileExistsError) or _precondition_failed(exc)):
+                        raise
+                else:
+                    return self._taken(etag)
+                text, holder, etag, age = self._holder()
+                if text is None:
+                    continue  # released meanwhile
+                if holder is not None and _is_me(holder, me):
+                    return self  # re-entered by the run that holds it (the CLI locks before its cluster starts)
+                if not self._is_stale(holder, age):
+                    raise StoreError(
+                        f"{self.location}: locked by another run ({_describe_holder(holder, age)}); "
+                        f"wait for it to finish, or delete {self.url} if that run is dead"
+                    )
+                log.warning("%s: taking over a stale lock left by %s", self.location, _describe_holder(holder, age))
+                try:
+                    return self._taken(self._put(self._record, IfMatch=etag))
+                except OSError as exc:
+                    if not _precondition_failed(exc):
+                        raise  # another run took it over first: look again
+        except StoreError:
+            raise
+        except Exception as exc:  # network, credentials, permissions
+            raise StoreError(
+                f"{self.location}: cannot take the store lock {LOCK_FILE}: "
+                f"{describe_failure(exc, self.location.timeout)}"
+            ) from None
+        raise StoreError(f"{self.url}: could not take the store lock (another run raced for it)")
+
+    def _is_stale(self, holder: dict | None, age: float) -> bool:
+        if holder is not None and holder.get("host") == socket.gethostname() and _stale(holder):
+            return True  # its process on this host is gone
+        return age > LOCK_STALE_S
+
+    def _taken(self, etag: str) -> ObjectStoreLock:
+        """Own the lock just written (ETag ``etag``) after reading it back: a store that ignored the condition
+        and let another run's write land over ours is caught here, not later."""
+        text, holder, current, _ = self._holder()
+        if holder is None or holder.get("token") != self._record["token"]:
+            raise StoreError(
+                f"{self.location}: locked by another run ({_describe_holder(holder, 0.0)}): its lock replaced "
+                "this run's as it was written (does the store honour S3 conditional writes?)"
+            )
+        self._etag, self.owned = current or etag, True
+        _HELD[self.location.url] = self
+        self._stop.clear()
+        self._beat = threading.Thread(target=self._heartbeat, name="akkd-lock-heartbeat", daemon=True)
+        self._beat.start()
         return self
 
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(LOCK_HEARTBEAT_S):
+            record = {**self._record, "heartbeat": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+            try:
+                with self._guard:
+                    self._etag = self._put(record, IfMatch=self._etag)
+            except Exception as exc:  # noqa: BLE001  (a thread: kept as state, reported by check())
+                if _precondition_failed(exc) or isinstance(exc, FileNotFoundError):
+                    self.lost = "another run took the store's lock over (this run's heartbeat was late)"
+                    log.error("%s: %s; no further scene is marked complete", self.location, self.lost)
+                    return
+                log.warning("%s: lock heartbeat failed (%s); retrying", self.location, describe_failure(exc))
+
+    def check(self) -> None:
+        """Raise StoreError unless this run still holds the lock (one HEAD request)."""
+        if self.lost is None:
+            fs, bucket, key = self._key()
+            with self._guard:  # no heartbeat between the HEAD and the comparison
+                try:
+                    etag = str(fs.call_s3("head_object", Bucket=bucket, Key=key).get("ETag", ""))
+                except FileNotFoundError:
+                    etag = ""
+                if etag != self._etag:
+                    self.lost = "the store's lock is no longer this run's (removed or taken over by another run)"
+        if self.lost is not None:
+            raise StoreError(f"{self.location}: {self.lost}; not marked complete (rerun when the other run ended)")
+
     def __exit__(self, *exc):
+        if not self.owned:
+            return False
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
+        _HELD.pop(self.location.url, None)
+        self.owned = False
+        fs, bucket, key = self._key()
+        try:
+            try:
+                fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=self._etag)
+            except OSError as error:
+                if _precondition_failed(error):
+                    raise
+                # a store without conditional DELETE: delete only while the lock still holds this run's token
+                holder = self._holder()[1]
+                if holder is None or holder.get("token") != self._record["token"]:
+                    raise _NotOurs(self.url) from error
+                fs.call_s3("delete_object", Bucket=bucket, Key=key)
+        except Exception as error:  # noqa: BLE001  (the run's own outcome matters more than its lock)
+            if _precondition_failed(error) or isinstance(error, _NotOurs):
+                log.warning("%s: the lock is another run's now; left in place", self.location)
+            else:
+                log.warning("%s: could not remove the lock %s (%s)", self.location, self.url, describe_failure(error))
         return False
 
 
+class _NotOurs(Exception):
+    """The lock object holds another run's token (found when deleting it without a conditional DELETE)."""
+
+
+def _read_body(fs, answer: dict) -> bytes:
+    """The body of a ``get_object`` answer (an aiobotocore stream, read on the filesystem's loop)."""
+    from fsspec.asyn import sync
+
+    async def read():
+        async with answer["Body"] as stream:
+            return await stream.read()
+
+    return sync(fs.loop, read)
+
+
+def _precondition_failed(exc: BaseException) -> bool:
+    """Whether an S3 call failed on its ``If-None-Match``/``If-Match`` condition (412), or a concurrent
+    conditional write of the same key (409 ConditionalRequestConflict)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        response = getattr(seen, "response", None) or {}
+        code = str(response.get("Error", {}).get("Code", ""))
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409") or status in (409, 412):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _describe_holder(holder: dict | None, age: float) -> str:
+    """A lock's owner in words."""
+    if holder is None:
+        return f"a lock object not written by akkd-scale, last changed {age:.0f} s ago"
+    return (
+        f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}, last heartbeat "
+        f"{age:.0f} s ago: {holder.get('command_line') or 'unknown command'}"
+    )
+
+
 def store_lock(out, command_line: str = ""):
-    """The writer lock of a store (:class:`StoreLock`; none for remote stores). Re-entrant in one process."""
-    return StoreLock(out, command_line) if is_local(out) else _NoLock()
+    """The writer lock of a store: :class:`StoreLock` (a local lock file) or :class:`ObjectStoreLock` (a lock
+    object created by conditional write). Re-entrant in one process."""
+    location = locate_store(out)
+    return ObjectStoreLock(location, command_line) if location.remote else StoreLock(out, command_line)
+
+
+def check_lock(out) -> None:
+    """Raise StoreError when this process took the lock of the object store ``out`` and has lost it since."""
+    location = locate_store(out)
+    lock = _HELD.get(location.url) if location.remote else None
+    if lock is not None:
+        lock.check()
 
 
 def active_writer(out) -> str | None:
     """Who holds the store's lock now (a live run, described in words), else None: ``--verify`` names it, since
     the scenes that run is writing are incomplete on purpose."""
-    if not is_local(out):
-        return None
+    location = locate_store(out)
+    if location.remote:
+        lock = ObjectStoreLock(location)
+        try:
+            text, holder, _, age = lock._holder()
+        except Exception:  # noqa: BLE001  (unreachable: --verify reports the scenes themselves)
+            return None
+        if text is None or lock._is_stale(holder, age):
+            return None
+        return _describe_holder(holder, age)
     text, holder, age = StoreLock(out)._holder()
     if text is None:
         return None
@@ -319,7 +690,7 @@ def group_record(out, group: str) -> dict | None:
 
     if group_status(out, group) != COMPLETE:
         return None
-    record = zarr.open_group(str(out), path=group, mode="r").attrs.get(RECORD)
+    record = zarr.open_group(_zarr(out), path=group, mode="r").attrs.get(RECORD)
     return dict(record) if isinstance(record, dict) else None
 
 
@@ -329,7 +700,7 @@ def group_source(out, group: str) -> str | None:
 
     if group_status(out, group) == MISSING:
         return None
-    source = zarr.open_group(str(out), path=group, mode="r").attrs.get("source_file")
+    source = zarr.open_group(_zarr(out), path=group, mode="r").attrs.get("source_file")
     return str(source) if source else None
 
 
@@ -347,18 +718,37 @@ def record_mismatch(stored: dict | None, wanted: dict) -> str | None:
 
 
 def missing_chunks(out, group: str, names=None) -> dict[str, str]:
-    """Arrays of a group (or only those called ``names``) with chunks not written: name → 'k of n chunks present'."""
+    """Arrays of a group (or only those called ``names``) with chunks not written: name → 'k of n chunks present'.
+
+    Locally each array's chunk files are counted; in an object store the group's keys are listed once (one
+    listing request per 1000 keys rather than one per array) and each array's chunk objects counted: every key
+    under ``<array>/`` but its ``zarr.json`` is a chunk (the store's arrays have no other objects)."""
     import zarr
 
-    node = zarr.open_group(str(out), path=group, mode="r")
+    location = locate_store(out)
+    node = zarr.open_group(location.zarr_store(), path=group, mode="r")
+    listed = _chunk_counts(location, group) if location.remote else None
     problems = {}
     for name, array in node.arrays():
         if names is not None and name not in names:
             continue
-        present, expected = array.nchunks_initialized, array.nchunks
+        present = array.nchunks_initialized if listed is None else listed.get(name, 0)
+        expected = array.nchunks
         if present != expected:
             problems[name] = f"{present} of {expected} chunks present"
     return problems
+
+
+def _chunk_counts(location: StoreLocation, group: str) -> dict[str, int]:
+    """Objects under each array of ``group`` but its metadata, from one listing of the group's prefix."""
+    fs, root = location.filesystem()
+    prefix = f"{root}/{group}/"
+    counts: dict[str, int] = {}
+    for key in fs.find(prefix.rstrip("/")):
+        name, _, rest = key.removeprefix(prefix).partition("/")
+        if rest and rest != "zarr.json":
+            counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def output_dataset(result: xr.Dataset, scene_attrs: dict, provenance: dict) -> xr.Dataset:
@@ -407,7 +797,7 @@ def write_scene(ds: xr.Dataset, out, group: str):
     import zarr
 
     try:
-        existing = zarr.open(str(out), path=group, mode="r")
+        existing = zarr.open(_zarr(out), path=group, mode="r")
     except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError, zarr.errors.NodeTypeValidationError):
         existing = None
     if existing is not None and (not isinstance(existing, zarr.Group) or STATUS not in existing.attrs):
@@ -416,7 +806,7 @@ def write_scene(ds: xr.Dataset, out, group: str):
         )
     log.debug("writing group %s of %s", group, out)
     return ds.to_zarr(
-        str(out),
+        _zarr(out),
         group=group,
         mode="w",
         consolidated=False,
@@ -431,13 +821,14 @@ def mark_complete(out, group: str, record: dict) -> None:
     """Flag a group complete with its record, after checking every chunk of every variable is present."""
     import zarr
 
+    check_lock(out)  # a run that lost an object store's lock to another run marks nothing complete
     missing = missing_chunks(out, group)
     if missing:
         raise StoreError(
             f"{out}/{group}: not marked complete, chunks missing: "
             + ", ".join(f"{k} ({v})" for k, v in sorted(missing.items()))
         )
-    node = zarr.open_group(str(out), path=group, mode="r+")
+    node = zarr.open_group(_zarr(out), path=group, mode="r+")
     node.attrs.update(
         {STATUS: COMPLETE, RECORD: record, "date_completed": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
     )
@@ -459,7 +850,7 @@ def open_scene(out, group: str, *, require_complete: bool = True) -> xr.Dataset:
             variable=group,
             expected=f"{STATUS}={COMPLETE!r} (rerun `akkd-scale run` to finish it)",
         )
-    ds = xr.open_zarr(str(out), group=group, consolidated=False)
+    ds = xr.open_zarr(_zarr(out), group=group, consolidated=False)
     if require_complete:
         missing = missing_chunks(out, group, [name for name, var in ds.variables.items() if var.ndim])
         if missing:

@@ -1,16 +1,19 @@
-"""End-to-end throughput of ``run_scenes`` on the same scenes from local HDF files, from an S3 API server
-(HDF objects staged) and as STAC items of COGs over HTTP range requests; ratios from one run.
+"""End-to-end throughput of ``run_scenes`` on the same scenes from local HDF files, from an S3 API server (HDF
+objects staged) and as STAC items of COGs over HTTP range requests; ratios from one run.
 
     python benchmarks/io/bench_remote.py [--scenes 4] [--size 825x933] [--repeat 3] [--bundle PATH]
+        [--modes local,s3,cog,s3out]
 
 Writes ``--scenes`` synthetic AST_L1T scenes (the real L1T TIR size by default, day scenes with VNIR, COG
-tiles of 256 as stactools writes them), starts moto's S3 server and the range-capable HTTP server of the
-tests (``tests/servers.py``) on 127.0.0.1, and times, in turn, ``run_scenes`` over the local files, over
-``s3://`` URLs (each object streamed into the staging cache, hashed, removed after use) and over the
-items' URLs (no staging: every chunk range-reads its COG windows); each mode ``--repeat`` times into a
-fresh store, the best time kept, after one warm-up run (bundle loaded, GDAL started). The three stores
-are checked bit-identical. Servers and client share the machine, so the figures include the servers'
-own CPU time. Every process uses one BLAS/OpenMP thread; the threaded executor runs all three modes.
+tiles of 256 as stactools writes them), starts moto's S3 server and the range-capable HTTP server of the tests
+(``tests/servers.py``) on 127.0.0.1, and times, in turn, ``run_scenes`` over the local files, over ``s3://``
+URLs (each object streamed into the staging cache, hashed, removed after use) and over the items' URLs (no
+staging: every chunk range-reads its COG windows), and the local files into a result store on the S3 server
+(``--out s3://…``: chunk PUTs, the lock object, completion checked by listing); each mode ``--repeat`` times
+into a fresh store, the best time kept, after one warm-up run (bundle loaded, GDAL started). The stores are
+checked bit-identical. Last, the cost of the S3 store's own requests: taking and releasing the lock, checking
+it, and listing a scene group's chunks. Servers and client share the machine, so the figures include the
+servers' own CPU time. Every process uses one BLAS/OpenMP thread; the threaded executor runs every mode.
 """
 
 from __future__ import annotations
@@ -108,13 +111,40 @@ def staging_rate(fs, options: dict, root: Path) -> float:
     return STAGE_MB * (1 << 20) / 1e6 / seconds
 
 
+S3_OUT = "local HDF, S3 store"
+
+
+def store_costs(location, group: str, store_lock, check_lock, missing_chunks, count: int = 20) -> None:
+    """Mean time of the S3 store's own requests: lock taken and released, lock checked, a group's chunks listed."""
+    timings = {}
+    with store_lock(location, "bench"):
+        started = time.perf_counter()
+        for _ in range(count):
+            check_lock(location)
+        timings["lock check (1 HEAD, before each completion record)"] = (time.perf_counter() - started) / count
+    started = time.perf_counter()
+    for _ in range(count):
+        with store_lock(location, "bench"):
+            pass
+    timings["lock taken and released (PUT If-None-Match, GET, DELETE If-Match)"] = (
+        time.perf_counter() - started
+    ) / count
+    started = time.perf_counter()
+    for _ in range(count):
+        assert not missing_chunks(location, group)
+    timings["chunks of one scene group listed (every array)"] = (time.perf_counter() - started) / count
+    print("\n| S3 store request | mean (ms) |\n|---|---|")
+    for name, seconds in timings.items():
+        print(f"| {name} | {seconds * 1e3:.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenes", type=int, default=4)
     parser.add_argument("--size", default="825x933", help="LINESxPIXELS of each scene")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--bundle", default=None, help="model bundle (default: the shipped bundle)")
-    parser.add_argument("--modes", default="local,s3,cog", help="comma-separated subset of local,s3,cog")
+    parser.add_argument("--modes", default="local,s3,cog,s3out", help="comma-separated subset of local,s3,cog,s3out")
     args = parser.parse_args()
     shape = tuple(int(v) for v in args.size.lower().split("x"))
 
@@ -125,7 +155,7 @@ def main() -> None:
 
     from akkd_scale.pipeline.kernel import bundle_ref
     from akkd_scale.pipeline.runner import run_scenes
-    from akkd_scale.pipeline.store import scene_group
+    from akkd_scale.pipeline.store import check_lock, locate_store, missing_chunks, scene_group, store_lock
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.update(AWS_ENVIRONMENT)
@@ -153,7 +183,8 @@ def main() -> None:
             for part in item.parent.iterdir():
                 shutil.copy2(part, served.root / item.parent.name / part.name)
             inputs["HTTP COG (STAC)"].append(f"{served.url}/{item.parent.name}/{item.name}")
-        wanted = {"local": "local HDF", "s3": "S3 HDF (staged)", "cog": "HTTP COG (STAC)"}
+        inputs[S3_OUT] = inputs["local HDF"]
+        wanted = {"local": "local HDF", "s3": "S3 HDF (staged)", "cog": "HTTP COG (STAC)", "s3out": S3_OUT}
         inputs = {wanted[m]: inputs[wanted[m]] for m in args.modes.split(",")}
         ref = bundle_ref(args.bundle)
         # cloud_mask="none": the cloud buffer depends on the chunking (no halo), and COG scenes are chunked in row
@@ -172,7 +203,11 @@ def main() -> None:
         for repeat in range(args.repeat):
             order = list(inputs.items())
             for mode, urls in order[repeat % len(order) :] + order[: repeat % len(order)]:  # every position in turn
-                out = root / f"{mode.split()[0]}_{repeat}.zarr"
+                out = (
+                    locate_store(f"s3://{BUCKET}/results/{repeat}.zarr", options)
+                    if mode == S3_OUT
+                    else root / f"{mode.split()[0]}_{repeat}.zarr"
+                )
                 served.log.clear()
                 started = time.perf_counter()
                 table = run_scenes(urls, out, **common)
@@ -210,6 +245,8 @@ def main() -> None:
             f"\nstaging rate from the S3 server: {staging_rate(fs, options, root):.0f} MB/s "
             f"(a {STAGE_MB} MB object, streamed, hashed and verified; a real AST_L1T HDF is about 100 MB)"
         )
+        if S3_OUT in best:
+            store_costs(best[S3_OUT][2], scene_group(scenes[0][0]), store_lock, check_lock, missing_chunks)
         http.shutdown()
         moto.stop()
     finally:

@@ -8,6 +8,7 @@ import xarray as xr
 from akkd_scale.conventions import QC_LAND_COVER_RULES
 from akkd_scale.landcover.rules import classes_from_rules
 from akkd_scale.models.bundle import load_bundle
+from akkd_scale.pipeline.store import locate_store
 
 OUTPUTS = ("lst", "emissivity", "lst_uncertainty", "qc")
 
@@ -47,8 +48,8 @@ def reference(path, bundle_path, heads=("fusion",), land_cover=None) -> dict[str
 
 
 def stored(out, group, names=OUTPUTS) -> dict[str, np.ndarray]:
-    """Arrays of one scene group, read back from the Zarr store."""
-    ds = xr.open_zarr(str(out), group=group, consolidated=False)
+    """Arrays of one scene group, read back from the Zarr store (a path, or a StoreLocation of a URL)."""
+    ds = xr.open_zarr(locate_store(out).zarr_store(), group=group, consolidated=False)
     return {
         name: ds[name].transpose(*(("band",) if "band" in ds[name].dims else ()), "y", "x").values for name in names
     }
