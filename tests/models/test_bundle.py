@@ -90,7 +90,8 @@ def test_manifest_and_round_trip(trained_bundle, trained_bundle_path, synthetic_
         assert np.all(np.isfinite(out[head]["lst"])) and np.all(out[head]["lst_uncertainty"] > 0)
         assert np.mean(np.abs(out[head]["lst"] - synthetic_set["lst"].values)) < 8.0
     # ONNX through onnxruntime equals the bundle's Keras files loaded with safe_mode=True
-    x = np.column_stack([bt, vza, ndvi]).astype(np.float32)
+    x, _ = trained_bundle.features(bt, vza, {"ndvi": ndvi})  # the atmospheric inputs at their missing values
+    assert x.shape[1] == len(trained_bundle.input_names) == 9
     teacher = load_keras_model(trained_bundle, "teacher.keras")
     keras_lst = teacher.predict(x, verbose=0)[:, 0]
     np.testing.assert_allclose(out["teacher"]["lst"], keras_lst, atol=1e-3)
@@ -108,7 +109,7 @@ def test_manifest_and_round_trip(trained_bundle, trained_bundle_path, synthetic_
     # without NDVI the networks see the missing value; without land cover the BT-strata students answer
     night = trained_bundle.predict(bt, vza, heads=("teacher", "student"))
     x_night = x.copy()
-    x_night[:, -1] = OPTIONAL_INPUTS["ndvi"][2]
+    x_night[:, trained_bundle.input_names.index("ndvi")] = OPTIONAL_INPUTS["ndvi"][2]
     np.testing.assert_allclose(night["teacher"]["lst"], teacher.predict(x_night, verbose=0)[:, 0], atol=1e-3)
     assert not np.allclose(night["student"]["lst"][tree], out["student"]["lst"][tree])
 
