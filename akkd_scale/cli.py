@@ -329,6 +329,14 @@ def _atmosphere_files(values) -> list[str] | None:
     "column water vapour and air temperature at every pixel (bundles trained with them).",
 )
 @click.option(
+    "--elevation",
+    "elevation",
+    default=None,
+    metavar="DEM.tif",
+    help="DEM GeoTIFF (metres, any CRS) the reanalysis air temperature and water vapour are height-corrected to "
+    "(needs the grid's surface height in the atmosphere files: ERA5 z, MERRA-2 PHIS).",
+)
+@click.option(
     "--atmosphere-data-optional",
     is_flag=True,
     help="Pixels or times the atmosphere files do not cover run without them (atmosphere_input 0) "
@@ -367,6 +375,7 @@ def run(
     max_items,
     atmosphere_data,
     atmosphere_data_optional,
+    elevation,
 ) -> None:
     """Retrieve LST and emissivity for SCENES (ASTER L1B/L1T HDF files or URLs, STAC items) into a Zarr store.
 
@@ -416,8 +425,12 @@ def run(
     clouds = Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy)  # a bad mask file too
     cloud_options = {"cloud_mask": clouds.mask, "cloud_mask_convention": clouds.convention, "keep_cloudy": keep_cloudy}
     files = _atmosphere_files(atmosphere_data)
-    AtmosphereData.of(files, atmosphere_data_optional)  # a bad atmosphere file stops the run before any cluster
-    cloud_options |= {"atmosphere_data": files, "atmosphere_data_optional": atmosphere_data_optional}
+    AtmosphereData.of(files, atmosphere_data_optional, elevation)  # bad atmosphere files stop the run up front
+    cloud_options |= {
+        "atmosphere_data": files,
+        "atmosphere_data_optional": atmosphere_data_optional,
+        "elevation": elevation,
+    }
     # the search (network) after every local check, before the store or a cluster
     scenes = tuple(scenes) + _stac_scenes(stac_url, collection, bbox, stac_datetime, max_items, remote)
     if verify:

@@ -30,6 +30,7 @@ class AkkdAccessor:
         keep_cloudy: bool = False,
         atmosphere_data=None,
         atmosphere_data_optional: bool = False,
+        elevation=None,
     ) -> xr.Dataset:
         """``akkd_scale.retrieve`` on this dataset (lazy for Dask-backed data; compute or ``to_zarr`` it)."""
         from .graph import retrieve
@@ -47,4 +48,5 @@ class AkkdAccessor:
             keep_cloudy=keep_cloudy,
             atmosphere_data=atmosphere_data,
             atmosphere_data_optional=atmosphere_data_optional,
+            elevation=elevation,
         )

@@ -3,7 +3,8 @@
 ``retrieve(atmosphere_data=...)`` / ``akkd-scale run --atmosphere-data FILE …`` give a bundle trained with the
 atmospheric inputs (``conventions.ATMOSPHERE_INPUTS``) the reanalysis atmosphere at every pixel:
 :func:`~akkd_scale.io.reanalysis.read_atmosphere` interpolates ERA5/MERRA-2 fields lazily to the pixels'
-latitude/longitude (and ``elevation``, when the dataset has one) at the scene's acquisition time. Without
+latitude/longitude at the scene's acquisition time, height-corrected to the pixels' elevation when a DEM is
+given (``--elevation DEM.tif``, :mod:`akkd_scale.io.elevation`) or the dataset has an ``elevation``. Without
 atmosphere data the networks see the missing values (the bands-only path), also when the dataset happens to
 carry a ``column_water_vapour`` (a simulated scene's truth): the atmosphere is used only when asked for.
 """
@@ -17,6 +18,7 @@ import xarray as xr
 
 from ..conventions import ATMOSPHERE_FROM_DATASET, ATMOSPHERE_INPUTS, CWV, OPTIONAL_INPUTS, TAIR
 from ..errors import InputError, ParameterError
+from ..io.elevation import sample_elevation
 from ..io.reanalysis import read_atmosphere
 
 #: Dataset variables of the atmospheric inputs (``column_water_vapour``, ``air_temperature``).
@@ -29,20 +31,35 @@ ELEVATION = "elevation"
 class AtmospherePlan:
     """Where the atmospheric inputs come from: ``mode`` ``"none"``, ``"files"`` (reanalysis ``files``, absolute
     paths) or ``"dataset"`` (the dataset's own variables); ``optional``: pixels or times the files do not cover
-    run without them (flagged) instead of failing the scene."""
+    run without them (flagged) instead of failing the scene; ``elevation``: a DEM GeoTIFF (absolute path) the
+    reanalysis is height-corrected to."""
 
     mode: str = "none"
     files: tuple[str, ...] = ()
     optional: bool = False
+    elevation: str | None = None
 
     @property
     def active(self) -> bool:
         return self.mode != "none"
 
 
-def plan_atmosphere(atmosphere_data=None, optional: bool = False) -> AtmospherePlan:
-    """The plan for ``atmosphere_data``: None, ``"dataset"``, or one or more ERA5/MERRA-2 files (each must exist)."""
+def plan_atmosphere(atmosphere_data=None, optional: bool = False, elevation=None) -> AtmospherePlan:
+    """The plan for ``atmosphere_data``: None, ``"dataset"``, or one or more ERA5/MERRA-2 files (each must exist);
+    ``elevation``: a DEM GeoTIFF for the height correction (with files only)."""
+    dem = None
+    if elevation is not None:
+        dem = str(Path(elevation).expanduser().resolve())
+        if not Path(dem).is_file():
+            raise InputError(dem, "no such file", variable="elevation", expected="a DEM GeoTIFF (metres)")
     if atmosphere_data is None or (not isinstance(atmosphere_data, (str, Path)) and not list(atmosphere_data)):
+        if dem is not None:
+            raise ParameterError(
+                None,
+                "an elevation model but no atmosphere data",
+                variable="elevation",
+                expected="--atmosphere-data FILE with --elevation DEM.tif (the DEM height-corrects the reanalysis)",
+            )
         if optional:
             raise ParameterError(
                 None,
@@ -52,6 +69,13 @@ def plan_atmosphere(atmosphere_data=None, optional: bool = False) -> AtmosphereP
             )
         return AtmospherePlan()
     if isinstance(atmosphere_data, str) and atmosphere_data == ATMOSPHERE_FROM_DATASET:
+        if dem is not None:
+            raise ParameterError(
+                None,
+                "an elevation model with atmosphere_data='dataset'",
+                variable="elevation",
+                expected="reanalysis files to height-correct (the dataset's own atmosphere is used as given)",
+            )
         return AtmospherePlan(ATMOSPHERE_FROM_DATASET, (), bool(optional))
     names = [atmosphere_data] if isinstance(atmosphere_data, (str, Path)) else list(atmosphere_data)
     files = []
@@ -62,7 +86,7 @@ def plan_atmosphere(atmosphere_data=None, optional: bool = False) -> AtmosphereP
                 path, "no such file", variable="atmosphere data", expected="an ERA5 or MERRA-2 NetCDF (or GRIB) file"
             )
         files.append(str(path))
-    return AtmospherePlan("files", tuple(files), bool(optional))
+    return AtmospherePlan("files", tuple(files), bool(optional), dem)
 
 
 def with_atmosphere(ds: xr.Dataset, plan: AtmospherePlan, bundle) -> tuple[xr.Dataset, dict]:
@@ -104,13 +128,14 @@ def with_atmosphere(ds: xr.Dataset, plan: AtmospherePlan, bundle) -> tuple[xr.Da
             variable="acquisition_time",
             expected="the scene's acquisition time (attribute acquisition_time or a time coordinate)",
         )
+    if plan.elevation is not None:
+        elevation = sample_elevation(plan.elevation, ds["latitude"], ds["longitude"])
+    else:
+        elevation = ds[ELEVATION] if ELEVATION in ds.variables else None
     atmosphere = read_atmosphere(
-        plan.files,
-        ds["latitude"],
-        ds["longitude"],
-        when,
-        elevation=ds[ELEVATION] if ELEVATION in ds.variables else None,
-        optional=plan.optional,
+        plan.files, ds["latitude"], ds["longitude"], when, elevation=elevation, optional=plan.optional
     )
     attrs = {"atmosphere_data": "reanalysis files", **atmosphere.attrs}
+    if plan.elevation is not None:
+        attrs["atmosphere_elevation"] = plan.elevation
     return ds.assign({CWV: atmosphere[CWV], TAIR: atmosphere[TAIR]}), attrs

@@ -324,6 +324,7 @@ def retrieve(
     keep_cloudy: bool = False,
     atmosphere_data=None,
     atmosphere_data_optional: bool = False,
+    elevation=None,
 ) -> xr.Dataset:
     """LST, emissivity(band, …), lst_uncertainty and qc from ``brightness_temperature`` and ``view_zenith``.
 
@@ -349,7 +350,8 @@ def retrieve(
     trained with them the reanalysis column water vapour and air temperature at every pixel, or ``"dataset"``
     for the dataset's own ``column_water_vapour``/``air_temperature`` (:mod:`.atmosphere_plan`; without, the
     networks run on the bands alone); ``atmosphere_data_optional``: pixels the files do not cover run without
-    them instead of failing; ``atmosphere_input`` says per pixel which way it ran, ``atmosphere_*`` attributes
+    them instead of failing; ``elevation``: a DEM GeoTIFF the reanalysis is height-corrected to (else the dataset's
+    ``elevation``, if any); ``atmosphere_input`` says per pixel which way it ran, ``atmosphere_*`` attributes
     name the files (sha256) and the interpolation. Dask-backed input gives a lazy result with the input's
     chunks; NumPy input an eager one.
     """
@@ -357,7 +359,7 @@ def retrieve(
     heads = check_heads(heads, atmosphere=atmosphere, dataset_terms=has_terms)
     ref = bundle_ref(bundle, device)
     cover = plan_land_cover(ds, landcover, landcover_legend)
-    plan = plan_atmosphere(atmosphere_data, atmosphere_data_optional)
+    plan = plan_atmosphere(atmosphere_data, atmosphere_data_optional, elevation)
     ds, atmosphere_attrs = with_atmosphere(ds, plan, cached_bundle(ref))
     extra = tuple(
         n for n in cached_bundle(ref).extra_inputs if plan.active or n not in ATMOSPHERE_VARIABLES

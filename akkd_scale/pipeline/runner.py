@@ -137,18 +137,20 @@ class Clouds:
 @dataclass(frozen=True)
 class AtmosphereData:
     """The reanalysis files a run gives the networks (``--atmosphere-data``; absolute paths, empty: none),
-    whether pixels they do not cover may run without them (``optional``) and ``record_id`` (sha256 of each file),
-    what identifies them in scene records."""
+    whether pixels they do not cover may run without them (``optional``), the DEM they are height-corrected to
+    (``elevation``, ``--elevation``) and ``record_id`` (sha256 of each file), what identifies them in scene
+    records."""
 
     files: tuple[str, ...] = ()
     optional: bool = False
     record_id: str = ""
+    elevation: str | None = None
 
     @classmethod
-    def of(cls, atmosphere_data, optional: bool = False) -> AtmosphereData:
+    def of(cls, atmosphere_data, optional: bool = False, elevation=None) -> AtmosphereData:
         """The atmosphere options of a run; every file is opened and its fields identified here, before any
         scene or cluster (a file without water vapour or air temperature fails the run, not each scene)."""
-        plan = plan_atmosphere(atmosphere_data, optional)
+        plan = plan_atmosphere(atmosphere_data, optional, elevation)
         if plan.mode == "none":
             return cls()
         if plan.mode != "files":
@@ -158,9 +160,18 @@ class AtmosphereData:
                 variable="atmosphere_data",
                 expected="ERA5 or MERRA-2 files (scene files carry no atmosphere)",
             )
-        open_reanalysis(plan.files).close()
+        with open_reanalysis(plan.files) as reanalysis:
+            if plan.elevation is not None and "surface_height" not in reanalysis.fields:
+                raise InputError(
+                    reanalysis.source,
+                    "an elevation model was given but no file has the grid's surface height",
+                    variable="surface_height",
+                    expected="ERA5 z (geopotential) or MERRA-2 PHIS among the atmosphere files, or no --elevation",
+                )
         digests = "; ".join(f"{sha256_file(f)} {Path(f).name}" for f in plan.files)
-        return cls(plan.files, plan.optional, digests + (" (optional)" if plan.optional else ""))
+        if plan.elevation is not None:
+            digests += f"; elevation {sha256_file(plan.elevation)} {Path(plan.elevation).name}"
+        return cls(plan.files, plan.optional, digests + (" (optional)" if plan.optional else ""), plan.elevation)
 
     @property
     def value(self):
@@ -319,6 +330,7 @@ def run_scenes(
     stac: StacSearch | None = None,
     atmosphere_data=None,
     atmosphere_data_optional: bool = False,
+    elevation=None,
 ) -> pd.DataFrame:
     """Retrieve LST/emissivity for every scene into the Zarr store ``out``.
 
@@ -344,7 +356,8 @@ def run_scenes(
     tests), ``"none"`` or a cloud-mask GeoTIFF for every scene (``cloud_mask_convention`` mod35/binary, default
     detected), ``keep_cloudy`` keeps cloudy values (flagged; :mod:`.cloud_plan`). ``atmosphere_data``: ERA5 or
     MERRA-2 files whose column water vapour and air temperature the networks get at every pixel (bundles trained
-    with them; :mod:`.atmosphere_plan`), ``atmosphere_data_optional``: pixels they do not cover run without them.
+    with them; :mod:`.atmosphere_plan`), ``atmosphere_data_optional``: pixels they do not cover run without them,
+    ``elevation``: a DEM GeoTIFF they are height-corrected to (the files must have the grid's surface height).
     Complete scenes whose record matches are skipped unless ``overwrite``. ``worker_timeout``: seconds without
     any worker before the remaining scenes fail. ``stac``: a :class:`~akkd_scale.io.aster.stac_search.StacSearch`
     (STAC API or static catalog, by collection, bbox, datetime) whose items are added after ``paths`` (which may
@@ -355,7 +368,7 @@ def run_scenes(
     heads = check_heads(heads, atmosphere=atmosphere)
     cover = LandCover.of(landcover, landcover_legend)
     clouds = Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy)
-    atmosphere_files = AtmosphereData.of(atmosphere_data, atmosphere_data_optional)
+    atmosphere_files = AtmosphereData.of(atmosphere_data, atmosphere_data_optional, elevation)
     remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout)
     paths = _with_found(expand(paths, remote), stac, remote)
     client = client or current_client()
@@ -758,6 +771,7 @@ def _scene_graph(ds: xr.Dataset, job: SceneJob, scene: SceneInput, context: RunC
         keep_cloudy=clouds.keep_cloudy,
         atmosphere_data=context.atmosphere_data.value,
         atmosphere_data_optional=context.atmosphere_data.optional,
+        elevation=context.atmosphere_data.elevation,
     )
     out_ds = output_dataset(
         result,
@@ -917,6 +931,7 @@ def verify_store(
     stac: StacSearch | None = None,
     atmosphere_data=None,
     atmosphere_data_optional: bool = False,
+    elevation=None,
 ) -> pd.DataFrame:
     """Re-check a store without computing: for each scene, would a run skip it (``ok``) or redo it (and why)?
 
@@ -937,7 +952,7 @@ def verify_store(
         chunks=_chunk_request(chunks),
         remote=remote,
         clouds=Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy),
-        atmosphere_data=AtmosphereData.of(atmosphere_data, atmosphere_data_optional),
+        atmosphere_data=AtmosphereData.of(atmosphere_data, atmosphere_data_optional, elevation),
     )
     writer = active_writer(out)
     return pd.DataFrame(

@@ -16,7 +16,13 @@ import pandas as pd
 import xarray as xr
 from scipy import ndimage
 
-from ..constants import G0, REANALYSIS_CWV_LOG_SIGMA, REANALYSIS_TAIR_SIGMA_K
+from ..constants import (
+    G0,
+    LAPSE_RATE_K_PER_KM,
+    REANALYSIS_CWV_LOG_SIGMA,
+    REANALYSIS_TAIR_SIGMA_K,
+    WATER_VAPOUR_SCALE_HEIGHT_KM,
+)
 
 
 def era5_single_levels(latitude, longitude, times, cwv, tair, height=None) -> xr.Dataset:
@@ -87,11 +93,15 @@ def era5_from_pixels(
     margin: int = 2,
     errors: bool = True,
     seed: int = 0,
+    height=None,
 ) -> xr.Dataset:
     """An ERA5-layout Dataset covering the pixels (± ``margin`` cells) on a ``resolution``° grid aligned to
     multiples of it: the pixels' column water vapour (g cm⁻²) and air temperature (K) averaged per cell, with the
     reanalysis error model per cell (``errors``, drawn with ``seed``), at two time steps one hour before and
-    after ``time`` (the same fields)."""
+    after ``time`` (the same fields). ``height``: the pixels' surface elevation (m); its cell means are written as
+    the surface geopotential ``z``, and each cell's air temperature and water vapour are moved to that mean
+    height (lapse rate and scale height of ``io.reanalysis``) before averaging, as a reanalysis cell holds them
+    at its own orography."""
     lat, lon = np.asarray(latitude, float), np.asarray(longitude, float)
     lo_lat = np.floor(np.nanmin(lat) / resolution) * resolution - margin * resolution
     hi_lat = np.ceil(np.nanmax(lat) / resolution) * resolution + margin * resolution
@@ -102,6 +112,16 @@ def era5_from_pixels(
     lon_nodes = np.arange(lo_lon, hi_lon + resolution / 2, resolution)
     lat_edges = np.concatenate([lat_nodes - resolution / 2, [lat_nodes[-1] + resolution / 2]])
     lon_edges = np.concatenate([lon_nodes - resolution / 2, [lon_nodes[-1] + resolution / 2]])
+    z = None
+    if height is not None:
+        h = np.asarray(height, float)
+        z = gridded_from_pixels(lat, lon, h, lat_edges, lon_edges)
+        # each pixel's values moved to its cell's mean height, then averaged
+        i = np.clip(np.searchsorted(lat_edges, lat) - 1, 0, len(lat_nodes) - 1)
+        k = np.clip(np.searchsorted(lon_edges, lon) - 1, 0, len(lon_nodes) - 1)
+        dz_km = (h - z[i, k]) / 1000.0
+        tair = np.asarray(tair, float) + LAPSE_RATE_K_PER_KM * dz_km
+        cwv = np.asarray(cwv, float) * np.exp(dz_km / WATER_VAPOUR_SCALE_HEIGHT_KM)
     w = gridded_from_pixels(lat, lon, cwv, lat_edges, lon_edges)
     t = gridded_from_pixels(lat, lon, tair, lat_edges, lon_edges)
     if errors:
@@ -111,7 +131,9 @@ def era5_from_pixels(
     when = pd.Timestamp(time)
     when = when.tz_convert(None) if when.tzinfo is not None else when
     times = [when - pd.Timedelta(hours=1), when + pd.Timedelta(hours=1)]
-    return era5_single_levels(lat_nodes, lon_nodes, times, np.stack([w, w]), np.stack([t, t]))
+    return era5_single_levels(
+        lat_nodes, lon_nodes, times, np.stack([w, w]), np.stack([t, t]), None if z is None else np.stack([z, z])
+    )
 
 
 def write_era5(ds: xr.Dataset, path) -> Path:

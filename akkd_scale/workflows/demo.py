@@ -91,29 +91,23 @@ def land_cover_map_path(scenes_dir) -> Path:
     return Path(scenes_dir) / "demo_worldcover.tif"
 
 
-def write_worldcover_map(path, land_cover, latitude, longitude, *, cells_per_pixel: int = MAP_CELLS_PER_PIXEL) -> Path:
-    """Write a scene's land cover (class codes on the image grid) as an ESA WorldCover GeoTIFF.
-
-    A north-up EPSG:4326 grid of square cells, 1/``cells_per_pixel`` of the pixel spacing, over the
-    pixels' latitude/longitude plus one pixel; each cell takes the class of the image pixel nearest to
-    its centre: image (line, pixel) as a bicubic polynomial of (longitude, latitude), fitted to the pixel
-    centres, rounded. Cells more than half a pixel outside the image are no-data (0).
-    """
-    import rioxarray  # noqa: F401  (registers the .rio accessor)
-
-    land_cover, latitude, longitude = (np.asarray(v) for v in (land_cover, latitude, longitude))
+def _map_grid(latitude, longitude, shape, cells_per_pixel: int):
+    """A north-up EPSG:4326 grid of square cells, 1/``cells_per_pixel`` of the pixel spacing, over the pixels'
+    latitude/longitude plus one pixel: (row, col, inside) of the image pixel nearest to each cell centre — image
+    (line, pixel) as a bicubic polynomial of (longitude, latitude), fitted to the pixel centres, rounded; cells
+    more than half a pixel outside the image are not ``inside`` — and the cells' (y, x) coordinates."""
+    latitude, longitude = np.asarray(latitude), np.asarray(longitude)
     lat0, lon0 = float(latitude.mean()), float(longitude.mean())
     cos0 = np.cos(np.radians(lat0))
     east, north = (longitude - lon0) * cos0 * METERS_PER_DEGREE, (latitude - lat0) * METERS_PER_DEGREE
     spacing = float(np.median(np.hypot(np.diff(east, axis=1), np.diff(north, axis=1))))
     scale = max(np.ptp(east), np.ptp(north)) / 2
-    lines, pixels = np.mgrid[0 : land_cover.shape[0], 0 : land_cover.shape[1]]
+    lines, pixels = np.mgrid[0 : shape[0], 0 : shape[1]]
     every = (slice(None, None, FIT_STRIDE), slice(None, None, FIT_STRIDE))
     design = polynomial.polyvander2d(east[every].ravel() / scale, north[every].ravel() / scale, [3, 3])
     position = np.column_stack([lines[every].ravel(), pixels[every].ravel()]).astype(float)
     coef, *_ = np.linalg.lstsq(design, position, rcond=None)
-    log.debug("land-cover map: image position fit within %.3g pixels", np.abs(design @ coef - position).max())
-
+    log.debug("demo map grid: image position fit within %.3g pixels", np.abs(design @ coef - position).max())
     cell = spacing / cells_per_pixel
     x_edges = np.arange(east.min() - spacing, east.max() + spacing + cell, cell)
     y_edges = np.arange(north.max() + spacing, north.min() - spacing - cell, -cell)
@@ -122,18 +116,47 @@ def write_worldcover_map(path, land_cover, latitude, longitude, *, cells_per_pix
         polynomial.polygrid2d(x_centres / scale, y_centres / scale, coef[:, k].reshape(4, 4)).T for k in range(2)
     )
     row, col = np.rint(line).astype(np.int64), np.rint(pixel).astype(np.int64)
-    inside = (row >= 0) & (row < land_cover.shape[0]) & (col >= 0) & (col < land_cover.shape[1])
+    inside = (row >= 0) & (row < shape[0]) & (col >= 0) & (col < shape[1])
+    coords = {"y": lat0 + y_centres / METERS_PER_DEGREE, "x": lon0 + x_centres / (METERS_PER_DEGREE * cos0)}
+    return np.where(inside, row, 0), np.where(inside, col, 0), inside, coords
+
+
+def write_worldcover_map(path, land_cover, latitude, longitude, *, cells_per_pixel: int = MAP_CELLS_PER_PIXEL) -> Path:
+    """Write a scene's land cover (class codes on the image grid) as an ESA WorldCover GeoTIFF: each cell of
+    :func:`_map_grid` takes the class of the image pixel nearest to its centre; cells outside are no-data (0)."""
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+    land_cover = np.asarray(land_cover)
+    row, col, inside, coords = _map_grid(latitude, longitude, land_cover.shape, cells_per_pixel)
     lut = np.array([WORLDCOVER_CODES[name] for name in LAND_COVER_CLASSES], np.uint8)
-    codes = np.where(
-        inside, lut[land_cover[np.where(inside, row, 0), np.where(inside, col, 0)]], WORLDCOVER_NODATA
-    ).astype(np.uint8)
+    codes = np.where(inside, lut[land_cover[row, col]], WORLDCOVER_NODATA).astype(np.uint8)
     raster = xr.DataArray(
         codes,
         dims=("y", "x"),
-        coords={"y": lat0 + y_centres / METERS_PER_DEGREE, "x": lon0 + x_centres / (METERS_PER_DEGREE * cos0)},
+        coords=coords,
         attrs={"legend": "ESA WorldCover", "source": "akkd_scale demo: true land cover"},
     )
     raster = raster.rio.write_crs("EPSG:4326").rio.write_nodata(WORLDCOVER_NODATA)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    raster.rio.to_raster(path, compress="deflate")
+    return Path(path)
+
+
+def dem_path(scenes_dir) -> Path:
+    """Where :func:`write_demo_scenes` puts the scenes' elevation model (the ground all demo scenes share)."""
+    return Path(scenes_dir) / "demo_dem.tif"
+
+
+def write_dem(path, altitude_m, latitude, longitude) -> Path:
+    """Write the scenes' surface elevation (m, on the image grid) as a float32 GeoTIFF on the :func:`_map_grid`
+    grid (one cell per pixel), NaN outside: the DEM the atmosphere run height-corrects the reanalysis to."""
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+    altitude_m = np.asarray(altitude_m, np.float32)
+    row, col, inside, coords = _map_grid(latitude, longitude, altitude_m.shape, 1)
+    values = np.where(inside, altitude_m[row, col], np.nan).astype(np.float32)
+    raster = xr.DataArray(values, dims=("y", "x"), coords=coords, attrs={"units": "m", "source": "akkd_scale demo"})
+    raster = raster.rio.write_crs("EPSG:4326").rio.write_nodata(np.nan)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     raster.rio.to_raster(path, compress="deflate")
     return Path(path)
@@ -181,9 +204,16 @@ def write_demo_scenes(out_dir, *, shape=(700, 830), scenes=DEMO_SCENES, processe
             scene["surface_air_temperature"].values,
             ACQUISITION_TIME,
             seed=seed,
+            height=scene["surface_altitude"].values * 1000.0,
         )
         write_era5(era5, atmosphere_file_path(out_dir, name))
         if not paths:
+            write_dem(
+                dem_path(out_dir),
+                scene["surface_altitude"].values * 1000.0,
+                geolocation["latitude"].values,
+                geolocation["longitude"].values,
+            )
             write_worldcover_map(
                 land_cover_map_path(out_dir),
                 scene["land_cover"].values,
@@ -459,6 +489,7 @@ def run_demo(
                 landcover=land_cover_map,
                 cloud_mask=CLEAR_SCENES_MASK,
                 atmosphere_data=[atmosphere_file_path(out_dir / "scenes", path.stem)],
+                elevation=dem_path(out_dir / "scenes"),
             )
     else:
         log.info("the bundle takes no atmospheric inputs: the demo runs without its ERA5-layout files")

@@ -134,3 +134,63 @@ def test_cli_bad_atmosphere_files(atmosphere_bundle, scenes, tmp_path):
     wrong = runner.invoke(main, [*base, "--atmosphere-data", str(other)])
     assert wrong.exit_code != 0 and "other.nc" in wrong.output and "sst" in wrong.output
     assert not (tmp_path / "o.zarr").exists()  # refused before any store or cluster
+
+
+def _dem_for(scene, path):
+    """A DEM in EPSG:4326 over the scene, 0.0005° cells, elevation rising eastwards (0 → ~600 m)."""
+    import rioxarray  # noqa: F401
+
+    lat, lon = scene["latitude"].values, scene["longitude"].values
+    ys = np.arange(lat.max() + 0.002, lat.min() - 0.002, -0.0005)
+    xs = np.arange(lon.min() - 0.002, lon.max() + 0.002, 0.0005)
+    values = np.broadcast_to((xs - xs.min()) * 1e4, (ys.size, xs.size)).astype(np.float32)
+    da = xr.DataArray(values, dims=("y", "x"), coords={"y": ys, "x": xs}).rio.write_crs("EPSG:4326")
+    da.rio.to_raster(path)
+    return path
+
+
+def test_elevation_height_corrects_the_reanalysis(atmosphere_bundle, scene, tmp_path):
+    """With a DEM and a file with the surface geopotential, the networks get the height-corrected atmosphere:
+    what read_atmosphere gives for the DEM's elevations sampled by hand."""
+    from akkd_scale.io.elevation import sample_elevation
+
+    lat, lon = scene["latitude"].values, scene["longitude"].values
+    era5 = era5_from_pixels(
+        lat,
+        lon,
+        np.full(lat.shape, 2.0),
+        np.full(lat.shape, 295.0),
+        scene.attrs["acquisition_time"],
+        height=np.full(lat.shape, 100.0),
+    )
+    path = write_era5(era5, tmp_path / "era5_z.nc")
+    dem = _dem_for(scene, tmp_path / "dem.tif")
+    result = retrieve(
+        scene, atmosphere_bundle, atmosphere_data=path, elevation=dem, cloud_mask="none", landcover="none"
+    )
+    height = sample_elevation(dem, scene["latitude"], scene["longitude"])
+    atm = read_atmosphere(
+        path, scene["latitude"], scene["longitude"], scene.attrs["acquisition_time"], elevation=height
+    )
+    assert float(atm[TAIR].max() - atm[TAIR].min()) > 2.0  # ~600 m of relief: the correction matters
+    bundle = load_bundle(atmosphere_bundle)
+    bt = scene["brightness_temperature"].transpose("y", "x", "band").values.reshape(-1, 5)
+    vza = np.broadcast_to(scene["view_zenith"].values, lat.shape).ravel()
+    extra = {"ndvi": scene["ndvi"].values.ravel(), CWV: atm[CWV].values.ravel(), TAIR: atm[TAIR].values.ravel()}
+    want = bundle.predict(bt, vza, heads=("fusion",), extra=extra)["fusion"]["lst"].reshape(lat.shape)
+    np.testing.assert_allclose(result["lst"].values, want, rtol=0, atol=1e-4)
+    assert result.attrs["atmosphere_elevation"] == str(dem)
+    assert "lapse rate" in result.attrs["atmosphere_height_correction"]
+
+
+def test_elevation_needs_atmosphere_and_a_surface_height(atmosphere_bundle, scenes, scene, tmp_path):
+    dem = _dem_for(scene, tmp_path / "dem.tif")
+    with pytest.raises(ParameterError, match=r"an elevation model but no atmosphere data"):
+        retrieve(scene, atmosphere_bundle, elevation=dem, cloud_mask="none")
+    no_z = _era5(scene, tmp_path)
+    runner = CliRunner()
+    out = tmp_path / "o.zarr"
+    args = ["run", str(scenes["good_a"]), "--out", str(out), "--bundle", str(atmosphere_bundle)]
+    res = runner.invoke(main, [*args, "--atmosphere-data", str(no_z), "--elevation", str(dem)])
+    assert res.exit_code != 0 and "no file has the grid's surface height" in res.output, res.output
+    assert "Traceback" not in res.output and not out.exists()
