@@ -21,7 +21,7 @@ from ..models.bundle import load_bundle
 from ..models.fusion import lst_uncertainty
 from .bundle_writer import write_manifest
 from .fusion_fit import fit_calibration
-from .recipe import SuiteConfig, given_cwv, prepare_rows
+from .recipe import SuiteConfig, doubled_rows, given_cwv, prepare_rows
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,7 @@ def recalibrate_bundle(bundle_dir, train_ds, config: SuiteConfig) -> str:
     cal = rows.calibration
     n_bands = len(BANDS)
     strata = bundle.strata(cal.x[:, :n_bands], cal.x[:, n_bands])
-    n_classes = len(bundle.classes)
-    if n_classes:
-        classed = np.flatnonzero(cal.land_cover >= 0)
-        doubled = cal.take(np.concatenate([classed, np.arange(len(cal.x))]))
-        local = np.concatenate([cal.land_cover[classed], n_classes + strata])
-    else:
-        doubled, local = cal, strata
+    doubled, local = doubled_rows(cal, strata, len(bundle.classes))
     networks = bundle.networks
     fusion = networks.fusion
     uncalibrated = {k: v for k, v in fusion.items() if k != "calibration"}

@@ -276,6 +276,16 @@ def given_cwv(x: np.ndarray, inputs) -> np.ndarray | None:
     return np.where(x[:, column] == np.float32(OPTIONAL_INPUTS[CWV][2]), np.nan, x[:, column]).astype(np.float64)
 
 
+def doubled_rows(cal: Rows, strata: np.ndarray, n_classes: int) -> tuple[Rows, np.ndarray]:
+    """Calibration rows with their local-model indices: with class students every classed row twice, as its class
+    and as its brightness-temperature stratum (``n_classes`` + stratum), so both get weights and calibration."""
+    if not n_classes:
+        return cal, strata
+    classed = np.flatnonzero(cal.land_cover >= 0)
+    rows = cal.take(np.concatenate([classed, np.arange(len(cal.x))]))
+    return rows, np.concatenate([cal.land_cover[classed], n_classes + strata])
+
+
 def fit_fusion_and_calibration(
     teacher,
     global_models,
@@ -294,13 +304,7 @@ def fit_fusion_and_calibration(
     dict, predictions by head, the rows used, their local indices).
     """
     n_bands = len(BANDS)
-    strata = _strata_of(cal.x, strata_spec)
-    if n_classes:
-        classed = np.flatnonzero(cal.land_cover >= 0)
-        rows = cal.take(np.concatenate([classed, np.arange(len(cal.x))]))
-        local = np.concatenate([cal.land_cover[classed], n_classes + strata])
-    else:
-        rows, local = cal, strata
+    rows, local = doubled_rows(cal, _strata_of(cal.x, strata_spec), n_classes)
     n_local = n_classes + n_strata(strata_spec)
     x, y = rows.x, rows.y
     preds = {

@@ -162,14 +162,9 @@ def write_dem(path, altitude_m, latitude, longitude) -> Path:
     return Path(path)
 
 
-def write_demo_scenes(out_dir, *, shape=(700, 830), scenes=DEMO_SCENES, processes: int = 2) -> list[Path]:
-    """Write demo L1B files (``<name>.hdf``, VNIR carrying the true NDVI), their truth (``truth/<name>.nc``),
-    their ERA5-layout atmosphere files (:func:`atmosphere_file_path`) and the land-cover map of their shared
-    ground (:func:`land_cover_map_path`, from the first scene's geolocation: all demo scenes have the same);
-    returns the HDF paths."""
-    out_dir = Path(out_dir)
-    (out_dir / "truth").mkdir(parents=True, exist_ok=True)
-    paths = []
+def simulated_scenes(scenes, shape, processes: int = 2):
+    """(name, pointing, seed, simulated scene) for each demo scene (:data:`DEMO_SCENES` layout), on the shared
+    ground (:data:`LANDSCAPE_SEED`) with the surfaces of their view angles."""
     view_zeniths = {name: view_zenith_from_pointing(pointing) for name, _, pointing, _ in scenes}
     surfaces = demo_surfaces(tuple(sorted(set(view_zeniths.values()))))
     for name, atmosphere, pointing, seed in scenes:
@@ -182,6 +177,18 @@ def write_demo_scenes(out_dir, *, shape=(700, 830), scenes=DEMO_SCENES, processe
             landscape_seed=LANDSCAPE_SEED,
             processes=processes,
         )
+        yield name, pointing, seed, scene
+
+
+def write_demo_scenes(out_dir, *, shape=(700, 830), scenes=DEMO_SCENES, processes: int = 2) -> list[Path]:
+    """Write demo L1B files (``<name>.hdf``, VNIR carrying the true NDVI), their truth (``truth/<name>.nc``),
+    their ERA5-layout atmosphere files (:func:`atmosphere_file_path`) and the land-cover map of their shared
+    ground (:func:`land_cover_map_path`, from the first scene's geolocation: all demo scenes have the same);
+    returns the HDF paths."""
+    out_dir = Path(out_dir)
+    (out_dir / "truth").mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, pointing, seed, scene in simulated_scenes(scenes, shape, processes):
         vnir = vnir_dn_for_ndvi(
             scene["ndvi"].values, acquisition_time=ACQUISITION_TIME, solar_direction=SOLAR_DIRECTION
         )

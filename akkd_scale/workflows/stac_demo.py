@@ -26,7 +26,6 @@ from ..io.aster.stac_search import StacSearch
 from ..pipeline.runner import run_scenes
 from ..pipeline.store import open_scene
 from ..simulate.l1b_writer import vnir_dn_for_ndvi, write_aster_l1t
-from ..simulate.scenes import demo_surfaces, make_demo_scene
 from ..simulate.stac_server import serve
 from ..simulate.stac_writer import COLLECTION_ID, write_aster_l1t_stac, write_stac_catalog
 from ..utils import json_safe, markdown_table
@@ -35,9 +34,9 @@ from .demo import (
     CLASS_HEAD,
     CLEAR_SCENES_MASK,
     DEMO_SCENES,
-    LANDSCAPE_SEED,
     SOLAR_DIRECTION,
     no_data_margins,
+    simulated_scenes,
 )
 
 log = logging.getLogger(__name__)
@@ -62,22 +61,9 @@ def l1t_name(name: str) -> str:
 def write_demo_l1t_scenes(out_dir, *, shape=(700, 830), scenes=DEMO_SCENES, processes: int = 2) -> list[Path]:
     """The demo scenes as AST_L1T HDF files (``out_dir/hdf/<name>.hdf``) and COG + STAC items
     (``out_dir/stac/<name>/``) under ``out_dir/stac/catalog.json``; returns the HDF paths."""
-    from ..io.aster import view_zenith_from_pointing
-
     out_dir = Path(out_dir)
-    view_zeniths = {name: view_zenith_from_pointing(pointing) for name, _, pointing, _ in scenes}
-    surfaces = demo_surfaces(tuple(sorted(set(view_zeniths.values()))))
     paths, items = [], []
-    for name, atmosphere, pointing, seed in scenes:
-        scene = make_demo_scene(
-            shape,
-            seed=seed,
-            view_zenith=view_zeniths[name],
-            atmosphere=atmosphere,
-            surfaces=surfaces,
-            landscape_seed=LANDSCAPE_SEED,
-            processes=processes,
-        )
+    for name, pointing, _seed, scene in simulated_scenes(scenes, shape, processes):
         path = write_aster_l1t(
             out_dir / "hdf" / f"{l1t_name(name)}.hdf",
             radiance=scene["radiance"].values,
