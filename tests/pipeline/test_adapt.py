@@ -266,7 +266,10 @@ def test_adapt_keeps_the_input_students_unless_the_adapted_ones_are_better_on_he
     assert LAND_COVER_CLASSES.index(better) in rows and LAND_COVER_CLASSES.index(bad) not in rows
 
     # the recorded held-out MAE, recomputed with the written bundles' ONNX students on the test split
-    test = dataset_rows(local_simulation.last, "test", load_bundle(out).input_names, seed=2)
+    missing = load_bundle(trained_bundle_path).manifest["distillation"].get("atmosphere_missing_fraction", 0.0)
+    test = dataset_rows(
+        local_simulation.last, "test", load_bundle(out).input_names, seed=2, atmosphere_missing_fraction=missing
+    )
     for name, path, key in ((bad, trained_bundle_path, "held_out_mae_input"), (better, out, "held_out_mae_adapted")):
         bundle, code = load_bundle(path), LAND_COVER_CLASSES.index(name)
         x, y = test.x[test.land_cover == code], test.y[test.land_cover == code]

@@ -14,8 +14,14 @@ from akkd_scale.simulate.synthetic import synthetic_training_set
 
 def test_manifest_metrics_and_fusion(trained_bundle_path):
     manifest = json.loads((trained_bundle_path / "manifest.json").read_text())
-    assert manifest["format_version"] == 2 and manifest["inputs"]["names"] == list(INPUT_NAMES) + ["ndvi"]
-    assert manifest["inputs"]["missing_values"] == {"ndvi": OPTIONAL_INPUTS["ndvi"][2]}
+    assert manifest["format_version"] == 2 and manifest["inputs"]["names"] == list(INPUT_NAMES) + [
+        "ndvi",
+        "column_water_vapour",
+        "air_temperature",
+    ]
+    assert manifest["inputs"]["missing_values"] == {name: OPTIONAL_INPUTS[name][2] for name in OPTIONAL_INPUTS}
+    assert manifest["fusion"]["calibration"]["given_cwv_input"] == "column_water_vapour"
+    assert manifest["distillation"]["atmosphere_missing_fraction"] == 0.3
     strata = manifest["models"]["students"]["strata"]
     assert [entry["name"] for entry in strata] == ["moisture0_contrast0_view0", "moisture1_contrast0_view0"]
     assert all(entry["kd"] and entry["baseline"] for entry in strata)
