@@ -47,7 +47,8 @@ format: setup
 test: setup lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# Retrain the shipped default bundle (simulate → AutoKeras teacher → distil → fuse → evaluate), ~37 min on 2 cores.
+# Retrain the shipped default bundle (simulate → AutoKeras teacher → refine → distil → fuse → baseline → evaluate),
+# ~69 min on 2 shared cores (2026-12-02).
 bundle: setup
 	$(PY) scripts/train_default_bundle.py --out akkd_scale/data/default_bundle
 

@@ -128,6 +128,7 @@ def with_atmosphere(ds: xr.Dataset, plan: AtmospherePlan, bundle) -> tuple[xr.Da
             variable="acquisition_time",
             expected="the scene's acquisition time (attribute acquisition_time or a time coordinate)",
         )
+    elevation: xr.DataArray | None
     if plan.elevation is not None:
         elevation = sample_elevation(plan.elevation, ds["latitude"], ds["longitude"])
     else:
