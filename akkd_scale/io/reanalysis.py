@@ -16,7 +16,8 @@ time. What it does, in order (docs/reader.md, "Reanalysis inputs"):
 4. with a pixel elevation, every grid node is first moved to sea level (T + Γ·h, W·exp(h/H)), interpolated,
    then moved to the pixel's elevation (T − Γ·z, W·exp(−z/H)), so each node is corrected from its own surface
    height; Γ = :data:`~akkd_scale.constants.LAPSE_RATE_K_PER_KM`, H =
-   :data:`~akkd_scale.constants.WATER_VAPOUR_SCALE_HEIGHT_KM`;
+   :data:`~akkd_scale.constants.WATER_VAPOUR_SCALE_HEIGHT_KM`; at DEM voids (NaN elevation) the pixel takes the
+   grid's own interpolated height, i.e. no correction, with a warning;
 5. linear in time, bilinear in latitude/longitude (xarray ``.interp``, lazy when the pixel coordinates are
    Dask-backed); across the dateline the grid is taken in a longitude frame centred on the scene.
 
@@ -842,7 +843,7 @@ def _interpolate(
     values = at_time.interp(latitude=frame.latitude, longitude=frame.longitude, method="linear")
     values = values.drop_vars(["latitude", "longitude"], errors="ignore")
     if elevation is not None and height is not None:
-        values = _from_sea_level(values, elevation, name)
+        values = _from_sea_level(values, _fill_voids(elevation, grid_height, frame, fld), name)
     used = (
         f"{_iso(times[steps[0]])}"
         if len(steps) == 1
@@ -876,6 +877,26 @@ def _grid_height(height: ReanalysisField, subset: xr.DataArray, fld: ReanalysisF
     grid = found[0].load().astype(np.float64) * height.scale + height.offset
     _plausible(grid, height)
     return grid.interp(latitude=subset["latitude"], longitude=subset["longitude"])
+
+
+def _fill_voids(elevation: xr.DataArray, grid_height: xr.DataArray, frame: _PixelFrame, fld) -> xr.DataArray:
+    """The pixel elevation with its voids (NaN at pixels with coordinates, as SRTM has) replaced by the grid's
+    own surface height there, so those pixels keep the reanalysis uncorrected instead of losing it."""
+    voids = elevation.isnull() & frame.latitude.notnull() & frame.longitude.notnull()
+    n = int(voids.sum())
+    if not n:
+        return elevation
+    logger.warning(
+        "%s: the pixel elevation has no value at %d of %d pixels; there %s is not height-corrected",
+        fld.source,
+        n,
+        int(frame.latitude.notnull().sum()),
+        fld.role.name,
+    )
+    node_height = grid_height.isel(time=0, drop=True) if "time" in grid_height.dims else grid_height
+    at_pixels = node_height.interp(latitude=frame.latitude, longitude=frame.longitude, method="linear")
+    at_pixels = at_pixels.drop_vars(["latitude", "longitude"], errors="ignore")
+    return elevation.where(~voids, at_pixels)
 
 
 def _to_sea_level(values: xr.DataArray, height: xr.DataArray, name: str) -> xr.DataArray:

@@ -94,8 +94,9 @@ def land_cover_map_path(scenes_dir) -> Path:
 def _map_grid(latitude, longitude, shape, cells_per_pixel: int):
     """A north-up EPSG:4326 grid of square cells, 1/``cells_per_pixel`` of the pixel spacing, over the pixels'
     latitude/longitude plus one pixel: (row, col, inside) of the image pixel nearest to each cell centre — image
-    (line, pixel) as a bicubic polynomial of (longitude, latitude), fitted to the pixel centres, rounded; cells
-    more than half a pixel outside the image are not ``inside`` — and the cells' (y, x) coordinates."""
+    (line, pixel) as a bicubic polynomial of (longitude, latitude), fitted to the pixel centres, rounded and
+    clipped to the image; cells more than half a pixel outside the image are not ``inside`` — and the cells'
+    (y, x) coordinates."""
     latitude, longitude = np.asarray(latitude), np.asarray(longitude)
     lat0, lon0 = float(latitude.mean()), float(longitude.mean())
     cos0 = np.cos(np.radians(lat0))
@@ -118,7 +119,7 @@ def _map_grid(latitude, longitude, shape, cells_per_pixel: int):
     row, col = np.rint(line).astype(np.int64), np.rint(pixel).astype(np.int64)
     inside = (row >= 0) & (row < shape[0]) & (col >= 0) & (col < shape[1])
     coords = {"y": lat0 + y_centres / METERS_PER_DEGREE, "x": lon0 + x_centres / (METERS_PER_DEGREE * cos0)}
-    return np.where(inside, row, 0), np.where(inside, col, 0), inside, coords
+    return np.clip(row, 0, shape[0] - 1), np.clip(col, 0, shape[1] - 1), inside, coords
 
 
 def write_worldcover_map(path, land_cover, latitude, longitude, *, cells_per_pixel: int = MAP_CELLS_PER_PIXEL) -> Path:
@@ -149,12 +150,13 @@ def dem_path(scenes_dir) -> Path:
 
 def write_dem(path, altitude_m, latitude, longitude) -> Path:
     """Write the scenes' surface elevation (m, on the image grid) as a float32 GeoTIFF on the :func:`_map_grid`
-    grid (one cell per pixel), NaN outside: the DEM the atmosphere run height-corrects the reanalysis to."""
+    grid (one cell per pixel), cells outside the image taking the nearest edge pixel's height, as a real DEM
+    covers the ground around a scene: the DEM the atmosphere run height-corrects the reanalysis to."""
     import rioxarray  # noqa: F401  (registers the .rio accessor)
 
     altitude_m = np.asarray(altitude_m, np.float32)
-    row, col, inside, coords = _map_grid(latitude, longitude, altitude_m.shape, 1)
-    values = np.where(inside, altitude_m[row, col], np.nan).astype(np.float32)
+    row, col, _, coords = _map_grid(latitude, longitude, altitude_m.shape, 1)
+    values = altitude_m[row, col]
     raster = xr.DataArray(values, dims=("y", "x"), coords=coords, attrs={"units": "m", "source": "akkd_scale demo"})
     raster = raster.rio.write_crs("EPSG:4326").rio.write_nodata(np.nan)
     Path(path).parent.mkdir(parents=True, exist_ok=True)

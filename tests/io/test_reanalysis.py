@@ -273,6 +273,26 @@ def test_era5_height_correction_per_grid_node(era5):
     )
     assert "6.5 K/km" in out.attrs["atmosphere_height_correction"]
     assert "2 km" in out.attrs["atmosphere_height_correction"]
+
+
+def test_dem_voids_keep_the_reanalysis_uncorrected(era5, caplog):
+    """A DEM void (NaN, as SRTM has) at a pixel with coordinates does not take the atmosphere away there: the
+    pixel gets the reanalysis at the grid's own surface height (= no elevation given), with a warning."""
+    path, _ = era5
+    elevation = 300.0 + 40.0 * ROWS + 25.0 * COLS
+    elevation[1, 2] = elevation[-1, 0] = np.nan
+    with caplog.at_level(logging.WARNING, logger="akkd_scale.io.reanalysis"):
+        out = read_atmosphere(path, SCENE_LAT, SCENE_LON, WHEN, elevation=elevation)
+    assert "no value at 2 of" in caplog.text
+    plain = read_atmosphere(path, SCENE_LAT, SCENE_LON, WHEN)
+    whole = read_atmosphere(path, SCENE_LAT, SCENE_LON, WHEN, elevation=np.nan_to_num(elevation, nan=300.0))
+    voids = np.isnan(elevation)
+    assert np.isfinite(out[TAIR].values).all() and np.isfinite(out[CWV].values).all()
+    # T is linear in height: moved to sea level, interpolated and back to the interpolated grid height is plain
+    np.testing.assert_allclose(out[TAIR].values[voids], plain[TAIR].values[voids], atol=2e-4)
+    # W is exponential in height: equal to within the curvature across a cell (0.6 % here)
+    np.testing.assert_allclose(out[CWV].values[voids], plain[CWV].values[voids], rtol=1e-2)
+    np.testing.assert_allclose(out[TAIR].values[~voids], whole[TAIR].values[~voids], atol=1e-5)
     assert plain.attrs["atmosphere_height_correction"].startswith("none")
 
 
