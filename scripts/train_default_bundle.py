@@ -98,7 +98,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--recalibrate-only",
         action="store_true",
-        help="refit the sigma calibration of the bundle at --out on its calibration rows, then re-evaluate",
+        help="refit the fusion weights and sigma calibration of the bundle at --out on its calibration rows "
+        "(its ONNX networks; adds the rules entries), then re-evaluate",
     )
     return parser.parse_args(argv)
 

@@ -320,11 +320,13 @@ class Bundle:
             qc |= np.where(finite & (local_index >= len(self.classes)), QC_NO_LAND_COVER, 0).astype(np.uint8)
         return qc
 
-    def _predict_slab(self, x: np.ndarray, heads: tuple[str, ...], land_cover) -> tuple[dict, np.ndarray]:
+    def _predict_slab(self, x: np.ndarray, heads: tuple[str, ...], land_cover, from_rules) -> tuple[dict, np.ndarray]:
         local_index = self.local_index(x[:, :N_BANDS], x[:, N_BANDS], land_cover)
-        return self.networks.predict(x, local_index, heads), self._quality(x, local_index)
+        return self.networks.predict(x, local_index, heads, from_rules), self._quality(x, local_index)
 
-    def predict_with_quality(self, bt, vza, heads=("fusion",), extra=None, land_cover=None) -> tuple[dict, np.ndarray]:
+    def predict_with_quality(
+        self, bt, vza, heads=("fusion",), extra=None, land_cover=None, from_rules=None
+    ) -> tuple[dict, np.ndarray]:
         """``predict`` and ``quality`` together (local students assigned once per slab)."""
         heads = tuple(heads)
         unknown = [h for h in heads if h not in NETWORK_HEADS]
@@ -338,9 +340,14 @@ class Bundle:
         x, _ = self.features(bt, vza, extra)
         if land_cover is not None:
             land_cover = np.broadcast_to(np.asarray(land_cover), x.shape[:1])
+        if from_rules is not None:
+            from_rules = np.broadcast_to(np.asarray(from_rules, bool), x.shape[:1])
         parts = [
             self._predict_slab(
-                x[i : i + self.slab_rows], heads, None if land_cover is None else land_cover[i : i + self.slab_rows]
+                x[i : i + self.slab_rows],
+                heads,
+                None if land_cover is None else land_cover[i : i + self.slab_rows],
+                None if from_rules is None else from_rules[i : i + self.slab_rows],
             )
             for i in range(0, max(x.shape[0], 1), self.slab_rows)
         ]
@@ -349,15 +356,19 @@ class Bundle:
         }
         return result, np.concatenate([p[1] for p in parts])
 
-    def predict(self, bt, vza, heads=("fusion",), extra=None, land_cover=None) -> dict[str, dict[str, np.ndarray]]:
+    def predict(
+        self, bt, vza, heads=("fusion",), extra=None, land_cover=None, from_rules=None
+    ) -> dict[str, dict[str, np.ndarray]]:
         """Predict ``{head: {"lst" (N,), "emissivity" (N, 5), "lst_uncertainty" (N,)}}`` in slabs.
 
         ``bt`` (N, 5) brightness temperatures (K) in band order B10..B14, ``vza`` (N,) or scalar view
         zenith (deg), ``extra`` further inputs by variable (``{"ndvi": (N,)}``; missing → the bundle's
-        missing value), ``land_cover`` (N,) class codes (-1 unknown) choosing the class students. Rows
-        with a non-finite band or view zenith give NaN outputs (see ``quality`` for flags).
+        missing value), ``land_cover`` (N,) class codes (-1 unknown) choosing the class students, ``from_rules``
+        (N,) or scalar bool: which of those classes the NDVI/BT rules assigned (not a map), fused by the class's
+        rules entry where the bundle has them (``models.fusion``). Rows with a non-finite band or view zenith
+        give NaN outputs (see ``quality`` for flags).
         """
-        return self.predict_with_quality(bt, vza, heads, extra, land_cover)[0]
+        return self.predict_with_quality(bt, vza, heads, extra, land_cover, from_rules)[0]
 
 
 def load_bundle(path, *, threads: int = 1, slab_rows: int = 65536, device: str = "cpu") -> Bundle:

@@ -4,6 +4,11 @@ retrieval applies them from a bundle's ``fusion`` entry (fitted by ``akkd_scale.
 The fused estimate is w·ŷ_t + (1 − w)·ŷ_s with the teacher weight w of the pixel's stratum (local
 model) and output (LST, ε10…ε14).
 
+Rules entries. A class assigned by the NDVI/BT rules is wrong for part of the pixels, so its class student is
+worse there than on pixels whose class comes from a map; bundles with ``rules_offset`` carry one more row of
+every fusion table per class (row ``rules_offset`` + class), fitted on calibration rows classed by the rules,
+and pixels whose class came from the rules use it (:func:`fusion_entries`). Older bundles use the class row.
+
 LST uncertainty (K) of a head in stratum s:
 
     σ² = RMSE_head,s² + max(0, d² − D_s)
@@ -30,6 +35,33 @@ from ..errors import ParameterError
 
 _PAIRS = [(i, j) for i in range(5) for j in range(i + 1, 5)]
 N_CWV_FEATURES = 1 + 5 + 3 * len(_PAIRS)
+
+
+#: ``fusion`` key: the first row of the rules entries (= the number of local models); absent in older bundles.
+RULES_OFFSET_KEY = "rules_offset"
+
+
+def fusion_entries(local_index: np.ndarray, from_rules, fusion: dict) -> np.ndarray:
+    """Row of the fusion tables for each pixel: its local model's, or for a class assigned by the rules
+    (``from_rules`` True, local index a class) the class's rules row when the bundle has them (module
+    docstring); −1 stays −1."""
+    local_index = np.asarray(local_index)
+    offset = fusion.get(RULES_OFFSET_KEY)
+    if offset is None or from_rules is None:
+        return local_index
+    n_classes = len(fusion["teacher_weight"]) - int(offset)
+    rules = np.broadcast_to(np.asarray(from_rules, bool), local_index.shape)
+    rules = rules & (local_index >= 0) & (local_index < n_classes)
+    return np.where(rules, int(offset) + local_index, local_index).astype(local_index.dtype)
+
+
+def student_of(entries: np.ndarray, fusion: dict) -> np.ndarray:
+    """The local model (student) of each fusion-table row in ``entries``: a rules row's class."""
+    entries = np.asarray(entries)
+    offset = fusion.get(RULES_OFFSET_KEY)
+    if offset is None:
+        return entries
+    return np.where(entries >= int(offset), entries - int(offset), entries).astype(entries.dtype)
 
 
 def fuse(pred_teacher: np.ndarray, pred_student: np.ndarray, strata: np.ndarray, fusion: dict) -> np.ndarray:

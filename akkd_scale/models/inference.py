@@ -124,11 +124,16 @@ class Networks:
         )
         return out
 
-    def predict(self, x: np.ndarray, local_index: np.ndarray, heads: tuple[str, ...]) -> dict:
+    def predict(self, x: np.ndarray, local_index: np.ndarray, heads: tuple[str, ...], from_rules=None) -> dict:
         """``{head: {"lst", "emissivity", "lst_uncertainty"}}`` for network inputs ``x`` (N, inputs) and their
-        local-model indices (N,); rows with index −1 (non-finite input) are NaN."""
+        local-model indices (N,); rows with index −1 (non-finite input) are NaN. ``from_rules`` (N,) bool:
+        rows whose class the NDVI/BT rules assigned, fused and given σ by the class's rules entry
+        (``models.fusion.fusion_entries``) when the bundle has them."""
         valid = local_index >= 0
         xv, lv = x[valid], local_index[valid]
+        entries = fusion_mod.fusion_entries(
+            lv, None if from_rules is None else np.broadcast_to(from_rules, valid.shape)[valid], self.fusion
+        )
         need_teacher = any(h in ("teacher", "fusion") for h in heads)
         preds = {}
         if need_teacher:
@@ -140,7 +145,7 @@ class Networks:
                 preds[head] = self._students(xv, lv, *STUDENT_HEADS[head])
         fusion = self.fusion
         if "fusion" in heads:
-            preds["fusion"] = fusion_mod.fuse(preds["teacher"], preds["student"], lv, fusion)
+            preds["fusion"] = fusion_mod.fuse(preds["teacher"], preds["student"], entries, fusion)
         lst_t = preds["teacher"][:, 0] if need_teacher else None
         lst_s = preds["student"][:, 0] if need_teacher else None
         given = None
@@ -155,6 +160,6 @@ class Networks:
             full = np.full((x.shape[0], N_TARGETS), np.nan, dtype=np.float32)
             full[valid] = preds[head]
             unc = np.full(x.shape[0], np.nan, dtype=np.float32)
-            unc[valid] = fusion_mod.lst_uncertainty(head, lv, fusion, lst_t, lst_s, moisture)
+            unc[valid] = fusion_mod.lst_uncertainty(head, entries, fusion, lst_t, lst_s, moisture)
             result[head] = {"lst": full[:, 0], "emissivity": full[:, 1:], "lst_uncertainty": unc}
         return result

@@ -22,7 +22,7 @@ from ..conventions import (
     OUTPUT_UNITS,
 )
 from ..errors import BundleError
-from .fusion import GIVEN_CWV_KEY, N_CWV_FEATURES
+from .fusion import GIVEN_CWV_KEY, N_CWV_FEATURES, RULES_OFFSET_KEY
 from .strata import FEATURES as STRATA_FEATURES
 from .strata import STRATA_VERSION, stratum_names
 
@@ -184,7 +184,7 @@ def check_manifest(manifest, where: str) -> None:
         )
         classes = list(LAND_COVER_CLASSES)
     _models(c, c.get(manifest, "", "models"), names, classes)
-    _fusion(c, c.get(manifest, "", "fusion"), len(classes) + len(names), manifest["inputs"]["names"])
+    _fusion(c, c.get(manifest, "", "fusion"), len(classes) + len(names), manifest["inputs"]["names"], len(classes))
     files = c.get(manifest, "", "files", dict, "an object {relative path: sha256}")
     for relative, digest in files.items():
         if not _is_relative_path(relative):
@@ -277,8 +277,17 @@ def _local(c: _Checker, students: dict, key: str, names: list[str]) -> None:
                 c.model(entry, field, kind)
 
 
-def _fusion(c: _Checker, fusion: dict, n: int, input_names=()) -> None:
-    """Fusion weights, per-head LST RMSE and disagreement, one row per local model; optional calibration."""
+def _fusion(c: _Checker, fusion: dict, n: int, input_names=(), n_classes: int = 0) -> None:
+    """Fusion weights, per-head LST RMSE and disagreement, one row per local model (and, with ``rules_offset``,
+    one more per land-cover class: the rules entries); optional calibration."""
+    if RULES_OFFSET_KEY in fusion:
+        if not n_classes or fusion[RULES_OFFSET_KEY] != n or type(fusion[RULES_OFFSET_KEY]) is not int:
+            c.fail(
+                f"fusion.{RULES_OFFSET_KEY}",
+                fusion[RULES_OFFSET_KEY],
+                f"{n} (the number of local models), in a bundle with land-cover classes",
+            )
+        n += n_classes
     c.rows(
         fusion,
         "fusion",

@@ -102,10 +102,13 @@ def cached_bundle(ref: BundleRef):
     return load_bundle_cached(ref.path, ref.sha256, 1, SLAB_ROWS, ref.device)
 
 
-def predict_block(bt_block, vza_block, bundle, heads=("fusion",), extra=None, land_cover=None) -> dict[str, np.ndarray]:
+def predict_block(
+    bt_block, vza_block, bundle, heads=("fusion",), extra=None, land_cover=None, from_rules=None
+) -> dict[str, np.ndarray]:
     """Network heads on one NumPy block: ``bt_block`` (band, ...) in K, ``vza_block``, the bundle's further
-    inputs ``extra`` ({variable: array}, e.g. NDVI) and ``land_cover`` (class codes choosing the class
-    students), each broadcastable to (...).
+    inputs ``extra`` ({variable: array}, e.g. NDVI), ``land_cover`` (class codes choosing the class
+    students) and ``from_rules`` (which classes the rules assigned: their fusion entry), each broadcastable
+    to (...).
 
     Returns ``lst`` (...), ``emissivity`` (band, ...), ``lst_uncertainty`` (...) of the first head,
     ``qc`` (uint8, ...) and ``lst_<head>``, ``emissivity_<head>``, ``lst_uncertainty_<head>`` for
@@ -128,7 +131,9 @@ def predict_block(bt_block, vza_block, bundle, heads=("fusion",), extra=None, la
     }
     if land_cover is not None:
         land_cover = np.broadcast_to(np.asarray(land_cover), shape).reshape(-1)
-    result, qc = bundle.predict_with_quality(bt, vza, heads, flat, land_cover)
+    if from_rules is not None:
+        from_rules = np.broadcast_to(np.asarray(from_rules, bool), shape).reshape(-1)
+    result, qc = bundle.predict_with_quality(bt, vza, heads, flat, land_cover, from_rules)
     out = {"qc": qc.reshape(shape)}
     for head, values in result.items():
         out[f"lst_{head}"] = values["lst"].reshape(shape)
@@ -172,12 +177,12 @@ def _apply_clouds(out: dict, plan: CloudPlan, cloud: np.ndarray, buffer: np.ndar
             out[name] = np.where(cloud, np.float32(np.nan), out[name])
 
 
-def _predict_unmasked(bt, vza, bundle, heads, extra, land_cover, skip) -> dict[str, np.ndarray]:
+def _predict_unmasked(bt, vza, bundle, heads, extra, land_cover, from_rules, skip) -> dict[str, np.ndarray]:
     """:func:`predict_block` on the pixels not in ``skip`` (cloud whose values are not kept: the networks do not
     run there); skipped pixels get NaN and a ``qc`` of 0, or ``invalid_input`` where their inputs are not finite.
     Each pixel's numbers do not depend on which others are in the call."""
     if skip is None or not skip.any():
-        return predict_block(bt, vza, bundle, heads, extra, land_cover)
+        return predict_block(bt, vza, bundle, heads, extra, land_cover, from_rules)
     shape, keep = bt.shape[1:], ~skip
     part = predict_block(
         bt[:, keep],
@@ -186,6 +191,7 @@ def _predict_unmasked(bt, vza, bundle, heads, extra, land_cover, skip) -> dict[s
         heads,
         {name: np.broadcast_to(value, shape)[keep] for name, value in (extra or {}).items()},
         None if land_cover is None else np.broadcast_to(land_cover, shape)[keep],
+        None if from_rules is None else np.broadcast_to(from_rules, shape)[keep],
     )
     invalid = ~(np.isfinite(bt).all(axis=0) & np.isfinite(np.broadcast_to(vza, shape)))
     out = {}
@@ -219,7 +225,8 @@ def retrieve_block(
     (its buffer ``cloud_buffer``), the ``cloud_tests`` bits and NaN LST/ε/uncertainty unless the plan keeps
     them (the networks then skip those pixels, whose ``qc`` keeps only the cloud and invalid-input bits).
     The pixels' land cover (``land_cover``, QC bit ``land_cover_from_rules``) chooses the class
-    students of bundles that have them; the bundle's further inputs (NDVI) are read from the block when
+    students of bundles that have them, and classes from the rules their fusion entries (``models.fusion``,
+    "Rules entries"); the bundle's further inputs (NDVI) are read from the block when
     present, else they take the bundle's missing value. ``derived``: ``("ndvi",)`` when NDVI is to be computed
     from the block's ``vnir_reflectance`` (:func:`~akkd_scale.io.aster.vnir.ndvi_from_reflectance`, the
     reader's NDVI bit for bit) instead of read.
@@ -251,7 +258,14 @@ def retrieve_block(
         from_rules = from_rules & ~mask.cloud
     skip = mask.cloud if mask is not None and not clouds.keep_cloudy else None
     out = _predict_unmasked(
-        bt, _values(block, VZA, dims[1:]), bundle, tuple(h for h in heads if h != TES_HEAD), extra, land_cover, skip
+        bt,
+        _values(block, VZA, dims[1:]),
+        bundle,
+        tuple(h for h in heads if h != TES_HEAD),
+        extra,
+        land_cover,
+        from_rules,
+        skip,
     )
     if TES_HEAD in heads:
         result = tes(

@@ -366,7 +366,9 @@ def condition_metrics(
             else None
         )
         extra = ({"ndvi": ndvi} if with_ndvi else {}) | ({CWV: cwv_given, TAIR: tair_given} if with_atmosphere else {})
-        pred = bundle.predict(bt, vza, heads=heads, extra=extra or None, land_cover=given)
+        pred = bundle.predict(
+            bt, vza, heads=heads, extra=extra or None, land_cover=given, from_rules=given_cover == "rules"
+        )
         if references:
             x, _ = bundle.features(bt, vza, extra)
             for name, function in references.items():

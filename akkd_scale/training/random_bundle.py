@@ -3,7 +3,8 @@
 :func:`write_random_bundle` writes a valid format-2 bundle with the structure of the trained tiny bundle
 (``training.tiny_bundle``): inputs BT10–14, view zenith and NDVI; two moisture strata; a teacher, global
 students, students for both strata and for the land-cover classes of the synthetic training set (distilled and
-baseline each); fusion rows, calibration factors and a water-vapour estimate for every local model; the input
+baseline each); fusion rows, calibration factors and a water-vapour estimate for every local model and every
+class's rules entry (``models.fusion``); the input
 domain of the synthetic set's train split (NDVI missing in 30 % of its rows, as the recipe trains). Networks
 are the students' layout — input standardisation, Dense/ReLU (32, 32), Dense, output de-normalisation — with
 random weights from ``seed``, written through ``onnx_export`` as ONNX only (no ``.keras`` files: the bundle
@@ -27,7 +28,7 @@ from ..conventions import (
     NETWORK_HEADS,
     OPTIONAL_INPUTS,
 )
-from ..models.fusion import cwv_features
+from ..models.fusion import RULES_OFFSET_KEY, cwv_features
 from ..models.strata import fit_strata, n_strata, stratum_names
 from ..simulate.synthetic import synthetic_training_set
 from .bundle_writer import input_domain, save_bundle
@@ -95,6 +96,26 @@ def _fusion(rng: np.random.Generator, bt: np.ndarray, column_water_vapour: np.nd
     }
 
 
+def _with_rules_entries(fusion: dict, rng: np.random.Generator, n_local: int) -> dict:
+    """``fusion`` with random rules entries (one more row per class, ``models.fusion``), drawn from their own
+    generator so the local models' rows are those of bundles written before them."""
+    n = len(LAND_COVER_CLASSES)
+    calibration = fusion["calibration"]
+    n_bins = len(calibration["factor"]["teacher"][0])
+    return {
+        **fusion,
+        RULES_OFFSET_KEY: n_local,
+        "teacher_weight": fusion["teacher_weight"] + rng.uniform(0.0, 1.0, (n, N_TARGETS)).tolist(),
+        "validation_rows": fusion["validation_rows"] + [0] * n,
+        "lst_rmse": {h: v + rng.uniform(1.0, 3.0, n).tolist() for h, v in fusion["lst_rmse"].items()},
+        "lst_disagreement_ms": fusion["lst_disagreement_ms"] + rng.uniform(0.5, 2.0, n).tolist(),
+        "calibration": {
+            **calibration,
+            "factor": {h: v + rng.uniform(0.8, 1.5, (n, n_bins)).tolist() for h, v in calibration["factor"].items()},
+        },
+    }
+
+
 def write_random_bundle(path, seed: int = 0, *, overwrite: bool = False, atmosphere: bool = False) -> Path:
     """Write the random-weight bundle of ``seed`` at ``path`` (see the module docstring); returns the directory.
 
@@ -138,7 +159,10 @@ def write_random_bundle(path, seed: int = 0, *, overwrite: bool = False, atmosph
         "strata": [pair(name) for name in stratum_names(spec)],
         "land_cover": [pair(name) if code in present else None for code, name in enumerate(LAND_COVER_CLASSES)],
     }
-    fusion = _fusion(rng, bt, ds["column_water_vapour"].values, len(LAND_COVER_CLASSES) + n_strata(spec))
+    n_local = len(LAND_COVER_CLASSES) + n_strata(spec)
+    fusion = _with_rules_entries(
+        _fusion(rng, bt, ds["column_water_vapour"].values, n_local), np.random.default_rng([seed, 1]), n_local
+    )
     return save_bundle(
         path,
         teacher=teacher,

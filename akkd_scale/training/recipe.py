@@ -28,10 +28,13 @@ from ..conventions import (
     CWV,
     INPUT_NAMES,
     LAND_COVER_CLASSES,
+    LAND_COVER_UNKNOWN,
+    NDVI,
     NEDT_K,
     OPTIONAL_INPUTS,
     TAIR,
 )
+from ..landcover.rules import classes_from_rules
 from ..metrics import metrics
 from ..models import fusion as fusion_mod
 from ..models.strata import assign_strata, fit_strata, n_strata, stratum_names
@@ -276,14 +279,79 @@ def given_cwv(x: np.ndarray, inputs) -> np.ndarray | None:
     return np.where(x[:, column] == np.float32(OPTIONAL_INPUTS[CWV][2]), np.nan, x[:, column]).astype(np.float64)
 
 
-def doubled_rows(cal: Rows, strata: np.ndarray, n_classes: int) -> tuple[Rows, np.ndarray]:
-    """Calibration rows with their local-model indices: with class students every classed row twice, as its class
-    and as its brightness-temperature stratum (``n_classes`` + stratum), so both get weights and calibration."""
+@dataclass(frozen=True)
+class FusionRows:
+    """Calibration rows as the fusion is fitted on them: each row's fusion-table row (``entries``) and local model
+    (``students``), the number of table rows and the first rules row (None: no rules entries)."""
+
+    rows: Rows
+    entries: np.ndarray
+    students: np.ndarray
+    n_entries: int
+    rules_offset: int | None
+
+
+def rule_classes(x: np.ndarray, inputs) -> np.ndarray:
+    """The class the NDVI/BT rules (``landcover.rules``) assign each row of inputs ``x``, −1 where its NDVI is
+    missing or ``inputs`` has no NDVI — what retrieval without a land-cover map gives the pixel."""
+    if NDVI not in inputs:
+        return np.full(len(x), LAND_COVER_UNKNOWN, np.int8)
+    column = list(inputs).index(NDVI)
+    ndvi = np.where(x[:, column] == np.float32(OPTIONAL_INPUTS[NDVI][2]), np.nan, x[:, column])
+    bands = [BANDS.index(b) for b in ("B10", "B13", "B14")]
+    return classes_from_rules(ndvi, *(x[:, i] for i in bands))
+
+
+def fusion_rows(cal: Rows, strata: np.ndarray, n_classes: int, n_local: int, inputs=()) -> FusionRows:
+    """Calibration rows with their fusion-table rows and students. With class students every classed row counts
+    as its class; every row with NDVI also as the class the rules assign it (rules entry ``n_local`` + that
+    class, student that class's: a pixel classed without a map; :data:`models.fusion.RULES_OFFSET_KEY`); and
+    every row as its brightness-temperature stratum (``n_classes`` + stratum). So all get weights and σ."""
     if not n_classes:
-        return cal, strata
+        return FusionRows(cal, strata, strata, n_local, None)
     classed = np.flatnonzero(cal.land_cover >= 0)
-    rows = cal.take(np.concatenate([classed, np.arange(len(cal.x))]))
-    return rows, np.concatenate([cal.land_cover[classed], n_classes + strata])
+    ruled = rule_classes(cal.x, inputs).astype(np.int64)
+    by_rules = np.flatnonzero(ruled >= 0)
+    offset = n_local if NDVI in inputs else None
+    rows = cal.take(np.concatenate([classed, by_rules, np.arange(len(cal.x))]))
+    students = np.concatenate([cal.land_cover[classed], ruled[by_rules], n_classes + strata])
+    entries = np.concatenate([cal.land_cover[classed], n_local + ruled[by_rules], n_classes + strata])
+    return FusionRows(rows, entries, students, n_local + (n_classes if offset is not None else 0), offset)
+
+
+def fit_fusion_on(fit: FusionRows, preds: dict, cwv_coefficients=None, inputs=()) -> dict:
+    """Fusion weights and calibrated σ per fusion-table row from the heads' predictions ``preds`` ((N, 6) each,
+    ``teacher`` and ``student`` among them) on ``fit.rows``; adds ``preds["fusion"]``. Shared by training and
+    :func:`~.recalibrate.recalibrate_bundle`, whose predictions come from the bundle's ONNX networks."""
+    x, y = fit.rows.x, fit.rows.y
+    fusion = fusion_fit.fit_fusion(y, preds, fit.entries, fit.n_entries)
+    if fit.rules_offset is not None:
+        fusion[fusion_mod.RULES_OFFSET_KEY] = int(fit.rules_offset)
+    preds["fusion"] = fusion_mod.fuse(preds["teacher"], preds["student"], fit.entries, fusion)
+    sigma = {
+        head: fusion_mod.lst_uncertainty(head, fit.entries, fusion, preds["teacher"][:, 0], preds["student"][:, 0])
+        for head in preds
+    }
+    fusion["calibration"] = fusion_fit.fit_calibration(
+        y[:, 0],
+        {h: p[:, 0] for h, p in preds.items()},
+        sigma,
+        fit.entries,
+        fit.n_entries,
+        x[:, : len(BANDS)],
+        fit.rows.column_water_vapour,
+        coefficients=cwv_coefficients,
+        given_cwv=given_cwv(x, inputs),
+        given_input=CWV if CWV in inputs else None,
+    )
+    return fusion
+
+
+def fusion_entry_names(local_names: list[str], n_classes: int, fusion: dict) -> list[str]:
+    """Names of the fusion-table rows: the local models', then ``<class> (rules)`` for the rules entries."""
+    if fusion.get(fusion_mod.RULES_OFFSET_KEY) is None:
+        return list(local_names)
+    return list(local_names) + [f"{name} (rules)" for name in local_names[:n_classes]]
 
 
 def fit_fusion_and_calibration(
@@ -296,43 +364,22 @@ def fit_fusion_and_calibration(
     cwv_coefficients=None,
     inputs=(),
 ) -> tuple[dict, dict, Rows, np.ndarray]:
-    """Fusion weights and calibrated uncertainty per local model, fitted on calibration rows.
-
-    With class students (``n_classes`` > 0) every classed calibration row counts twice: as its land-cover
-    class and as its brightness-temperature stratum, so both the class entries and the fallback strata get
-    weights and calibration. ``cwv_coefficients`` keeps an existing water-vapour estimate. Returns (fusion
-    dict, predictions by head, the rows used, their local indices).
+    """Fusion weights and calibrated uncertainty per fusion-table row, fitted on calibration rows
+    (:func:`fusion_rows`: classes, their rules entries, brightness-temperature strata). ``cwv_coefficients``
+    keeps an existing water-vapour estimate. Returns (fusion dict, predictions by head, the rows used, their
+    fusion-table rows).
     """
-    n_bands = len(BANDS)
-    rows, local = doubled_rows(cal, _strata_of(cal.x, strata_spec), n_classes)
-    n_local = n_classes + n_strata(strata_spec)
-    x, y = rows.x, rows.y
+    fit = fusion_rows(cal, _strata_of(cal.x, strata_spec), n_classes, n_classes + n_strata(strata_spec), inputs)
+    x = fit.rows.x
     preds = {
         "teacher": predict(teacher, x),
-        "student": local_predictions(local_models, global_models, "kd", x, local),
-        "student_baseline": local_predictions(local_models, global_models, "baseline", x, local),
+        "student": local_predictions(local_models, global_models, "kd", x, fit.students),
+        "student_baseline": local_predictions(local_models, global_models, "baseline", x, fit.students),
         "student_global": predict(global_models["kd"], x),
         "student_global_baseline": predict(global_models["baseline"], x),
     }
-    fusion = fusion_fit.fit_fusion(y, preds, local, n_local)
-    preds["fusion"] = fusion_mod.fuse(preds["teacher"], preds["student"], local, fusion)
-    sigma = {
-        head: fusion_mod.lst_uncertainty(head, local, fusion, preds["teacher"][:, 0], preds["student"][:, 0])
-        for head in preds
-    }
-    fusion["calibration"] = fusion_fit.fit_calibration(
-        y[:, 0],
-        {h: p[:, 0] for h, p in preds.items()},
-        sigma,
-        local,
-        n_local,
-        x[:, :n_bands],
-        rows.column_water_vapour,
-        coefficients=cwv_coefficients,
-        given_cwv=given_cwv(x, inputs),
-        given_input=CWV if CWV in inputs else None,
-    )
-    return fusion, preds, rows, local
+    fusion = fit_fusion_on(fit, preds, cwv_coefficients, inputs)
+    return fusion, preds, fit.rows, fit.entries
 
 
 def _metrics(y, pred) -> dict:
@@ -444,7 +491,12 @@ def train_suite(train_ds, config: SuiteConfig) -> Path:
         fusion=fusion,
         distillation=distillation_record(config, rows, classes.info),
         provenance=provenance_record(train_ds, rows, len(targets.x_augmented), config),
-        metrics=calibration_metrics(doubled.y, preds, local, list(classes.classes) + stratum_names(spec)),
+        metrics=calibration_metrics(
+            doubled.y,
+            preds,
+            local,
+            fusion_entry_names(list(classes.classes) + stratum_names(spec), len(classes.classes), fusion),
+        ),
         teacher_info=teacher_info,
         inputs=rows.inputs,
         overwrite=config.overwrite,

@@ -48,6 +48,7 @@ import xarray as xr
 from ..config import data_dir
 from ..conventions import BANDS, BT, LAND_COVER_CLASSES, NDVI, VZA
 from ..errors import InputError, ParameterError
+from ..models.fusion import RULES_OFFSET_KEY
 from ..pipeline.landcover_plan import classify_block, plan_land_cover
 from ..utils import json_safe, markdown_table, sha256_file
 
@@ -410,8 +411,11 @@ def written_adaptation_table(bundle) -> str:
 
 def merge_fusion(previous: dict, refitted: dict, rows: list[int]) -> dict:
     """The input bundle's fusion with only the ``rows`` (local models that were adapted) taken from ``refitted``:
-    classes and strata whose students were kept keep their weights and calibration."""
+    classes (and their rules entries) and strata whose students were kept keep their weights and calibration."""
     merged = json.loads(json.dumps(previous))
+    offset = previous.get(RULES_OFFSET_KEY)
+    if offset is not None and refitted.get(RULES_OFFSET_KEY) == offset:
+        rows = list(rows) + [offset + s for s in rows]  # the adapted classes' rules entries too
     for s in rows:
         merged["teacher_weight"][s] = refitted["teacher_weight"][s]
         merged["lst_disagreement_ms"][s] = refitted["lst_disagreement_ms"][s]
