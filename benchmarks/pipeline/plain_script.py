@@ -65,7 +65,7 @@ def retrieve_file(path: Path, out: Path, bundle) -> None:
     rows = bt.reshape(5, -1).T
     vza = np.float32(meta["view_zenith"].values)
     result, qc = bundle.predict_with_quality(
-        rows, vza, ("fusion",), {"ndvi": scene_ndvi.reshape(-1)}, cover.reshape(-1)
+        rows, vza, ("fusion",), {"ndvi": scene_ndvi.reshape(-1)}, cover.reshape(-1), cover.reshape(-1) >= 0
     )
     qc = qc.reshape(ny, nx) | np.where(cover >= 0, np.uint8(QC_LAND_COVER_RULES), np.uint8(0))
     group = zarr.open_group(str(out / f"{path.stem}.zarr"), mode="w")

@@ -148,9 +148,10 @@ SCHEMA_CASES = {
         _with("models.students.land_cover.2.name", "forest"),
         r"field models\.students\.land_cover\.2\.name: \"forest\" \(expected \"tree_cover\"\)",
     ),
+    # the random bundle's fusion tables: 8 classes + 2 strata + 8 rules entries = 18 rows
     "calibration rows": (
         _with("fusion.calibration.factor.fusion", [[1.0]]),
-        r"field fusion\.calibration\.factor\.fusion: .*\(expected 10 rows of 7 factors > 0\)",
+        r"field fusion\.calibration\.factor\.fusion: .*\(expected 18 rows of 7 factors > 0\)",
     ),
     "calibration coefficients": (
         _with("fusion.calibration.cwv_coefficients", [1.0]),
@@ -168,7 +169,7 @@ SCHEMA_CASES = {
     "no fusion": (_without("fusion"), r"field fusion: missing \(expected an object\)"),
     "fusion rows": (
         _with("fusion.teacher_weight", [[0.5] * 6]),
-        r"field fusion\.teacher_weight: .*\(expected 10 x 6 weights in \[0, 1\] \(one row per stratum\)\)",
+        r"field fusion\.teacher_weight: .*\(expected 18 x 6 weights in \[0, 1\] \(one row per stratum\)\)",
     ),
     "fusion weight 1.5": (
         _with("fusion.teacher_weight.1.2", 1.5),
@@ -176,9 +177,9 @@ SCHEMA_CASES = {
     ),
     "lst_rmse head": (_without("fusion.lst_rmse.student"), r"field fusion\.lst_rmse\.student: missing"),
     "disagreement negative": (
-        _with("fusion.lst_disagreement_ms", [-1.0] + [0.5] * 9),
-        r"field fusion\.lst_disagreement_ms: \[-1\.0, 0\.5, .*\] "
-        r"\(expected a list of 10 finite numbers >= 0\)",
+        _with("fusion.lst_disagreement_ms", [-1.0] + [0.5] * 17),
+        r"field fusion\.lst_disagreement_ms: \[-1\.0, 0\.5, .*\.\.\. "
+        r"\(expected a list of 18 finite numbers >= 0\)",
     ),
     "no files": (_without("files"), r"field files: missing"),
     "file sha256": (_add_file("notes.txt", "abc"), r"field files\.notes\.txt: \"abc\" \(expected a sha256"),

@@ -13,11 +13,12 @@ from akkd_scale.pipeline.store import locate_store
 OUTPUTS = ("lst", "emissivity", "lst_uncertainty", "qc")
 
 
-def reference(path, bundle_path, heads=("fusion",), land_cover=None) -> dict[str, np.ndarray]:
+def reference(path, bundle_path, heads=("fusion",), land_cover=None, from_rules=None) -> dict[str, np.ndarray]:
     """Per-pixel ``Bundle.predict``/``Bundle.quality`` on the eagerly read scene: what the pipeline must give.
 
     NDVI, when the scene has it, is the networks' NDVI input and gives the land cover by the rules unless
-    ``land_cover`` (y, x) is given; the QC bits 1–32 are compared (land-cover rule bit included).
+    ``land_cover`` (y, x) is given, with ``from_rules`` (y, x) saying which of its classes are the rules'
+    (fused by their rules entries); the QC bits 1–32 are compared (land-cover rule bit included).
     """
     bundle = load_bundle(bundle_path)
     ds = xr.open_dataset(path, engine="aster_l1b").load()
@@ -30,9 +31,11 @@ def reference(path, bundle_path, heads=("fusion",), land_cover=None) -> dict[str
         land_cover = (
             classes_from_rules(ndvi, rows[:, 0], rows[:, 3], rows[:, 4]) if ndvi is not None else np.full(ny * nx, -1)
         )
+        from_rules = land_cover >= 0
     land_cover = np.asarray(land_cover).ravel()
+    from_rules = None if from_rules is None else np.asarray(from_rules, bool).ravel()
     extra = {"ndvi": ndvi} if ndvi is not None else None
-    pred = bundle.predict(rows, angles, heads=heads, extra=extra, land_cover=land_cover)
+    pred = bundle.predict(rows, angles, heads=heads, extra=extra, land_cover=land_cover, from_rules=from_rules)
     first = pred[heads[0]]
     qc = bundle.quality(rows, angles, extra=extra, land_cover=land_cover)
     out = {

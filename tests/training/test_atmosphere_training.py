@@ -106,7 +106,7 @@ class AtmosphereBundle:
         columns += [np.asarray(extra.get(k, np.full(n, v)), np.float32)[:, None] for k, v in self.extra_inputs.items()]
         return np.concatenate(columns, axis=1), np.ones(n, bool)
 
-    def predict(self, bt, vza, *, heads, extra=None, land_cover=None):
+    def predict(self, bt, vza, *, heads, extra=None, land_cover=None, from_rules=None):
         extra = extra or {}
         lst = self.ds["lst"].values.astype(np.float64)
         if "column_water_vapour" in extra:

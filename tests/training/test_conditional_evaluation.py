@@ -61,11 +61,11 @@ class ConditionalBundle:
         self.eps = ds["emissivity"].values.astype(np.float64)
         self.noise = np.random.default_rng(1).normal(0.0, 0.4, (len(HEADS), self.lst.size))
 
-    def predict(self, bt, vza, *, heads, extra=None, land_cover=None):
+    def predict(self, bt, vza, *, heads, extra=None, land_cover=None, from_rules=None):
         out = {}
         for h, head in enumerate(heads):
             shift = -0.06 * self.contrast - 0.2 * self.cwv + 0.01 * vza + 0.3 * h
-            shift = shift + (0.15 if extra is not None else 0.0)
+            shift = shift + (0.15 if extra is not None else 0.0) + (0.07 if from_rules is True else 0.0)
             if land_cover is not None:
                 shift = shift + 0.05 * np.asarray(land_cover, dtype=np.float64)
             out[head] = {
@@ -94,6 +94,7 @@ def independent_table(ds, bundle) -> pd.DataFrame:
             heads=HEADS,
             extra={"ndvi": ds["ndvi"].values} if with_ndvi else None,
             land_cover=given,
+            from_rules=cover == "rules",  # the rules' classes are fused by their rules entries
         )
         for head in HEADS:
             error = pred[head]["lst"].astype(np.float64) - ds["lst"].values
