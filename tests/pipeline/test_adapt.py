@@ -184,6 +184,10 @@ def test_adapt_writes_a_bundle_with_new_class_students(
     # teacher and strata students are carried over unchanged, and so are the fusion rows of what was not adapted
     assert manifest["files"]["teacher.onnx"] == original["files"]["teacher.onnx"]
     codes = sorted(LAND_COVER_CLASSES.index(name) for name in new)
+    # the adapted classes' rows and their rules entries (rules_offset + class)
+    offset = original["fusion"]["rules_offset"]
+    assert manifest["fusion"]["rules_offset"] == offset
+    codes = codes + [offset + c for c in codes]
     assert manifest["fusion"]["adapted_rows"] == codes
     for s in range(len(original["fusion"]["teacher_weight"])):
         same = manifest["fusion"]["teacher_weight"][s] == original["fusion"]["teacher_weight"][s]
