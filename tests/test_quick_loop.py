@@ -48,10 +48,13 @@ def test_random_bundle_has_the_tiny_bundle_structure(bundle_path):
     }
     n_local = len(LAND_COVER_CLASSES) + 2
     fusion = manifest["fusion"]
-    assert len(fusion["teacher_weight"]) == n_local and set(fusion["lst_rmse"]) == set(NETWORK_HEADS)
+    # one row per local model, then the classes' rules entries, as the recipe writes them
+    n_rows = n_local + len(LAND_COVER_CLASSES)
+    assert fusion["rules_offset"] == n_local
+    assert len(fusion["teacher_weight"]) == n_rows and set(fusion["lst_rmse"]) == set(NETWORK_HEADS)
     calibration = fusion["calibration"]
     assert len(calibration["edges"]) == 6 and len(calibration["factor"]["fusion"][0]) == 7
-    assert len(calibration["factor"]["fusion"]) == n_local and len(calibration["cwv_coefficients"]) == 36
+    assert len(calibration["factor"]["fusion"]) == n_rows and len(calibration["cwv_coefficients"]) == 36
     assert manifest["inputs"]["range_min"][-1] == -2.0  # NDVI missing value inside the domain, as the recipe trains
     assert manifest["inputs"]["mahalanobis"]["threshold"] > 0
 
