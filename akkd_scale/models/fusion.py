@@ -24,7 +24,8 @@ water-vapour bin (σ_cal = k·σ, k fitted so that |error| < σ_cal holds for 68
 Without an atmosphere input column water vapour is not known at retrieval time; its bin comes from an estimate
 linear in the brightness temperatures, their pairwise differences, the squared differences and BT13 × differences
 (:func:`cwv_features`; the split-window difference alone is dominated by emissivity contrast). Calibrations
-fitted with ``given_cwv_input`` bin pixels that have the reanalysis column water vapour by it instead.
+fitted with ``given_cwv_input`` bin pixels that have the reanalysis column water vapour by it instead; those with
+``night_input`` have separate bins for pixels without NDVI (night).
 """
 
 from __future__ import annotations
@@ -81,18 +82,31 @@ def cwv_features(bt) -> np.ndarray:
 
 #: ``fusion.calibration`` key: the input name whose value (where given) replaces the BT estimate in the bins.
 GIVEN_CWV_KEY = "given_cwv_input"
+#: ``fusion.calibration`` key: the input (NDVI) whose missing value marks a night row; calibrations with it have a
+#: second set of water-vapour bins (factor columns n_bins … 2·n_bins − 1) for those rows.
+NIGHT_INPUT_KEY = "night_input"
 
 
-def moisture_bin(bt, calibration: dict, given_cwv=None) -> np.ndarray:
-    """Water-vapour bin (int) of each row of brightness temperatures (N, 5) under a fitted calibration.
+def n_calibration_bins(calibration: dict) -> int:
+    """Columns of the calibration's factor tables: water-vapour bins, twice with day/night bins."""
+    return (len(calibration["edges"]) + 1) * (2 if calibration.get(NIGHT_INPUT_KEY) else 1)
+
+
+def moisture_bin(bt, calibration: dict, given_cwv=None, night=None) -> np.ndarray:
+    """Calibration bin (int) of each row of brightness temperatures (N, 5) under a fitted calibration.
 
     With a calibration fitted on given water vapour (``given_cwv_input``) and ``given_cwv`` (N,) — the
-    reanalysis input, NaN where missing — rows that have it are binned by it, the others by the estimate."""
+    reanalysis input, NaN where missing — rows that have it are binned by it, the others by the estimate.
+    With day/night bins (``night_input``) and ``night`` (N,) bool — rows without NDVI — night rows take the
+    second set of bins: a network without NDVI errs more, so one factor for both under-covers the night."""
     estimate = cwv_features(bt) @ np.asarray(calibration["cwv_coefficients"], np.float64)
     if calibration.get(GIVEN_CWV_KEY) and given_cwv is not None:
         given_cwv = np.asarray(given_cwv, np.float64)
         estimate = np.where(np.isfinite(given_cwv), given_cwv, estimate)
-    return np.searchsorted(np.asarray(calibration["edges"], np.float64), estimate, side="right")
+    bins = np.searchsorted(np.asarray(calibration["edges"], np.float64), estimate, side="right")
+    if calibration.get(NIGHT_INPUT_KEY) and night is not None:
+        bins = bins + (len(calibration["edges"]) + 1) * np.asarray(night, bool)
+    return bins
 
 
 def lst_uncertainty(

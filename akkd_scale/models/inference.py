@@ -63,6 +63,9 @@ class Networks:
         given = self.fusion.get("calibration", {}).get(fusion_mod.GIVEN_CWV_KEY)
         names = list(manifest["inputs"]["names"])
         self._given_cwv = (names.index(given), float(manifest["inputs"]["missing_values"][given])) if given else None
+        #: Column and missing value of the input whose absence makes a row a night row (day/night σ bins).
+        night = self.fusion.get("calibration", {}).get(fusion_mod.NIGHT_INPUT_KEY)
+        self._night = (names.index(night), float(manifest["inputs"]["missing_values"][night])) if night else None
         self._teacher = manifest["models"]["teacher"]["onnx"]
         students = manifest["models"]["students"]
         #: (local model index or "global", "kd" | "baseline") → ONNX file.
@@ -152,8 +155,14 @@ class Networks:
         if self._given_cwv is not None:
             column, missing = self._given_cwv
             given = np.where(xv[:, column] == np.float32(missing), np.nan, xv[:, column])
+        night = None
+        if self._night is not None:
+            column, missing = self._night
+            night = xv[:, column] == np.float32(missing)
         moisture = (
-            fusion_mod.moisture_bin(xv[:, :N_BANDS], fusion["calibration"], given) if "calibration" in fusion else None
+            fusion_mod.moisture_bin(xv[:, :N_BANDS], fusion["calibration"], given, night)
+            if "calibration" in fusion
+            else None
         )
         result = {}
         for head in heads:

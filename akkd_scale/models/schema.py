@@ -22,7 +22,7 @@ from ..conventions import (
     OUTPUT_UNITS,
 )
 from ..errors import BundleError
-from .fusion import GIVEN_CWV_KEY, N_CWV_FEATURES, RULES_OFFSET_KEY
+from .fusion import GIVEN_CWV_KEY, N_CWV_FEATURES, NIGHT_INPUT_KEY, RULES_OFFSET_KEY
 from .strata import FEATURES as STRATA_FEATURES
 from .strata import STRATA_VERSION, stratum_names
 
@@ -307,6 +307,12 @@ def _fusion(c: _Checker, fusion: dict, n: int, input_names=(), n_classes: int = 
     calibration = c.get(fusion, "fusion", "calibration", dict, "an object {cwv_coefficients, edges, factor}")
     c.numbers(calibration, "fusion.calibration", "cwv_coefficients", N_CWV_FEATURES)
     n_bins = len(c.ascending(calibration, "fusion.calibration", "edges", "ascending finite numbers")) + 1
+    if NIGHT_INPUT_KEY in calibration:
+        if calibration[NIGHT_INPUT_KEY] != "ndvi" or "ndvi" not in input_names:
+            c.fail(
+                f"fusion.calibration.{NIGHT_INPUT_KEY}", calibration[NIGHT_INPUT_KEY], '"ndvi", an input of the bundle'
+            )
+        n_bins *= 2  # day bins, then night bins
     factor = c.get(calibration, "fusion.calibration", "factor", dict, f"an object with {list(NETWORK_HEADS)}")
     for head in NETWORK_HEADS:
         c.rows(factor, "fusion.calibration.factor", head, n, n_bins, f"{n} rows of {n_bins} factors > 0", 0.0)

@@ -14,11 +14,13 @@ endpoint should rounding ever make the fused MSE larger. Strata without validati
 weights fitted on all validation rows. With the weights go, per stratum, each head's validation LST
 RMSE and the mean squared teacher–student disagreement D_s, the terms of the run-time σ.
 
-Calibration (:func:`fit_calibration`). Errors are not Gaussian and grow with water vapour, so σ is
-rescaled per stratum and per water-vapour bin: σ_cal = k·σ with k the 68.27th percentile of |error|/σ
+Calibration (:func:`fit_calibration`). Errors are not Gaussian, grow with water vapour and are larger without
+NDVI (night), so σ is rescaled per stratum, per water-vapour bin and — for bundles that take NDVI — separately
+for rows with and without it: σ_cal = k·σ with k the 68.27th percentile of |error|/σ
 over the calibration rows of that cell, so that |error| < σ_cal holds for 68 % of them. The water-vapour
 estimate (``models.fusion.cwv_features``) is fitted by least squares on the calibration rows' true column
-water vapour. Cells with fewer than ``min_rows`` rows use the stratum's factor, then the head's.
+water vapour. Cells with fewer than ``min_rows`` rows use the stratum's day or night factor, then the
+stratum's, then the head's.
 
 No TensorFlow here: the fits take predictions, not networks.
 """
@@ -28,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ParameterError
-from ..models.fusion import GIVEN_CWV_KEY, cwv_features, moisture_bin
+from ..models.fusion import GIVEN_CWV_KEY, NIGHT_INPUT_KEY, cwv_features, moisture_bin, n_calibration_bins
 
 FUSION_METHOD = "per-stratum minimum-MSE weight (error covariance), clipped to [0, 1], best-endpoint fallback"
 CALIBRATION_QUANTILE = 0.6827
@@ -107,12 +109,16 @@ def fit_calibration(
     coefficients=None,
     given_cwv=None,
     given_input: str | None = None,
+    night=None,
+    night_input: str | None = None,
 ) -> dict:
     """Calibration factors (module docstring) from calibration rows: truth, per-head LST, uncalibrated σ,
     local-model index, brightness temperatures (N, 5) and the true column water vapour (g cm⁻²).
     ``coefficients``: an existing water-vapour estimate to keep (else fitted here). ``given_cwv`` (N,): the
     water vapour the networks were given (reanalysis-like, NaN where missing) under the input name
-    ``given_input``: rows that have it are binned by it, as retrieval will (``models.fusion.moisture_bin``)."""
+    ``given_input``: rows that have it are binned by it, as retrieval will (``models.fusion.moisture_bin``).
+    ``night`` (N,) bool: rows without the input ``night_input`` (NDVI) get their own bins (cells under
+    ``min_rows`` fall back to the stratum's day or night factor, then the stratum's, then the head's)."""
     if coefficients is None:
         coefficients, *_ = np.linalg.lstsq(cwv_features(bt), np.asarray(column_water_vapour, np.float64), rcond=None)
     coefficients = np.asarray(coefficients, np.float64)
@@ -128,8 +134,16 @@ def fit_calibration(
     if given_input is not None and given_cwv is not None:
         calibration[GIVEN_CWV_KEY] = given_input
         calibration["moisture"] += f"; the given {given_input} input instead where a pixel has it"
-    bins = moisture_bin(bt, calibration, given_cwv)
-    n_bins = len(edges) + 1
+    if night_input is not None and night is not None:
+        calibration[NIGHT_INPUT_KEY] = night_input
+        calibration["moisture"] += f"; separate bins for rows without {night_input} (night)"
+    bins = moisture_bin(bt, calibration, given_cwv, night)
+    n_moisture = len(edges) + 1
+    halves = n_calibration_bins(calibration) // n_moisture
+
+    def factor(ratio: np.ndarray, rows: np.ndarray, fallback: float) -> float:
+        return float(np.quantile(ratio[rows], CALIBRATION_QUANTILE)) if rows.sum() >= min_rows else fallback
+
     for head, pred in lst_pred.items():
         ratio = np.abs(np.asarray(pred, np.float64) - lst_true) / np.asarray(sigma[head], np.float64)
         ok = np.isfinite(ratio)
@@ -137,11 +151,12 @@ def fit_calibration(
         table = []
         for s in range(n_strata):
             in_s = ok & (strata == s)
-            own = float(np.quantile(ratio[in_s], CALIBRATION_QUANTILE)) if in_s.sum() >= min_rows else overall
+            own = factor(ratio, in_s, overall)
             row = []
-            for b in range(n_bins):
-                cell = in_s & (bins == b)
-                row.append(float(np.quantile(ratio[cell], CALIBRATION_QUANTILE)) if cell.sum() >= min_rows else own)
+            for half in range(halves):
+                in_half = in_s & (bins // n_moisture == half)
+                half_own = factor(ratio, in_half, own)
+                row += [factor(ratio, in_half & (bins == half * n_moisture + b), half_own) for b in range(n_moisture)]
             table.append(row)
         calibration["factor"][head] = table
     return calibration

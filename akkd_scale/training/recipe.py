@@ -343,8 +343,17 @@ def fit_fusion_on(fit: FusionRows, preds: dict, cwv_coefficients=None, inputs=()
         coefficients=cwv_coefficients,
         given_cwv=given_cwv(x, inputs),
         given_input=CWV if CWV in inputs else None,
+        night=night_rows(x, inputs),
+        night_input=NDVI if NDVI in inputs else None,
     )
     return fusion
+
+
+def night_rows(x: np.ndarray, inputs) -> np.ndarray | None:
+    """Rows of ``x`` without NDVI (its missing value: night scenes), or None when ``inputs`` has no NDVI."""
+    if NDVI not in inputs:
+        return None
+    return x[:, list(inputs).index(NDVI)] == np.float32(OPTIONAL_INPUTS[NDVI][2])
 
 
 def fusion_entry_names(local_names: list[str], n_classes: int, fusion: dict) -> list[str]:

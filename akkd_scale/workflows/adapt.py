@@ -48,7 +48,7 @@ import xarray as xr
 from ..config import data_dir
 from ..conventions import BANDS, BT, LAND_COVER_CLASSES, NDVI, VZA
 from ..errors import InputError, ParameterError
-from ..models.fusion import RULES_OFFSET_KEY
+from ..models.fusion import NIGHT_INPUT_KEY, RULES_OFFSET_KEY
 from ..pipeline.landcover_plan import classify_block, plan_land_cover
 from ..utils import json_safe, markdown_table, sha256_file
 
@@ -413,6 +413,11 @@ def merge_fusion(previous: dict, refitted: dict, rows: list[int]) -> dict:
     """The input bundle's fusion with only the ``rows`` (local models that were adapted) taken from ``refitted``:
     classes (and their rules entries) and strata whose students were kept keep their weights and calibration."""
     merged = json.loads(json.dumps(previous))
+    kept, new = merged.get("calibration"), refitted.get("calibration")
+    if kept and new and new.get(NIGHT_INPUT_KEY) and not kept.get(NIGHT_INPUT_KEY):
+        # an input bundle calibrated without day/night bins: its factors hold for both halves
+        kept[NIGHT_INPUT_KEY] = new[NIGHT_INPUT_KEY]
+        kept["factor"] = {head: [row + row for row in table] for head, table in kept["factor"].items()}
     offset = previous.get(RULES_OFFSET_KEY)
     if offset is not None and refitted.get(RULES_OFFSET_KEY) == offset:
         rows = list(rows) + [offset + s for s in rows]  # the adapted classes' rules entries too

@@ -21,6 +21,9 @@ def test_manifest_metrics_and_fusion(trained_bundle_path):
     ]
     assert manifest["inputs"]["missing_values"] == {name: OPTIONAL_INPUTS[name][2] for name in OPTIONAL_INPUTS}
     assert manifest["fusion"]["calibration"]["given_cwv_input"] == "column_water_vapour"
+    # σ factors per water-vapour bin, by day (NDVI given) and at night: 2 × 7 columns
+    assert manifest["fusion"]["calibration"]["night_input"] == "ndvi"
+    assert {len(row) for row in manifest["fusion"]["calibration"]["factor"]["fusion"]} == {14}
     assert manifest["distillation"]["atmosphere_missing_fraction"] == 0.3
     strata = manifest["models"]["students"]["strata"]
     assert [entry["name"] for entry in strata] == ["moisture0_contrast0_view0", "moisture1_contrast0_view0"]
