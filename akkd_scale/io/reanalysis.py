@@ -306,6 +306,7 @@ class Reanalysis:
                     expected=_expected_names(ROLES[HEIGHT])
                     + " (ERA5 z, MERRA-2 PHIS from the constants file), or no elevation",
                 )
+        voids = None if height is None else _voids(height, frame, self.source)
         out, notes, steps, nan_cells = {}, [], [], 0
         for name in (CWV, TAIR):
             values, note, used, nans = _interpolate(
@@ -315,6 +316,7 @@ class Reanalysis:
                 when,
                 height,
                 optional,
+                voids,
             )
             out[name], nan_cells = values, nan_cells + nans
             notes += [note] if note else []
@@ -786,8 +788,10 @@ def _interpolate(
     when: np.datetime64,
     elevation: xr.DataArray | None,
     optional: bool,
+    voids: xr.DataArray | None = None,
 ):
-    """One quantity at the pixels: (float32 DataArray, coverage note, time steps used, NaN cells used)."""
+    """One quantity at the pixels: (float32 DataArray, coverage note, time steps used, NaN cells used);
+    ``voids``: the pixels where ``elevation`` has no value (:func:`_voids`), None when there are none."""
     name = fld.role.name
     times = fld.data["time"].values
     span = f"{_iso(times[0])}…{_iso(times[-1])}" if times.size else "none"
@@ -843,7 +847,9 @@ def _interpolate(
     values = at_time.interp(latitude=frame.latitude, longitude=frame.longitude, method="linear")
     values = values.drop_vars(["latitude", "longitude"], errors="ignore")
     if elevation is not None and height is not None:
-        values = _from_sea_level(values, _fill_voids(elevation, grid_height, frame, fld), name)
+        if voids is not None:
+            elevation = _fill_voids(elevation, voids, grid_height, frame)
+        values = _from_sea_level(values, elevation, name)
     used = (
         f"{_iso(times[steps[0]])}"
         if len(steps) == 1
@@ -879,20 +885,25 @@ def _grid_height(height: ReanalysisField, subset: xr.DataArray, fld: ReanalysisF
     return grid.interp(latitude=subset["latitude"], longitude=subset["longitude"])
 
 
-def _fill_voids(elevation: xr.DataArray, grid_height: xr.DataArray, frame: _PixelFrame, fld) -> xr.DataArray:
-    """The pixel elevation with its voids (NaN at pixels with coordinates, as SRTM has) replaced by the grid's
-    own surface height there, so those pixels keep the reanalysis uncorrected instead of losing it."""
+def _voids(elevation: xr.DataArray, frame: _PixelFrame, source: str) -> xr.DataArray | None:
+    """Where the pixel elevation has no value at a pixel with coordinates (DEM voids, as SRTM has), with a warning
+    naming their count; None when there are none (counted once per call, for both quantities)."""
     voids = elevation.isnull() & frame.latitude.notnull() & frame.longitude.notnull()
     n = int(voids.sum())
     if not n:
-        return elevation
+        return None
     logger.warning(
-        "%s: the pixel elevation has no value at %d of %d pixels; there %s is not height-corrected",
-        fld.source,
+        "%s: the pixel elevation has no value at %d of %d pixels; there the reanalysis is not height-corrected",
+        source,
         n,
         int(frame.latitude.notnull().sum()),
-        fld.role.name,
     )
+    return voids
+
+
+def _fill_voids(elevation: xr.DataArray, voids: xr.DataArray, grid_height: xr.DataArray, frame) -> xr.DataArray:
+    """The pixel elevation with its ``voids`` replaced by the grid's own surface height there, so those pixels
+    keep the reanalysis uncorrected instead of losing it."""
     node_height = grid_height.isel(time=0, drop=True) if "time" in grid_height.dims else grid_height
     at_pixels = node_height.interp(latitude=frame.latitude, longitude=frame.longitude, method="linear")
     at_pixels = at_pixels.drop_vars(["latitude", "longitude"], errors="ignore")

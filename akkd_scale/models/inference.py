@@ -48,6 +48,19 @@ def execution_providers(device: str) -> list[str]:
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
+def _input_column(manifest: dict, name: str | None) -> tuple[int, float] | None:
+    """(column, missing value) of the bundle input ``name`` in the network inputs; None for no name."""
+    if not name:
+        return None
+    return list(manifest["inputs"]["names"]).index(name), float(manifest["inputs"]["missing_values"][name])
+
+
+def _given(x: np.ndarray, column: tuple[int, float]) -> np.ndarray:
+    """That input's values in rows ``x``, NaN where it takes its missing value."""
+    index, missing = column
+    return np.where(x[:, index] == np.float32(missing), np.nan, x[:, index])
+
+
 class Networks:
     """The ONNX networks of a verified bundle and its fusion, run through onnxruntime on ``device``."""
 
@@ -60,12 +73,9 @@ class Networks:
         self.fusion = manifest["fusion"]
         #: Column of the given column water vapour in the inputs and its missing value, when the calibration
         #: bins by it (``fusion.calibration.given_cwv_input``).
-        given = self.fusion.get("calibration", {}).get(fusion_mod.GIVEN_CWV_KEY)
-        names = list(manifest["inputs"]["names"])
-        self._given_cwv = (names.index(given), float(manifest["inputs"]["missing_values"][given])) if given else None
+        self._given_cwv = _input_column(manifest, self.fusion.get("calibration", {}).get(fusion_mod.GIVEN_CWV_KEY))
         #: Column and missing value of the input whose absence makes a row a night row (day/night σ bins).
-        night = self.fusion.get("calibration", {}).get(fusion_mod.NIGHT_INPUT_KEY)
-        self._night = (names.index(night), float(manifest["inputs"]["missing_values"][night])) if night else None
+        self._night = _input_column(manifest, self.fusion.get("calibration", {}).get(fusion_mod.NIGHT_INPUT_KEY))
         self._teacher = manifest["models"]["teacher"]["onnx"]
         students = manifest["models"]["students"]
         #: (local model index or "global", "kd" | "baseline") → ONNX file.
@@ -151,14 +161,8 @@ class Networks:
             preds["fusion"] = fusion_mod.fuse(preds["teacher"], preds["student"], entries, fusion)
         lst_t = preds["teacher"][:, 0] if need_teacher else None
         lst_s = preds["student"][:, 0] if need_teacher else None
-        given = None
-        if self._given_cwv is not None:
-            column, missing = self._given_cwv
-            given = np.where(xv[:, column] == np.float32(missing), np.nan, xv[:, column])
-        night = None
-        if self._night is not None:
-            column, missing = self._night
-            night = xv[:, column] == np.float32(missing)
+        given = None if self._given_cwv is None else _given(xv, self._given_cwv)
+        night = None if self._night is None else np.isnan(_given(xv, self._night))
         moisture = (
             fusion_mod.moisture_bin(xv[:, :N_BANDS], fusion["calibration"], given, night)
             if "calibration" in fusion

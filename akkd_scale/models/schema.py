@@ -16,13 +16,14 @@ from ..conventions import (
     INPUT_UNITS,
     LAND_COVER_CLASSES,
     N_TARGETS,
+    NDVI,
     NETWORK_HEADS,
     OPTIONAL_INPUTS,
     OUTPUT_NAMES,
     OUTPUT_UNITS,
 )
 from ..errors import BundleError
-from .fusion import GIVEN_CWV_KEY, N_CWV_FEATURES, NIGHT_INPUT_KEY, RULES_OFFSET_KEY
+from .fusion import GIVEN_CWV_KEY, N_CWV_FEATURES, NIGHT_INPUT_KEY, RULES_OFFSET_KEY, n_calibration_bins
 from .strata import FEATURES as STRATA_FEATURES
 from .strata import STRATA_VERSION, stratum_names
 
@@ -306,13 +307,15 @@ def _fusion(c: _Checker, fusion: dict, n: int, input_names=(), n_classes: int = 
         return
     calibration = c.get(fusion, "fusion", "calibration", dict, "an object {cwv_coefficients, edges, factor}")
     c.numbers(calibration, "fusion.calibration", "cwv_coefficients", N_CWV_FEATURES)
-    n_bins = len(c.ascending(calibration, "fusion.calibration", "edges", "ascending finite numbers")) + 1
+    c.ascending(calibration, "fusion.calibration", "edges", "ascending finite numbers")
     if NIGHT_INPUT_KEY in calibration:
-        if calibration[NIGHT_INPUT_KEY] != "ndvi" or "ndvi" not in input_names:
+        if calibration[NIGHT_INPUT_KEY] != NDVI or NDVI not in input_names:
             c.fail(
-                f"fusion.calibration.{NIGHT_INPUT_KEY}", calibration[NIGHT_INPUT_KEY], '"ndvi", an input of the bundle'
+                f"fusion.calibration.{NIGHT_INPUT_KEY}",
+                calibration[NIGHT_INPUT_KEY],
+                f'"{NDVI}", an input of the bundle',
             )
-        n_bins *= 2  # day bins, then night bins
+    n_bins = n_calibration_bins(calibration)  # water-vapour bins, by day then at night with night_input
     factor = c.get(calibration, "fusion.calibration", "factor", dict, f"an object with {list(NETWORK_HEADS)}")
     for head in NETWORK_HEADS:
         c.rows(factor, "fusion.calibration.factor", head, n, n_bins, f"{n} rows of {n_bins} factors > 0", 0.0)

@@ -270,13 +270,13 @@ def train_land_cover_students(
     return ClassStudents(tuple(classes), class_models, class_info)
 
 
-def given_cwv(x: np.ndarray, inputs) -> np.ndarray | None:
-    """The column water vapour the networks are given in rows ``x`` (NaN where missing), or None when
-    ``inputs`` has no such input."""
-    if CWV not in inputs:
+def optional_input(x: np.ndarray, inputs, name: str) -> np.ndarray | None:
+    """The optional input ``name`` (``conventions.OPTIONAL_INPUTS``) the networks are given in rows ``x``, NaN
+    where it takes its missing value, or None when ``inputs`` has no such input."""
+    if name not in inputs:
         return None
-    column = list(inputs).index(CWV)
-    return np.where(x[:, column] == np.float32(OPTIONAL_INPUTS[CWV][2]), np.nan, x[:, column]).astype(np.float64)
+    column = x[:, list(inputs).index(name)]
+    return np.where(column == np.float32(OPTIONAL_INPUTS[name][2]), np.nan, column).astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -294,12 +294,10 @@ class FusionRows:
 def rule_classes(x: np.ndarray, inputs) -> np.ndarray:
     """The class the NDVI/BT rules (``landcover.rules``) assign each row of inputs ``x``, −1 where its NDVI is
     missing or ``inputs`` has no NDVI — what retrieval without a land-cover map gives the pixel."""
-    if NDVI not in inputs:
+    ndvi = optional_input(x, inputs, NDVI)
+    if ndvi is None:
         return np.full(len(x), LAND_COVER_UNKNOWN, np.int8)
-    column = list(inputs).index(NDVI)
-    ndvi = np.where(x[:, column] == np.float32(OPTIONAL_INPUTS[NDVI][2]), np.nan, x[:, column])
-    bands = [BANDS.index(b) for b in ("B10", "B13", "B14")]
-    return classes_from_rules(ndvi, *(x[:, i] for i in bands))
+    return classes_from_rules(ndvi, *(x[:, BANDS.index(b)] for b in ("B10", "B13", "B14")))
 
 
 def fusion_rows(cal: Rows, strata: np.ndarray, n_classes: int, n_local: int, inputs=()) -> FusionRows:
@@ -341,19 +339,12 @@ def fit_fusion_on(fit: FusionRows, preds: dict, cwv_coefficients=None, inputs=()
         x[:, : len(BANDS)],
         fit.rows.column_water_vapour,
         coefficients=cwv_coefficients,
-        given_cwv=given_cwv(x, inputs),
+        given_cwv=optional_input(x, inputs, CWV),
         given_input=CWV if CWV in inputs else None,
-        night=night_rows(x, inputs),
+        night=None if NDVI not in inputs else np.isnan(optional_input(x, inputs, NDVI)),
         night_input=NDVI if NDVI in inputs else None,
     )
     return fusion
-
-
-def night_rows(x: np.ndarray, inputs) -> np.ndarray | None:
-    """Rows of ``x`` without NDVI (its missing value: night scenes), or None when ``inputs`` has no NDVI."""
-    if NDVI not in inputs:
-        return None
-    return x[:, list(inputs).index(NDVI)] == np.float32(OPTIONAL_INPUTS[NDVI][2])
 
 
 def fusion_entry_names(local_names: list[str], n_classes: int, fusion: dict) -> list[str]:
