@@ -829,7 +829,9 @@ def mark_complete(out, group: str, record: dict) -> None:
             + ", ".join(f"{k} ({v})" for k, v in sorted(missing.items()))
         )
     node = zarr.open_group(_zarr(out), path=group, mode="r+")
-    node.attrs.update(
+    # one metadata write (``attrs.update`` writes once per key): a run killed here leaves the group either
+    # incomplete or complete with its record, never complete without it (which a rerun would redo)
+    node.update_attributes(
         {STATUS: COMPLETE, RECORD: record, "date_completed": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
     )
 

@@ -184,6 +184,30 @@ def test_rerun_redoes_changed_input_more_heads_and_other_chunks(scenes, bundle_p
     assert "chunks {'y': 24, 'x': 24} → {'y': 16, 'x': 16}" in caplog.text
 
 
+def test_completion_is_one_metadata_write_with_its_record(tmp_path, monkeypatch):
+    """A run killed while a scene is marked complete must not leave it complete without its record: every
+    state of the group's metadata that says complete carries the record (and keeps the earlier attributes)."""
+    from akkd_scale.pipeline.store import RECORD, STATUS
+
+    out = tmp_path / "one.zarr"
+    node = zarr.open_group(str(out), path="scene", mode="w", zarr_format=3)
+    node.attrs.put({STATUS: "incomplete", "source_file": "scene.hdf"})
+    node.create_array("lst", shape=(4,), chunks=(2,), dtype="f4")[:] = 1.0
+    states = []
+    put = zarr.storage.LocalStore.set
+
+    async def recording_set(self, key, value):
+        await put(self, key, value)
+        if key == "scene/zarr.json":
+            states.append(json.loads(value.to_bytes())["attributes"])
+
+    monkeypatch.setattr(zarr.storage.LocalStore, "set", recording_set)
+    mark_complete(out, "scene", {"source_sha256": "abc"})
+    assert states, "mark_complete wrote no group metadata"
+    assert all(s.get(RECORD) == {"source_sha256": "abc"} for s in states if s.get(STATUS) == "complete"), states
+    assert states[-1][STATUS] == "complete" and states[-1]["source_file"] == "scene.hdf"
+
+
 def test_missing_chunks_are_never_marked_complete_and_are_repaired(scenes, bundle_path, client, tmp_path):
     out = tmp_path / "holes.zarr"
     paths = [scenes["good_a"]]
