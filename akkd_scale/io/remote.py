@@ -6,7 +6,10 @@ with a single-part S3 ETag, a warning when they differ: encrypted objects' ETags
 checked against the object's size, and renamed into place only when complete. The object is never
 modified. A staged copy is removed after use unless kept (:func:`release`); a kept copy is reused by a later
 run only while the object's identity (size, ETag / Last-Modified / version) is unchanged and the copy still
-hashes to what was recorded.
+hashes to what was recorded. The process that builds a scene's graph stages it; a Dask worker on
+another host (no shared file system) stages its own copy on its first read (:class:`StagedSource`,
+:func:`local_copy`), checked against the run's sha256, and removes it when the scene ends
+(:func:`discard_copy`).
 
 Access settings (:class:`Remote`): credentials come from the usual environment (AWS_* variables, shared
 credential files, instance roles; for https nothing or a signed URL) and ``storage_options`` (fsspec's,
@@ -23,6 +26,7 @@ import json
 import logging
 import os
 import re
+import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -452,6 +456,93 @@ def release(staged: Staged, keep: bool) -> None:
         staged.path.parent.rmdir()
     except OSError:
         pass  # not empty (another copy) or already gone
+
+
+def host_name() -> str:
+    """This machine's name: a staged copy is read by path only on the host that staged it."""
+    return socket.gethostname()
+
+
+@dataclass(frozen=True)
+class StagedSource:
+    """What a task needs to read a staged HDF object wherever it runs: the client's copy (``path``) on the
+    client's ``host``; on any other host a copy of ``url`` staged there (:func:`local_copy`) that must hash
+    to ``sha256``. ``options``: the storage options as JSON text; like fsspec's, they travel in the task graph
+    and are never written to a store."""
+
+    url: str
+    sha256: str
+    size: int
+    path: str
+    host: str
+    options: str = field(repr=False)
+    timeout: float = TIMEOUT_S
+    keep: bool = False
+
+    @classmethod
+    def of(cls, staged: Staged, remote: Remote) -> StagedSource:
+        options = json.dumps(remote.storage_options, sort_keys=True, default=str)
+        return cls(
+            staged.url,
+            staged.sha256,
+            staged.size,
+            str(staged.path),
+            host_name(),
+            options,
+            remote.timeout,
+            remote.keep_staged,
+        )
+
+    def __str__(self) -> str:
+        return redact(self.url)
+
+
+#: Copies this process staged for tasks on a host other than the client's: (url, sha256) → Staged.
+_COPIES: dict[tuple[str, str], Staged] = {}
+_COPY_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_COPIES_LOCK = threading.Lock()
+
+
+def local_copy(source) -> str:
+    """A local path to read ``source`` from: a path as given; for a :class:`StagedSource` the client's copy
+    on the client's host, elsewhere this host's own copy, staged on the first read (into the worker's
+    :func:`akkd_scale.config.staging_dir`) and checked against the run's sha256 (SceneFileError naming the
+    URL when the object changed since the run staged it)."""
+    if not isinstance(source, StagedSource):
+        return str(source)
+    if source.host == host_name():
+        return source.path
+    key = (source.url, source.sha256)
+    with _COPIES_LOCK:
+        lock = _COPY_LOCKS.setdefault(key, threading.Lock())
+    with lock:  # one transfer per process, however many of its threads read the scene
+        known = _COPIES.get(key)
+        if known is not None and known.path.is_file():
+            return str(known.path)
+        staged = stage(source.url, Remote.of(source.options, None, source.keep, source.timeout))
+        if staged.sha256 != source.sha256:
+            release(staged, keep=False)
+            raise SceneFileError(
+                redact(source.url),
+                f"changed since the run staged it: sha256 {staged.sha256[:16]}… on worker host {host_name()}, "
+                f"{source.sha256[:16]}… when the run started",
+                expected="the object unchanged while its scene runs (rerun to retrieve the new version)",
+            )
+        _COPIES[key] = staged
+        log.info("staged %s on worker host %s: %s", redact(source.url), host_name(), staged.path)
+        return str(staged.path)
+
+
+def discard_copy(source: StagedSource) -> bool:
+    """Remove this process's own copy of ``source`` (made by :func:`local_copy`) unless it is to be kept;
+    run on every worker when the scene ends. Returns whether this process had one."""
+    with _COPIES_LOCK:
+        staged = _COPIES.pop((source.url, source.sha256), None)
+        _COPY_LOCKS.pop((source.url, source.sha256), None)
+    if staged is None:
+        return False
+    release(staged, source.keep)
+    return True
 
 
 def read_document(location, remote: Remote, expected: str) -> bytes:

@@ -119,6 +119,8 @@ class SceneExecutor(Protocol):
 
     def cancel(self) -> list: ...
 
+    def on_workers(self, function, *args) -> None: ...
+
 
 def _error(future) -> BaseException | None:
     """What a finished future raised, or None when it succeeded."""
@@ -166,6 +168,9 @@ class ThreadedExecutor:
             future.cancel()
         self._queued, self._in_flight = [], {}
         return jobs
+
+    def on_workers(self, function, *args) -> None:
+        """Nothing: the scenes run in this process."""
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -219,6 +224,13 @@ class ClusterExecutor:
             future.cancel()
         self._in_flight = {}
         return jobs
+
+    def on_workers(self, function, *args) -> None:
+        """Call ``function(*args)`` in every worker process; a worker that fails or is gone is passed over."""
+        try:
+            self.client.run(function, *args, on_error="ignore")
+        except Exception as exc:  # noqa: BLE001  (a cluster shutting down: nothing left to clean there)
+            log.debug("on_workers(%s) failed: %s", getattr(function, "__name__", function), exc)
 
 
 @contextmanager

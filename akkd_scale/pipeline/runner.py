@@ -14,11 +14,11 @@ A scene is a local HDF file, an HDF object by URL (``s3://``, ``gs://``, ``https
 expanded), or a STAC item of COGs (``*.json``, local or by URL, or an item's URL in a STAC API); ``stac=``
 adds the items a STAC search finds (:mod:`akkd_scale.io.aster.stac_search`), read as items by URL. An HDF
 object is staged into the local cache in this (the client) process before its graph is built, because the
-reader opens the file to validate it and build the lazy dataset, the run hashes it whole before any task
-exists, and the graph then reads it by path: staging on the workers as well would move every byte twice.
-Its staged copy is what the threads and a LocalCluster's workers read (for workers on other hosts,
-``staging_dir`` must be a volume they share); it is removed when the scene ends unless kept. A STAC scene
-is never staged: each chunk range-reads its window of the COGs by URL, on whichever worker runs it.
+reader opens the file to validate it and build the lazy dataset and the run hashes it whole before any task
+exists. The threads and the workers on this host read that copy by path; a worker on another host (no
+shared file system) stages its own copy on its first read, checked against the run's sha256
+(:class:`~akkd_scale.io.remote.StagedSource`). Every copy is removed when the scene ends unless kept. A STAC
+scene is never staged: each chunk range-reads its window of the COGs by URL, on whichever worker runs it.
 """
 
 from __future__ import annotations
@@ -48,7 +48,20 @@ from ..io.aster.stac import StacScene, current_digest, is_stac_item, open_stac_d
 from ..io.aster.stac_search import StacSearch, search_items
 from ..io.reanalysis import open_reanalysis
 from ..io.remote import TIMEOUT_S as REMOTE_TIMEOUT_S
-from ..io.remote import Identity, Remote, Staged, expand, identity, is_url, redact, redact_command_line, release, stage
+from ..io.remote import (
+    Identity,
+    Remote,
+    Staged,
+    StagedSource,
+    discard_copy,
+    expand,
+    identity,
+    is_url,
+    redact,
+    redact_command_line,
+    release,
+    stage,
+)
 from ..landcover.legends import check_legend
 from ..utils import sha256_file
 from .atmosphere_plan import plan_atmosphere
@@ -478,7 +491,7 @@ def _run(paths: list, context: RunContext, executor: SceneExecutor, progress: bo
                     break  # the scenes started so far compute while the next input is still being staged
                 job = _start_scene(*queue.popleft(), context, claimed, prefetch)
                 if job.graph is None:
-                    rows[job.index] = _report(_closed(job, context), context.out, bar)
+                    rows[job.index] = _report(_closed(job, context, executor), context.out, bar)
                 else:
                     executor.submit(job.graph, job)
             if not len(executor):
@@ -493,7 +506,7 @@ def _run(paths: list, context: RunContext, executor: SceneExecutor, progress: bo
                 ]
                 queue.clear()
             for job in ended:
-                rows[job.index] = _report(_closed(job, context), context.out, bar)
+                rows[job.index] = _report(_closed(job, context, executor), context.out, bar)
     if bar is not None:
         bar.close()
     return rows
@@ -697,7 +710,7 @@ def _start_scene(
         job = replace(job, record=_record(scene, chunks, context))
         if not redo and _is_current(job, context):
             return job.ended("skipped", timed=False)
-        ds = _open_scene(scene, chunks)
+        ds = _open_scene(scene, chunks, context.remote)
         job = replace(job, pixels=int(ds[BT].size // ds.sizes["band"]))
         return replace(job, graph=_scene_graph(ds, job, scene, context))
     except Exception as exc:  # a bad scene is reported, never stops the batch
@@ -712,19 +725,26 @@ def _recorded_chunks(scene: SceneInput, context: RunContext) -> dict[str, int]:
     return {k: int(v) for k, v in (stored.get("chunks") or {}).items()}
 
 
-def _open_scene(scene: SceneInput, chunks: dict[str, int] | None) -> xr.Dataset:
-    """The scene's lazy dataset: the HDF reader on the (staged) file, or the COGs of a STAC scene."""
+def _open_scene(scene: SceneInput, chunks: dict[str, int] | None, remote: Remote | None = None) -> xr.Dataset:
+    """The scene's lazy dataset: the HDF reader on the (staged) file, or the COGs of a STAC scene. With
+    ``remote``, the pixel reads of a staged object know where it came from (a worker on another host stages
+    its own copy)."""
     if scene.stac is not None:
         return open_stac_dataset(scene.stac, chunks)
+    extra = {}
+    if scene.staged is not None and remote is not None:
+        extra["staged_from"] = StagedSource.of(scene.staged, remote)
     with warnings.catch_warnings():  # square chunks cut the reader's whole-row storage chunks on purpose
         warnings.filterwarnings("ignore", message="The specified chunks separate", category=UserWarning)
-        return xr.open_dataset(scene.path, engine="aster_l1b", chunks=chunks)
+        return xr.open_dataset(scene.path, engine="aster_l1b", chunks=chunks, **extra)
 
 
-def _closed(job: SceneJob, context: RunContext) -> SceneJob:
-    """An ended job with its staged copy released (removed unless kept)."""
+def _closed(job: SceneJob, context: RunContext, executor: SceneExecutor) -> SceneJob:
+    """An ended job with its staged copies released (removed unless kept): this process's and those workers
+    on other hosts made."""
     if job.scene is not None and job.scene.staged is not None:
         release(job.scene.staged, context.remote.keep_staged)
+        executor.on_workers(discard_copy, StagedSource.of(job.scene.staged, context.remote))
     return job
 
 

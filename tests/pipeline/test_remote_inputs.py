@@ -6,17 +6,21 @@ credential reaches the store."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import time
 
+import pytest
 import xarray as xr
 import zarr
 from click.testing import CliRunner
+from distributed import WorkerPlugin
 from pipeline_checks import assert_same, stored
 from servers import BUCKET, S3_KEY, S3_SECRET, Fault
 
 from akkd_scale.cli import main
+from akkd_scale.errors import SceneFileError
 from akkd_scale.io.remote import redact_command_line
 from akkd_scale.pipeline import runner as runner_module
 from akkd_scale.pipeline.runner import run_scenes, verify_store
@@ -315,3 +319,72 @@ def test_on_a_cluster_workers_range_read_the_cogs_and_read_the_staged_copy(
     for path in (l1t_pair.hdf, scenes["good_c"]):
         group = scene_group(path)
         assert_same(stored(tmp_path / "cluster.zarr", group, NAMES), stored(tmp_path / "local.zarr", group, NAMES))
+
+
+class OtherHost(WorkerPlugin):
+    """Makes each worker process a host of its own for staging: another host name than the client's and its
+    own staging directory (what a Kubernetes pod without a shared file system has)."""
+
+    def __init__(self, staging: str):
+        self.staging = staging
+
+    def setup(self, worker):
+        from akkd_scale.io import remote
+
+        self.saved = (remote.host_name, os.environ.get("AKKD_STAGING_DIR"))
+        remote.host_name = lambda: f"worker-host-{os.getpid()}"
+        os.environ["AKKD_STAGING_DIR"] = self.staging
+
+    def teardown(self, worker):
+        from akkd_scale.io import remote
+
+        remote.host_name, staging = self.saved
+        if staging is None:
+            os.environ.pop("AKKD_STAGING_DIR", None)
+        else:
+            os.environ["AKKD_STAGING_DIR"] = staging
+
+
+def test_workers_on_other_hosts_stage_their_own_copy_and_remove_it(scenes, bundle_path, client, http_server, tmp_path):
+    """No shared file system: each worker stages the object itself, checked against the run's sha256; the
+    numbers are the local file's; no copy is left on either side."""
+    url = http_server.publish(scenes["good_b"], under="hosts")
+    name = scenes["good_b"].name
+    kwargs = {"bundle": bundle_path, "chunks": 24, "client": client, "staging_dir": tmp_path / "client-staging"}
+    http_server.log.clear()
+    run_scenes([url], tmp_path / "same-host.zarr", **kwargs)
+    same_host = len([r for r in http_server.log.for_path(name) if r[0] == "GET"])
+    worker_staging = tmp_path / "worker-staging"
+    client.register_plugin(OtherHost(str(worker_staging)), name="other-host")
+    try:
+        http_server.log.clear()
+        table = run_scenes([url], tmp_path / "other-hosts.zarr", **kwargs)
+        other_hosts = len([r for r in http_server.log.for_path(name) if r[0] == "GET"])
+    finally:
+        client.unregister_worker_plugin("other-host")
+    assert list(table["status"]) == ["complete"], table["error"].tolist()
+    assert same_host >= 1 and other_hosts > same_host, (same_host, other_hosts)  # the workers fetched it too
+    local = tmp_path / "local.zarr"
+    run_scenes([scenes["good_b"]], local, bundle=bundle_path, chunks=24, executor="threads")
+    group = scene_group(scenes["good_b"])
+    assert_same(stored(tmp_path / "other-hosts.zarr", group, NAMES), stored(local, group, NAMES))
+    assert worker_staging.is_dir()  # the workers staged there ...
+    assert not [p for p in worker_staging.rglob("*") if p.is_file()]  # ... and removed their copies
+    assert not [p for p in (tmp_path / "client-staging").rglob("*") if p.is_file()]
+
+
+def test_a_worker_copy_of_a_changed_object_is_refused_and_removed(scenes, http_server, tmp_path, monkeypatch):
+    from akkd_scale.io.remote import StagedSource, discard_copy, local_copy
+    from akkd_scale.utils import sha256_file
+
+    monkeypatch.setenv("AKKD_STAGING_DIR", str(tmp_path / "staging"))
+    url = http_server.publish(scenes["good_c"], under="changed")
+    good = StagedSource(url, sha256_file(scenes["good_c"]), 0, "/client/only/copy.hdf", "client-host", "{}")
+    path = local_copy(good)
+    assert path.startswith(str(tmp_path / "staging")) and sha256_file(path) == good.sha256
+    assert local_copy(good) == path  # staged once per process
+    assert discard_copy(good) and not os.path.exists(path)
+    stale = StagedSource(url, "0" * 64, 0, "/client/only/copy.hdf", "client-host", "{}")
+    with pytest.raises(SceneFileError, match=r"changed/AST_L1B_good_c.hdf: changed since the run staged it"):
+        local_copy(stale)
+    assert not [p for p in (tmp_path / "staging").rglob("*") if p.is_file()]

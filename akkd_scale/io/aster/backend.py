@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from ...conventions import BANDS, BT, NDVI_FROM_REFLECTANCE, OUTPUT_ATTRS, VNIR_
 from ...errors import SceneFileError
 from ...sensors import ASTER_TIR
 from ..hdf4 import check_hdf4
+from ..remote import StagedSource
 from .geolocation import (
     LatticeArray,
     ProjectedLatLonArray,
@@ -46,8 +48,8 @@ log = logging.getLogger(__name__)
 class TirArray(BackendArray):
     """(band, y, x) radiance or brightness temperature, read and converted per requested window."""
 
-    def __init__(self, scene: TirScene, quantity: str):
-        self.path = scene.path
+    def __init__(self, scene: TirScene, quantity: str, reads=None):
+        self.path = reads or scene.path  # what read_windows opens: the path, or where a staged copy comes from
         self.bands = scene.bands
         self.gain, self.offset = scene.gain, scene.offset
         self.quantity = quantity
@@ -276,9 +278,13 @@ class AsterL1BBackendEntrypoint(BackendEntrypoint):
 
     description = "ASTER AST_L1B/AST_L1T thermal-infrared radiance and brightness temperature (HDF-EOS2/HDF4)"
     url = "https://lpdaac.usgs.gov/products/ast_l1bv003/"
-    open_dataset_parameters = ("filename_or_obj", "drop_variables", "check_fill")
+    open_dataset_parameters = ("filename_or_obj", "drop_variables", "check_fill", "staged_from")
 
-    def open_dataset(self, filename_or_obj, *, drop_variables=None, check_fill: bool = True) -> xr.Dataset:
+    def open_dataset(
+        self, filename_or_obj, *, drop_variables=None, check_fill: bool = True, staged_from: StagedSource | None = None
+    ) -> xr.Dataset:
+        """``staged_from``: the object ``filename_or_obj`` is a staged copy of; the pixel reads of a task on
+        another host then stage their own copy of it (:func:`akkd_scale.io.remote.local_copy`)."""
         if not isinstance(filename_or_obj, (str, os.PathLike)):
             raise SceneFileError(
                 repr(filename_or_obj),
@@ -288,7 +294,15 @@ class AsterL1BBackendEntrypoint(BackendEntrypoint):
             )
         scene = inspect_scene(filename_or_obj, check_fill=check_fill)
         log.debug("opened %s: %s, %d x %d", scene.path, scene.attrs.get("product"), *scene.shape)
-        return build_dataset(scene, drop_variables)
+        if staged_from is None:
+            return build_dataset(scene, drop_variables)
+        return build_dataset(
+            scene,
+            drop_variables,
+            tir_array=partial(TirArray, reads=staged_from),
+            ndvi_array=lambda _path, vnir, shape: NdviArray(staged_from, vnir, shape),
+            reflectance_array=lambda _path, vnir, shape: VnirReflectanceArray(staged_from, vnir, shape),
+        )
 
     def guess_can_open(self, filename_or_obj) -> bool:
         if not isinstance(filename_or_obj, (str, os.PathLike)):

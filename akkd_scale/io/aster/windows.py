@@ -8,6 +8,7 @@ from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from ..hdf4 import open_sd, read_sds
+from ..remote import local_copy
 
 
 def _axis_plan(key, size: int):
@@ -32,8 +33,10 @@ def window_shape(key: tuple, shape: tuple) -> tuple[int, ...]:
     return tuple(len(range(*k.indices(n))) for k, n in zip(key, shape) if not isinstance(k, (int, np.integer)))
 
 
-def read_windows(path: str, infos, key: tuple) -> list[np.ndarray]:
-    """Read the same (line, pixel) basic-index window of several bands, reopening the file by path once."""
+def read_windows(path, infos, key: tuple) -> list[np.ndarray]:
+    """Read the same (line, pixel) basic-index window of several bands, reopening the file by path once.
+    ``path``: a file path, or a :class:`~akkd_scale.io.remote.StagedSource` (read from this host's copy)."""
+    path = local_copy(path)
 
     def read(window):
         with open_sd(path) as sd:
