@@ -272,6 +272,13 @@ def _atmosphere_files(values) -> list[str] | None:
 )
 @click.option("--keep-staged", is_flag=True, help="Keep staged copies of URL scenes (reused while unchanged).")
 @click.option(
+    "--sign-assets",
+    default=None,
+    metavar="MODULE:FUNCTION",
+    help="Sign the asset URLs of STAC items with this function (URL → signed URL), for catalogues whose "
+    "assets need a token, e.g. planetary_computer:sign (pip install planetary-computer); tokens are never recorded.",
+)
+@click.option(
     "--remote-timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=30.0,
@@ -364,6 +371,7 @@ def run(
     storage_options,
     staging_dir,
     keep_staged,
+    sign_assets,
     remote_timeout,
     cloud_mask,
     cloud_mask_convention,
@@ -383,18 +391,23 @@ def run(
     's3://bucket/scenes/*.hdf') and STAC items of COG scenes (item.json, local or by URL); with --stac,
     the items a STAC search finds are added (SCENES may then be left out)."""
     from .errors import InputError
-    from .io.remote import parse_storage_options, redact_command_line
+    from .io.remote import asset_signer, parse_storage_options, redact_command_line
 
     heads = _options_checked(heads, atmosphere, scheduler, workers)
     try:
         storage_options = parse_storage_options(storage_options)
     except InputError as exc:
         raise click.BadParameter(f"{exc.problem} (expected {exc.expected})", param_hint="'--storage-options'") from exc
+    try:
+        signer = asset_signer(sign_assets)
+    except InputError as exc:
+        raise click.BadParameter(f"{exc.problem} (expected {exc.expected})", param_hint="'--sign-assets'") from exc
     remote = {
         "storage_options": storage_options,
         "staging_dir": staging_dir,
         "keep_staged": keep_staged,
         "remote_timeout": remote_timeout,
+        "sign_assets": signer,
     }
     command_line = redact_command_line(shlex.join(sys.argv))
     if executor == "threads" and (scheduler or workers or threads_per_worker):

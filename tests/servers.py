@@ -78,6 +78,8 @@ class RangeRequestHandler(BaseHTTPRequestHandler):
         fault = self.server.faults.get(self.path.split("?", 1)[0])
         if fault:
             return self._fail(fault.status, method)
+        if not self._signed():
+            return self._fail(403, method)
         ranged = RANGE.match(self.headers.get("Range", "") or "")
         path = self._file()
         if path is None:
@@ -117,6 +119,15 @@ class RangeRequestHandler(BaseHTTPRequestHandler):
                 sent = length
         self.server.log.add(method, self.path, self.headers.get("Range"), sent, status)
 
+    def _signed(self) -> bool:
+        """Whether a request meets ``server.tokens`` (URL path prefix → required ``sig``; JSON is public, as
+        the items of a catalogue with signed assets are)."""
+        path, _, query = self.path.partition("?")
+        for prefix, token in self.server.tokens.items():
+            if path.startswith(prefix) and not path.endswith(".json"):
+                return f"sig={token}" in query.split("&")
+        return True
+
     def do_GET(self):
         self._serve("GET")
 
@@ -126,12 +137,14 @@ class RangeRequestHandler(BaseHTTPRequestHandler):
 
 @dataclass
 class HttpServer:
-    """A running range-capable HTTP server: ``url`` of its ``root``, its request ``log`` and ``faults``."""
+    """A running range-capable HTTP server: ``url`` of its ``root``, its request ``log``, ``faults`` and
+    ``tokens`` (path prefix → the ``sig`` its assets need, like a catalogue's signed URLs)."""
 
     url: str
     root: Path
     log: HttpLog
     faults: dict
+    tokens: dict
 
     def publish(self, path, under: str = "") -> str:
         """Copy a file (or a folder's files) under the served root; the URL of the copy (or folder)."""
@@ -150,10 +163,19 @@ def start_http_server(root: Path):
     """A ThreadingHTTPServer with :class:`RangeRequestHandler` on 127.0.0.1 at a free port (started)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), RangeRequestHandler)
     server.daemon_threads = True
-    server.root, server.log, server.faults = root.resolve(), HttpLog(), {}
+    server.root, server.log, server.faults, server.tokens = root.resolve(), HttpLog(), {}, {}
     threading.Thread(target=server.serve_forever, daemon=True).start()
     host, port = server.server_address[:2]
-    return server, HttpServer(f"http://{host}:{port}", server.root, server.log, server.faults)
+    return server, HttpServer(f"http://{host}:{port}", server.root, server.log, server.faults, server.tokens)
+
+
+#: The token the test server's signed assets need (:func:`sign_asset` adds it).
+ASSET_TOKEN = "test-token-6f1d"
+
+
+def sign_asset(href: str) -> str:
+    """A signing function as ``--sign-assets servers:sign_asset`` takes it (planetary_computer.sign's shape)."""
+    return f"{href}{'&' if '?' in href else '?'}sig={ASSET_TOKEN}"
 
 
 @dataclass

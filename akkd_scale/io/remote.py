@@ -29,11 +29,12 @@ import re
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import InputError, OutputError, SceneFileError
+from ..errors import InputError, OutputError, ParameterError, SceneFileError
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,12 @@ def is_url(location) -> bool:
 
 
 def has_glob(location) -> bool:
-    """Whether ``location`` is a glob pattern (``*``, ``?``, ``[…]``)."""
-    return bool(GLOB_CHARS.search(str(location)))
+    """Whether ``location`` is a glob pattern (``*``, ``?``, ``[…]``); of an http(s) URL only the path counts
+    (``?`` starts its query: a signed URL is no pattern)."""
+    text = str(location)
+    if text.lower().startswith(("http://", "https://")):
+        text = urlsplit(text).path
+    return bool(GLOB_CHARS.search(text))
 
 
 def redact(location) -> str:
@@ -84,20 +89,49 @@ class Remote:
     staging_dir: Path | None = None
     keep_staged: bool = False
     timeout: float = TIMEOUT_S
+    sign: Callable[[str], str] | None = field(default=None, repr=False, compare=False)
     _filesystems: dict = field(default_factory=dict, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def of(
-        cls, storage_options=None, staging_dir=None, keep_staged: bool = False, timeout: float = TIMEOUT_S
+        cls,
+        storage_options=None,
+        staging_dir=None,
+        keep_staged: bool = False,
+        timeout: float = TIMEOUT_S,
+        sign_assets=None,
     ) -> Remote:
         """Settings checked: ``storage_options`` a dict (or a JSON object as text), ``staging_dir`` a path
-        (default :func:`akkd_scale.config.staging_dir`)."""
+        (default :func:`akkd_scale.config.staging_dir`), ``sign_assets`` a function or ``"module:function"``
+        (:func:`asset_signer`)."""
         from ..config import staging_dir as default_staging_dir
 
         options = parse_storage_options(storage_options)
         where = Path(staging_dir).expanduser() if staging_dir is not None else default_staging_dir()
-        return cls(options, where.resolve(), bool(keep_staged), float(timeout))
+        return cls(options, where.resolve(), bool(keep_staged), float(timeout), asset_signer(sign_assets))
+
+    def signed(self, href: str) -> str:
+        """A STAC asset's URL as the catalogue wants it read: signed by :attr:`sign` when given (local
+        paths as they are). Errors name the asset (redacted) and the signing function."""
+        if self.sign is None or not is_url(href):
+            return href
+        name = getattr(self.sign, "__qualname__", repr(self.sign))
+        try:
+            signed = self.sign(href)
+        except Exception as exc:  # noqa: BLE001  (a user's signing function: whatever it raises is reported)
+            raise SceneFileError(
+                redact(href),
+                f"signing the asset URL failed ({name}: {_one_line(exc)})",
+                expected="an asset the signing function can sign (its service reachable, the token valid)",
+            ) from None
+        if not isinstance(signed, str) or not is_url(signed):
+            raise SceneFileError(
+                redact(href),
+                f"the signing function {name} returned {type(signed).__name__} {redact(str(signed))!r}",
+                expected="the asset's URL, signed (a str)",
+            )
+        return signed
 
     def filesystem(self, url: str):
         """(fsspec filesystem, path within it) for ``url``, with bounded timeouts unless the options set them."""
@@ -155,6 +189,45 @@ class Remote:
             )
             options["client_kwargs"] = client
         return options  # gs:// (gcsfs): its own timeouts and retries
+
+
+#: What ``--sign-assets`` expects.
+EXPECTED_SIGNER = (
+    "MODULE:FUNCTION, a function taking a STAC asset URL and returning it signed "
+    "(e.g. planetary_computer:sign for Microsoft Planetary Computer)"
+)
+
+
+def asset_signer(value) -> Callable[[str], str] | None:
+    """The asset-signing function of ``sign_assets``: None, a callable, or ``"module:function"`` imported
+    here (ParameterError naming ``--sign-assets`` when it cannot be)."""
+    if value is None or callable(value):
+        return value
+    import importlib
+
+    module_name, _, attribute = str(value).partition(":")
+    if not module_name or not attribute:
+        raise ParameterError(
+            None, f"{value!r} is not MODULE:FUNCTION", variable="--sign-assets", expected=EXPECTED_SIGNER
+        )
+    try:
+        function = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            function = getattr(function, part)
+    except ImportError as exc:
+        raise ParameterError(
+            None,
+            f"cannot import {module_name!r} ({_one_line(exc)}; install the package that provides it)",
+            variable="--sign-assets",
+            expected=EXPECTED_SIGNER,
+        ) from None
+    except AttributeError:
+        raise ParameterError(
+            None, f"module {module_name!r} has no {attribute!r}", variable="--sign-assets", expected=EXPECTED_SIGNER
+        ) from None
+    if not callable(function):
+        raise ParameterError(None, f"{value!r} is not callable", variable="--sign-assets", expected=EXPECTED_SIGNER)
+    return function
 
 
 def redact_command_line(command_line: str) -> str:

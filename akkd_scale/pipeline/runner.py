@@ -337,6 +337,7 @@ def run_scenes(
     staging_dir=None,
     keep_staged: bool = False,
     remote_timeout: float = REMOTE_TIMEOUT_S,
+    sign_assets=None,
     cloud_mask="auto",
     cloud_mask_convention: str | None = None,
     keep_cloudy: bool = False,
@@ -352,7 +353,9 @@ def run_scenes(
     (credentials, ``endpoint_url``…; a dict or JSON text; never recorded) for URL inputs, else the usual
     environment; ``staging_dir``: where HDF objects are staged (default
     :func:`akkd_scale.config.staging_dir`), each copy removed when its scene ends unless ``keep_staged``;
-    ``remote_timeout``: seconds a connection or read of a URL input may stall before its scene fails.
+    ``remote_timeout``: seconds a connection or read of a URL input may stall before its scene fails;
+    ``sign_assets``: a function (or ``"module:function"``) that signs STAC asset URLs, for catalogues whose
+    assets need a token (``planetary_computer:sign``); signed URLs are never recorded.
 
     ``bundle``: Bundle, path or BundleRef (default: the shipped bundle). ``chunks``: spatial chunk
     size (int), a dict for ``open_dataset`` or ``"auto"`` (:func:`auto_chunks`). ``executor``:
@@ -382,7 +385,7 @@ def run_scenes(
     cover = LandCover.of(landcover, landcover_legend)
     clouds = Clouds.of(cloud_mask, cloud_mask_convention, keep_cloudy)
     atmosphere_files = AtmosphereData.of(atmosphere_data, atmosphere_data_optional, elevation)
-    remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout)
+    remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout, sign_assets)
     paths = _with_found(expand(paths, remote), stac, remote)
     client = client or current_client()
     executor = choose_executor(executor, n_scenes=len(paths), cluster_given=client is not None)
@@ -945,6 +948,7 @@ def verify_store(
     staging_dir=None,
     keep_staged: bool = False,
     remote_timeout: float = REMOTE_TIMEOUT_S,
+    sign_assets=None,
     cloud_mask="auto",
     cloud_mask_convention: str | None = None,
     keep_cloudy: bool = False,
@@ -961,7 +965,7 @@ def verify_store(
     holds the store's lock name that run (they may be in progress, not damaged).
     """
     heads = check_heads(heads, atmosphere=atmosphere)
-    remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout)
+    remote = Remote.of(storage_options, staging_dir, keep_staged, remote_timeout, sign_assets)
     out = _store(out, remote)
     context = RunContext(
         out=out,

@@ -388,3 +388,55 @@ def test_a_worker_copy_of_a_changed_object_is_refused_and_removed(scenes, http_s
     with pytest.raises(SceneFileError, match=r"changed/AST_L1B_good_c.hdf: changed since the run staged it"):
         local_copy(stale)
     assert not [p for p in (tmp_path / "staging").rglob("*") if p.is_file()]
+
+
+def test_signed_assets_are_read_with_the_signing_function_and_never_recorded(
+    l1t_pair, bundle_path, http_server, tmp_path, monkeypatch
+):
+    """A catalogue whose assets need a token (Planetary Computer's SAS): refused with HTTP 403 and the asset
+    named unless --sign-assets signs them; signed, the item gives the unsigned item's numbers."""
+    from servers import ASSET_TOKEN, sign_asset
+
+    monkeypatch.setenv("CPL_VSIL_CURL_NON_CACHED", f"/vsicurl/{http_server.url}")  # GDAL must ask again
+    folder = http_server.publish(l1t_pair.item.parent, under="signed")
+    http_server.tokens["/signed/"] = ASSET_TOKEN
+    item_url = f"{folder}/{l1t_pair.item.name}"
+    group = scene_group(l1t_pair.hdf)
+    kwargs = {"bundle": bundle_path, "executor": "threads"}
+    try:
+        refused = run_scenes([item_url], tmp_path / "unsigned.zarr", **kwargs)
+        assert list(refused["status"]) == ["failed"]
+        assert re.search(rf"{folder}/\S+-TIR\.tif: .*HTTP 403", refused["error"][0]), refused["error"][0]
+        signed = run_scenes([item_url], tmp_path / "signed.zarr", sign_assets=sign_asset, **kwargs)
+        assert list(signed["status"]) == ["complete"], signed["error"].tolist()
+        assert any("sig=" in r[1] and r[1].endswith(ASSET_TOKEN) for r in http_server.log.for_path(ASSET_TOKEN))
+        assert verify_store([item_url], tmp_path / "signed.zarr", sign_assets=sign_asset, **{"bundle": bundle_path})[
+            "status"
+        ].tolist() == ["ok"]
+    finally:
+        http_server.tokens.clear()
+    run_scenes([l1t_pair.item_url], tmp_path / "public.zarr", **kwargs)
+    assert_same(stored(tmp_path / "signed.zarr", group, NAMES), stored(tmp_path / "public.zarr", group, NAMES))
+    assert ASSET_TOKEN not in _store_text(tmp_path / "signed.zarr")
+
+
+def test_a_bad_signing_function_is_refused_before_the_run(l1t_pair, tmp_path):
+    for value, problem in (
+        ("no_such_module_x:sign", "cannot import 'no_such_module_x'"),
+        ("servers:no_such_function", "module 'servers' has no 'no_such_function'"),
+        ("planetary_computer", "'planetary_computer' is not MODULE:FUNCTION"),
+    ):
+        result = CliRunner().invoke(
+            main, ["run", str(l1t_pair.item), "--out", str(tmp_path / "x.zarr"), "--sign-assets", value]
+        )
+        assert result.exit_code == 2 and problem in result.output and "Traceback" not in result.output, result.output
+        assert "--sign-assets" in result.output
+    assert not (tmp_path / "x.zarr").exists()
+
+
+def test_a_signed_url_is_no_glob_pattern():
+    from akkd_scale.io.remote import has_glob
+
+    assert not has_glob("https://host/scenes/AST_L1B_x.hdf?sv=2024&sig=a%2Fb")  # a query is no pattern
+    assert has_glob("https://host/scenes/AST_L1B_*.hdf") and has_glob("s3://bucket/AST_L1B_?.hdf")
+    assert not has_glob("s3://bucket/AST_L1B_x.hdf")

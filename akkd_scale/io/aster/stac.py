@@ -365,7 +365,7 @@ def _vnir(
         return None, None, "no VNIR asset in the STAC item (night scene or TIR-only): NDVI is NaN"
     if math.isnan(solar_zenith):
         return None, None, "no sun elevation in the STAC item or its XML metadata: NDVI is NaN"
-    href = _absolute_href(asset["href"], location)
+    href = remote.signed(_absolute_href(asset["href"], location))
     cog = _open_cog(VNIR_ASSET, href, asset, remote, options, EXPECTED_VNIR)
     if cog.count != len(VNIR_COG_BANDS) or cog.dtype != "uint8":
         raise SceneFileError(
@@ -449,7 +449,7 @@ def read_stac_scene(location, remote: Remote | None = None) -> StacScene:
             variable="assets",
             expected=f"{EXPECTED_ITEM}, with a TIR COG asset ({EXPECTED_TIR})",
         )
-    tir_href = _absolute_href(assets[TIR_ASSET]["href"], location)
+    tir_href = remote.signed(_absolute_href(assets[TIR_ASSET]["href"], location))
     options = gdal_options(tir_href, remote)
     tir = _open_cog(TIR_ASSET, tir_href, assets[TIR_ASSET], remote, options, EXPECTED_TIR)
     if tir.count != len(BANDS) or tir.dtype != "uint16":
@@ -457,7 +457,7 @@ def read_stac_scene(location, remote: Remote | None = None) -> StacScene:
             redact(tir_href), f"{tir.count} band(s) of {tir.dtype}", variable=TIR_ASSET, expected=EXPECTED_TIR
         )
     xml_href = assets.get(XML_ASSET, {}).get("href")
-    xml = _Xml(_absolute_href(xml_href, location) if xml_href else None, remote)
+    xml = _Xml(remote.signed(_absolute_href(xml_href, location)) if xml_href else None, remote)
     properties = item.get("properties") or {}
     if moment is None:
         raise _item_error(
@@ -624,7 +624,11 @@ def open_stac_dataset(stac: StacScene, chunks: dict[str, int] | None = None) -> 
     return ds.chunk({"band": -1, **(chunks or tiles)}, token=stac.digest)
 
 
-def open_aster_stac(location, chunks: dict[str, int] | None = None, storage_options=None) -> xr.Dataset:
+def open_aster_stac(
+    location, chunks: dict[str, int] | None = None, storage_options=None, sign_assets=None
+) -> xr.Dataset:
     """Open a STAC item of an ASTER L1T scene (``aster-l1t`` layout) lazily, like ``open_aster_l1b`` opens an
-    HDF file: the same variables, read by range requests per chunk (default chunks: the COG tiles)."""
-    return open_stac_dataset(read_stac_scene(location, Remote.of(storage_options)), chunks)
+    HDF file: the same variables, read by range requests per chunk (default chunks: the COG tiles).
+    ``sign_assets``: a function (or ``"module:function"``) that signs asset URLs, for catalogues such as
+    Planetary Computer whose assets need a token (``planetary_computer:sign``)."""
+    return open_stac_dataset(read_stac_scene(location, Remote.of(storage_options, sign_assets=sign_assets)), chunks)
