@@ -415,7 +415,8 @@ def identity(url: str, remote: Remote, expected: str) -> Identity:
 @dataclass(frozen=True)
 class Staged:
     """A local copy of the object ``url``: ``path``, ``size``, ``sha256`` and the object's ``identity`` when
-    it was taken; ``downloaded``: whether this run made it (else a kept copy was reused)."""
+    it was taken; ``downloaded``: whether :func:`release` may remove it — this run made it, or a run that did
+    not keep it left it behind (killed before it released it); a copy kept on purpose is reused and left."""
 
     url: str
     path: Path
@@ -455,7 +456,8 @@ def _reuse(url: str, target: Path, current: Identity) -> Staged | None:
     if digest != record.get("sha256"):
         log.warning("kept copy %s of %s no longer matches its sha256: staging again", target, redact(url))
         return None
-    return Staged(url, target, current.size, digest, current, downloaded=False)
+    # a copy a run meant to keep stays; one left behind by a killed run that did not mean to is removed after use
+    return Staged(url, target, current.size, digest, current, downloaded=not record.get("kept", True))
 
 
 def stage(url: str, remote: Remote, expected: str = "an ASTER L1B/L1T HDF object") -> Staged:
@@ -511,7 +513,13 @@ def stage(url: str, remote: Remote, expected: str = "an ASTER L1B/L1T HDF object
     staged = Staged(url, target, count, sha.hexdigest(), current, downloaded=True)
     _sidecar(target).write_text(
         json.dumps(
-            {"url": redact(url), "size": count, "sha256": staged.sha256, "identity": [current.size, current.tag]}
+            {
+                "url": redact(url),
+                "size": count,
+                "sha256": staged.sha256,
+                "identity": [current.size, current.tag],
+                "kept": remote.keep_staged,
+            }
         )
     )
     log.debug("staged %s → %s (%d bytes)", redact(url), target, count)

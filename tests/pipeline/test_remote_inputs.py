@@ -112,6 +112,21 @@ def test_kept_staged_copies_are_reused_while_the_object_is_unchanged(scenes, bun
     s3_server.upload(scenes["good_a"], f"kept/{scenes['good_c'].name}")  # the object changes: staged again
     assert run_scenes([url], tmp_path / "c.zarr", **kwargs)["status"][0] == "complete"
     assert kept[0].read_bytes() == scenes["good_a"].read_bytes()
+    assert run_scenes([url], tmp_path / "d.zarr", **{**kwargs, "keep_staged": False})["status"][0] == "complete"
+    assert kept[0].is_file()  # kept on purpose by an earlier run: a run that does not keep copies leaves it
+
+
+def test_a_copy_left_behind_by_a_killed_run_is_reused_and_removed(scenes, s3_server, tmp_path):
+    from akkd_scale.io.remote import Remote, release, stage
+
+    url = s3_server.upload(scenes["good_a"], f"left/{scenes['good_a'].name}")
+    remote = Remote.of(_options(s3_server), tmp_path / "staging")
+    left = stage(url, remote)  # a run killed before it released its copy
+    assert left.downloaded and left.path.is_file()
+    again = stage(url, remote)
+    assert again.path == left.path and again.sha256 == left.sha256 and again.downloaded  # reused, and ours
+    release(again, keep=False)
+    assert not [p for p in (tmp_path / "staging").rglob("*") if p.is_file()]
 
 
 def test_bad_s3_inputs_fail_alone_with_one_clear_line(scenes, bundle_path, s3_server, tmp_path):
