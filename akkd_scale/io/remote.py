@@ -415,7 +415,7 @@ def identity(url: str, remote: Remote, expected: str) -> Identity:
 @dataclass(frozen=True)
 class Staged:
     """A local copy of the object ``url``: ``path``, ``size``, ``sha256`` and the object's ``identity`` when
-    it was taken; ``downloaded``: whether :func:`release` may remove it — this run made it, or a run that did
+    it was taken; ``removable``: whether :func:`release` may remove it — this run made it, or a run that did
     not keep it left it behind (killed before it released it); a copy kept on purpose is reused and left."""
 
     url: str
@@ -423,7 +423,7 @@ class Staged:
     size: int
     sha256: str
     identity: Identity
-    downloaded: bool
+    removable: bool
 
 
 def staged_path(url: str, remote: Remote) -> Path:
@@ -457,7 +457,7 @@ def _reuse(url: str, target: Path, current: Identity) -> Staged | None:
         log.warning("kept copy %s of %s no longer matches its sha256: staging again", target, redact(url))
         return None
     # a copy a run meant to keep stays; one left behind by a killed run that did not mean to is removed after use
-    return Staged(url, target, current.size, digest, current, downloaded=not record.get("kept", True))
+    return Staged(url, target, current.size, digest, current, removable=not record.get("kept", True))
 
 
 def stage(url: str, remote: Remote, expected: str = "an ASTER L1B/L1T HDF object") -> Staged:
@@ -510,7 +510,7 @@ def stage(url: str, remote: Remote, expected: str = "an ASTER L1B/L1T HDF object
         if isinstance(exc, OSError) and exc.filename and str(remote.staging_dir) in str(exc.filename):
             raise  # a local problem of the staging directory (full disk, permissions): not the object's
         raise remote_error(url, exc, expected, remote.timeout) from None
-    staged = Staged(url, target, count, sha.hexdigest(), current, downloaded=True)
+    staged = Staged(url, target, count, sha.hexdigest(), current, removable=True)
     _sidecar(target).write_text(
         json.dumps(
             {
@@ -529,7 +529,7 @@ def stage(url: str, remote: Remote, expected: str = "an ASTER L1B/L1T HDF object
 def release(staged: Staged, keep: bool) -> None:
     """Remove a copy this run staged (and its record) unless ``keep``; kept copies reused from an earlier
     run are left as they are."""
-    if keep or not staged.downloaded:
+    if keep or not staged.removable:
         return
     for path in (staged.path, _sidecar(staged.path)):
         path.unlink(missing_ok=True)

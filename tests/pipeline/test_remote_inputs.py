@@ -122,9 +122,9 @@ def test_a_copy_left_behind_by_a_killed_run_is_reused_and_removed(scenes, s3_ser
     url = s3_server.upload(scenes["good_a"], f"left/{scenes['good_a'].name}")
     remote = Remote.of(_options(s3_server), tmp_path / "staging")
     left = stage(url, remote)  # a run killed before it released its copy
-    assert left.downloaded and left.path.is_file()
+    assert left.removable and left.path.is_file()
     again = stage(url, remote)
-    assert again.path == left.path and again.sha256 == left.sha256 and again.downloaded  # reused, and ours
+    assert again.path == left.path and again.sha256 == left.sha256 and again.removable  # reused, and ours
     release(again, keep=False)
     assert not [p for p in (tmp_path / "staging").rglob("*") if p.is_file()]
 
