@@ -455,3 +455,24 @@ def test_a_signed_url_is_no_glob_pattern():
     assert not has_glob("https://host/scenes/AST_L1B_x.hdf?sv=2024&sig=a%2Fb")  # a query is no pattern
     assert has_glob("https://host/scenes/AST_L1B_*.hdf") and has_glob("s3://bucket/AST_L1B_?.hdf")
     assert not has_glob("s3://bucket/AST_L1B_x.hdf")
+
+
+def test_a_signing_function_that_fails_fails_its_scene_alone(l1t_pair, scenes, bundle_path, tmp_path):
+    def broken(href: str) -> str:
+        raise RuntimeError("token service down")
+
+    def not_a_url(href: str):
+        return 42
+
+    cases = {broken: "broken: token service down)", not_a_url: "not_a_url returned int '42'"}
+    for sign, problem in cases.items():
+        table = run_scenes(
+            [l1t_pair.item_url, scenes["good_a"]],
+            tmp_path / f"{sign.__name__}.zarr",
+            bundle=bundle_path,
+            executor="threads",
+            sign_assets=sign,
+        )
+        assert list(table["status"]) == ["failed", "complete"], table["error"].tolist()
+        error = table["error"][0]
+        assert re.search(r"-TIR\.tif: ", error) and problem in error, error
